@@ -1,0 +1,134 @@
+#include "client/delta_commands.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/delta/apply.h"
+#include "core/delta/diff.h"
+
+namespace patchfarm {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+int Usage(const char* usage) {
+  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
+  return 2;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+absl::Status Diff(const std::string& old_path, const std::string& new_path,
+                  const std::string& patch_path, const DiffOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(old_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_file, MappedFile::Open(new_path));
+  DiffStats stats;
+  PF_ASSIGN_OR_RETURN(std::string patch,
+                      Diff(old_file->data(), new_file->data(), options, &stats));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(patch_path, patch));
+  uint64_t new_size = new_file->data().size();
+  std::printf("%s: %zu bytes (%.3f%% of %llu), method %s, %llu ops, %.2f s\n",
+              patch_path.c_str(), patch.size(),
+              new_size == 0 ? 0.0 : 100.0 * patch.size() / new_size,
+              static_cast<unsigned long long>(new_size), PatchMethodName(stats.method),
+              static_cast<unsigned long long>(stats.ops), SecondsSince(start));
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const std::string& old_path, const std::string& patch_path,
+                   const std::string& out_path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(old_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
+  struct stat st;
+  int mode = stat(old_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
+                      AtomicFileWriter::Create(out_path, mode));
+  absl::Status status = Apply(old_file->data(), *patch, out.get());
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat(patch_path, ": ", status.message()));
+  }
+  return out->Commit();
+}
+
+absl::Status Info(const std::string& patch_path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
+  absl::StatusOr<PatchHeader> header = InspectPatch(*patch);
+  if (!header.ok()) {
+    return absl::Status(header.status().code(),
+                        absl::StrCat(patch_path, ": ", header.status().message()));
+  }
+  std::printf("format: patchfarm delta v%d\n", kPatchFormatVersion);
+  std::printf("method: %s\n", PatchMethodName(header->method));
+  std::printf("patch_bytes: %llu\n", static_cast<unsigned long long>(patch->size()));
+  std::printf("old_bytes: %llu\nold_sha256: %s\n",
+              static_cast<unsigned long long>(header->old_size),
+              DigestToHex(header->old_digest).c_str());
+  std::printf("new_bytes: %llu\nnew_sha256: %s\n",
+              static_cast<unsigned long long>(header->new_size),
+              DigestToHex(header->new_digest).c_str());
+  static const char* kNames[] = {"control", "diff", "extra"};
+  for (size_t i = 0; i < header->streams.size(); ++i) {
+    const StreamExtent& s = header->streams[i];
+    std::printf("stream %s: %llu bytes -> %llu bytes\n",
+                header->method == PatchMethod::kStreams ? kNames[i] : "content",
+                static_cast<unsigned long long>(s.compressed_size),
+                static_cast<unsigned long long>(s.raw_size));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunDiffCommand(const std::vector<std::string>& args) {
+  static const char* kUsage = "diff [--level N] [--threads N] [--no-prefix] OLD NEW PATCH";
+  DiffOptions options;
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--no-prefix") {
+      options.try_zstd_prefix = false;
+    } else if (arg == "--level" || arg == "--threads") {
+      int value = 0;
+      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &value) || value < 1) {
+        return Usage(kUsage);
+      }
+      (arg == "--level" ? options.level : options.threads) = value;
+      ++i;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return Usage(kUsage);
+    } else {
+      paths.push_back(arg);
+    }
+  }
+  if (paths.size() != 3) return Usage(kUsage);
+  absl::Status status = Diff(paths[0], paths[1], paths[2], options);
+  return status.ok() ? 0 : Fail(status);
+}
+
+int RunApplyCommand(const std::vector<std::string>& args) {
+  if (args.size() != 3) return Usage("apply OLD PATCH OUT");
+  absl::Status status = Apply(args[0], args[1], args[2]);
+  return status.ok() ? 0 : Fail(status);
+}
+
+int RunInfoCommand(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("info PATCH");
+  absl::Status status = Info(args[0]);
+  return status.ok() ? 0 : Fail(status);
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,59 @@
+// Byte sources and sinks: the seams through which the engine reads patches and
+// writes outputs without knowing whether they are files, memory or sockets.
+// Implementations are not thread-safe unless they say so.
+#ifndef PATCHFARM_COMMON_BYTE_IO_H_
+#define PATCHFARM_COMMON_BYTE_IO_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace patchfarm {
+
+// Random-access input of known size.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual uint64_t size() const = 0;
+  // Reads up to `n` bytes at `offset` into `buf`. Returns the count read, which is
+  // less than `n` only at the end of the source (0 at or past the end).
+  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const = 0;
+};
+
+// A ByteSource over memory the caller keeps alive. Safe for concurrent reads.
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(absl::string_view data) : data_(data) {}
+  uint64_t size() const override { return data_.size(); }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
+
+ private:
+  absl::string_view data_;
+};
+
+// Sequential output.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual absl::Status Append(absl::string_view data) = 0;
+};
+
+// A ByteSink appending to a string the caller owns.
+class StringSink : public ByteSink {
+ public:
+  explicit StringSink(std::string* out) : out_(out) {}
+  absl::Status Append(absl::string_view data) override {
+    out_->append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string* out_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COMMON_BYTE_IO_H_

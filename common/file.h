@@ -1,0 +1,97 @@
+// Files: read-only memory maps, positional reads, and atomic replacement
+// (write a temporary file beside the target, fsync, rename, fsync the directory),
+// so a reader or a crash never sees a half-written file.
+// Each object is used by one thread at a time, except where noted.
+#ifndef PATCHFARM_COMMON_FILE_H_
+#define PATCHFARM_COMMON_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/byte_io.h"
+
+namespace patchfarm {
+
+// Converts errno from a failed `operation` on `path` into a Status:
+// NotFound for ENOENT, PermissionDenied for EACCES/EPERM, ResourceExhausted for
+// ENOSPC/EDQUOT, InvalidArgument for EISDIR/ENOTDIR, Internal otherwise.
+absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_view path);
+
+// A regular file mapped read-only. Empty files map to an empty view.
+// data() is safe to read from several threads.
+class MappedFile {
+ public:
+  // NotFound, PermissionDenied, or InvalidArgument if `path` is not a regular file.
+  static absl::StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  absl::string_view data() const { return data_; }
+
+ private:
+  MappedFile(void* addr, size_t size)
+      : addr_(addr), data_(static_cast<const char*>(addr), size) {}
+  void* addr_;
+  absl::string_view data_;
+};
+
+// A ByteSource reading a file with pread. Safe for concurrent reads.
+class FileSource : public ByteSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<FileSource>> Open(const std::string& path);
+  ~FileSource() override;
+  uint64_t size() const override { return size_; }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
+
+ private:
+  FileSource(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
+  int fd_;
+  uint64_t size_;
+  std::string path_;
+};
+
+// Writes `path` atomically: data goes to a temporary file in the same directory
+// and replaces `path` only on Commit(). Destroying an uncommitted writer removes
+// the temporary file, leaving `path` as it was.
+class AtomicFileWriter : public ByteSink {
+ public:
+  // `mode` is the permission of the final file. Fails if the directory of
+  // `path` does not exist or is not writable.
+  static absl::StatusOr<std::unique_ptr<AtomicFileWriter>> Create(const std::string& path,
+                                                                 int mode = 0644);
+  ~AtomicFileWriter() override;
+
+  absl::Status Append(absl::string_view data) override;
+  // Flushes, fsyncs, renames over `path` and fsyncs the directory.
+  absl::Status Commit();
+  // Bytes appended so far.
+  uint64_t size() const { return written_ + buffer_.size(); }
+
+ private:
+  AtomicFileWriter(int fd, std::string path, std::string temp_path);
+  absl::Status Flush();
+
+  int fd_;
+  std::string path_;
+  std::string temp_path_;
+  std::string buffer_;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+// Reads a whole file. Errors as MappedFile::Open.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Replaces `path` with `data` atomically (see AtomicFileWriter).
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 int mode = 0644);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COMMON_FILE_H_

@@ -1,0 +1,56 @@
+#include "common/sha256.h"
+
+#include <openssl/evp.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace patchfarm {
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  PF_CHECK(ctx_ != nullptr);
+  PF_CHECK(EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) == 1);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256::Update(absl::string_view data) {
+  PF_CHECK(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) ==
+           1);
+}
+
+Digest Sha256::Finish() {
+  Digest digest;
+  unsigned int len = 0;
+  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
+  PF_CHECK(EVP_DigestFinal_ex(ctx, digest.data(), &len) == 1 && len == digest.size());
+  PF_CHECK(EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1);
+  return digest;
+}
+
+Digest Sha256Of(absl::string_view data) {
+  Sha256 hasher;
+  hasher.Update(data);
+  return hasher.Finish();
+}
+
+std::string DigestToHex(const Digest& digest) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+absl::StatusOr<Digest> DigestFromHex(absl::string_view hex) {
+  if (hex.size() != 64 ||
+      hex.find_first_not_of("0123456789abcdefABCDEF") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a SHA-256 hex digest: '", hex.substr(0, 80), "'"));
+  }
+  std::string bytes = absl::HexStringToBytes(hex);
+  Digest digest;
+  std::copy(bytes.begin(), bytes.end(), digest.begin());
+  return digest;
+}
+
+}  // namespace patchfarm

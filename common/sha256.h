@@ -1,0 +1,45 @@
+// SHA-256 digests (OpenSSL's implementation). Used by the patch format, the
+// tree manifest and the content-addressed stores.
+// A Sha256 hasher is not thread-safe; distinct instances are independent.
+#ifndef PATCHFARM_COMMON_SHA256_H_
+#define PATCHFARM_COMMON_SHA256_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace patchfarm {
+
+using Digest = std::array<uint8_t, 32>;
+
+// Incremental SHA-256.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(absl::string_view data);
+  // Returns the digest of everything passed to Update. The hasher is then reset.
+  Digest Finish();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX*
+};
+
+// Returns the SHA-256 of `data`.
+Digest Sha256Of(absl::string_view data);
+
+// Lower-case hex, 64 characters.
+std::string DigestToHex(const Digest& digest);
+
+// Parses 64 hex characters (either case). InvalidArgument otherwise.
+absl::StatusOr<Digest> DigestFromHex(absl::string_view hex);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COMMON_SHA256_H_

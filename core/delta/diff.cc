@@ -1,0 +1,132 @@
+#include "core/delta/diff.h"
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "core/delta/matcher.h"
+#include "core/delta/suffix_index.h"
+#include "core/delta/varint.h"
+#include "core/delta/zstd_codec.h"
+
+namespace patchfarm {
+namespace {
+
+struct RawStreams {
+  std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
+};
+
+RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
+                     const std::vector<DeltaOp>& ops) {
+  RawStreams raw;
+  std::string& control = raw.streams[kControlStream];
+  std::string& diff = raw.streams[kDiffStream];
+  std::string& extra = raw.streams[kExtraStream];
+  int64_t old_cursor = 0;
+  for (const DeltaOp& op : ops) {
+    int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
+    PutVarint(ZigZag(seek), &control);
+    PutVarint(static_cast<uint64_t>(op.diff_len), &control);
+    PutVarint(static_cast<uint64_t>(op.extra_len), &control);
+    old_cursor += seek;
+    size_t at = diff.size();
+    diff.resize(at + op.diff_len);
+    for (int64_t i = 0; i < op.diff_len; ++i) {
+      diff[at + i] = static_cast<char>(new_data[op.new_pos + i] - old_data[old_cursor + i]);
+    }
+    old_cursor += op.diff_len;
+    extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
+  }
+  return raw;
+}
+
+absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, const RawStreams& raw,
+                                         const DiffOptions& options) {
+  absl::StatusOr<std::string> compressed[3];
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      ZstdOptions zstd;
+      zstd.level = options.level;
+      compressed[i] = ZstdCompress(raw.streams[i], zstd);
+    });
+    if (options.threads <= 1) threads.back().join();
+  }
+  for (std::thread& t : threads) {
+    if (t.joinable()) t.join();
+  }
+  PatchHeader header = base;
+  header.method = PatchMethod::kStreams;
+  for (int i = 0; i < 3; ++i) {
+    if (!compressed[i].ok()) return compressed[i].status();
+    header.streams.push_back({0, compressed[i]->size(), raw.streams[i].size()});
+  }
+  std::string patch = SerializePatchHeader(header);
+  for (int i = 0; i < 3; ++i) patch += *compressed[i];
+  return patch;
+}
+
+absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_view old_data,
+                                        absl::string_view new_data,
+                                        const DiffOptions& options) {
+  ZstdOptions zstd;
+  zstd.level = options.level;
+  zstd.prefix = old_data;
+  PF_ASSIGN_OR_RETURN(std::string frame, ZstdCompress(new_data, zstd));
+  PatchHeader header = base;
+  header.method = PatchMethod::kZstdPrefix;
+  header.streams.push_back({0, frame.size(), new_data.size()});
+  return SerializePatchHeader(header) + frame;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
+                                 const DiffOptions& options, DiffStats* stats) {
+  if (old_data.size() > options.max_input_bytes ||
+      new_data.size() > options.max_input_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input too large: old ", old_data.size(), " bytes, new ", new_data.size(),
+        " bytes, limit ", options.max_input_bytes));
+  }
+  DiffStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
+  PatchHeader base;
+  base.old_size = old_data.size();
+  base.new_size = new_data.size();
+  base.old_digest = Sha256Of(old_data);
+  base.new_digest = Sha256Of(new_data);
+
+  std::vector<DeltaOp> ops;
+  {
+    PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data));
+    MatchOptions match;
+    match.threads = options.threads;
+    ops = MatchAll(old_data, new_data, index, match);
+  }  // The index (4 bytes per old byte) is freed before compression starts.
+  RawStreams raw = EncodeOps(old_data, new_data, ops);
+  stats->ops = ops.size();
+  stats->diff_bytes = raw.streams[kDiffStream].size();
+  stats->extra_bytes = raw.streams[kExtraStream].size();
+  std::vector<DeltaOp>().swap(ops);
+  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, raw, options));
+  stats->method = PatchMethod::kStreams;
+  stats->streams_patch_bytes = patch.size();
+  raw = RawStreams();
+
+  if (options.try_zstd_prefix && !old_data.empty() &&
+      new_data.size() <= kMaxPrefixMethodNewBytes) {
+    PF_ASSIGN_OR_RETURN(std::string prefix_patch,
+                        PrefixPatch(base, old_data, new_data, options));
+    stats->prefix_patch_bytes = prefix_patch.size();
+    if (prefix_patch.size() < patch.size()) {
+      stats->method = PatchMethod::kZstdPrefix;
+      patch = std::move(prefix_patch);
+    }
+  }
+  return patch;
+}
+
+}  // namespace patchfarm

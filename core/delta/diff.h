@@ -1,0 +1,42 @@
+// Diff: turns (old, new) into a patch (core/delta/FORMAT.md). The entry point of
+// the delta engine for the CLI, the workers and the tree packager.
+// Thread-safe; uses up to options.threads threads internally.
+#ifndef PATCHFARM_CORE_DELTA_DIFF_H_
+#define PATCHFARM_CORE_DELTA_DIFF_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/delta/format.h"
+
+namespace patchfarm {
+
+struct DiffOptions {
+  int level = 19;    // zstd level of the streams. Default: 19.
+  int threads = 2;   // Matching and compression threads. Default: 2.
+  // Also try one zstd frame with old as a referenced prefix and keep whichever
+  // patch is smaller (only for new files up to kMaxPrefixMethodNewBytes).
+  bool try_zstd_prefix = true;  // Default: true.
+  uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
+};
+
+// What Diff did, for logs and benchmarks.
+struct DiffStats {
+  PatchMethod method = PatchMethod::kStreams;
+  uint64_t ops = 0;
+  uint64_t diff_bytes = 0;   // Raw size of the diff stream.
+  uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
+  uint64_t streams_patch_bytes = 0;  // Size of the kStreams candidate.
+  uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
+};
+
+// Returns a patch that Apply turns, with `old_data`, into `new_data`.
+// InvalidArgument if either input exceeds options.max_input_bytes.
+absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
+                                 const DiffOptions& options, DiffStats* stats = nullptr);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_DIFF_H_

@@ -1,0 +1,126 @@
+#include "core/delta/format.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "core/delta/varint.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr size_t kFixedBytes = 88;  // magic .. new digest
+constexpr size_t kStreamEntryBytes = 16;
+constexpr size_t kChecksumBytes = 8;
+constexpr size_t kMaxStreams = 3;
+
+std::string HeaderChecksum(absl::string_view bytes) {
+  Digest digest = Sha256Of(bytes);
+  return std::string(reinterpret_cast<const char*>(digest.data()), kChecksumBytes);
+}
+
+size_t ExpectedStreams(PatchMethod method) {
+  return method == PatchMethod::kStreams ? 3 : 1;
+}
+
+}  // namespace
+
+uint64_t PatchHeaderSize(size_t stream_count) {
+  return kFixedBytes + kStreamEntryBytes * stream_count + kChecksumBytes;
+}
+
+const char* PatchMethodName(PatchMethod method) {
+  switch (method) {
+    case PatchMethod::kStreams:
+      return "streams";
+    case PatchMethod::kZstdPrefix:
+      return "zstd-prefix";
+  }
+  return "unknown";
+}
+
+std::string SerializePatchHeader(const PatchHeader& header) {
+  std::string out(kPatchMagic, sizeof kPatchMagic);
+  out.push_back(static_cast<char>(kPatchFormatVersion & 0xff));
+  out.push_back(static_cast<char>(kPatchFormatVersion >> 8));
+  out.push_back(static_cast<char>(header.method));
+  out.push_back(static_cast<char>(header.streams.size()));
+  PutFixed64(header.old_size, &out);
+  PutFixed64(header.new_size, &out);
+  out.append(reinterpret_cast<const char*>(header.old_digest.data()), 32);
+  out.append(reinterpret_cast<const char*>(header.new_digest.data()), 32);
+  for (const StreamExtent& stream : header.streams) {
+    PutFixed64(stream.compressed_size, &out);
+    PutFixed64(stream.raw_size, &out);
+  }
+  out += HeaderChecksum(out);
+  return out;
+}
+
+absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
+  char buf[kFixedBytes + kStreamEntryBytes * kMaxStreams + kChecksumBytes];
+  PF_ASSIGN_OR_RETURN(size_t got, patch.ReadAt(0, buf, sizeof buf));
+  if (got < 8 || std::memcmp(buf, kPatchMagic, sizeof kPatchMagic) != 0) {
+    return absl::InvalidArgumentError("not a patchfarm patch (bad magic)");
+  }
+  uint16_t version = static_cast<uint8_t>(buf[4]) | (static_cast<uint8_t>(buf[5]) << 8);
+  if (version != kPatchFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "patch format version ", version, " is not supported (this build reads version ",
+        kPatchFormatVersion, ")"));
+  }
+  PatchHeader header;
+  header.method = static_cast<PatchMethod>(buf[6]);
+  if (header.method != PatchMethod::kStreams && header.method != PatchMethod::kZstdPrefix) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt patch header: unknown method ", static_cast<int>(buf[6])));
+  }
+  size_t stream_count = static_cast<uint8_t>(buf[7]);
+  if (stream_count != ExpectedStreams(header.method)) {
+    return absl::DataLossError("corrupt patch header: wrong stream count");
+  }
+  uint64_t header_size = PatchHeaderSize(stream_count);
+  if (got < header_size) return absl::DataLossError("patch is truncated inside its header");
+  size_t checksum_at = header_size - kChecksumBytes;
+  if (HeaderChecksum(absl::string_view(buf, checksum_at)) !=
+      absl::string_view(buf + checksum_at, kChecksumBytes)) {
+    return absl::DataLossError("corrupt patch header: checksum mismatch");
+  }
+  header.old_size = GetFixed64(buf + 8);
+  header.new_size = GetFixed64(buf + 16);
+  std::memcpy(header.old_digest.data(), buf + 24, 32);
+  std::memcpy(header.new_digest.data(), buf + 56, 32);
+  uint64_t offset = header_size;
+  uint64_t raw_output = 0;
+  for (size_t i = 0; i < stream_count; ++i) {
+    StreamExtent stream;
+    stream.offset = offset;
+    stream.compressed_size = GetFixed64(buf + kFixedBytes + kStreamEntryBytes * i);
+    stream.raw_size = GetFixed64(buf + kFixedBytes + kStreamEntryBytes * i + 8);
+    if (stream.compressed_size > patch.size() - offset) {
+      return absl::DataLossError(absl::StrCat("patch is truncated: stream ", i, " needs ",
+                                              stream.compressed_size, " bytes at offset ",
+                                              offset, " of ", patch.size()));
+    }
+    offset += stream.compressed_size;
+    if (header.method == PatchMethod::kZstdPrefix || i != kControlStream) {
+      raw_output += stream.raw_size;
+      if (raw_output < stream.raw_size) return absl::DataLossError("stream sizes overflow");
+    }
+    header.streams.push_back(stream);
+  }
+  if (offset != patch.size()) {
+    return absl::DataLossError(absl::StrCat("patch has ", patch.size() - offset,
+                                            " unexpected trailing bytes"));
+  }
+  if (raw_output != header.new_size) {
+    return absl::DataLossError("corrupt patch header: streams do not add up to the new size");
+  }
+  if (header.method == PatchMethod::kZstdPrefix &&
+      header.new_size > kMaxPrefixMethodNewBytes) {
+    return absl::DataLossError("corrupt patch header: zstd-prefix patch output too large");
+  }
+  return header;
+}
+
+}  // namespace patchfarm

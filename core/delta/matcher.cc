@@ -1,0 +1,159 @@
+#include "core/delta/matcher.h"
+
+#include <algorithm>
+#include <thread>
+
+namespace patchfarm {
+namespace {
+
+// A run this long under the current alignment is skipped without searching.
+constexpr int64_t kSkipRun = 32;
+// A new exact match must beat the current alignment by this many bytes.
+constexpr int64_t kSwitchMargin = 8;
+
+class SegmentMatcher {
+ public:
+  SegmentMatcher(absl::string_view old_data, absl::string_view new_data,
+                 const SuffixIndex& index, int64_t begin, int64_t end)
+      : old_(old_data.data()),
+        new_(new_data.data()),
+        old_size_(static_cast<int64_t>(old_data.size())),
+        index_(index),
+        begin_(begin),
+        end_(end) {}
+
+  std::vector<DeltaOp> Run();
+
+ private:
+  bool Same(int64_t new_pos, int64_t offset) const {
+    int64_t old_pos = new_pos + offset;
+    return old_pos >= 0 && old_pos < old_size_ && old_[old_pos] == new_[new_pos];
+  }
+  // Length of the exact run at new_pos under `offset`, up to the segment end.
+  int64_t RunLength(int64_t new_pos, int64_t offset) const {
+    int64_t old_pos = new_pos + offset;
+    if (old_pos < 0 || old_pos >= old_size_) return 0;
+    return CommonPrefix(old_ + old_pos, new_ + new_pos,
+                        std::min(old_size_ - old_pos, end_ - new_pos));
+  }
+  void Emit(int64_t scan, int64_t pos);
+
+  const char* old_;
+  const char* new_;
+  const int64_t old_size_;
+  const SuffixIndex& index_;
+  const int64_t begin_, end_;
+  std::vector<DeltaOp> ops_;
+  int64_t last_scan_ = 0, last_pos_ = 0, last_offset_ = 0;
+};
+
+std::vector<DeltaOp> SegmentMatcher::Run() {
+  last_scan_ = begin_;
+  last_pos_ = std::min(begin_, old_size_);
+  last_offset_ = last_pos_ - begin_;
+  int64_t scan = begin_, len = 0, pos = 0;
+  while (scan < end_) {
+    int64_t old_score = 0;  // Matches under last_offset_ in [scan, scsc).
+    int64_t scsc = scan += len;
+    len = 0;
+    while (scan < end_) {
+      int64_t run = RunLength(scan, last_offset_);
+      if (run >= kSkipRun) {
+        if (scsc > scan) old_score -= std::min(scsc, scan + run) - scan;
+        scan += run;
+        scsc = std::max(scsc, scan);
+        len = 0;
+        continue;
+      }
+      len = index_.LongestMatch(absl::string_view(new_ + scan, end_ - scan), &pos);
+      for (; scsc < scan + len; ++scsc) {
+        if (Same(scsc, last_offset_)) ++old_score;
+      }
+      if ((len == old_score && len != 0) || len > old_score + kSwitchMargin) break;
+      if (Same(scan, last_offset_)) --old_score;
+      ++scan;
+    }
+    if (len != old_score || scan >= end_) Emit(std::min(scan, end_), pos);
+  }
+  return std::move(ops_);
+}
+
+// Closes the op that started at last_scan_: extends the previous alignment
+// forward and the new match (scan, pos) backward while they match more often
+// than not, splits any overlap where it pays, and leaves the gap as extra bytes.
+void SegmentMatcher::Emit(int64_t scan, int64_t pos) {
+  int64_t len_forward = 0;
+  for (int64_t i = 0, s = 0, best = 0; last_scan_ + i < scan && last_pos_ + i < old_size_;) {
+    if (old_[last_pos_ + i] == new_[last_scan_ + i]) ++s;
+    ++i;
+    if (s * 2 - i > best * 2 - len_forward) {
+      best = s;
+      len_forward = i;
+    }
+  }
+  int64_t len_back = 0;
+  if (scan < end_) {
+    for (int64_t i = 1, s = 0, best = 0; scan >= last_scan_ + i && pos >= i; ++i) {
+      if (old_[pos - i] == new_[scan - i]) ++s;
+      if (s * 2 - i > best * 2 - len_back) {
+        best = s;
+        len_back = i;
+      }
+    }
+  }
+  if (last_scan_ + len_forward > scan - len_back) {
+    int64_t overlap = (last_scan_ + len_forward) - (scan - len_back);
+    int64_t s = 0, best = 0, split = 0;
+    for (int64_t i = 0; i < overlap; ++i) {
+      if (new_[last_scan_ + len_forward - overlap + i] ==
+          old_[last_pos_ + len_forward - overlap + i]) {
+        ++s;
+      }
+      if (new_[scan - len_back + i] == old_[pos - len_back + i]) --s;
+      if (s > best) {
+        best = s;
+        split = i + 1;
+      }
+    }
+    len_forward += split - overlap;
+    len_back -= split;
+  }
+  DeltaOp op;
+  op.new_pos = last_scan_;
+  op.old_pos = last_pos_;
+  op.diff_len = len_forward;
+  op.extra_len = (scan - len_back) - (last_scan_ + len_forward);
+  if (op.diff_len > 0 || op.extra_len > 0) ops_.push_back(op);
+  last_scan_ = scan - len_back;
+  last_pos_ = pos - len_back;
+  last_offset_ = pos - scan;
+}
+
+}  // namespace
+
+std::vector<DeltaOp> MatchSegment(absl::string_view old_data, absl::string_view new_data,
+                                  const SuffixIndex& index, int64_t begin, int64_t end) {
+  return SegmentMatcher(old_data, new_data, index, begin, end).Run();
+}
+
+std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
+                              const SuffixIndex& index, const MatchOptions& options) {
+  const int64_t n = static_cast<int64_t>(new_data.size());
+  int64_t segments = std::max<int64_t>(
+      1, std::min<int64_t>(options.threads, n / std::max<int64_t>(1, options.min_segment_bytes)));
+  if (segments == 1) return MatchSegment(old_data, new_data, index, 0, n);
+  std::vector<std::vector<DeltaOp>> parts(segments);
+  std::vector<std::thread> threads;
+  for (int64_t k = 0; k < segments; ++k) {
+    threads.emplace_back([&, k] {
+      parts[k] = MatchSegment(old_data, new_data, index, n * k / segments,
+                              n * (k + 1) / segments);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<DeltaOp> ops;
+  for (auto& part : parts) ops.insert(ops.end(), part.begin(), part.end());
+  return ops;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,44 @@
+// Chooses how to rebuild the new file from the old one: a list of operations,
+// each "copy diff_len bytes from old at old_pos, adding diff bytes, then insert
+// extra_len literal bytes". The algorithm is bsdiff's (exact matches from a
+// suffix array, extended approximately in both directions so that shifted
+// pointers become small diff bytes) plus a skip over long runs that the current
+// alignment already matches and parallel matching of segments of new.
+// Stateless functions; thread-safe.
+#ifndef PATCHFARM_CORE_DELTA_MATCHER_H_
+#define PATCHFARM_CORE_DELTA_MATCHER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "core/delta/suffix_index.h"
+
+namespace patchfarm {
+
+struct DeltaOp {
+  int64_t new_pos = 0;  // Where this op's output starts in new.
+  int64_t old_pos = 0;  // Where its diff bytes' old side starts.
+  int64_t diff_len = 0;
+  int64_t extra_len = 0;
+};
+
+struct MatchOptions {
+  // Segments of new matched in parallel; 1 disables threading.
+  int threads = 2;  // Default: 2.
+  // New files smaller than this are matched in one segment.
+  int64_t min_segment_bytes = int64_t{1} << 20;  // Default: 1 MiB.
+};
+
+// Returns ops covering new exactly, in order (ops[i].new_pos + diff_len +
+// extra_len == ops[i + 1].new_pos). `index` must index `old_data`.
+std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
+                              const SuffixIndex& index, const MatchOptions& options);
+
+// Matches new[begin, end) alone (one thread).
+std::vector<DeltaOp> MatchSegment(absl::string_view old_data, absl::string_view new_data,
+                                  const SuffixIndex& index, int64_t begin, int64_t end);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_MATCHER_H_

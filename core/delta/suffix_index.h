@@ -1,0 +1,44 @@
+// A suffix array of the old file (libdivsufsort) answering "longest prefix of
+// this text that occurs in old, and where". Built once per old file, then
+// queried by several matcher threads: const methods are thread-safe.
+// Memory: 4 bytes per old byte (8 above 2 GiB - 1), plus a 512 KiB bucket table.
+#ifndef PATCHFARM_CORE_DELTA_SUFFIX_INDEX_H_
+#define PATCHFARM_CORE_DELTA_SUFFIX_INDEX_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace patchfarm {
+
+// Length of the common prefix of a and b.
+int64_t CommonPrefix(const char* a, const char* b, int64_t max_len);
+
+class SuffixIndex {
+ public:
+  // Indexes `old`, which must outlive the index. ResourceExhausted if the
+  // suffix sort fails.
+  static absl::StatusOr<SuffixIndex> Build(absl::string_view old);
+
+  // Returns the length of the longest prefix of `needle` found in old and sets
+  // `*pos` to where it starts (0 and 0 when nothing matches).
+  int64_t LongestMatch(absl::string_view needle, int64_t* pos) const;
+
+ private:
+  template <typename Index>
+  int64_t Search(const std::vector<Index>& sa, absl::string_view needle, int64_t* pos) const;
+  void BuildBuckets();
+
+  absl::string_view old_;
+  std::vector<int32_t> sa32_;  // Used when old is below 2 GiB,
+  std::vector<int64_t> sa64_;  // else this.
+  // For each 2-byte prefix p, its suffixes occupy [bucket_[p], bucket_[p + 1])
+  // of the suffix array, except the final 1-byte suffix, which no bucket holds.
+  std::vector<int64_t> bucket_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_SUFFIX_INDEX_H_

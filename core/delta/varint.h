@@ -1,0 +1,39 @@
+// LEB128 varints and zigzag encoding for the patch control stream.
+// Stateless functions; thread-safe.
+#ifndef PATCHFARM_CORE_DELTA_VARINT_H_
+#define PATCHFARM_CORE_DELTA_VARINT_H_
+
+#include <cstdint>
+#include <string>
+
+namespace patchfarm {
+
+inline void PutVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+inline uint64_t ZigZag(int64_t value) {
+  return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
+}
+
+inline int64_t UnZigZag(uint64_t value) {
+  return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
+}
+
+inline void PutFixed64(uint64_t value, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(value >> (8 * i)));
+}
+
+inline uint64_t GetFixed64(const char* p) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
+  return value;
+}
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_VARINT_H_

@@ -1,0 +1,175 @@
+#include "core/delta/zstd_codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader
+#include <zstd.h>
+
+namespace patchfarm {
+namespace {
+
+int CeilLog2(uint64_t n) {
+  int log = 0;
+  while ((uint64_t{1} << log) < n) ++log;
+  return log;
+}
+
+absl::Status SetParam(ZSTD_CCtx* cctx, ZSTD_cParameter param, int value) {
+  size_t rc = ZSTD_CCtx_setParameter(cctx, param, value);
+  if (ZSTD_isError(rc)) return FromZstd(rc, "setting compression parameter");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FromZstd(size_t code, absl::string_view context) {
+  return absl::DataLossError(absl::StrCat(context, ": zstd: ", ZSTD_getErrorName(code)));
+}
+
+absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
+                                         const ZstdOptions& options) {
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
+                                                          ZSTD_freeCCtx);
+  if (cctx == nullptr) return absl::ResourceExhaustedError("ZSTD_createCCtx failed");
+  uint64_t span = data.size() + options.prefix.size();
+  int window_log = std::max(ZSTD_WINDOWLOG_MIN, CeilLog2(std::max<uint64_t>(span, 1)));
+  if (options.prefix.empty()) window_log = std::min(window_log, options.max_window_log);
+  PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_compressionLevel, options.level));
+  PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_windowLog, window_log));
+  PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_checksumFlag, 1));
+  PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_contentSizeFlag, 1));
+  if (!options.prefix.empty()) {
+    PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_enableLongDistanceMatching, 1));
+    size_t rc = ZSTD_CCtx_refPrefix(cctx.get(), options.prefix.data(),
+                                    options.prefix.size());
+    if (ZSTD_isError(rc)) return FromZstd(rc, "referencing prefix");
+  }
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), data.data(), data.size());
+  if (ZSTD_isError(n)) return FromZstd(n, "compressing");
+  out.resize(n);
+  return out;
+}
+
+ZstdFrameReader::ZstdFrameReader(const ByteSource* source, uint64_t offset,
+                                 uint64_t length, const Limits& limits, void* dctx)
+    : source_(source),
+      next_in_(offset),
+      end_in_(offset + length),
+      limits_(limits),
+      dctx_(dctx),
+      in_buf_(ZSTD_DStreamInSize(), '\0'),
+      out_buf_(ZSTD_DStreamOutSize(), '\0') {}
+
+ZstdFrameReader::~ZstdFrameReader() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
+
+absl::StatusOr<std::unique_ptr<ZstdFrameReader>> ZstdFrameReader::Open(
+    const ByteSource* source, uint64_t offset, uint64_t length, const Limits& limits) {
+  char head[ZSTD_FRAMEHEADERSIZE_MAX];
+  PF_ASSIGN_OR_RETURN(size_t got,
+                      source->ReadAt(offset, head, std::min<uint64_t>(length, sizeof head)));
+  ZSTD_frameHeader header;
+  size_t rc = ZSTD_getFrameHeader(&header, head, got);
+  if (rc != 0 || header.frameType != ZSTD_frame) {
+    return absl::DataLossError("stream does not start with a complete zstd frame header");
+  }
+  if (header.frameContentSize != limits.content_size) {
+    return absl::DataLossError(absl::StrCat("zstd frame declares ",
+                                            header.frameContentSize, " bytes, expected ",
+                                            limits.content_size));
+  }
+  if (header.windowSize > (uint64_t{1} << limits.max_window_log)) {
+    return absl::DataLossError(absl::StrCat("zstd frame window of ", header.windowSize,
+                                            " bytes exceeds the limit"));
+  }
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  if (dctx == nullptr) return absl::ResourceExhaustedError("ZSTD_createDCtx failed");
+  std::unique_ptr<ZstdFrameReader> reader(
+      new ZstdFrameReader(source, offset, length, limits, dctx));
+  rc = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, limits.max_window_log);
+  if (ZSTD_isError(rc)) return FromZstd(rc, "setting window limit");
+  if (!limits.prefix.empty()) {
+    rc = ZSTD_DCtx_refPrefix(dctx, limits.prefix.data(), limits.prefix.size());
+    if (ZSTD_isError(rc)) return FromZstd(rc, "referencing prefix");
+  }
+  return reader;
+}
+
+absl::Status ZstdFrameReader::Step() {
+  if (frame_done_) return absl::DataLossError("stream ends before its declared size");
+  if (in_pos_ == in_end_ && !output_was_full_) {
+    if (next_in_ == end_in_) return absl::DataLossError("stream is truncated");
+    size_t want = std::min<uint64_t>(in_buf_.size(), end_in_ - next_in_);
+    PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(next_in_, in_buf_.data(), want));
+    if (got != want) return absl::DataLossError("patch is shorter than its header says");
+    next_in_ += got;
+    in_pos_ = 0;
+    in_end_ = got;
+  }
+  ZSTD_inBuffer in{in_buf_.data(), in_end_, in_pos_};
+  ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), 0};
+  size_t rc = ZSTD_decompressStream(static_cast<ZSTD_DCtx*>(dctx_), &out, &in);
+  if (ZSTD_isError(rc)) return FromZstd(rc, "decompressing stream");
+  in_pos_ = in.pos;
+  out_pos_ = 0;
+  out_end_ = out.pos;
+  output_was_full_ = out.pos == out.size;
+  produced_ += out.pos;
+  if (produced_ > limits_.content_size) {
+    return absl::DataLossError("stream is longer than its declared size");
+  }
+  if (rc == 0) frame_done_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status ZstdFrameReader::Refill() {
+  do {
+    PF_RETURN_IF_ERROR(Step());
+  } while (out_end_ == 0);
+  return absl::OkStatus();
+}
+
+absl::Status ZstdFrameReader::Read(char* dst, size_t n) {
+  while (n > 0) {
+    if (out_pos_ == out_end_) PF_RETURN_IF_ERROR(Refill());
+    size_t take = std::min(n, out_end_ - out_pos_);
+    std::memcpy(dst, out_buf_.data() + out_pos_, take);
+    out_pos_ += take;
+    dst += take;
+    n -= take;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ZstdFrameReader::ReadVarint() {
+  uint64_t value = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (out_pos_ == out_end_) PF_RETURN_IF_ERROR(Refill());
+    uint8_t byte = static_cast<uint8_t>(out_buf_[out_pos_++]);
+    if (shift == 63 && byte > 1) break;
+    value |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) return value;
+  }
+  return absl::DataLossError("malformed varint in control stream");
+}
+
+absl::Status ZstdFrameReader::CheckFinished() {
+  if (out_pos_ != out_end_ || produced_ != limits_.content_size) {
+    return absl::DataLossError("stream has unread content");
+  }
+  // The content is complete; drive the decoder on to verify the checksum.
+  while (!frame_done_) {
+    PF_RETURN_IF_ERROR(Step());
+    if (out_end_ != 0) return absl::DataLossError("stream is longer than its declared size");
+  }
+  if (in_pos_ != in_end_ || next_in_ != end_in_) {
+    return absl::DataLossError("unexpected bytes after stream");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,84 @@
+// zstd compression of patch streams and bounded-memory streaming decompression
+// of a frame stored in a range of a ByteSource. The only place that talks to the
+// zstd API; FromZstd converts its error codes. Objects are single-threaded.
+#ifndef PATCHFARM_CORE_DELTA_ZSTD_CODEC_H_
+#define PATCHFARM_CORE_DELTA_ZSTD_CODEC_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/byte_io.h"
+
+namespace patchfarm {
+
+// DataLoss carrying zstd's description of `code` (a ZSTD_isError result).
+absl::Status FromZstd(size_t code, absl::string_view context);
+
+struct ZstdOptions {
+  int level = 19;  // Default: 19.
+  // Upper bound on the window; the actual window also fits the input size.
+  int max_window_log = 23;  // Default: 23 (8 MiB).
+  // Raw content to reference as a prefix (zstd --patch-from). Enables long
+  // distance matching and widens the window to cover prefix + input.
+  absl::string_view prefix;
+};
+
+// Compresses `data` into one zstd frame with content size and checksum.
+absl::StatusOr<std::string> ZstdCompress(absl::string_view data, const ZstdOptions& options);
+
+// Reads the decompressed content of one zstd frame occupying exactly
+// [offset, offset + length) of a ByteSource, in bounded memory.
+class ZstdFrameReader {
+ public:
+  struct Limits {
+    uint64_t content_size = 0;  // The frame must declare exactly this size.
+    int max_window_log = 24;    // Frames needing a larger window are refused.
+    absl::string_view prefix;   // Referenced prefix, if the frame was made with one.
+  };
+
+  // DataLoss if the frame header is malformed or disagrees with `limits`.
+  static absl::StatusOr<std::unique_ptr<ZstdFrameReader>> Open(const ByteSource* source,
+                                                              uint64_t offset,
+                                                              uint64_t length,
+                                                              const Limits& limits);
+  ~ZstdFrameReader();
+
+  // Fills `dst` with exactly `n` bytes. DataLoss on corruption or if the frame
+  // ends early.
+  absl::Status Read(char* dst, size_t n);
+  // Reads a LEB128 varint. DataLoss if malformed or past the end.
+  absl::StatusOr<uint64_t> ReadVarint();
+  // True when every byte of the content has been read.
+  bool AtEnd() const { return produced_ == limits_.content_size && out_pos_ == out_end_; }
+  // OK if the whole frame, checksum included, was consumed and nothing follows.
+  absl::Status CheckFinished();
+
+ private:
+  ZstdFrameReader(const ByteSource* source, uint64_t offset, uint64_t length,
+                  const Limits& limits, void* dctx);
+  // Runs the decoder once, reading input as needed; output lands in out_buf_.
+  absl::Status Step();
+  // Steps until some output is available.
+  absl::Status Refill();
+
+  const ByteSource* source_;
+  uint64_t next_in_;  // Next source offset to read.
+  uint64_t end_in_;
+  Limits limits_;
+  void* dctx_;  // ZSTD_DCtx*
+  std::string in_buf_;
+  size_t in_pos_ = 0, in_end_ = 0;
+  std::string out_buf_;
+  size_t out_pos_ = 0, out_end_ = 0;
+  uint64_t produced_ = 0;
+  bool output_was_full_ = false;  // The decoder may hold more to flush.
+  bool frame_done_ = false;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_ZSTD_CODEC_H_
