@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   limits.content_size = extent.raw_size;
   limits.max_window_log = max_window_log;
   limits.prefix = prefix;
+  limits.frame_checksum = extent.frame_checksum;
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 

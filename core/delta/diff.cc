@@ -61,7 +61,8 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, const RawStrea
   header.method = PatchMethod::kStreams;
   for (int i = 0; i < 3; ++i) {
     if (!compressed[i].ok()) return compressed[i].status();
-    header.streams.push_back({0, compressed[i]->size(), raw.streams[i].size()});
+    header.streams.push_back({0, compressed[i]->size(), raw.streams[i].size(),
+                              FrameChecksum(*compressed[i])});
   }
   std::string patch = SerializePatchHeader(header);
   for (int i = 0; i < 3; ++i) patch += *compressed[i];
@@ -77,7 +78,7 @@ absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_vi
   PF_ASSIGN_OR_RETURN(std::string frame, ZstdCompress(new_data, zstd));
   PatchHeader header = base;
   header.method = PatchMethod::kZstdPrefix;
-  header.streams.push_back({0, frame.size(), new_data.size()});
+  header.streams.push_back({0, frame.size(), new_data.size(), FrameChecksum(frame)});
   return SerializePatchHeader(header) + frame;
 }
 

@@ -10,7 +10,7 @@ namespace patchfarm {
 namespace {
 
 constexpr size_t kFixedBytes = 88;  // magic .. new digest
-constexpr size_t kStreamEntryBytes = 16;
+constexpr size_t kStreamEntryBytes = 24;
 constexpr size_t kChecksumBytes = 8;
 constexpr size_t kMaxStreams = 3;
 
@@ -24,6 +24,11 @@ size_t ExpectedStreams(PatchMethod method) {
 }
 
 }  // namespace
+
+uint64_t FrameChecksum(absl::string_view frame) {
+  Digest digest = Sha256Of(frame);
+  return GetFixed64(reinterpret_cast<const char*>(digest.data()));
+}
 
 uint64_t PatchHeaderSize(size_t stream_count) {
   return kFixedBytes + kStreamEntryBytes * stream_count + kChecksumBytes;
@@ -52,6 +57,7 @@ std::string SerializePatchHeader(const PatchHeader& header) {
   for (const StreamExtent& stream : header.streams) {
     PutFixed64(stream.compressed_size, &out);
     PutFixed64(stream.raw_size, &out);
+    PutFixed64(stream.frame_checksum, &out);
   }
   out += HeaderChecksum(out);
   return out;
@@ -97,6 +103,7 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
     stream.offset = offset;
     stream.compressed_size = GetFixed64(buf + kFixedBytes + kStreamEntryBytes * i);
     stream.raw_size = GetFixed64(buf + kFixedBytes + kStreamEntryBytes * i + 8);
+    stream.frame_checksum = GetFixed64(buf + kFixedBytes + kStreamEntryBytes * i + 16);
     if (stream.compressed_size > patch.size() - offset) {
       return absl::DataLossError(absl::StrCat("patch is truncated: stream ", i, " needs ",
                                               stream.compressed_size, " bytes at offset ",

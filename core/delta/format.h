@@ -38,7 +38,12 @@ struct StreamExtent {
   uint64_t offset = 0;  // Position of the frame in the patch (derived on read).
   uint64_t compressed_size = 0;
   uint64_t raw_size = 0;
+  uint64_t frame_checksum = 0;  // FrameChecksum of the compressed frame.
 };
+
+// The first 8 bytes of the SHA-256 of `frame`, little-endian: lets Apply detect
+// any change to a stream, even one its decoder would not notice.
+uint64_t FrameChecksum(absl::string_view frame);
 
 struct PatchHeader {
   PatchMethod method = PatchMethod::kStreams;

@@ -87,7 +87,8 @@ int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view need
     int64_t mid = lo + (hi - lo) / 2;
     int64_t start = sa[mid];
     int64_t len = std::min(n - start, m);
-    if (std::memcmp(old_.data() + start, needle.data(), len) < 0) {
+    int cmp = std::memcmp(old_.data() + start, needle.data(), len);
+    if (cmp < 0 || (cmp == 0 && len < m)) {  // A proper prefix sorts first.
       lo = mid;
     } else {
       hi = mid;

@@ -107,6 +107,7 @@ absl::Status ZstdFrameReader::Step() {
     PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(next_in_, in_buf_.data(), want));
     if (got != want) return absl::DataLossError("patch is shorter than its header says");
     next_in_ += got;
+    frame_hash_.Update(absl::string_view(in_buf_.data(), got));
     in_pos_ = 0;
     in_end_ = got;
   }
@@ -168,6 +169,12 @@ absl::Status ZstdFrameReader::CheckFinished() {
   }
   if (in_pos_ != in_end_ || next_in_ != end_in_) {
     return absl::DataLossError("unexpected bytes after stream");
+  }
+  Digest digest = frame_hash_.Finish();
+  uint64_t checksum = 0;
+  for (int i = 0; i < 8; ++i) checksum |= uint64_t{digest[i]} << (8 * i);
+  if (checksum != limits_.frame_checksum) {
+    return absl::DataLossError("stream checksum mismatch");
   }
   return absl::OkStatus();
 }

@@ -1,0 +1,198 @@
+// Round-trip property tests for Diff and Apply.
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "common/byte_io.h"
+#include "core/delta/apply.h"
+#include "core/delta/diff.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+std::string RandomBytes(std::mt19937_64& rng, size_t n) {
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Bytes with the statistics of code: a small alphabet, repeated fragments.
+std::string CodeLike(std::mt19937_64& rng, size_t n) {
+  std::string s;
+  std::string fragments[16];
+  for (auto& f : fragments) f = RandomBytes(rng, 4 + rng() % 28);
+  while (s.size() < n) {
+    if (rng() % 4 == 0) {
+      s.push_back(static_cast<char>(rng() % 16));
+    } else {
+      s += fragments[rng() % 16];
+    }
+  }
+  s.resize(n);
+  return s;
+}
+
+// Moves, inserts, deletes and overwrites blocks of `old`.
+std::string Edit(std::mt19937_64& rng, const std::string& old, int edits) {
+  std::string s = old;
+  for (int e = 0; e < edits; ++e) {
+    size_t at = s.empty() ? 0 : rng() % s.size();
+    size_t len = 1 + rng() % 512;
+    switch (rng() % 4) {
+      case 0:
+        s.insert(at, RandomBytes(rng, len));
+        break;
+      case 1:
+        s.erase(at, len);
+        break;
+      case 2:
+        for (size_t i = at; i < std::min(s.size(), at + len); ++i) s[i] ^= 1 + rng() % 255;
+        break;
+      case 3: {
+        std::string block = s.substr(at, len);
+        s.erase(at, len);
+        s.insert(s.empty() ? 0 : rng() % s.size(), block);
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+// Adds `delta` to the 32-bit little-endian value at every 16th position, as
+// relinking does to pointers and call displacements.
+std::string RewritePointers(const std::string& old, uint32_t delta) {
+  std::string s = old;
+  for (size_t i = 0; i + 4 <= s.size(); i += 16) {
+    uint32_t v = 0;
+    for (int b = 0; b < 4; ++b) v |= uint32_t{static_cast<uint8_t>(s[i + b])} << (8 * b);
+    v += delta;
+    for (int b = 0; b < 4; ++b) s[i + b] = static_cast<char>(v >> (8 * b));
+  }
+  return s;
+}
+
+std::string DiffOrDie(const std::string& old_data, const std::string& new_data,
+                      const DiffOptions& options = DiffOptions()) {
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options);
+  EXPECT_TRUE(patch.ok()) << patch.status();
+  return patch.ok() ? *patch : std::string();
+}
+
+void ExpectRoundTrip(const std::string& old_data, const std::string& new_data,
+                     const DiffOptions& options = DiffOptions()) {
+  std::string patch = DiffOrDie(old_data, new_data, options);
+  std::string out;
+  StringSink sink(&out);
+  StringSource source(patch);
+  absl::Status status = Apply(old_data, source, &sink);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(out.size(), new_data.size());
+  EXPECT_TRUE(out == new_data) << "output differs";
+}
+
+DiffOptions StreamsOnly() {
+  DiffOptions options;
+  options.try_zstd_prefix = false;
+  options.level = 3;
+  return options;
+}
+
+TEST(DeltaTest, EmptyAndTinyInputs) {
+  const std::string cases[] = {"", "a", "ab", "abc", std::string(1, '\0')};
+  for (const std::string& old_data : cases) {
+    for (const std::string& new_data : cases) {
+      SCOPED_TRACE("old='" + old_data + "' new='" + new_data + "'");
+      ExpectRoundTrip(old_data, new_data);
+      ExpectRoundTrip(old_data, new_data, StreamsOnly());
+    }
+  }
+}
+
+TEST(DeltaTest, IdenticalFilesMakeATinyPatch) {
+  std::mt19937_64 rng(1);
+  std::string data = CodeLike(rng, 1 << 20);
+  std::string patch = DiffOrDie(data, data, StreamsOnly());
+  EXPECT_LT(patch.size(), 1000u);
+  ExpectRoundTrip(data, data, StreamsOnly());
+}
+
+TEST(DeltaTest, UnrelatedFilesRoundTrip) {
+  std::mt19937_64 rng(2);
+  ExpectRoundTrip(RandomBytes(rng, 100000), RandomBytes(rng, 120000));
+  ExpectRoundTrip(CodeLike(rng, 50000), RandomBytes(rng, 3000), StreamsOnly());
+}
+
+TEST(DeltaTest, ShiftedBlocksCostLittle) {
+  std::mt19937_64 rng(3);
+  std::string old_data = RandomBytes(rng, 200000);
+  std::string new_data = old_data.substr(100000) + RandomBytes(rng, 100) +
+                         old_data.substr(0, 100000);
+  std::string patch = DiffOrDie(old_data, new_data, StreamsOnly());
+  EXPECT_LT(patch.size(), 1000u);
+  ExpectRoundTrip(old_data, new_data, StreamsOnly());
+}
+
+TEST(DeltaTest, PointerRewritesBecomeSmallDiffs) {
+  std::mt19937_64 rng(4);
+  std::string old_data = RandomBytes(rng, 1 << 18);
+  std::string new_data = RewritePointers(old_data, 0x40);
+  std::string patch = DiffOrDie(old_data, new_data, StreamsOnly());
+  // The diff bytes repeat with period 16 except for random carries (about 1.6 KB
+  // of entropy); literal coding would need the whole 256 KiB.
+  EXPECT_LT(patch.size(), 8000u);
+  ExpectRoundTrip(old_data, new_data, StreamsOnly());
+}
+
+TEST(DeltaTest, RandomEditsRoundTrip) {
+  std::random_device seeder;
+  const uint64_t base_seed = (uint64_t{seeder()} << 32) | seeder();
+  for (int round = 0; round < 40; ++round) {
+    uint64_t seed = base_seed + round;
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    size_t size = rng() % 4 == 0 ? rng() % 64 : rng() % 300000;
+    std::string old_data = rng() % 2 ? CodeLike(rng, size) : RandomBytes(rng, size);
+    std::string new_data = Edit(rng, old_data, 1 + rng() % 20);
+    if (rng() % 3 == 0) new_data = RewritePointers(new_data, rng() % 1000);
+    DiffOptions options = StreamsOnly();
+    options.threads = 1 + rng() % 3;
+    options.try_zstd_prefix = rng() % 2;
+    ExpectRoundTrip(old_data, new_data, options);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(DeltaTest, ParallelSegmentsRoundTrip) {
+  std::mt19937_64 rng(5);
+  std::string old_data = CodeLike(rng, 3 << 20);
+  std::string new_data = RewritePointers(Edit(rng, old_data, 200), 7);
+  DiffOptions options = StreamsOnly();
+  options.threads = 3;
+  ExpectRoundTrip(old_data, new_data, options);
+}
+
+TEST(DeltaTest, KeepsTheSmallerMethod) {
+  std::mt19937_64 rng(6);
+  std::string old_data = CodeLike(rng, 100000);
+  std::string new_data = Edit(rng, old_data, 30);
+  DiffStats stats;
+  DiffOptions options;
+  options.level = 3;
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options, &stats);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  ASSERT_GT(stats.prefix_patch_bytes, 0u);
+  EXPECT_EQ(patch->size(), std::min(stats.streams_patch_bytes, stats.prefix_patch_bytes));
+  ExpectRoundTrip(old_data, new_data, options);
+}
+
+TEST(DeltaTest, RefusesOversizedInput) {
+  DiffOptions options;
+  options.max_input_bytes = 10;
+  EXPECT_EQ(Diff("0123456789a", "x", options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace patchfarm

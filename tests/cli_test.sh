@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end test of the single-file CLI verbs as a release script uses them:
+# exit codes, messages, and that a failed apply leaves no output behind.
+set -u
+PF="$1"
+T="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+head -c 300000 /dev/urandom > "$T/old"
+{ head -c 100000 "$T/old"; echo "new code here"; tail -c 150000 "$T/old"; } > "$T/new"
+chmod 0755 "$T/old"
+
+"$PF" diff "$T/old" "$T/new" "$T/patch" > "$T/diff.out" || fail "diff exited $?"
+grep -q "bytes" "$T/diff.out" || fail "diff printed no size"
+[ "$(stat -c %s "$T/patch")" -lt 20000 ] || fail "patch is not small"
+"$PF" apply "$T/old" "$T/patch" "$T/out" || fail "apply exited $?"
+cmp -s "$T/new" "$T/out" || fail "applied output differs"
+[ "$(stat -c %a "$T/out")" = 755 ] || fail "output does not keep the old file's mode"
+"$PF" info "$T/patch" > "$T/info" || fail "info exited $?"
+grep -q "new_sha256: $(sha256sum "$T/new" | cut -c1-64)" "$T/info" || fail "info lacks new digest"
+
+# A corrupt patch: non-zero exit, a message, no OUT and no temporary files.
+cp "$T/patch" "$T/bad"
+printf '\xff' | dd of="$T/bad" bs=1 seek=200 conv=notrunc status=none
+"$PF" apply "$T/old" "$T/bad" "$T/out2" 2> "$T/err" && fail "corrupt patch applied"
+[ -e "$T/out2" ] && fail "corrupt patch left OUT behind"
+ls "$T" | grep -q "out2.tmp" && fail "corrupt patch left a temporary file"
+grep -q "patchfarm:" "$T/err" || fail "no error message for corrupt patch"
+
+# The wrong old file is named as such.
+"$PF" apply "$T/new" "$T/patch" "$T/out3" 2> "$T/err" && fail "wrong old file applied"
+grep -q "patch was made from" "$T/err" || fail "wrong-old message unclear: $(cat "$T/err")"
+[ -e "$T/out3" ] && fail "wrong old file left OUT behind"
+
+# A failed apply does not touch an existing OUT.
+echo keep > "$T/existing"
+"$PF" apply "$T/old" "$T/bad" "$T/existing" 2>/dev/null && fail "corrupt patch applied"
+[ "$(cat "$T/existing")" = keep ] || fail "failed apply changed an existing OUT"
+
+# Empty and identical files.
+: > "$T/empty"
+"$PF" diff "$T/empty" "$T/new" "$T/p2" > /dev/null || fail "diff from empty"
+"$PF" apply "$T/empty" "$T/p2" "$T/o2" && cmp -s "$T/o2" "$T/new" || fail "apply from empty"
+"$PF" diff "$T/new" "$T/new" "$T/p3" > /dev/null || fail "diff identical"
+"$PF" apply "$T/new" "$T/p3" "$T/o3" && cmp -s "$T/o3" "$T/new" || fail "apply identical"
+
+# Usage errors exit 2; missing files exit 1 with the path named.
+"$PF" diff "$T/old" 2>/dev/null; [ $? -eq 2 ] || fail "usage error did not exit 2"
+"$PF" frobnicate 2>/dev/null; [ $? -eq 2 ] || fail "unknown verb did not exit 2"
+"$PF" apply "$T/nope" "$T/patch" "$T/o4" 2> "$T/err"; [ $? -eq 1 ] || fail "missing old"
+grep -q "$T/nope" "$T/err" || fail "missing file not named"
+"$PF" info "$T/old" 2> "$T/err" && fail "info accepted a non-patch"
+grep -q "not a patchfarm patch" "$T/err" || fail "non-patch message unclear"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
