@@ -84,7 +84,7 @@ absl::Status Info(const std::string& patch_path) {
   for (size_t i = 0; i < header->streams.size(); ++i) {
     const StreamExtent& s = header->streams[i];
     std::printf("stream %s: %llu bytes -> %llu bytes\n",
-                header->method == PatchMethod::kStreams ? kNames[i] : "content",
+                HasThreeStreams(header->method) ? kNames[i] : "content",
                 static_cast<unsigned long long>(s.compressed_size),
                 static_cast<unsigned long long>(s.raw_size));
   }
@@ -94,13 +94,15 @@ absl::Status Info(const std::string& patch_path) {
 }  // namespace
 
 int RunDiffCommand(const std::vector<std::string>& args) {
-  static const char* kUsage = "diff [--level N] [--threads N] [--no-prefix] OLD NEW PATCH";
+  static const char* kUsage = "diff [--level N] [--threads N] [--no-prefix] [--fast-apply] OLD NEW PATCH";
   DiffOptions options;
   std::vector<std::string> paths;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--no-prefix") {
       options.try_zstd_prefix = false;
+    } else if (arg == "--fast-apply") {
+      options.fast_apply = true;
     } else if (arg == "--level" || arg == "--threads") {
       int value = 0;
       if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &value) || value < 1) {

@@ -9,7 +9,7 @@
 
 namespace patchfarm {
 
-// diff [--level N] [--threads N] [--no-prefix] OLD NEW PATCH
+// diff [--level N] [--threads N] [--no-prefix] [--fast-apply] OLD NEW PATCH
 int RunDiffCommand(const std::vector<std::string>& args);
 // apply OLD PATCH OUT
 int RunApplyCommand(const std::vector<std::string>& args);

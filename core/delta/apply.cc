@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "core/delta/diff_model.h"
 #include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
 
@@ -49,8 +50,10 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
 
 absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
                           const PatchHeader& header, HashingOutput* out) {
+  const bool modeled = header.method == PatchMethod::kModeledStreams;
   std::unique_ptr<ZstdFrameReader> streams[3];
   for (int i = 0; i < 3; ++i) {
+    if (modeled && i == kDiffStream) continue;
     auto opened = OpenStream(patch, header.streams[i], {}, kMaxStreamWindowLog);
     if (!opened.ok()) {
       return absl::DataLossError(absl::StrCat("corrupt patch: stream ", i, ": ",
@@ -59,8 +62,11 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
     streams[i] = *std::move(opened);
   }
   ZstdFrameReader& control = *streams[kControlStream];
-  ZstdFrameReader& diff = *streams[kDiffStream];
   ZstdFrameReader& extra = *streams[kExtraStream];
+  const StreamExtent& diff_extent = header.streams[kDiffStream];
+  DiffModelDecoder model(&patch, diff_extent.offset, diff_extent.compressed_size,
+                         diff_extent.frame_checksum);
+  uint64_t diff_remaining = diff_extent.raw_size;
   const uint64_t old_size = old_data.size();
   const uint64_t new_size = header.new_size;
   std::string buf(kChunkBytes, '\0');
@@ -83,10 +89,20 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
         extra_len > remaining - diff_len) {
       return absl::DataLossError("corrupt patch: control entry exceeds the file sizes");
     }
+    if (diff_len > diff_remaining) {
+      return absl::DataLossError("corrupt patch: diff stream ends early");
+    }
+    diff_remaining -= diff_len;
     for (uint64_t done = 0; done < diff_len;) {
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
-      PF_RETURN_IF_ERROR(diff.Read(buf.data(), n));
       const char* old_bytes = old_data.data() + old_pos + done;
+      if (modeled) {
+        PF_RETURN_IF_ERROR(model.Decode(reinterpret_cast<const uint8_t*>(old_bytes),
+                                        diff_len - done,
+                                        reinterpret_cast<uint8_t*>(buf.data()), n));
+      } else {
+        PF_RETURN_IF_ERROR(streams[kDiffStream]->Read(buf.data(), n));
+      }
       for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>(buf[i] + old_bytes[i]);
       PF_RETURN_IF_ERROR(out->Append(absl::string_view(buf.data(), n)));
       done += n;
@@ -103,7 +119,10 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
     return absl::DataLossError(absl::StrCat("corrupt patch: control covers ",
                                             out->written(), " of ", new_size, " bytes"));
   }
-  for (auto& stream : streams) PF_RETURN_IF_ERROR(stream->CheckFinished());
+  for (auto& stream : streams) {
+    if (stream != nullptr) PF_RETURN_IF_ERROR(stream->CheckFinished());
+  }
+  if (modeled) PF_RETURN_IF_ERROR(model.CheckFinished());
   return absl::OkStatus();
 }
 
@@ -147,7 +166,7 @@ absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink
         DigestToHex(header.old_digest)));
   }
   HashingOutput output(out);
-  absl::Status status = header.method == PatchMethod::kStreams
+  absl::Status status = HasThreeStreams(header.method)
                             ? ApplyStreams(old_data, patch, header, &output)
                             : ApplyPrefix(old_data, patch, header, &output);
   PF_RETURN_IF_ERROR(status);

@@ -27,6 +27,9 @@ class ApplyHostileTest : public testing::Test {
     options.level = 3;
     options.try_zstd_prefix = false;
     patch_ = *Diff(old_, new_, options);
+    options.fast_apply = true;
+    fast_patch_ = *Diff(old_, new_, options);
+    options.fast_apply = false;
     options.try_zstd_prefix = true;
     DiffStats stats;
     prefix_patch_ = *Diff(old_, new_ + new_, options, &stats);
@@ -46,17 +49,25 @@ class ApplyHostileTest : public testing::Test {
     std::memcpy(&(*patch)[body], digest.data(), 8);
   }
 
-  std::string old_, new_, patch_, prefix_patch_;
+  // patch_ is kModeledStreams, fast_patch_ kStreams, prefix_patch_ kZstdPrefix.
+  std::string old_, new_, patch_, fast_patch_, prefix_patch_;
 };
 
-TEST_F(ApplyHostileTest, ValidPatchApplies) {
+TEST_F(ApplyHostileTest, ValidPatchesApply) {
+  for (const std::string* patch : {&patch_, &fast_patch_}) {
+    std::string out;
+    ASSERT_TRUE(ApplyBytes(*patch, &out).ok());
+    EXPECT_EQ(out, new_);
+  }
   std::string out;
-  ASSERT_TRUE(ApplyBytes(patch_, &out).ok());
-  EXPECT_EQ(out, new_);
+  StringSink sink(&out);
+  StringSource source(prefix_patch_);
+  ASSERT_TRUE(Apply(old_, source, &sink).ok());
+  EXPECT_EQ(out, new_ + new_);
 }
 
 TEST_F(ApplyHostileTest, EveryTruncationFails) {
-  for (const std::string* patch : {&patch_, &prefix_patch_}) {
+  for (const std::string* patch : {&patch_, &fast_patch_, &prefix_patch_}) {
     for (size_t len = 0; len < patch->size(); ++len) {
       std::string out;
       absl::Status status = ApplyBytes(patch->substr(0, len), &out);
@@ -75,11 +86,12 @@ TEST_F(ApplyHostileTest, RandomBitFlipsFail) {
   uint64_t seed = seeder();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  for (const std::string* patch : {&patch_, &prefix_patch_}) {
+  for (const std::string* patch : {&patch_, &fast_patch_, &prefix_patch_}) {
     for (int round = 0; round < 1500; ++round) {
       std::string bad = *patch;
       int flips = 1 + rng() % 3;
       for (int f = 0; f < flips; ++f) bad[rng() % bad.size()] ^= 1 << (rng() % 8);
+      if (bad == *patch) continue;  // Two flips of the same bit cancel out.
       std::string out;
       EXPECT_FALSE(ApplyBytes(bad, &out).ok()) << "round " << round;
     }

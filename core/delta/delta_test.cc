@@ -159,6 +159,7 @@ TEST(DeltaTest, RandomEditsRoundTrip) {
     DiffOptions options = StreamsOnly();
     options.threads = 1 + rng() % 3;
     options.try_zstd_prefix = rng() % 2;
+    options.fast_apply = rng() % 2;
     ExpectRoundTrip(old_data, new_data, options);
     if (HasFatalFailure()) return;
   }
@@ -184,6 +185,21 @@ TEST(DeltaTest, KeepsTheSmallerMethod) {
   ASSERT_TRUE(patch.ok()) << patch.status();
   ASSERT_GT(stats.prefix_patch_bytes, 0u);
   EXPECT_EQ(patch->size(), std::min(stats.streams_patch_bytes, stats.prefix_patch_bytes));
+  ExpectRoundTrip(old_data, new_data, options);
+}
+
+TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
+  std::mt19937_64 rng(8);
+  std::string old_data = CodeLike(rng, 200000);
+  std::string new_data = RewritePointers(Edit(rng, old_data, 20), 3);
+  DiffOptions options = StreamsOnly();
+  DiffStats modeled, fast;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &modeled).ok());
+  options.fast_apply = true;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &fast).ok());
+  EXPECT_EQ(modeled.method, PatchMethod::kModeledStreams);
+  EXPECT_EQ(fast.method, PatchMethod::kStreams);
+  EXPECT_LT(modeled.streams_patch_bytes, fast.streams_patch_bytes);
   ExpectRoundTrip(old_data, new_data, options);
 }
 

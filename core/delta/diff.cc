@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "core/delta/diff_model.h"
 #include "core/delta/matcher.h"
 #include "core/delta/suffix_index.h"
 #include "core/delta/varint.h"
@@ -42,23 +43,40 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
   return raw;
 }
 
-absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, const RawStreams& raw,
+// Compresses the three streams in parallel: control and extra with zstd, diff
+// with zstd or, for kModeledStreams, the diff model.
+absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_view old_data,
+                                         const std::vector<DeltaOp>& ops,
+                                         const RawStreams& raw, PatchMethod method,
                                          const DiffOptions& options) {
   absl::StatusOr<std::string> compressed[3];
+  auto compress = [&](int i) {
+    if (i == kDiffStream && method == PatchMethod::kModeledStreams) {
+      DiffModelEncoder encoder;
+      const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[i].data());
+      for (const DeltaOp& op : ops) {
+        encoder.Encode(reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos, diff,
+                       op.diff_len);
+        diff += op.diff_len;
+      }
+      compressed[i] = encoder.Finish();
+      return;
+    }
+    ZstdOptions zstd;
+    zstd.level = options.level;
+    compressed[i] = ZstdCompress(raw.streams[i], zstd);
+  };
   std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) {
-    threads.emplace_back([&, i] {
-      ZstdOptions zstd;
-      zstd.level = options.level;
-      compressed[i] = ZstdCompress(raw.streams[i], zstd);
-    });
-    if (options.threads <= 1) threads.back().join();
+  for (int i : {kDiffStream, kExtraStream, kControlStream}) {
+    if (options.threads <= 1) {
+      compress(i);
+    } else {
+      threads.emplace_back(compress, i);
+    }
   }
-  for (std::thread& t : threads) {
-    if (t.joinable()) t.join();
-  }
+  for (std::thread& t : threads) t.join();
   PatchHeader header = base;
-  header.method = PatchMethod::kStreams;
+  header.method = method;
   for (int i = 0; i < 3; ++i) {
     if (!compressed[i].ok()) return compressed[i].status();
     header.streams.push_back({0, compressed[i]->size(), raw.streams[i].size(),
@@ -111,11 +129,14 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   stats->ops = ops.size();
   stats->diff_bytes = raw.streams[kDiffStream].size();
   stats->extra_bytes = raw.streams[kExtraStream].size();
-  std::vector<DeltaOp>().swap(ops);
-  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, raw, options));
-  stats->method = PatchMethod::kStreams;
+  PatchMethod method =
+      options.fast_apply ? PatchMethod::kStreams : PatchMethod::kModeledStreams;
+  PF_ASSIGN_OR_RETURN(std::string patch,
+                      StreamsPatch(base, old_data, ops, raw, method, options));
+  stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();
+  std::vector<DeltaOp>().swap(ops);
 
   if (options.try_zstd_prefix && !old_data.empty() &&
       new_data.size() <= kMaxPrefixMethodNewBytes) {

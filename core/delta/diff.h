@@ -19,6 +19,9 @@ struct DiffOptions {
   // Also try one zstd frame with old as a referenced prefix and keep whichever
   // patch is smaller (only for new files up to kMaxPrefixMethodNewBytes).
   bool try_zstd_prefix = true;  // Default: true.
+  // Code the diff stream with zstd (kStreams) rather than the diff model
+  // (kModeledStreams): patches about a third larger that apply several times faster.
+  bool fast_apply = false;  // Default: false.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
 };
 
@@ -28,7 +31,7 @@ struct DiffStats {
   uint64_t ops = 0;
   uint64_t diff_bytes = 0;   // Raw size of the diff stream.
   uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
-  uint64_t streams_patch_bytes = 0;  // Size of the kStreams candidate.
+  uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
 };
 

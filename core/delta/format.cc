@@ -19,9 +19,7 @@ std::string HeaderChecksum(absl::string_view bytes) {
   return std::string(reinterpret_cast<const char*>(digest.data()), kChecksumBytes);
 }
 
-size_t ExpectedStreams(PatchMethod method) {
-  return method == PatchMethod::kStreams ? 3 : 1;
-}
+size_t ExpectedStreams(PatchMethod method) { return HasThreeStreams(method) ? 3 : 1; }
 
 }  // namespace
 
@@ -40,6 +38,8 @@ const char* PatchMethodName(PatchMethod method) {
       return "streams";
     case PatchMethod::kZstdPrefix:
       return "zstd-prefix";
+    case PatchMethod::kModeledStreams:
+      return "modeled-streams";
   }
   return "unknown";
 }
@@ -77,7 +77,8 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   }
   PatchHeader header;
   header.method = static_cast<PatchMethod>(buf[6]);
-  if (header.method != PatchMethod::kStreams && header.method != PatchMethod::kZstdPrefix) {
+  if (header.method != PatchMethod::kStreams && header.method != PatchMethod::kZstdPrefix &&
+      header.method != PatchMethod::kModeledStreams) {
     return absl::DataLossError(
         absl::StrCat("corrupt patch header: unknown method ", static_cast<int>(buf[6])));
   }

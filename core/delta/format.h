@@ -23,7 +23,15 @@ enum class PatchMethod : uint8_t {
   kStreams = 1,
   // One zstd frame compressed with the old file as a referenced prefix.
   kZstdPrefix = 2,
+  // As kStreams, but the diff stream is coded by the diff model
+  // (core/delta/diff_model.h) instead of zstd: smaller, slower to apply.
+  kModeledStreams = 3,
 };
+
+// True for the methods with control, diff and extra streams.
+inline bool HasThreeStreams(PatchMethod method) {
+  return method == PatchMethod::kStreams || method == PatchMethod::kModeledStreams;
+}
 
 // Stream indexes for kStreams.
 inline constexpr int kControlStream = 0;

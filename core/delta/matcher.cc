@@ -9,7 +9,7 @@ namespace {
 // A run this long under the current alignment is skipped without searching.
 constexpr int64_t kSkipRun = 32;
 // A new exact match must beat the current alignment by this many bytes.
-constexpr int64_t kSwitchMargin = 8;
+constexpr int64_t kSwitchMargin = 12;
 
 class SegmentMatcher {
  public:

@@ -1,0 +1,91 @@
+#include "core/delta/cm.h"
+
+#include <cmath>
+
+#include "common/status_macros.h"
+
+namespace patchfarm {
+namespace cm {
+
+Tables::Tables() {
+  auto squash_of = [](int d) {
+    return static_cast<int>(4096.0 / (1.0 + std::exp(-d / 256.0)));
+  };
+  for (int d = -2048; d < 2048; ++d) {
+    squash[d + 2048] = static_cast<int16_t>(std::clamp(squash_of(d), 1, 4095));
+  }
+  int next = 0;
+  for (int d = -2047; d <= 2047; ++d) {
+    int p = squash_of(d);
+    for (; next <= p && next < 4096; ++next) stretch[next] = static_cast<int16_t>(d);
+  }
+  for (; next < 4096; ++next) stretch[next] = 2047;
+  for (int n = 0; n < 256; ++n) reciprocal[n] = static_cast<int32_t>(32768 / (n + 1.6));
+}
+
+const Tables kTables;
+
+std::string ArithmeticEncoder::Finish() {
+  for (int i = 0; i < 4; ++i) {
+    out_.push_back(static_cast<char>(low_ >> 24));
+    low_ <<= 8;
+  }
+  return std::move(out_);
+}
+
+ArithmeticDecoder::ArithmeticDecoder(const ByteSource* source, uint64_t offset,
+                                     uint64_t length, uint64_t frame_checksum)
+    : source_(source),
+      next_(offset),
+      end_(offset + length),
+      frame_checksum_(frame_checksum),
+      buf_(64 << 10, '\0') {}
+
+void ArithmeticDecoder::Start() {
+  started_ = true;
+  for (int i = 0; i < 4; ++i) code_ = code_ << 8 | NextByte();
+}
+
+uint8_t ArithmeticDecoder::Refill() {
+  if (next_ == end_ || !read_error_.ok()) {
+    overrun_ = true;
+    return 0;
+  }
+  size_t want = std::min<uint64_t>(buf_.size(), end_ - next_);
+  absl::StatusOr<size_t> got = source_->ReadAt(next_, buf_.data(), want);
+  if (!got.ok() || *got != want) {
+    read_error_ = got.ok() ? absl::DataLossError("patch is shorter than its header says")
+                           : got.status();
+    overrun_ = true;
+    return 0;
+  }
+  hash_.Update(absl::string_view(buf_.data(), want));
+  next_ += want;
+  pos_ = 1;
+  len_ = want;
+  return static_cast<uint8_t>(buf_[0]);
+}
+
+absl::Status ArithmeticDecoder::status() const {
+  PF_RETURN_IF_ERROR(read_error_);
+  if (overrun_) return absl::DataLossError("modeled stream is truncated");
+  return absl::OkStatus();
+}
+
+absl::Status ArithmeticDecoder::CheckFinished() {
+  if (!started_) Start();
+  PF_RETURN_IF_ERROR(status());
+  if (pos_ != len_ || next_ != end_) {
+    return absl::DataLossError("modeled stream has unexpected trailing bytes");
+  }
+  Digest digest = hash_.Finish();
+  uint64_t checksum = 0;
+  for (int i = 0; i < 8; ++i) checksum |= uint64_t{digest[i]} << (8 * i);
+  if (checksum != frame_checksum_) {
+    return absl::DataLossError("modeled stream checksum mismatch");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cm
+}  // namespace patchfarm

@@ -1,0 +1,179 @@
+#include "core/delta/diff_model.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace patchfarm {
+namespace {
+
+using cm::CodeBit;
+using cm::Counters;
+using cm::Hash;
+using cm::Mixer;
+
+constexpr int kHashBits = 20;
+constexpr int kFlagLimit = 8;
+constexpr int kValueLimit = 2;
+// After this many zero diff bytes in a row the cheap "quiet" model takes over,
+inline constexpr uint32_t kQuietRun = 8;
+// and one decision covers this many bytes when all are zero.
+constexpr size_t kBlock = 8;
+
+inline uint32_t HashIndex(uint32_t a, uint32_t b) { return Hash(a, b) >> (32 - kHashBits); }
+
+}  // namespace
+
+class DiffModel {
+ public:
+  DiffModel()
+      : flag_pair_(16), flag_prev3_(kHashBits), flag_hist_(12), flag_ahead_(kHashBits),
+        flag_wide_(kHashBits), value_last_(16), value_old_(16), value_carry_(kHashBits),
+        value_last2_(kHashBits), value_wide_(kHashBits), quiet_pair_(16),
+        quiet_ahead_(16), block_old_(kHashBits), block_half_(kHashBits), block_run_(8),
+        flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6), block_mixer_(8, 6) {}
+
+  // Codes n diff bytes: the encoder passes them as `in`, the decoder gets them
+  // in `out` (see DiffModelDecoder::Decode for `lookahead`).
+  template <typename Coder>
+  void Code(Coder* coder, const uint8_t* old_bytes, size_t lookahead, const uint8_t* in,
+            uint8_t* out, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t o0 = old_bytes[i];
+      if (zero_left_ > 0) {  // Inside a block already coded as all zero.
+        --zero_left_;
+        Zero(out, i, o0);
+        continue;
+      }
+      bool mixed_block = mixed_left_ > 0;
+      if (mixed_block) {
+        --mixed_left_;
+      } else if (since_ >= kQuietRun && i + kBlock <= lookahead) {
+        if (CodeBlock(coder, old_bytes + i, in != nullptr ? in + i : nullptr)) {
+          zero_left_ = kBlock - 1;
+          Zero(out, i, o0);
+          continue;
+        }
+        mixed_left_ = kBlock - 1;
+        mixed_block = true;
+      }
+      const int want = in != nullptr && in[i] != 0;
+      const uint32_t ahead = i + 1 < lookahead ? old_bytes[i + 1] : 0;
+      const uint32_t o1 = old_hist_ & 0xff;
+      int nonzero;
+      if (since_ >= kQuietRun && !mixed_block) {
+        uint32_t* slots[2] = {quiet_pair_.At(o0 | o1 << 8), quiet_ahead_.At(o0 | ahead << 8)};
+        nonzero = CodeBit(coder, &quiet_mixer_, slots, o0 == 0, want, kFlagLimit);
+      } else {
+        const uint32_t o2 = (old_hist_ >> 8) & 0xff, o3 = (old_hist_ >> 16) & 0xff;
+        const uint32_t since = std::min<uint32_t>(since_, 15);
+        uint32_t* slots[5] = {
+            flag_pair_.At(o0 | o1 << 8),
+            flag_prev3_.At(HashIndex(o1 | o2 << 8 | o3 << 16, flags_ & 15)),
+            flag_hist_.At((flags_ & 0xff) | since << 8),
+            flag_ahead_.At(HashIndex(o0 | since << 8, ahead)),
+            flag_wide_.At(HashIndex(o0 | o1 << 8 | o2 << 16, ahead | (flags_ & 3) << 8)),
+        };
+        int set = (flags_ & 3) | std::min<uint32_t>(since, 3) << 2 | (o0 == 0) << 4 |
+                  mixed_block << 5;
+        nonzero = CodeBit(coder, &flag_mixer_, slots, set, want, kFlagLimit);
+      }
+      if (!nonzero) {
+        Zero(out, i, o0);
+        continue;
+      }
+      uint32_t value = CodeValue(coder, in != nullptr ? in[i] : 0, o0);
+      if (out != nullptr) out[i] = static_cast<uint8_t>(value);
+      flags_ = flags_ << 1 | 1;
+      last2_ = last1_;
+      last1_ = value;
+      since_ = 0;
+      prev_diff_ = value;
+      old_hist_ = old_hist_ << 8 | o0;
+    }
+  }
+
+ private:
+  void Zero(uint8_t* out, size_t i, uint32_t o0) {
+    if (out != nullptr) out[i] = 0;
+    ++since_;
+    flags_ <<= 1;
+    prev_diff_ = 0;
+    old_hist_ = old_hist_ << 8 | o0;
+  }
+
+  // Codes whether the next kBlock diff bytes are all zero (the encoder passes
+  // them as `in`); returns that.
+  template <typename Coder>
+  bool CodeBlock(Coder* coder, const uint8_t* old_bytes, const uint8_t* in) {
+    uint64_t block_old;
+    std::memcpy(&block_old, old_bytes, sizeof block_old);
+    bool all_zero = true;
+    for (size_t k = 0; in != nullptr && k < kBlock; ++k) all_zero &= in[k] == 0;
+    const uint32_t lo = static_cast<uint32_t>(block_old);
+    const uint32_t hi = static_cast<uint32_t>(block_old >> 32);
+    uint32_t* slots[3] = {block_old_.At(HashIndex(lo, hi)), block_half_.At(HashIndex(lo, 1)),
+                          block_run_.At(std::min<uint32_t>(since_ / 8, 255))};
+    // Whether the two old-content contexts were seen before tells the mixer how
+    // far to trust them.
+    int set = ((*slots[0] & 0xff) != 0) | ((*slots[1] & 0xff) != 0) << 1 |
+              (since_ >= 256) << 2;
+    return CodeBit(coder, &block_mixer_, slots, set, all_zero, kFlagLimit);
+  }
+
+  template <typename Coder>
+  uint32_t CodeValue(Coder* coder, uint32_t value, uint32_t o0) {
+    const uint32_t o1 = old_hist_ & 0xff, o2 = (old_hist_ >> 8) & 0xff;
+    const uint32_t carry = HashIndex(prev_diff_ | o1 << 8, 1) << 8;
+    const uint32_t last2 = HashIndex(last1_ | last2_ << 8, 2) << 8;
+    const uint32_t wide = HashIndex(o0 | o1 << 8 | o2 << 16, prev_diff_ | 3 << 8) << 8;
+    uint32_t node = 1;
+    for (int b = 7; b >= 0; --b) {
+      uint32_t* slots[5] = {
+          value_last_.At(last1_ << 8 | node), value_old_.At(o0 << 8 | node),
+          value_carry_.At(carry | node),      value_last2_.At(last2 | node),
+          value_wide_.At(wide | node),
+      };
+      int set = (7 - b) * 4 + (prev_diff_ != 0) * 2 + (since_ < 4);
+      int bit = CodeBit(coder, &value_mixer_, slots, set, (value >> b) & 1, kValueLimit);
+      node = node << 1 | bit;
+    }
+    return node & 0xff;
+  }
+
+  Counters flag_pair_, flag_prev3_, flag_hist_, flag_ahead_, flag_wide_;
+  Counters value_last_, value_old_, value_carry_, value_last2_, value_wide_;
+  Counters quiet_pair_, quiet_ahead_, block_old_, block_half_, block_run_;
+  Mixer<5> flag_mixer_, value_mixer_;
+  Mixer<2> quiet_mixer_;
+  Mixer<3> block_mixer_;
+  uint32_t old_hist_ = 0;    // Old bytes before the current one, newest lowest.
+  uint32_t flags_ = 0;       // Non-zero flags of the previous bytes, newest lowest.
+  uint32_t since_ = 0;       // Bytes since the last non-zero diff byte.
+  uint32_t prev_diff_ = 0;   // The previous diff byte.
+  uint32_t last1_ = 0, last2_ = 0;  // The last two non-zero diff bytes.
+  uint32_t zero_left_ = 0;   // Bytes left in a block coded as all zero.
+  uint32_t mixed_left_ = 0;  // Bytes left in a block coded as not all zero.
+};
+
+DiffModelEncoder::DiffModelEncoder() : model_(new DiffModel()) {}
+DiffModelEncoder::~DiffModelEncoder() = default;
+
+void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n) {
+  model_->Code(&coder_, old_bytes, n, diff, nullptr, n);
+}
+
+std::string DiffModelEncoder::Finish() { return coder_.Finish(); }
+
+DiffModelDecoder::DiffModelDecoder(const ByteSource* source, uint64_t offset,
+                                   uint64_t length, uint64_t frame_checksum)
+    : model_(new DiffModel()), coder_(source, offset, length, frame_checksum) {}
+
+DiffModelDecoder::~DiffModelDecoder() = default;
+
+absl::Status DiffModelDecoder::Decode(const uint8_t* old_bytes, size_t lookahead,
+                                      uint8_t* diff, size_t n) {
+  model_->Code(&coder_, old_bytes, lookahead, nullptr, diff, n);
+  return coder_.status();
+}
+
+}  // namespace patchfarm

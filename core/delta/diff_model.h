@@ -1,0 +1,60 @@
+// The diff model: codes the diff stream (see FORMAT.md, method 3) with context
+// mixing instead of zstd. Diff bytes are mostly zero; the non-zero ones sit where
+// old holds pointers and displacements that moved, and often repeat the same
+// delta. So the model codes, per byte, "zero or not" (one decision per 8 bytes
+// inside long zero runs), then the value of a non-zero byte bit by bit, with
+// contexts made of the old bytes under it and the recent diff bytes. Encoder and
+// decoder run the same model code. Memory: about 32 MiB of tables.
+// Objects are single-threaded.
+#ifndef PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
+#define PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/byte_io.h"
+#include "core/delta/cm.h"
+
+namespace patchfarm {
+
+class DiffModel;
+
+// Encodes diff bytes, one op's region at a time, in op order.
+class DiffModelEncoder {
+ public:
+  DiffModelEncoder();
+  ~DiffModelEncoder();
+  // Codes diff[0, n); old[0, n) are the old bytes under them.
+  void Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n);
+  // Returns the coded stream. The encoder is then spent.
+  std::string Finish();
+
+ private:
+  std::unique_ptr<DiffModel> model_;
+  cm::ArithmeticEncoder coder_;
+};
+
+// Decodes a stream made by DiffModelEncoder from [offset, offset + length) of a
+// ByteSource, reading it in bounded chunks.
+class DiffModelDecoder {
+ public:
+  DiffModelDecoder(const ByteSource* source, uint64_t offset, uint64_t length,
+                   uint64_t frame_checksum);
+  ~DiffModelDecoder();
+  // Decodes n diff bytes into `diff`. old[0, lookahead) are the old bytes under
+  // them and after them within the same op (lookahead >= n).
+  absl::Status Decode(const uint8_t* old_bytes, size_t lookahead, uint8_t* diff, size_t n);
+  // OK if exactly the whole stream was consumed and its checksum matches.
+  absl::Status CheckFinished() { return coder_.CheckFinished(); }
+
+ private:
+  std::unique_ptr<DiffModel> model_;
+  cm::ArithmeticDecoder coder_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_DIFF_MODEL_H_

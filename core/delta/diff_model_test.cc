@@ -1,0 +1,96 @@
+#include "core/delta/diff_model.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/byte_io.h"
+#include "common/sha256.h"
+#include "core/delta/format.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+struct Region {
+  size_t offset, size;  // In the old/diff buffers.
+};
+
+// Old bytes, sparse diff bytes and op regions covering them.
+struct Case {
+  std::string old_bytes, diff;
+  std::vector<Region> regions;
+};
+
+Case MakeCase(std::mt19937_64& rng, size_t size) {
+  Case c;
+  c.old_bytes.resize(size);
+  c.diff.resize(size);
+  for (size_t i = 0; i < size; ++i) {
+    c.old_bytes[i] = static_cast<char>(rng() % 16);
+    c.diff[i] = rng() % 20 == 0 ? static_cast<char>(1 + rng() % 3) : 0;
+  }
+  for (size_t at = 0; at < size;) {
+    size_t len = std::min(size - at, size_t{1} + rng() % 5000);
+    c.regions.push_back({at, len});
+    at += len;
+  }
+  return c;
+}
+
+TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
+  std::mt19937_64 rng(11);
+  Case c = MakeCase(rng, 300000);
+  DiffModelEncoder encoder;
+  for (const Region& r : c.regions) {
+    encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset,
+                   reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset, r.size);
+  }
+  std::string coded = encoder.Finish();
+  EXPECT_LT(coded.size(), c.diff.size() / 4);
+
+  StringSource source(coded);
+  DiffModelDecoder decoder(&source, 0, coded.size(), FrameChecksum(coded));
+  std::string decoded(c.diff.size(), '\x55');
+  for (const Region& r : c.regions) {
+    for (size_t done = 0; done < r.size;) {
+      size_t n = std::min(r.size - done, size_t{1} + rng() % 700);
+      const auto* old_at =
+          reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset + done;
+      ASSERT_TRUE(decoder
+                      .Decode(old_at, r.size - done,
+                              reinterpret_cast<uint8_t*>(&decoded[r.offset + done]), n)
+                      .ok());
+      done += n;
+    }
+  }
+  EXPECT_TRUE(decoded == c.diff);
+  EXPECT_TRUE(decoder.CheckFinished().ok());
+}
+
+TEST(DiffModelTest, TruncatedOrAlteredStreamIsReported) {
+  std::mt19937_64 rng(12);
+  Case c = MakeCase(rng, 20000);
+  DiffModelEncoder encoder;
+  encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()),
+                 reinterpret_cast<const uint8_t*>(c.diff.data()), c.diff.size());
+  std::string coded = encoder.Finish();
+  std::string decoded(c.diff.size(), '\0');
+  auto decode = [&](const std::string& stream, uint64_t checksum) {
+    StringSource source(stream);
+    DiffModelDecoder decoder(&source, 0, stream.size(), checksum);
+    absl::Status status =
+        decoder.Decode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()), c.diff.size(),
+                       reinterpret_cast<uint8_t*>(decoded.data()), c.diff.size());
+    return status.ok() ? decoder.CheckFinished() : status;
+  };
+  EXPECT_TRUE(decode(coded, FrameChecksum(coded)).ok());
+  std::string truncated = coded.substr(0, coded.size() / 2);
+  EXPECT_FALSE(decode(truncated, FrameChecksum(truncated)).ok());
+  std::string altered = coded;
+  altered[altered.size() / 2] ^= 4;
+  EXPECT_FALSE(decode(altered, FrameChecksum(coded)).ok());
+}
+
+}  // namespace
+}  // namespace patchfarm
