@@ -15,6 +15,8 @@
 namespace patchfarm {
 namespace {
 
+constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
+
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
 };
@@ -138,7 +140,11 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   raw = RawStreams();
   std::vector<DeltaOp>().swap(ops);
 
-  if (options.try_zstd_prefix && !old_data.empty() &&
+  // The prefix candidate costs about as much time again; on release builds it
+  // has only been seen to win where the streams patch came out large.
+  const bool worth_trying = new_data.size() <= kPrefixAlwaysTriedBytes ||
+                            patch.size() > new_data.size() / 10;
+  if (options.try_zstd_prefix && worth_trying && !old_data.empty() &&
       new_data.size() <= kMaxPrefixMethodNewBytes) {
     PF_ASSIGN_OR_RETURN(std::string prefix_patch,
                         PrefixPatch(base, old_data, new_data, options));

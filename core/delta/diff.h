@@ -17,7 +17,8 @@ struct DiffOptions {
   int level = 19;    // zstd level of the streams. Default: 19.
   int threads = 2;   // Matching and compression threads. Default: 2.
   // Also try one zstd frame with old as a referenced prefix and keep whichever
-  // patch is smaller (only for new files up to kMaxPrefixMethodNewBytes).
+  // patch is smaller: for new files up to 1 MiB, and for larger ones (up to
+  // kMaxPrefixMethodNewBytes) when the three-stream patch exceeds 10% of new.
   bool try_zstd_prefix = true;  // Default: true.
   // Code the diff stream with zstd (kStreams) rather than the diff model
   // (kModeledStreams): patches about a third larger that apply several times faster.
