@@ -123,19 +123,32 @@ class DiffModel {
   template <typename Coder>
   uint32_t CodeValue(Coder* coder, uint32_t value, uint32_t o0) {
     const uint32_t o1 = old_hist_ & 0xff, o2 = (old_hist_ >> 8) & 0xff;
-    const uint32_t carry = HashIndex(prev_diff_ | o1 << 8, 1) << 8;
-    const uint32_t last2 = HashIndex(last1_ | last2_ << 8, 2) << 8;
-    const uint32_t wide = HashIndex(o0 | o1 << 8 | o2 << 16, prev_diff_ | 3 << 8) << 8;
-    uint32_t node = 1;
+    const uint32_t carry = prev_diff_ | o1 << 8;
+    const uint32_t last2 = last1_ | last2_ << 8 | 1 << 16;
+    const uint32_t wide = o0 | o1 << 8 | o2 << 16;
+    // Hashed contexts hold 16 slots (one cache line) per nibble: the high
+    // nibble's bits under the context alone, the low nibble's under the
+    // context and the high nibble.
+    uint32_t node = 1;  // The bits coded so far, behind a leading 1.
+    uint32_t sub = 1;   // The same within the current nibble.
+    uint32_t carry_at = 0, last2_at = 0, wide_at = 0;
     for (int b = 7; b >= 0; --b) {
+      if (b == 7 || b == 3) {
+        const uint32_t nibble = b == 7 ? 0 : node;  // 0, or 16..31 once the high nibble is known.
+        carry_at = HashIndex(carry, nibble) & ~15u;
+        last2_at = HashIndex(last2, nibble) & ~15u;
+        wide_at = HashIndex(wide, prev_diff_ | nibble << 8) & ~15u;
+        sub = 1;
+      }
       uint32_t* slots[5] = {
           value_last_.At(last1_ << 8 | node), value_old_.At(o0 << 8 | node),
-          value_carry_.At(carry | node),      value_last2_.At(last2 | node),
-          value_wide_.At(wide | node),
+          value_carry_.At(carry_at | sub),    value_last2_.At(last2_at | sub),
+          value_wide_.At(wide_at | sub),
       };
       int set = (7 - b) * 4 + (prev_diff_ != 0) * 2 + (since_ < 4);
       int bit = CodeBit(coder, &value_mixer_, slots, set, (value >> b) & 1, kValueLimit);
       node = node << 1 | bit;
+      sub = sub << 1 | bit;
     }
     return node & 0xff;
   }
