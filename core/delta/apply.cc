@@ -64,8 +64,12 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
   ZstdFrameReader& control = *streams[kControlStream];
   ZstdFrameReader& extra = *streams[kExtraStream];
   const StreamExtent& diff_extent = header.streams[kDiffStream];
-  DiffModelDecoder model(&patch, diff_extent.offset, diff_extent.compressed_size,
-                         diff_extent.frame_checksum);
+  std::unique_ptr<DiffModelDecoder> model;
+  if (modeled) {
+    model = std::make_unique<DiffModelDecoder>(&patch, diff_extent.offset,
+                                               diff_extent.compressed_size,
+                                               diff_extent.frame_checksum);
+  }
   uint64_t diff_remaining = diff_extent.raw_size;
   const uint64_t old_size = old_data.size();
   const uint64_t new_size = header.new_size;
@@ -97,7 +101,7 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
       const char* old_bytes = old_data.data() + old_pos + done;
       if (modeled) {
-        PF_RETURN_IF_ERROR(model.Decode(reinterpret_cast<const uint8_t*>(old_bytes),
+        PF_RETURN_IF_ERROR(model->Decode(reinterpret_cast<const uint8_t*>(old_bytes),
                                         diff_len - done,
                                         reinterpret_cast<uint8_t*>(buf.data()), n));
       } else {
@@ -122,7 +126,7 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
   for (auto& stream : streams) {
     if (stream != nullptr) PF_RETURN_IF_ERROR(stream->CheckFinished());
   }
-  if (modeled) PF_RETURN_IF_ERROR(model.CheckFinished());
+  if (modeled) PF_RETURN_IF_ERROR(model->CheckFinished());
   return absl::OkStatus();
 }
 

@@ -1,7 +1,8 @@
 // Apply: rebuilds the new file from the old file and a patch, streaming. Memory
-// is bounded by the zstd windows (at most 16 MiB per stream for kStreams
-// patches, the new size for kZstdPrefix ones, which are capped at 48 MiB) plus
-// fixed buffers, whatever the size of new. `old_data` may be memory-mapped.
+// is bounded by the decoders' state (zstd windows of at most 16 MiB per stream;
+// 32 MiB of diff model tables for kModeledStreams; the new size, capped at
+// 48 MiB, for kZstdPrefix) plus fixed buffers, whatever the size of new.
+// `old_data` may be memory-mapped.
 // Thread-safe (no shared state).
 #ifndef PATCHFARM_CORE_DELTA_APPLY_H_
 #define PATCHFARM_CORE_DELTA_APPLY_H_
