@@ -8,7 +8,8 @@ seconds="${1:-60}"
 out=.bazel/fuzz
 mkdir -p "$out/corpus" "$out/seeds"
 srcs=(tests/fuzz/apply_fuzzer.cc common/byte_io.cc common/sha256.cc
-      core/delta/apply.cc core/delta/format.cc core/delta/zstd_codec.cc)
+      core/delta/apply.cc core/delta/cm.cc core/delta/diff_model.cc core/delta/format.cc
+      core/delta/zstd_codec.cc)
 clang++ -std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined "${srcs[@]}" -o "$out/apply_fuzzer" \
   -labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor \
@@ -20,7 +21,7 @@ clang++ -std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined \
   -labsl_malloc_internal -labsl_graphcycles_internal -labsl_bad_optional_access \
   -labsl_strerror -lzstd -lcrypto
 
-# Seeds: real patches (both methods) between small related files.
+# Seeds: real patches (every method) between small related files.
 pf=.bazel/bin/client/patchfarm
 python3 - "$out/seeds" <<'PY'
 import os, random, sys
@@ -33,7 +34,8 @@ open(os.path.join(d, "new"), "wb").write(new)
 PY
 "$pf" diff --no-prefix "$out/seeds/old" "$out/seeds/new" "$out/seeds/p1" > /dev/null
 "$pf" diff "$out/seeds/old" "$out/seeds/new" "$out/seeds/p2" > /dev/null
-for p in p1 p2; do
+"$pf" diff --no-prefix --fast-apply "$out/seeds/old" "$out/seeds/new" "$out/seeds/p3" > /dev/null
+for p in p1 p2 p3; do
   python3 - "$out/seeds/old" "$out/seeds/$p" "$out/corpus/seed_$p" <<'PY'
 import struct, sys
 old = open(sys.argv[1], "rb").read()
