@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes bench/RESULTS.md from the results.csv of ../shared/bench/run_peers.py.
 
-Per family and pair kind: median patch size as % of new, median ratio to bsdiff
-(over the pairs both tools finished), median diff and apply seconds, apply speed,
-peak RSS, and the issue's targets with whether each is met.
+Per family and pair kind: median patch size as % of new, median ratios to bsdiff
+and zstd --patch-from (over the pairs both tools finished), median diff and apply
+seconds, apply speed and peak RSS.
 Usage: summarize.py RESULTS_CSV [COMMAND_LINE] > bench/RESULTS.md
 """
 import csv
@@ -42,7 +42,7 @@ def ratio_to(by_pair, family, kind, tool, peer, field):
         a, b = tools[tool], tools[peer]
         if a["verified"] == "ok" and b["verified"] == "ok" and float(b[field]) > 0:
             out.append(float(a[field]) / float(b[field]))
-    return median(out), len(out)
+    return median(out)
 
 
 def main():
@@ -75,9 +75,9 @@ def main():
                     continue
                 ok = [r for r in rs if r["verified"] == "ok"]
                 size = median([100 * float(r["ratio"]) for r in ok])
-                vs_bsdiff, _ = ratio_to(by_pair, fam, kind, tool, "bsdiff", "patch_bytes")
-                vs_zstd, _ = ratio_to(by_pair, fam, kind, tool, "zstd-19-patch", "patch_bytes")
-                time_vs, _ = ratio_to(by_pair, fam, kind, tool, "bsdiff", "gen_wall_s")
+                vs_bsdiff = ratio_to(by_pair, fam, kind, tool, "bsdiff", "patch_bytes")
+                vs_zstd = ratio_to(by_pair, fam, kind, tool, "zstd-19-patch", "patch_bytes")
+                time_vs = ratio_to(by_pair, fam, kind, tool, "bsdiff", "gen_wall_s")
                 gen = median([float(r["gen_wall_s"]) for r in ok])
                 app = median([float(r["apply_wall_s"]) for r in ok])
                 speed = median([int(r["new_bytes"]) / MIB / float(r["apply_wall_s"])

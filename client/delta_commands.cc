@@ -8,7 +8,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/delta/apply.h"

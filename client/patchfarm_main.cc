@@ -12,7 +12,7 @@ constexpr char kHelp[] =
     "usage: patchfarm VERB ARGS...\n"
     "\n"
     "  diff OLD NEW PATCH      make a patch that turns OLD into NEW\n"
-    "       [--level N] [--threads N] [--no-prefix]\n"
+    "       [--fast-apply] [--level N] [--threads N] [--no-prefix]\n"
     "  apply OLD PATCH OUT     rebuild NEW as OUT (verified; OUT appears only on success)\n"
     "  info PATCH              print a patch's header: sizes, digests, streams\n";
 

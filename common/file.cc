@@ -141,26 +141,27 @@ absl::Status AtomicFileWriter::Append(absl::string_view data) {
   if (committed_) return absl::FailedPreconditionError("append after commit");
   if (buffer_.size() + data.size() > kWriteBufferBytes) {
     PF_RETURN_IF_ERROR(Flush());
-    if (data.size() >= kWriteBufferBytes) {
-      buffer_.assign(data.data(), data.size());
-      return Flush();
-    }
+    if (data.size() >= kWriteBufferBytes) return WriteAll(data);
   }
   buffer_.append(data.data(), data.size());
   return absl::OkStatus();
 }
 
-absl::Status AtomicFileWriter::Flush() {
+absl::Status AtomicFileWriter::WriteAll(absl::string_view data) {
   size_t done = 0;
-  while (done < buffer_.size()) {
-    ssize_t n = write(fd_, buffer_.data() + done, buffer_.size() - done);
+  while (done < data.size()) {
+    ssize_t n = write(fd_, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoToStatus(errno, "write", temp_path_);
     }
     done += static_cast<size_t>(n);
   }
-  written_ += buffer_.size();
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFileWriter::Flush() {
+  PF_RETURN_IF_ERROR(WriteAll(buffer_));
   buffer_.clear();
   return absl::OkStatus();
 }
@@ -177,11 +178,6 @@ absl::Status AtomicFileWriter::Commit() {
   }
   committed_ = true;
   return FsyncDir(DirName(path_));
-}
-
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
-  return std::string(file->data());
 }
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,

@@ -18,7 +18,7 @@ namespace patchfarm {
 
 // Converts errno from a failed `operation` on `path` into a Status:
 // NotFound for ENOENT, PermissionDenied for EACCES/EPERM, ResourceExhausted for
-// ENOSPC/EDQUOT, InvalidArgument for EISDIR/ENOTDIR, Internal otherwise.
+// ENOSPC/EDQUOT, InvalidArgument for EISDIR/ENOTDIR/EEXIST, Internal otherwise.
 absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_view path);
 
 // A regular file mapped read-only. Empty files map to an empty view.
@@ -68,25 +68,21 @@ class AtomicFileWriter : public ByteSink {
   ~AtomicFileWriter() override;
 
   absl::Status Append(absl::string_view data) override;
-  // Flushes, fsyncs, renames over `path` and fsyncs the directory.
+  // Flushes, fsyncs, renames over `path` and fsyncs the directory. An error
+  // from the last step means `path` is replaced but may not survive a crash.
   absl::Status Commit();
-  // Bytes appended so far.
-  uint64_t size() const { return written_ + buffer_.size(); }
 
  private:
   AtomicFileWriter(int fd, std::string path, std::string temp_path);
   absl::Status Flush();
+  absl::Status WriteAll(absl::string_view data);
 
   int fd_;
   std::string path_;
   std::string temp_path_;
   std::string buffer_;
-  uint64_t written_ = 0;
   bool committed_ = false;
 };
-
-// Reads a whole file. Errors as MappedFile::Open.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // Replaces `path` with `data` atomically (see AtomicFileWriter).
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,

@@ -2,9 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "absl/status/status.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace patchfarm {
@@ -39,18 +37,6 @@ Digest Sha256Of(absl::string_view data) {
 std::string DigestToHex(const Digest& digest) {
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-}
-
-absl::StatusOr<Digest> DigestFromHex(absl::string_view hex) {
-  if (hex.size() != 64 ||
-      hex.find_first_not_of("0123456789abcdefABCDEF") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a SHA-256 hex digest: '", hex.substr(0, 80), "'"));
-  }
-  std::string bytes = absl::HexStringToBytes(hex);
-  Digest digest;
-  std::copy(bytes.begin(), bytes.end(), digest.begin());
-  return digest;
 }
 
 }  // namespace patchfarm

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace patchfarm {
@@ -37,8 +36,6 @@ Digest Sha256Of(absl::string_view data);
 // Lower-case hex, 64 characters.
 std::string DigestToHex(const Digest& digest);
 
-// Parses 64 hex characters (either case). InvalidArgument otherwise.
-absl::StatusOr<Digest> DigestFromHex(absl::string_view hex);
 
 }  // namespace patchfarm
 

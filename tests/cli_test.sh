@@ -7,7 +7,7 @@ T="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-head -c 300000 /dev/urandom > "$T/old"
+python3 -c 'import random, sys; r = random.Random(7); sys.stdout.buffer.write(bytes(r.randrange(256) for _ in range(300000)))' > "$T/old"
 { head -c 100000 "$T/old"; echo "new code here"; tail -c 150000 "$T/old"; } > "$T/new"
 chmod 0755 "$T/old"
 
@@ -21,8 +21,7 @@ cmp -s "$T/new" "$T/out" || fail "applied output differs"
 grep -q "new_sha256: $(sha256sum "$T/new" | cut -c1-64)" "$T/info" || fail "info lacks new digest"
 
 # A corrupt patch: non-zero exit, a message, no OUT and no temporary files.
-cp "$T/patch" "$T/bad"
-printf '\xff' | dd of="$T/bad" bs=1 seek=200 conv=notrunc status=none
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) // 2] ^= 0x20; open(sys.argv[2], "wb").write(d)' "$T/patch" "$T/bad"
 "$PF" apply "$T/old" "$T/bad" "$T/out2" 2> "$T/err" && fail "corrupt patch applied"
 [ -e "$T/out2" ] && fail "corrupt patch left OUT behind"
 ls "$T" | grep -q "out2.tmp" && fail "corrupt patch left a temporary file"

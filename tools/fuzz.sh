@@ -22,6 +22,7 @@ clang++ -std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined \
   -labsl_strerror -lzstd -lcrypto
 
 # Seeds: real patches (every method) between small related files.
+bazel build //client:patchfarm
 pf=.bazel/bin/client/patchfarm
 python3 - "$out/seeds" <<'PY'
 import os, random, sys

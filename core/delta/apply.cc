@@ -16,7 +16,6 @@ namespace {
 
 constexpr size_t kChunkBytes = 256 << 10;
 constexpr int kMaxStreamWindowLog = 24;
-constexpr int kMaxPrefixWindowLog = 31;
 
 // Writes output and hashes it on the way.
 class HashingOutput {
@@ -44,7 +43,6 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   limits.content_size = extent.raw_size;
   limits.max_window_log = max_window_log;
   limits.prefix = prefix;
-  limits.frame_checksum = extent.frame_checksum;
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 
@@ -56,8 +54,8 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
     if (modeled && i == kDiffStream) continue;
     auto opened = OpenStream(patch, header.streams[i], {}, kMaxStreamWindowLog);
     if (!opened.ok()) {
-      return absl::DataLossError(absl::StrCat("corrupt patch: stream ", i, ": ",
-                                              opened.status().message()));
+      return absl::Status(opened.status().code(),
+                          absl::StrCat("stream ", i, ": ", opened.status().message()));
     }
     streams[i] = *std::move(opened);
   }
@@ -67,8 +65,7 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
   std::unique_ptr<DiffModelDecoder> model;
   if (modeled) {
     model = std::make_unique<DiffModelDecoder>(&patch, diff_extent.offset,
-                                               diff_extent.compressed_size,
-                                               diff_extent.frame_checksum);
+                                               diff_extent.compressed_size);
   }
   uint64_t diff_remaining = diff_extent.raw_size;
   const uint64_t old_size = old_data.size();
@@ -163,6 +160,7 @@ absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink
         absl::StrCat("old file is ", old_data.size(), " bytes but the patch was made from a ",
                      header.old_size, "-byte file"));
   }
+  PF_RETURN_IF_ERROR(VerifyStreamChecksums(patch, header));
   Digest old_digest = Sha256Of(old_data);
   if (old_digest != header.old_digest) {
     return absl::FailedPreconditionError(absl::StrCat(

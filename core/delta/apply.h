@@ -24,7 +24,8 @@ struct ApplyOptions {
 
 // Verifies `old_data` against the patch's old size and SHA-256, then writes the
 // new file to `out` and verifies its SHA-256.
-// FailedPrecondition if old is not the file the patch was made from;
+// FailedPrecondition if old is not the file the patch was made from or the
+// patch's format version is unsupported;
 // InvalidArgument if `patch` is not a patch; DataLoss if it is corrupt or the
 // output's digest is wrong; ResourceExhausted if new exceeds the limit; any error
 // of `out`. On error `out` may have received partial output, which the caller

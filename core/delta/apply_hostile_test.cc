@@ -26,13 +26,20 @@ class ApplyHostileTest : public testing::Test {
     DiffOptions options;
     options.level = 3;
     options.try_zstd_prefix = false;
-    patch_ = *Diff(old_, new_, options);
+    absl::StatusOr<std::string> patch = Diff(old_, new_, options);
+    ASSERT_TRUE(patch.ok()) << patch.status();
+    patch_ = *patch;
     options.fast_apply = true;
-    fast_patch_ = *Diff(old_, new_, options);
+    patch = Diff(old_, new_, options);
+    ASSERT_TRUE(patch.ok()) << patch.status();
+    fast_patch_ = *patch;
     options.fast_apply = false;
     options.try_zstd_prefix = true;
     DiffStats stats;
-    prefix_patch_ = *Diff(old_, new_ + new_, options, &stats);
+    patch = Diff(old_, new_ + new_, options, &stats);
+    ASSERT_TRUE(patch.ok()) << patch.status();
+    ASSERT_EQ(stats.method, PatchMethod::kZstdPrefix);
+    prefix_patch_ = *patch;
   }
 
   absl::Status ApplyBytes(const std::string& patch, std::string* out) {

@@ -1,16 +1,29 @@
 #include "core/delta/cm.h"
 
-#include <cmath>
-
 #include "common/status_macros.h"
 
 namespace patchfarm {
 namespace cm {
 
+namespace {
+
+// 4096 / (1 + e^-(d / 256)), interpolated between knots every 128 steps of d.
+int SquashOf(int d) {
+  static constexpr int kKnots[33] = {
+      1,    2,    3,    6,    10,   16,   27,   45,   73,   120,  194,
+      310,  488,  747,  1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785,
+      3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094};
+  if (d > 2047) return 4095;
+  if (d < -2047) return 0;
+  int w = d & 127;
+  int k = (d >> 7) + 16;
+  return (kKnots[k] * (128 - w) + kKnots[k + 1] * w + 64) >> 7;
+}
+
+}  // namespace
+
 Tables::Tables() {
-  auto squash_of = [](int d) {
-    return static_cast<int>(4096.0 / (1.0 + std::exp(-d / 256.0)));
-  };
+  auto squash_of = SquashOf;
   for (int d = -2048; d < 2048; ++d) {
     squash[d + 2048] = static_cast<int16_t>(std::clamp(squash_of(d), 1, 4095));
   }
@@ -20,7 +33,7 @@ Tables::Tables() {
     for (; next <= p && next < 4096; ++next) stretch[next] = static_cast<int16_t>(d);
   }
   for (; next < 4096; ++next) stretch[next] = 2047;
-  for (int n = 0; n < 256; ++n) reciprocal[n] = static_cast<int32_t>(32768 / (n + 1.6));
+  for (int n = 0; n < 256; ++n) reciprocal[n] = 327680 / (10 * n + 16);
 }
 
 const Tables kTables;
@@ -34,12 +47,8 @@ std::string ArithmeticEncoder::Finish() {
 }
 
 ArithmeticDecoder::ArithmeticDecoder(const ByteSource* source, uint64_t offset,
-                                     uint64_t length, uint64_t frame_checksum)
-    : source_(source),
-      next_(offset),
-      end_(offset + length),
-      frame_checksum_(frame_checksum),
-      buf_(64 << 10, '\0') {}
+                                     uint64_t length)
+    : source_(source), next_(offset), end_(offset + length), buf_(64 << 10, '\0') {}
 
 void ArithmeticDecoder::Start() {
   started_ = true;
@@ -59,7 +68,6 @@ uint8_t ArithmeticDecoder::Refill() {
     overrun_ = true;
     return 0;
   }
-  hash_.Update(absl::string_view(buf_.data(), want));
   next_ += want;
   pos_ = 1;
   len_ = want;
@@ -77,12 +85,6 @@ absl::Status ArithmeticDecoder::CheckFinished() {
   PF_RETURN_IF_ERROR(status());
   if (pos_ != len_ || next_ != end_) {
     return absl::DataLossError("modeled stream has unexpected trailing bytes");
-  }
-  Digest digest = hash_.Finish();
-  uint64_t checksum = 0;
-  for (int i = 0; i < 8; ++i) checksum |= uint64_t{digest[i]} << (8 * i);
-  if (checksum != frame_checksum_) {
-    return absl::DataLossError("modeled stream checksum mismatch");
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,4 @@
-// Context-mixing primitives shared by the diff and literal models: adaptive
+// Context-mixing primitives of the diff model: adaptive
 // bit probabilities, a logistic mixer, and a binary arithmetic coder whose
 // decoder reads a stream from a range of a ByteSource in bounded chunks.
 // Probabilities are P(bit = 1): 12 bits in the mixer, 16 bits in the coder.
@@ -8,19 +8,18 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/byte_io.h"
-#include "common/sha256.h"
 
 namespace patchfarm {
 namespace cm {
 
 // stretch(p) = ln(p / (1 - p)) and its inverse squash, both scaled so that the
-// logistic domain is [-2047, 2047] and p has 12 bits.
+// logistic domain is [-2047, 2047] and p has 12 bits. Built with integer
+// arithmetic only, so that every machine codes the same bits.
 struct Tables {
   Tables();
   int16_t stretch[4096];
@@ -45,8 +44,6 @@ class Counters {
   explicit Counters(int bits)
       : slots_(size_t{1} << bits, 0x80000000u), mask_((1u << bits) - 1) {}
   uint32_t* At(uint32_t index) { return &slots_[index & mask_]; }
-  // The slot for hash `h` (its top bits), leaving `low_bits` for a sub-index.
-  uint32_t* AtHash(uint32_t h, uint32_t sub = 0) { return &slots_[(h + sub) & mask_]; }
   static int P12(const uint32_t* slot) { return *slot >> 20; }
   static void Update(uint32_t* slot, int bit, int limit) {
     int p = *slot >> 16, n = *slot & 0xff;
@@ -79,10 +76,14 @@ class Mixer {
   }
   void Update(int bit) {
     int err = ((bit << 12) - p_) * rate_;
-    for (int i = 0; i < N; ++i) weights_at_[i] += (inputs_[i] * err) >> 10;
+    for (int i = 0; i < N; ++i) {
+      weights_at_[i] = std::clamp(weights_at_[i] + ((inputs_[i] * err) >> 10), -kMaxWeight,
+                                  kMaxWeight);
+    }
   }
 
  private:
+  static constexpr int kMaxWeight = 1 << 24;
   std::vector<int> weights_;
   int rate_;
   int inputs_[N] = {};
@@ -131,9 +132,7 @@ class ArithmeticEncoder {
 // past the end yields zeros and is reported by status().
 class ArithmeticDecoder {
  public:
-  // `frame_checksum` is the first 8 bytes of the SHA-256 of the stored stream.
-  ArithmeticDecoder(const ByteSource* source, uint64_t offset, uint64_t length,
-                    uint64_t frame_checksum);
+  ArithmeticDecoder(const ByteSource* source, uint64_t offset, uint64_t length);
   int Bit(int, int p16) {
     if (!started_) Start();
     uint32_t mid = low_ + static_cast<uint32_t>((uint64_t{high_ - low_} * p16) >> 16);
@@ -152,7 +151,7 @@ class ArithmeticDecoder {
   }
   // DataLoss once the decoder has read past its stream, or the read error.
   absl::Status status() const;
-  // OK if exactly the whole stream was consumed and its checksum matches.
+  // OK if exactly the whole stream was consumed.
   absl::Status CheckFinished();
 
  private:
@@ -165,8 +164,6 @@ class ArithmeticDecoder {
 
   const ByteSource* source_;
   uint64_t next_, end_;
-  uint64_t frame_checksum_;
-  Sha256 hash_;
   std::string buf_;
   size_t pos_ = 0, len_ = 0;
   bool overrun_ = false;

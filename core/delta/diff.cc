@@ -45,8 +45,8 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
   return raw;
 }
 
-// Compresses the three streams in parallel: control and extra with zstd, diff
-// with zstd or, for kModeledStreams, the diff model.
+// Compresses the three streams, the diff stream beside the others: control and
+// extra with zstd, diff with zstd or, for kModeledStreams, the diff model.
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_view old_data,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, PatchMethod method,
@@ -68,15 +68,16 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
     zstd.level = options.level;
     compressed[i] = ZstdCompress(raw.streams[i], zstd);
   };
-  std::vector<std::thread> threads;
-  for (int i : {kDiffStream, kExtraStream, kControlStream}) {
-    if (options.threads <= 1) {
-      compress(i);
-    } else {
-      threads.emplace_back(compress, i);
-    }
+  // The diff stream is the long one: it gets its own thread when allowed.
+  std::thread diff_thread;
+  if (options.threads > 1) {
+    diff_thread = std::thread(compress, kDiffStream);
+  } else {
+    compress(kDiffStream);
   }
-  for (std::thread& t : threads) t.join();
+  compress(kExtraStream);
+  compress(kControlStream);
+  if (diff_thread.joinable()) diff_thread.join();
   PatchHeader header = base;
   header.method = method;
   for (int i = 0; i < 3; ++i) {
@@ -145,7 +146,8 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   const bool worth_trying = new_data.size() <= kPrefixAlwaysTriedBytes ||
                             patch.size() > new_data.size() / 10;
   if (options.try_zstd_prefix && worth_trying && !old_data.empty() &&
-      new_data.size() <= kMaxPrefixMethodNewBytes) {
+      new_data.size() <= kMaxPrefixMethodNewBytes &&
+      old_data.size() + new_data.size() <= (uint64_t{1} << kMaxPrefixWindowLog)) {
     PF_ASSIGN_OR_RETURN(std::string prefix_patch,
                         PrefixPatch(base, old_data, new_data, options));
     stats->prefix_patch_bytes = prefix_patch.size();

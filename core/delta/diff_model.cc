@@ -178,8 +178,8 @@ void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, siz
 std::string DiffModelEncoder::Finish() { return coder_.Finish(); }
 
 DiffModelDecoder::DiffModelDecoder(const ByteSource* source, uint64_t offset,
-                                   uint64_t length, uint64_t frame_checksum)
-    : model_(new DiffModel()), coder_(source, offset, length, frame_checksum) {}
+                                   uint64_t length)
+    : model_(new DiffModel()), coder_(source, offset, length) {}
 
 DiffModelDecoder::~DiffModelDecoder() = default;
 

@@ -41,13 +41,12 @@ class DiffModelEncoder {
 // ByteSource, reading it in bounded chunks.
 class DiffModelDecoder {
  public:
-  DiffModelDecoder(const ByteSource* source, uint64_t offset, uint64_t length,
-                   uint64_t frame_checksum);
+  DiffModelDecoder(const ByteSource* source, uint64_t offset, uint64_t length);
   ~DiffModelDecoder();
   // Decodes n diff bytes into `diff`. old[0, lookahead) are the old bytes under
   // them and after them within the same op (lookahead >= n).
   absl::Status Decode(const uint8_t* old_bytes, size_t lookahead, uint8_t* diff, size_t n);
-  // OK if exactly the whole stream was consumed and its checksum matches.
+  // OK if exactly the whole stream was consumed.
   absl::Status CheckFinished() { return coder_.CheckFinished(); }
 
  private:

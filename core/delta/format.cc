@@ -1,5 +1,6 @@
 #include "core/delta/format.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,26 @@ uint64_t FrameChecksum(absl::string_view frame) {
 
 uint64_t PatchHeaderSize(size_t stream_count) {
   return kFixedBytes + kStreamEntryBytes * stream_count + kChecksumBytes;
+}
+
+absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& header) {
+  std::string buf(64 << 10, '\0');
+  for (size_t i = 0; i < header.streams.size(); ++i) {
+    const StreamExtent& stream = header.streams[i];
+    Sha256 hasher;
+    for (uint64_t done = 0; done < stream.compressed_size;) {
+      size_t want = std::min<uint64_t>(buf.size(), stream.compressed_size - done);
+      PF_ASSIGN_OR_RETURN(size_t got, patch.ReadAt(stream.offset + done, buf.data(), want));
+      if (got != want) return absl::DataLossError("patch is shorter than its header says");
+      hasher.Update(absl::string_view(buf.data(), got));
+      done += got;
+    }
+    Digest digest = hasher.Finish();
+    if (GetFixed64(reinterpret_cast<const char*>(digest.data())) != stream.frame_checksum) {
+      return absl::DataLossError(absl::StrCat("corrupt patch: stream ", i, " checksum mismatch"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 const char* PatchMethodName(PatchMethod method) {
@@ -80,7 +101,7 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   if (header.method != PatchMethod::kStreams && header.method != PatchMethod::kZstdPrefix &&
       header.method != PatchMethod::kModeledStreams) {
     return absl::DataLossError(
-        absl::StrCat("corrupt patch header: unknown method ", static_cast<int>(buf[6])));
+        absl::StrCat("corrupt patch header: unknown method ", static_cast<uint8_t>(buf[6])));
   }
   size_t stream_count = static_cast<uint8_t>(buf[7]);
   if (stream_count != ExpectedStreams(header.method)) {

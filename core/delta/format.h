@@ -41,6 +41,8 @@ inline constexpr int kExtraStream = 2;
 // kZstdPrefix patches are only made (and accepted) for new files up to this size,
 // which bounds the decoder's buffer.
 inline constexpr uint64_t kMaxPrefixMethodNewBytes = uint64_t{48} << 20;
+// ... and old plus new must fit a zstd window of this log size.
+inline constexpr int kMaxPrefixWindowLog = 31;
 
 struct StreamExtent {
   uint64_t offset = 0;  // Position of the frame in the patch (derived on read).
@@ -73,6 +75,10 @@ std::string SerializePatchHeader(const PatchHeader& header);
 // InvalidArgument if this is not a patchfarm patch, FailedPrecondition for an
 // unsupported version, DataLoss for corruption.
 absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch);
+
+// Reads every stream of `patch` once and checks its FrameChecksum, so that a
+// corrupt patch is refused before any output. DataLoss names the stream.
+absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& header);
 
 const char* PatchMethodName(PatchMethod method);
 

@@ -129,12 +129,13 @@ void SegmentMatcher::Emit(int64_t scan, int64_t pos) {
   last_offset_ = pos - scan;
 }
 
-}  // namespace
-
+// Matches new[begin, end) alone (one thread).
 std::vector<DeltaOp> MatchSegment(absl::string_view old_data, absl::string_view new_data,
                                   const SuffixIndex& index, int64_t begin, int64_t end) {
   return SegmentMatcher(old_data, new_data, index, begin, end).Run();
 }
+
+}  // namespace
 
 std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
                               const SuffixIndex& index, const MatchOptions& options) {

@@ -35,10 +35,6 @@ struct MatchOptions {
 std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
                               const SuffixIndex& index, const MatchOptions& options);
 
-// Matches new[begin, end) alone (one thread).
-std::vector<DeltaOp> MatchSegment(absl::string_view old_data, absl::string_view new_data,
-                                  const SuffixIndex& index, int64_t begin, int64_t end);
-
 }  // namespace patchfarm
 
 #endif  // PATCHFARM_CORE_DELTA_MATCHER_H_

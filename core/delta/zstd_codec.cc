@@ -20,14 +20,18 @@ int CeilLog2(uint64_t n) {
 
 absl::Status SetParam(ZSTD_CCtx* cctx, ZSTD_cParameter param, int value) {
   size_t rc = ZSTD_CCtx_setParameter(cctx, param, value);
-  if (ZSTD_isError(rc)) return FromZstd(rc, "setting compression parameter");
+  if (ZSTD_isError(rc)) {
+    return FromZstd(rc, "setting compression parameter", absl::StatusCode::kInternal);
+  }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status FromZstd(size_t code, absl::string_view context) {
-  return absl::DataLossError(absl::StrCat(context, ": zstd: ", ZSTD_getErrorName(code)));
+absl::Status FromZstd(size_t code, absl::string_view context,
+                      absl::StatusCode status_code) {
+  return absl::Status(status_code,
+                      absl::StrCat(context, ": zstd: ", ZSTD_getErrorName(code)));
 }
 
 absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
@@ -46,11 +50,13 @@ absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
     PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_enableLongDistanceMatching, 1));
     size_t rc = ZSTD_CCtx_refPrefix(cctx.get(), options.prefix.data(),
                                     options.prefix.size());
-    if (ZSTD_isError(rc)) return FromZstd(rc, "referencing prefix");
+    if (ZSTD_isError(rc)) {
+      return FromZstd(rc, "referencing prefix", absl::StatusCode::kInternal);
+    }
   }
   std::string out(ZSTD_compressBound(data.size()), '\0');
   size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), data.data(), data.size());
-  if (ZSTD_isError(n)) return FromZstd(n, "compressing");
+  if (ZSTD_isError(n)) return FromZstd(n, "compressing", absl::StatusCode::kInternal);
   out.resize(n);
   return out;
 }
@@ -77,7 +83,8 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> ZstdFrameReader::Open(
   if (rc != 0 || header.frameType != ZSTD_frame) {
     return absl::DataLossError("stream does not start with a complete zstd frame header");
   }
-  if (header.frameContentSize != limits.content_size) {
+  if (header.frameContentSize >= ZSTD_CONTENTSIZE_ERROR ||
+      header.frameContentSize != limits.content_size) {
     return absl::DataLossError(absl::StrCat("zstd frame declares ",
                                             header.frameContentSize, " bytes, expected ",
                                             limits.content_size));
@@ -107,7 +114,6 @@ absl::Status ZstdFrameReader::Step() {
     PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(next_in_, in_buf_.data(), want));
     if (got != want) return absl::DataLossError("patch is shorter than its header says");
     next_in_ += got;
-    frame_hash_.Update(absl::string_view(in_buf_.data(), got));
     in_pos_ = 0;
     in_end_ = got;
   }
@@ -169,12 +175,6 @@ absl::Status ZstdFrameReader::CheckFinished() {
   }
   if (in_pos_ != in_end_ || next_in_ != end_in_) {
     return absl::DataLossError("unexpected bytes after stream");
-  }
-  Digest digest = frame_hash_.Finish();
-  uint64_t checksum = 0;
-  for (int i = 0; i < 8; ++i) checksum |= uint64_t{digest[i]} << (8 * i);
-  if (checksum != limits_.frame_checksum) {
-    return absl::DataLossError("stream checksum mismatch");
   }
   return absl::OkStatus();
 }

@@ -12,12 +12,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/byte_io.h"
-#include "common/sha256.h"
 
 namespace patchfarm {
 
-// DataLoss carrying zstd's description of `code` (a ZSTD_isError result).
-absl::Status FromZstd(size_t code, absl::string_view context);
+// A status of code `status_code` carrying zstd's description of `code` (a
+// ZSTD_isError result): DataLoss for decoding, Internal for encoding.
+absl::Status FromZstd(size_t code, absl::string_view context,
+                      absl::StatusCode status_code = absl::StatusCode::kDataLoss);
 
 struct ZstdOptions {
   int level = 19;  // Default: 19.
@@ -39,9 +40,6 @@ class ZstdFrameReader {
     uint64_t content_size = 0;  // The frame must declare exactly this size.
     int max_window_log = 24;    // Frames needing a larger window are refused.
     absl::string_view prefix;   // Referenced prefix, if the frame was made with one.
-    // First 8 bytes of the SHA-256 of the compressed frame, little-endian;
-    // checked by CheckFinished.
-    uint64_t frame_checksum = 0;
   };
 
   // DataLoss if the frame header is malformed or disagrees with `limits`.
@@ -58,8 +56,7 @@ class ZstdFrameReader {
   absl::StatusOr<uint64_t> ReadVarint();
   // True when every byte of the content has been read.
   bool AtEnd() const { return produced_ == limits_.content_size && out_pos_ == out_end_; }
-  // OK if the whole frame, checksum included, was consumed, nothing follows, and
-  // the frame's bytes match limits.frame_checksum.
+  // OK if the whole frame, checksum included, was consumed and nothing follows.
   absl::Status CheckFinished();
 
  private:
@@ -80,7 +77,6 @@ class ZstdFrameReader {
   std::string out_buf_;
   size_t out_pos_ = 0, out_end_ = 0;
   uint64_t produced_ = 0;
-  Sha256 frame_hash_;
   bool output_was_full_ = false;  // The decoder may hold more to flush.
   bool frame_done_ = false;
 };
