@@ -8,10 +8,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/tree_commands.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/delta/apply.h"
 #include "core/delta/diff.h"
+#include "core/tree/package.h"
 
 namespace patchfarm {
 namespace {
@@ -24,6 +26,11 @@ int Fail(const absl::Status& status) {
 int Usage(const char* usage) {
   std::fprintf(stderr, "usage: patchfarm %s\n", usage);
   return 2;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -48,23 +55,39 @@ absl::Status Diff(const std::string& old_path, const std::string& new_path,
   return absl::OkStatus();
 }
 
-absl::Status Apply(const std::string& old_path, const std::string& patch_path,
+// Applies a chain of file patches; intermediate versions stay in memory.
+absl::Status Apply(const std::string& old_path, const std::vector<std::string>& patch_paths,
                    const std::string& out_path) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(old_path));
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
   struct stat st;
   int mode = stat(old_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
                       AtomicFileWriter::Create(out_path, mode));
-  absl::Status status = Apply(old_file->data(), *patch, out.get());
-  if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat(patch_path, ": ", status.message()));
+  std::string previous, next;
+  absl::string_view old_data = old_file->data();
+  for (size_t i = 0; i < patch_paths.size(); ++i) {
+    const std::string& patch_path = patch_paths[i];
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
+    if (IsPackage(*patch)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(patch_path, " is a tree package, but ", old_path, " is a file"));
+    }
+    const bool last = i + 1 == patch_paths.size();
+    next.clear();
+    StringSink memory(&next);
+    absl::Status status = Apply(old_data, *patch, last ? static_cast<ByteSink*>(out.get()) : &memory);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(patch_path, ": ", status.message()));
+    }
+    previous.swap(next);
+    old_data = previous;
   }
   return out->Commit();
 }
 
 absl::Status Info(const std::string& patch_path) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
+  if (IsPackage(*patch)) return DescribePackage(patch_path);
   absl::StatusOr<PatchHeader> header = InspectPatch(*patch);
   if (!header.ok()) {
     return absl::Status(header.status().code(),
@@ -116,13 +139,45 @@ int RunDiffCommand(const std::vector<std::string>& args) {
     }
   }
   if (paths.size() != 3) return Usage(kUsage);
-  absl::Status status = Diff(paths[0], paths[1], paths[2], options);
+  const bool old_is_dir = IsDirectory(paths[0]);
+  if (old_is_dir != IsDirectory(paths[1])) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("diff: ", paths[0], " and ", paths[1],
+                     " must both be files or both be directories")));
+  }
+  absl::Status status;
+  if (old_is_dir) {
+    TreeDiffOptions tree_options;
+    tree_options.delta = options;
+    status = DiffTrees(paths[0], paths[1], paths[2], tree_options);
+  } else {
+    status = Diff(paths[0], paths[1], paths[2], options);
+  }
   return status.ok() ? 0 : Fail(status);
 }
 
 int RunApplyCommand(const std::vector<std::string>& args) {
-  if (args.size() != 3) return Usage("apply OLD PATCH OUT");
-  absl::Status status = Apply(args[0], args[1], args[2]);
+  static const char* kUsage =
+      "apply OLD PATCH... OUT | apply --in-place INSTALL_DIR PACKAGE...";
+  if (!args.empty() && args[0] == "--in-place") {
+    if (args.size() < 3) return Usage(kUsage);
+    std::vector<std::string> packages(args.begin() + 2, args.end());
+    absl::Status status = ApplyPackages(args[1], packages, "");
+    return status.ok() ? 0 : Fail(status);
+  }
+  if (args.size() < 3) return Usage(kUsage);
+  for (const std::string& arg : args) {
+    if (arg.size() > 1 && arg[0] == '-') return Usage(kUsage);
+  }
+  std::vector<std::string> patches(args.begin() + 1, args.end() - 1);
+  absl::Status status = IsDirectory(args[0]) ? ApplyPackages(args[0], patches, args.back())
+                                             : Apply(args[0], patches, args.back());
+  return status.ok() ? 0 : Fail(status);
+}
+
+int RunRecoverCommand(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("recover INSTALL_DIR");
+  absl::Status status = RecoverInstallCommand(args[0]);
   return status.ok() ? 0 : Fail(status);
 }
 

@@ -11,10 +11,15 @@ namespace {
 constexpr char kHelp[] =
     "usage: patchfarm VERB ARGS...\n"
     "\n"
-    "  diff OLD NEW PATCH      make a patch that turns OLD into NEW\n"
+    "  diff OLD NEW PATCH        make a patch that turns OLD into NEW (two files, or\n"
+    "                            two directories: a tree package)\n"
     "       [--fast-apply] [--level N] [--threads N] [--no-prefix]\n"
-    "  apply OLD PATCH OUT     rebuild NEW as OUT (verified; OUT appears only on success)\n"
-    "  info PATCH              print a patch's header: sizes, digests, streams\n";
+    "  apply OLD PATCH... OUT    rebuild the newest version as OUT through a chain of\n"
+    "                            patches (verified; OUT appears only on success)\n"
+    "  apply --in-place INSTALL_DIR PACKAGE...\n"
+    "                            update an install atomically (old or new, never a mix)\n"
+    "  info PATCH                print a patch's header, or a package's entries\n"
+    "  recover INSTALL_DIR       finish or undo an interrupted in-place apply\n";
 
 }  // namespace
 
@@ -28,6 +33,7 @@ int main(int argc, char** argv) {
   if (verb == "diff") return patchfarm::RunDiffCommand(args);
   if (verb == "apply") return patchfarm::RunApplyCommand(args);
   if (verb == "info") return patchfarm::RunInfoCommand(args);
+  if (verb == "recover") return patchfarm::RunRecoverCommand(args);
   std::fprintf(stderr, "patchfarm: unknown verb '%s'\n\n%s", verb.c_str(), kHelp);
   return 2;
 }

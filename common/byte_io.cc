@@ -12,4 +12,10 @@ absl::StatusOr<size_t> StringSource::ReadAt(uint64_t offset, char* buf, size_t n
   return count;
 }
 
+absl::StatusOr<size_t> SliceSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  if (offset >= length_) return 0;
+  size_t count = std::min<uint64_t>(n, length_ - offset);
+  return base_->ReadAt(offset_ + offset, buf, count);
+}
+
 }  // namespace patchfarm

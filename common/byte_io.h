@@ -34,6 +34,21 @@ class StringSource : public ByteSource {
   absl::string_view data_;
 };
 
+// The bytes [offset, offset + length) of another source, which the caller keeps
+// alive. Reads past the slice's end return 0. Thread-safe if `base` is.
+class SliceSource : public ByteSource {
+ public:
+  SliceSource(const ByteSource* base, uint64_t offset, uint64_t length)
+      : base_(base), offset_(offset), length_(length) {}
+  uint64_t size() const override { return length_; }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
+
+ private:
+  const ByteSource* base_;
+  uint64_t offset_;
+  uint64_t length_;
+};
+
 // Sequential output.
 class ByteSink {
  public:

@@ -23,13 +23,30 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-absl::Status FsyncDir(const std::string& dir) {
+}  // namespace
+
+absl::Status FsyncDirectory(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "open directory", dir);
   int rc = fsync(fd);
   int err = errno;
   close(fd);
   if (rc != 0) return ErrnoToStatus(err, "fsync directory", dir);
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status WriteFd(int fd, absl::string_view data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, "write", path);
+    }
+    done += static_cast<size_t>(n);
+  }
   return absl::OkStatus();
 }
 
@@ -148,16 +165,7 @@ absl::Status AtomicFileWriter::Append(absl::string_view data) {
 }
 
 absl::Status AtomicFileWriter::WriteAll(absl::string_view data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd_, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, "write", temp_path_);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+  return WriteFd(fd_, data, temp_path_);
 }
 
 absl::Status AtomicFileWriter::Flush() {
@@ -177,7 +185,83 @@ absl::Status AtomicFileWriter::Commit() {
     return ErrnoToStatus(errno, "rename to", path_);
   }
   committed_ = true;
-  return FsyncDir(DirName(path_));
+  return FsyncDirectory(DirName(path_));
+}
+
+absl::StatusOr<std::unique_ptr<FileWriter>> FileWriter::Create(const std::string& path,
+                                                              int mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                static_cast<mode_t>(mode));
+  if (fd < 0) return ErrnoToStatus(errno, "create", path);
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0) {  // Not narrowed by the umask.
+    int err = errno;
+    close(fd);
+    return ErrnoToStatus(err, "chmod", path);
+  }
+  return std::unique_ptr<FileWriter>(new FileWriter(fd, path));
+}
+
+FileWriter::~FileWriter() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status FileWriter::Append(absl::string_view data) {
+  if (fd_ < 0) return absl::FailedPreconditionError("append after close");
+  if (buffer_.size() + data.size() <= kWriteBufferBytes) {
+    buffer_.append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+  PF_RETURN_IF_ERROR(WriteFd(fd_, buffer_, path_));
+  buffer_.clear();
+  if (data.size() >= kWriteBufferBytes) return WriteFd(fd_, data, path_);
+  buffer_.append(data.data(), data.size());
+  return absl::OkStatus();
+}
+
+absl::Status FileWriter::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  absl::Status status = WriteFd(fd_, buffer_, path_);
+  buffer_.clear();
+  if (close(fd_) != 0 && status.ok()) status = ErrnoToStatus(errno, "close", path_);
+  fd_ = -1;
+  return status;
+}
+
+absl::Status CopyFile(const std::string& from, const std::string& to, int mode) {
+  uint64_t size = 0;
+  PF_ASSIGN_OR_RETURN(int in, OpenRegular(from, &size));
+  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 static_cast<mode_t>(mode));
+  if (out < 0) {
+    int err = errno;
+    close(in);
+    return ErrnoToStatus(err, "create", to);
+  }
+  absl::Status status;
+  if (fchmod(out, static_cast<mode_t>(mode)) != 0) status = ErrnoToStatus(errno, "chmod", to);
+  uint64_t done = 0;
+  while (status.ok() && done < size) {
+    ssize_t n = copy_file_range(in, nullptr, out, nullptr, size - done, 0);
+    if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
+      std::string buffer(kWriteBufferBytes, '\0');  // Fallback: read and write.
+      while (status.ok()) {
+        ssize_t got = read(in, buffer.data(), buffer.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) status = ErrnoToStatus(errno, "read", from);
+        if (got <= 0) break;
+        status = WriteFd(out, absl::string_view(buffer.data(), static_cast<size_t>(got)), to);
+        done += static_cast<uint64_t>(got);
+      }
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = ErrnoToStatus(errno, "copy to", to);
+    if (n == 0) status = absl::DataLossError(absl::StrCat(from, ": shrank while copying"));
+    if (n > 0) done += static_cast<uint64_t>(n);
+  }
+  close(in);
+  if (close(out) != 0 && status.ok()) status = ErrnoToStatus(errno, "close", to);
+  return status;
 }
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,

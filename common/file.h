@@ -21,6 +21,9 @@ namespace patchfarm {
 // ENOSPC/EDQUOT, InvalidArgument for EISDIR/ENOTDIR/EEXIST, Internal otherwise.
 absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_view path);
 
+// fsyncs the directory `dir`, making renames and creations in it durable.
+absl::Status FsyncDirectory(const std::string& dir);
+
 // A regular file mapped read-only. Empty files map to an empty view.
 // data() is safe to read from several threads.
 class MappedFile {
@@ -83,6 +86,29 @@ class AtomicFileWriter : public ByteSink {
   std::string buffer_;
   bool committed_ = false;
 };
+
+// Writes a new file (never an existing one, never through a symlink) with
+// buffering and without fsync: for many files made durable together
+// (SyncFileSystem in common/directory.h). Destroying an unclosed writer closes
+// the file and leaves it as written so far.
+class FileWriter : public ByteSink {
+ public:
+  // InvalidArgument if `path` exists.
+  static absl::StatusOr<std::unique_ptr<FileWriter>> Create(const std::string& path, int mode);
+  ~FileWriter() override;
+  absl::Status Append(absl::string_view data) override;
+  absl::Status Close();
+
+ private:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+  std::string buffer_;
+};
+
+// Copies the regular file `from` to the new file `to` (which must not exist)
+// with permission `mode`, in the kernel where it can (copy_file_range).
+absl::Status CopyFile(const std::string& from, const std::string& to, int mode);
 
 // Replaces `path` with `data` atomically (see AtomicFileWriter).
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,

@@ -1,0 +1,141 @@
+#include "client/tree_commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/tree/in_place.h"
+#include "core/tree/package.h"
+#include "core/tree/tree_apply.h"
+#include "core/tree/tree_path.h"
+
+namespace patchfarm {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+absl::Status WithPath(const std::string& path, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
+}
+
+struct OpenPackage {
+  std::unique_ptr<FileSource> source;
+  Package package;
+};
+
+absl::StatusOr<OpenPackage> Open(const std::string& path) {
+  OpenPackage open;
+  PF_ASSIGN_OR_RETURN(open.source, FileSource::Open(path));
+  absl::StatusOr<Package> package = ReadPackage(*open.source);
+  if (!package.ok()) return WithPath(path, package.status());
+  open.package = std::move(*package);
+  return open;
+}
+
+}  // namespace
+
+absl::Status DiffTrees(const std::string& old_dir, const std::string& new_dir,
+                       const std::string& package_path, const TreeDiffOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
+                      AtomicFileWriter::Create(package_path));
+  TreeDiffStats stats;
+  PF_RETURN_IF_ERROR(MakePackage(old_dir, new_dir, options, out.get(), &stats));
+  PF_RETURN_IF_ERROR(out->Commit());
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> written, FileSource::Open(package_path));
+  std::printf(
+      "%s: %llu bytes; %llu entries: %llu kept, %llu copied, %llu delta, %llu whole, "
+      "%llu removed; %llu blocks rebuilding %llu bytes; %.2f s\n",
+      package_path.c_str(), U(written->size()), U(stats.new_entries), U(stats.kept),
+      U(stats.copied), U(stats.deltas), U(stats.whole), U(stats.removed), U(stats.blocks),
+      U(stats.block_new_bytes), SecondsSince(start));
+  return absl::OkStatus();
+}
+
+absl::Status ApplyPackages(const std::string& base_dir, const std::vector<std::string>& packages,
+                           const std::string& out_dir) {
+  std::vector<OpenPackage> open;
+  for (const std::string& path : packages) {
+    PF_ASSIGN_OR_RETURN(OpenPackage p, Open(path));
+    open.push_back(std::move(p));
+  }
+  std::vector<PackageInput> chain;
+  for (size_t i = 0; i < open.size(); ++i) {
+    chain.push_back(PackageInput{packages[i], open[i].source.get(), &open[i].package});
+  }
+  if (!out_dir.empty()) return ApplyToNewTree(base_dir, chain, out_dir);
+  InPlaceReport report;
+  PF_RETURN_IF_ERROR(ApplyInPlace(base_dir, chain, InPlaceOptions(), &report));
+  if (report.recovery != Recovery::kNone) {
+    std::printf("%s: first %s\n", base_dir.c_str(), RecoveryName(report.recovery));
+  }
+  std::printf("%s: updated in place (%llu changes)\n", base_dir.c_str(), U(report.changes));
+  return absl::OkStatus();
+}
+
+absl::Status DescribePackage(const std::string& package_path) {
+  PF_ASSIGN_OR_RETURN(OpenPackage open, Open(package_path));
+  const PackageTable& t = open.package.table;
+  std::printf("format: patchfarm tree package v%d\n", kPackageFormatVersion);
+  std::printf("package_bytes: %llu\n", U(open.package.size));
+  std::printf("new_manifest_sha256: %s\n", DigestToHex(t.new_manifest_digest).c_str());
+  std::printf("new_entries: %zu\nold_entries_needed: %zu\nblocks: %zu\n", t.new_entries.size(),
+              t.old_entries.size(), open.package.blocks.size());
+  for (size_t i = 0; i < open.package.blocks.size(); ++i) {
+    const PackageBlock& b = open.package.blocks[i];
+    std::printf("block %zu: %llu payload bytes; %zu files, %llu bytes, from %zu sources, %llu bytes\n",
+                i, U(b.payload_size), b.entries.size(), U(b.new_bytes), b.sources.size(),
+                U(b.old_bytes));
+  }
+  std::printf("new tree (what  mode  size  sha256  path  [<- source]):\n");
+  for (const NewEntry& n : t.new_entries) {
+    const ManifestEntry& e = n.entry;
+    if (e.type == EntryType::kDirectory) {
+      std::printf("  dir     %04o  -  -  %s\n", e.mode, QuotePath(e.path).c_str());
+    } else if (e.type == EntryType::kSymlink) {
+      std::printf("  symlink -  -  -  %s -> %s\n", QuotePath(e.path).c_str(),
+                  QuotePath(e.target).c_str());
+    } else {
+      std::string source;
+      const char* what = ContentSourceName(n.source);
+      if (n.old_index != kNoOldEntry) {
+        source = " <- " + QuotePath(t.old_entries[n.old_index].path);
+      } else if (n.source == ContentSource::kBlock) {
+        what = "whole";
+      }
+      if (n.source == ContentSource::kBlock && n.old_index != kNoOldEntry) what = "delta";
+      std::string digest = n.source == ContentSource::kKeep ? "-" : DigestToHex(e.digest);
+      if (n.source == ContentSource::kCopy) digest = DigestToHex(t.old_entries[n.old_index].digest);
+      std::printf("  %-7s %04o  %llu  %s  %s%s\n", what, e.mode, U(e.size), digest.c_str(),
+                  QuotePath(e.path).c_str(), source.c_str());
+    }
+  }
+  std::printf("old entries needed (removed?  type  size  sha256  path):\n");
+  for (const ManifestEntry& e : t.old_entries) {
+    auto it = std::lower_bound(t.new_entries.begin(), t.new_entries.end(), e.path,
+                               [](const NewEntry& n, const std::string& p) { return n.entry.path < p; });
+    bool removed = it == t.new_entries.end() || it->entry.path != e.path;
+    std::printf("  %s %-7s %llu  %s  %s\n", removed ? "remove" : "read  ", EntryTypeName(e.type), U(e.size),
+                e.type == EntryType::kFile ? DigestToHex(e.digest).c_str() : "-",
+                QuotePath(e.path).c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecoverInstallCommand(const std::string& install_dir) {
+  PF_ASSIGN_OR_RETURN(Recovery recovery, RecoverInstall(install_dir));
+  std::printf("%s: %s\n", install_dir.c_str(),
+              recovery == Recovery::kNone ? "nothing to recover" : RecoveryName(recovery));
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,281 @@
+#include "core/tree/chain_resolver.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/delta/apply.h"
+#include "core/tree/tree_path.h"
+
+namespace patchfarm {
+namespace {
+
+// Routes the output of one block to its files in order, hashing each. Files
+// going to FileOutputs are opened one at a time, when their first byte comes.
+class SplitSink : public ByteSink {
+ public:
+  struct Target {
+    std::string path;
+    uint64_t size = 0;
+    Digest digest{};
+    ByteSink* sink = nullptr;        // Memory, or
+    FileOutputs* outputs = nullptr;  // Open(path) ... Close(path).
+  };
+
+  explicit SplitSink(std::vector<Target> targets) : targets_(std::move(targets)) {}
+
+  absl::Status Append(absl::string_view data) override {
+    while (!data.empty()) {
+      PF_RETURN_IF_ERROR(Advance());
+      if (current_ >= targets_.size()) {
+        return absl::DataLossError("corrupt package: a block rebuilds more bytes than its files");
+      }
+      Target& t = targets_[current_];
+      size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), t.size - written_));
+      hasher_.Update(data.substr(0, n));
+      PF_RETURN_IF_ERROR(t.sink->Append(data.substr(0, n)));
+      written_ += n;
+      data.remove_prefix(n);
+    }
+    return absl::OkStatus();
+  }
+
+  // Checks that every file was rebuilt completely.
+  absl::Status Finish() {
+    PF_RETURN_IF_ERROR(Advance());
+    if (current_ != targets_.size()) {
+      return absl::DataLossError("corrupt package: a block rebuilds fewer bytes than its files");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Closes completed files and opens the current one.
+  absl::Status Advance() {
+    while (current_ < targets_.size()) {
+      Target& t = targets_[current_];
+      if (t.sink == nullptr) {
+        PF_ASSIGN_OR_RETURN(t.sink, t.outputs->Open(t.path));
+      }
+      if (written_ < t.size) return absl::OkStatus();
+      if (hasher_.Finish() != t.digest) {
+        return absl::DataLossError(
+            absl::StrCat("corrupt package: rebuilt ", QuotePath(t.path), " has the wrong SHA-256"));
+      }
+      if (t.outputs != nullptr) PF_RETURN_IF_ERROR(t.outputs->Close(t.path));
+      ++current_;
+      written_ = 0;
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<Target> targets_;
+  size_t current_ = 0;
+  uint64_t written_ = 0;
+  Sha256 hasher_;
+};
+
+absl::Status Mismatch(const std::string& where, const std::string& path, absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      where, ": ", QuotePath(path), " ", what,
+      " (the tree is not the version this package updates from)"));
+}
+
+}  // namespace
+
+ChainResolver::ChainResolver(BaseTree* base, std::vector<PackageInput> chain, ChainOptions options)
+    : base_(base), chain_(std::move(chain)), options_(options) {}
+
+std::string ChainResolver::Where(size_t step) const {
+  if (chain_.size() == 1) return chain_[step].name;
+  return absl::StrCat(chain_[step].name, " (package ", step + 1, " of ", chain_.size(), ")");
+}
+
+absl::StatusOr<const VersionEntry*> ChainResolver::Previous(size_t step, const std::string& path) {
+  if (step > 0) {
+    auto it = view_.find(path);
+    return it == view_.end() ? nullptr : &it->second;
+  }
+  auto cached = base_entries_.find(path);
+  if (cached != base_entries_.end()) return &cached->second;
+  PF_ASSIGN_OR_RETURN(BaseTree::Entry found, base_->Lookup(path));
+  if (!found.exists) return nullptr;
+  base_release_paths_.insert(path);
+  VersionEntry entry;
+  entry.type = found.type;
+  entry.mode = found.mode;
+  entry.target = found.target;
+  entry.content.kind = FileContent::Kind::kBase;
+  entry.content.base_path = path;
+  entry.content.size = found.size;
+  return &base_entries_.emplace(path, std::move(entry)).first->second;
+}
+
+absl::StatusOr<Digest> ChainResolver::DigestOf(const FileContent& content) {
+  if (content.digest_known) return content.digest;
+  if (content.kind == FileContent::Kind::kBase) return base_->FileDigest(content.base_path);
+  if (content.kind == FileContent::Kind::kMemory) return Sha256Of(*content.data);
+  return absl::InternalError("output file without a digest");
+}
+
+absl::Status ChainResolver::VerifyOldEntries(size_t step) {
+  for (const ManifestEntry& old : chain_[step].package->table.old_entries) {
+    PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, old.path));
+    const std::string where = Where(step);
+    if (have == nullptr) return Mismatch(where, old.path, "is missing");
+    if (have->type != old.type) {
+      return Mismatch(where, old.path,
+                      absl::StrCat("is a ", EntryTypeName(have->type), ", not a ",
+                                   EntryTypeName(old.type)));
+    }
+    if (old.type == EntryType::kSymlink && have->target != old.target) {
+      return Mismatch(where, old.path, "points elsewhere");
+    }
+    if (old.type != EntryType::kFile) continue;
+    if (have->content.size != old.size) return Mismatch(where, old.path, "has another size");
+    PF_ASSIGN_OR_RETURN(Digest digest, DigestOf(have->content));
+    if (digest != old.digest) return Mismatch(where, old.path, "has other content");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChainResolver::BuildView(size_t step, VersionView* next) {
+  const PackageTable& table = chain_[step].package->table;
+  const bool last = step + 1 == chain_.size();
+  for (const NewEntry& n : table.new_entries) {
+    VersionEntry v;
+    v.type = n.entry.type;
+    v.mode = n.entry.mode;
+    v.target = n.entry.target;
+    if (n.entry.type == EntryType::kFile) {
+      if (n.source == ContentSource::kKeep) {
+        PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, n.entry.path));
+        if (have == nullptr || have->type != EntryType::kFile ||
+            have->content.size != n.entry.size) {
+          return Mismatch(Where(step), n.entry.path, "is not the file the package keeps");
+        }
+        v.content = have->content;
+      } else if (n.source == ContentSource::kCopy) {
+        const ManifestEntry& old = table.old_entries[n.old_index];
+        PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, old.path));
+        v.content = have->content;  // Verified by VerifyOldEntries.
+        v.content.digest_known = true;
+        v.content.digest = old.digest;
+      } else {
+        v.content.kind = last ? FileContent::Kind::kOutput : FileContent::Kind::kMemory;
+        v.content.size = n.entry.size;
+        v.content.digest_known = true;
+        v.content.digest = n.entry.digest;
+      }
+    }
+    next->emplace(n.entry.path, std::move(v));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChainResolver::CheckManifestDigest(size_t step, const VersionView& next) {
+  Manifest manifest;
+  manifest.reserve(next.size());
+  for (const auto& [path, v] : next) {
+    ManifestEntry e;
+    e.path = path;
+    e.type = v.type;
+    e.mode = v.mode;
+    e.target = v.target;
+    if (v.type == EntryType::kFile) {
+      e.size = v.content.size;
+      PF_ASSIGN_OR_RETURN(e.digest, DigestOf(v.content));
+    }
+    manifest.push_back(std::move(e));
+  }
+  if (ManifestDigest(manifest) != chain_[step].package->table.new_manifest_digest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Where(step), ": the result would not match the package's manifest digest; a file the "
+                     "package keeps differs from the version it updates from"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutputs* outputs) {
+  const PackageInput& input = chain_[step];
+  const PackageTable& table = input.package->table;
+  const bool last = step + 1 == chain_.size();
+  for (size_t b = 0; b < input.package->blocks.size(); ++b) {
+    const PackageBlock& block = input.package->blocks[b];
+    const std::string where = absl::StrCat(Where(step), ": block ", b);
+    // Old data: the sources, concatenated unless there is only one.
+    std::unique_ptr<MappedFile> mapped;
+    std::string concatenated;
+    absl::string_view old_data;
+    for (uint32_t s : block.sources) {
+      PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, table.old_entries[s].path));
+      const FileContent& c = have->content;
+      absl::string_view bytes;
+      if (c.kind == FileContent::Kind::kMemory) {
+        bytes = *c.data;
+      } else {
+        PF_ASSIGN_OR_RETURN(mapped, MappedFile::Open(base_->FullPath(c.base_path)));
+        bytes = mapped->data();
+      }
+      if (block.sources.size() == 1) {
+        old_data = bytes;
+        break;
+      }
+      if (concatenated.size() + bytes.size() > options_.max_block_old_bytes) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(where, ": sources exceed ", options_.max_block_old_bytes, " bytes"));
+      }
+      concatenated.append(bytes.data(), bytes.size());
+      old_data = concatenated;
+    }
+    // Outputs.
+    std::vector<SplitSink::Target> targets;
+    std::vector<std::unique_ptr<std::string>> buffers;
+    std::vector<std::unique_ptr<StringSink>> memory_sinks;
+    for (uint32_t index : block.entries) {
+      const ManifestEntry& e = table.new_entries[index].entry;
+      SplitSink::Target t;
+      t.path = e.path;
+      t.size = e.size;
+      t.digest = e.digest;
+      if (last) {
+        t.outputs = outputs;
+      } else {
+        buffers.push_back(std::make_unique<std::string>());
+        buffers.back()->reserve(e.size);
+        memory_sinks.push_back(std::make_unique<StringSink>(buffers.back().get()));
+        t.sink = memory_sinks.back().get();
+      }
+      targets.push_back(std::move(t));
+    }
+    SplitSink split(std::move(targets));
+    SliceSource payload(input.source, block.payload_offset, block.payload_size);
+    ApplyOptions apply_options;
+    apply_options.max_output_bytes = block.new_bytes;
+    absl::Status status = Apply(old_data, payload, &split, apply_options);
+    if (status.ok()) status = split.Finish();
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(where, ": ", status.message()));
+    }
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      const std::string& path = table.new_entries[block.entries[i]].entry.path;
+      (*next)[path].content.data = std::shared_ptr<const std::string>(std::move(buffers[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChainResolver::Run(FileOutputs* outputs) {
+  for (size_t step = 0; step < chain_.size(); ++step) {
+    VersionView next;
+    PF_RETURN_IF_ERROR(VerifyOldEntries(step));
+    PF_RETURN_IF_ERROR(BuildView(step, &next));
+    PF_RETURN_IF_ERROR(CheckManifestDigest(step, next));
+    PF_RETURN_IF_ERROR(ApplyBlocks(step, &next, outputs));
+    view_ = std::move(next);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,116 @@
+// The content half of applying packages: runs a chain of one or more packages
+// over a base tree and works out what every file of the final version holds,
+// without writing intermediate versions to disk. For each package in turn it
+//   1. verifies every old entry the package names against the version before it
+//      (type, size, SHA-256, symlink target);
+//   2. derives the new version's entries and checks the package's new manifest
+//      digest (hashing kept files), so a modified install is refused before
+//      anything is written;
+//   3. rebuilds the package's blocks: into memory for an intermediate version
+//      (freed once the next version is built), into FileOutputs for the last,
+//      checking each rebuilt file's SHA-256.
+// Laying the final version out on disk is the caller's job (tree_apply.h).
+// Not thread-safe.
+#ifndef PATCHFARM_CORE_TREE_CHAIN_RESOLVER_H_
+#define PATCHFARM_CORE_TREE_CHAIN_RESOLVER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/byte_io.h"
+#include "core/tree/base_tree.h"
+#include "core/tree/package.h"
+
+namespace patchfarm {
+
+// Where the last package's rebuilt files go.
+class FileOutputs {
+ public:
+  virtual ~FileOutputs() = default;
+  // A sink for the file of the final version at `path`. Close(path) follows
+  // its last byte, before the next Open; the sink stays owned by this object.
+  virtual absl::StatusOr<ByteSink*> Open(const std::string& path) = 0;
+  virtual absl::Status Close(const std::string& path) = 0;
+};
+
+// The bytes of one file of some version.
+struct FileContent {
+  enum class Kind {
+    kBase,    // The base tree's file at base_path.
+    kMemory,  // `data`, rebuilt for an intermediate version.
+    kOutput,  // Written to FileOutputs under the entry's own path.
+  };
+  Kind kind = Kind::kBase;
+  std::string base_path;
+  std::shared_ptr<const std::string> data;
+  uint64_t size = 0;
+  bool digest_known = false;
+  Digest digest{};
+};
+
+struct VersionEntry {
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0;
+  std::string target;   // Symlinks.
+  FileContent content;  // Files.
+};
+
+using VersionView = std::map<std::string, VersionEntry>;
+
+struct PackageInput {
+  std::string name;  // For messages, e.g. the package's file name.
+  const ByteSource* source = nullptr;
+  const Package* package = nullptr;
+};
+
+struct ChainOptions {
+  // Blocks with several delta sources concatenate them in memory; larger ones
+  // are refused (ResourceExhausted). Packages made with the default
+  // TreeDiffOptions stay under 64 MiB.
+  uint64_t max_block_old_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
+};
+
+class ChainResolver {
+ public:
+  ChainResolver(BaseTree* base, std::vector<PackageInput> chain, ChainOptions options = {});
+
+  // Runs the whole chain. FailedPrecondition if the base tree is not the
+  // version the first package updates from (naming the first differing path)
+  // or packages do not follow each other; DataLoss for a corrupt payload;
+  // errors of BaseTree and `outputs`. On error, `outputs` may hold partial files.
+  absl::Status Run(FileOutputs* outputs);
+
+  // After Run: every entry of the final version.
+  const VersionView& final_view() const { return view_; }
+  // After Run: paths of the base tree that belong to the release it holds (old
+  // entries and kept files the first package named, found in the base tree).
+  const std::set<std::string>& base_release_paths() const { return base_release_paths_; }
+
+  // SHA-256 of `content`, hashing a base file if needed.
+  absl::StatusOr<Digest> DigestOf(const FileContent& content);
+
+ private:
+  absl::StatusOr<const VersionEntry*> Previous(size_t step, const std::string& path);
+  absl::Status VerifyOldEntries(size_t step);
+  absl::Status BuildView(size_t step, VersionView* next);
+  absl::Status CheckManifestDigest(size_t step, const VersionView& next);
+  absl::Status ApplyBlocks(size_t step, VersionView* next, FileOutputs* outputs);
+  std::string Where(size_t step) const;
+
+  BaseTree* base_;
+  std::vector<PackageInput> chain_;
+  ChainOptions options_;
+  VersionView view_;  // The version before the current step (after Run: the last).
+  std::map<std::string, VersionEntry> base_entries_;  // Base lookups, cached.
+  std::set<std::string> base_release_paths_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_CHAIN_RESOLVER_H_

@@ -1,0 +1,456 @@
+#include "core/tree/in_place.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/directory.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/tree/journal.h"
+#include "core/tree/tree_path.h"
+
+namespace patchfarm {
+namespace {
+
+// The install's state directory and the names in it.
+struct StateDir {
+  explicit StateDir(const std::string& install)
+      : install(install),
+        state(JoinPath(install, kStateDirName)),
+        journal(state + "/journal"),
+        txn(state + "/txn"),
+        staging(txn + "/staging"),
+        backup(txn + "/backup") {}
+  std::string Staged(uint32_t id) const { return absl::StrCat(staging, "/", id); }
+  std::string Backup(uint32_t id) const { return absl::StrCat(backup, "/", id); }
+  std::string Path(const std::string& tree_path) const { return JoinPath(install, tree_path); }
+
+  std::string install, state, journal, txn, staging, backup;
+};
+
+bool LExists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("rename ", from, " to"), to);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Chmod(const std::string& path, uint32_t mode) {
+  if (chmod(path.c_str(), mode) != 0) return ErrnoToStatus(errno, "chmod", path);
+  return absl::OkStatus();
+}
+
+// Holds flock(.patchfarm/lock) for its lifetime.
+class InstallLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<InstallLock>> Acquire(const StateDir& dir) {
+    struct stat st;
+    if (lstat(dir.state.c_str(), &st) != 0) {
+      if (errno != ENOENT) return ErrnoToStatus(errno, "stat", dir.state);
+      if (mkdir(dir.state.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", dir.state);
+    } else if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(dir.state, " is not a directory; refusing to use it"));
+    }
+    std::string path = dir.state + "/lock";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoToStatus(errno, "open", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      close(fd);
+      if (err == EWOULDBLOCK) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(dir.install, ": another apply is running (", path, " is locked)"));
+      }
+      return ErrnoToStatus(err, "lock", path);
+    }
+    return std::unique_ptr<InstallLock>(new InstallLock(fd));
+  }
+  ~InstallLock() { close(fd_); }
+
+ private:
+  explicit InstallLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op) {
+  const std::string path = dir.Path(op.path);
+  switch (op.kind) {
+    case JournalOp::Kind::kRemove:
+      return Rename(path, dir.Backup(op.id));
+    case JournalOp::Kind::kRemoveDirectory:
+      if (rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST) {
+        return ErrnoToStatus(errno, "rmdir", path);
+      }
+      return absl::OkStatus();  // Kept if a user's files are still in it.
+    case JournalOp::Kind::kMakeDirectory:
+      if (mkdir(path.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir", path);
+      return absl::OkStatus();
+    case JournalOp::Kind::kReplace:
+      if (op.existed) PF_RETURN_IF_ERROR(Rename(path, dir.Backup(op.id)));
+      return Rename(dir.Staged(op.id), path);
+    case JournalOp::Kind::kChmod:
+      return Chmod(path, op.new_mode);
+  }
+  return absl::InternalError("unknown journal operation");
+}
+
+// Undoes `op` from whatever point it reached; safe to repeat.
+absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
+  const std::string path = dir.Path(op.path);
+  switch (op.kind) {
+    case JournalOp::Kind::kRemove:
+      if (LExists(dir.Backup(op.id))) return Rename(dir.Backup(op.id), path);
+      return absl::OkStatus();
+    case JournalOp::Kind::kRemoveDirectory:
+      if (!LExists(path) && mkdir(path.c_str(), op.old_mode) != 0) {
+        return ErrnoToStatus(errno, "mkdir", path);
+      }
+      return LExists(path) ? Chmod(path, op.old_mode) : absl::OkStatus();
+    case JournalOp::Kind::kMakeDirectory:
+      if (rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoToStatus(errno, "rmdir", path);
+      return absl::OkStatus();
+    case JournalOp::Kind::kReplace:
+      if (op.existed) {
+        if (LExists(dir.Backup(op.id))) return Rename(dir.Backup(op.id), path);
+        return absl::OkStatus();
+      }
+      if (!LExists(dir.Staged(op.id)) && LExists(path) && unlink(path.c_str()) != 0) {
+        return ErrnoToStatus(errno, "remove", path);
+      }
+      return absl::OkStatus();
+    case JournalOp::Kind::kChmod:
+      return LExists(path) ? Chmod(path, op.old_mode) : absl::OkStatus();
+  }
+  return absl::InternalError("unknown journal operation");
+}
+
+absl::Status CleanUp(const StateDir& dir) {
+  PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
+  if (unlink(dir.journal.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoToStatus(errno, "remove", dir.journal);
+  }
+  return FsyncDirectory(dir.state);
+}
+
+absl::Status RollBack(const StateDir& dir, const Journal& journal) {
+  for (auto op = journal.ops.rbegin(); op != journal.ops.rend(); ++op) {
+    absl::Status status = UndoOp(dir, *op);
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("rolling back (the journal is kept; run again): ",
+                                       status.message()));
+    }
+  }
+  PF_RETURN_IF_ERROR(SyncFileSystem(dir.install));
+  return CleanUp(dir);
+}
+
+absl::StatusOr<Recovery> RecoverLocked(const StateDir& dir) {
+  if (!LExists(dir.journal)) {
+    if (!LExists(dir.txn)) return Recovery::kNone;
+    PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
+    return Recovery::kCleanedUp;
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(dir.journal));
+  absl::StatusOr<Journal> journal = DecodeJournal(file->data());
+  if (!journal.ok()) {
+    return absl::DataLossError(absl::StrCat(dir.journal, ": ", journal.status().message(),
+                                            "; the install's state is unknown"));
+  }
+  if (journal->committed) {
+    PF_RETURN_IF_ERROR(CleanUp(dir));
+    return Recovery::kCompleted;
+  }
+  PF_RETURN_IF_ERROR(RollBack(dir, *journal));
+  return Recovery::kRolledBack;
+}
+
+// Rebuilt files of the last version go to numbered files in the staging area.
+class StagingOutputs : public FileOutputs {
+ public:
+  StagingOutputs(const StateDir* dir, uint32_t* next_id) : dir_(dir), next_id_(next_id) {}
+
+  absl::StatusOr<ByteSink*> Open(const std::string& path) override {
+    uint32_t id = (*next_id_)++;
+    PF_ASSIGN_OR_RETURN(writer_, FileWriter::Create(dir_->Staged(id), 0600));
+    ids_[path] = id;
+    return writer_.get();
+  }
+  absl::Status Close(const std::string&) override {
+    absl::Status status = writer_->Close();
+    writer_.reset();
+    return status;
+  }
+  uint32_t IdOf(const std::string& path) const { return ids_.at(path); }
+
+ private:
+  const StateDir* dir_;
+  uint32_t* next_id_;
+  std::unique_ptr<FileWriter> writer_;
+  std::map<std::string, uint32_t> ids_;
+};
+
+// Works out the switch from the install's current state to the final version,
+// staging what is not staged yet.
+class SwitchPlanner {
+ public:
+  SwitchPlanner(const StateDir& dir, BaseTree* base, ChainResolver* resolver,
+                StagingOutputs* outputs, uint32_t* next_id)
+      : dir_(dir), base_(base), resolver_(resolver), outputs_(outputs), next_id_(next_id) {}
+
+  absl::StatusOr<Journal> Plan() {
+    const VersionView& view = resolver_->final_view();
+    const std::set<std::string>& release = resolver_->base_release_paths();
+    for (const std::string& path : release) {
+      if (view.count(path) != 0) continue;
+      PF_ASSIGN_OR_RETURN(BaseTree::Entry e, base_->Lookup(path));
+      if (!e.exists) continue;
+      if (e.type == EntryType::kDirectory) {
+        AddRemoveDirectory(path, e.mode);
+      } else {
+        removes_.push_back(Op(JournalOp::Kind::kRemove, path));
+        removes_.back().id = (*next_id_)++;
+      }
+    }
+    for (const auto& [path, v] : view) PF_RETURN_IF_ERROR(PlanEntry(path, v));
+    std::sort(rmdirs_.begin(), rmdirs_.end(), [](const JournalOp& a, const JournalOp& b) {
+      return PathDepth(a.path) > PathDepth(b.path);
+    });
+    // Deepest first: a directory turns read-only only after its contents change.
+    std::stable_sort(chmods_.begin(), chmods_.end(), [](const JournalOp& a, const JournalOp& b) {
+      return PathDepth(a.path) > PathDepth(b.path);
+    });
+    Journal journal;
+    for (auto* ops : {&removes_, &rmdirs_, &mkdirs_, &replaces_, &chmods_}) {
+      journal.ops.insert(journal.ops.end(), ops->begin(), ops->end());
+    }
+    return journal;
+  }
+
+ private:
+  static JournalOp Op(JournalOp::Kind kind, const std::string& path) {
+    JournalOp op;
+    op.kind = kind;
+    op.path = path;
+    return op;
+  }
+
+  void AddRemoveDirectory(const std::string& path, uint32_t mode) {
+    JournalOp op = Op(JournalOp::Kind::kRemoveDirectory, path);
+    op.old_mode = mode;
+    rmdirs_.push_back(op);
+  }
+
+  // OK if the directory at `path` will be empty once the release's files in it
+  // are removed, so that a non-directory can take its place.
+  absl::Status CheckWillEmpty(const std::string& path) {
+    const VersionView& view = resolver_->final_view();
+    const std::set<std::string>& release = resolver_->base_release_paths();
+    DIR* d = opendir(dir_.Path(path).c_str());
+    if (d == nullptr) return ErrnoToStatus(errno, "open directory", dir_.Path(path));
+    std::vector<std::string> children;
+    while (struct dirent* e = readdir(d)) {
+      absl::string_view name = e->d_name;
+      if (name != "." && name != "..") children.push_back(absl::StrCat(path, "/", name));
+    }
+    closedir(d);
+    for (const std::string& child : children) {
+      if (release.count(child) == 0 || view.count(child) != 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            QuotePath(path), " holds ", QuotePath(child),
+            ", which is not part of the installed release; the new version has a file there"));
+      }
+      PF_ASSIGN_OR_RETURN(BaseTree::Entry e, base_->Lookup(child));
+      if (e.exists && e.type == EntryType::kDirectory) PF_RETURN_IF_ERROR(CheckWillEmpty(child));
+    }
+    return absl::OkStatus();
+  }
+
+  // Makes room for a non-directory at `path`; sets *existed if something
+  // (a file or symlink) will be displaced.
+  absl::Status Displace(const std::string& path, const BaseTree::Entry& e, bool* existed) {
+    *existed = false;
+    if (!e.exists) return absl::OkStatus();
+    if (e.type != EntryType::kDirectory) {
+      *existed = true;
+      return absl::OkStatus();
+    }
+    if (resolver_->base_release_paths().count(path) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          QuotePath(path), " is a directory not part of the installed release; the new "
+                           "version has a file there"));
+    }
+    return CheckWillEmpty(path);  // Its kRemoveDirectory was added with the removals.
+  }
+
+  absl::Status PlanEntry(const std::string& path, const VersionEntry& v) {
+    PF_ASSIGN_OR_RETURN(BaseTree::Entry e, base_->Lookup(path));
+    if (v.type == EntryType::kDirectory) {
+      if (e.exists && e.type == EntryType::kDirectory) {
+        if (e.mode != v.mode) AddChmod(path, e.mode, v.mode);
+        return absl::OkStatus();
+      }
+      if (e.exists) {
+        if (e.type == EntryType::kSymlink && resolver_->base_release_paths().count(path) == 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              QuotePath(path), " is a symlink in the install; the new version has a directory "
+                               "there; refusing to go through it"));
+        }
+        removes_.push_back(Op(JournalOp::Kind::kRemove, path));
+        removes_.back().id = (*next_id_)++;
+      }
+      mkdirs_.push_back(Op(JournalOp::Kind::kMakeDirectory, path));
+      AddChmod(path, 0700, v.mode);
+      return absl::OkStatus();
+    }
+    if (v.type == EntryType::kSymlink) {
+      if (e.exists && e.type == EntryType::kSymlink && e.target == v.target) {
+        return absl::OkStatus();
+      }
+      JournalOp op = Op(JournalOp::Kind::kReplace, path);
+      PF_RETURN_IF_ERROR(Displace(path, e, &op.existed));
+      op.id = (*next_id_)++;
+      if (symlink(v.target.c_str(), dir_.Staged(op.id).c_str()) != 0) {
+        return ErrnoToStatus(errno, "symlink", dir_.Staged(op.id));
+      }
+      replaces_.push_back(op);
+      return absl::OkStatus();
+    }
+    const FileContent& c = v.content;
+    if (c.kind == FileContent::Kind::kBase && c.base_path == path && e.exists &&
+        e.type == EntryType::kFile) {
+      if (e.mode != v.mode) AddChmod(path, e.mode, v.mode);
+      return absl::OkStatus();
+    }
+    JournalOp op = Op(JournalOp::Kind::kReplace, path);
+    PF_RETURN_IF_ERROR(Displace(path, e, &op.existed));
+    if (c.kind == FileContent::Kind::kOutput) {
+      op.id = outputs_->IdOf(path);
+      PF_RETURN_IF_ERROR(Chmod(dir_.Staged(op.id), v.mode));
+    } else {
+      op.id = (*next_id_)++;
+      if (c.kind == FileContent::Kind::kBase) {
+        PF_RETURN_IF_ERROR(CopyFile(base_->FullPath(c.base_path), dir_.Staged(op.id), v.mode));
+      } else {
+        PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
+                            FileWriter::Create(dir_.Staged(op.id), v.mode));
+        PF_RETURN_IF_ERROR(writer->Append(*c.data));
+        PF_RETURN_IF_ERROR(writer->Close());
+      }
+    }
+    replaces_.push_back(op);
+    return absl::OkStatus();
+  }
+
+  void AddChmod(const std::string& path, uint32_t old_mode, uint32_t new_mode) {
+    JournalOp op = Op(JournalOp::Kind::kChmod, path);
+    op.old_mode = old_mode;
+    op.new_mode = new_mode;
+    chmods_.push_back(op);
+  }
+
+  const StateDir& dir_;
+  BaseTree* base_;
+  ChainResolver* resolver_;
+  StagingOutputs* outputs_;
+  uint32_t* next_id_;
+  std::vector<JournalOp> removes_, rmdirs_, mkdirs_, replaces_, chmods_;
+};
+
+absl::Status Step(const InPlaceOptions& options, absl::string_view step) {
+  return options.on_step ? options.on_step(step) : absl::OkStatus();
+}
+
+// Steps 2-4 under the lock, with no journal present.
+absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& chain,
+                         const InPlaceOptions& options, InPlaceReport* report) {
+  for (const std::string& d : {dir.txn, dir.staging, dir.backup}) {
+    if (mkdir(d.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir", d);
+  }
+  BaseTree base(dir.install);
+  ChainResolver resolver(&base, chain, options.chain);
+  uint32_t next_id = 0;
+  StagingOutputs outputs(&dir, &next_id);
+  PF_RETURN_IF_ERROR(resolver.Run(&outputs));
+  SwitchPlanner planner(dir, &base, &resolver, &outputs, &next_id);
+  PF_ASSIGN_OR_RETURN(Journal journal, planner.Plan());
+  report->changes = journal.ops.size();
+  PF_RETURN_IF_ERROR(Step(options, "staged"));
+  PF_RETURN_IF_ERROR(SyncFileSystem(dir.install));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(dir.journal, EncodeJournal(journal)));
+
+  absl::Status status = Step(options, "journal");
+  for (size_t i = 0; i < journal.ops.size() && status.ok(); ++i) {
+    status = ExecuteOp(dir, journal.ops[i]);
+    if (status.ok()) status = Step(options, absl::StrCat("op ", i));
+  }
+  if (status.ok()) status = SyncFileSystem(dir.install);
+  if (!status.ok()) {
+    absl::Status undo = RollBack(dir, journal);
+    if (!undo.ok()) return absl::Status(status.code(), absl::StrCat(status.message(), "; ", undo.message()));
+    return status;
+  }
+  journal.committed = true;
+  PF_RETURN_IF_ERROR(WriteFileAtomically(dir.journal, EncodeJournal(journal)));
+  // The new version is in place. Cleaning up may fail or be cut short; the next
+  // run finishes it (RecoverLocked), so neither is an error of this apply.
+  Step(options, "committed").IgnoreError();
+  CleanUp(dir).IgnoreError();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char* RecoveryName(Recovery recovery) {
+  switch (recovery) {
+    case Recovery::kNone:
+      return "none";
+    case Recovery::kCleanedUp:
+      return "removed leftover staging";
+    case Recovery::kRolledBack:
+      return "rolled back an interrupted apply";
+    case Recovery::kCompleted:
+      return "completed an interrupted apply";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<Recovery> RecoverInstall(const std::string& install_root) {
+  StateDir dir(install_root);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<InstallLock> lock, InstallLock::Acquire(dir));
+  return RecoverLocked(dir);
+}
+
+absl::Status ApplyInPlace(const std::string& install_root, const std::vector<PackageInput>& chain,
+                          const InPlaceOptions& options, InPlaceReport* report) {
+  InPlaceReport local;
+  if (report == nullptr) report = &local;
+  *report = InPlaceReport();
+  struct stat st;
+  if (stat(install_root.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", install_root);
+  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(install_root + ": not a directory");
+  StateDir dir(install_root);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<InstallLock> lock, InstallLock::Acquire(dir));
+  PF_ASSIGN_OR_RETURN(report->recovery, RecoverLocked(dir));
+  absl::Status status = ApplyLocked(dir, chain, options, report);
+  if (!status.ok() && !LExists(dir.journal)) RemoveTree(dir.txn).IgnoreError();
+  return status;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,53 @@
+// Tree manifests: what a release tree holds, entry by entry (relative path,
+// type, permission bits, size, SHA-256, symlink target), and the digest that
+// names a whole tree. The canonical encoding behind ManifestDigest is specified
+// in core/tree/PACKAGE.md.
+// Stateless functions; thread-safe.
+#ifndef PATCHFARM_CORE_TREE_MANIFEST_H_
+#define PATCHFARM_CORE_TREE_MANIFEST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/sha256.h"
+
+namespace patchfarm {
+
+enum class EntryType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+const char* EntryTypeName(EntryType type);
+
+// Only these permission bits are kept; set-id and sticky bits are dropped.
+inline constexpr uint32_t kModeMask = 0777;
+
+struct ManifestEntry {
+  std::string path;  // A valid tree path (core/tree/tree_path.h).
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0;    // Files and directories: permission bits. Symlinks: 0.
+  uint64_t size = 0;    // Files only.
+  Digest digest{};      // Files only.
+  std::string target;   // Symlinks only.
+};
+
+// Entries sorted by path (byte order), unique. Directories are listed, the
+// root itself is not.
+using Manifest = std::vector<ManifestEntry>;
+
+// Walks the tree under `root` without following symlinks and hashes every file.
+// Skips a top-level ".patchfarm" (install state). InvalidArgument naming the
+// path for device files, FIFOs, sockets, invalid names and symlinks whose
+// target is absolute or leaves the tree; file system errors otherwise.
+absl::StatusOr<Manifest> ScanTree(const std::string& root);
+
+// SHA-256 of the canonical encoding of `manifest` (sorted, unique).
+Digest ManifestDigest(const Manifest& manifest);
+
+// SHA-256 and size of the regular file at `path` (opened with O_NOFOLLOW).
+absl::StatusOr<Digest> HashFile(const std::string& path, uint64_t* size);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_MANIFEST_H_

@@ -1,0 +1,79 @@
+#include "core/tree/similarity.h"
+
+#include <algorithm>
+#include <array>
+
+namespace patchfarm {
+namespace {
+
+// Gear hash table: 256 pseudo-random words (splitmix64 from a fixed seed).
+std::array<uint64_t, 256> MakeGear() {
+  std::array<uint64_t, 256> gear;
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (uint64_t& g : gear) {
+    state += 0x9e3779b97f4a7c15ull;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    g = z ^ (z >> 31);
+  }
+  return gear;
+}
+
+}  // namespace
+
+Sketch SketchOf(absl::string_view data) {
+  static const std::array<uint64_t, 256> kGear = MakeGear();
+  Sketch sketch;
+  uint64_t h = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    // After 64 steps a byte has shifted out: h depends on the last 64 bytes.
+    h = (h << 1) + kGear[static_cast<uint8_t>(data[i])];
+    if (i >= 63 && (h >> 58) == 0) sketch.push_back(h);
+  }
+  std::sort(sketch.begin(), sketch.end());
+  sketch.erase(std::unique(sketch.begin(), sketch.end()), sketch.end());
+  if (sketch.size() > kSketchSize) sketch.resize(kSketchSize);
+  return sketch;
+}
+
+void SimilarityIndex::Add(uint32_t id, const Sketch& sketch) {
+  for (uint64_t value : sketch) files_by_value_[value].push_back(id);
+  sketches_[id] = sketch;
+}
+
+uint32_t SimilarityIndex::Score(uint32_t id, const Sketch& sketch) const {
+  auto it = sketches_.find(id);
+  if (it == sketches_.end()) return 0;
+  const Sketch& other = it->second;
+  uint32_t shared = 0;
+  size_t i = 0, j = 0;
+  while (i < sketch.size() && j < other.size()) {
+    if (sketch[i] < other[j]) {
+      ++i;
+    } else if (sketch[i] > other[j]) {
+      ++j;
+    } else {
+      ++shared, ++i, ++j;
+    }
+  }
+  return shared;
+}
+
+std::optional<SimilarityIndex::Match> SimilarityIndex::BestMatch(const Sketch& sketch) const {
+  std::unordered_map<uint32_t, uint32_t> votes;
+  for (uint64_t value : sketch) {
+    auto it = files_by_value_.find(value);
+    if (it == files_by_value_.end()) continue;
+    for (uint32_t id : it->second) ++votes[id];
+  }
+  std::optional<Match> best;
+  for (const auto& [id, score] : votes) {
+    if (!best || score > best->score || (score == best->score && id < best->id)) {
+      best = Match{id, score};
+    }
+  }
+  return best;
+}
+
+}  // namespace patchfarm

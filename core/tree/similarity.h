@@ -1,0 +1,47 @@
+// A cheap similarity index over file contents, to pick a delta source for a new
+// file that has no same-path twin (renamed-and-edited, moved, split files).
+// Each file is summarised by a bottom-k sketch of content-defined samples: a
+// rolling hash over 64-byte windows, sampled where its top 6 bits are zero
+// (one position in 64 on average, so insertions shift samples with the
+// content), keeping the kSketchSize smallest distinct values. Two files score
+// the number of values their sketches share.
+// Not thread-safe for Add; Score and BestMatch may run concurrently.
+#ifndef PATCHFARM_CORE_TREE_SIMILARITY_H_
+#define PATCHFARM_CORE_TREE_SIMILARITY_H_
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace patchfarm {
+
+using Sketch = std::vector<uint64_t>;  // Sorted, distinct.
+
+inline constexpr size_t kSketchSize = 1024;
+
+Sketch SketchOf(absl::string_view data);
+
+class SimilarityIndex {
+ public:
+  struct Match {
+    uint32_t id = 0;
+    uint32_t score = 0;  // Shared sketch values, > 0.
+  };
+
+  void Add(uint32_t id, const Sketch& sketch);
+  // Shared sketch values between `sketch` and file `id` (0 if never added).
+  uint32_t Score(uint32_t id, const Sketch& sketch) const;
+  // The added file sharing the most values (ties: the smallest id), if any shares one.
+  std::optional<Match> BestMatch(const Sketch& sketch) const;
+
+ private:
+  std::unordered_map<uint64_t, std::vector<uint32_t>> files_by_value_;
+  std::unordered_map<uint32_t, Sketch> sketches_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_SIMILARITY_H_

@@ -1,0 +1,123 @@
+#include "core/tree/tree_apply.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/directory.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/tree/tree_path.h"
+
+namespace patchfarm {
+namespace {
+
+// Rebuilt files go straight to their place in the new tree.
+class DirectoryOutputs : public FileOutputs {
+ public:
+  explicit DirectoryOutputs(std::string root) : root_(std::move(root)) {}
+
+  absl::StatusOr<ByteSink*> Open(const std::string& path) override {
+    absl::string_view parent = ParentPath(path);
+    if (!parent.empty()) PF_RETURN_IF_ERROR(MakeDirectories(root_, std::string(parent)));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
+                        FileWriter::Create(JoinPath(root_, path), 0600));
+    writer_ = std::move(writer);
+    return writer_.get();
+  }
+
+  absl::Status Close(const std::string&) override {
+    absl::Status status = writer_->Close();
+    writer_.reset();
+    return status;
+  }
+
+ private:
+  std::string root_;
+  std::unique_ptr<FileWriter> writer_;  // The file being written.
+};
+
+absl::Status Chmod(const std::string& path, uint32_t mode) {
+  if (chmod(path.c_str(), mode) != 0) return ErrnoToStatus(errno, "chmod", path);
+  return absl::OkStatus();
+}
+
+absl::Status LayOut(ChainResolver* resolver, BaseTree* base, const std::string& root) {
+  const VersionView& view = resolver->final_view();
+  std::vector<std::pair<std::string, uint32_t>> directories;
+  for (const auto& [path, v] : view) {
+    std::string full = JoinPath(root, path);
+    switch (v.type) {
+      case EntryType::kDirectory:
+        PF_RETURN_IF_ERROR(MakeDirectories(root, path));
+        directories.emplace_back(path, v.mode);
+        break;
+      case EntryType::kSymlink:
+        PF_RETURN_IF_ERROR(MakeDirectories(root, std::string(ParentPath(path))));
+        if (symlink(v.target.c_str(), full.c_str()) != 0) {
+          return ErrnoToStatus(errno, "symlink", full);
+        }
+        break;
+      case EntryType::kFile: {
+        absl::string_view parent = ParentPath(path);
+        if (!parent.empty()) PF_RETURN_IF_ERROR(MakeDirectories(root, std::string(parent)));
+        const FileContent& c = v.content;
+        if (c.kind == FileContent::Kind::kBase) {
+          PF_RETURN_IF_ERROR(CopyFile(base->FullPath(c.base_path), full, v.mode));
+        } else if (c.kind == FileContent::Kind::kMemory) {
+          PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer, FileWriter::Create(full, v.mode));
+          PF_RETURN_IF_ERROR(writer->Append(*c.data));
+          PF_RETURN_IF_ERROR(writer->Close());
+        } else {
+          PF_RETURN_IF_ERROR(Chmod(full, v.mode));
+        }
+        break;
+      }
+    }
+  }
+  // Directory modes last, deepest first, so a read-only directory is filled first.
+  std::sort(directories.begin(), directories.end(), [](const auto& a, const auto& b) {
+    return PathDepth(a.first) > PathDepth(b.first);
+  });
+  for (const auto& [path, mode] : directories) {
+    PF_RETURN_IF_ERROR(Chmod(JoinPath(root, path), mode));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
+                            const std::string& out_root, const ChainOptions& options) {
+  struct stat st;
+  if (lstat(out_root.c_str(), &st) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(out_root, " already exists"));
+  }
+  if (stat(old_root.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", old_root);
+  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(old_root + ": not a directory");
+  const std::string partial = absl::StrCat(out_root, ".partial-", getpid());
+  PF_RETURN_IF_ERROR(RemoveTree(partial));  // Left by an earlier process with our pid.
+  if (mkdir(partial.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", partial);
+
+  absl::Status status = [&]() -> absl::Status {
+    BaseTree base(old_root);
+    ChainResolver resolver(&base, chain, options);
+    DirectoryOutputs outputs(partial);
+    PF_RETURN_IF_ERROR(resolver.Run(&outputs));
+    PF_RETURN_IF_ERROR(LayOut(&resolver, &base, partial));
+    PF_RETURN_IF_ERROR(SyncFileSystem(partial));
+    if (rename(partial.c_str(), out_root.c_str()) != 0) {
+      return ErrnoToStatus(errno, "rename to", out_root);
+    }
+    std::string parent(ParentPath(out_root));
+    return FsyncDirectory(parent.empty() ? "." : parent);
+  }();
+  if (!status.ok()) RemoveTree(partial).IgnoreError();
+  return status;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,26 @@
+// Applying a chain of packages to a tree, producing the final version in a new
+// directory. The result is built in a sibling directory "<out>.partial-<pid>",
+// synced, and renamed to `out_root` only once complete and verified, so
+// `out_root` either does not exist or holds the whole new tree.
+// In-place apply of an install is in core/tree/in_place.h.
+#ifndef PATCHFARM_CORE_TREE_TREE_APPLY_H_
+#define PATCHFARM_CORE_TREE_TREE_APPLY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/tree/chain_resolver.h"
+
+namespace patchfarm {
+
+// Builds the version `chain` leads to from the tree at `old_root` into
+// `out_root`, which must not exist (FailedPrecondition). Errors as
+// ChainResolver::Run and file system errors; on any error nothing is left
+// behind and `old_root` is never written.
+absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
+                            const std::string& out_root, const ChainOptions& options = {});
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_TREE_APPLY_H_

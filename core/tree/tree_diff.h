@@ -1,0 +1,51 @@
+// Tree diff: makes the package (core/tree/PACKAGE.md) that turns one release
+// tree into another. Unchanged files are not stored, identical content at
+// another path becomes a copy, and changed or added files are rebuilt by delta
+// blocks: each block diffs the concatenation of its new files against the
+// concatenation of their sources (the same-path old file, or else the most
+// similar old file by core/tree/similarity.h), so content moving between files
+// still matches. Thread-safe; uses up to options.delta.threads threads.
+#ifndef PATCHFARM_CORE_TREE_TREE_DIFF_H_
+#define PATCHFARM_CORE_TREE_TREE_DIFF_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/byte_io.h"
+#include "core/delta/diff.h"
+
+namespace patchfarm {
+
+struct TreeDiffOptions {
+  DiffOptions delta;  // For every block.
+  // A block closes before its new files exceed this, or its sources exceed
+  // block_old_bytes; a single larger file gets a block of its own. These bound
+  // the memory of diff (about 8 x old) and of apply (old + the engine's bound).
+  uint64_t block_new_bytes = uint64_t{32} << 20;  // Default: 32 MiB.
+  uint64_t block_old_bytes = uint64_t{64} << 20;  // Default: 64 MiB.
+};
+
+// What the package holds, for the CLI and benchmarks.
+struct TreeDiffStats {
+  uint64_t new_entries = 0;
+  uint64_t kept = 0;      // Unchanged files.
+  uint64_t copied = 0;    // Same content found at another old path.
+  uint64_t deltas = 0;    // Rebuilt from an old source.
+  uint64_t whole = 0;     // Rebuilt from nothing (no similar old file).
+  uint64_t removed = 0;   // Old paths absent from the new tree.
+  uint64_t blocks = 0;
+  uint64_t block_new_bytes = 0;  // Bytes rebuilt by blocks.
+};
+
+// Writes to `out` the package turning the tree at `old_root` into the tree at
+// `new_root` (both directories; an empty old directory gives a full package).
+// Errors of ScanTree for either tree; InvalidArgument for a file too large for
+// the engine; any error of `out`.
+absl::Status MakePackage(const std::string& old_root, const std::string& new_root,
+                         const TreeDiffOptions& options, ByteSink* out,
+                         TreeDiffStats* stats = nullptr);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_TREE_DIFF_H_

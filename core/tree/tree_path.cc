@@ -1,0 +1,78 @@
+#include "core/tree/tree_path.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace patchfarm {
+
+absl::Status ValidateTreePath(absl::string_view path) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("path ", QuotePath(path), ": ", why));
+  };
+  if (path.empty()) return bad("empty");
+  if (path.size() > kMaxTreePathBytes) return bad("too long");
+  if (path.find('\0') != absl::string_view::npos) return bad("contains NUL");
+  if (path.front() == '/') return bad("absolute paths are not allowed");
+  bool first = true;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty()) return bad("empty component");
+    if (part == "." || part == "..") return bad("'.' and '..' are not allowed");
+    if (part.size() > kMaxNameBytes) return bad("component too long");
+    if (first && part == kStateDirName) return bad("'.patchfarm' is reserved");
+    first = false;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_view target) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("symlink ", QuotePath(link_path), " -> ",
+                                                   QuotePath(target), ": ", why));
+  };
+  if (target.empty()) return bad("empty target");
+  if (target.size() > kMaxTreePathBytes) return bad("target too long");
+  if (target.find('\0') != absl::string_view::npos) return bad("target contains NUL");
+  if (target.front() == '/') return bad("absolute targets are not allowed");
+  int depth = PathDepth(link_path) - 1;  // Directories above the link, up to the root.
+  for (absl::string_view part : absl::StrSplit(target, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (--depth < 0) return bad("target leaves the tree");
+    } else {
+      ++depth;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::string_view ParentPath(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == absl::string_view::npos ? absl::string_view() : path.substr(0, slash);
+}
+
+int PathDepth(absl::string_view path) {
+  if (path.empty()) return 0;
+  int depth = 1;
+  for (char c : path) depth += c == '/';
+  return depth;
+}
+
+std::string JoinPath(absl::string_view root, absl::string_view relative) {
+  return absl::StrCat(root, "/", relative);
+}
+
+std::string QuotePath(absl::string_view path) {
+  std::string out = "'";
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'') {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('\'');
+  return out;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,46 @@
+// Relative paths inside a release tree, as manifests and packages store them:
+// '/'-separated, no leading '/', no empty, "." or ".." components, no NUL, and
+// never under the reserved top-level directory ".patchfarm" (in-place apply's
+// state). Validation is purely lexical; the file system checks (symlinked
+// parents, device files) live where the tree is read.
+// Stateless functions; thread-safe.
+#ifndef PATCHFARM_CORE_TREE_TREE_PATH_H_
+#define PATCHFARM_CORE_TREE_TREE_PATH_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace patchfarm {
+
+// The reserved top-level directory of an install.
+inline constexpr char kStateDirName[] = ".patchfarm";
+inline constexpr size_t kMaxTreePathBytes = 4096;
+inline constexpr size_t kMaxNameBytes = 255;
+
+// InvalidArgument naming the problem if `path` is not a valid tree path.
+absl::Status ValidateTreePath(absl::string_view path);
+
+// InvalidArgument unless `target`, the target of a symlink at `link_path`, is a
+// relative path that stays inside the tree when resolved lexically from the
+// link's directory (so "lib.so -> lib.so.1" and "bin/x -> ../lib/x" pass,
+// "/etc/passwd" and "../../x" do not).
+absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_view target);
+
+// "a/b/c" -> "a/b"; "a" -> "".
+absl::string_view ParentPath(absl::string_view path);
+
+// Number of components: "a" -> 1, "a/b" -> 2.
+int PathDepth(absl::string_view path);
+
+// `root` + "/" + `relative`.
+std::string JoinPath(absl::string_view root, absl::string_view relative);
+
+// A path quoted for messages: control bytes, quotes and backslashes are escaped
+// as \xNN; other bytes (UTF-8 names) pass through.
+std::string QuotePath(absl::string_view path);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_TREE_TREE_PATH_H_
