@@ -32,9 +32,9 @@ absl::Status BaseTree::CheckParents(const std::string& path, bool* missing) {
       return absl::FailedPreconditionError(absl::StrCat(
           QuotePath(path), ": refusing to go through the symlink ", QuotePath(parent)));
     }
-    if (!S_ISDIR(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(QuotePath(path), ": ", QuotePath(parent), " is not a directory"));
+    if (!S_ISDIR(st.st_mode)) {  // Nothing can be under a file.
+      *missing = true;
+      return absl::OkStatus();
     }
     directories_.insert(parent);
   }

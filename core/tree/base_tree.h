@@ -34,14 +34,15 @@ class BaseTree {
   std::string FullPath(const std::string& path) const;
 
   // What is at `path` now (not following a symlink there). `exists` is false if
-  // it or a parent is missing.
+  // it or a parent is missing, or a parent is not a directory.
   absl::StatusOr<Entry> Lookup(const std::string& path);
 
   // SHA-256 of the regular file at `path`, hashed once.
   absl::StatusOr<Digest> FileDigest(const std::string& path);
 
  private:
-  // OK if every parent of `path` is a real directory or missing (*missing set).
+  // OK unless a parent of `path` is a symlink. Sets *missing if a parent is
+  // missing or not a directory.
   absl::Status CheckParents(const std::string& path, bool* missing);
 
   std::string root_;

@@ -101,7 +101,6 @@ absl::StatusOr<const VersionEntry*> ChainResolver::Previous(size_t step, const s
   if (cached != base_entries_.end()) return &cached->second;
   PF_ASSIGN_OR_RETURN(BaseTree::Entry found, base_->Lookup(path));
   if (!found.exists) return nullptr;
-  base_release_paths_.insert(path);
   VersionEntry entry;
   entry.type = found.type;
   entry.mode = found.mode;
@@ -267,6 +266,10 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
 }
 
 absl::Status ChainResolver::Run(FileOutputs* outputs) {
+  if (chain_.empty()) return absl::InvalidArgumentError("no package to apply");
+  const PackageTable& first = chain_[0].package->table;
+  for (const ManifestEntry& e : first.old_entries) base_release_paths_.insert(e.path);
+  for (const NewEntry& n : first.new_entries) base_release_paths_.insert(n.entry.path);
   for (size_t step = 0; step < chain_.size(); ++step) {
     VersionView next;
     PF_RETURN_IF_ERROR(VerifyOldEntries(step));

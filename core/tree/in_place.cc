@@ -299,8 +299,20 @@ class SwitchPlanner {
     return CheckWillEmpty(path);  // Its kRemoveDirectory was added with the removals.
   }
 
+  // True if a parent of `path` is a directory the switch creates: nothing is
+  // there yet, whatever the install holds now under that name.
+  bool UnderNewDirectory(const std::string& path) const {
+    for (absl::string_view p = ParentPath(path); !p.empty(); p = ParentPath(p)) {
+      if (new_directories_.count(std::string(p)) != 0) return true;
+    }
+    return false;
+  }
+
   absl::Status PlanEntry(const std::string& path, const VersionEntry& v) {
-    PF_ASSIGN_OR_RETURN(BaseTree::Entry e, base_->Lookup(path));
+    BaseTree::Entry e;
+    if (!UnderNewDirectory(path)) {
+      PF_ASSIGN_OR_RETURN(e, base_->Lookup(path));
+    }
     if (v.type == EntryType::kDirectory) {
       if (e.exists && e.type == EntryType::kDirectory) {
         if (e.mode != v.mode) AddChmod(path, e.mode, v.mode);
@@ -316,6 +328,7 @@ class SwitchPlanner {
         removes_.back().id = (*next_id_)++;
       }
       mkdirs_.push_back(Op(JournalOp::Kind::kMakeDirectory, path));
+      new_directories_.insert(path);
       AddChmod(path, 0700, v.mode);
       return absl::OkStatus();
     }
@@ -371,6 +384,7 @@ class SwitchPlanner {
   StagingOutputs* outputs_;
   uint32_t* next_id_;
   std::vector<JournalOp> removes_, rmdirs_, mkdirs_, replaces_, chmods_;
+  std::set<std::string> new_directories_;
 };
 
 absl::Status Step(const InPlaceOptions& options, absl::string_view step) {
