@@ -88,7 +88,9 @@ class InstallLock {
   int fd_;
 };
 
-absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op) {
+// `midway` runs between the two renames of a kReplace that displaces something.
+absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op,
+                       const std::function<absl::Status()>& midway) {
   const std::string path = dir.Path(op.path);
   switch (op.kind) {
     case JournalOp::Kind::kRemove:
@@ -102,7 +104,10 @@ absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op) {
       if (mkdir(path.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir", path);
       return absl::OkStatus();
     case JournalOp::Kind::kReplace:
-      if (op.existed) PF_RETURN_IF_ERROR(Rename(path, dir.Backup(op.id)));
+      if (op.existed) {
+        PF_RETURN_IF_ERROR(Rename(path, dir.Backup(op.id)));
+        PF_RETURN_IF_ERROR(midway());
+      }
       return Rename(dir.Staged(op.id), path);
     case JournalOp::Kind::kChmod:
       return Chmod(path, op.new_mode);
@@ -123,7 +128,11 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
       }
       return LExists(path) ? Chmod(path, op.old_mode) : absl::OkStatus();
     case JournalOp::Kind::kMakeDirectory:
-      if (rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoToStatus(errno, "rmdir", path);
+      // Not made yet (the name may still hold what it replaces), or made.
+      if (rmdir(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR &&
+          errno != ENOTEMPTY && errno != EEXIST) {
+        return ErrnoToStatus(errno, "rmdir", path);
+      }
       return absl::OkStatus();
     case JournalOp::Kind::kReplace:
       if (op.existed) {
@@ -134,8 +143,15 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
         return ErrnoToStatus(errno, "remove", path);
       }
       return absl::OkStatus();
-    case JournalOp::Kind::kChmod:
-      return LExists(path) ? Chmod(path, op.old_mode) : absl::OkStatus();
+    case JournalOp::Kind::kChmod: {
+      // Only if this op changed it: the same kind of entry, at the new mode.
+      struct stat st;
+      if (lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode) != op.directory ||
+          (st.st_mode & kModeMask) != op.new_mode) {
+        return absl::OkStatus();
+      }
+      return Chmod(path, op.old_mode);
+    }
   }
   return absl::InternalError("unknown journal operation");
 }
@@ -315,7 +331,7 @@ class SwitchPlanner {
     }
     if (v.type == EntryType::kDirectory) {
       if (e.exists && e.type == EntryType::kDirectory) {
-        if (e.mode != v.mode) AddChmod(path, e.mode, v.mode);
+        if (e.mode != v.mode) AddChmod(path, e.mode, v.mode, /*directory=*/true);
         return absl::OkStatus();
       }
       if (e.exists) {
@@ -329,7 +345,7 @@ class SwitchPlanner {
       }
       mkdirs_.push_back(Op(JournalOp::Kind::kMakeDirectory, path));
       new_directories_.insert(path);
-      AddChmod(path, 0700, v.mode);
+      AddChmod(path, 0700, v.mode, /*directory=*/true);
       return absl::OkStatus();
     }
     if (v.type == EntryType::kSymlink) {
@@ -348,7 +364,7 @@ class SwitchPlanner {
     const FileContent& c = v.content;
     if (c.kind == FileContent::Kind::kBase && c.base_path == path && e.exists &&
         e.type == EntryType::kFile) {
-      if (e.mode != v.mode) AddChmod(path, e.mode, v.mode);
+      if (e.mode != v.mode) AddChmod(path, e.mode, v.mode, /*directory=*/false);
       return absl::OkStatus();
     }
     JournalOp op = Op(JournalOp::Kind::kReplace, path);
@@ -371,8 +387,9 @@ class SwitchPlanner {
     return absl::OkStatus();
   }
 
-  void AddChmod(const std::string& path, uint32_t old_mode, uint32_t new_mode) {
+  void AddChmod(const std::string& path, uint32_t old_mode, uint32_t new_mode, bool directory) {
     JournalOp op = Op(JournalOp::Kind::kChmod, path);
+    op.directory = directory;
     op.old_mode = old_mode;
     op.new_mode = new_mode;
     chmods_.push_back(op);
@@ -411,7 +428,8 @@ absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& c
 
   absl::Status status = Step(options, "journal");
   for (size_t i = 0; i < journal.ops.size() && status.ok(); ++i) {
-    status = ExecuteOp(dir, journal.ops[i]);
+    status = ExecuteOp(dir, journal.ops[i],
+                       [&] { return Step(options, absl::StrCat("op ", i, " midway")); });
     if (status.ok()) status = Step(options, absl::StrCat("op ", i));
   }
   if (status.ok()) status = SyncFileSystem(dir.install);

@@ -71,7 +71,8 @@ std::string EncodeJournal(const Journal& journal) {
         absl::StrAppend(&out, "replace ", op.id, " ", op.existed ? 1 : 0, " ", path, "\n");
         break;
       case JournalOp::Kind::kChmod:
-        absl::StrAppendFormat(&out, "chmod %o %o %s\n", op.old_mode, op.new_mode, path);
+        absl::StrAppendFormat(&out, "%s %o %o %s\n", op.directory ? "chmod-dir" : "chmod",
+                              op.old_mode, op.new_mode, path);
         break;
     }
   }
@@ -111,8 +112,9 @@ absl::StatusOr<Journal> DecodeJournal(absl::string_view text) {
       op.kind = JournalOp::Kind::kReplace;
       op.existed = f[2] == "1";
       ok = absl::SimpleAtoi(f[1], &op.id);
-    } else if (f[0] == "chmod" && f.size() == 4) {
+    } else if ((f[0] == "chmod" || f[0] == "chmod-dir") && f.size() == 4) {
       op.kind = JournalOp::Kind::kChmod;
+      op.directory = f[0] == "chmod-dir";
       ok = absl::numbers_internal::safe_strtou32_base(f[1], &op.old_mode, 8) &&
            absl::numbers_internal::safe_strtou32_base(f[2], &op.new_mode, 8);
     } else {

@@ -28,6 +28,7 @@ struct JournalOp {
   std::string path;  // Tree path inside the install.
   uint32_t id = 0;   // Name of the staged file and of the backup.
   bool existed = false;
+  bool directory = false;  // kChmod: the entry is a directory.
   uint32_t old_mode = 0;
   uint32_t new_mode = 0;
 };

@@ -1,0 +1,160 @@
+// Crash and fault tests of in-place apply. A child process applies and is
+// killed with SIGKILL at every step in turn (after staging, after the journal,
+// after and in the middle of each switch operation, after commit); the next
+// run must find the install as the old version or the new one, never a mix,
+// and then finish the update. Injected errors at every step must leave the
+// old version exactly.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/file.h"
+#include "core/tree/in_place.h"
+#include "core/tree/package.h"
+#include "core/tree/tree_diff.h"
+#include "core/tree/tree_testing.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+struct Release {
+  TreeSpec old_spec;
+  Digest old_digest, new_digest;
+  std::vector<std::string> package_bytes;  // A chain.
+};
+
+std::string PackageBetween(const std::string& a, const std::string& b) {
+  std::string bytes;
+  StringSink sink(&bytes);
+  TreeDiffOptions options;
+  options.delta.level = 3;
+  EXPECT_TRUE(MakePackage(a, b, options, &sink).ok());
+  return bytes;
+}
+
+// Three releases with every kind of change; packages v0->v1->v2.
+Release MakeRelease(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Release r;
+  r.old_spec = RandomTree(rng, 25);
+  r.old_spec["will-be-dir"] = {EntryType::kFile, 0644, "a file that becomes a directory", ""};
+  TreeSpec v1 = NextRelease(rng, r.old_spec);
+  TreeSpec v2 = NextRelease(rng, v1);
+  v2.erase("will-be-dir");
+  v2["will-be-dir"] = {EntryType::kDirectory, 0750, "", ""};
+  v2["will-be-dir/inside"] = {EntryType::kFile, 0600, "now inside", ""};
+  std::vector<std::string> roots;
+  for (const TreeSpec* spec : {&r.old_spec, &v1, &v2}) {
+    roots.push_back(NewTempPath("release"));
+    EXPECT_TRUE(WriteTree(roots.back(), *spec).ok());
+  }
+  r.old_digest = ManifestDigest(ScanOrDie(roots[0]));
+  r.new_digest = ManifestDigest(ScanOrDie(roots[2]));
+  r.package_bytes = {PackageBetween(roots[0], roots[1]), PackageBetween(roots[1], roots[2])};
+  return r;
+}
+
+// Applies the release's chain to `install`, calling `on_step`.
+absl::Status ApplyChain(const Release& r, const std::string& install,
+                        std::function<absl::Status(absl::string_view)> on_step) {
+  std::vector<std::unique_ptr<StringSource>> sources;
+  std::vector<Package> packages;
+  packages.reserve(r.package_bytes.size());
+  std::vector<PackageInput> chain;
+  for (const std::string& bytes : r.package_bytes) {
+    sources.push_back(std::make_unique<StringSource>(bytes));
+    absl::StatusOr<Package> p = ReadPackage(*sources.back());
+    if (!p.ok()) return p.status();
+    packages.push_back(std::move(*p));
+    chain.push_back({"pkg", sources.back().get(), &packages.back()});
+  }
+  InPlaceOptions options;
+  options.on_step = std::move(on_step);
+  return ApplyInPlace(install, chain, options);
+}
+
+void ExpectNoApplyState(const std::string& install) {
+  struct stat st;
+  EXPECT_NE(lstat((install + "/.patchfarm/journal").c_str(), &st), 0);
+  EXPECT_NE(lstat((install + "/.patchfarm/txn").c_str(), &st), 0);
+}
+
+TEST(InPlaceCrash, KilledAtEveryStepEndsOldOrNewAndThenNew) {
+  const Release r = MakeRelease(42);
+  int crashes = 0, ended_old = 0, ended_new = 0;
+  for (int kill_at = 0;; ++kill_at) {
+    SCOPED_TRACE("kill at step " + std::to_string(kill_at));
+    const std::string install = NewTempPath("install");
+    ASSERT_TRUE(WriteTree(install, r.old_spec).ok());
+    fflush(nullptr);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int steps = 0;
+      absl::Status status = ApplyChain(r, install, [&](absl::string_view) {
+        if (steps++ == kill_at) raise(SIGKILL);
+        return absl::OkStatus();
+      });
+      _exit(status.ok() ? 0 : 1);
+    }
+    int wstatus = 0;
+    ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+    if (WIFEXITED(wstatus)) {  // Ran past the last step.
+      ASSERT_EQ(WEXITSTATUS(wstatus), 0);
+      EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+      break;
+    }
+    ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+    ++crashes;
+    // The next run: recovery alone, then the tree is one version or the other.
+    absl::StatusOr<Recovery> recovery = RecoverInstall(install);
+    ASSERT_TRUE(recovery.ok()) << recovery.status();
+    ExpectNoApplyState(install);
+    Digest now = ManifestDigest(ScanOrDie(install));
+    ASSERT_TRUE(now == r.old_digest || now == r.new_digest) << "mixed install";
+    if (now == r.old_digest) {
+      ++ended_old;
+      absl::Status status = ApplyChain(r, install, nullptr);
+      ASSERT_TRUE(status.ok()) << status;
+    } else {
+      ++ended_new;
+    }
+    EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+  }
+  EXPECT_GT(crashes, 10);
+  EXPECT_GT(ended_old, 0);
+  EXPECT_GT(ended_new, 0);  // Killed after commit: rolled forward.
+}
+
+TEST(InPlaceCrash, ErrorAtEveryStepLeavesTheOldVersion) {
+  const Release r = MakeRelease(43);
+  for (int fail_at = 0;; ++fail_at) {
+    SCOPED_TRACE("fail at step " + std::to_string(fail_at));
+    const std::string install = NewTempPath("install");
+    ASSERT_TRUE(WriteTree(install, r.old_spec).ok());
+    int steps = 0;
+    bool failed = false;
+    absl::Status status = ApplyChain(r, install, [&](absl::string_view step) {
+      if (steps++ != fail_at || step == "committed") return absl::OkStatus();
+      failed = true;
+      return absl::UnavailableError(absl::StrCat("injected fault at ", step));
+    });
+    if (!failed) {
+      ASSERT_TRUE(status.ok()) << status;
+      EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+      break;
+    }
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.old_digest);
+    ExpectNoApplyState(install);
+  }
+}
+
+}  // namespace
+}  // namespace patchfarm
