@@ -1,37 +1,59 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for apply with clang (ASan + UBSan) and runs it for
-# SECONDS (default 60) from seeds made by the real `patchfarm diff`.
-# Exit status: 0 if the fuzzer found nothing. Usage: tools/fuzz.sh [SECONDS]
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for half
+# of SECONDS (default 60) from seeds made by the real `patchfarm diff`:
+# apply_fuzzer (file patches) and package_fuzzer (tree packages, read and
+# applied). Exit status: 0 if the fuzzers found nothing. Usage: tools/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+half=$(( (seconds + 1) / 2 ))
 out=.bazel/fuzz
-mkdir -p "$out/corpus" "$out/seeds"
-srcs=(tests/fuzz/apply_fuzzer.cc common/byte_io.cc common/sha256.cc
-      core/delta/apply.cc core/delta/cm.cc core/delta/diff_model.cc core/delta/format.cc
-      core/delta/zstd_codec.cc)
-clang++ -std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=undefined "${srcs[@]}" -o "$out/apply_fuzzer" \
-  -labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor \
-  -labsl_strings_internal -labsl_cord -labsl_cordz_info -labsl_cord_internal \
-  -labsl_cordz_functions -labsl_cordz_handle -labsl_throw_delegate -labsl_int128 \
-  -labsl_raw_logging_internal -labsl_base -labsl_spinlock_wait -labsl_exponential_biased \
-  -labsl_synchronization -labsl_time -labsl_time_zone -labsl_civil_time \
-  -labsl_stacktrace -labsl_symbolize -labsl_debugging_internal -labsl_demangle_internal \
-  -labsl_malloc_internal -labsl_graphcycles_internal -labsl_bad_optional_access \
-  -labsl_strerror -lzstd -lcrypto
+rm -rf "$out/seeds" "$out/trees"
+mkdir -p "$out/corpus" "$out/package_corpus" "$out/seeds" "$out/trees"
+common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc core/delta/cm.cc
+             core/delta/diff_model.cc core/delta/format.cc core/delta/zstd_codec.cc)
+tree_srcs=(common/directory.cc common/file.cc core/tree/base_tree.cc
+           core/tree/chain_resolver.cc core/tree/manifest.cc core/tree/package.cc
+           core/tree/tree_apply.cc core/tree/tree_path.cc)
+libs=(-labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor
+  -labsl_strings_internal -labsl_cord -labsl_cordz_info -labsl_cord_internal
+  -labsl_cordz_functions -labsl_cordz_handle -labsl_throw_delegate -labsl_int128
+  -labsl_raw_logging_internal -labsl_base -labsl_spinlock_wait -labsl_exponential_biased
+  -labsl_synchronization -labsl_time -labsl_time_zone -labsl_civil_time
+  -labsl_stacktrace -labsl_symbolize -labsl_debugging_internal -labsl_demangle_internal
+  -labsl_malloc_internal -labsl_graphcycles_internal -labsl_bad_optional_access
+  -labsl_strerror -lzstd -lcrypto)
+flags=(-std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+clang++ "${flags[@]}" tests/fuzz/apply_fuzzer.cc "${common_srcs[@]}" -o "$out/apply_fuzzer" "${libs[@]}"
+clang++ "${flags[@]}" tests/fuzz/package_fuzzer.cc "${common_srcs[@]}" "${tree_srcs[@]}" \
+  -o "$out/package_fuzzer" "${libs[@]}"
 
-# Seeds: real patches (every method) between small related files.
+# Seeds: real patches (every method) between small related files, and real
+# packages from a small base tree to two later versions.
 bazel build //client:patchfarm
 pf=.bazel/bin/client/patchfarm
-python3 - "$out/seeds" <<'PY'
+python3 - "$out/seeds" "$out/trees" <<'PY'
 import os, random, sys
-d = sys.argv[1]
+d, trees = sys.argv[1], sys.argv[2]
 rng = random.Random(1)
 old = bytes(rng.randrange(8) for _ in range(3000))
 new = old[1000:] + b"new bytes" + old[:900]
 open(os.path.join(d, "old"), "wb").write(old)
 open(os.path.join(d, "new"), "wb").write(new)
+def tree(root, files, links):
+    for path, data, mode in files:
+        full = os.path.join(root, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        open(full, "wb").write(data)
+        os.chmod(full, mode)
+    for path, target in links:
+        os.symlink(target, os.path.join(root, path))
+tree(f"{trees}/base", [("bin/tool", old, 0o755), ("data/a.txt", b"alpha\n" * 50, 0o644),
+                       ("gone.txt", b"bye", 0o644)], [("bin/link", "tool")])
+tree(f"{trees}/v1", [("bin/tool", new, 0o755), ("data/a.txt", b"alpha\n" * 50, 0o600),
+                     ("moved/a.txt", b"alpha\n" * 50, 0o644), ("new/empty", b"", 0o644)],
+     [("bin/link", "../data/a.txt")])
+os.makedirs(f"{trees}/v2/only-dir/deeper")
 PY
 "$pf" diff --no-prefix "$out/seeds/old" "$out/seeds/new" "$out/seeds/p1" > /dev/null
 "$pf" diff "$out/seeds/old" "$out/seeds/new" "$out/seeds/p2" > /dev/null
@@ -43,5 +65,25 @@ old = open(sys.argv[1], "rb").read()
 open(sys.argv[3], "wb").write(struct.pack("<I", len(old)) + old + open(sys.argv[2], "rb").read())
 PY
 done
-"$out/apply_fuzzer" -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 \
-  -print_final_stats=1 "$out/corpus" 2>&1 | tail -n 12
+"$pf" diff "$out/trees/base" "$out/trees/v1" "$out/package_corpus/seed_v1" > /dev/null
+"$pf" diff --fast-apply "$out/trees/base" "$out/trees/v1" "$out/package_corpus/seed_v1_fast" > /dev/null
+"$pf" diff "$out/trees/base" "$out/trees/v2" "$out/package_corpus/seed_v2" > /dev/null
+for p in seed_v1 seed_v2; do  # Raw tables (footer: u64 table size, u64 raw size, digest, magic).
+  python3 - "$out/package_corpus/$p" <<'PY' | zstd -q -d -c > "$out/seeds/raw_$p"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+table_size = struct.unpack("<Q", data[-52:-44])[0]
+sys.stdout.buffer.write(data[-52 - table_size:-52])
+PY
+  { printf 'RAW:'; cat "$out/seeds/raw_$p"; } > "$out/package_corpus/raw_$p"
+done
+
+run() {
+  local name=$1 corpus=$2
+  echo "--- $name for $half s"
+  "$out/$name" -max_total_time="$half" -rss_limit_mb=1024 -timeout=10 \
+    -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+  return "${PIPESTATUS[0]}"
+}
+run apply_fuzzer "$out/corpus"
+PF_FUZZ_BASE="$PWD/$out/trees/base" run package_fuzzer "$out/package_corpus"

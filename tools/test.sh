@@ -35,7 +35,7 @@ print(passed, failed)
 PY
 read -r passed failed < .bazel/test_counts
 
-echo "--- fuzzing apply for ${1:-60} s"
+echo "--- fuzzing (file patches and tree packages) for ${1:-60} s"
 if tools/fuzz.sh "${1:-60}"; then
   passed=$((passed + 1))
 else

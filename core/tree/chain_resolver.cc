@@ -203,6 +203,10 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
   for (size_t b = 0; b < input.package->blocks.size(); ++b) {
     const PackageBlock& block = input.package->blocks[b];
     const std::string where = absl::StrCat(Where(step), ": block ", b);
+    if (block.new_bytes > options_.max_block_new_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          where, ": rebuilds ", block.new_bytes, " bytes, limit ", options_.max_block_new_bytes));
+    }
     // Old data: the sources, concatenated unless there is only one.
     std::unique_ptr<MappedFile> mapped;
     std::string concatenated;

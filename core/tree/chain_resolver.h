@@ -74,6 +74,8 @@ struct ChainOptions {
   // are refused (ResourceExhausted). Packages made with the default
   // TreeDiffOptions stay under 64 MiB.
   uint64_t max_block_old_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
+  // Blocks rebuilding more are refused (ResourceExhausted) before any output.
+  uint64_t max_block_new_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
 };
 
 class ChainResolver {

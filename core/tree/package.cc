@@ -329,6 +329,13 @@ bool IsPackage(const ByteSource& source) {
   return n.ok() && *n == sizeof(magic) && std::memcmp(magic, kPackageMagic, 4) == 0;
 }
 
+absl::StatusOr<Package> DecodePackageTable(absl::string_view raw) {
+  Package package;
+  PF_ASSIGN_OR_RETURN(package.table, DecodeTable(raw));
+  PF_ASSIGN_OR_RETURN(package.blocks, CheckTable(package.table));
+  return package;
+}
+
 absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   if (!IsPackage(source)) return absl::InvalidArgumentError("not a patchfarm tree package");
   const uint64_t size = source.size();
@@ -367,10 +374,8 @@ absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   PF_RETURN_IF_ERROR(reader->Read(raw.data(), raw.size()));
   PF_RETURN_IF_ERROR(reader->CheckFinished());
 
-  Package package;
+  PF_ASSIGN_OR_RETURN(Package package, DecodePackageTable(raw));
   package.size = size;
-  PF_ASSIGN_OR_RETURN(package.table, DecodeTable(raw));
-  PF_ASSIGN_OR_RETURN(package.blocks, CheckTable(package.table));
   uint64_t offset = kHeaderBytes;
   for (size_t i = 0; i < package.blocks.size(); ++i) {
     uint64_t payload = package.table.block_payload_sizes[i];

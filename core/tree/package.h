@@ -101,6 +101,11 @@ bool IsPackage(const ByteSource& source);
 // corrupt or inconsistent package.
 absl::StatusOr<Package> ReadPackage(const ByteSource& source);
 
+// The table half of ReadPackage: decodes and validates an uncompressed table
+// (payload offsets are left 0). Exposed for the fuzzer, which cannot forge the
+// table checksum. DataLoss as ReadPackage.
+absl::StatusOr<Package> DecodePackageTable(absl::string_view raw);
+
 }  // namespace patchfarm
 
 #endif  // PATCHFARM_CORE_TREE_PACKAGE_H_
