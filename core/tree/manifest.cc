@@ -140,7 +140,7 @@ absl::StatusOr<Digest> HashFile(const std::string& path, uint64_t* size) {
     return absl::InvalidArgumentError(absl::StrCat(QuotePath(path), ": not a regular file"));
   }
   Sha256 hasher;
-  std::string buffer(1 << 20, '\0');
+  thread_local std::string buffer(256 << 10, '\0');  // Not per call: trees have many small files.
   uint64_t total = 0;
   while (true) {
     ssize_t n = read(fd, buffer.data(), buffer.size());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/directory.h"
@@ -22,8 +23,10 @@ class DirectoryOutputs : public FileOutputs {
   explicit DirectoryOutputs(std::string root) : root_(std::move(root)) {}
 
   absl::StatusOr<ByteSink*> Open(const std::string& path) override {
-    absl::string_view parent = ParentPath(path);
-    if (!parent.empty()) PF_RETURN_IF_ERROR(MakeDirectories(root_, std::string(parent)));
+    std::string parent(ParentPath(path));
+    if (!parent.empty() && made_.insert(parent).second) {
+      PF_RETURN_IF_ERROR(MakeDirectories(root_, parent));
+    }
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
                         FileWriter::Create(JoinPath(root_, path), 0600));
     writer_ = std::move(writer);
@@ -38,6 +41,7 @@ class DirectoryOutputs : public FileOutputs {
 
  private:
   std::string root_;
+  std::set<std::string> made_;          // Directories made so far.
   std::unique_ptr<FileWriter> writer_;  // The file being written.
 };
 
@@ -52,19 +56,18 @@ absl::Status LayOut(ChainResolver* resolver, BaseTree* base, const std::string& 
   for (const auto& [path, v] : view) {
     std::string full = JoinPath(root, path);
     switch (v.type) {
-      case EntryType::kDirectory:
-        PF_RETURN_IF_ERROR(MakeDirectories(root, path));
+      case EntryType::kDirectory:  // Its parent came earlier in path order.
+        if (mkdir(full.c_str(), 0755) != 0 && errno != EEXIST) {
+          return ErrnoToStatus(errno, "mkdir", full);
+        }
         directories.emplace_back(path, v.mode);
         break;
       case EntryType::kSymlink:
-        PF_RETURN_IF_ERROR(MakeDirectories(root, std::string(ParentPath(path))));
         if (symlink(v.target.c_str(), full.c_str()) != 0) {
           return ErrnoToStatus(errno, "symlink", full);
         }
         break;
       case EntryType::kFile: {
-        absl::string_view parent = ParentPath(path);
-        if (!parent.empty()) PF_RETURN_IF_ERROR(MakeDirectories(root, std::string(parent)));
         const FileContent& c = v.content;
         if (c.kind == FileContent::Kind::kBase) {
           PF_RETURN_IF_ERROR(CopyFile(base->FullPath(c.base_path), full, v.mode));
