@@ -2,7 +2,8 @@
 # The main job (until the farm exists): builds patchfarm, compiles a sample
 # program in five release versions, makes consecutive and cumulative patches to
 # the newest, applies each and checks the result bit for bit, and prints patch
-# sizes beside a plain compressed download of the new version.
+# sizes beside a plain compressed download of the new version. Then the same
+# versions as release trees: tree packages, applied in place as one chain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh
@@ -39,3 +40,32 @@ echo "cumulative (to the newest, 5.0.$newest):"
 for ((i = 0; i < ${#versions[@]} - 1; i++)); do row "${versions[i]}" "$newest"; done
 "$work/app-5.0.$newest" > /dev/null && "$work/out" > /dev/null && echo "the patched program runs"
 echo "full download (zstd -19) of 5.0.$newest: $full bytes"
+
+# Release trees: each version is a directory (the program, its source as a data
+# file, docs, a symlink); 5.0.3 moves the data into a subdirectory. Tree
+# packages are applied to an install in place, as a chain, keeping a user's file.
+for v in "${versions[@]}"; do
+  t="$work/tree-5.0.$v"
+  mkdir -p "$t/bin" "$t/share/doc"
+  cp "$work/app-5.0.$v" "$t/bin/app"
+  data="$t/share/app.c"
+  [ "$v" -ge 3 ] && { mkdir -p "$t/share/src"; data="$t/share/src/app.c"; }
+  cp "$work/app-5.0.$v.c" "$data"
+  echo "sample app 5.0.$v" > "$t/share/doc/VERSION"
+  ln -s app "$t/bin/app-current"
+done
+echo
+echo "release trees (package vs tar | zstd -19 of the new tree):"
+chain=()
+for ((i = 1; i < ${#versions[@]}; i++)); do
+  pkg="$work/from_linux-x64_5.0.${versions[i-1]}.pftr"
+  "$PF" diff "$work/tree-5.0.${versions[i-1]}" "$work/tree-5.0.${versions[i]}" "$pkg" | sed 's/^[^:]*: /  /' |
+    sed "s/^/5.0.${versions[i-1]} -> 5.0.${versions[i]}:/"
+  chain+=("$pkg")
+done
+echo "  full tar.zst of 5.0.$newest: $(tar -C "$work/tree-5.0.$newest" -cf - . | zstd -19 -q -c | wc -c) bytes"
+cp -a "$work/tree-5.0.0" "$work/install"
+echo "my settings" > "$work/install/user.cfg"
+"$PF" apply --in-place "$work/install" "${chain[@]}"
+rm -r "$work/install/user.cfg" "$work/install/.patchfarm"
+diff -r "$work/install" "$work/tree-5.0.$newest" > /dev/null && echo "install updated in place 5.0.0 -> 5.0.$newest through ${#chain[@]} packages: bit-exact"
