@@ -160,18 +160,19 @@ int RunApplyCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "apply OLD PATCH... OUT | apply --in-place INSTALL_DIR PACKAGE...";
   if (!args.empty() && args[0] == "--in-place") {
-    if (args.size() < 3) return Usage(kUsage);
+    if (args.size() < 3 || args[1].empty()) return Usage(kUsage);
     std::vector<std::string> packages(args.begin() + 2, args.end());
-    absl::Status status = ApplyPackages(args[1], packages, "");
+    absl::Status status = ApplyPackagesInPlace(args[1], packages);
     return status.ok() ? 0 : Fail(status);
   }
   if (args.size() < 3) return Usage(kUsage);
   for (const std::string& arg : args) {
-    if (arg.size() > 1 && arg[0] == '-') return Usage(kUsage);
+    if (arg.empty() || (arg.size() > 1 && arg[0] == '-')) return Usage(kUsage);
   }
   std::vector<std::string> patches(args.begin() + 1, args.end() - 1);
-  absl::Status status = IsDirectory(args[0]) ? ApplyPackages(args[0], patches, args.back())
-                                             : Apply(args[0], patches, args.back());
+  absl::Status status = IsDirectory(args[0])
+                            ? ApplyPackagesToNewTree(args[0], patches, args.back())
+                            : Apply(args[0], patches, args.back());
   return status.ok() ? 0 : Fail(status);
 }
 

@@ -61,24 +61,40 @@ absl::Status DiffTrees(const std::string& old_dir, const std::string& new_dir,
   return absl::OkStatus();
 }
 
-absl::Status ApplyPackages(const std::string& base_dir, const std::vector<std::string>& packages,
-                           const std::string& out_dir) {
+// The packages, open, and the chain over them (which points into `open`).
+struct OpenChain {
   std::vector<OpenPackage> open;
+  std::vector<PackageInput> chain;
+};
+
+absl::StatusOr<std::unique_ptr<OpenChain>> OpenAll(const std::vector<std::string>& packages) {
+  auto all = std::make_unique<OpenChain>();
   for (const std::string& path : packages) {
     PF_ASSIGN_OR_RETURN(OpenPackage p, Open(path));
-    open.push_back(std::move(p));
+    all->open.push_back(std::move(p));
   }
-  std::vector<PackageInput> chain;
-  for (size_t i = 0; i < open.size(); ++i) {
-    chain.push_back(PackageInput{packages[i], open[i].source.get(), &open[i].package});
+  for (size_t i = 0; i < packages.size(); ++i) {
+    all->chain.push_back(PackageInput{packages[i], all->open[i].source.get(), &all->open[i].package});
   }
-  if (!out_dir.empty()) return ApplyToNewTree(base_dir, chain, out_dir);
+  return all;
+}
+
+absl::Status ApplyPackagesToNewTree(const std::string& old_dir,
+                                    const std::vector<std::string>& packages,
+                                    const std::string& out_dir) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<OpenChain> all, OpenAll(packages));
+  return ApplyToNewTree(old_dir, all->chain, out_dir);
+}
+
+absl::Status ApplyPackagesInPlace(const std::string& install_dir,
+                                  const std::vector<std::string>& packages) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<OpenChain> all, OpenAll(packages));
   InPlaceReport report;
-  PF_RETURN_IF_ERROR(ApplyInPlace(base_dir, chain, InPlaceOptions(), &report));
+  PF_RETURN_IF_ERROR(ApplyInPlace(install_dir, all->chain, InPlaceOptions(), &report));
   if (report.recovery != Recovery::kNone) {
-    std::printf("%s: first %s\n", base_dir.c_str(), RecoveryName(report.recovery));
+    std::printf("%s: first %s\n", install_dir.c_str(), RecoveryName(report.recovery));
   }
-  std::printf("%s: updated in place (%llu changes)\n", base_dir.c_str(), U(report.changes));
+  std::printf("%s: updated in place (%llu changes)\n", install_dir.c_str(), U(report.changes));
   return absl::OkStatus();
 }
 

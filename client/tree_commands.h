@@ -17,9 +17,12 @@ namespace patchfarm {
 absl::Status DiffTrees(const std::string& old_dir, const std::string& new_dir,
                        const std::string& package_path, const TreeDiffOptions& options);
 
-// Out of place when `out_dir` is set, else in place on `base_dir`.
-absl::Status ApplyPackages(const std::string& base_dir, const std::vector<std::string>& packages,
-                           const std::string& out_dir);
+absl::Status ApplyPackagesToNewTree(const std::string& old_dir,
+                                    const std::vector<std::string>& packages,
+                                    const std::string& out_dir);
+
+absl::Status ApplyPackagesInPlace(const std::string& install_dir,
+                                  const std::vector<std::string>& packages);
 
 absl::Status DescribePackage(const std::string& package_path);
 

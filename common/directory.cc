@@ -13,6 +13,12 @@
 namespace patchfarm {
 namespace {
 
+// Makes each directory writable and searchable before its contents go.
+int OpenUp(const char* path, const struct stat* st, int type, struct FTW*) {
+  if (type == FTW_D && (st->st_mode & 0700) != 0700) chmod(path, (st->st_mode & 07777) | 0700);
+  return 0;
+}
+
 int RemoveOne(const char* path, const struct stat* st, int type, struct FTW*) {
   (void)st;
   int rc = (type == FTW_DP) ? rmdir(path) : unlink(path);
@@ -48,6 +54,7 @@ absl::Status RemoveTree(const std::string& path) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoToStatus(errno, "remove", path);
     return absl::OkStatus();
   }
+  nftw(path.c_str(), OpenUp, 64, FTW_PHYS);  // Best effort; failures show below.
   int err = nftw(path.c_str(), RemoveOne, 64, FTW_DEPTH | FTW_PHYS);
   if (err != 0) return ErrnoToStatus(err > 0 ? err : errno, "remove tree", path);
   return absl::OkStatus();

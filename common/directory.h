@@ -15,8 +15,8 @@ namespace patchfarm {
 // (a file, a symlink) is InvalidArgument.
 absl::Status MakeDirectories(const std::string& root, const std::string& relative);
 
-// Removes `path` and everything under it, never following symlinks. A missing
-// `path` is fine.
+// Removes `path` and everything under it, never following symlinks, making
+// read-only directories in it writable first. A missing `path` is fine.
 absl::Status RemoveTree(const std::string& path);
 
 // Flushes every pending write of the file system holding `path` (syncfs): one

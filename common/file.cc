@@ -52,7 +52,7 @@ absl::Status WriteFd(int fd, absl::string_view data, const std::string& path) {
 
 // Opens `path` for reading and checks it is a regular file.
 absl::StatusOr<int> OpenRegular(const std::string& path, uint64_t* size) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // A FIFO must not hang.
   if (fd < 0) return ErrnoToStatus(errno, "open", path);
   struct stat st;
   if (fstat(fd, &st) != 0) {

@@ -79,6 +79,7 @@ absl::StatusOr<Digest> BaseTree::FileDigest(const std::string& path) {
   if (it != digests_.end()) return it->second;
   bool missing = false;
   PF_RETURN_IF_ERROR(CheckParents(path, &missing));
+  if (missing) return absl::NotFoundError(absl::StrCat(QuotePath(path), " is missing"));
   uint64_t size = 0;
   PF_ASSIGN_OR_RETURN(Digest digest, HashFile(FullPath(path), &size));
   digests_[path] = digest;

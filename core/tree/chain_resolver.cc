@@ -203,10 +203,6 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
   for (size_t b = 0; b < input.package->blocks.size(); ++b) {
     const PackageBlock& block = input.package->blocks[b];
     const std::string where = absl::StrCat(Where(step), ": block ", b);
-    if (block.new_bytes > options_.max_block_new_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          where, ": rebuilds ", block.new_bytes, " bytes, limit ", options_.max_block_new_bytes));
-    }
     // Old data: the sources, concatenated unless there is only one.
     std::unique_ptr<MappedFile> mapped;
     std::string concatenated;
@@ -246,7 +242,7 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
         t.outputs = outputs;
       } else {
         buffers.push_back(std::make_unique<std::string>());
-        buffers.back()->reserve(e.size);
+        buffers.back()->reserve(std::min<uint64_t>(e.size, uint64_t{1} << 20));
         memory_sinks.push_back(std::make_unique<StringSink>(buffers.back().get()));
         t.sink = memory_sinks.back().get();
       }
@@ -271,9 +267,31 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
 
 absl::Status ChainResolver::Run(FileOutputs* outputs) {
   if (chain_.empty()) return absl::InvalidArgumentError("no package to apply");
+  for (size_t step = 0; step < chain_.size(); ++step) {
+    for (size_t b = 0; b < chain_[step].package->blocks.size(); ++b) {
+      uint64_t bytes = chain_[step].package->blocks[b].new_bytes;
+      if (bytes > options_.max_block_new_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(Where(step), ": block ", b, " rebuilds ",
+                                                         bytes, " bytes, limit ",
+                                                         options_.max_block_new_bytes));
+      }
+    }
+  }
+  // The installed release: what the first package reads, removes, overwrites or
+  // keeps, and its directories and symlinks that the base tree holds as such.
   const PackageTable& first = chain_[0].package->table;
   for (const ManifestEntry& e : first.old_entries) base_release_paths_.insert(e.path);
-  for (const NewEntry& n : first.new_entries) base_release_paths_.insert(n.entry.path);
+  for (const NewEntry& n : first.new_entries) {
+    const ManifestEntry& e = n.entry;
+    if (e.type == EntryType::kFile) {
+      if (n.source == ContentSource::kKeep) base_release_paths_.insert(e.path);
+      continue;
+    }
+    absl::StatusOr<BaseTree::Entry> have = base_->Lookup(e.path);
+    if (have.ok() && have->exists && have->type == e.type && have->target == e.target) {
+      base_release_paths_.insert(e.path);
+    }
+  }
   for (size_t step = 0; step < chain_.size(); ++step) {
     VersionView next;
     PF_RETURN_IF_ERROR(VerifyOldEntries(step));

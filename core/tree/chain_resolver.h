@@ -90,9 +90,9 @@ class ChainResolver {
 
   // After Run: every entry of the final version.
   const VersionView& final_view() const { return view_; }
-  // Paths that belong to the release the base tree holds, where they exist in
-  // it: every path the first package names (its old and new entries). An
-  // install's other files are its user's.
+  // Paths that belong to the release the base tree holds: the first package's
+  // old entries and kept files, and its directories and symlinks that the base
+  // tree holds as such. An install's other files are its user's.
   const std::set<std::string>& base_release_paths() const { return base_release_paths_; }
 
   // SHA-256 of `content`, hashing a base file if needed.

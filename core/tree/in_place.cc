@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/directory.h"
 #include "common/file.h"
@@ -115,8 +116,29 @@ absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op,
   return absl::InternalError("unknown journal operation");
 }
 
+// True if every parent of `tree_path` in the install is a real directory (not
+// a symlink). Undo never acts through anything else: in reverse order, the
+// parents of an operation that ran are as they were when it ran.
+bool ParentsAreDirectories(const StateDir& dir, const std::string& tree_path) {
+  for (size_t slash = tree_path.find('/'); slash != std::string::npos;
+       slash = tree_path.find('/', slash + 1)) {
+    struct stat st;
+    if (lstat(dir.Path(tree_path.substr(0, slash)).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The type bits of what is at `path` (0 if nothing).
+mode_t TypeAt(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 ? (st.st_mode & S_IFMT) : 0;
+}
+
 // Undoes `op` from whatever point it reached; safe to repeat.
 absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
+  if (!ParentsAreDirectories(dir, op.path)) return absl::OkStatus();  // It never ran.
   const std::string path = dir.Path(op.path);
   switch (op.kind) {
     case JournalOp::Kind::kRemove:
@@ -126,7 +148,7 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
       if (!LExists(path) && mkdir(path.c_str(), op.old_mode) != 0) {
         return ErrnoToStatus(errno, "mkdir", path);
       }
-      return LExists(path) ? Chmod(path, op.old_mode) : absl::OkStatus();
+      return TypeAt(path) == S_IFDIR ? Chmod(path, op.old_mode) : absl::OkStatus();
     case JournalOp::Kind::kMakeDirectory:
       // Not made yet (the name may still hold what it replaces), or made.
       if (rmdir(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR &&
@@ -139,14 +161,17 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
         if (LExists(dir.Backup(op.id))) return Rename(dir.Backup(op.id), path);
         return absl::OkStatus();
       }
-      if (!LExists(dir.Staged(op.id)) && LExists(path) && unlink(path.c_str()) != 0) {
+      // Staged content that is gone was moved in: a file or a symlink.
+      if (!LExists(dir.Staged(op.id)) &&
+          (TypeAt(path) == S_IFREG || TypeAt(path) == S_IFLNK) && unlink(path.c_str()) != 0) {
         return ErrnoToStatus(errno, "remove", path);
       }
       return absl::OkStatus();
     case JournalOp::Kind::kChmod: {
       // Only if this op changed it: the same kind of entry, at the new mode.
       struct stat st;
-      if (lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode) != op.directory ||
+      if (lstat(path.c_str(), &st) != 0 ||
+          (st.st_mode & S_IFMT) != (op.directory ? S_IFDIR : S_IFREG) ||
           (st.st_mode & kModeMask) != op.new_mode) {
         return absl::OkStatus();
       }
@@ -156,12 +181,34 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
   return absl::InternalError("unknown journal operation");
 }
 
+// The journal goes first: staging and backups without a journal are only
+// leftovers, while a journal without them could not be replayed safely.
 absl::Status CleanUp(const StateDir& dir) {
-  PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
   if (unlink(dir.journal.c_str()) != 0 && errno != ENOENT) {
     return ErrnoToStatus(errno, "remove", dir.journal);
   }
-  return FsyncDirectory(dir.state);
+  PF_RETURN_IF_ERROR(FsyncDirectory(dir.state));
+  PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
+  // Temporary files of journal writes cut short by a crash.
+  if (DIR* d = opendir(dir.state.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (absl::StartsWith(e->d_name, "journal.tmp-")) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+  }
+  return absl::OkStatus();
+}
+
+// OK if the state directory's subdirectories are real directories or absent:
+// recovery must not follow a symlink planted there.
+absl::Status CheckStateDirectories(const StateDir& dir) {
+  for (const std::string& d : {dir.txn, dir.staging, dir.backup}) {
+    mode_t type = TypeAt(d);
+    if (type != 0 && type != S_IFDIR) {
+      return absl::FailedPreconditionError(absl::StrCat(d, " is not a directory; refusing to use it"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RollBack(const StateDir& dir, const Journal& journal) {
@@ -178,6 +225,7 @@ absl::Status RollBack(const StateDir& dir, const Journal& journal) {
 }
 
 absl::StatusOr<Recovery> RecoverLocked(const StateDir& dir) {
+  PF_RETURN_IF_ERROR(CheckStateDirectories(dir));
   if (!LExists(dir.journal)) {
     if (!LExists(dir.txn)) return Recovery::kNone;
     PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
@@ -312,7 +360,9 @@ class SwitchPlanner {
           QuotePath(path), " is a directory not part of the installed release; the new "
                            "version has a file there"));
     }
-    return CheckWillEmpty(path);  // Its kRemoveDirectory was added with the removals.
+    PF_RETURN_IF_ERROR(CheckWillEmpty(path));
+    AddRemoveDirectory(path, e.mode);
+    return absl::OkStatus();
   }
 
   // True if a parent of `path` is a directory the switch creates: nothing is
@@ -439,7 +489,19 @@ absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& c
     return status;
   }
   journal.committed = true;
-  PF_RETURN_IF_ERROR(WriteFileAtomically(dir.journal, EncodeJournal(journal)));
+  absl::Status commit = WriteFileAtomically(dir.journal, EncodeJournal(journal));
+  if (!commit.ok()) {
+    // The rename may have landed before a later step failed: what the journal
+    // on disk says decides, as it would for the next run.
+    absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(dir.journal);
+    absl::StatusOr<Journal> on_disk =
+        file.ok() ? DecodeJournal((*file)->data()) : absl::StatusOr<Journal>(file.status());
+    if (!on_disk.ok() || !on_disk->committed) {
+      absl::Status undo = RollBack(dir, journal);
+      return undo.ok() ? commit
+                       : absl::Status(commit.code(), absl::StrCat(commit.message(), "; ", undo.message()));
+    }
+  }
   // The new version is in place. Cleaning up may fail or be cut short; the next
   // run finishes it (RecoverLocked), so neither is an error of this apply.
   Step(options, "committed").IgnoreError();

@@ -16,6 +16,12 @@
 // is rolled back, or forward once committed, by the next run. Files in the
 // install that no version of the release has (a user's additions) are left
 // alone, except where the new version puts a file of its own.
+// Limits: directories and symlinks the packages do not list as old entries
+// (unchanged ones) are set to the new version's state without checking their
+// previous state; as a non-root user, files cannot be changed inside an
+// existing read-only directory (the apply fails and rolls back); the install's
+// files are checked, then acted on by name, so a process changing the install
+// during an apply is not guarded against.
 #ifndef PATCHFARM_CORE_TREE_IN_PLACE_H_
 #define PATCHFARM_CORE_TREE_IN_PLACE_H_
 

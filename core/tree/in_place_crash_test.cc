@@ -44,11 +44,27 @@ Release MakeRelease(uint64_t seed) {
   Release r;
   r.old_spec = RandomTree(rng, 25);
   r.old_spec["will-be-dir"] = {EntryType::kFile, 0644, "a file that becomes a directory", ""};
+  r.old_spec["will-be-file"] = {EntryType::kDirectory, 0755, "", ""};
+  r.old_spec["will-be-file/inner"] = {EntryType::kDirectory, 0700, "", ""};
+  r.old_spec["will-be-file/inner/x"] = {EntryType::kFile, 0644, "goes away", ""};
+  r.old_spec["real"] = {EntryType::kDirectory, 0755, "", ""};
+  r.old_spec["real/bin"] = {EntryType::kDirectory, 0755, "", ""};
+  r.old_spec["real/bin/tool"] = {EntryType::kFile, 0755, "tool", ""};
+  r.old_spec["current"] = {EntryType::kSymlink, 0, "", "real"};
   TreeSpec v1 = NextRelease(rng, r.old_spec);
   TreeSpec v2 = NextRelease(rng, v1);
   v2.erase("will-be-dir");
   v2["will-be-dir"] = {EntryType::kDirectory, 0750, "", ""};
   v2["will-be-dir/inside"] = {EntryType::kFile, 0600, "now inside", ""};
+  for (const char* gone : {"will-be-file", "will-be-file/inner", "will-be-file/inner/x"}) {
+    v2.erase(gone);
+  }
+  v2["will-be-file"] = {EntryType::kFile, 0644, "a directory that became a file", ""};
+  // A symlink to a directory becomes a real directory with the same layout
+  // (rollback must not act through the symlink that is still there).
+  v2["current"] = {EntryType::kDirectory, 0750, "", ""};
+  v2["current/bin"] = {EntryType::kDirectory, 0700, "", ""};
+  v2["current/bin/tool"] = {EntryType::kFile, 0755, "tool 2", ""};
   std::vector<std::string> roots;
   for (const TreeSpec* spec : {&r.old_spec, &v1, &v2}) {
     roots.push_back(NewTempPath("release"));

@@ -1,5 +1,6 @@
 #include "core/tree/journal.h"
 
+#include <charconv>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -14,6 +15,13 @@ namespace patchfarm {
 namespace {
 
 constexpr char kHeader[] = "patchfarm journal v1";
+
+// An octal permission (at most 0777).
+bool ParseMode(absl::string_view text, uint32_t* mode) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *mode, 8);
+  return ec == std::errc() && ptr == end && *mode <= 0777;
+}
 
 // Percent-encodes bytes that would break the line format.
 std::string Escape(absl::string_view path) {
@@ -105,7 +113,7 @@ absl::StatusOr<Journal> DecodeJournal(absl::string_view text) {
       ok = absl::SimpleAtoi(f[1], &op.id);
     } else if (f[0] == "rmdir" && f.size() == 3) {
       op.kind = JournalOp::Kind::kRemoveDirectory;
-      ok = absl::numbers_internal::safe_strtou32_base(f[1], &op.old_mode, 8);
+      ok = ParseMode(f[1], &op.old_mode);
     } else if (f[0] == "mkdir" && f.size() == 2) {
       op.kind = JournalOp::Kind::kMakeDirectory;
     } else if (f[0] == "replace" && f.size() == 4 && (f[2] == "0" || f[2] == "1")) {
@@ -115,8 +123,7 @@ absl::StatusOr<Journal> DecodeJournal(absl::string_view text) {
     } else if ((f[0] == "chmod" || f[0] == "chmod-dir") && f.size() == 4) {
       op.kind = JournalOp::Kind::kChmod;
       op.directory = f[0] == "chmod-dir";
-      ok = absl::numbers_internal::safe_strtou32_base(f[1], &op.old_mode, 8) &&
-           absl::numbers_internal::safe_strtou32_base(f[2], &op.new_mode, 8);
+      ok = ParseMode(f[1], &op.old_mode) && ParseMode(f[2], &op.new_mode);
     } else {
       ok = false;
     }

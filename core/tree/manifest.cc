@@ -132,7 +132,8 @@ Digest ManifestDigest(const Manifest& manifest) {
 }
 
 absl::StatusOr<Digest> HashFile(const std::string& path, uint64_t* size) {
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO swapped in after a check must not hang the open.
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "open", path);
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

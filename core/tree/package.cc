@@ -233,7 +233,8 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw) {
     }
   }
   PF_ASSIGN_OR_RETURN(uint64_t block_count, in.Varint());
-  if (block_count > in.remaining()) return Corrupt("too many blocks");
+  // Every block rebuilds at least one file.
+  if (block_count > in.remaining() || block_count > new_count) return Corrupt("too many blocks");
   t.block_payload_sizes.resize(block_count);
   for (uint64_t& size : t.block_payload_sizes) {
     PF_ASSIGN_OR_RETURN(size, in.Varint());
@@ -253,6 +254,7 @@ absl::StatusOr<std::vector<PackageBlock>> CheckTable(const PackageTable& t) {
     if (n.entry.type == EntryType::kDirectory) directories.insert(n.entry.path);
   }
   std::vector<PackageBlock> blocks(t.block_payload_sizes.size());
+  std::unordered_set<uint64_t> block_sources;  // block << 32 | old index
   for (uint32_t i = 0; i < t.new_entries.size(); ++i) {
     const NewEntry& n = t.new_entries[i];
     if (n.entry.type != EntryType::kFile) continue;
@@ -270,7 +272,7 @@ absl::StatusOr<std::vector<PackageBlock>> CheckTable(const PackageTable& t) {
     if (n.entry.size > (uint64_t{1} << 62) - b.new_bytes) return Corrupt("block too large");
     b.new_bytes += n.entry.size;
     if (n.old_index != kNoOldEntry &&
-        std::find(b.sources.begin(), b.sources.end(), n.old_index) == b.sources.end()) {
+        block_sources.insert(uint64_t{n.block} << 32 | n.old_index).second) {
       b.sources.push_back(n.old_index);
       b.old_bytes += t.old_entries[n.old_index].size;
       if (b.old_bytes > (uint64_t{1} << 62)) return Corrupt("block too large");
@@ -345,10 +347,11 @@ absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(0, header, sizeof(header)));
   if (got != sizeof(header)) return Corrupt("truncated");
   uint16_t version = static_cast<uint8_t>(header[4]) | static_cast<uint8_t>(header[5]) << 8;
-  if (version != kPackageFormatVersion) {
+  uint16_t flags = static_cast<uint8_t>(header[6]) | static_cast<uint8_t>(header[7]) << 8;
+  if (version != kPackageFormatVersion || flags != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "package format version ", version, " is not supported (this build reads version ",
-        kPackageFormatVersion, ")"));
+        "package format version ", version, " with flags ", flags,
+        " is not supported (this build reads version ", kPackageFormatVersion, ", flags 0)"));
   }
   PF_ASSIGN_OR_RETURN(got, source.ReadAt(size - kFooterBytes, footer, sizeof(footer)));
   if (got != sizeof(footer) || std::memcmp(footer + 48, kFooterMagic, 4) != 0) {

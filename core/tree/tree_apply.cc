@@ -1,5 +1,7 @@
 #include "core/tree/tree_apply.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,11 +115,12 @@ absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<Packa
     PF_RETURN_IF_ERROR(resolver.Run(&outputs));
     PF_RETURN_IF_ERROR(LayOut(&resolver, &base, partial));
     PF_RETURN_IF_ERROR(SyncFileSystem(partial));
-    if (rename(partial.c_str(), out_root.c_str()) != 0) {
+    // Never over something that appeared at out_root meanwhile.
+    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, out_root.c_str(), RENAME_NOREPLACE) != 0) {
       return ErrnoToStatus(errno, "rename to", out_root);
     }
-    std::string parent(ParentPath(out_root));
-    return FsyncDirectory(parent.empty() ? "." : parent);
+    size_t slash = out_root.find_last_of('/');
+    return FsyncDirectory(slash == std::string::npos ? "." : slash == 0 ? "/" : out_root.substr(0, slash));
   }();
   if (!status.ok()) RemoveTree(partial).IgnoreError();
   return status;

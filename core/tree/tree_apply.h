@@ -16,8 +16,9 @@ namespace patchfarm {
 
 // Builds the version `chain` leads to from the tree at `old_root` into
 // `out_root`, which must not exist (FailedPrecondition). Errors as
-// ChainResolver::Run and file system errors; on any error nothing is left
-// behind and `old_root` is never written.
+// ChainResolver::Run and file system errors; on an error the partial directory
+// is removed (a process killed meanwhile leaves it, under its recognisable
+// name), and `old_root` is never written.
 absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
                             const std::string& out_root, const ChainOptions& options = {});
 

@@ -34,13 +34,19 @@ absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_vie
   if (target.size() > kMaxTreePathBytes) return bad("target too long");
   if (target.find('\0') != absl::string_view::npos) return bad("target contains NUL");
   if (target.front() == '/') return bad("absolute targets are not allowed");
+  // ".." only leads: it climbs through the link's own parents, which are real
+  // directories of the tree. After a name, which may itself be a symlink of
+  // the tree, ".." could climb out ("x/y/.." with y -> ..).
   int depth = PathDepth(link_path) - 1;  // Directories above the link, up to the root.
+  bool descended = false;
   for (absl::string_view part : absl::StrSplit(target, '/')) {
     if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (--depth < 0) return bad("target leaves the tree");
-    } else {
-      ++depth;
+    if (part != "..") {
+      descended = true;
+    } else if (descended) {
+      return bad("'..' after a name is not allowed");
+    } else if (--depth < 0) {
+      return bad("target leaves the tree");
     }
   }
   return absl::OkStatus();

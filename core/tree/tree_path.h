@@ -23,9 +23,10 @@ inline constexpr size_t kMaxNameBytes = 255;
 absl::Status ValidateTreePath(absl::string_view path);
 
 // InvalidArgument unless `target`, the target of a symlink at `link_path`, is a
-// relative path that stays inside the tree when resolved lexically from the
-// link's directory (so "lib.so -> lib.so.1" and "bin/x -> ../lib/x" pass,
-// "/etc/passwd" and "../../x" do not).
+// relative path that stays inside the tree however the tree's other symlinks
+// resolve: ".." components only at the start, no more of them than the link
+// has parent directories (so "lib.so -> lib.so.1" and "bin/x -> ../lib/x"
+// pass; "/etc/passwd", "../../x" at the top and "a/../b" do not).
 absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_view target);
 
 // "a/b/c" -> "a/b"; "a" -> "".

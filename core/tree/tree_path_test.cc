@@ -29,6 +29,9 @@ TEST(TreePath, SymlinkTargetsMustStayInside) {
   EXPECT_FALSE(ValidateSymlinkTarget("lib.so", "/etc/passwd").ok());
   EXPECT_FALSE(ValidateSymlinkTarget("x", "..").ok());
   EXPECT_FALSE(ValidateSymlinkTarget("x", "").ok());
+  // x/y -> .. and q -> x/y/.. would together reach the tree's parent.
+  EXPECT_TRUE(ValidateSymlinkTarget("x/y", "..").ok());
+  EXPECT_FALSE(ValidateSymlinkTarget("q", "x/y/..").ok());
 }
 
 TEST(TreePath, Helpers) {
