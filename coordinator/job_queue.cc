@@ -1,0 +1,50 @@
+#include "coordinator/job_queue.h"
+
+namespace patchfarm {
+
+void JobQueue::Push(const std::string& job_id, uint32_t priority, uint64_t seq,
+                    const std::string& old_key) {
+  Remove(job_id);
+  Key key{priority, seq};
+  items_[key] = Item{job_id, old_key};
+  index_[job_id] = key;
+}
+
+void JobQueue::Remove(const std::string& job_id) {
+  auto it = index_.find(job_id);
+  if (it == index_.end()) return;
+  items_.erase(it->second);
+  index_.erase(it);
+}
+
+std::vector<std::string> JobQueue::Pop(size_t n, const std::set<std::string>& held) {
+  std::vector<std::string> out;
+  while (out.size() < n && !items_.empty()) {
+    auto chosen = items_.begin();
+    const uint32_t priority = chosen->first.first;
+    size_t looked = 0;
+    for (auto it = items_.begin();
+         it != items_.end() && looked < kAffinityScan && it->first.first == priority;
+         ++it, ++looked) {
+      if (held.count(it->second.old_key) != 0) {
+        chosen = it;
+        break;
+      }
+    }
+    out.push_back(chosen->second.job_id);
+    index_.erase(chosen->second.job_id);
+    items_.erase(chosen);
+  }
+  return out;
+}
+
+size_t JobQueue::size(uint32_t priority) const {
+  size_t count = 0;
+  for (auto it = items_.lower_bound(Key{priority, 0});
+       it != items_.end() && it->first.first == priority; ++it) {
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,34 @@
+// Planning: which old releases a new one gets patches from, per the product's
+// policy. Pure functions; thread-safe.
+#ifndef PATCHFARM_COORDINATOR_PLANNER_H_
+#define PATCHFARM_COORDINATOR_PLANNER_H_
+
+#include <string>
+#include <vector>
+
+namespace patchfarm {
+
+struct Policy {
+  // Cumulative patches from each of the last N formal versions (same platform
+  // and channel) older than the new one; the newest of them is the chained
+  // patch (previous -> new).
+  int cumulative_window = 10;  // Default: 10.
+};
+
+struct PlannedRelease {
+  std::string id;
+  std::string version;
+  bool intermediate = false;
+};
+
+// The ids of the releases in `existing` (same product, platform and channel)
+// to make patches from for a new release at `new_version`: none for an
+// intermediate release; else the newest policy.cumulative_window formal
+// releases older than it, newest first.
+std::vector<std::string> PlanSources(const Policy& policy, const std::string& new_version,
+                                     bool intermediate,
+                                     const std::vector<PlannedRelease>& existing);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COORDINATOR_PLANNER_H_

@@ -1,0 +1,49 @@
+// An in-memory Store for tests. Thread-safe.
+#ifndef PATCHFARM_STORAGE_MEMORY_STORE_H_
+#define PATCHFARM_STORAGE_MEMORY_STORE_H_
+
+#include <map>
+#include <mutex>
+
+#include "storage/store.h"
+
+namespace patchfarm {
+
+class MemoryStore : public Store {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = data_.find(std::string(key));
+    if (it == data_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  absl::Status Write(const std::vector<StoreWrite>& writes, bool) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const StoreWrite& w : writes) {
+      if (w.value) {
+        data_[w.key] = *w.value;
+      } else {
+        data_.erase(w.key);
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Scan(absl::string_view prefix,
+                    const std::function<bool(absl::string_view, absl::string_view)>& visit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = data_.lower_bound(std::string(prefix));
+         it != data_.end() && absl::string_view(it->first).substr(0, prefix.size()) == prefix;
+         ++it) {
+      if (!visit(it->first, it->second)) break;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> data_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_STORAGE_MEMORY_STORE_H_

@@ -1,0 +1,36 @@
+// A Store in a RocksDB database on disk. The only file that includes RocksDB;
+// FromRocksDb converts its statuses. Thread-safe.
+#ifndef PATCHFARM_STORAGE_ROCKSDB_STORE_H_
+#define PATCHFARM_STORAGE_ROCKSDB_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "storage/store.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace patchfarm {
+
+class RocksDbStore : public Store {
+ public:
+  // Opens (creating if missing) the database in directory `path`.
+  // Unavailable if another process holds it.
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& path);
+  ~RocksDbStore() override;
+
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;
+  absl::Status Write(const std::vector<StoreWrite>& writes, bool sync) override;
+  absl::Status Scan(absl::string_view prefix,
+                    const std::function<bool(absl::string_view, absl::string_view)>& visit) override;
+
+ private:
+  explicit RocksDbStore(rocksdb::DB* db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_STORAGE_ROCKSDB_STORE_H_
