@@ -1,0 +1,500 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "coordinator/version.h"
+#include "core/tree/manifest.h"
+#include "core/tree/tree_path.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr char kReleasePrefix[] = "release/";
+constexpr char kManifestPrefix[] = "manifest/";
+constexpr char kJobPrefix[] = "job/";
+constexpr char kNextSeqKey[] = "meta/next_seq";
+
+std::string Hex(const std::string& raw) {
+  Digest d{};
+  std::copy_n(raw.begin(), std::min(raw.size(), d.size()), d.begin());
+  return DigestToHex(d);
+}
+
+std::string JobId(const std::string& old_digest, const std::string& new_digest) {
+  return DigestToHex(
+             Sha256Of(absl::StrCat("job v1 ", kEngineFormat, " ", old_digest, new_digest)))
+      .substr(0, 32);
+}
+
+std::string ReleaseId(const v1::ReleaseKey& k) {
+  return absl::StrCat(k.product(), "/", k.platform(), "/", k.channel(), "/", k.version());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, BlobStore* blobs,
+                                                                 const Clock* clock,
+                                                                 CoordinatorOptions options) {
+  std::unique_ptr<Coordinator> c(new Coordinator(store, blobs, clock, options));
+  PF_RETURN_IF_ERROR(c->Load());
+  return c;
+}
+
+absl::Status Coordinator::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status parse = absl::OkStatus();
+  PF_RETURN_IF_ERROR(store_->Scan(kReleasePrefix, [&](absl::string_view key, absl::string_view value) {
+    v1::StoredRelease r;
+    if (!r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
+      return false;
+    }
+    releases_[std::string(key.substr(sizeof(kReleasePrefix) - 1))] = std::move(r);
+    return true;
+  }));
+  PF_RETURN_IF_ERROR(parse);
+  const double now = clock_->Now();
+  PF_RETURN_IF_ERROR(store_->Scan(kJobPrefix, [&](absl::string_view key, absl::string_view value) {
+    v1::StoredJob j;
+    if (!j.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
+      return false;
+    }
+    const std::string& id = j.status().job_id();
+    next_lease_id_ = std::max(next_lease_id_, j.lease_id() + 1);
+    if (j.status().state() == v1::JOB_STATE_QUEUED) {
+      queue_.Push(id, j.priority(), j.seq(), j.old_manifest_digest());
+    } else if (j.status().state() == v1::JOB_STATE_LEASED) {
+      // Its worker may still finish it; if it stays silent the lease runs out.
+      leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease_seconds};
+    }
+    jobs_[id] = std::move(j);
+    return true;
+  }));
+  PF_RETURN_IF_ERROR(parse);
+  PF_ASSIGN_OR_RETURN(std::optional<std::string> seq, store_->Get(kNextSeqKey));
+  if (seq && !absl::SimpleAtoi(*seq, &next_seq_)) return absl::DataLossError("bad meta/next_seq");
+  return absl::OkStatus();
+}
+
+void Coordinator::ChangedLocked() {
+  ++generation_;
+  changed_.notify_all();
+}
+
+void Coordinator::WaitForChange(uint64_t* generation, double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                    [&] { return generation_ != *generation; });
+  *generation = generation_;
+}
+
+absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> Coordinator::ManifestLocked(
+    const std::string& digest) {
+  auto it = manifests_.find(digest);
+  if (it != manifests_.end()) return it->second;
+  PF_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->Get(kManifestPrefix + Hex(digest)));
+  auto m = std::make_shared<v1::StoredManifest>();
+  if (!value || !m->ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat("manifest ", Hex(digest), " missing or unreadable"));
+  }
+  manifests_[digest] = m;
+  return std::shared_ptr<const v1::StoredManifest>(m);
+}
+
+absl::Status Coordinator::PersistJobLocked(const v1::StoredJob& job, bool sync) {
+  return store_->Write({{kJobPrefix + job.status().job_id(), job.SerializeAsString()}}, sync);
+}
+
+v1::JobStatus Coordinator::JobStatusLocked(const v1::StoredJob& job) const { return job.status(); }
+
+v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) const {
+  v1::ReleaseStatus s;
+  s.set_release_id(ReleaseId(r.release()));
+  *s.mutable_release() = r.release();
+  s.set_intermediate(r.intermediate());
+  s.set_kind(r.kind());
+  s.set_manifest_digest(r.manifest_digest());
+  s.set_total_size(r.total_size());
+  for (const std::string& id : r.job_ids()) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
+  }
+  return s;
+}
+
+v1::StoredJob* Coordinator::EnsureJobLocked(const v1::StoredRelease& from,
+                                            const v1::StoredRelease& to, uint32_t priority,
+                                            std::vector<StoreWrite>* writes, bool* created) {
+  std::string id = JobId(from.manifest_digest(), to.manifest_digest());
+  auto it = jobs_.find(id);
+  *created = it == jobs_.end();
+  if (!*created) return &it->second;
+  v1::StoredJob job;
+  v1::JobStatus* s = job.mutable_status();
+  s->set_job_id(id);
+  s->set_from_version(from.release().version());
+  s->set_to_version(to.release().version());
+  s->set_state(v1::JOB_STATE_QUEUED);
+  s->set_one_off(priority == 0);
+  uint64_t new_size = to.total_size();
+  s->set_new_size(new_size);
+  job.set_kind(to.kind());
+  job.set_old_manifest_digest(from.manifest_digest());
+  job.set_new_manifest_digest(to.manifest_digest());
+  job.set_priority(priority);
+  job.set_seq(next_seq_++);
+  queue_.Push(id, priority, job.seq(), job.old_manifest_digest());
+  writes->push_back({kJobPrefix + id, job.SerializeAsString()});
+  return &(jobs_[id] = std::move(job));
+}
+
+absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& request) {
+  v1::ReleaseKey key = request.release();
+  if (key.channel().empty()) key.set_channel("stable");
+  PF_RETURN_IF_ERROR(ValidateName("product", key.product()));
+  PF_RETURN_IF_ERROR(ValidateName("platform", key.platform()));
+  PF_RETURN_IF_ERROR(ValidateName("channel", key.channel()));
+  PF_RETURN_IF_ERROR(ValidateName("version", key.version()));
+  if (request.kind() != v1::RELEASE_KIND_FILE && request.kind() != v1::RELEASE_KIND_TREE) {
+    return absl::InvalidArgumentError("release kind must be file or tree");
+  }
+  PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(request.manifest()));
+  if (request.kind() == v1::RELEASE_KIND_FILE &&
+      (manifest.size() != 1 || manifest[0].type != EntryType::kFile)) {
+    return absl::InvalidArgumentError("a file release has exactly one file entry");
+  }
+  uint64_t total = 0;
+  for (const ManifestEntry& e : manifest) {
+    if (e.type != EntryType::kFile) continue;
+    total += e.size;
+    if (!blobs_->Has(e.digest)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "blob ", DigestToHex(e.digest), " of ", QuotePath(e.path), " is not uploaded"));
+    }
+  }
+  Digest digest = ManifestDigest(manifest);
+  std::string raw_digest(reinterpret_cast<const char*>(digest.data()), digest.size());
+  const std::string id = ReleaseId(key);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::SubmitResponse response;
+  response.set_release_id(id);
+  auto existing = releases_.find(id);
+  if (existing != releases_.end()) {
+    const v1::StoredRelease& r = existing->second;
+    if (r.manifest_digest() != raw_digest || r.kind() != request.kind() ||
+        r.intermediate() != request.intermediate()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "release ", id, " was submitted already with other content; use a new version"));
+    }
+    response.set_already_submitted(true);
+    for (const std::string& job : r.job_ids()) response.add_job_ids(job);
+    return response;
+  }
+  v1::StoredRelease release;
+  *release.mutable_release() = key;
+  release.set_intermediate(request.intermediate());
+  release.set_kind(request.kind());
+  release.set_manifest_digest(raw_digest);
+  release.set_total_size(total);
+  release.set_seq(next_seq_++);
+
+  std::vector<StoreWrite> writes;
+  if (manifests_.count(raw_digest) == 0) {
+    auto stored = std::make_shared<v1::StoredManifest>();
+    *stored->mutable_entries() = request.manifest();
+    writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
+    manifests_[raw_digest] = stored;
+  }
+  std::vector<PlannedRelease> candidates;
+  const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
+  for (auto it = releases_.lower_bound(prefix);
+       it != releases_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second.kind() != request.kind()) continue;
+    candidates.push_back({it->first, it->second.release().version(), it->second.intermediate()});
+  }
+  for (const std::string& from_id : PlanSources(options_.policy, key.version(),
+                                                request.intermediate(), candidates)) {
+    bool created = false;
+    v1::StoredJob* job = EnsureJobLocked(releases_[from_id], release, 1, &writes, &created);
+    if (job->old_manifest_digest() == job->new_manifest_digest()) continue;
+    release.add_job_ids(job->status().job_id());
+    response.add_job_ids(job->status().job_id());
+  }
+  writes.push_back({kReleasePrefix + id, release.SerializeAsString()});
+  writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
+  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  releases_[id] = std::move(release);
+  ChangedLocked();
+  return response;
+}
+
+absl::StatusOr<v1::ReleaseStatus> Coordinator::GetReleaseStatus(const std::string& release_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(release_id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", release_id));
+  return ReleaseStatusLocked(it->second);
+}
+
+v1::StatusResponse Coordinator::Status(const std::string& product) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const v1::StoredRelease*> list;
+  for (const auto& [id, r] : releases_) {
+    if (product.empty() || r.release().product() == product) list.push_back(&r);
+  }
+  std::sort(list.begin(), list.end(), [](const v1::StoredRelease* a, const v1::StoredRelease* b) {
+    return a->seq() < b->seq();
+  });
+  v1::StatusResponse response;
+  for (const v1::StoredRelease* r : list) *response.add_releases() = ReleaseStatusLocked(*r);
+  return response;
+}
+
+absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest& request) {
+  std::string channel = request.channel().empty() ? "stable" : request.channel();
+  for (const auto& [what, value] : {std::pair<const char*, std::string>{"product", request.product()},
+                                   {"platform", request.platform()}, {"channel", channel},
+                                   {"from version", request.from_version()},
+                                   {"to version", request.to_version()}}) {
+    PF_RETURN_IF_ERROR(ValidateName(what, value));
+  }
+  const std::string prefix = absl::StrCat(request.product(), "/", request.platform(), "/", channel, "/");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto from = releases_.find(prefix + request.from_version());
+  auto to = releases_.find(prefix + request.to_version());
+  if (from == releases_.end() || to == releases_.end()) {
+    return absl::NotFoundError(absl::StrCat("no release ", prefix,
+                                            from == releases_.end() ? request.from_version()
+                                                                    : request.to_version()));
+  }
+  if (from->second.kind() != to->second.kind()) {
+    return absl::InvalidArgumentError("one release is a file, the other a tree");
+  }
+  if (from->second.manifest_digest() == to->second.manifest_digest()) {
+    return absl::InvalidArgumentError("the two releases have the same content");
+  }
+  std::vector<StoreWrite> writes;
+  bool created = false;
+  v1::StoredJob* job = EnsureJobLocked(from->second, to->second, 0, &writes, &created);
+  v1::JobStatus* s = job->mutable_status();
+  if (!created && s->state() == v1::JOB_STATE_FAILED) {  // Asked again: try again.
+    s->set_state(v1::JOB_STATE_QUEUED);
+    s->set_attempts(0);
+    s->clear_error();
+  }
+  if (!created && s->state() == v1::JOB_STATE_QUEUED && job->priority() != 0) {
+    job->set_priority(0);
+    s->set_one_off(true);
+  }
+  if (!created && s->state() == v1::JOB_STATE_QUEUED) {
+    queue_.Push(s->job_id(), job->priority(), job->seq(), job->old_manifest_digest());
+    writes.push_back({kJobPrefix + s->job_id(), job->SerializeAsString()});
+  }
+  writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
+  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  ChangedLocked();
+  return *s;
+}
+
+absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return it->second.status();
+}
+
+Coordinator::WorkerState& Coordinator::SeenLocked(const std::string& worker_id) {
+  WorkerState& w = workers_[worker_id];
+  w.last_seen = clock_->Now();
+  return w;
+}
+
+absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireRequest& request) {
+  PF_RETURN_IF_ERROR(ValidateName("worker id", request.worker_id()));
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerState& worker = SeenLocked(request.worker_id());
+  v1::AcquireResponse response;
+  response.set_lease_seconds(options_.lease_seconds);
+  if (worker.draining) {
+    response.set_drain(true);
+    return response;
+  }
+  std::set<std::string> held = worker.held;
+  for (const std::string& d : request.cached_manifests()) held.insert(d);
+  const double now = clock_->Now();
+  for (const std::string& id : queue_.Pop(std::min<uint32_t>(request.max_jobs(), 64), held)) {
+    v1::StoredJob& job = jobs_[id];
+    auto old_manifest = ManifestLocked(job.old_manifest_digest());
+    auto new_manifest = ManifestLocked(job.new_manifest_digest());
+    if (!old_manifest.ok() || !new_manifest.ok()) {
+      FailAttemptLocked(&job, "manifest missing in the coordinator's store");
+      continue;
+    }
+    job.set_lease_id(next_lease_id_++);
+    job.mutable_status()->set_state(v1::JOB_STATE_LEASED);
+    job.mutable_status()->set_worker_id(request.worker_id());
+    leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
+    worker.jobs.insert(id);
+    PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+    v1::Job* out = response.add_jobs();
+    out->set_job_id(id);
+    out->set_lease_id(job.lease_id());
+    out->set_kind(job.kind());
+    out->set_old_manifest_digest(job.old_manifest_digest());
+    *out->mutable_old_manifest() = (*old_manifest)->entries();
+    out->set_new_manifest_digest(job.new_manifest_digest());
+    *out->mutable_new_manifest() = (*new_manifest)->entries();
+    out->set_engine_format(kEngineFormat);
+  }
+  if (response.jobs_size() > 0) ChangedLocked();
+  return response;
+}
+
+v1::HeartbeatResponse Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerState& worker = SeenLocked(request.worker_id());
+  v1::HeartbeatResponse response;
+  response.set_drain(worker.draining);
+  const double now = clock_->Now();
+  for (const std::string& id : request.job_ids()) {
+    auto it = leases_.find(id);
+    if (it == leases_.end() || it->second.worker_id != request.worker_id()) {
+      response.add_lost_job_ids(id);
+      worker.jobs.erase(id);
+      continue;
+    }
+    it->second.expiry = now + options_.lease_seconds;
+  }
+  return response;
+}
+
+absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
+  Digest digest{};
+  if (request.package_digest().size() != digest.size()) {
+    return absl::InvalidArgumentError("package digest must be 32 bytes");
+  }
+  std::copy(request.package_digest().begin(), request.package_digest().end(), digest.begin());
+  if (!blobs_->Has(digest)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("package ", DigestToHex(digest), " is not uploaded"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerState& worker = SeenLocked(request.worker_id());
+  auto it = jobs_.find(request.job_id());
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  v1::StoredJob& job = it->second;
+  worker.jobs.erase(request.job_id());
+  if (job.status().state() == v1::JOB_STATE_DONE) return absl::OkStatus();
+  // The result is content-addressed: whoever computed it, it is the same.
+  v1::JobStatus* s = job.mutable_status();
+  s->set_state(v1::JOB_STATE_DONE);
+  s->set_worker_id(request.worker_id());
+  s->set_package_digest(request.package_digest());
+  s->set_package_size(request.package_size());
+  s->set_seconds(request.seconds());
+  s->clear_error();
+  queue_.Remove(request.job_id());
+  leases_.erase(request.job_id());
+  ++worker.done;
+  worker.held.insert(job.old_manifest_digest());
+  PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+  ChangedLocked();
+  return absl::OkStatus();
+}
+
+void Coordinator::RequeueLocked(v1::StoredJob* job) {
+  job->mutable_status()->set_state(v1::JOB_STATE_QUEUED);
+  job->mutable_status()->clear_worker_id();
+  queue_.Push(job->status().job_id(), job->priority(), job->seq(), job->old_manifest_digest());
+}
+
+void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error) {
+  v1::JobStatus* s = job->mutable_status();
+  s->set_attempts(s->attempts() + 1);
+  s->set_error(error);
+  leases_.erase(s->job_id());
+  if (s->attempts() >= options_.max_attempts) {
+    s->set_state(v1::JOB_STATE_FAILED);
+    queue_.Remove(s->job_id());
+  } else {
+    RequeueLocked(job);
+  }
+  PersistJobLocked(*job, false).IgnoreError();  // Reloaded as it was; retried then.
+  ChangedLocked();
+}
+
+absl::Status Coordinator::Fail(const v1::FailRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerState& worker = SeenLocked(request.worker_id());
+  worker.jobs.erase(request.job_id());
+  auto lease = leases_.find(request.job_id());
+  if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+      lease->second.lease_id != request.lease_id()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", request.job_id(), ": this worker no longer holds its lease"));
+  }
+  v1::StoredJob& job = jobs_[request.job_id()];
+  if (request.hand_back()) {
+    leases_.erase(lease);
+    RequeueLocked(&job);
+    PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+    ChangedLocked();
+    return absl::OkStatus();
+  }
+  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error()));
+  return absl::OkStatus();
+}
+
+void Coordinator::ExpireLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = clock_->Now();
+  std::vector<std::string> expired;
+  for (const auto& [id, lease] : leases_) {
+    if (lease.expiry < now) expired.push_back(id);
+  }
+  for (const std::string& id : expired) {
+    std::string worker = leases_[id].worker_id;
+    workers_[worker].jobs.erase(id);
+    FailAttemptLocked(&jobs_[id],
+                      absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
+  }
+}
+
+v1::WorkerInfo Coordinator::WorkerInfoLocked(const std::string& id, const WorkerState& w) const {
+  v1::WorkerInfo info;
+  info.set_worker_id(id);
+  info.set_draining(w.draining);
+  info.set_seconds_since_seen(clock_->Now() - w.last_seen);
+  for (const std::string& job : w.jobs) info.add_job_ids(job);
+  info.set_jobs_done(w.done);
+  return info;
+}
+
+v1::ListWorkersResponse Coordinator::ListWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::ListWorkersResponse response;
+  for (const auto& [id, w] : workers_) *response.add_workers() = WorkerInfoLocked(id, w);
+  return response;
+}
+
+absl::StatusOr<v1::WorkerInfo> Coordinator::Drain(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return absl::NotFoundError(absl::StrCat("no worker ", worker_id));
+  it->second.draining = true;
+  ChangedLocked();
+  return WorkerInfoLocked(worker_id, it->second);
+}
+
+size_t Coordinator::QueueDepth(uint32_t priority) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size(priority);
+}
+
+}  // namespace patchfarm

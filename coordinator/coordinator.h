@@ -1,0 +1,136 @@
+// The coordinator's logic, without gRPC: releases and their manifests,
+// planning jobs per policy, the job queue, leases, retries and workers. State
+// lives in a Store (RocksDB in production) and survives a restart: every
+// unfinished job is resumed. The gRPC adapters (grpc_services.h) call these
+// methods. Thread-safe (one mutex).
+//
+// Jobs are keyed by content: (old manifest digest, new manifest digest,
+// engine format). A pair is never computed twice, whichever releases or
+// requests ask for it. Job state changes are written without fsync (they
+// survive a killed process; after power loss a finished job may run again,
+// which is harmless); releases are written with fsync.
+#ifndef PATCHFARM_COORDINATOR_COORDINATOR_H_
+#define PATCHFARM_COORDINATOR_COORDINATOR_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "coordinator/job_queue.h"
+#include "coordinator/planner.h"
+#include "proto/patchfarm/v1/farm.pb.h"
+#include "proto/patchfarm/v1/state.pb.h"
+#include "storage/blob_store.h"
+#include "storage/store.h"
+
+namespace patchfarm {
+
+inline constexpr uint32_t kEngineFormat = 1;  // Delta format v1, tree package v1.
+
+struct CoordinatorOptions {
+  double lease_seconds = 30;  // A worker silent this long loses its jobs.
+  uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
+  Policy policy;
+};
+
+class Coordinator {
+ public:
+  // Loads the state in `store`; `blobs` holds uploaded files and packages.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(Store* store, BlobStore* blobs,
+                                                             const Clock* clock,
+                                                             CoordinatorOptions options);
+
+  // CI: registers a release and plans its jobs. InvalidArgument for bad names
+  // or manifests; FailedPrecondition if a file's blob was not uploaded;
+  // AlreadyExists for the same release with other content.
+  absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
+  absl::StatusOr<v1::ReleaseStatus> GetReleaseStatus(const std::string& release_id);
+  // Every release of `product` (all if empty), oldest first.
+  v1::StatusResponse Status(const std::string& product);
+
+  // Developers: queues (ahead of release jobs) or finds the patch between two
+  // stored releases. NotFound for unknown releases.
+  absl::StatusOr<v1::JobStatus> RequestOneOff(const v1::OneOffRequest& request);
+  absl::StatusOr<v1::JobStatus> GetJobStatus(const std::string& job_id);
+
+  // Blocks until some job changes or `timeout` passes; `*generation` is the
+  // caller's last seen value, updated.
+  void WaitForChange(uint64_t* generation, double timeout_seconds);
+
+  // Workers.
+  absl::StatusOr<v1::AcquireResponse> Acquire(const v1::AcquireRequest& request);
+  v1::HeartbeatResponse Heartbeat(const v1::HeartbeatRequest& request);
+  // FailedPrecondition if the package blob is missing; NotFound for an
+  // unknown job. Completing a job that is already done is OK.
+  absl::Status Complete(const v1::CompleteRequest& request);
+  // FailedPrecondition if the worker no longer holds the lease.
+  absl::Status Fail(const v1::FailRequest& request);
+  // Requeues (or fails, after max_attempts) jobs whose lease ran out.
+  void ExpireLeases();
+
+  v1::ListWorkersResponse ListWorkers();
+  absl::StatusOr<v1::WorkerInfo> Drain(const std::string& worker_id);
+
+  // Queue depth by priority (0 one-off, 1 release), for benchmarks and metrics.
+  size_t QueueDepth(uint32_t priority);
+
+ private:
+  struct Lease {
+    std::string worker_id;
+    uint64_t lease_id = 0;
+    double expiry = 0;
+  };
+  struct WorkerState {
+    double last_seen = 0;
+    bool draining = false;
+    std::set<std::string> jobs;
+    std::set<std::string> held;  // Old manifest digests (raw) it worked on.
+    uint64_t done = 0;
+  };
+
+  Coordinator(Store* store, BlobStore* blobs, const Clock* clock, CoordinatorOptions options)
+      : store_(store), blobs_(blobs), clock_(clock), options_(options) {}
+  absl::Status Load();
+  absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(const std::string& digest);
+  absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);
+  v1::JobStatus JobStatusLocked(const v1::StoredJob& job) const;
+  v1::ReleaseStatus ReleaseStatusLocked(const v1::StoredRelease& release) const;
+  // Creates (queued) or finds the job from release `from` to release `to`.
+  v1::StoredJob* EnsureJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
+                                 uint32_t priority, std::vector<StoreWrite>* writes,
+                                 bool* created);
+  void RequeueLocked(v1::StoredJob* job);
+  // Counts a failed attempt: requeues, or fails the job for good.
+  void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
+  WorkerState& SeenLocked(const std::string& worker_id);
+  v1::WorkerInfo WorkerInfoLocked(const std::string& id, const WorkerState& w) const;
+  void ChangedLocked();
+
+  Store* store_;
+  BlobStore* blobs_;
+  const Clock* clock_;
+  CoordinatorOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t generation_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t next_lease_id_ = 1;
+  std::map<std::string, v1::StoredRelease> releases_;
+  std::map<std::string, v1::StoredJob> jobs_;
+  std::map<std::string, std::shared_ptr<const v1::StoredManifest>> manifests_;
+  std::map<std::string, Lease> leases_;  // By job id.
+  std::map<std::string, WorkerState> workers_;
+  JobQueue queue_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COORDINATOR_COORDINATOR_H_

@@ -1,0 +1,213 @@
+// The coordinator's logic with a fake clock and an in-memory store.
+#include "coordinator/coordinator.h"
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "storage/memory_store.h"
+
+namespace patchfarm {
+namespace {
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto blobs = BlobStore::Open(std::string(std::getenv("TEST_TMPDIR")) + "/blobs");
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(*blobs);
+    Reopen();
+  }
+
+  void Reopen() {
+    coordinator_.reset();
+    CoordinatorOptions options;
+    options.lease_seconds = 10;
+    options.policy.cumulative_window = 3;
+    auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = std::move(*c);
+  }
+
+  // A file release whose content is `content` (uploaded first).
+  v1::SubmitRequest FileRelease(const std::string& version, const std::string& content,
+                                const std::string& platform = "linux-x64") {
+    auto digest = blobs_->Put(content);
+    EXPECT_TRUE(digest.ok());
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("game");
+    r.mutable_release()->set_platform(platform);
+    r.mutable_release()->set_version(version);
+    r.set_kind(v1::RELEASE_KIND_FILE);
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path("game.bin");
+    e->set_type(1);
+    e->set_mode(0755);
+    e->set_size(content.size());
+    e->set_digest(reinterpret_cast<const char*>(digest->data()), digest->size());
+    return r;
+  }
+
+  v1::AcquireResponse Acquire(const std::string& worker, int n) {
+    v1::AcquireRequest request;
+    request.set_worker_id(worker);
+    request.set_max_jobs(n);
+    auto response = coordinator_->Acquire(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : v1::AcquireResponse();
+  }
+
+  absl::Status Complete(const std::string& worker, const v1::Job& job) {
+    auto package = blobs_->Put("package for " + job.job_id());
+    v1::CompleteRequest request;
+    request.set_worker_id(worker);
+    request.set_job_id(job.job_id());
+    request.set_lease_id(job.lease_id());
+    request.set_package_digest(reinterpret_cast<const char*>(package->data()), package->size());
+    request.set_package_size(10);
+    return coordinator_->Complete(request);
+  }
+
+  FakeClock clock_;
+  MemoryStore store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, PlansCumulativeWindowAndIsIdempotent) {
+  for (int v = 1; v <= 5; ++v) {
+    auto r = coordinator_->Submit(FileRelease("1.0." + std::to_string(v), "content " + std::to_string(v)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->job_ids_size(), std::min(v - 1, 3));
+  }
+  auto again = coordinator_->Submit(FileRelease("1.0.5", "content 5"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_submitted());
+  EXPECT_EQ(again->job_ids_size(), 3);
+  EXPECT_EQ(coordinator_->Submit(FileRelease("1.0.5", "other")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto intermediate = FileRelease("1.0.6-test", "test build");
+  intermediate.set_intermediate(true);
+  ASSERT_EQ(coordinator_->Submit(intermediate)->job_ids_size(), 0);
+  EXPECT_EQ(coordinator_->QueueDepth(1), 1u + 2 + 3 + 3);
+}
+
+TEST_F(CoordinatorTest, RefusesMissingBlobsAndBadInput) {
+  v1::SubmitRequest r = FileRelease("1.0", "x");
+  r.mutable_manifest(0)->set_digest(std::string(32, 'z'));
+  EXPECT_EQ(coordinator_->Submit(r).status().code(), absl::StatusCode::kFailedPrecondition);
+  r = FileRelease("1.0", "x");
+  r.mutable_release()->set_product("bad/name");
+  EXPECT_EQ(coordinator_->Submit(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r = FileRelease("1.0", "x");
+  r.mutable_manifest(0)->set_path("../escape");
+  EXPECT_EQ(coordinator_->Submit(r).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::OneOffRequest unknown;
+  unknown.set_product("game");
+  unknown.set_platform("linux-x64");
+  unknown.set_from_version("0.1");
+  unknown.set_to_version("0.2");
+  EXPECT_EQ(coordinator_->RequestOneOff(unknown).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, LeasesExpireToAnotherWorkerThenFailAfterMaxAttempts) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    v1::AcquireResponse got = Acquire("w" + std::to_string(attempt), 4);
+    ASSERT_EQ(got.jobs_size(), 1) << attempt;
+    clock_.Advance(5);
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id("w" + std::to_string(attempt));
+    hb.add_job_ids(got.jobs(0).job_id());
+    EXPECT_EQ(coordinator_->Heartbeat(hb).lost_job_ids_size(), 0);
+    clock_.Advance(11);  // Silent past the lease.
+    coordinator_->ExpireLeases();
+    EXPECT_EQ(coordinator_->Heartbeat(hb).lost_job_ids_size(), 1);
+  }
+  auto status = coordinator_->Status("game");
+  ASSERT_EQ(status.releases(1).jobs_size(), 1);
+  EXPECT_EQ(status.releases(1).jobs(0).state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(status.releases(1).jobs(0).error().find("lease expired"), std::string::npos);
+  EXPECT_EQ(Acquire("w4", 4).jobs_size(), 0);
+}
+
+TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  v1::Job job = Acquire("w", 1).jobs(0);
+  v1::FailRequest back;
+  back.set_worker_id("w");
+  back.set_job_id(job.job_id());
+  back.set_lease_id(job.lease_id());
+  back.set_hand_back(true);
+  ASSERT_TRUE(coordinator_->Fail(back).ok());
+  EXPECT_EQ(coordinator_->Fail(back).code(), absl::StatusCode::kFailedPrecondition);  // Stale.
+  for (int i = 0; i < 3; ++i) {
+    job = Acquire("w", 1).jobs(0);
+    v1::FailRequest fail;
+    fail.set_worker_id("w");
+    fail.set_job_id(job.job_id());
+    fail.set_lease_id(job.lease_id());
+    fail.set_error("engine said no");
+    ASSERT_TRUE(coordinator_->Fail(fail).ok());
+  }
+  auto s = coordinator_->GetJobStatus(job.job_id());
+  EXPECT_EQ(s->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(s->attempts(), 3u);
+  EXPECT_NE(s->error().find("engine said no"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, OneOffJumpsTheQueueAndIsNeverComputedTwice) {
+  for (int v = 1; v <= 4; ++v) {
+    ASSERT_TRUE(coordinator_->Submit(FileRelease(std::to_string(v), "c" + std::to_string(v))).ok());
+  }
+  v1::OneOffRequest request;
+  request.set_product("game");
+  request.set_platform("linux-x64");
+  request.set_from_version("1");
+  request.set_to_version("3");  // Already planned as a release job: moved ahead.
+  auto queued = coordinator_->RequestOneOff(request);
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  v1::Job first = Acquire("w", 1).jobs(0);
+  EXPECT_EQ(first.job_id(), queued->job_id());
+  ASSERT_TRUE(Complete("w", first).ok());
+  auto done = coordinator_->RequestOneOff(request);
+  EXPECT_EQ(done->state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(done->job_id(), first.job_id());
+  EXPECT_TRUE(Complete("w", first).ok());  // Idempotent.
+}
+
+TEST_F(CoordinatorTest, RestartResumesEveryUnfinishedJob) {
+  for (int v = 1; v <= 3; ++v) {
+    ASSERT_TRUE(coordinator_->Submit(FileRelease(std::to_string(v), "c" + std::to_string(v))).ok());
+  }
+  v1::AcquireResponse leased = Acquire("w", 1);
+  ASSERT_EQ(leased.jobs_size(), 1);
+  Reopen();  // The coordinator restarts with the same store.
+  EXPECT_EQ(coordinator_->QueueDepth(1), 2u);
+  // The old lease still completes; the other jobs are handed out again.
+  ASSERT_TRUE(Complete("w", leased.jobs(0)).ok());
+  v1::AcquireResponse rest = Acquire("w2", 8);
+  EXPECT_EQ(rest.jobs_size(), 2);
+  for (const v1::Job& j : rest.jobs()) ASSERT_TRUE(Complete("w2", j).ok());
+  v1::StatusResponse status = coordinator_->Status("");
+  for (const auto& r : status.releases()) {
+    for (const auto& j : r.jobs()) EXPECT_EQ(j.state(), v1::JOB_STATE_DONE);
+  }
+}
+
+TEST_F(CoordinatorTest, DrainedWorkerGetsNoJobs) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  Acquire("w", 0);
+  ASSERT_TRUE(coordinator_->Drain("w").ok());
+  v1::AcquireResponse got = Acquire("w", 4);
+  EXPECT_TRUE(got.drain());
+  EXPECT_EQ(got.jobs_size(), 0);
+  EXPECT_EQ(coordinator_->Drain("nobody").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace patchfarm
