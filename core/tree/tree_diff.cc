@@ -1,6 +1,8 @@
 #include "core/tree/tree_diff.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -30,8 +32,8 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
   return std::string(file->data());
 }
 
-absl::StatusOr<Plan> PlanPackage(const std::string& old_root, const Manifest& old_tree,
-                                 const std::string& new_root, const Manifest& new_tree,
+absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& old_files,
+                                 const Manifest& new_tree, const FileLocator& new_files,
                                  TreeDiffStats* stats) {
   Plan plan;
   plan.old_needed.assign(old_tree.size(), false);
@@ -46,7 +48,7 @@ absl::StatusOr<Plan> PlanPackage(const std::string& old_root, const Manifest& ol
     similarity = std::make_unique<SimilarityIndex>();
     for (uint32_t i = 0; i < old_tree.size(); ++i) {
       if (old_tree[i].type != EntryType::kFile || old_tree[i].size < 64) continue;
-      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(JoinPath(old_root, old_tree[i].path)));
+      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(old_files(old_tree[i])));
       similarity->Add(i, SketchOf(data));
     }
     return absl::OkStatus();
@@ -76,7 +78,7 @@ absl::StatusOr<Plan> PlanPackage(const std::string& old_root, const Manifest& ol
       } else {
         n.source = ContentSource::kBlock;
         if (similarity == nullptr) PF_RETURN_IF_ERROR(build_similarity());
-        PF_ASSIGN_OR_RETURN(std::string data, ReadAll(JoinPath(new_root, e.path)));
+        PF_ASSIGN_OR_RETURN(std::string data, ReadAll(new_files(e)));
         Sketch sketch = SketchOf(data);
         bool same_is_file = old != nullptr && old->type == EntryType::kFile;
         std::optional<SimilarityIndex::Match> best = similarity->BestMatch(sketch);
@@ -135,12 +137,21 @@ void AssignBlocks(const Manifest& old_tree, const TreeDiffOptions& options, Plan
 
 absl::Status MakePackage(const std::string& old_root, const std::string& new_root,
                          const TreeDiffOptions& options, ByteSink* out, TreeDiffStats* stats) {
+  PF_ASSIGN_OR_RETURN(Manifest old_tree, ScanTree(old_root));
+  PF_ASSIGN_OR_RETURN(Manifest new_tree, ScanTree(new_root));
+  return MakePackageFromManifests(
+      old_tree, [&](const ManifestEntry& e) { return JoinPath(old_root, e.path); }, new_tree,
+      [&](const ManifestEntry& e) { return JoinPath(new_root, e.path); }, options, out, stats);
+}
+
+absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocator& old_files,
+                                      const Manifest& new_tree, const FileLocator& new_files,
+                                      const TreeDiffOptions& options, ByteSink* out,
+                                      TreeDiffStats* stats) {
   TreeDiffStats local_stats;
   if (stats == nullptr) stats = &local_stats;
   *stats = TreeDiffStats();
-  PF_ASSIGN_OR_RETURN(Manifest old_tree, ScanTree(old_root));
-  PF_ASSIGN_OR_RETURN(Manifest new_tree, ScanTree(new_root));
-  PF_ASSIGN_OR_RETURN(Plan plan, PlanPackage(old_root, old_tree, new_root, new_tree, stats));
+  PF_ASSIGN_OR_RETURN(Plan plan, PlanPackage(old_tree, old_files, new_tree, new_files, stats));
   uint32_t block_count = 0;
   AssignBlocks(old_tree, options, &plan, &block_count);
   stats->new_entries = new_tree.size();
@@ -168,12 +179,12 @@ absl::Status MakePackage(const std::string& old_root, const std::string& new_roo
           n.block != block) {
         continue;
       }
-      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(JoinPath(new_root, n.entry.path)));
+      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(new_files(n.entry)));
       new_data += data;
       if (n.old_index != kNoOldEntry &&
           std::find(sources.begin(), sources.end(), n.old_index) == sources.end()) {
         sources.push_back(n.old_index);
-        PF_ASSIGN_OR_RETURN(data, ReadAll(JoinPath(old_root, old_tree[n.old_index].path)));
+        PF_ASSIGN_OR_RETURN(data, ReadAll(old_files(old_tree[n.old_index])));
         old_data += data;
       }
     }

@@ -9,11 +9,13 @@
 #define PATCHFARM_CORE_TREE_TREE_DIFF_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "common/byte_io.h"
 #include "core/delta/diff.h"
+#include "core/tree/manifest.h"
 
 namespace patchfarm {
 
@@ -45,6 +47,17 @@ struct TreeDiffStats {
 absl::Status MakePackage(const std::string& old_root, const std::string& new_root,
                          const TreeDiffOptions& options, ByteSink* out,
                          TreeDiffStats* stats = nullptr);
+
+// Where the bytes of a manifest's file are: a path to read them from.
+using FileLocator = std::function<std::string(const ManifestEntry& entry)>;
+
+// As MakePackage, from two manifests whose files are read where the locators
+// say (the worker keeps them in a content-addressed cache). The manifests must
+// be valid (sorted, unique, as ScanTree makes them) and the files match them.
+absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocator& old_files,
+                                      const Manifest& new_tree, const FileLocator& new_files,
+                                      const TreeDiffOptions& options, ByteSink* out,
+                                      TreeDiffStats* stats = nullptr);
 
 }  // namespace patchfarm
 

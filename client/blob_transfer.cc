@@ -1,0 +1,121 @@
+#include "client/blob_transfer.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+constexpr int kDigestsPerCall = 10000;
+
+absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest, const std::string& path,
+                       uint64_t offset, UploadStats* stats) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(path));
+  grpc::ClientContext context;
+  v1::UploadResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer(stub->Upload(&context, &response));
+  std::string buffer(kChunkBytes, '\0');
+  bool first = true;
+  while (first || offset < source->size()) {
+    PF_ASSIGN_OR_RETURN(size_t n, source->ReadAt(offset, buffer.data(), buffer.size()));
+    v1::UploadChunk chunk;
+    if (first) {
+      chunk.set_digest(DigestBytes(digest));
+      chunk.set_size(source->size());
+      chunk.set_offset(offset);
+    }
+    chunk.set_data(buffer.data(), n);
+    if (!writer->Write(chunk)) break;  // The server ended early: its status says why.
+    offset += n;
+    stats->bytes_sent += n;
+    first = false;
+    if (n == 0) break;
+  }
+  writer->WritesDone();
+  absl::Status status = FromGrpcStatus(writer->Finish());
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("uploading ", path, ": ", status.message()));
+  }
+  ++stats->uploaded;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string DigestBytes(const Digest& digest) {
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+absl::Status ParseDigest(const std::string& raw, Digest* digest) {
+  if (raw.size() != digest->size()) return absl::InvalidArgumentError("digest must be 32 bytes");
+  std::copy(raw.begin(), raw.end(), digest->begin());
+  return absl::OkStatus();
+}
+
+absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
+                           UploadStats* stats) {
+  UploadStats local;
+  if (stats == nullptr) stats = &local;
+  std::vector<Digest> all;
+  for (const auto& [digest, path] : files) all.push_back(digest);
+  stats->blobs += all.size();
+  for (size_t start = 0; start < all.size(); start += kDigestsPerCall) {
+    v1::FindMissingRequest request;
+    for (size_t i = start; i < std::min(all.size(), start + kDigestsPerCall); ++i) {
+      request.add_digests(DigestBytes(all[i]));
+    }
+    grpc::ClientContext context;
+    v1::FindMissingResponse response;
+    PF_RETURN_IF_ERROR(FromGrpcStatus(stub->FindMissing(&context, request, &response)));
+    for (const v1::MissingBlob& m : response.missing()) {
+      Digest digest;
+      PF_RETURN_IF_ERROR(ParseDigest(m.digest(), &digest));
+      auto it = files.find(digest);
+      if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
+      PF_RETURN_IF_ERROR(UploadOne(stub, digest, it->second, m.received_bytes(), stats));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, BlobStore* store) {
+  if (store->Has(digest)) {
+    store->Touch(digest);
+    return absl::OkStatus();
+  }
+  v1::DownloadRequest request;
+  request.set_digest(DigestBytes(digest));
+  request.set_offset(store->ReceivedBytes(digest));
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::DownloadChunk>> reader(stub->Download(&context, request));
+  v1::DownloadChunk chunk;
+  std::unique_ptr<BlobStore::Upload> upload;
+  absl::Status status;
+  while (status.ok() && reader->Read(&chunk)) {
+    if (upload == nullptr) {
+      auto started = store->StartUpload(digest, chunk.size(), request.offset());
+      if (!started.ok()) {
+        status = started.status();
+        break;
+      }
+      upload = std::move(*started);
+    }
+    status = upload->Append(chunk.data());
+  }
+  if (!status.ok()) {
+    context.TryCancel();
+    reader->Finish().ok();
+    return status;
+  }
+  PF_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
+  if (upload == nullptr) return absl::DataLossError("download returned nothing");
+  return upload->Commit();
+}
+
+}  // namespace patchfarm

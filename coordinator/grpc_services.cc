@@ -1,0 +1,187 @@
+#include "coordinator/grpc_services.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/grpc_status.h"
+
+namespace patchfarm {
+namespace {
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+bool ToDigest(const std::string& raw, Digest* digest) {
+  if (raw.size() != digest->size()) return false;
+  std::copy(raw.begin(), raw.end(), digest->begin());
+  return true;
+}
+
+bool Finished(const v1::ReleaseStatus& s) {
+  for (const v1::JobStatus& j : s.jobs()) {
+    if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
+                                          v1::FindMissingResponse* response) {
+  if (request->digests_size() > 1000000) return Invalid("at most 1,000,000 digests per call");
+  for (const std::string& raw : request->digests()) {
+    Digest digest;
+    if (!ToDigest(raw, &digest)) return Invalid("digests must be 32 bytes");
+    if (blobs_->Has(digest)) continue;
+    v1::MissingBlob* m = response->add_missing();
+    m->set_digest(raw);
+    m->set_received_bytes(blobs_->ReceivedBytes(digest));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobServiceImpl::Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+                                     v1::UploadResponse* response) {
+  v1::UploadChunk chunk;
+  if (!reader->Read(&chunk)) return Invalid("empty upload");
+  Digest digest;
+  if (!ToDigest(chunk.digest(), &digest)) return Invalid("the first chunk must carry a 32-byte digest");
+  if (blobs_->Has(digest)) {  // Someone uploaded it meanwhile: drain and accept.
+    while (reader->Read(&chunk)) {
+    }
+    response->set_committed_size(chunk.size());
+    return grpc::Status::OK;
+  }
+  auto upload = blobs_->StartUpload(digest, chunk.size(), chunk.offset());
+  if (!upload.ok()) return ToGrpcStatus(upload.status());
+  do {
+    if (chunk.data().size() > kBlobChunkBytes) return Invalid("chunks are at most 1 MiB");
+    absl::Status status = (*upload)->Append(chunk.data());
+    if (!status.ok()) return ToGrpcStatus(status);
+  } while (reader->Read(&chunk));
+  absl::Status status = (*upload)->Commit();
+  if (!status.ok()) return ToGrpcStatus(status);
+  response->set_committed_size(chunk.size());
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
+                                       grpc::ServerWriter<v1::DownloadChunk>* writer) {
+  Digest digest;
+  if (!ToDigest(request->digest(), &digest)) return Invalid("digest must be 32 bytes");
+  auto path = blobs_->PathOf(digest);
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  auto source = FileSource::Open(*path);
+  if (!source.ok()) return ToGrpcStatus(source.status());
+  uint64_t size = (*source)->size();
+  if (request->offset() > size) return Invalid("offset past the end of the blob");
+  std::string buffer(kBlobChunkBytes, '\0');
+  uint64_t offset = request->offset();
+  bool first = true;
+  while (offset < size || first) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    auto n = (*source)->ReadAt(offset, buffer.data(), buffer.size());
+    if (!n.ok()) return ToGrpcStatus(n.status());
+    v1::DownloadChunk chunk;
+    if (first) chunk.set_size(size);
+    chunk.set_data(buffer.data(), *n);
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    offset += *n;
+    first = false;
+    if (*n == 0) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
+                                            v1::SubmitResponse* response) {
+  auto result = c_->Submit(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
+                                           const v1::WatchRequest* request,
+                                           grpc::ServerWriter<v1::WatchResponse>* writer) {
+  uint64_t generation = 0;
+  while (!context->IsCancelled()) {
+    auto status = c_->GetReleaseStatus(request->release_id());
+    if (!status.ok()) return ToGrpcStatus(status.status());
+    v1::WatchResponse response;
+    response.set_finished(Finished(*status));
+    *response.mutable_status() = std::move(*status);
+    if (!writer->Write(response)) break;
+    if (response.finished()) return grpc::Status::OK;
+    c_->WaitForChange(&generation, 1.0);
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+}
+
+grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext*, const v1::StatusRequest* request,
+                                            v1::StatusResponse* response) {
+  *response = c_->Status(request->product());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
+                                                  const v1::OneOffRequest* request,
+                                                  v1::OneOffResponse* response) {
+  auto job = c_->RequestOneOff(*request);
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  uint64_t generation = 0;
+  while (job->state() != v1::JOB_STATE_DONE && job->state() != v1::JOB_STATE_FAILED) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    c_->WaitForChange(&generation, 1.0);
+    job = c_->GetJobStatus(job->job_id());
+    if (!job.ok()) return ToGrpcStatus(job.status());
+  }
+  *response->mutable_job() = std::move(*job);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                                                 v1::ListWorkersResponse* response) {
+  *response = c_->ListWorkers();
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::Drain(grpc::ServerContext*, const v1::DrainRequest* request,
+                                           v1::DrainResponse* response) {
+  auto worker = c_->Drain(request->worker_id());
+  if (!worker.ok()) return ToGrpcStatus(worker.status());
+  *response->mutable_worker() = std::move(*worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext*, const v1::AcquireRequest* request,
+                                        v1::AcquireResponse* response) {
+  auto result = c_->Acquire(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                                          v1::HeartbeatResponse* response) {
+  *response = c_->Heartbeat(*request);
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Complete(grpc::ServerContext*, const v1::CompleteRequest* request,
+                                         v1::CompleteResponse*) {
+  return ToGrpcStatus(c_->Complete(*request));
+}
+
+grpc::Status WorkerServiceImpl::Fail(grpc::ServerContext*, const v1::FailRequest* request,
+                                     v1::FailResponse*) {
+  return ToGrpcStatus(c_->Fail(*request));
+}
+
+}  // namespace patchfarm

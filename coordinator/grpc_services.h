@@ -1,0 +1,68 @@
+// Thin gRPC adapters: BlobService over a BlobStore, CoordinatorService and
+// WorkerService over a Coordinator. They check message shapes, convert
+// statuses and stream; the logic is in coordinator.h and blob_store.h.
+#ifndef PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
+#define PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
+
+#include "coordinator/coordinator.h"
+#include "proto/patchfarm/v1/farm.grpc.pb.h"
+#include "storage/blob_store.h"
+
+namespace patchfarm {
+
+inline constexpr size_t kBlobChunkBytes = 1 << 20;
+inline constexpr int kMaxMessageBytes = 64 << 20;
+
+class BlobServiceImpl final : public v1::BlobService::Service {
+ public:
+  explicit BlobServiceImpl(BlobStore* blobs) : blobs_(blobs) {}
+  grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
+                           v1::FindMissingResponse* response) override;
+  grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+                      v1::UploadResponse* response) override;
+  grpc::Status Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
+                        grpc::ServerWriter<v1::DownloadChunk>* writer) override;
+
+ private:
+  BlobStore* blobs_;
+};
+
+class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
+ public:
+  explicit CoordinatorServiceImpl(Coordinator* coordinator) : c_(coordinator) {}
+  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
+                      v1::SubmitResponse* response) override;
+  grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
+                     grpc::ServerWriter<v1::WatchResponse>* writer) override;
+  grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest* request,
+                      v1::StatusResponse* response) override;
+  grpc::Status RequestPatch(grpc::ServerContext* context, const v1::OneOffRequest* request,
+                            v1::OneOffResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                           v1::ListWorkersResponse* response) override;
+  grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest* request,
+                     v1::DrainResponse* response) override;
+
+ private:
+  Coordinator* c_;
+};
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerServiceImpl(Coordinator* coordinator) : c_(coordinator) {}
+  grpc::Status Acquire(grpc::ServerContext*, const v1::AcquireRequest* request,
+                       v1::AcquireResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status Complete(grpc::ServerContext*, const v1::CompleteRequest* request,
+                        v1::CompleteResponse*) override;
+  grpc::Status Fail(grpc::ServerContext*, const v1::FailRequest* request,
+                    v1::FailResponse*) override;
+
+ private:
+  Coordinator* c_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COORDINATOR_GRPC_SERVICES_H_

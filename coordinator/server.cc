@@ -1,0 +1,64 @@
+#include "coordinator/server.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "grpcpp/server_builder.h"
+
+namespace patchfarm {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    const ServerOptions& options) {
+  std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
+  if (mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "mkdir", options.data_dir);
+  }
+  PF_ASSIGN_OR_RETURN(s->store_, RocksDbStore::Open(options.data_dir + "/db"));
+  PF_ASSIGN_OR_RETURN(s->blobs_, BlobStore::Open(options.data_dir + "/blobs"));
+  PF_ASSIGN_OR_RETURN(s->coordinator_, Coordinator::Create(s->store_.get(), s->blobs_.get(),
+                                                           &s->clock_, options.coordinator));
+  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get());
+  s->coordinator_service_ = std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get());
+  s->worker_service_ = std::make_unique<WorkerServiceImpl>(s->coordinator_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.RegisterService(s->blob_service_.get());
+  builder.RegisterService(s->coordinator_service_.get());
+  builder.RegisterService(s->worker_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  s->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", port);
+  CoordinatorServer* raw = s.get();
+  s->expiry_ = std::thread([raw] {
+    while (!raw->stopping_) {
+      raw->coordinator_->ExpireLeases();
+      for (int i = 0; i < 10 && !raw->stopping_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+  return s;
+}
+
+void CoordinatorServer::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (expiry_.joinable()) expiry_.join();
+}
+
+CoordinatorServer::~CoordinatorServer() {
+  Shutdown();
+  server_.reset();
+}
+
+}  // namespace patchfarm

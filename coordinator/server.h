@@ -1,0 +1,57 @@
+// A running coordinator: RocksDB state and blobs under a data directory, the
+// three gRPC services on a listening address, and a thread that expires
+// leases. Used by patchfarm-coordinator and by `patchfarm serve`.
+#ifndef PATCHFARM_COORDINATOR_SERVER_H_
+#define PATCHFARM_COORDINATOR_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/grpc_services.h"
+#include "grpcpp/server.h"
+#include "storage/rocksdb_store.h"
+
+namespace patchfarm {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // Port 0: the OS picks one.
+  std::string data_dir;
+  CoordinatorOptions coordinator;
+};
+
+class CoordinatorServer {
+ public:
+  // Opens <data_dir>/db and <data_dir>/blobs and starts serving.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const ServerOptions& options);
+  ~CoordinatorServer();  // Shuts down.
+
+  // "host:port" actually bound.
+  const std::string& address() const { return address_; }
+  Coordinator* coordinator() { return coordinator_.get(); }
+  void Wait() { server_->Wait(); }
+  void Shutdown();
+
+ private:
+  CoordinatorServer() = default;
+
+  RealClock clock_;
+  std::unique_ptr<RocksDbStore> store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<BlobServiceImpl> blob_service_;
+  std::unique_ptr<CoordinatorServiceImpl> coordinator_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::atomic<bool> stopping_{false};
+  std::thread expiry_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COORDINATOR_SERVER_H_

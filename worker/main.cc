@@ -1,0 +1,80 @@
+// patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
+//     [--cache-gib N]
+// Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
+// holds and exits (drain).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "worker/worker.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID] "
+    "[--cache-gib N]\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  patchfarm::WorkerOptions options;
+  options.jobs = static_cast<int>(std::thread::hardware_concurrency());
+  if (options.jobs < 1) options.jobs = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value = i + 1 < argc ? argv[i + 1] : "";
+    bool ok = !value.empty();
+    if (arg == "--coordinator") {
+      options.coordinator = value;
+    } else if (arg == "--cache") {
+      options.cache_dir = value;
+    } else if (arg == "--id") {
+      options.worker_id = value;
+    } else if (arg == "--jobs") {
+      ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
+    } else if (arg == "--cache-gib") {
+      uint64_t gib = 0;
+      ok = absl::SimpleAtoi(value, &gib) && gib > 0;
+      options.cache_bytes = gib << 30;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    ++i;
+  }
+  if (options.coordinator.empty() || options.cache_dir.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  auto worker = patchfarm::Worker::Create(options);
+  if (!worker.ok()) {
+    std::fprintf(stderr, "patchfarm-worker: %s\n", std::string(worker.status().message()).c_str());
+    return 1;
+  }
+  patchfarm::Worker* w = worker->get();
+  std::thread waiter([w, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    w->Stop();
+  });
+  waiter.detach();
+  absl::Status status = w->Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "patchfarm-worker: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,257 @@
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/blob_transfer.h"
+#include "common/file.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "core/delta/diff.h"
+#include "grpcpp/create_channel.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+
+namespace patchfarm {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
+  if (options.worker_id.empty()) {
+    char host[256] = "worker";
+    gethostname(host, sizeof(host) - 1);
+    options.worker_id = absl::StrCat(host, "-", getpid());
+  }
+  if (options.jobs < 1) return absl::InvalidArgumentError("--jobs must be at least 1");
+  if (options.jobs > 1) options.diff.delta.threads = 1;  // Parallel across jobs instead.
+  std::unique_ptr<Worker> w(new Worker(std::move(options)));
+  PF_ASSIGN_OR_RETURN(w->cache_, BlobStore::Open(w->options_.cache_dir));
+  w->channel_ = Connect(w->options_.coordinator);
+  w->workers_ = v1::WorkerService::NewStub(w->channel_);
+  w->blobs_ = v1::BlobService::NewStub(w->channel_);
+  return w;
+}
+
+Worker::~Worker() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, a] : active_) {
+    if (a->thread.joinable()) a->thread.join();
+  }
+}
+
+void Worker::Log(const std::string& line) {
+  if (options_.quiet) return;
+  std::printf("patchfarm-worker %s: %s\n", options_.worker_id.c_str(), line.c_str());
+  std::fflush(stdout);
+}
+
+absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) {
+  PF_ASSIGN_OR_RETURN(Manifest old_tree, FromProto(job.old_manifest()));
+  PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(job.new_manifest()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Manifest* m : {&old_tree, &new_tree}) {
+      for (const ManifestEntry& e : *m) {
+        if (e.type == EntryType::kFile) active->blobs.insert(e.digest);
+      }
+    }
+  }
+  for (const Digest& digest : active->blobs) {
+    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+  }
+  FileLocator locate = [this](const ManifestEntry& e) {
+    absl::StatusOr<std::string> path = cache_->PathOf(e.digest);
+    return path.ok() ? *path : std::string("/nonexistent/blob");
+  };
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    if (old_tree.size() != 1 || new_tree.size() != 1) {
+      return absl::InvalidArgumentError("a file job needs one file on each side");
+    }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(locate(old_tree[0])));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_file, MappedFile::Open(locate(new_tree[0])));
+    return Diff(old_file->data(), new_file->data(), options_.diff.delta);
+  }
+  std::string package;
+  StringSink sink(&package);
+  PF_RETURN_IF_ERROR(
+      MakePackageFromManifests(old_tree, locate, new_tree, locate, options_.diff, &sink));
+  return package;
+}
+
+void Worker::Execute(const v1::Job& job, Active* active) {
+  const double start = Now();
+  absl::StatusOr<std::string> package = Compute(job, active);
+  absl::Status status = package.status();
+  Digest digest{};
+  if (status.ok()) {
+    absl::StatusOr<Digest> stored = cache_->Put(*package);
+    status = stored.status();
+    if (status.ok()) {
+      digest = *stored;
+      absl::StatusOr<std::string> path = cache_->PathOf(digest);
+      status = path.ok() ? UploadMissing(blobs_.get(), {{digest, *path}}) : path.status();
+    }
+  }
+  const double seconds = Now() - start;
+  if (active->lost) {
+    Log(absl::StrCat("job ", job.job_id(), ": lease lost, result dropped"));
+  } else if (status.ok()) {
+    v1::CompleteRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_job_id(job.job_id());
+    request.set_lease_id(job.lease_id());
+    request.set_package_digest(DigestBytes(digest));
+    request.set_package_size(package->size());
+    request.set_seconds(seconds);
+    v1::CompleteResponse response;
+    absl::Status sent;
+    for (double backoff = 0.2;; backoff = std::min(backoff * 2, 5.0)) {  // The result is worth retrying.
+      grpc::ClientContext context;
+      sent = FromGrpcStatus(workers_->Complete(&context, request, &response));
+      if (sent.code() != absl::StatusCode::kUnavailable || stop_) break;
+      SleepSeconds(backoff);
+    }
+    Log(absl::StrCat("job ", job.job_id(), ": ", package->size(), " bytes in ",
+                     absl::StrFormat("%.2f", seconds), " s",
+                     sent.ok() ? "" : absl::StrCat(" (report failed: ", sent.message(), ")")));
+    std::lock_guard<std::mutex> lock(mu_);
+    held_manifests_.insert(job.old_manifest_digest());
+  } else {
+    v1::FailRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_job_id(job.job_id());
+    request.set_lease_id(job.lease_id());
+    request.set_error(std::string(status.message()));
+    grpc::ClientContext context;
+    v1::FailResponse response;
+    workers_->Fail(&context, request, &response);
+    Log(absl::StrCat("job ", job.job_id(), " failed: ", status.message()));
+  }
+  active->finished = true;
+}
+
+void Worker::HeartbeatLoop() {
+  while (true) {
+    for (int i = 0; i < 10; ++i) {
+      SleepSeconds(lease_seconds_ / 30);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (active_.empty() && (stop_ || draining_)) return;
+    }
+    v1::HeartbeatRequest request;
+    request.set_worker_id(options_.worker_id);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, a] : active_) {
+        if (!a->finished) request.add_job_ids(id);
+      }
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::HeartbeatResponse response;
+    if (!workers_->Heartbeat(&context, request, &response).ok()) continue;
+    if (response.drain()) draining_ = true;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& id : response.lost_job_ids()) {
+      auto it = active_.find(id);
+      if (it != active_.end()) it->second->lost = true;
+    }
+  }
+}
+
+absl::Status Worker::Run() {
+  Log(absl::StrCat("working for ", options_.coordinator, " with ", options_.jobs, " jobs at once"));
+  std::thread heartbeat([this] { HeartbeatLoop(); });
+  double backoff = 0.5;
+  while (true) {
+    std::vector<std::unique_ptr<Active>> done;
+    size_t running = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = active_.begin(); it != active_.end();) {
+        if (it->second->finished) {
+          done.push_back(std::move(it->second));
+          it = active_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      running = active_.size();
+    }
+    for (auto& a : done) a->thread.join();
+    if (!done.empty()) {
+      std::set<Digest> pinned;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [id, a] : active_) pinned.insert(a->blobs.begin(), a->blobs.end());
+      }
+      cache_->EvictTo(options_.cache_bytes, pinned).IgnoreError();
+    }
+    if (stop_ || draining_) {
+      if (running == 0) break;
+      SleepSeconds(0.1);
+      continue;
+    }
+    int free = options_.jobs - static_cast<int>(running);
+    if (free <= 0) {
+      SleepSeconds(0.05);
+      continue;
+    }
+    v1::AcquireRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_max_jobs(free);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const std::string& d : held_manifests_) request.add_cached_manifests(d);
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::AcquireResponse response;
+    grpc::Status status = workers_->Acquire(&context, request, &response);
+    if (!status.ok()) {
+      Log(absl::StrCat("coordinator: ", status.error_message(), "; retrying in ", backoff, " s"));
+      SleepSeconds(backoff);
+      backoff = std::min(backoff * 2, 10.0);
+      continue;
+    }
+    backoff = 0.5;
+    lease_seconds_ = response.lease_seconds() > 0 ? response.lease_seconds() : 30;
+    if (response.drain()) {
+      Log("draining: finishing held jobs");
+      draining_ = true;
+      continue;
+    }
+    if (response.jobs_size() == 0) {
+      SleepSeconds(0.2);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const v1::Job& job : response.jobs()) {
+      auto active = std::make_unique<Active>();
+      Active* raw = active.get();
+      active->thread = std::thread([this, job, raw] { Execute(job, raw); });
+      active_[job.job_id()] = std::move(active);
+    }
+  }
+  heartbeat.join();
+  Log("stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm

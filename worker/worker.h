@@ -1,0 +1,76 @@
+// A farm worker: pulls up to `jobs` delta jobs at a time from the coordinator,
+// fetches the blobs it lacks into a bounded local cache, runs the engine
+// (core/delta for file releases, core/tree for trees), uploads the package and
+// reports it. Heartbeats keep its leases; a lost coordinator is retried with
+// backoff; Stop() (SIGTERM) or a drain from the coordinator makes it finish
+// the jobs it holds and return.
+#ifndef PATCHFARM_WORKER_WORKER_H_
+#define PATCHFARM_WORKER_WORKER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "core/tree/tree_diff.h"
+#include "proto/patchfarm/v1/farm.grpc.pb.h"
+#include "storage/blob_store.h"
+
+namespace patchfarm {
+
+struct WorkerOptions {
+  std::string coordinator;  // host:port
+  std::string cache_dir;
+  int jobs = 2;             // Jobs at once.
+  std::string worker_id;    // Default: hostname-pid.
+  uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.
+  TreeDiffOptions diff;     // delta.threads is set to 1 when jobs > 1.
+  bool quiet = false;       // No per-job log lines.
+};
+
+class Worker {
+ public:
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(WorkerOptions options);
+  ~Worker();
+
+  // Works until Stop() or a drain, then finishes held jobs and returns.
+  absl::Status Run();
+  void Stop() { stop_ = true; }
+  const std::string& id() const { return options_.worker_id; }
+
+ private:
+  struct Active {
+    std::thread thread;
+    std::set<Digest> blobs;  // Its files: kept in the cache while it runs.
+    std::atomic<bool> finished{false};
+    std::atomic<bool> lost{false};
+  };
+
+  explicit Worker(WorkerOptions options) : options_(std::move(options)) {}
+  void Execute(const v1::Job& job, Active* active);
+  absl::StatusOr<std::string> Compute(const v1::Job& job, Active* active);
+  void HeartbeatLoop();
+  void Log(const std::string& line);
+
+  WorkerOptions options_;
+  std::unique_ptr<BlobStore> cache_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+  std::unique_ptr<v1::BlobService::Stub> blobs_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<double> lease_seconds_{30};
+
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Active>> active_;  // By job id.
+  std::set<std::string> held_manifests_;                   // Old sides worked on.
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_WORKER_WORKER_H_
