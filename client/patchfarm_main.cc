@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "client/delta_commands.h"
+#include "client/farm_commands.h"
 
 namespace {
 
@@ -19,7 +20,18 @@ constexpr char kHelp[] =
     "  apply --in-place INSTALL_DIR PACKAGE...\n"
     "                            update an install atomically (old or new, never a mix)\n"
     "  info PATCH                print a patch's header, or a package's entries\n"
-    "  recover INSTALL_DIR       finish or undo an interrupted in-place apply\n";
+    "  recover INSTALL_DIR       finish or undo an interrupted in-place apply\n"
+    "\n"
+    "  submit --coordinator HOST:PORT --product P --platform X --version V\n"
+    "         [--channel C] [--intermediate] [--wait] PATH\n"
+    "                            upload a release build (file or directory) and plan its patches\n"
+    "  status --coordinator HOST:PORT [--product P] [--json]\n"
+    "  request --coordinator HOST:PORT --product P --platform X [--channel C]\n"
+    "          --from A --to B -o PACKAGE\n"
+    "                            a one-off patch between two stored versions\n"
+    "  workers --coordinator HOST:PORT [--drain WORKER_ID]\n"
+    "  serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]\n"
+    "                            coordinator and workers in one process\n";
 
 }  // namespace
 
@@ -34,6 +46,11 @@ int main(int argc, char** argv) {
   if (verb == "apply") return patchfarm::RunApplyCommand(args);
   if (verb == "info") return patchfarm::RunInfoCommand(args);
   if (verb == "recover") return patchfarm::RunRecoverCommand(args);
+  if (verb == "submit") return patchfarm::RunSubmitCommand(args);
+  if (verb == "status") return patchfarm::RunStatusCommand(args);
+  if (verb == "request") return patchfarm::RunRequestCommand(args);
+  if (verb == "workers") return patchfarm::RunWorkersCommand(args);
+  if (verb == "serve") return patchfarm::RunServeCommand(args);
   std::fprintf(stderr, "patchfarm: unknown verb '%s'\n\n%s", verb.c_str(), kHelp);
   return 2;
 }

@@ -1,0 +1,389 @@
+#include "client/farm_commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/blob_transfer.h"
+#include "common/directory.h"
+#include "common/file.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "coordinator/server.h"
+#include "core/tree/manifest.h"
+#include "core/tree/tree_path.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+#include "worker/worker.h"
+
+namespace patchfarm {
+namespace {
+
+// --name value pairs, --switches and positional words.
+struct Flags {
+  std::map<std::string, std::string> values;
+  std::set<std::string> switches;
+  std::vector<std::string> positional;
+
+  // False if a word is not allowed or a value is missing.
+  bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
+             const std::set<std::string>& without_value) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (with_value.count(a) != 0) {
+        if (i + 1 >= args.size()) return false;
+        values[a] = args[++i];
+      } else if (without_value.count(a) != 0) {
+        switches.insert(a);
+      } else if (a.size() > 1 && a[0] == '-') {
+        return false;
+      } else {
+        positional.push_back(a);
+      }
+    }
+    return true;
+  }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
+  bool Has(const std::string& name) const { return switches.count(name) != 0; }
+};
+
+int Usage(const char* usage) {
+  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
+  return 2;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+// A grpc::ClientContext that gives up on a coordinator that does not answer.
+std::unique_ptr<grpc::ClientContext> Context(int seconds) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (seconds > 0) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  }
+  return context;
+}
+
+absl::Status WithWhere(const std::string& where, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(where, ": ", status.message()));
+}
+
+const char* StateName(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_QUEUED:
+      return "queued";
+    case v1::JOB_STATE_LEASED:
+      return "running";
+    case v1::JOB_STATE_DONE:
+      return "done";
+    case v1::JOB_STATE_FAILED:
+      return "FAILED";
+    default:
+      return "unknown";
+  }
+}
+
+// The release at `path` as a manifest, and where its files are.
+absl::Status Describe(const std::string& path, v1::SubmitRequest* request,
+                      std::map<Digest, std::string>* files) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
+  Manifest manifest;
+  if (S_ISDIR(st.st_mode)) {
+    PF_ASSIGN_OR_RETURN(manifest, ScanTree(path));
+    request->set_kind(v1::RELEASE_KIND_TREE);
+    for (const ManifestEntry& e : manifest) {
+      if (e.type == EntryType::kFile) (*files)[e.digest] = JoinPath(path, e.path);
+    }
+  } else {
+    ManifestEntry e;
+    e.path = path.substr(path.find_last_of('/') + 1);
+    e.type = EntryType::kFile;
+    e.mode = st.st_mode & kModeMask;
+    PF_ASSIGN_OR_RETURN(e.digest, HashFile(path, &e.size));
+    PF_RETURN_IF_ERROR(ValidateTreePath(e.path));
+    (*files)[e.digest] = path;
+    manifest.push_back(std::move(e));
+    request->set_kind(v1::RELEASE_KIND_FILE);
+  }
+  ToProto(manifest, request->mutable_manifest());
+  return absl::OkStatus();
+}
+
+// Follows a release until every job is done or failed, printing progress.
+absl::Status WaitForRelease(v1::CoordinatorService::Stub* stub, const std::string& release_id) {
+  const bool tty = isatty(STDOUT_FILENO);
+  v1::WatchRequest request;
+  request.set_release_id(release_id);
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::WatchResponse>> reader(stub->Watch(&context, request));
+  v1::WatchResponse response;
+  v1::ReleaseStatus last;
+  std::string last_line;
+  while (reader->Read(&response)) {
+    last = response.status();
+    int done = 0, failed = 0, total = last.jobs_size();
+    for (const v1::JobStatus& j : last.jobs()) {
+      done += j.state() == v1::JOB_STATE_DONE;
+      failed += j.state() == v1::JOB_STATE_FAILED;
+    }
+    std::string line = absl::StrCat(done, "/", total, " jobs done, ", failed, " failed");
+    if (tty) {
+      int width = 30, filled = total == 0 ? width : width * (done + failed) / total;
+      std::printf("\r[%s%s] %s", std::string(filled, '#').c_str(),
+                  std::string(width - filled, ' ').c_str(), line.c_str());
+      std::fflush(stdout);
+    } else if (line != last_line) {
+      std::printf("progress: %s\n", line.c_str());
+      std::fflush(stdout);
+    }
+    last_line = line;
+  }
+  if (tty) std::printf("\n");
+  PF_RETURN_IF_ERROR(WithWhere("watching " + release_id, FromGrpcStatus(reader->Finish())));
+  std::string failures;
+  for (const v1::JobStatus& j : last.jobs()) {
+    if (j.state() == v1::JOB_STATE_FAILED) {
+      absl::StrAppend(&failures, "\n  job ", j.job_id(), " (", j.from_version(), " -> ",
+                      j.to_version(), "): ", j.error());
+    }
+  }
+  if (!failures.empty()) return absl::AbortedError(absl::StrCat("failed jobs:", failures));
+  return absl::OkStatus();
+}
+
+absl::Status Submit(const Flags& f) {
+  v1::SubmitRequest request;
+  v1::ReleaseKey* key = request.mutable_release();
+  key->set_product(f.Get("--product"));
+  key->set_platform(f.Get("--platform"));
+  key->set_channel(f.Get("--channel", "stable"));
+  key->set_version(f.Get("--version"));
+  request.set_intermediate(f.Has("--intermediate"));
+  std::map<Digest, std::string> files;
+  PF_RETURN_IF_ERROR(Describe(f.positional[0], &request, &files));
+  auto channel = Connect(f.Get("--coordinator"));
+  auto blobs = v1::BlobService::NewStub(channel);
+  UploadStats stats;
+  PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files, &stats)));
+  std::printf("uploaded %llu of %llu blobs (%llu bytes)\n",
+              static_cast<unsigned long long>(stats.uploaded),
+              static_cast<unsigned long long>(stats.blobs),
+              static_cast<unsigned long long>(stats.bytes_sent));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
+  v1::SubmitResponse response;
+  PF_RETURN_IF_ERROR(WithWhere(
+      "submit", FromGrpcStatus(coordinator->Submit(Context(300).get(), request, &response))));
+  std::printf("release %s: %d jobs%s\n", response.release_id().c_str(), response.job_ids_size(),
+              response.already_submitted() ? " (already submitted: nothing new)" : "");
+  std::fflush(stdout);
+  if (!f.Has("--wait")) return absl::OkStatus();
+  PF_RETURN_IF_ERROR(WaitForRelease(coordinator.get(), response.release_id()));
+  std::printf("release %s: every job done\n", response.release_id().c_str());
+  return absl::OkStatus();
+}
+
+absl::Status PrintStatus(const Flags& f) {
+  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  v1::StatusRequest request;
+  request.set_product(f.Get("--product"));
+  v1::StatusResponse response;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator->Status(Context(60).get(), request, &response)));
+  if (f.Has("--json")) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    google::protobuf::util::MessageToJsonString(response, &json, options);
+    std::printf("%s", json.c_str());
+    return absl::OkStatus();
+  }
+  for (const v1::ReleaseStatus& r : response.releases()) {
+    int done = 0, failed = 0;
+    for (const v1::JobStatus& j : r.jobs()) {
+      done += j.state() == v1::JOB_STATE_DONE;
+      failed += j.state() == v1::JOB_STATE_FAILED;
+    }
+    std::printf("%s  %s%s  %llu bytes  %d jobs: %d done, %d failed\n", r.release_id().c_str(),
+                r.kind() == v1::RELEASE_KIND_TREE ? "tree" : "file",
+                r.intermediate() ? " intermediate" : "",
+                static_cast<unsigned long long>(r.total_size()), r.jobs_size(), done, failed);
+    for (const v1::JobStatus& j : r.jobs()) {
+      std::printf("  %s -> %s  %s  %llu bytes  %.2f s  %s%s%s\n", j.from_version().c_str(),
+                  j.to_version().c_str(), StateName(j.state()),
+                  static_cast<unsigned long long>(j.package_size()), j.seconds(),
+                  j.worker_id().c_str(), j.error().empty() ? "" : "  ", j.error().c_str());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Request(const Flags& f) {
+  auto channel = Connect(f.Get("--coordinator"));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
+  v1::OneOffRequest request;
+  request.set_product(f.Get("--product"));
+  request.set_platform(f.Get("--platform"));
+  request.set_channel(f.Get("--channel", "stable"));
+  request.set_from_version(f.Get("--from"));
+  request.set_to_version(f.Get("--to"));
+  v1::OneOffResponse response;
+  PF_RETURN_IF_ERROR(WithWhere(
+      "request", FromGrpcStatus(coordinator->RequestPatch(Context(0).get(), request, &response))));
+  const v1::JobStatus& job = response.job();
+  if (job.state() != v1::JOB_STATE_DONE) {
+    return absl::AbortedError(absl::StrCat("job ", job.job_id(), " failed: ", job.error()));
+  }
+  Digest digest;
+  PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
+  // Download into a private store beside the output, then move it into place.
+  const std::string out = f.Get("-o");
+  const std::string scratch = out + ".download";
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> store, BlobStore::Open(scratch));
+  auto blobs = v1::BlobService::NewStub(channel);
+  PF_RETURN_IF_ERROR(WithWhere("download", DownloadToStore(blobs.get(), digest, store.get())));
+  PF_ASSIGN_OR_RETURN(std::string path, store->PathOf(digest));
+  if (rename(path.c_str(), out.c_str()) != 0) return ErrnoToStatus(errno, "rename to", out);
+  PF_RETURN_IF_ERROR(RemoveTree(scratch));
+  std::printf("%s: %llu bytes (%s -> %s, job %s)\n", out.c_str(),
+              static_cast<unsigned long long>(job.package_size()), job.from_version().c_str(),
+              job.to_version().c_str(), job.job_id().c_str());
+  return absl::OkStatus();
+}
+
+absl::Status Workers(const Flags& f) {
+  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  if (!f.Get("--drain").empty()) {
+    v1::DrainRequest request;
+    request.set_worker_id(f.Get("--drain"));
+    v1::DrainResponse response;
+    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator->Drain(Context(60).get(), request, &response)));
+    std::printf("%s: draining (%d jobs held)\n", request.worker_id().c_str(),
+                response.worker().job_ids_size());
+    return absl::OkStatus();
+  }
+  v1::ListWorkersResponse response;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(
+      coordinator->ListWorkers(Context(60).get(), v1::ListWorkersRequest(), &response)));
+  for (const v1::WorkerInfo& w : response.workers()) {
+    std::printf("%s  %s  seen %.1f s ago  %d jobs running  %llu done\n", w.worker_id().c_str(),
+                w.draining() ? "draining" : "active", w.seconds_since_seen(), w.job_ids_size(),
+                static_cast<unsigned long long>(w.jobs_done()));
+  }
+  return absl::OkStatus();
+}
+
+// Coordinator and workers in this process, until SIGTERM or SIGINT.
+absl::Status Serve(const Flags& f) {
+  ServerOptions options;
+  options.data_dir = f.Get("--data");
+  options.listen = f.Get("--listen", "127.0.0.1:0");
+  int workers = static_cast<int>(std::thread::hardware_concurrency());
+  if (!f.Get("--workers").empty() && !absl::SimpleAtoi(f.Get("--workers"), &workers)) {
+    return absl::InvalidArgumentError("--workers must be a number");
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorServer> server, CoordinatorServer::Start(options));
+  std::printf("patchfarm serve: listening on %s, data in %s, %d workers\n",
+              server->address().c_str(), options.data_dir.c_str(), workers);
+  std::fflush(stdout);
+  if (!f.Get("--port-file").empty()) {
+    PF_RETURN_IF_ERROR(WriteFileAtomically(f.Get("--port-file"), server->address() + "\n"));
+  }
+  std::unique_ptr<Worker> worker;
+  std::thread worker_thread;
+  if (workers > 0) {
+    WorkerOptions wo;
+    wo.coordinator = server->address();
+    wo.cache_dir = options.data_dir + "/worker-cache";
+    wo.jobs = workers;
+    wo.worker_id = "embedded";
+    PF_ASSIGN_OR_RETURN(worker, Worker::Create(wo));
+    worker_thread = std::thread([&worker] { worker->Run().IgnoreError(); });
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::printf("patchfarm serve: signal %d, finishing held jobs\n", sig);
+  if (worker) {
+    worker->Stop();
+    worker_thread.join();
+  }
+  server->Shutdown();
+  return absl::OkStatus();
+}
+
+int Run(const std::vector<std::string>& args, const char* usage,
+        const std::set<std::string>& with_value, const std::set<std::string>& switches,
+        const std::vector<std::string>& required, size_t positional,
+        absl::Status (*command)(const Flags&)) {
+  Flags f;
+  if (!f.Parse(args, with_value, switches) || f.positional.size() != positional) return Usage(usage);
+  for (const std::string& name : required) {
+    if (f.Get(name).empty()) return Usage(usage);
+  }
+  absl::Status status = command(f);
+  return status.ok() ? 0 : Fail(status);
+}
+
+}  // namespace
+
+int RunSubmitCommand(const std::vector<std::string>& args) {
+  return Run(args,
+             "submit --coordinator HOST:PORT --product P --platform X --version V "
+             "[--channel C] [--intermediate] [--wait] PATH",
+             {"--coordinator", "--product", "--platform", "--version", "--channel"},
+             {"--intermediate", "--wait"},
+             {"--coordinator", "--product", "--platform", "--version"}, 1, Submit);
+}
+
+int RunStatusCommand(const std::vector<std::string>& args) {
+  return Run(args, "status --coordinator HOST:PORT [--product P] [--json]",
+             {"--coordinator", "--product"}, {"--json"}, {"--coordinator"}, 0, PrintStatus);
+}
+
+int RunRequestCommand(const std::vector<std::string>& args) {
+  return Run(args,
+             "request --coordinator HOST:PORT --product P --platform X [--channel C] "
+             "--from A --to B -o PACKAGE",
+             {"--coordinator", "--product", "--platform", "--channel", "--from", "--to", "-o"}, {},
+             {"--coordinator", "--product", "--platform", "--from", "--to", "-o"}, 0, Request);
+}
+
+int RunWorkersCommand(const std::vector<std::string>& args) {
+  return Run(args, "workers --coordinator HOST:PORT [--drain WORKER_ID]",
+             {"--coordinator", "--drain"}, {}, {"--coordinator"}, 0, Workers);
+}
+
+int RunServeCommand(const std::vector<std::string>& args) {
+  return Run(args, "serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]",
+             {"--data", "--listen", "--workers", "--port-file"}, {}, {"--data"}, 0, Serve);
+}
+
+}  // namespace patchfarm
