@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The farm end to end with real processes on loopback: a coordinator and three
+# workers (ports chosen by the OS); five releases x two platforms of a release
+# tree submitted; one worker kill -9'd while it runs a job and the coordinator
+# kill -9'd and restarted on the same data mid-run. At the end every planned
+# package exists and applies bit-exact, and submitting again is idempotent.
+set -u
+PF="$1"; COORDINATOR="$2"; WORKER="$3"
+T="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+
+# Releases: a 1.5 MB executable-like file edited per version, data files, a
+# symlink; each platform differs.
+python3 - "$T/rel" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+for platform in ("linux-x64", "win32-x64"):
+    rng = random.Random(platform)
+    exe = bytearray(rng.randbytes(1_500_000))
+    for v in range(1, 6):
+        for _ in range(20):  # Edits that shift code around.
+            at = rng.randrange(len(exe))
+            exe[at:at] = rng.randbytes(rng.randrange(1, 200))
+        d = os.path.join(root, platform, f"2.0.{v}")
+        os.makedirs(os.path.join(d, "bin"))
+        os.makedirs(os.path.join(d, "data"))
+        open(os.path.join(d, "bin", "app"), "wb").write(exe)
+        os.chmod(os.path.join(d, "bin", "app"), 0o755)
+        for i in range(5):
+            open(os.path.join(d, "data", f"level{i}.txt"), "w").write(f"level {i} of 2.0.{v}\n" * 200)
+        os.symlink("app", os.path.join(d, "bin", "current"))
+PY
+
+start_coordinator() {  # [PORT]
+  "$COORDINATOR" --listen "127.0.0.1:${1:-0}" --data "$T/data" --port-file "$T/port" \
+    --lease-seconds 3 >> "$T/coordinator.log" 2>&1 &
+  coordinator_pid=$!
+  pids+=("$coordinator_pid")
+  for _ in $(seq 100); do
+    [ -s "$T/port" ] && "$PF" status --coordinator "$(cat "$T/port")" > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "coordinator did not start"; cat "$T/coordinator.log"; exit 1
+}
+start_coordinator
+addr="$(cat "$T/port")"
+port="${addr##*:}"
+declare -A worker_pid
+for i in 1 2 3; do
+  "$WORKER" --coordinator "$addr" --cache "$T/cache$i" --jobs 1 --id "w$i" > "$T/w$i.log" 2>&1 &
+  worker_pid[w$i]=$!
+  pids+=("$!")
+done
+
+submit() {  # PLATFORM VERSION [extra flags]
+  "$PF" submit --coordinator "$addr" --product game --platform "$1" --version "$2" "${@:3}" \
+    "$T/rel/$1/$2"
+}
+for v in 1 2 3; do
+  for p in linux-x64 win32-x64; do submit "$p" "2.0.$v" > /dev/null || fail "submit $p 2.0.$v"; done
+done
+
+# Kill -9 a worker while it holds a job.
+killed=""
+for _ in $(seq 200); do
+  line="$("$PF" workers --coordinator "$addr" 2>/dev/null | grep -m1 " 1 jobs running")"
+  if [ -n "$line" ]; then
+    killed="${line%% *}"
+    kill -9 "${worker_pid[$killed]}"
+    break
+  fi
+  sleep 0.05
+done
+[ -n "$killed" ] || fail "no worker was ever seen running a job"
+echo "killed worker $killed mid-job"
+
+# Kill -9 the coordinator mid-run; restart it on the same data and port.
+for v in 4; do
+  for p in linux-x64 win32-x64; do submit "$p" "2.0.$v" > /dev/null || fail "submit $p 2.0.$v"; done
+done
+kill -9 "$coordinator_pid"
+sleep 0.5
+rm -f "$T/port"
+start_coordinator "$port"
+echo "coordinator restarted"
+for p in linux-x64 win32-x64; do submit "$p" 2.0.5 > /dev/null || fail "submit $p 2.0.5"; done
+
+# Every release completes; submitting again is idempotent and waits.
+for v in 1 2 3 4 5; do
+  for p in linux-x64 win32-x64; do
+    out="$(submit "$p" "2.0.$v" --wait 2>&1)" || fail "release $p 2.0.$v did not finish: $out"
+    echo "$out" | grep -q "already submitted" || fail "resubmitting $p 2.0.$v was not idempotent"
+  done
+done
+
+# Every planned package exists and applies bit-exact.
+"$PF" status --coordinator "$addr" --json > "$T/status.json" || fail "status --json"
+python3 - "$T/status.json" > "$T/jobs.txt" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for r in s.get("releases", []):
+    for j in r.get("jobs", []):
+        print(r["release"]["platform"], j["fromVersion"], j["toVersion"], j["state"])
+PY
+planned=$(wc -l < "$T/jobs.txt")
+[ "$planned" -eq 20 ] || fail "expected 20 planned jobs, got $planned"
+while read -r platform from to state; do
+  [ "$state" = JOB_STATE_DONE ] || fail "job $platform $from -> $to is $state"
+  pkg="$T/pkg-$platform-$from-$to"
+  "$PF" request --coordinator "$addr" --product game --platform "$platform" --from "$from" --to "$to" \
+    -o "$pkg" > /dev/null || { fail "request $platform $from -> $to"; continue; }
+  "$PF" apply "$T/rel/$platform/$from" "$pkg" "$T/out-$platform-$from-$to" > /dev/null ||
+    { fail "apply $platform $from -> $to"; continue; }
+  diff -r "$T/out-$platform-$from-$to" "$T/rel/$platform/$to" > /dev/null ||
+    fail "package $platform $from -> $to does not rebuild the release"
+done < "$T/jobs.txt"
+
+# Clear errors for bad requests.
+"$PF" submit --coordinator "$addr" --product 'bad/name' --platform linux-x64 --version 1 \
+  "$T/rel/linux-x64/2.0.1" 2> "$T/err" && fail "a bad product name was accepted"
+grep -q "may hold only" "$T/err" || fail "bad-name message: $(cat "$T/err")"
+"$PF" request --coordinator "$addr" --product nosuch --platform linux-x64 --from 1 --to 2 -o "$T/x" \
+  2> "$T/err" && fail "a request for an unknown product succeeded"
+grep -q "no release" "$T/err" || fail "unknown-product message: $(cat "$T/err")"
+
+# Drained workers finish and exit.
+for w in w1 w2 w3; do
+  [ "$w" = "$killed" ] && continue
+  "$PF" workers --coordinator "$addr" --drain "$w" > /dev/null || fail "drain $w"
+done
+for w in w1 w2 w3; do
+  [ "$w" = "$killed" ] && continue
+  for _ in $(seq 100); do kill -0 "${worker_pid[$w]}" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "${worker_pid[$w]}" 2>/dev/null && fail "drained worker $w did not exit"
+done
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"; tail -n 20 "$T/coordinator.log" "$T"/w*.log
+  exit 1
+fi
+echo "farm end-to-end checks passed"
