@@ -1,0 +1,173 @@
+// The coordinator's gRPC surface with real gRPC on loopback: malformed
+// requests, unknown products, digest mismatches and oversized messages get
+// clear status codes and change nothing.
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "client/blob_transfer.h"
+#include "coordinator/server.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+class FarmGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-" +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    auto server = CoordinatorServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(128 << 20);
+    auto channel = grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
+    blobs_ = v1::BlobService::NewStub(channel);
+    coordinator_ = v1::CoordinatorService::NewStub(channel);
+    workers_ = v1::WorkerService::NewStub(channel);
+  }
+
+  v1::SubmitRequest Release(const std::string& digest) {
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("game");
+    r.mutable_release()->set_platform("linux-x64");
+    r.mutable_release()->set_version("1.0");
+    r.set_kind(v1::RELEASE_KIND_FILE);
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path("game");
+    e->set_type(1);
+    e->set_size(5);
+    e->set_digest(digest);
+    return r;
+  }
+
+  std::unique_ptr<CoordinatorServer> server_;
+  std::unique_ptr<v1::BlobService::Stub> blobs_;
+  std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+TEST_F(FarmGrpcTest, UploadWithWrongBytesIsDataLoss) {
+  Digest claimed = Sha256Of("hello");
+  grpc::ClientContext context;
+  v1::UploadResponse response;
+  auto writer = blobs_->Upload(&context, &response);
+  v1::UploadChunk chunk;
+  chunk.set_digest(DigestBytes(claimed));
+  chunk.set_size(5);
+  chunk.set_data("HELLO");
+  writer->Write(chunk);
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
+  // Not stored: a release naming it is refused.
+  grpc::ClientContext submit_context;
+  v1::SubmitResponse submitted;
+  status = coordinator_->Submit(&submit_context, Release(DigestBytes(claimed)), &submitted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("not uploaded"), std::string::npos);
+}
+
+TEST_F(FarmGrpcTest, MalformedBlobRequests) {
+  grpc::ClientContext c1;
+  v1::FindMissingRequest find;
+  find.add_digests("short");
+  v1::FindMissingResponse missing;
+  EXPECT_EQ(blobs_->FindMissing(&c1, find, &missing).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ClientContext c2;
+  v1::DownloadRequest download;
+  download.set_digest(DigestBytes(Sha256Of("never uploaded")));
+  auto reader = blobs_->Download(&c2, download);
+  v1::DownloadChunk chunk;
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext c3;
+  v1::UploadResponse response;
+  auto writer = blobs_->Upload(&c3, &response);
+  v1::UploadChunk big;
+  big.set_digest(DigestBytes(Sha256Of("x")));
+  big.set_size(4 << 20);
+  big.set_data(std::string(2 << 20, 'x'));
+  writer->Write(big);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(FarmGrpcTest, MalformedAndUnknownCoordinatorRequests) {
+  auto digest = DigestBytes(Sha256Of("hello"));
+  v1::SubmitRequest bad_path = Release(digest);
+  bad_path.mutable_manifest(0)->set_path("/etc/passwd");
+  grpc::ClientContext c1;
+  v1::SubmitResponse submitted;
+  EXPECT_EQ(coordinator_->Submit(&c1, bad_path, &submitted).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::SubmitRequest no_kind = Release(digest);
+  no_kind.set_kind(v1::RELEASE_KIND_UNSPECIFIED);
+  grpc::ClientContext c2;
+  EXPECT_EQ(coordinator_->Submit(&c2, no_kind, &submitted).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  grpc::ClientContext c3;
+  v1::OneOffRequest request;
+  request.set_product("nosuch");
+  request.set_platform("linux-x64");
+  request.set_from_version("1");
+  request.set_to_version("2");
+  v1::OneOffResponse one_off;
+  EXPECT_EQ(coordinator_->RequestPatch(&c3, request, &one_off).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext c4;
+  v1::WatchRequest watch;
+  watch.set_release_id("nosuch/x/y/1");
+  auto reader = coordinator_->Watch(&c4, watch);
+  v1::WatchResponse progress;
+  while (reader->Read(&progress)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(FarmGrpcTest, WorkerRequestsForUnknownJobsOrStaleLeases) {
+  auto package = DigestBytes(Sha256Of("hello"));
+  grpc::ClientContext c1;
+  v1::CompleteRequest complete;
+  complete.set_worker_id("w");
+  complete.set_job_id("nosuch");
+  complete.set_package_digest(package);
+  v1::CompleteResponse completed;
+  EXPECT_EQ(workers_->Complete(&c1, complete, &completed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // The package is not even uploaded.
+  grpc::ClientContext c2;
+  v1::FailRequest fail;
+  fail.set_worker_id("w");
+  fail.set_job_id("nosuch");
+  v1::FailResponse failed;
+  EXPECT_EQ(workers_->Fail(&c2, fail, &failed).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  grpc::ClientContext c3;
+  v1::AcquireRequest acquire;
+  acquire.set_worker_id("bad id with spaces");
+  v1::AcquireResponse acquired;
+  EXPECT_EQ(workers_->Acquire(&c3, acquire, &acquired).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(FarmGrpcTest, OversizedMessageIsRefused) {
+  v1::SubmitRequest huge = Release(DigestBytes(Sha256Of("hello")));
+  huge.mutable_manifest(0)->set_target(std::string(70 << 20, 'x'));
+  grpc::ClientContext context;
+  v1::SubmitResponse submitted;
+  EXPECT_EQ(coordinator_->Submit(&context, huge, &submitted).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::ClientContext status_context;
+  v1::StatusResponse status;
+  ASSERT_TRUE(coordinator_->Status(&status_context, v1::StatusRequest(), &status).ok());
+  EXPECT_EQ(status.releases_size(), 0);
+}
+
+}  // namespace
+}  // namespace patchfarm
