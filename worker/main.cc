@@ -1,5 +1,5 @@
 // patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
-//     [--cache-gib N]
+//     [--threads N] [--cache-gib N] [--no-index-cache]
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
 // holds and exits (drain).
 #include <pthread.h>
@@ -15,8 +15,9 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID] "
-    "[--cache-gib N]\n";
+    "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
+    "       [--threads N] [--cache-gib N] [--no-index-cache]\n"
+    "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n";
 
 }  // namespace
 
@@ -26,6 +27,10 @@ int main(int argc, char** argv) {
   if (options.jobs < 1) options.jobs = 1;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--no-index-cache") {
+      options.index_cache = false;
+      continue;
+    }
     std::string value = i + 1 < argc ? argv[i + 1] : "";
     bool ok = !value.empty();
     if (arg == "--coordinator") {
@@ -36,6 +41,8 @@ int main(int argc, char** argv) {
       options.worker_id = value;
     } else if (arg == "--jobs") {
       ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
+    } else if (arg == "--threads") {
+      ok = absl::SimpleAtoi(value, &options.diff.delta.threads) && options.diff.delta.threads > 0;
     } else if (arg == "--cache-gib") {
       uint64_t gib = 0;
       ok = absl::SimpleAtoi(value, &gib) && gib > 0;

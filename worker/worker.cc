@@ -14,6 +14,7 @@
 #include "core/delta/diff.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
+#include "storage/rocksdb_store.h"
 
 namespace patchfarm {
 namespace {
@@ -40,9 +41,13 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
     options.worker_id = absl::StrCat(host, "-", getpid());
   }
   if (options.jobs < 1) return absl::InvalidArgumentError("--jobs must be at least 1");
-  if (options.jobs > 1) options.diff.delta.threads = 1;  // Parallel across jobs instead.
   std::unique_ptr<Worker> w(new Worker(std::move(options)));
   PF_ASSIGN_OR_RETURN(w->cache_, BlobStore::Open(w->options_.cache_dir));
+  if (w->options_.index_cache) {
+    PF_ASSIGN_OR_RETURN(w->index_db_, RocksDbStore::Open(w->options_.cache_dir + "/index"));
+    w->index_store_ = std::make_unique<StoreIndexStore>(w->index_db_.get(), uint64_t{1} << 30);
+    w->options_.diff.delta.index_store = w->index_store_.get();
+  }
   w->channel_ = Connect(w->options_.coordinator);
   w->workers_ = v1::WorkerService::NewStub(w->channel_);
   w->blobs_ = v1::BlobService::NewStub(w->channel_);

@@ -20,6 +20,8 @@
 #include "core/tree/tree_diff.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
+#include "storage/store.h"
+#include "worker/index_store.h"
 
 namespace patchfarm {
 
@@ -29,7 +31,8 @@ struct WorkerOptions {
   int jobs = 2;             // Jobs at once.
   std::string worker_id;    // Default: hostname-pid.
   uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.
-  TreeDiffOptions diff;     // delta.threads is set to 1 when jobs > 1.
+  TreeDiffOptions diff;     // delta.threads: engine threads per job.
+  bool index_cache = true;  // Keep suffix arrays of old files in <cache>/index.
   bool quiet = false;       // No per-job log lines.
 };
 
@@ -59,6 +62,8 @@ class Worker {
 
   WorkerOptions options_;
   std::unique_ptr<BlobStore> cache_;
+  std::unique_ptr<Store> index_db_;
+  std::unique_ptr<StoreIndexStore> index_store_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;

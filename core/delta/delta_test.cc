@@ -1,5 +1,7 @@
 // Round-trip property tests for Diff and Apply.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -208,6 +210,47 @@ TEST(DeltaTest, RefusesOversizedInput) {
   options.max_input_bytes = 10;
   EXPECT_EQ(Diff("0123456789a", "x", options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace patchfarm
+
+namespace patchfarm {
+namespace {
+
+class MapIndexStore : public IndexStore {
+ public:
+  std::optional<std::string> Load(const Digest& d) override {
+    auto it = saved.find(d);
+    if (it == saved.end()) return std::nullopt;
+    return it->second;
+  }
+  void Save(const Digest& d, const std::string& bytes) override { saved[d] = bytes; }
+  std::map<Digest, std::string> saved;
+};
+
+TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
+  std::mt19937_64 rng(17);
+  std::string old_data(300000, '\0');
+  for (char& c : old_data) c = static_cast<char>(rng() % 7);
+  std::string new_data = old_data.substr(1000) + "tail" + old_data.substr(0, 5000);
+  MapIndexStore store;
+  DiffOptions options;
+  options.index_store = &store;
+  DiffStats cold, warm, rebuilt;
+  auto first = Diff(old_data, new_data, options, &cold);
+  auto second = Diff(old_data, new_data, options, &warm);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE(cold.index_cached);
+  EXPECT_TRUE(warm.index_cached);
+  EXPECT_EQ(*first, *second);
+  ASSERT_EQ(store.saved.size(), 1u);
+  std::string& bytes = store.saved.begin()->second;
+  bytes[bytes.size() - 2] = '\x7f';  // An index entry far out of range.
+  auto third = Diff(old_data, new_data, options, &rebuilt);
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(rebuilt.index_cached);
+  EXPECT_EQ(*third, *first);
 }
 
 }  // namespace

@@ -103,6 +103,27 @@ absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_vi
   return SerializePatchHeader(header) + frame;
 }
 
+absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const Digest& digest,
+                                             const DiffOptions& options, bool* cached) {
+  *cached = false;
+  if (options.index_store != nullptr && !old_data.empty()) {
+    std::optional<std::string> bytes = options.index_store->Load(digest);
+    if (bytes) {
+      absl::StatusOr<SuffixIndex> index = SuffixIndex::Deserialize(old_data, *bytes);
+      if (index.ok()) {
+        *cached = true;
+        return index;
+      }  // A bad entry is rebuilt and overwritten.
+    }
+  }
+  PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data));
+  if (options.index_store != nullptr && !old_data.empty()) {
+    std::string bytes = index.Serialize();
+    if (!bytes.empty()) options.index_store->Save(digest, bytes);
+  }
+  return index;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
@@ -123,7 +144,8 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
 
   std::vector<DeltaOp> ops;
   {
-    PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data));
+    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(old_data, base.old_digest, options,
+                                                            &stats->index_cached));
     MatchOptions match;
     match.threads = options.threads;
     ops = MatchAll(old_data, new_data, index, match);

@@ -5,13 +5,25 @@
 #define PATCHFARM_CORE_DELTA_DIFF_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/sha256.h"
 #include "core/delta/format.h"
 
 namespace patchfarm {
+
+// Where Diff keeps suffix arrays of old files between runs (the worker's
+// RocksDB cache), keyed by the old file's SHA-256. Must be thread-safe.
+class IndexStore {
+ public:
+  virtual ~IndexStore() = default;
+  // The bytes saved for `old_digest`, or nullopt.
+  virtual std::optional<std::string> Load(const Digest& old_digest) = 0;
+  virtual void Save(const Digest& old_digest, const std::string& bytes) = 0;
+};
 
 struct DiffOptions {
   int level = 19;    // zstd level of the streams. Default: 19.
@@ -25,6 +37,9 @@ struct DiffOptions {
   // apply 10-20 times faster (bench/RESULTS.md).
   bool fast_apply = false;  // Default: false.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
+  // If set, the suffix array of old is loaded from here when present and
+  // saved after building otherwise. The patch is the same either way.
+  IndexStore* index_store = nullptr;  // Default: none.
 };
 
 // What Diff did, for logs and benchmarks.
@@ -35,6 +50,7 @@ struct DiffStats {
   uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
   uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
+  bool index_cached = false;         // The suffix array came from index_store.
 };
 
 // Returns a patch that Apply turns, with `old_data`, into `new_data`.

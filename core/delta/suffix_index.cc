@@ -50,6 +50,29 @@ absl::StatusOr<SuffixIndex> SuffixIndex::Build(absl::string_view old) {
   return index;
 }
 
+std::string SuffixIndex::Serialize() const {
+  if (sa32_.size() != old_.size()) return std::string();
+  return std::string(reinterpret_cast<const char*>(sa32_.data()), sa32_.size() * sizeof(int32_t));
+}
+
+absl::StatusOr<SuffixIndex> SuffixIndex::Deserialize(absl::string_view old,
+                                                     absl::string_view bytes) {
+  if (old.empty() || old.size() >= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) ||
+      bytes.size() != old.size() * sizeof(int32_t)) {
+    return absl::DataLossError("cached suffix array does not fit the old file");
+  }
+  SuffixIndex index;
+  index.old_ = old;
+  index.sa32_.resize(old.size());
+  std::memcpy(index.sa32_.data(), bytes.data(), bytes.size());
+  const int32_t n = static_cast<int32_t>(old.size());
+  for (int32_t v : index.sa32_) {
+    if (v < 0 || v >= n) return absl::DataLossError("cached suffix array out of range");
+  }
+  index.BuildBuckets();
+  return index;
+}
+
 void SuffixIndex::BuildBuckets() {
   const int64_t n = static_cast<int64_t>(old_.size());
   std::vector<int64_t> count(kBuckets, 0);

@@ -6,6 +6,7 @@
 #define PATCHFARM_CORE_DELTA_SUFFIX_INDEX_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,14 @@ class SuffixIndex {
   // Indexes `old`, which must outlive the index. ResourceExhausted if the
   // suffix sort fails.
   static absl::StatusOr<SuffixIndex> Build(absl::string_view old);
+
+  // The suffix array as bytes, to cache it (IndexStore in diff.h). Empty for
+  // old files of 2 GiB and more, whose index is not cached.
+  std::string Serialize() const;
+  // An index of `old` from Serialize()'s bytes, checking that they fit `old`
+  // (length and range; a wrong order only costs patch size, never
+  // correctness). DataLoss if they do not.
+  static absl::StatusOr<SuffixIndex> Deserialize(absl::string_view old, absl::string_view bytes);
 
   // Returns the length of the longest prefix of `needle` found in old and sets
   // `*pos` to where it starts (0 and 0 when nothing matches).
