@@ -16,7 +16,7 @@ PF="$PWD/dist/bin/patchfarm"
 work="$(mktemp -d)"
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-mapfile -t versions < <(awk -F'\t' '$1 == "esbuild" && $2 == "linux-x64" && $4 == "series" {print $3}' \
+mapfile -t versions < <(awk -F'\t' '$1 == "esbuild" && $2 == "linux-x64" {print $3}' \
   "$corpus/manifest.tsv")
 
 run() {  # WORKERS -> prints seconds

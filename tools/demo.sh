@@ -1,71 +1,73 @@
 #!/usr/bin/env bash
-# The main job (until the farm exists): builds patchfarm, compiles a sample
-# program in five release versions, makes consecutive and cumulative patches to
-# the newest, applies each and checks the result bit for bit, and prints patch
-# sizes beside a plain compressed download of the new version. Then the same
-# versions as release trees: tree packages, applied in place as one chain.
+# The main job: the embedded farm on sample releases. Builds patchfarm,
+# compiles a sample program in five release versions as release trees (the
+# program, its source as data, docs, a symlink; 5.0.3 moves the data into a
+# subdirectory), starts `patchfarm serve` (coordinator and workers in one
+# process, state in a local RocksDB), submits each release as CI would, and
+# waits for its patches. Then, as an updater would, it fetches the cumulative
+# package from each old version, applies it and checks the result bit for bit,
+# printing sizes beside a full download, and updates an install in place
+# through the chain of consecutive packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh
 PF="$PWD/dist/bin/patchfarm"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+serve_pid=""
+trap '[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-versions=(0 1 2 3 4)
-for v in "${versions[@]}"; do
-  python3 examples/make_sample_release.py "$v" > "$work/app-5.0.$v.c"
-  gcc -O2 -o "$work/app-5.0.$v" "$work/app-5.0.$v.c"
-done
-newest="${versions[-1]}"
-new="$work/app-5.0.$newest"
-full=$(zstd -19 -q -c "$new" | wc -c)
-
-printf '\n%-22s %10s %10s %10s %8s %10s  %s\n' "patch" "new bytes" "full.zst" "patch" "% full" \
-  "bsdiff" "apply"
-row() {  # old_version new_version
-  local old="$work/app-5.0.$1" new="$work/app-5.0.$2" patch="$work/from_linux-x64_5.0.$1-to-5.0.$2"
-  "$PF" diff "$old" "$new" "$patch" > /dev/null
-  "$PF" apply "$old" "$patch" "$work/out"
-  cmp -s "$work/out" "$new" && ok="bit-exact" || { echo "MISMATCH"; exit 1; }
-  bsdiff "$old" "$new" "$work/bsdiff.patch"
-  local nsize psize zsize bsize
-  nsize=$(stat -c %s "$new"); psize=$(stat -c %s "$patch"); zsize=$(zstd -19 -q -c "$new" | wc -c)
-  bsize=$(stat -c %s "$work/bsdiff.patch")
-  printf '%-22s %10d %10d %10d %7.1f%% %10d  %s\n' "5.0.$1 -> 5.0.$2" "$nsize" "$zsize" "$psize" \
-    "$(awk "BEGIN { print 100 * $psize / $zsize }")" "$bsize" "$ok"
-}
-echo "consecutive:"
-for ((i = 1; i < ${#versions[@]}; i++)); do row "${versions[i-1]}" "${versions[i]}"; done
-echo "cumulative (to the newest, 5.0.$newest):"
-for ((i = 0; i < ${#versions[@]} - 1; i++)); do row "${versions[i]}" "$newest"; done
-"$work/app-5.0.$newest" > /dev/null && "$work/out" > /dev/null && echo "the patched program runs"
-echo "full download (zstd -19) of 5.0.$newest: $full bytes"
-
-# Release trees: each version is a directory (the program, its source as a data
-# file, docs, a symlink); 5.0.3 moves the data into a subdirectory. Tree
-# packages are applied to an install in place, as a chain, keeping a user's file.
-for v in "${versions[@]}"; do
-  t="$work/tree-5.0.$v"
+versions=(5.0.0 5.0.1 5.0.2 5.0.3 5.0.4)
+for i in "${!versions[@]}"; do
+  v="${versions[$i]}"
+  t="$work/release/$v"
   mkdir -p "$t/bin" "$t/share/doc"
-  cp "$work/app-5.0.$v" "$t/bin/app"
+  python3 examples/make_sample_release.py "$i" > "$work/app-$v.c"
+  gcc -O2 -o "$t/bin/app" "$work/app-$v.c"
   data="$t/share/app.c"
-  [ "$v" -ge 3 ] && { mkdir -p "$t/share/src"; data="$t/share/src/app.c"; }
-  cp "$work/app-5.0.$v.c" "$data"
-  echo "sample app 5.0.$v" > "$t/share/doc/VERSION"
+  [ "$i" -ge 3 ] && { mkdir -p "$t/share/src"; data="$t/share/src/app.c"; }
+  cp "$work/app-$v.c" "$data"
+  echo "sample app $v" > "$t/share/doc/VERSION"
   ln -s app "$t/bin/app-current"
 done
+newest="${versions[-1]}"
+
+"$PF" serve --data "$work/farm" --workers 2 --port-file "$work/port" > "$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+addr="$(cat "$work/port")"
+echo "embedded farm on $addr"
+for v in "${versions[@]}"; do
+  "$PF" submit --coordinator "$addr" --product sample --platform linux-x64 --version "$v" --wait \
+    "$work/release/$v" | tail -n 1
+done
 echo
-echo "release trees (package vs tar | zstd -19 of the new tree):"
+"$PF" status --coordinator "$addr" --product sample
+echo
+full=$(tar -C "$work/release/$newest" -cf - . | zstd -19 -q -c | wc -c)
+printf '%-18s %10s %10s %8s  %s\n' "update" "package" "full" "% full" "applied"
+for v in "${versions[@]:0:${#versions[@]}-1}"; do
+  pkg="$work/from_linux-x64_$v"
+  "$PF" request --coordinator "$addr" --product sample --platform linux-x64 --from "$v" \
+    --to "$newest" -o "$pkg" > /dev/null
+  "$PF" apply "$work/release/$v" "$pkg" "$work/out-$v" > /dev/null
+  diff -r "$work/out-$v" "$work/release/$newest" > /dev/null && ok="bit-exact" || { echo MISMATCH; exit 1; }
+  size=$(stat -c %s "$pkg")
+  printf '%-18s %10d %10d %7.1f%%  %s\n' "$v -> $newest" "$size" "$full" \
+    "$(awk "BEGIN { print 100 * $size / $full }")" "$ok"
+done
+echo "(full: tar | zstd -19 of $newest)"
+
 chain=()
 for ((i = 1; i < ${#versions[@]}; i++)); do
-  pkg="$work/from_linux-x64_5.0.${versions[i-1]}.pftr"
-  "$PF" diff "$work/tree-5.0.${versions[i-1]}" "$work/tree-5.0.${versions[i]}" "$pkg" | sed 's/^[^:]*: /  /' |
-    sed "s/^/5.0.${versions[i-1]} -> 5.0.${versions[i]}:/"
+  pkg="$work/chain-${versions[i]}"
+  "$PF" request --coordinator "$addr" --product sample --platform linux-x64 \
+    --from "${versions[i-1]}" --to "${versions[i]}" -o "$pkg" > /dev/null
   chain+=("$pkg")
 done
-echo "  full tar.zst of 5.0.$newest: $(tar -C "$work/tree-5.0.$newest" -cf - . | zstd -19 -q -c | wc -c) bytes"
-cp -a "$work/tree-5.0.0" "$work/install"
+cp -a "$work/release/${versions[0]}" "$work/install"
 echo "my settings" > "$work/install/user.cfg"
-"$PF" apply --in-place "$work/install" "${chain[@]}"
+"$PF" apply --in-place "$work/install" "${chain[@]}" > /dev/null
 rm -r "$work/install/user.cfg" "$work/install/.patchfarm"
-diff -r "$work/install" "$work/tree-5.0.$newest" > /dev/null && echo "install updated in place 5.0.0 -> 5.0.$newest through ${#chain[@]} packages: bit-exact"
+diff -r "$work/install" "$work/release/$newest" > /dev/null &&
+  echo "install updated in place ${versions[0]} -> $newest through ${#chain[@]} chained packages: bit-exact"
+"$work/install/bin/app" > /dev/null && echo "the updated program runs"
