@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     char dir[] = "/tmp/pf-index-bench-XXXXXX";
     if (mkdtemp(dir) == nullptr) return 1;
-    auto db = patchfarm::RocksDbStore::Open(std::string(dir) + "/index");
+    auto db = patchfarm::RocksDbStore::Open(std::string(dir) + "/index",
+                                             patchfarm::RocksDbStore::Options{/*compress=*/false});
     auto old_file = patchfarm::MappedFile::Open(argv[i]);
     auto new_file = patchfarm::MappedFile::Open(argv[i + 1]);
     if (!db.ok() || !old_file.ok() || !new_file.ok()) {

@@ -25,10 +25,12 @@ rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& path,
+                                                                Options store_options) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.max_open_files = 256;
+  if (!store_options.compress) options.compression = rocksdb::kNoCompression;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
   if (!s.ok()) return FromRocksDb(s, absl::StrCat("open ", path));

@@ -16,9 +16,19 @@ namespace patchfarm {
 
 class RocksDbStore : public Store {
  public:
+  struct Options {
+    // Compress data files. Off for large incompressible values (suffix
+    // arrays), where it only costs read time.
+    bool compress = true;  // Default: true.
+  };
+
   // Opens (creating if missing) the database in directory `path`.
   // Unavailable if another process holds it.
-  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& path,
+                                                            Options options);
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& path) {
+    return Open(path, Options());
+  }
   ~RocksDbStore() override;
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;

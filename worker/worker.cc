@@ -44,7 +44,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   std::unique_ptr<Worker> w(new Worker(std::move(options)));
   PF_ASSIGN_OR_RETURN(w->cache_, BlobStore::Open(w->options_.cache_dir));
   if (w->options_.index_cache) {
-    PF_ASSIGN_OR_RETURN(w->index_db_, RocksDbStore::Open(w->options_.cache_dir + "/index"));
+    PF_ASSIGN_OR_RETURN(w->index_db_, RocksDbStore::Open(w->options_.cache_dir + "/index", RocksDbStore::Options{/*compress=*/false}));
     w->index_store_ = std::make_unique<StoreIndexStore>(w->index_db_.get(), uint64_t{1} << 30);
     w->options_.diff.delta.index_store = w->index_store_.get();
   }
