@@ -6,6 +6,7 @@
 
 #include "client/delta_commands.h"
 #include "client/farm_commands.h"
+#include "client/site_commands.h"
 
 namespace {
 
@@ -31,7 +32,14 @@ constexpr char kHelp[] =
     "                            a one-off patch between two stored versions\n"
     "  workers --coordinator HOST:PORT [--drain WORKER_ID]\n"
     "  serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]\n"
-    "                            coordinator and workers in one process\n";
+    "                            coordinator and workers in one process\n"
+    "\n"
+    "  keygen --out KEYFILE      an Ed25519 signing key (KEYFILE) and its public half (KEYFILE.pub)\n"
+    "  publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR\n"
+    "          [--motd TEXT] [--valid-days N]\n"
+    "                            write the product's signed update site\n"
+    "  update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
+    "                            update an install from a published site\n";
 
 }  // namespace
 
@@ -51,6 +59,9 @@ int main(int argc, char** argv) {
   if (verb == "request") return patchfarm::RunRequestCommand(args);
   if (verb == "workers") return patchfarm::RunWorkersCommand(args);
   if (verb == "serve") return patchfarm::RunServeCommand(args);
+  if (verb == "keygen") return patchfarm::RunKeygenCommand(args);
+  if (verb == "publish") return patchfarm::RunPublishCommand(args);
+  if (verb == "update") return patchfarm::RunUpdateCommand(args);
   std::fprintf(stderr, "patchfarm: unknown verb '%s'\n\n%s", verb.c_str(), kHelp);
   return 2;
 }

@@ -242,6 +242,18 @@ absl::StatusOr<v1::ReleaseStatus> Coordinator::GetReleaseStatus(const std::strin
   return ReleaseStatusLocked(it->second);
 }
 
+absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::string& release_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(release_id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", release_id));
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> manifest,
+                      ManifestLocked(it->second.manifest_digest()));
+  v1::GetManifestResponse response;
+  response.set_kind(it->second.kind());
+  *response.mutable_entries() = manifest->entries();
+  return response;
+}
+
 v1::StatusResponse Coordinator::Status(const std::string& product) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<const v1::StoredRelease*> list;

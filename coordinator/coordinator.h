@@ -52,6 +52,7 @@ class Coordinator {
   // AlreadyExists for the same release with other content.
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
   absl::StatusOr<v1::ReleaseStatus> GetReleaseStatus(const std::string& release_id);
+  absl::StatusOr<v1::GetManifestResponse> GetManifest(const std::string& release_id);
   // Every release of `product` (all if empty), oldest first.
   v1::StatusResponse Status(const std::string& product);
 

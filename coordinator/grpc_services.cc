@@ -130,6 +130,15 @@ grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext*, const v1::Stat
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext*,
+                                                 const v1::GetManifestRequest* request,
+                                                 v1::GetManifestResponse* response) {
+  auto result = c_->GetManifest(request->release_id());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
                                                   const v1::OneOffRequest* request,
                                                   v1::OneOffResponse* response) {

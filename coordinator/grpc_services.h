@@ -36,6 +36,8 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                      grpc::ServerWriter<v1::WatchResponse>* writer) override;
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest* request,
                       v1::StatusResponse* response) override;
+  grpc::Status GetManifest(grpc::ServerContext*, const v1::GetManifestRequest* request,
+                           v1::GetManifestResponse* response) override;
   grpc::Status RequestPatch(grpc::ServerContext* context, const v1::OneOffRequest* request,
                             v1::OneOffResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,

@@ -1,0 +1,137 @@
+#include "client/site_commands.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/ed25519.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "publisher/publisher.h"
+#include "updater/updater.h"
+
+namespace patchfarm {
+namespace {
+
+int Usage(const char* usage) {
+  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
+  return 2;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// --name value pairs and --switches; false on anything else.
+bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
+           const std::set<std::string>& switches, std::map<std::string, std::string>* out) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (with_value.count(args[i]) != 0 && i + 1 < args.size()) {
+      (*out)[args[i]] = args[i + 1];
+      ++i;
+    } else if (switches.count(args[i]) != 0) {
+      (*out)[args[i]] = "1";
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> ReadText(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
+  return std::string(file->data());
+}
+
+}  // namespace
+
+int RunKeygenCommand(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> f;
+  if (!Parse(args, {"--out"}, {}, &f) || f["--out"].empty()) return Usage("keygen --out KEYFILE");
+  auto keys = GenerateEd25519KeyPair();
+  if (!keys.ok()) return Fail(keys.status());
+  struct stat st;
+  if (stat(f["--out"].c_str(), &st) == 0) {
+    return Fail(absl::AlreadyExistsError(f["--out"] + " exists; refusing to replace a signing key"));
+  }
+  absl::Status status = WriteFileAtomically(f["--out"], keys->private_pem, 0600);
+  if (status.ok()) status = WriteFileAtomically(f["--out"] + ".pub", keys->public_pem, 0644);
+  if (!status.ok()) return Fail(status);
+  std::printf("wrote %s (private, keep it secret) and %s.pub (pin it in updaters)\n",
+              f["--out"].c_str(), f["--out"].c_str());
+  return 0;
+}
+
+int RunPublishCommand(const std::vector<std::string>& args) {
+  static const char* kUsage =
+      "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
+      "[--valid-days N]";
+  std::map<std::string, std::string> f;
+  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days"}, {}, &f) ||
+      f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
+    return Usage(kUsage);
+  }
+  PublishOptions options;
+  options.coordinator = f["--coordinator"];
+  options.product = f["--product"];
+  options.out_dir = f["--out"];
+  options.motd = f["--motd"];
+  if (!f["--valid-days"].empty() && !absl::SimpleAtoi(f["--valid-days"], &options.valid_days)) {
+    return Usage(kUsage);
+  }
+  auto key = ReadText(f["--key"]);
+  if (!key.ok()) return Fail(key.status());
+  options.private_key_pem = *key;
+  auto report = Publish(options);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",
+              report->site.c_str(), static_cast<unsigned long long>(report->serial),
+              report->channels, report->files, static_cast<unsigned long long>(report->bytes));
+  return 0;
+}
+
+int RunUpdateCommand(const std::vector<std::string>& args) {
+  static const char* kUsage =
+      "update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]";
+  std::map<std::string, std::string> f;
+  if (!Parse(args, {"--index", "--pubkey", "--install", "--platform"}, {"--check"}, &f) ||
+      f["--index"].empty() || f["--pubkey"].empty() || f["--install"].empty()) {
+    return Usage(kUsage);
+  }
+  UpdateOptions options;
+  options.index_url = f["--index"];
+  options.install_dir = f["--install"];
+  options.platform = f["--platform"];
+  options.check_only = f.count("--check") != 0;
+  options.log = [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  auto key = ReadText(f["--pubkey"]);
+  if (!key.ok()) return Fail(key.status());
+  options.public_key_pem = *key;
+  auto report = RunUpdate(options);
+  if (!report.ok()) return Fail(report.status());
+  if (options.check_only) {
+    std::printf("installed: %s\nnewest: %s\nmotd: %s\ndownload: %llu bytes (%s)\n",
+                report->installed.empty() ? "none" : report->installed.c_str(),
+                report->newest.c_str(), report->motd.c_str(),
+                static_cast<unsigned long long>(report->download_bytes),
+                report->way.empty() ? "up to date" : report->way.c_str());
+  } else if (report->updated) {
+    std::printf("updated %s -> %s (%s, %llu bytes)\n",
+                report->installed.empty() ? "nothing" : report->installed.c_str(),
+                report->newest.c_str(), report->way.c_str(),
+                static_cast<unsigned long long>(report->download_bytes));
+  } else {
+    std::printf("up to date: %s\n", report->newest.empty() ? "(self-update disabled)" : report->newest.c_str());
+  }
+  return 0;
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,30 @@
+// Fetching over HTTP(S) and file:// with libcurl: small documents into memory
+// and downloads to a file that resume where an earlier attempt stopped (HTTP
+// Range). The only includer of curl. Thread-safe (one handle per call).
+#ifndef PATCHFARM_COMMON_HTTP_FETCH_H_
+#define PATCHFARM_COMMON_HTTP_FETCH_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace patchfarm {
+
+// The body at `url`, at most `max_bytes` (ResourceExhausted beyond).
+// NotFound for HTTP 404 or a missing file; Unavailable for network errors.
+absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes);
+
+struct DownloadResult {
+  uint64_t resumed_from = 0;  // Bytes already in `path` when this call began.
+  uint64_t size = 0;          // Bytes in `path` now.
+};
+
+// Appends the body at `url` to `path`, asking for the bytes after those
+// already there. The caller verifies the whole file (size, SHA-256).
+absl::StatusOr<DownloadResult> DownloadUrl(const std::string& url, const std::string& path,
+                                           uint64_t max_bytes);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COMMON_HTTP_FETCH_H_

@@ -1,0 +1,322 @@
+#include "publisher/publisher.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/blob_transfer.h"
+#include "common/directory.h"
+#include "common/ed25519.h"
+#include "common/file.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "coordinator/version.h"
+#include "core/tree/tree_diff.h"
+#include "core/tree/tree_path.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/create_channel.h"
+#include "proto/patchfarm/v1/farm.grpc.pb.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+#include "proto/patchfarm/v1/site.pb.h"
+
+namespace patchfarm {
+namespace {
+
+// Everything one publish run needs.
+class SiteWriter {
+ public:
+  SiteWriter(const PublishOptions& options, const std::string& site_dir)
+      : options_(options), site_dir_(site_dir) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    auto channel = grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
+    coordinator_ = v1::CoordinatorService::NewStub(channel);
+    blobs_ = v1::BlobService::NewStub(channel);
+  }
+
+  absl::Status Open() {
+    PF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(options_.out_dir + "/.cache"));
+    return absl::OkStatus();
+  }
+
+  // Copies blob `digest` into the site as `name`.
+  absl::StatusOr<v1::SiteFile> AddBlob(const std::string& channel_dir, const std::string& name,
+                                       const Digest& digest) {
+    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+    PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
+    return AddFile(channel_dir, name, path, digest);
+  }
+
+  absl::StatusOr<v1::SiteFile> AddFile(const std::string& channel_dir, const std::string& name,
+                                       const std::string& path, const Digest& digest) {
+    PF_RETURN_IF_ERROR(CopyFile(path, JoinPath(channel_dir, name), 0644));
+    struct stat st;
+    if (stat(JoinPath(channel_dir, name).c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", name);
+    v1::SiteFile file;
+    file.set_url(name);
+    file.set_size(static_cast<uint64_t>(st.st_size));
+    file.set_sha256(DigestToHex(digest));
+    ++report.files;
+    report.bytes += file.size();
+    return file;
+  }
+
+  // The full package of a release (a tree package from an empty tree), built
+  // once per manifest and kept in the cache.
+  absl::StatusOr<v1::SiteFile> AddFullPackage(const std::string& channel_dir, const std::string& name,
+                                              const v1::ReleaseStatus& release) {
+    std::string cached = absl::StrCat(options_.out_dir, "/.cache/full-",
+                                      DigestToHex(Sha256Of(release.manifest_digest())));
+    struct stat st;
+    if (stat(cached.c_str(), &st) != 0) {
+      v1::GetManifestRequest request;
+      request.set_release_id(release.release_id());
+      v1::GetManifestResponse response;
+      grpc::ClientContext context;
+      PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
+      PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
+      for (const ManifestEntry& e : manifest) {
+        if (e.type == EntryType::kFile) {
+          PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), e.digest, cache_.get()));
+        }
+      }
+      FileLocator locate = [this](const ManifestEntry& e) {
+        absl::StatusOr<std::string> path = cache_->PathOf(e.digest);
+        return path.ok() ? *path : std::string("/nonexistent/blob");
+      };
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(cached));
+      PF_RETURN_IF_ERROR(
+          MakePackageFromManifests(Manifest(), locate, manifest, locate, TreeDiffOptions(), out.get()));
+      PF_RETURN_IF_ERROR(out->Commit());
+    }
+    uint64_t size = 0;
+    PF_ASSIGN_OR_RETURN(Digest digest, HashFile(cached, &size));
+    return AddFile(channel_dir, name, cached, digest);
+  }
+
+  std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
+  PublishReport report;
+
+ private:
+  const PublishOptions& options_;
+  std::string site_dir_;
+  std::unique_ptr<v1::BlobService::Stub> blobs_;
+  std::unique_ptr<BlobStore> cache_;
+};
+
+bool Done(const v1::JobStatus& j) { return j.state() == v1::JOB_STATE_DONE; }
+
+// The serial of the index currently published for `product` (0 if none).
+uint64_t CurrentSerial(const std::string& site) {
+  uint64_t serial = 0;
+  DIR* d = opendir(site.c_str());
+  if (d == nullptr) return 0;
+  while (struct dirent* e = readdir(d)) {
+    std::string index = absl::StrCat(site, "/", e->d_name, "/index.json");
+    auto file = MappedFile::Open(index);
+    if (!file.ok()) continue;
+    v1::UpdateIndex parsed;
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    if (google::protobuf::util::JsonStringToMessage(std::string((*file)->data()), &parsed, options).ok()) {
+      serial = std::max<uint64_t>(serial, parsed.serial());
+    }
+  }
+  closedir(d);
+  return serial;
+}
+
+std::string Ini(const std::string& product, const std::string& version, const std::string& motd) {
+  std::string one_line = motd;
+  std::replace(one_line.begin(), one_line.end(), '\n', ' ');
+  return absl::StrCat("[", product, "]\nVersion=", version, "\nMOTD=", one_line, "\n");
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
+  PF_RETURN_IF_ERROR(ValidateName("product", options.product));
+  if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "mkdir", options.out_dir);
+  }
+  const std::string site = JoinPath(options.out_dir, options.product);
+  const uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  const uint64_t serial = std::max(CurrentSerial(site) + 1, now);
+  const std::string published = JoinPath(options.out_dir, ".published");
+  const std::string target = absl::StrCat(published, "/", options.product, ".", serial);
+  const std::string partial = target + ".partial";
+  for (const std::string& d : {published}) {
+    if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", d);
+  }
+  PF_RETURN_IF_ERROR(RemoveTree(partial));
+  if (mkdir(partial.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", partial);
+
+  SiteWriter writer(options, partial);
+  PF_RETURN_IF_ERROR(writer.Open());
+  v1::StatusRequest request;
+  request.set_product(options.product);
+  v1::StatusResponse status;
+  grpc::ClientContext context;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(writer.coordinator_->Status(&context, request, &status)));
+
+  // channel -> platform -> releases (tree releases only; see SITE.md).
+  std::map<std::string, std::map<std::string, std::vector<const v1::ReleaseStatus*>>> groups;
+  for (const v1::ReleaseStatus& r : status.releases()) {
+    if (r.kind() == v1::RELEASE_KIND_TREE) groups[r.release().channel()][r.release().platform()].push_back(&r);
+  }
+  for (auto& [channel, platforms] : groups) {
+    const std::string channel_dir = JoinPath(partial, channel);
+    if (mkdir(channel_dir.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", channel_dir);
+    v1::UpdateIndex index;
+    index.set_format(1);
+    index.set_product(options.product);
+    index.set_channel(channel);
+    index.set_serial(serial);
+    index.set_published(static_cast<int64_t>(now));
+    index.set_expires(static_cast<int64_t>(now) + int64_t{options.valid_days} * 86400);
+    index.set_motd(options.motd);
+    std::string newest_overall;
+    std::string html = absl::StrCat("<!-- patchfarm download fragment: ", HtmlEscape(options.product),
+                                    " ", HtmlEscape(channel), " -->\n<ul class=\"patchfarm-downloads\">\n");
+    for (auto& [platform, releases] : platforms) {
+      std::sort(releases.begin(), releases.end(), [](auto* a, auto* b) {
+        return CompareVersions(a->release().version(), b->release().version()) < 0;
+      });
+      // The newest formal release whose jobs are all done.
+      const v1::ReleaseStatus* newest = nullptr;
+      for (const v1::ReleaseStatus* r : releases) {
+        if (!r->intermediate() && std::all_of(r->jobs().begin(), r->jobs().end(), Done)) newest = r;
+      }
+      if (newest == nullptr) continue;
+      v1::SitePlatform* p = index.add_platforms();
+      p->set_platform(platform);
+      p->set_newest(newest->release().version());
+      if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
+        newest_overall = p->newest();
+      }
+      for (const v1::JobStatus& j : newest->jobs()) {  // Cumulative patches.
+        Digest digest;
+        PF_RETURN_IF_ERROR(ParseDigest(j.package_digest(), &digest));
+        v1::SitePatch* patch = p->add_patches();
+        patch->set_from_version(j.from_version());
+        patch->set_to_version(j.to_version());
+        patch->set_cumulative(true);
+        PF_ASSIGN_OR_RETURN(*patch->mutable_file(),
+                            writer.AddBlob(channel_dir, absl::StrCat("from_", platform, "_", j.from_version()), digest));
+      }
+      // Chained patches: each formal release from its predecessor, within the window.
+      std::vector<const v1::ReleaseStatus*> formal;
+      for (const v1::ReleaseStatus* r : releases) {
+        if (!r->intermediate() && CompareVersions(r->release().version(), newest->release().version()) <= 0) {
+          formal.push_back(r);
+        }
+      }
+      for (size_t i = 1; i < formal.size(); ++i) {
+        const std::string& from = formal[i - 1]->release().version();
+        const std::string& to = formal[i]->release().version();
+        bool covered = false;
+        for (const v1::SitePatch& c : p->patches()) covered |= c.from_version() == from;
+        if (!covered) continue;  // Outside the window: no chain through it.
+        for (const v1::JobStatus& j : formal[i]->jobs()) {
+          if (j.from_version() != from || !Done(j) || to == newest->release().version()) continue;
+          Digest digest;
+          PF_RETURN_IF_ERROR(ParseDigest(j.package_digest(), &digest));
+          v1::SitePatch* patch = p->add_patches();
+          patch->set_from_version(from);
+          patch->set_to_version(to);
+          PF_ASSIGN_OR_RETURN(*patch->mutable_file(),
+                              writer.AddBlob(channel_dir, absl::StrCat("chain_", platform, "_", from, "_to_", to), digest));
+        }
+      }
+      // Full packages: the newest formal release and intermediate releases after it.
+      for (const v1::ReleaseStatus* r : releases) {
+        bool later_intermediate = r->intermediate() &&
+                                  CompareVersions(r->release().version(), newest->release().version()) > 0;
+        if (r != newest && !later_intermediate) continue;
+        v1::SiteRelease* full = p->add_releases();
+        full->set_version(r->release().version());
+        full->set_intermediate(r->intermediate());
+        PF_ASSIGN_OR_RETURN(*full->mutable_full(),
+                            writer.AddFullPackage(channel_dir, absl::StrCat("full_", platform, "_", full->version()), *r));
+        absl::StrAppend(&html, "  <li data-platform=\"", HtmlEscape(platform), "\"><a href=\"",
+                        HtmlEscape(full->full().url()), "\">", HtmlEscape(options.product), " ",
+                        HtmlEscape(full->version()), full->intermediate() ? " (test build)" : "",
+                        " for ", HtmlEscape(platform), "</a> <span class=\"size\">", full->full().size(),
+                        " bytes</span> <code class=\"sha256\">", full->full().sha256(), "</code></li>\n");
+      }
+    }
+    if (index.platforms_size() == 0) continue;
+    html += "</ul>\n";
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.add_whitespace = true;
+    print.preserve_proto_field_names = true;
+    if (!google::protobuf::util::MessageToJsonString(index, &json, print).ok()) {
+      return absl::InternalError("cannot encode the index");
+    }
+    PF_ASSIGN_OR_RETURN(std::string signature, SignEd25519(options.private_key_pem, json));
+    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json"), json));
+    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json.sig"), signature));
+    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "version.ini"),
+                                           Ini(options.product, newest_overall, options.motd)));
+    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "download.html"), html));
+    ++writer.report.channels;
+  }
+  if (writer.report.channels == 0) {
+    RemoveTree(partial).IgnoreError();
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.product, ": no finished formal tree release to publish"));
+  }
+  // Switch: <out>/<product> is a symlink to the new tree, replaced in one rename.
+  PF_RETURN_IF_ERROR(SyncFileSystem(partial));
+  if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename", target);
+  const std::string link_tmp = site + ".switch";
+  unlink(link_tmp.c_str());
+  std::string relative = absl::StrCat(".published/", options.product, ".", serial);
+  if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
+  if (rename(link_tmp.c_str(), site.c_str()) != 0) return ErrnoToStatus(errno, "rename to", site);
+  PF_RETURN_IF_ERROR(FsyncDirectory(options.out_dir));
+  // Older sites go, except the previous one, which readers may still be fetching from.
+  std::vector<std::string> old;
+  if (DIR* d = opendir(published.c_str())) {
+    const std::string prefix = options.product + ".";
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      uint64_t s = 0;
+      if (name.compare(0, prefix.size(), prefix) == 0 &&
+          absl::SimpleAtoi(name.substr(prefix.size()), &s) && s != serial) {
+        old.push_back(name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(old.begin(), old.end());
+  for (size_t i = 0; i + 1 < old.size(); ++i) RemoveTree(JoinPath(published, old[i])).IgnoreError();
+  writer.report.serial = serial;
+  writer.report.site = site;
+  return writer.report;
+}
+
+}  // namespace patchfarm

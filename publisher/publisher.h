@@ -1,0 +1,39 @@
+// Publishing: turns a product's finished releases on the coordinator into a
+// static site (publisher/SITE.md) any web server can host: per channel a
+// signed update index, a version/MOTD answer, cumulative and chained packages,
+// full packages and an HTML download fragment. The new site is built beside
+// the old one and switched in with one rename, so a reader never sees a mix;
+// files no longer referenced go away with the old site.
+#ifndef PATCHFARM_PUBLISHER_PUBLISHER_H_
+#define PATCHFARM_PUBLISHER_PUBLISHER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace patchfarm {
+
+struct PublishOptions {
+  std::string coordinator;  // host:port
+  std::string product;
+  std::string private_key_pem;
+  std::string out_dir;
+  std::string motd;
+  int valid_days = 30;  // The index expires after this.
+};
+
+struct PublishReport {
+  uint64_t serial = 0;
+  int channels = 0;
+  int files = 0;
+  uint64_t bytes = 0;
+  std::string site;  // OUT_DIR/<product>
+};
+
+// FailedPrecondition if the product has no finished formal release.
+absl::StatusOr<PublishReport> Publish(const PublishOptions& options);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_PUBLISHER_PUBLISHER_H_

@@ -1,0 +1,270 @@
+#include "updater/updater.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/directory.h"
+#include "common/ed25519.h"
+#include "common/file.h"
+#include "common/http_fetch.h"
+#include "common/status_macros.h"
+#include "core/tree/in_place.h"
+#include "core/tree/manifest.h"
+#include "core/tree/package.h"
+#include "core/tree/tree_path.h"
+#include "google/protobuf/util/json_util.h"
+#include "proto/patchfarm/v1/site.pb.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr uint64_t kMaxIndexBytes = 16 << 20;
+
+struct Marker {
+  std::map<std::string, std::string> fields;
+  std::string Get(const std::string& k) const {
+    auto it = fields.find(k);
+    return it == fields.end() ? "" : it->second;
+  }
+};
+
+absl::StatusOr<Marker> ReadMarker(const std::string& path) {
+  Marker marker;
+  auto file = MappedFile::Open(path);
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return marker;
+    return file.status();
+  }
+  for (absl::string_view line : absl::StrSplit((*file)->data(), '\n', absl::SkipEmpty())) {
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) return absl::DataLossError(absl::StrCat(path, ": bad line"));
+    marker.fields[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  return marker;
+}
+
+std::string EncodeMarker(const Marker& m) {
+  std::string out;
+  for (const auto& [k, v] : m.fields) absl::StrAppend(&out, k, "=", v, "\n");
+  return out;
+}
+
+struct Way {
+  std::string name;
+  std::vector<v1::SiteFile> files;
+  uint64_t bytes = 0;
+};
+
+bool InstallIsEmpty(const std::string& dir) {
+  auto manifest = ScanTree(dir);
+  return !manifest.ok() || manifest->empty();
+}
+
+class Updater {
+ public:
+  explicit Updater(const UpdateOptions& options) : options_(options) {
+    base_url_ = options.index_url.substr(0, options.index_url.rfind('/') + 1);
+    state_ = JoinPath(options.install_dir, kStateDirName);
+  }
+
+  void Log(const std::string& line) {
+    if (options_.log) options_.log("patchfarm-update: " + line);
+  }
+
+  absl::StatusOr<UpdateReport> Run();
+
+ private:
+  absl::StatusOr<v1::UpdateIndex> FetchIndex();
+  std::vector<Way> Ways(const v1::SitePlatform& p, const std::string& installed);
+  absl::StatusOr<std::string> Download(const v1::SiteFile& file);
+  absl::Status Apply(const Way& way);
+
+  const UpdateOptions& options_;
+  std::string base_url_;
+  std::string state_;
+};
+
+absl::StatusOr<v1::UpdateIndex> Updater::FetchIndex() {
+  PF_ASSIGN_OR_RETURN(std::string json, FetchUrl(options_.index_url, kMaxIndexBytes));
+  PF_ASSIGN_OR_RETURN(std::string signature, FetchUrl(options_.index_url + ".sig", 1024));
+  absl::Status verified = VerifyEd25519(options_.public_key_pem, json, signature);
+  if (!verified.ok()) {
+    Log(absl::StrCat("index rejected: ", verified.message()));
+    return verified;
+  }
+  v1::UpdateIndex index;
+  google::protobuf::util::JsonParseOptions parse;
+  parse.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(json, &index, parse).ok() || index.format() != 1) {
+    return absl::DataLossError("signed index is not a format 1 update index");
+  }
+  return index;
+}
+
+std::vector<Way> Updater::Ways(const v1::SitePlatform& p, const std::string& installed) {
+  std::vector<Way> ways;
+  if (!installed.empty()) {
+    for (const v1::SitePatch& patch : p.patches()) {
+      if (patch.cumulative() && patch.from_version() == installed) {
+        ways.push_back({"cumulative", {patch.file()}, patch.file().size()});
+      }
+    }
+    Way chain{"chain", {}, 0};
+    std::string at = installed;
+    for (int steps = 0; at != p.newest() && steps < 1000; ++steps) {
+      const v1::SitePatch* next = nullptr;
+      for (const v1::SitePatch& patch : p.patches()) {
+        if (patch.from_version() == at && (next == nullptr || (next->cumulative() && !patch.cumulative()))) {
+          next = &patch;  // A consecutive package if there is one, else the last step.
+        }
+      }
+      if (next == nullptr) break;
+      chain.files.push_back(next->file());
+      chain.bytes += next->file().size();
+      at = next->cumulative() ? p.newest() : next->to_version();
+    }
+    if (at == p.newest() && chain.files.size() > 1) ways.push_back(chain);
+  }
+  for (const v1::SiteRelease& r : p.releases()) {
+    if (r.version() == p.newest()) ways.push_back({"full", {r.full()}, r.full().size()});
+  }
+  std::stable_sort(ways.begin(), ways.end(), [](const Way& a, const Way& b) {
+    if ((a.name == "full") != (b.name == "full")) return b.name == "full";  // Full is the last resort.
+    return a.bytes < b.bytes;
+  });
+  return ways;
+}
+
+absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
+  if (file.sha256().size() != 64 || file.url().empty() || file.url().find('/') != std::string::npos ||
+      file.url()[0] == '.') {
+    return absl::DataLossError("index names a file badly");
+  }
+  const std::string dir = JoinPath(state_, "downloads");
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
+  const std::string done = JoinPath(dir, file.sha256());
+  const std::string part = done + ".part";
+  uint64_t size = 0;
+  auto have = HashFile(done, &size);
+  if (have.ok() && DigestToHex(*have) == file.sha256()) return done;
+  PF_ASSIGN_OR_RETURN(DownloadResult got, DownloadUrl(base_url_ + file.url(), part, file.size()));
+  if (got.resumed_from > 0) Log(absl::StrCat("resumed ", file.url(), " at byte ", got.resumed_from));
+  auto digest = HashFile(part, &size);
+  if (!digest.ok() || size != file.size() || DigestToHex(*digest) != file.sha256()) {
+    unlink(part.c_str());
+    return absl::DataLossError(absl::StrCat(file.url(), ": downloaded bytes do not match the index"));
+  }
+  if (rename(part.c_str(), done.c_str()) != 0) return ErrnoToStatus(errno, "rename", done);
+  Log(absl::StrCat("downloaded ", file.url(), " (", size, " bytes, verified)"));
+  return done;
+}
+
+absl::Status Updater::Apply(const Way& way) {
+  std::vector<std::string> paths;
+  for (const v1::SiteFile& f : way.files) {
+    PF_ASSIGN_OR_RETURN(std::string path, Download(f));
+    paths.push_back(path);
+  }
+  std::vector<std::unique_ptr<FileSource>> sources;
+  std::vector<Package> packages;
+  packages.reserve(paths.size());
+  std::vector<PackageInput> chain;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(paths[i]));
+    PF_ASSIGN_OR_RETURN(Package package, ReadPackage(*source));
+    sources.push_back(std::move(source));
+    packages.push_back(std::move(package));
+    chain.push_back({way.files[i].url(), sources.back().get(), &packages.back()});
+  }
+  return ApplyInPlace(options_.install_dir, chain);
+}
+
+absl::StatusOr<UpdateReport> Updater::Run() {
+  UpdateReport report;
+  PF_ASSIGN_OR_RETURN(v1::UpdateIndex index, FetchIndex());
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (index.expires() < now) {
+    Log("index rejected: expired");
+    return absl::FailedPreconditionError("the update index has expired (a stale mirror?)");
+  }
+  const std::string marker_path = JoinPath(state_, "marker");
+  PF_ASSIGN_OR_RETURN(Marker marker, ReadMarker(marker_path));
+  uint64_t last_serial = 0;
+  absl::SimpleAtoi(marker.Get("serial"), &last_serial);
+  if (index.serial() < last_serial) {
+    Log(absl::StrCat("index rejected: serial ", index.serial(), " is older than ", last_serial));
+    return absl::FailedPreconditionError("the update index is older than one already accepted (replay)");
+  }
+  if (marker.Get("self_update") == "false") {
+    Log("self-update is disabled for this install (package-manager install)");
+    return report;
+  }
+  std::string platform = options_.platform.empty() ? marker.Get("platform") : options_.platform;
+  if (platform.empty()) return absl::InvalidArgumentError("no --platform and no marker naming one");
+  const v1::SitePlatform* p = nullptr;
+  for (const v1::SitePlatform& candidate : index.platforms()) {
+    if (candidate.platform() == platform) p = &candidate;
+  }
+  if (p == nullptr) return absl::NotFoundError(absl::StrCat("the index has no platform ", platform));
+  report.newest = p->newest();
+  report.motd = index.motd();
+  report.installed = InstallIsEmpty(options_.install_dir) ? "" : marker.Get("version");
+  Log(absl::StrCat("installed ", report.installed.empty() ? "nothing" : report.installed,
+                   ", newest ", report.newest, " (index serial ", index.serial(), ")"));
+  std::vector<Way> ways;
+  if (report.installed != report.newest) ways = Ways(*p, report.installed);
+  if (!ways.empty()) {
+    report.way = ways[0].name;
+    report.download_bytes = ways[0].bytes;
+  }
+  if (options_.check_only) return report;
+  if (report.installed == report.newest) {
+    Log("up to date");
+  } else {
+    for (const std::string& dir : {options_.install_dir, state_}) {
+      if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
+    }
+    absl::Status last = absl::FailedPreconditionError("no package leads to the newest version");
+    for (const Way& way : ways) {
+      Log(absl::StrCat("trying the ", way.name, " way: ", way.files.size(), " file(s), ", way.bytes, " bytes"));
+      last = Apply(way);
+      if (last.ok()) {
+        report.way = way.name;
+        report.download_bytes = way.bytes;
+        report.updated = true;
+        break;
+      }
+      Log(absl::StrCat("the ", way.name, " way failed: ", last.message()));
+    }
+    if (!report.updated) return last;
+    Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way"));
+  }
+  marker.fields["product"] = index.product();
+  marker.fields["channel"] = index.channel();
+  marker.fields["platform"] = platform;
+  marker.fields["version"] = report.newest;
+  marker.fields["serial"] = std::to_string(index.serial());
+  if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
+  if (mkdir(state_.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", state_);
+  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, EncodeMarker(marker)));
+  if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
+  return report;
+}
+
+}  // namespace
+
+absl::StatusOr<UpdateReport> RunUpdate(const UpdateOptions& options) {
+  Updater updater(options);
+  return updater.Run();
+}
+
+}  // namespace patchfarm
