@@ -12,6 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
   # benchmarks and the demo (peers, timing)
   bsdiff xdelta3 zstd xz-utils time gcc
+  # the updater tests serve the published site with a real web server
+  nginx-light
 )
 
 missing=()
