@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -274,6 +275,42 @@ absl::Status Request(const Flags& f) {
   return absl::OkStatus();
 }
 
+// Uploads the files and sets them as the release's hotfix.
+absl::Status Hotfix(const Flags& f) {
+  v1::HotfixRequest request;
+  v1::ReleaseKey* key = request.mutable_release();
+  key->set_product(f.Get("--product"));
+  key->set_platform(f.Get("--platform"));
+  key->set_channel(f.Get("--channel", "stable"));
+  key->set_version(f.Get("--version"));
+  std::map<Digest, std::string> files;
+  Manifest manifest;
+  for (const std::string& path : f.positional) {
+    ManifestEntry e;
+    e.path = path.substr(path.find_last_of('/') + 1);
+    e.type = EntryType::kFile;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
+    e.mode = st.st_mode & kModeMask;
+    PF_ASSIGN_OR_RETURN(e.digest, HashFile(path, &e.size));
+    files[e.digest] = path;
+    manifest.push_back(std::move(e));
+  }
+  std::sort(manifest.begin(), manifest.end(),
+            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  ToProto(manifest, request.mutable_files());
+  auto channel = Connect(f.Get("--coordinator"));
+  auto blobs = v1::BlobService::NewStub(channel);
+  PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files)));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
+  v1::HotfixResponse response;
+  PF_RETURN_IF_ERROR(WithWhere(
+      "hotfix", FromGrpcStatus(coordinator->AddHotfix(Context(60).get(), request, &response))));
+  std::printf("hotfix for %s %s %s: %u file(s); publish to ship it\n", key->product().c_str(),
+              key->platform().c_str(), key->version().c_str(), response.files());
+  return absl::OkStatus();
+}
+
 absl::Status Workers(const Flags& f) {
   auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
   if (!f.Get("--drain").empty()) {
@@ -379,6 +416,19 @@ int RunRequestCommand(const std::vector<std::string>& args) {
 int RunWorkersCommand(const std::vector<std::string>& args) {
   return Run(args, "workers --coordinator HOST:PORT [--drain WORKER_ID]",
              {"--coordinator", "--drain"}, {}, {"--coordinator"}, 0, Workers);
+}
+
+int RunHotfixCommand(const std::vector<std::string>& args) {
+  static const char* kUsage =
+      "hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C] PATH...";
+  Flags f;
+  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel"}, {}) ||
+      f.positional.empty() || f.Get("--coordinator").empty() || f.Get("--product").empty() ||
+      f.Get("--platform").empty() || f.Get("--version").empty()) {
+    return Usage(kUsage);
+  }
+  absl::Status status = Hotfix(f);
+  return status.ok() ? 0 : Fail(status);
 }
 
 int RunServeCommand(const std::vector<std::string>& args) {

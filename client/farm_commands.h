@@ -19,6 +19,9 @@ int RunStatusCommand(const std::vector<std::string>& args);
 int RunRequestCommand(const std::vector<std::string>& args);
 // workers --coordinator HOST:PORT [--drain WORKER_ID]
 int RunWorkersCommand(const std::vector<std::string>& args);
+// hotfix --coordinator HOST:PORT --product P --platform X --version V
+//        [--channel C] PATH...
+int RunHotfixCommand(const std::vector<std::string>& args);
 // serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]
 int RunServeCommand(const std::vector<std::string>& args);
 

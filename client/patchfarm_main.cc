@@ -39,7 +39,9 @@ constexpr char kHelp[] =
     "          [--motd TEXT] [--valid-days N]\n"
     "                            write the product's signed update site\n"
     "  update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
-    "                            update an install from a published site\n";
+    "                            update an install from a published site\n"
+    "  hotfix --coordinator HOST:PORT --product P --platform X --version V PATH...\n"
+    "                            files for installs at exactly one version (in <install>/hotfix/)\n";
 
 }  // namespace
 
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
   if (verb == "request") return patchfarm::RunRequestCommand(args);
   if (verb == "workers") return patchfarm::RunWorkersCommand(args);
   if (verb == "serve") return patchfarm::RunServeCommand(args);
+  if (verb == "hotfix") return patchfarm::RunHotfixCommand(args);
   if (verb == "keygen") return patchfarm::RunKeygenCommand(args);
   if (verb == "publish") return patchfarm::RunPublishCommand(args);
   if (verb == "update") return patchfarm::RunUpdateCommand(args);

@@ -121,6 +121,7 @@ v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) c
   s.set_kind(r.kind());
   s.set_manifest_digest(r.manifest_digest());
   s.set_total_size(r.total_size());
+  *s.mutable_hotfix_files() = r.hotfix_files();
   for (const std::string& id : r.job_ids()) {
     auto it = jobs_.find(id);
     if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
@@ -251,6 +252,32 @@ absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::stri
   v1::GetManifestResponse response;
   response.set_kind(it->second.kind());
   *response.mutable_entries() = manifest->entries();
+  return response;
+}
+
+absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
+  v1::ReleaseKey key = request.release();
+  if (key.channel().empty()) key.set_channel("stable");
+  PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
+  for (const ManifestEntry& e : files) {
+    if (e.type != EntryType::kFile || e.path.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix ", QuotePath(e.path), ": flat file names only"));
+    }
+    if (!blobs_->Has(e.digest)) {
+      return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", QuotePath(e.path), " is not uploaded"));
+    }
+  }
+  const std::string id = ReleaseId(key);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", id));
+  v1::StoredRelease updated = it->second;
+  *updated.mutable_hotfix_files() = request.files();
+  PF_RETURN_IF_ERROR(store_->Write({{kReleasePrefix + id, updated.SerializeAsString()}}, /*sync=*/true));
+  it->second = std::move(updated);
+  ChangedLocked();
+  v1::HotfixResponse response;
+  response.set_files(static_cast<uint32_t>(files.size()));
   return response;
 }
 

@@ -53,6 +53,10 @@ class Coordinator {
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
   absl::StatusOr<v1::ReleaseStatus> GetReleaseStatus(const std::string& release_id);
   absl::StatusOr<v1::GetManifestResponse> GetManifest(const std::string& release_id);
+  // Sets a release's hotfix files. NotFound for an unknown release;
+  // InvalidArgument for names that are not flat file names;
+  // FailedPrecondition for blobs not uploaded.
+  absl::StatusOr<v1::HotfixResponse> AddHotfix(const v1::HotfixRequest& request);
   // Every release of `product` (all if empty), oldest first.
   v1::StatusResponse Status(const std::string& product);
 

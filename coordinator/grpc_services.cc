@@ -155,6 +155,14 @@ grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext*, const v1::HotfixRequest* request,
+                                               v1::HotfixResponse* response) {
+  auto result = c_->AddHotfix(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* response) {
   *response = c_->ListWorkers();

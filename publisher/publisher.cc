@@ -250,6 +250,23 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
                               writer.AddBlob(channel_dir, absl::StrCat("chain_", platform, "_", from, "_to_", to), digest));
         }
       }
+      // Hotfixes: for installs at exactly their release.
+      for (const v1::ReleaseStatus* r : releases) {
+        if (r->hotfix_files_size() == 0) continue;
+        v1::SiteHotfix* hotfix = p->add_hotfixes();
+        hotfix->set_version(r->release().version());
+        for (const v1::ManifestEntry& e : r->hotfix_files()) {
+          Digest digest;
+          PF_RETURN_IF_ERROR(ParseDigest(e.digest(), &digest));
+          v1::SiteHotfixFile* file = hotfix->add_files();
+          file->set_name(e.path());
+          file->set_mode(e.mode());
+          PF_ASSIGN_OR_RETURN(*file->mutable_file(),
+                              writer.AddBlob(channel_dir,
+                                             absl::StrCat("hotfix_", platform, "_", hotfix->version(), "_", e.path()),
+                                             digest));
+        }
+      }
       // Full packages: the newest formal release and intermediate releases after it.
       for (const v1::ReleaseStatus* r : releases) {
         bool later_intermediate = r->intermediate() &&

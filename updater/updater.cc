@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/directory.h"
 #include "common/ed25519.h"
@@ -87,6 +88,7 @@ class Updater {
   std::vector<Way> Ways(const v1::SitePlatform& p, const std::string& installed);
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
   absl::Status Apply(const Way& way);
+  absl::Status SyncHotfixes(const v1::SitePlatform& p, const std::string& version, Marker* marker);
 
   const UpdateOptions& options_;
   std::string base_url_;
@@ -188,6 +190,49 @@ absl::Status Updater::Apply(const Way& way) {
   return ApplyInPlace(options_.install_dir, chain);
 }
 
+// Installs the hotfix files for `version` into <install>/hotfix and removes
+// those installed for another version; the marker records what is there.
+absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string& version,
+                                   Marker* marker) {
+  std::map<std::string, const v1::SiteHotfixFile*> wanted;
+  for (const v1::SiteHotfix& h : p.hotfixes()) {
+    if (h.version() != version) continue;
+    for (const v1::SiteHotfixFile& f : h.files()) {
+      if (!ValidateTreePath(f.name()).ok() || f.name().find_first_of("/,:") != std::string::npos) {
+        return absl::DataLossError(absl::StrCat("index names a hotfix badly: ", QuotePath(f.name())));
+      }
+      wanted[f.name()] = &f;
+    }
+  }
+  const std::string dir = JoinPath(options_.install_dir, "hotfix");
+  std::vector<std::string> kept;
+  for (absl::string_view item : absl::StrSplit(marker->Get("hotfixes"), ',', absl::SkipEmpty())) {
+    std::string name(item.substr(0, item.find(':')));
+    std::string sha(item.substr(item.find(':') + 1));
+    auto it = wanted.find(name);
+    if (it != wanted.end() && it->second->file().sha256() == sha) continue;
+    if (!ValidateTreePath(name).ok() || name.find('/') != std::string::npos) continue;
+    if (unlink(JoinPath(dir, name).c_str()) == 0 || errno == ENOENT) {
+      Log(absl::StrCat("hotfix removed ", name, " (not for ", version, ")"));
+    }
+  }
+  for (const auto& [name, f] : wanted) {
+    const std::string target = JoinPath(dir, name);
+    uint64_t size = 0;
+    auto have = HashFile(target, &size);
+    if (!have.ok() || DigestToHex(*have) != f->file().sha256()) {
+      PF_ASSIGN_OR_RETURN(std::string path, Download(f->file()));
+      if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> data, MappedFile::Open(path));
+      PF_RETURN_IF_ERROR(WriteFileAtomically(target, data->data(), static_cast<int>(f->mode() & 0777)));
+      Log(absl::StrCat("hotfix installed ", name, " for ", version, " (sha256 ", f->file().sha256(), ")"));
+    }
+    kept.push_back(absl::StrCat(name, ":", f->file().sha256()));
+  }
+  marker->fields["hotfixes"] = absl::StrJoin(kept, ",");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<UpdateReport> Updater::Run() {
   UpdateReport report;
   PF_ASSIGN_OR_RETURN(v1::UpdateIndex index, FetchIndex());
@@ -255,6 +300,7 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   marker.fields["serial"] = std::to_string(index.serial());
   if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
   if (mkdir(state_.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", state_);
+  PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
   PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, EncodeMarker(marker)));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
   return report;

@@ -10,8 +10,10 @@
 //      the chain of consecutive packages, the full package.
 //   4. Download (resuming partial downloads, HTTP Range) into
 //      .patchfarm/downloads, verify size and SHA-256, apply in place
-//      (core/tree/in_place.h); if a way fails, try the next; write the marker
-//      last.
+//      (core/tree/in_place.h); if a way fails, try the next.
+//   5. Install the hotfix files published for exactly the installed version
+//      into <install>/hotfix/ and remove those left from another version;
+//      write the marker last.
 // Every step is logged on lines starting "patchfarm-update: ".
 #ifndef PATCHFARM_UPDATER_UPDATER_H_
 #define PATCHFARM_UPDATER_UPDATER_H_
