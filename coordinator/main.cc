@@ -1,27 +1,31 @@
 // patchfarm-coordinator --listen HOST:PORT --data DIR [--window N]
-//     [--lease-seconds S] [--port-file FILE]
+//     [--lease-seconds S] [--port-file FILE] [--site DIR --key KEYFILE [--motd TEXT]]
 // Serves the farm's gRPC API until SIGTERM or SIGINT. Prints the address it
 // listens on (port 0 picks a free one), and writes it to --port-file if given.
+// With --site and --key it publishes each product whenever its jobs finish.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "absl/strings/numbers.h"
 #include "common/file.h"
+#include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
-    "[--lease-seconds S] [--port-file FILE]\n";
+    "[--lease-seconds S] [--port-file FILE]\n"
+    "       [--site DIR --key KEYFILE [--motd TEXT]]   (publish after each release)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   patchfarm::ServerOptions options;
-  std::string port_file;
+  std::string port_file, site, key_file, motd;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -31,6 +35,12 @@ int main(int argc, char** argv) {
       options.data_dir = value();
     } else if (arg == "--port-file") {
       port_file = value();
+    } else if (arg == "--site") {
+      site = value();
+    } else if (arg == "--key") {
+      key_file = value();
+    } else if (arg == "--motd") {
+      motd = value();
     } else if (arg == "--window") {
       if (!absl::SimpleAtoi(value(), &options.coordinator.policy.cumulative_window)) {
         std::fputs(kUsage, stderr);
@@ -46,7 +56,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (options.data_dir.empty() || options.listen.empty()) {
+  if (options.data_dir.empty() || options.listen.empty() || site.empty() != key_file.empty()) {
     std::fputs(kUsage, stderr);
     return 2;
   }
@@ -68,8 +78,23 @@ int main(int argc, char** argv) {
     absl::Status s = patchfarm::WriteFileAtomically(port_file, (*server)->address() + "\n");
     if (!s.ok()) std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(s.message()).c_str());
   }
+  std::unique_ptr<patchfarm::AutoPublisher> publisher;
+  if (!site.empty()) {
+    auto key = patchfarm::MappedFile::Open(key_file);
+    if (!key.ok()) {
+      std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(key.status().message()).c_str());
+      return 1;
+    }
+    patchfarm::PublishOptions publish;
+    publish.coordinator = (*server)->address();
+    publish.private_key_pem = std::string((*key)->data());
+    publish.out_dir = site;
+    publish.motd = motd;
+    publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(), publish);
+  }
   int sig = 0;
   sigwait(&signals, &sig);
+  if (publisher) publisher->Stop();
   std::printf("patchfarm-coordinator: signal %d, shutting down\n", sig);
   server->reset();
   return 0;

@@ -208,5 +208,24 @@ grep -q "^patchfarm-update: hotfix removed balance.cfg (not for 3.0.6)" "$T/log-
 [ -e "$T/h/hotfix/balance.cfg" ] && fail "the hotfix stayed after the version moved on"
 diff -r --exclude=.patchfarm --exclude=hotfix "$T/h" "$T/rel/3.0.6" > /dev/null || fail "update to 3.0.6 is not bit-exact"
 
+# A coordinator started with --site and --key publishes by itself once a
+# release's jobs are done.
+"$COORDINATOR" --listen 127.0.0.1:0 --data "$T/data2" --port-file "$T/port2" --site "$T/auto-site" \
+  --key "$T/key" --motd "auto" > "$T/c2.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do [ -s "$T/port2" ] && break; sleep 0.1; done
+"$WORKER" --coordinator "$(cat "$T/port2")" --cache "$T/cache2" --jobs 2 > "$T/w2.log" 2>&1 &
+pids+=("$!")
+for v in 3.0.1 3.0.2; do
+  "$PF" submit --coordinator "$(cat "$T/port2")" --product game --platform linux-x64 --version "$v" \
+    --wait "$T/rel/$v" > /dev/null || fail "submit $v to the auto-publishing coordinator"
+done
+for _ in $(seq 100); do
+  grep -q '"newest": "3.0.2"' "$T/auto-site/game/stable/index.json" 2> /dev/null && break
+  sleep 0.1
+done
+grep -q '"newest": "3.0.2"' "$T/auto-site/game/stable/index.json" 2> /dev/null ||
+  fail "the coordinator did not publish by itself: $(cat "$T/c2.log")"
+
 if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "update end-to-end checks passed"

@@ -1,0 +1,56 @@
+#include "coordinator/auto_publisher.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace patchfarm {
+
+AutoPublisher::AutoPublisher(Coordinator* coordinator, PublishOptions options)
+    : coordinator_(coordinator), options_(std::move(options)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+AutoPublisher::~AutoPublisher() { Stop(); }
+
+void AutoPublisher::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void AutoPublisher::Run() {
+  uint64_t generation = 0;
+  while (!stop_) {
+    coordinator_->WaitForChange(&generation, 0.5);
+    // Per product: its state (releases, job states, hotfixes) and whether all is finished.
+    std::map<std::string, std::pair<std::string, bool>> products;
+    const v1::StatusResponse status = coordinator_->Status("");
+    for (const v1::ReleaseStatus& r : status.releases()) {
+      auto& [state, finished] = products.try_emplace(r.release().product(), "", true).first->second;
+      absl::StrAppend(&state, r.release_id(), ":", r.hotfix_files_size(), ";");
+      for (const v1::JobStatus& j : r.jobs()) {
+        absl::StrAppend(&state, j.state(), ",");
+        if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) finished = false;
+      }
+    }
+    for (const auto& [product, s] : products) {
+      if (stop_) return;
+      if (!s.second || published_[product] == s.first) continue;
+      PublishOptions options = options_;
+      options.product = product;
+      absl::StatusOr<PublishReport> report = Publish(options);
+      published_[product] = s.first;  // Not retried until something changes.
+      if (report.ok()) {
+        std::printf("patchfarm-coordinator: published %s (serial %llu, %d files)\n",
+                    report->site.c_str(), static_cast<unsigned long long>(report->serial),
+                    report->files);
+      } else if (!absl::IsFailedPrecondition(report.status())) {
+        std::printf("patchfarm-coordinator: publishing %s failed: %s\n", product.c_str(),
+                    std::string(report.status().message()).c_str());
+      }
+      std::fflush(stdout);
+    }
+  }
+}
+
+}  // namespace patchfarm
