@@ -7,7 +7,8 @@
 # waits for its patches. Then, as an updater would, it fetches the cumulative
 # package from each old version, applies it and checks the result bit for bit,
 # printing sizes beside a full download, and updates an install in place
-# through the chain of consecutive packages.
+# through the chain of consecutive packages. Last, it publishes the signed
+# update site and runs the updater against it: a fresh install, then an update.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh
@@ -71,3 +72,20 @@ rm -r "$work/install/user.cfg" "$work/install/.patchfarm"
 diff -r "$work/install" "$work/release/$newest" > /dev/null &&
   echo "install updated in place ${versions[0]} -> $newest through ${#chain[@]} chained packages: bit-exact"
 "$work/install/bin/app" > /dev/null && echo "the updated program runs"
+
+echo
+"$PF" keygen --out "$work/key" > /dev/null
+"$PF" publish --coordinator "$addr" --product sample --key "$work/key" --out "$work/site" \
+  --motd "Welcome to $newest"
+index="file://$work/site/sample/stable/index.json"
+ls "$work/site/sample/stable"
+"$PF" update --index "$index" --pubkey "$work/key.pub" --install "$work/player" --platform linux-x64 2> /dev/null
+diff -r --exclude=.patchfarm "$work/player" "$work/release/$newest" > /dev/null &&
+  echo "fresh install by the updater: bit-exact"
+cp -a "$work/release/5.0.2" "$work/player2"
+mkdir -p "$work/player2/.patchfarm"
+printf 'product=sample\nchannel=stable\nplatform=linux-x64\nversion=5.0.2\nserial=0\n' > "$work/player2/.patchfarm/marker"
+"$PF" update --index "$index" --pubkey "$work/key.pub" --install "$work/player2" --check 2> /dev/null
+"$PF" update --index "$index" --pubkey "$work/key.pub" --install "$work/player2" 2> /dev/null
+diff -r --exclude=.patchfarm "$work/player2" "$work/release/$newest" > /dev/null &&
+  echo "update of a 5.0.2 install: bit-exact"
