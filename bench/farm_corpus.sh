@@ -14,23 +14,22 @@ corpus="${PEERBENCH_DIR:-$HOME/.cache/patchfarm-bench}/corpus"
 bazel build //bench:scheduler_throughput //bench:index_cache > /dev/null 2>&1
 PF="$PWD/dist/bin/patchfarm"
 work="$(mktemp -d)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 mapfile -t versions < <(awk -F'\t' '$1 == "esbuild" && $2 == "linux-x64" {print $3}' \
   "$corpus/manifest.tsv")
 
-run() {  # WORKERS -> prints seconds
-  local n=$1 dir="$work/run$1"
+run() {  # WORKERS -> prints seconds. Runs in a subshell: stops its own processes.
+  local n=$1 dir="$work/run$1" mine=()
   mkdir -p "$dir"
   dist/bin/patchfarm-coordinator --listen 127.0.0.1:0 --data "$dir/data" --port-file "$dir/port" \
     > "$dir/coordinator.log" 2>&1 &
-  pids+=("$!")
+  mine+=("$!")
   for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
   local addr; addr="$(cat "$dir/port")"
   for i in $(seq "$n"); do
     dist/bin/patchfarm-worker --coordinator "$addr" --cache "$dir/cache$i" --jobs 1 --threads 1 \
       --id "w$i" > "$dir/w$i.log" 2>&1 &
-    pids+=("$!")
+    mine+=("$!")
   done
   local start; start=$(date +%s.%N)
   for v in "${versions[@]}"; do
@@ -43,6 +42,8 @@ run() {  # WORKERS -> prints seconds
   done
   local end; end=$(date +%s.%N)
   "$PF" status --coordinator "$addr" > "$dir/status.txt"
+  kill "${mine[@]}" 2>/dev/null || true
+  wait "${mine[@]}" 2>/dev/null || true
   echo "$end - $start" | bc
 }
 one=$(run 1)
