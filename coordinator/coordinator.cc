@@ -207,12 +207,10 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   release.set_seq(next_seq_++);
 
   std::vector<StoreWrite> writes;
-  if (manifests_.count(raw_digest) == 0) {
-    auto stored = std::make_shared<v1::StoredManifest>();
-    *stored->mutable_entries() = request.manifest();
-    writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
-    manifests_[raw_digest] = stored;
-  }
+  // Written with every release that has it: cheap, and never lost to a failed write.
+  auto stored = std::make_shared<v1::StoredManifest>();
+  *stored->mutable_entries() = request.manifest();
+  writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
   std::vector<PlannedRelease> candidates;
   const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
   for (auto it = releases_.lower_bound(prefix);
@@ -222,15 +220,16 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   }
   for (const std::string& from_id : PlanSources(options_.policy, key.version(),
                                                 request.intermediate(), candidates)) {
+    if (releases_[from_id].manifest_digest() == raw_digest) continue;  // Same content: no patch.
     bool created = false;
     v1::StoredJob* job = EnsureJobLocked(releases_[from_id], release, 1, &writes, &created);
-    if (job->old_manifest_digest() == job->new_manifest_digest()) continue;
     release.add_job_ids(job->status().job_id());
     response.add_job_ids(job->status().job_id());
   }
   writes.push_back({kReleasePrefix + id, release.SerializeAsString()});
   writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
   PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  manifests_[raw_digest] = stored;
   releases_[id] = std::move(release);
   ChangedLocked();
   return response;
@@ -380,7 +379,9 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     job.mutable_status()->set_worker_id(request.worker_id());
     leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
     worker.jobs.insert(id);
-    PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+    // If this write fails the job is still leased in memory; an unfinished
+    // lease runs out and the job is queued again.
+    PersistJobLocked(job, false).IgnoreError();
     v1::Job* out = response.add_jobs();
     out->set_job_id(id);
     out->set_lease_id(job.lease_id());

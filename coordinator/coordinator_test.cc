@@ -91,6 +91,10 @@ TEST_F(CoordinatorTest, PlansCumulativeWindowAndIsIdempotent) {
   intermediate.set_intermediate(true);
   ASSERT_EQ(coordinator_->Submit(intermediate)->job_ids_size(), 0);
   EXPECT_EQ(coordinator_->QueueDepth(1), 1u + 2 + 3 + 3);
+  // A rebuild with the same content under a new version needs no patch from its twin.
+  auto rebuild = coordinator_->Submit(FileRelease("1.0.7", "content 5"));
+  ASSERT_TRUE(rebuild.ok());
+  EXPECT_EQ(rebuild->job_ids_size(), 2);  // From 1.0.4 and 1.0.3, not from 1.0.5.
 }
 
 TEST_F(CoordinatorTest, RefusesMissingBlobsAndBadInput) {

@@ -33,7 +33,9 @@ class CoordinatorServer {
   // "host:port" actually bound.
   const std::string& address() const { return address_; }
   Coordinator* coordinator() { return coordinator_.get(); }
-  void Wait() { server_->Wait(); }
+  void Wait() {
+    if (server_ != nullptr) server_->Wait();
+  }
   void Shutdown();
 
  private:

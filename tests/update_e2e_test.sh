@@ -182,6 +182,13 @@ for delay in 0.01 0.02 0.03 0.05 0.08 0.12; do
   same "$T/k" "$T/rel/3.0.5" || fail "update after kill at $delay is not bit-exact"
 done
 
+# An index for another product or channel is refused (a mirror swapping indexes).
+install_at 3.0.4 "$T/other"
+sed -i 's/channel=stable/channel=beta/' "$T/other/.patchfarm/marker"
+update --install "$T/other" > /dev/null 2> "$T/err" && fail "an index for another channel was accepted"
+grep -q "is for channel 'stable', not 'beta'" "$T/err" || fail "channel message: $(cat "$T/err")"
+same "$T/other" "$T/rel/3.0.4" || fail "an index for another channel changed the install"
+
 # A package-manager install switches self-update off.
 install_at 3.0.4 "$T/pm"
 sed -i 's/self_update=true/self_update=false/' "$T/pm/.patchfarm/marker"

@@ -147,7 +147,8 @@ std::vector<Way> Updater::Ways(const v1::SitePlatform& p, const std::string& ins
 }
 
 absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
-  if (file.sha256().size() != 64 || file.url().empty() || file.url().find('/') != std::string::npos ||
+  if (file.sha256().size() != 64 ||
+      file.sha256().find_first_not_of("0123456789abcdef") != std::string::npos || file.url().empty() || file.url().find('/') != std::string::npos ||
       file.url()[0] == '.') {
     return absl::DataLossError("index names a file badly");
   }
@@ -158,7 +159,13 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   uint64_t size = 0;
   auto have = HashFile(done, &size);
   if (have.ok() && DigestToHex(*have) == file.sha256()) return done;
-  PF_ASSIGN_OR_RETURN(DownloadResult got, DownloadUrl(base_url_ + file.url(), part, file.size()));
+  absl::StatusOr<DownloadResult> attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
+  if (!attempt.ok()) {  // A server that refuses the range: start over once.
+    Log(absl::StrCat(file.url(), ": ", attempt.status().message(), "; downloading from the start"));
+    unlink(part.c_str());
+    attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
+  }
+  PF_ASSIGN_OR_RETURN(DownloadResult got, std::move(attempt));
   if (got.resumed_from > 0) Log(absl::StrCat("resumed ", file.url(), " at byte ", got.resumed_from));
   auto digest = HashFile(part, &size);
   if (!digest.ok() || size != file.size() || DigestToHex(*digest) != file.sha256()) {
@@ -248,6 +255,15 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   if (index.serial() < last_serial) {
     Log(absl::StrCat("index rejected: serial ", index.serial(), " is older than ", last_serial));
     return absl::FailedPreconditionError("the update index is older than one already accepted (replay)");
+  }
+  for (const char* field : {"product", "channel"}) {
+    const std::string want = marker.Get(field);
+    const std::string& have = std::string(field) == "product" ? index.product() : index.channel();
+    if (!want.empty() && want != have) {
+      Log(absl::StrCat("index rejected: it is for ", field, " ", have, ", this install is ", want));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the update index is for ", field, " '", have, "', not '", want, "'"));
+    }
   }
   if (marker.Get("self_update") == "false") {
     Log("self-update is disabled for this install (package-manager install)");

@@ -55,8 +55,12 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
 }
 
 Worker::~Worker() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, a] : active_) {
+  std::map<std::string, std::unique_ptr<Active>> active;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active.swap(active_);
+  }
+  for (auto& [id, a] : active) {
     if (a->thread.joinable()) a->thread.join();
   }
 }
@@ -78,8 +82,11 @@ absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) 
       }
     }
   }
-  for (const Digest& digest : active->blobs) {
-    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+  {
+    std::lock_guard<std::mutex> lock(download_mu_);
+    for (const Digest& digest : active->blobs) {
+      PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+    }
   }
   FileLocator locate = [this](const ManifestEntry& e) {
     absl::StatusOr<std::string> path = cache_->PathOf(e.digest);

@@ -71,6 +71,7 @@ class Worker {
   std::atomic<bool> draining_{false};
   std::atomic<double> lease_seconds_{30};
 
+  std::mutex download_mu_;  // One download at a time: jobs often share blobs.
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Active>> active_;  // By job id.
   std::set<std::string> held_manifests_;                   // Old sides worked on.
