@@ -311,6 +311,22 @@ absl::Status Hotfix(const Flags& f) {
   return absl::OkStatus();
 }
 
+absl::Status SetPolicy(const Flags& f) {
+  v1::PolicyRequest request;
+  request.set_product(f.Get("--product"));
+  uint32_t window = 0;
+  if (!absl::SimpleAtoi(f.Get("--window"), &window)) {
+    return absl::InvalidArgumentError("--window must be a number");
+  }
+  request.set_cumulative_window(window);
+  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  v1::PolicyResponse response;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator->SetPolicy(Context(60).get(), request, &response)));
+  std::printf("%s: releases submitted from now on get patches from the last %u formal versions\n",
+              request.product().c_str(), response.cumulative_window());
+  return absl::OkStatus();
+}
+
 absl::Status Workers(const Flags& f) {
   auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
   if (!f.Get("--drain").empty()) {
@@ -429,6 +445,12 @@ int RunHotfixCommand(const std::vector<std::string>& args) {
   }
   absl::Status status = Hotfix(f);
   return status.ok() ? 0 : Fail(status);
+}
+
+int RunPolicyCommand(const std::vector<std::string>& args) {
+  return Run(args, "policy --coordinator HOST:PORT --product P --window N",
+             {"--coordinator", "--product", "--window"}, {},
+             {"--coordinator", "--product", "--window"}, 0, SetPolicy);
 }
 
 int RunServeCommand(const std::vector<std::string>& args) {

@@ -22,6 +22,8 @@ int RunWorkersCommand(const std::vector<std::string>& args);
 // hotfix --coordinator HOST:PORT --product P --platform X --version V
 //        [--channel C] PATH...
 int RunHotfixCommand(const std::vector<std::string>& args);
+// policy --coordinator HOST:PORT --product P --window N
+int RunPolicyCommand(const std::vector<std::string>& args);
 // serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]
 int RunServeCommand(const std::vector<std::string>& args);
 

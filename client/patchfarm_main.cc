@@ -31,6 +31,8 @@ constexpr char kHelp[] =
     "          --from A --to B -o PACKAGE\n"
     "                            a one-off patch between two stored versions\n"
     "  workers --coordinator HOST:PORT [--drain WORKER_ID]\n"
+    "  policy --coordinator HOST:PORT --product P --window N\n"
+    "                            a product's cumulative window (default: the coordinator's --window)\n"
     "  serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]\n"
     "                            coordinator and workers in one process\n"
     "\n"
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
   if (verb == "workers") return patchfarm::RunWorkersCommand(args);
   if (verb == "serve") return patchfarm::RunServeCommand(args);
   if (verb == "hotfix") return patchfarm::RunHotfixCommand(args);
+  if (verb == "policy") return patchfarm::RunPolicyCommand(args);
   if (verb == "keygen") return patchfarm::RunKeygenCommand(args);
   if (verb == "publish") return patchfarm::RunPublishCommand(args);
   if (verb == "update") return patchfarm::RunUpdateCommand(args);

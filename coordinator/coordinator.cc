@@ -18,6 +18,7 @@ constexpr char kReleasePrefix[] = "release/";
 constexpr char kManifestPrefix[] = "manifest/";
 constexpr char kJobPrefix[] = "job/";
 constexpr char kNextSeqKey[] = "meta/next_seq";
+constexpr char kPolicyPrefix[] = "policy/";
 
 std::string Hex(const std::string& raw) {
   Digest d{};
@@ -74,6 +75,16 @@ absl::Status Coordinator::Load() {
       leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease_seconds};
     }
     jobs_[id] = std::move(j);
+    return true;
+  }));
+  PF_RETURN_IF_ERROR(parse);
+  PF_RETURN_IF_ERROR(store_->Scan(kPolicyPrefix, [&](absl::string_view key, absl::string_view value) {
+    v1::PolicyRequest p;
+    if (!p.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
+      return false;
+    }
+    policies_[p.product()].cumulative_window = static_cast<int>(p.cumulative_window());
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
@@ -218,7 +229,9 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
     if (it->second.kind() != request.kind()) continue;
     candidates.push_back({it->first, it->second.release().version(), it->second.intermediate()});
   }
-  for (const std::string& from_id : PlanSources(options_.policy, key.version(),
+  auto policy = policies_.find(key.product());
+  const Policy& plan = policy == policies_.end() ? options_.policy : policy->second;
+  for (const std::string& from_id : PlanSources(plan, key.version(),
                                                 request.intermediate(), candidates)) {
     if (releases_[from_id].manifest_digest() == raw_digest) continue;  // Same content: no patch.
     bool created = false;
@@ -251,6 +264,20 @@ absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::stri
   v1::GetManifestResponse response;
   response.set_kind(it->second.kind());
   *response.mutable_entries() = manifest->entries();
+  return response;
+}
+
+absl::StatusOr<v1::PolicyResponse> Coordinator::SetPolicy(const v1::PolicyRequest& request) {
+  PF_RETURN_IF_ERROR(ValidateName("product", request.product()));
+  if (request.cumulative_window() < 1 || request.cumulative_window() > 1000) {
+    return absl::InvalidArgumentError("the cumulative window must be 1-1000 versions");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  PF_RETURN_IF_ERROR(
+      store_->Write({{kPolicyPrefix + request.product(), request.SerializeAsString()}}, /*sync=*/true));
+  policies_[request.product()].cumulative_window = static_cast<int>(request.cumulative_window());
+  v1::PolicyResponse response;
+  response.set_cumulative_window(request.cumulative_window());
   return response;
 }
 

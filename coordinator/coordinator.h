@@ -53,6 +53,9 @@ class Coordinator {
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
   absl::StatusOr<v1::ReleaseStatus> GetReleaseStatus(const std::string& release_id);
   absl::StatusOr<v1::GetManifestResponse> GetManifest(const std::string& release_id);
+  // Sets a product's policy (the default is options.policy). InvalidArgument
+  // for a window outside 1-1000.
+  absl::StatusOr<v1::PolicyResponse> SetPolicy(const v1::PolicyRequest& request);
   // Sets a release's hotfix files. NotFound for an unknown release;
   // InvalidArgument for names that are not flat file names;
   // FailedPrecondition for blobs not uploaded.
@@ -129,6 +132,7 @@ class Coordinator {
   uint64_t next_seq_ = 1;
   uint64_t next_lease_id_ = 1;
   std::map<std::string, v1::StoredRelease> releases_;
+  std::map<std::string, Policy> policies_;  // By product; others use options_.policy.
   std::map<std::string, v1::StoredJob> jobs_;
   std::map<std::string, std::shared_ptr<const v1::StoredManifest>> manifests_;
   std::map<std::string, Lease> leases_;  // By job id.

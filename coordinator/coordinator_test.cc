@@ -97,6 +97,21 @@ TEST_F(CoordinatorTest, PlansCumulativeWindowAndIsIdempotent) {
   EXPECT_EQ(rebuild->job_ids_size(), 2);  // From 1.0.4 and 1.0.3, not from 1.0.5.
 }
 
+TEST_F(CoordinatorTest, PerProductPolicySurvivesARestart) {
+  v1::PolicyRequest policy;
+  policy.set_product("game");
+  policy.set_cumulative_window(1);
+  ASSERT_TRUE(coordinator_->SetPolicy(policy).ok());
+  policy.set_cumulative_window(0);
+  EXPECT_EQ(coordinator_->SetPolicy(policy).status().code(), absl::StatusCode::kInvalidArgument);
+  Reopen();
+  for (int v = 1; v <= 3; ++v) {
+    auto r = coordinator_->Submit(FileRelease("2." + std::to_string(v), "p" + std::to_string(v)));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->job_ids_size(), v == 1 ? 0 : 1);  // Chained only.
+  }
+}
+
 TEST_F(CoordinatorTest, RefusesMissingBlobsAndBadInput) {
   v1::SubmitRequest r = FileRelease("1.0", "x");
   r.mutable_manifest(0)->set_digest(std::string(32, 'z'));

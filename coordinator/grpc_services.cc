@@ -155,6 +155,14 @@ grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::SetPolicy(grpc::ServerContext*, const v1::PolicyRequest* request,
+                                               v1::PolicyResponse* response) {
+  auto result = c_->SetPolicy(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext*, const v1::HotfixRequest* request,
                                                v1::HotfixResponse* response) {
   auto result = c_->AddHotfix(*request);

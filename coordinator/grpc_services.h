@@ -40,6 +40,8 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                            v1::GetManifestResponse* response) override;
   grpc::Status RequestPatch(grpc::ServerContext* context, const v1::OneOffRequest* request,
                             v1::OneOffResponse* response) override;
+  grpc::Status SetPolicy(grpc::ServerContext*, const v1::PolicyRequest* request,
+                         v1::PolicyResponse* response) override;
   grpc::Status AddHotfix(grpc::ServerContext*, const v1::HotfixRequest* request,
                          v1::HotfixResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
