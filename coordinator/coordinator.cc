@@ -526,6 +526,7 @@ void Coordinator::ExpireLeases() {
     if (lease.expiry < now) expired.push_back(id);
   }
   for (const std::string& id : expired) {
+    ++lease_expiries_;
     std::string worker = leases_[id].worker_id;
     workers_[worker].jobs.erase(id);
     FailAttemptLocked(&jobs_[id],
@@ -557,6 +558,27 @@ absl::StatusOr<v1::WorkerInfo> Coordinator::Drain(const std::string& worker_id) 
   it->second.draining = true;
   ChangedLocked();
   return WorkerInfoLocked(worker_id, it->second);
+}
+
+Coordinator::Metrics Coordinator::GetMetrics() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Metrics m;
+  m.queued_one_off = queue_.size(0);
+  m.queued_release = queue_.size(1);
+  for (const auto& [id, job] : jobs_) {
+    ++m.jobs_by_state[job.status().state()];
+    if (job.status().state() == v1::JOB_STATE_DONE) {
+      m.done_seconds.push_back(job.status().seconds());
+      m.done_package_bytes.push_back(job.status().package_size());
+    }
+  }
+  m.lease_expiries = lease_expiries_;
+  const double now = clock_->Now();
+  m.workers_seen = workers_.size();
+  for (const auto& [id, w] : workers_) {
+    if (now - w.last_seen <= options_.lease_seconds) ++m.workers_connected;
+  }
+  return m;
 }
 
 size_t Coordinator::QueueDepth(uint32_t priority) {

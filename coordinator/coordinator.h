@@ -89,6 +89,19 @@ class Coordinator {
   // Queue depth by priority (0 one-off, 1 release), for benchmarks and metrics.
   size_t QueueDepth(uint32_t priority);
 
+  // What /metrics reports (coordinator/metrics_page.h).
+  struct Metrics {
+    size_t queued_one_off = 0;
+    size_t queued_release = 0;
+    std::map<v1::JobState, uint64_t> jobs_by_state;
+    std::vector<double> done_seconds;       // Per finished job.
+    std::vector<uint64_t> done_package_bytes;
+    uint64_t lease_expiries = 0;
+    size_t workers_seen = 0;       // Ever.
+    size_t workers_connected = 0;  // Seen within a lease period.
+  };
+  Metrics GetMetrics();
+
  private:
   struct Lease {
     std::string worker_id;
@@ -131,6 +144,7 @@ class Coordinator {
   uint64_t generation_ = 0;
   uint64_t next_seq_ = 1;
   uint64_t next_lease_id_ = 1;
+  uint64_t lease_expiries_ = 0;
   std::map<std::string, v1::StoredRelease> releases_;
   std::map<std::string, Policy> policies_;  // By product; others use options_.policy.
   std::map<std::string, v1::StoredJob> jobs_;

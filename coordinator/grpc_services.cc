@@ -64,6 +64,7 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext*, grpc::ServerReader<v1
     if (chunk.data().size() > kBlobChunkBytes) return Invalid("chunks are at most 1 MiB");
     absl::Status status = (*upload)->Append(chunk.data());
     if (!status.ok()) return ToGrpcStatus(status);
+    bytes_received_ += chunk.data().size();
   } while (reader->Read(&chunk));
   absl::Status status = (*upload)->Commit();
   if (!status.ok()) return ToGrpcStatus(status);
@@ -92,6 +93,7 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
     if (first) chunk.set_size(size);
     chunk.set_data(buffer.data(), *n);
     if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    bytes_sent_ += *n;
     offset += *n;
     first = false;
     if (*n == 0) break;

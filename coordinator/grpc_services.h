@@ -4,6 +4,8 @@
 #ifndef PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
 #define PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
 
+#include <atomic>
+
 #include "coordinator/coordinator.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
@@ -16,6 +18,8 @@ inline constexpr int kMaxMessageBytes = 64 << 20;
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:
   explicit BlobServiceImpl(BlobStore* blobs) : blobs_(blobs) {}
+  uint64_t bytes_received() const { return bytes_received_; }
+  uint64_t bytes_sent() const { return bytes_sent_; }
   grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
                            v1::FindMissingResponse* response) override;
   grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
@@ -25,6 +29,8 @@ class BlobServiceImpl final : public v1::BlobService::Service {
 
  private:
   BlobStore* blobs_;
+  std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
 };
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {

@@ -1,8 +1,10 @@
 // patchfarm-coordinator --listen HOST:PORT --data DIR [--window N]
-//     [--lease-seconds S] [--port-file FILE] [--site DIR --key KEYFILE [--motd TEXT]]
+//     [--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]
+//     [--site DIR --key KEYFILE [--motd TEXT]]
 // Serves the farm's gRPC API until SIGTERM or SIGINT. Prints the address it
 // listens on (port 0 picks a free one), and writes it to --port-file if given.
 // With --site and --key it publishes each product whenever its jobs finish.
+// With --http-listen it serves /metrics (Prometheus) and / (status page).
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -18,7 +20,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
-    "[--lease-seconds S] [--port-file FILE]\n"
+    "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
     "       [--site DIR --key KEYFILE [--motd TEXT]]   (publish after each release)\n";
 
 }  // namespace
@@ -35,6 +37,8 @@ int main(int argc, char** argv) {
       options.data_dir = value();
     } else if (arg == "--port-file") {
       port_file = value();
+    } else if (arg == "--http-listen") {
+      options.http_listen = value();
     } else if (arg == "--site") {
       site = value();
     } else if (arg == "--key") {
@@ -73,6 +77,10 @@ int main(int argc, char** argv) {
   }
   std::printf("patchfarm-coordinator: listening on %s, data in %s\n",
               (*server)->address().c_str(), options.data_dir.c_str());
+  if (!options.http_listen.empty()) {
+    std::printf("patchfarm-coordinator: metrics and status page on http://%s/\n",
+                (*server)->http_address().c_str());
+  }
   std::fflush(stdout);
   if (!port_file.empty()) {
     absl::Status s = patchfarm::WriteFileAtomically(port_file, (*server)->address() + "\n");

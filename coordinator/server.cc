@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/status_macros.h"
+#include "coordinator/metrics_page.h"
 #include "grpcpp/server_builder.h"
 
 namespace patchfarm {
@@ -39,6 +40,21 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   s->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", port);
   CoordinatorServer* raw = s.get();
+  if (!options.http_listen.empty()) {
+    PF_ASSIGN_OR_RETURN(
+        s->http_,
+        HttpServer::Start(options.http_listen,
+                          {{"/metrics",
+                            [raw] {
+                              return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                                  CoordinatorMetricsText(raw->coordinator_.get(),
+                                                                         raw->blob_service_.get())};
+                            }},
+                           {"/", [raw] {
+                              return HttpResponse{200, "text/html; charset=utf-8",
+                                                  StatusPageHtml(raw->coordinator_.get())};
+                            }}}));
+  }
   s->expiry_ = std::thread([raw] {
     while (!raw->stopping_) {
       raw->coordinator_->ExpireLeases();
@@ -52,6 +68,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 
 void CoordinatorServer::Shutdown() {
   if (stopping_.exchange(true)) return;
+  http_.reset();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }

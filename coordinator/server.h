@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "grpcpp/server.h"
@@ -22,6 +23,8 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // Port 0: the OS picks one.
   std::string data_dir;
   CoordinatorOptions coordinator;
+  // If set, serves /metrics (Prometheus) and / (status page) over HTTP here.
+  std::string http_listen;
 };
 
 class CoordinatorServer {
@@ -32,6 +35,8 @@ class CoordinatorServer {
 
   // "host:port" actually bound.
   const std::string& address() const { return address_; }
+  // The HTTP address actually bound ("" without http_listen).
+  std::string http_address() const { return http_ ? http_->address() : ""; }
   Coordinator* coordinator() { return coordinator_.get(); }
   void Wait() {
     if (server_ != nullptr) server_->Wait();
@@ -49,6 +54,7 @@ class CoordinatorServer {
   std::unique_ptr<CoordinatorServiceImpl> coordinator_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
   std::string address_;
   std::atomic<bool> stopping_{false};
   std::thread expiry_;

@@ -37,7 +37,7 @@ PY
 
 start_coordinator() {  # [PORT]
   "$COORDINATOR" --listen "127.0.0.1:${1:-0}" --data "$T/data" --port-file "$T/port" \
-    --lease-seconds 3 >> "$T/coordinator.log" 2>&1 &
+    --lease-seconds 3 --http-listen 127.0.0.1:0 >> "$T/coordinator.log" 2>&1 &
   coordinator_pid=$!
   pids+=("$coordinator_pid")
   for _ in $(seq 100); do
@@ -51,7 +51,8 @@ addr="$(cat "$T/port")"
 port="${addr##*:}"
 declare -A worker_pid
 for i in 1 2 3; do
-  "$WORKER" --coordinator "$addr" --cache "$T/cache$i" --jobs 1 --id "w$i" > "$T/w$i.log" 2>&1 &
+  "$WORKER" --coordinator "$addr" --cache "$T/cache$i" --jobs 1 --id "w$i" --http-listen 127.0.0.1:0 \
+    > "$T/w$i.log" 2>&1 &
   worker_pid[w$i]=$!
   pids+=("$!")
 done
@@ -118,6 +119,22 @@ while read -r platform from to state; do
   diff -r "$T/out-$platform-$from-$to" "$T/rel/$platform/$to" > /dev/null ||
     fail "package $platform $from -> $to does not rebuild the release"
 done < "$T/jobs.txt"
+
+# Metrics and the status page.
+http="$(grep -o 'http://[0-9.:]*' "$T/coordinator.log" | tail -n 1)"
+curl -sf "$http/metrics" > "$T/metrics" || fail "coordinator /metrics"
+grep -q '^patchfarm_jobs{state="done"} 20$' "$T/metrics" || fail "metrics: $(grep patchfarm_jobs "$T/metrics")"
+grep -q '^patchfarm_queue_depth{priority="release"} 0$' "$T/metrics" || fail "queue depth metric"
+grep -q '^patchfarm_patch_size_bytes_count 20$' "$T/metrics" || fail "patch size histogram"
+grep -q '^patchfarm_lease_expiries_total' "$T/metrics" || fail "lease expiry metric"
+curl -sf "$http/" > "$T/status.html" || fail "status page"
+grep -q "game/linux-x64/stable/2.0.5" "$T/status.html" || fail "status page lacks a release"
+grep -q "<svg" "$T/status.html" || fail "status page lacks the size chart"
+for w in w1 w2 w3; do
+  [ "$w" = "$killed" ] && continue
+  whttp="$(grep -o 'http://[0-9.:]*' "$T/$w.log" | tail -n 1)"
+  curl -sf "$whttp/metrics" | grep -q '^patchfarm_worker_jobs_total{result="done"}' || fail "$w /metrics"
+done
 
 # Clear errors for bad requests.
 "$PF" submit --coordinator "$addr" --product 'bad/name' --platform linux-x64 --version 1 \

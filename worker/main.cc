@@ -1,5 +1,6 @@
 // patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
-//     [--threads N] [--cache-gib N] [--no-index-cache]
+//     [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]
+// With --http-listen it serves /metrics (Prometheus).
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
 // holds and exits (drain).
 #include <pthread.h>
@@ -16,7 +17,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
-    "       [--threads N] [--cache-gib N] [--no-index-cache]\n"
+    "       [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]\n"
     "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n";
 
 }  // namespace
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
       options.worker_id = value;
     } else if (arg == "--jobs") {
       ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
+    } else if (arg == "--http-listen") {
+      options.http_listen = value;
     } else if (arg == "--threads") {
       ok = absl::SimpleAtoi(value, &options.diff.delta.threads) && options.diff.delta.threads > 0;
     } else if (arg == "--cache-gib") {
@@ -72,6 +75,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   patchfarm::Worker* w = worker->get();
+  if (!options.http_listen.empty()) {
+    std::printf("patchfarm-worker: metrics on http://%s/metrics\n", w->http_address().c_str());
+    std::fflush(stdout);
+  }
   std::thread waiter([w, signals] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -49,6 +49,15 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
     w->options_.diff.delta.index_store = w->index_store_.get();
   }
   w->channel_ = Connect(w->options_.coordinator);
+  if (!w->options_.http_listen.empty()) {
+    Worker* raw = w.get();
+    PF_ASSIGN_OR_RETURN(w->http_, HttpServer::Start(w->options_.http_listen,
+                                                    {{"/metrics", [raw] {
+                                                        return HttpResponse{
+                                                            200, "text/plain; version=0.0.4; charset=utf-8",
+                                                            raw->MetricsText()};
+                                                      }}}));
+  }
   w->workers_ = v1::WorkerService::NewStub(w->channel_);
   w->blobs_ = v1::BlobService::NewStub(w->channel_);
   return w;
@@ -63,6 +72,34 @@ Worker::~Worker() {
   for (auto& [id, a] : active) {
     if (a->thread.joinable()) a->thread.join();
   }
+}
+
+std::string Worker::MetricsText() {
+  size_t active = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, a] : active_) active += !a->finished;
+  }
+  uint64_t hits = index_store_ ? index_store_->hits() : 0;
+  uint64_t misses = index_store_ ? index_store_->misses() : 0;
+  return absl::StrCat(
+      "# HELP patchfarm_worker_jobs_active Jobs running now.\n"
+      "# TYPE patchfarm_worker_jobs_active gauge\npatchfarm_worker_jobs_active ", active, "\n",
+      "# HELP patchfarm_worker_jobs_total Jobs finished, by result.\n"
+      "# TYPE patchfarm_worker_jobs_total counter\n"
+      "patchfarm_worker_jobs_total{result=\"done\"} ", jobs_done_.load(), "\n",
+      "patchfarm_worker_jobs_total{result=\"failed\"} ", jobs_failed_.load(), "\n",
+      "# HELP patchfarm_worker_blob_cache_total Blobs a job needed, found in the cache or fetched.\n"
+      "# TYPE patchfarm_worker_blob_cache_total counter\n"
+      "patchfarm_worker_blob_cache_total{result=\"hit\"} ", blobs_cached_.load(), "\n",
+      "patchfarm_worker_blob_cache_total{result=\"miss\"} ", blobs_fetched_.load(), "\n",
+      "# HELP patchfarm_worker_index_cache_total Suffix arrays loaded from the index cache or built.\n"
+      "# TYPE patchfarm_worker_index_cache_total counter\n"
+      "patchfarm_worker_index_cache_total{result=\"hit\"} ", hits, "\n",
+      "patchfarm_worker_index_cache_total{result=\"miss\"} ", misses, "\n",
+      "# HELP patchfarm_worker_bytes_uploaded_total Package bytes produced.\n"
+      "# TYPE patchfarm_worker_bytes_uploaded_total counter\n"
+      "patchfarm_worker_bytes_uploaded_total ", bytes_uploaded_.load(), "\n");
 }
 
 void Worker::Log(const std::string& line) {
@@ -85,6 +122,7 @@ absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) 
   {
     std::lock_guard<std::mutex> lock(download_mu_);
     for (const Digest& digest : active->blobs) {
+      ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
       PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
     }
   }
@@ -140,6 +178,8 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       if (sent.code() != absl::StatusCode::kUnavailable || stop_) break;
       SleepSeconds(backoff);
     }
+    ++(sent.ok() ? jobs_done_ : jobs_failed_);
+    bytes_uploaded_ += package->size();
     Log(absl::StrCat("job ", job.job_id(), ": ", package->size(), " bytes in ",
                      absl::StrFormat("%.2f", seconds), " s",
                      sent.ok() ? "" : absl::StrCat(" (report failed: ", sent.message(), ")")));
@@ -154,6 +194,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     grpc::ClientContext context;
     v1::FailResponse response;
     workers_->Fail(&context, request, &response);
+    ++jobs_failed_;
     Log(absl::StrCat("job ", job.job_id(), " failed: ", status.message()));
   }
   active->finished = true;

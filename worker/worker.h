@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "common/http_server.h"
 #include "core/tree/tree_diff.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
@@ -34,6 +35,7 @@ struct WorkerOptions {
   TreeDiffOptions diff;     // delta.threads: engine threads per job.
   bool index_cache = true;  // Keep suffix arrays of old files in <cache>/index.
   bool quiet = false;       // No per-job log lines.
+  std::string http_listen;  // If set, serves /metrics (Prometheus) here.
 };
 
 class Worker {
@@ -45,6 +47,10 @@ class Worker {
   absl::Status Run();
   void Stop() { stop_ = true; }
   const std::string& id() const { return options_.worker_id; }
+  // The Prometheus text of /metrics.
+  std::string MetricsText();
+  // The HTTP address bound ("" without http_listen).
+  std::string http_address() const { return http_ ? http_->address() : ""; }
 
  private:
   struct Active {
@@ -70,6 +76,9 @@ class Worker {
   std::atomic<bool> stop_{false};
   std::atomic<bool> draining_{false};
   std::atomic<double> lease_seconds_{30};
+  std::atomic<uint64_t> jobs_done_{0}, jobs_failed_{0}, blobs_cached_{0}, blobs_fetched_{0};
+  std::atomic<uint64_t> bytes_uploaded_{0};
+  std::unique_ptr<HttpServer> http_;
 
   std::mutex download_mu_;  // One download at a time: jobs often share blobs.
   std::mutex mu_;
