@@ -3,9 +3,11 @@
 // jobs) while 50 simulated workers acquire jobs and complete them with a
 // pre-uploaded package, until every job is done. Prints jobs per second for
 // the whole pipeline and for acquire -> complete alone.
+// With 0 workers it instead times GET /metrics with every job still queued.
 // Usage: bazel run //bench:scheduler_throughput -- [RELEASES] [WORKERS]
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,11 +30,20 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Milliseconds for one GET of `url`'s path on `address` (plain HTTP).
+double GetMillis(const std::string& address) {
+  const double start = Now();
+  std::string cmd = absl::StrCat("curl -sf -o /dev/null http://", address, "/metrics");
+  if (std::system(cmd.c_str()) != 0) return -1;
+  return (Now() - start) * 1000;
+}
+
 int Main(int releases, int workers) {
   char dir[] = "/tmp/pf-scheduler-bench-XXXXXX";
   if (mkdtemp(dir) == nullptr) return 1;
   ServerOptions options;
   options.data_dir = dir;
+  options.http_listen = "127.0.0.1:0";
   auto server = CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", std::string(server.status().message()).c_str());
@@ -59,7 +70,9 @@ int Main(int releases, int workers) {
   close(fd);
   const Digest package = contents.back();  // Any stored blob does as a trivial result.
 
+  // /metrics latency with every job queued: submit first, scrape, then work.
   std::atomic<int> done{0};
+  const bool measure_metrics = workers == 0;
   std::atomic<int> planned{0};
   std::atomic<bool> submitted{false};
   const double start = Now();
@@ -114,6 +127,18 @@ int Main(int releases, int workers) {
   }
   submitter.join();
   const double submit_end = Now();
+  if (measure_metrics) {
+    std::vector<double> ms;
+    for (int i = 0; i < 21; ++i) ms.push_back(GetMillis((*server)->http_address()));
+    std::sort(ms.begin(), ms.end());
+    std::printf("/metrics with %d jobs queued: median %.1f ms, max %.1f ms (21 GETs with curl,"
+                " including curl's own start)\n", planned.load(), ms[10], ms.back());
+    server->reset();
+    RemoveTree(dir).IgnoreError();
+    for (const auto& [digest, path] : files) unlink(path.c_str());
+    unlink(scratch);
+    return 0;
+  }
   for (auto& t : threads) t.join();
   const double end = Now();
   std::printf("releases %d, jobs %d, simulated workers %d\n", releases, planned.load(), workers);
