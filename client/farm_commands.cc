@@ -18,6 +18,7 @@
 #include "client/blob_transfer.h"
 #include "common/directory.h"
 #include "common/file.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/server.h"
@@ -72,11 +73,13 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+// A channel to --coordinator carrying the --token-file's token, if given.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Flags& f) {
+  ChannelOptions options;
+  if (!f.Get("--token-file").empty()) {
+    PF_ASSIGN_OR_RETURN(options.token, ReadTokenFile(f.Get("--token-file")));
+  }
+  return MakeChannel(f.Get("--coordinator"), options);
 }
 
 // A grpc::ClientContext that gives up on a coordinator that does not answer.
@@ -187,7 +190,7 @@ absl::Status Submit(const Flags& f) {
   request.set_intermediate(f.Has("--intermediate"));
   std::map<Digest, std::string> files;
   PF_RETURN_IF_ERROR(Describe(f.positional[0], &request, &files));
-  auto channel = Connect(f.Get("--coordinator"));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);
   UploadStats stats;
   PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files, &stats)));
@@ -209,7 +212,8 @@ absl::Status Submit(const Flags& f) {
 }
 
 absl::Status PrintStatus(const Flags& f) {
-  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
   v1::StatusRequest request;
   request.set_product(f.Get("--product"));
   v1::StatusResponse response;
@@ -243,7 +247,7 @@ absl::Status PrintStatus(const Flags& f) {
 }
 
 absl::Status Request(const Flags& f) {
-  auto channel = Connect(f.Get("--coordinator"));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto coordinator = v1::CoordinatorService::NewStub(channel);
   v1::OneOffRequest request;
   request.set_product(f.Get("--product"));
@@ -299,7 +303,7 @@ absl::Status Hotfix(const Flags& f) {
   std::sort(manifest.begin(), manifest.end(),
             [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
   ToProto(manifest, request.mutable_files());
-  auto channel = Connect(f.Get("--coordinator"));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);
   PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files)));
   auto coordinator = v1::CoordinatorService::NewStub(channel);
@@ -319,7 +323,8 @@ absl::Status SetPolicy(const Flags& f) {
     return absl::InvalidArgumentError("--window must be a number");
   }
   request.set_cumulative_window(window);
-  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
   v1::PolicyResponse response;
   PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator->SetPolicy(Context(60).get(), request, &response)));
   std::printf("%s: releases submitted from now on get patches from the last %u formal versions\n",
@@ -328,7 +333,8 @@ absl::Status SetPolicy(const Flags& f) {
 }
 
 absl::Status Workers(const Flags& f) {
-  auto coordinator = v1::CoordinatorService::NewStub(Connect(f.Get("--coordinator")));
+  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
   if (!f.Get("--drain").empty()) {
     v1::DrainRequest request;
     request.set_worker_id(f.Get("--drain"));
@@ -397,7 +403,9 @@ int Run(const std::vector<std::string>& args, const char* usage,
         const std::vector<std::string>& required, size_t positional,
         absl::Status (*command)(const Flags&)) {
   Flags f;
-  if (!f.Parse(args, with_value, switches) || f.positional.size() != positional) return Usage(usage);
+  std::set<std::string> values = with_value;
+  values.insert("--token-file");  // Every farm verb may carry a token.
+  if (!f.Parse(args, values, switches) || f.positional.size() != positional) return Usage(usage);
   for (const std::string& name : required) {
     if (f.Get(name).empty()) return Usage(usage);
   }
@@ -438,7 +446,7 @@ int RunHotfixCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C] PATH...";
   Flags f;
-  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel"}, {}) ||
+  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel", "--token-file"}, {}) ||
       f.positional.empty() || f.Get("--coordinator").empty() || f.Get("--product").empty() ||
       f.Get("--platform").empty() || f.Get("--version").empty()) {
     return Usage(kUsage);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ed25519.h"
 #include "common/file.h"
+#include "common/grpc_channel.h"
 #include "common/status_macros.h"
 #include "publisher/publisher.h"
 #include "updater/updater.h"
@@ -73,7 +74,7 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
       "[--valid-days N]";
   std::map<std::string, std::string> f;
-  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days"}, {}, &f) ||
+  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file"}, {}, &f) ||
       f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
     return Usage(kUsage);
   }
@@ -88,6 +89,11 @@ int RunPublishCommand(const std::vector<std::string>& args) {
   auto key = ReadText(f["--key"]);
   if (!key.ok()) return Fail(key.status());
   options.private_key_pem = *key;
+  if (!f["--token-file"].empty()) {
+    auto token = ReadTokenFile(f["--token-file"]);
+    if (!token.ok()) return Fail(token.status());
+    options.token = *token;
+  }
   auto report = Publish(options);
   if (!report.ok()) return Fail(report.status());
   std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",

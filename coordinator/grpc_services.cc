@@ -32,8 +32,12 @@ bool Finished(const v1::ReleaseStatus& s) {
 
 }  // namespace
 
-grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
+grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1::FindMissingRequest* request,
                                           v1::FindMissingResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   if (request->digests_size() > 1000000) return Invalid("at most 1,000,000 digests per call");
   for (const std::string& raw : request->digests()) {
     Digest digest;
@@ -46,8 +50,12 @@ grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext*, const v1::FindMi
   return grpc::Status::OK;
 }
 
-grpc::Status BlobServiceImpl::Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadChunk>* reader,
                                      v1::UploadResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   v1::UploadChunk chunk;
   if (!reader->Read(&chunk)) return Invalid("empty upload");
   Digest digest;
@@ -74,6 +82,10 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext*, grpc::ServerReader<v1
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
                                        grpc::ServerWriter<v1::DownloadChunk>* writer) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest, Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   Digest digest;
   if (!ToDigest(request->digest(), &digest)) return Invalid("digest must be 32 bytes");
   auto path = blobs_->PathOf(digest);
@@ -101,8 +113,12 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
+grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                                             v1::SubmitResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit});
+    if (!allowed.ok()) return allowed;
+  }
   auto result = c_->Submit(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -112,6 +128,10 @@ grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext*, const v1::Subm
 grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
                                            const v1::WatchRequest* request,
                                            grpc::ServerWriter<v1::WatchResponse>* writer) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
+    if (!allowed.ok()) return allowed;
+  }
   uint64_t generation = 0;
   while (!context->IsCancelled()) {
     auto status = c_->GetReleaseStatus(request->release_id());
@@ -126,15 +146,23 @@ grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
 }
 
-grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext*, const v1::StatusRequest* request,
+grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext* context, const v1::StatusRequest* request,
                                             v1::StatusResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
+    if (!allowed.ok()) return allowed;
+  }
   *response = c_->Status(request->product());
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext* context,
                                                  const v1::GetManifestRequest* request,
                                                  v1::GetManifestResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
+    if (!allowed.ok()) return allowed;
+  }
   auto result = c_->GetManifest(request->release_id());
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -144,6 +172,10 @@ grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext*,
 grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
                                                   const v1::OneOffRequest* request,
                                                   v1::OneOffResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kRequest});
+    if (!allowed.ok()) return allowed;
+  }
   auto job = c_->RequestOneOff(*request);
   if (!job.ok()) return ToGrpcStatus(job.status());
   uint64_t generation = 0;
@@ -157,57 +189,89 @@ grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::SetPolicy(grpc::ServerContext*, const v1::PolicyRequest* request,
+grpc::Status CoordinatorServiceImpl::SetPolicy(grpc::ServerContext* context, const v1::PolicyRequest* request,
                                                v1::PolicyResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
+    if (!allowed.ok()) return allowed;
+  }
   auto result = c_->SetPolicy(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext*, const v1::HotfixRequest* request,
+grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext* context, const v1::HotfixRequest* request,
                                                v1::HotfixResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kSubmit});
+    if (!allowed.ok()) return allowed;
+  }
   auto result = c_->AddHotfix(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
+    if (!allowed.ok()) return allowed;
+  }
   *response = c_->ListWorkers();
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::Drain(grpc::ServerContext*, const v1::DrainRequest* request,
+grpc::Status CoordinatorServiceImpl::Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
                                            v1::DrainResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
+    if (!allowed.ok()) return allowed;
+  }
   auto worker = c_->Drain(request->worker_id());
   if (!worker.ok()) return ToGrpcStatus(worker.status());
   *response->mutable_worker() = std::move(*worker);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext*, const v1::AcquireRequest* request,
+grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
                                         v1::AcquireResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   auto result = c_->Acquire(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   *response = c_->Heartbeat(*request);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Complete(grpc::ServerContext*, const v1::CompleteRequest* request,
+grpc::Status WorkerServiceImpl::Complete(grpc::ServerContext* context, const v1::CompleteRequest* request,
                                          v1::CompleteResponse*) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   return ToGrpcStatus(c_->Complete(*request));
 }
 
-grpc::Status WorkerServiceImpl::Fail(grpc::ServerContext*, const v1::FailRequest* request,
+grpc::Status WorkerServiceImpl::Fail(grpc::ServerContext* context, const v1::FailRequest* request,
                                      v1::FailResponse*) {
+  if (auth_ != nullptr) {
+    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
+    if (!allowed.ok()) return allowed;
+  }
   return ToGrpcStatus(c_->Fail(*request));
 }
 

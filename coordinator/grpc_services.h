@@ -1,5 +1,6 @@
 // Thin gRPC adapters: BlobService over a BlobStore, CoordinatorService and
-// WorkerService over a Coordinator. They check message shapes, convert
+// WorkerService over a Coordinator. They check the caller's token and role
+// (token_auth.h, when tokens are configured), message shapes, convert
 // statuses and stream; the logic is in coordinator.h and blob_store.h.
 #ifndef PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
 #define PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
@@ -7,6 +8,7 @@
 #include <atomic>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/token_auth.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
 
@@ -17,7 +19,7 @@ inline constexpr int kMaxMessageBytes = 64 << 20;
 
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:
-  explicit BlobServiceImpl(BlobStore* blobs) : blobs_(blobs) {}
+  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth) : blobs_(blobs), auth_(auth) {}
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
@@ -29,13 +31,14 @@ class BlobServiceImpl final : public v1::BlobService::Service {
 
  private:
   BlobStore* blobs_;
+  const TokenAuth* auth_;  // Null: no tokens required.
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> bytes_sent_{0};
 };
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
  public:
-  explicit CoordinatorServiceImpl(Coordinator* coordinator) : c_(coordinator) {}
+  CoordinatorServiceImpl(Coordinator* coordinator, const TokenAuth* auth) : c_(coordinator), auth_(auth) {}
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
                       v1::SubmitResponse* response) override;
   grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
@@ -57,11 +60,12 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
 
  private:
   Coordinator* c_;
+  const TokenAuth* auth_;  // Null: no tokens required.
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Coordinator* coordinator) : c_(coordinator) {}
+  WorkerServiceImpl(Coordinator* coordinator, const TokenAuth* auth) : c_(coordinator), auth_(auth) {}
   grpc::Status Acquire(grpc::ServerContext*, const v1::AcquireRequest* request,
                        v1::AcquireResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
@@ -73,6 +77,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Coordinator* c_;
+  const TokenAuth* auth_;  // Null: no tokens required.
 };
 
 }  // namespace patchfarm

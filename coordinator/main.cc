@@ -1,5 +1,5 @@
 // patchfarm-coordinator --listen HOST:PORT --data DIR [--window N]
-//     [--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]
+//     [--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT] [--tokens FILE]
 //     [--site DIR --key KEYFILE [--motd TEXT]]
 // Serves the farm's gRPC API until SIGTERM or SIGINT. Prints the address it
 // listens on (port 0 picks a free one), and writes it to --port-file if given.
@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "common/file.h"
+#include "common/grpc_channel.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 
@@ -21,13 +22,15 @@ namespace {
 constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
     "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
-    "       [--site DIR --key KEYFILE [--motd TEXT]]   (publish after each release)\n";
+    "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
+    "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]]\n"
+    "                         (publish after each release)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   patchfarm::ServerOptions options;
-  std::string port_file, site, key_file, motd;
+  std::string port_file, site, key_file, motd, publish_token_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -37,12 +40,16 @@ int main(int argc, char** argv) {
       options.data_dir = value();
     } else if (arg == "--port-file") {
       port_file = value();
+    } else if (arg == "--tokens") {
+      options.tokens_file = value();
     } else if (arg == "--http-listen") {
       options.http_listen = value();
     } else if (arg == "--site") {
       site = value();
     } else if (arg == "--key") {
       key_file = value();
+    } else if (arg == "--publish-token-file") {
+      publish_token_file = value();
     } else if (arg == "--motd") {
       motd = value();
     } else if (arg == "--window") {
@@ -98,6 +105,14 @@ int main(int argc, char** argv) {
     publish.private_key_pem = std::string((*key)->data());
     publish.out_dir = site;
     publish.motd = motd;
+    if (!publish_token_file.empty()) {
+      auto token = patchfarm::ReadTokenFile(publish_token_file);
+      if (!token.ok()) {
+        std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(token.status().message()).c_str());
+        return 1;
+      }
+      publish.token = *token;
+    }
     publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(), publish);
   }
   int sig = 0;

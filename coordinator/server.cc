@@ -23,9 +23,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   PF_ASSIGN_OR_RETURN(s->blobs_, BlobStore::Open(options.data_dir + "/blobs"));
   PF_ASSIGN_OR_RETURN(s->coordinator_, Coordinator::Create(s->store_.get(), s->blobs_.get(),
                                                            &s->clock_, options.coordinator));
-  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get());
-  s->coordinator_service_ = std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get());
-  s->worker_service_ = std::make_unique<WorkerServiceImpl>(s->coordinator_.get());
+  if (!options.tokens_file.empty()) {
+    PF_ASSIGN_OR_RETURN(s->auth_, TokenAuth::Load(options.tokens_file));
+  }
+  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get());
+  s->coordinator_service_ =
+      std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
+  s->worker_service_ = std::make_unique<WorkerServiceImpl>(s->coordinator_.get(), s->auth_.get());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);

@@ -25,6 +25,8 @@ struct ServerOptions {
   CoordinatorOptions coordinator;
   // If set, serves /metrics (Prometheus) and / (status page) over HTTP here.
   std::string http_listen;
+  // If set, every RPC needs a bearer token from this file (token_auth.h).
+  std::string tokens_file;
 };
 
 class CoordinatorServer {
@@ -50,6 +52,7 @@ class CoordinatorServer {
   std::unique_ptr<RocksDbStore> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<TokenAuth> auth_;
   std::unique_ptr<BlobServiceImpl> blob_service_;
   std::unique_ptr<CoordinatorServiceImpl> coordinator_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -15,6 +15,7 @@
 #include "client/blob_transfer.h"
 #include "common/directory.h"
 #include "common/ed25519.h"
+#include "common/grpc_channel.h"
 #include "common/file.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -35,9 +36,9 @@ class SiteWriter {
  public:
   SiteWriter(const PublishOptions& options, const std::string& site_dir)
       : options_(options), site_dir_(site_dir) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    auto channel = grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
+    ChannelOptions channel_options;
+    channel_options.token = options.token;
+    auto channel = MakeChannel(options.coordinator, channel_options);
     coordinator_ = v1::CoordinatorService::NewStub(channel);
     blobs_ = v1::BlobService::NewStub(channel);
   }

@@ -21,6 +21,7 @@ struct PublishOptions {
   std::string out_dir;
   std::string motd;
   int valid_days = 30;  // The index expires after this.
+  std::string token;    // Bearer token for the coordinator, if it needs one.
 };
 
 struct PublishReport {

@@ -5,7 +5,12 @@
 #include <memory>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "client/blob_transfer.h"
+#include "common/file.h"
+#include "common/grpc_channel.h"
+#include "coordinator/token_auth.h"
 #include "coordinator/server.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -167,6 +172,94 @@ TEST_F(FarmGrpcTest, OversizedMessageIsRefused) {
   v1::StatusResponse status;
   ASSERT_TRUE(coordinator_->Status(&status_context, v1::StatusRequest(), &status).ok());
   EXPECT_EQ(status.releases_size(), 0);
+}
+
+}  // namespace
+}  // namespace patchfarm
+
+namespace patchfarm {
+namespace {
+
+// With a tokens file, every call needs a token holding a role that allows it.
+TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tokens";
+  mkdir(dir.c_str(), 0700);
+  const std::string tokens = dir + "/tokens";
+  ASSERT_TRUE(WriteFileAtomically(tokens,
+                                  "# token roles comment\n"
+                                  "ci-token-0123456789abcdef submit ci\n"
+                                  "dev-token-0123456789abcdef request\n"
+                                  "worker-token-0123456789abcd worker\n"
+                                  "admin-token-0123456789abcde admin\n",
+                                  0600)
+                  .ok());
+  ServerOptions options;
+  options.data_dir = dir + "/data";
+  options.tokens_file = tokens;
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = [&](const std::string& token) {
+    ChannelOptions channel;
+    channel.token = token;
+    return v1::CoordinatorService::NewStub(MakeChannel((*server)->address(), channel));
+  };
+  v1::SubmitRequest submit;
+  submit.mutable_release()->set_product("game");
+  submit.mutable_release()->set_platform("linux-x64");
+  submit.mutable_release()->set_version("1.0");
+  submit.set_kind(v1::RELEASE_KIND_TREE);
+  v1::SubmitResponse submitted;
+  {
+    grpc::ClientContext c;
+    EXPECT_EQ(stub("")->Submit(&c, submit, &submitted).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext c;
+    EXPECT_EQ(stub("not-a-known-token-at-all")->Submit(&c, submit, &submitted).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext c;  // A developer's token may request, not submit.
+    EXPECT_EQ(stub("dev-token-0123456789abcdef")->Submit(&c, submit, &submitted).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext c;  // A worker's token may not drain workers.
+    v1::DrainRequest drain;
+    drain.set_worker_id("w");
+    v1::DrainResponse drained;
+    EXPECT_EQ(stub("worker-token-0123456789abcd")->Drain(&c, drain, &drained).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext c;  // Nothing was registered by the refused calls.
+    v1::StatusResponse status;
+    ASSERT_TRUE(stub("admin-token-0123456789abcde")->Status(&c, v1::StatusRequest(), &status).ok());
+    EXPECT_EQ(status.releases_size(), 0);
+  }
+  {
+    grpc::ClientContext c;  // The CI token submits (an empty tree).
+    EXPECT_TRUE(stub("ci-token-0123456789abcdef")->Submit(&c, submit, &submitted).ok());
+  }
+  {
+    grpc::ClientContext c;  // A worker without a token cannot take jobs.
+    v1::AcquireRequest acquire;
+    acquire.set_worker_id("w");
+    acquire.set_max_jobs(1);
+    v1::AcquireResponse acquired;
+    auto workers = v1::WorkerService::NewStub(MakeChannel((*server)->address(), ChannelOptions()));
+    EXPECT_EQ(workers->Acquire(&c, acquire, &acquired).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
+TEST(FarmTokens, TokensFileIsCheckedWhenLoaded) {
+  EXPECT_FALSE(TokenAuth::Parse("short submit\n").ok());
+  EXPECT_FALSE(TokenAuth::Parse("long-enough-token-123 superuser\n").ok());
+  EXPECT_FALSE(TokenAuth::Parse("# nothing\n").ok());
+  EXPECT_TRUE(TokenAuth::Parse("long-enough-token-123 submit,request\n").ok());
+  const std::string open = std::string(std::getenv("TEST_TMPDIR")) + "/open-tokens";
+  ASSERT_TRUE(WriteFileAtomically(open, "long-enough-token-123 admin\n", 0644).ok());
+  EXPECT_EQ(TokenAuth::Load(open).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
     "       [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]\n"
+    "       [--token-file FILE]\n"
     "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n";
 
 }  // namespace
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
       options.worker_id = value;
     } else if (arg == "--jobs") {
       ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
+    } else if (arg == "--token-file") {
+      options.token_file = value;
     } else if (arg == "--http-listen") {
       options.http_listen = value;
     } else if (arg == "--threads") {

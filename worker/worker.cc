@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "client/blob_transfer.h"
 #include "common/file.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "core/delta/diff.h"
@@ -24,13 +25,6 @@ double Now() {
 }
 
 void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
-
-std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 }  // namespace
 
@@ -48,7 +42,11 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
     w->index_store_ = std::make_unique<StoreIndexStore>(w->index_db_.get(), uint64_t{1} << 30);
     w->options_.diff.delta.index_store = w->index_store_.get();
   }
-  w->channel_ = Connect(w->options_.coordinator);
+  ChannelOptions channel;
+  if (!w->options_.token_file.empty()) {
+    PF_ASSIGN_OR_RETURN(channel.token, ReadTokenFile(w->options_.token_file));
+  }
+  w->channel_ = MakeChannel(w->options_.coordinator, channel);
   if (!w->options_.http_listen.empty()) {
     Worker* raw = w.get();
     PF_ASSIGN_OR_RETURN(w->http_, HttpServer::Start(w->options_.http_listen,

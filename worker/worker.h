@@ -36,6 +36,7 @@ struct WorkerOptions {
   bool index_cache = true;  // Keep suffix arrays of old files in <cache>/index.
   bool quiet = false;       // No per-job log lines.
   std::string http_listen;  // If set, serves /metrics (Prometheus) here.
+  std::string token_file;   // If set, its bearer token goes with every call.
 };
 
 class Worker {

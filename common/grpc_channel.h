@@ -1,0 +1,27 @@
+// Channels from the CLI, workers and the publisher to a coordinator: message
+// size limits, and the caller's bearer token (read from a file, never from the
+// command line) sent on every call.
+#ifndef PATCHFARM_COMMON_GRPC_CHANNEL_H_
+#define PATCHFARM_COMMON_GRPC_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/channel.h"
+
+namespace patchfarm {
+
+struct ChannelOptions {
+  std::string token;  // Sent as "authorization: Bearer <token>" if set.
+};
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ChannelOptions& options);
+
+// The token in `path` (the first line, trimmed). InvalidArgument if empty;
+// PermissionDenied if the file is readable by others than its owner.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_COMMON_GRPC_CHANNEL_H_
