@@ -73,12 +73,14 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-// A channel to --coordinator carrying the --token-file's token, if given.
+// A channel to --coordinator carrying the --token-file's token, over TLS with
+// --tls-ca (and --tls-cert/--tls-key for mutual TLS), if given.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Flags& f) {
   ChannelOptions options;
   if (!f.Get("--token-file").empty()) {
     PF_ASSIGN_OR_RETURN(options.token, ReadTokenFile(f.Get("--token-file")));
   }
+  PF_RETURN_IF_ERROR(LoadTlsFiles(f.Get("--tls-ca"), f.Get("--tls-cert"), f.Get("--tls-key"), &options));
   return MakeChannel(f.Get("--coordinator"), options);
 }
 
@@ -404,7 +406,9 @@ int Run(const std::vector<std::string>& args, const char* usage,
         absl::Status (*command)(const Flags&)) {
   Flags f;
   std::set<std::string> values = with_value;
-  values.insert("--token-file");  // Every farm verb may carry a token.
+  for (const char* v : {"--token-file", "--tls-ca", "--tls-cert", "--tls-key"}) {
+    values.insert(v);  // Every farm verb may carry a token and TLS settings.
+  }
   if (!f.Parse(args, values, switches) || f.positional.size() != positional) return Usage(usage);
   for (const std::string& name : required) {
     if (f.Get(name).empty()) return Usage(usage);
@@ -446,7 +450,9 @@ int RunHotfixCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C] PATH...";
   Flags f;
-  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel", "--token-file"}, {}) ||
+  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel", "--token-file",
+                        "--tls-ca", "--tls-cert", "--tls-key"},
+               {}) ||
       f.positional.empty() || f.Get("--coordinator").empty() || f.Get("--product").empty() ||
       f.Get("--platform").empty() || f.Get("--version").empty()) {
     return Usage(kUsage);

@@ -74,7 +74,9 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
       "[--valid-days N]";
   std::map<std::string, std::string> f;
-  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file"}, {}, &f) ||
+  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file",
+              "--tls-ca", "--tls-cert", "--tls-key"},
+             {}, &f) ||
       f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
     return Usage(kUsage);
   }
@@ -94,6 +96,12 @@ int RunPublishCommand(const std::vector<std::string>& args) {
     if (!token.ok()) return Fail(token.status());
     options.token = *token;
   }
+  ChannelOptions tls;
+  absl::Status loaded = LoadTlsFiles(f["--tls-ca"], f["--tls-cert"], f["--tls-key"], &tls);
+  if (!loaded.ok()) return Fail(loaded);
+  options.tls_ca_pem = tls.tls_ca_pem;
+  options.tls_cert_pem = tls.tls_cert_pem;
+  options.tls_key_pem = tls.tls_key_pem;
   auto report = Publish(options);
   if (!report.ok()) return Fail(report.status());
   std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",

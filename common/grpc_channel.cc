@@ -9,6 +9,7 @@
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/support/client_interceptor.h"
 
 namespace patchfarm {
@@ -51,8 +52,30 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Cha
   args.SetMaxSendMessageSize(kMaxMessageBytes);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (!options.token.empty()) interceptors.push_back(std::make_unique<TokenInterceptorFactory>(options.token));
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      address, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.tls_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_ca_pem;
+    ssl.pem_cert_chain = options.tls_cert_pem;
+    ssl.pem_private_key = options.tls_key_pem;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return grpc::experimental::CreateCustomChannelWithInterceptors(address, credentials, args,
+                                                                 std::move(interceptors));
+}
+
+absl::Status LoadTlsFiles(const std::string& ca, const std::string& cert, const std::string& key,
+                          ChannelOptions* options) {
+  for (auto [path, out] : {std::pair{&ca, &options->tls_ca_pem}, std::pair{&cert, &options->tls_cert_pem},
+                           std::pair{&key, &options->tls_key_pem}}) {
+    if (path->empty()) continue;
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(*path));
+    *out = std::string(file->data());
+  }
+  if (options->tls_cert_pem.empty() != options->tls_key_pem.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {

@@ -14,7 +14,19 @@ namespace patchfarm {
 
 struct ChannelOptions {
   std::string token;  // Sent as "authorization: Bearer <token>" if set.
+  // TLS: the CA that signed the coordinator's certificate (PEM). Empty:
+  // plaintext, which coordinators accept on loopback only.
+  std::string tls_ca_pem;
+  // Mutual TLS: this client's certificate and key (PEM), if the coordinator
+  // requires one.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
+
+// Reads --tls-ca / --tls-cert / --tls-key files into `options` (empty paths
+// are skipped).
+absl::Status LoadTlsFiles(const std::string& ca, const std::string& cert, const std::string& key,
+                          ChannelOptions* options);
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ChannelOptions& options);
 

@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
     "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
     "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
+    "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]  (plaintext: loopback only)\n"
     "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]]\n"
     "                         (publish after each release)\n";
 
@@ -40,6 +41,12 @@ int main(int argc, char** argv) {
       options.data_dir = value();
     } else if (arg == "--port-file") {
       port_file = value();
+    } else if (arg == "--tls-cert") {
+      options.tls_cert_file = value();
+    } else if (arg == "--tls-key") {
+      options.tls_key_file = value();
+    } else if (arg == "--tls-client-ca") {
+      options.tls_client_ca_file = value();
     } else if (arg == "--tokens") {
       options.tokens_file = value();
     } else if (arg == "--http-listen") {
@@ -66,6 +73,10 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stderr);
       return 2;
     }
+  }
+  if (!site.empty() && !options.tls_cert_file.empty()) {
+    std::fputs("patchfarm-coordinator: --site does not work with TLS yet; run `patchfarm publish`\n", stderr);
+    return 2;
   }
   if (options.data_dir.empty() || options.listen.empty() || site.empty() != key_file.empty()) {
     std::fputs(kUsage, stderr);

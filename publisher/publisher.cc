@@ -38,6 +38,9 @@ class SiteWriter {
       : options_(options), site_dir_(site_dir) {
     ChannelOptions channel_options;
     channel_options.token = options.token;
+    channel_options.tls_ca_pem = options.tls_ca_pem;
+    channel_options.tls_cert_pem = options.tls_cert_pem;
+    channel_options.tls_key_pem = options.tls_key_pem;
     auto channel = MakeChannel(options.coordinator, channel_options);
     coordinator_ = v1::CoordinatorService::NewStub(channel);
     blobs_ = v1::BlobService::NewStub(channel);

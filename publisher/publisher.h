@@ -22,6 +22,7 @@ struct PublishOptions {
   std::string motd;
   int valid_days = 30;  // The index expires after this.
   std::string token;    // Bearer token for the coordinator, if it needs one.
+  std::string tls_ca_pem, tls_cert_pem, tls_key_pem;  // TLS to the coordinator.
 };
 
 struct PublishReport {

@@ -18,7 +18,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
     "       [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]\n"
-    "       [--token-file FILE]\n"
+    "       [--token-file FILE] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
     "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n";
 
 }  // namespace
@@ -43,6 +43,12 @@ int main(int argc, char** argv) {
       options.worker_id = value;
     } else if (arg == "--jobs") {
       ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
+    } else if (arg == "--tls-ca") {
+      options.tls_ca_file = value;
+    } else if (arg == "--tls-cert") {
+      options.tls_cert_file = value;
+    } else if (arg == "--tls-key") {
+      options.tls_key_file = value;
     } else if (arg == "--token-file") {
       options.token_file = value;
     } else if (arg == "--http-listen") {

@@ -46,6 +46,8 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   if (!w->options_.token_file.empty()) {
     PF_ASSIGN_OR_RETURN(channel.token, ReadTokenFile(w->options_.token_file));
   }
+  PF_RETURN_IF_ERROR(LoadTlsFiles(w->options_.tls_ca_file, w->options_.tls_cert_file,
+                                  w->options_.tls_key_file, &channel));
   w->channel_ = MakeChannel(w->options_.coordinator, channel);
   if (!w->options_.http_listen.empty()) {
     Worker* raw = w.get();

@@ -37,6 +37,7 @@ struct WorkerOptions {
   bool quiet = false;       // No per-job log lines.
   std::string http_listen;  // If set, serves /metrics (Prometheus) here.
   std::string token_file;   // If set, its bearer token goes with every call.
+  std::string tls_ca_file, tls_cert_file, tls_key_file;  // TLS to the coordinator.
 };
 
 class Worker {
