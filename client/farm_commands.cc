@@ -64,7 +64,11 @@ struct Flags {
 };
 
 int Usage(const char* usage) {
-  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
+  std::fprintf(stderr,
+               "usage: patchfarm %s\n"
+               "  with a secured coordinator: [--token-file FILE] [--tls-ca FILE "
+               "[--tls-cert FILE --tls-key FILE]]\n",
+               usage);
   return 2;
 }
 

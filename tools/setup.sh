@@ -14,6 +14,8 @@ PACKAGES=(
   bsdiff xdelta3 zstd xz-utils time gcc
   # the updater tests serve the published site with a real web server
   nginx-light
+  # deployment manifest checks
+  python3-yaml
 )
 
 missing=()
