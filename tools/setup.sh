@@ -16,6 +16,8 @@ PACKAGES=(
   nginx-light
   # deployment manifest checks
   python3-yaml
+  # the status page test (headless)
+  chromium
 )
 
 missing=()
