@@ -243,6 +243,8 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
   PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
   manifests_[raw_digest] = stored;
+  LogLocked(absl::StrCat("event=release_submitted release=", id, " jobs=", response.job_ids_size(),
+                         " intermediate=", request.intermediate()));
   releases_[id] = std::move(release);
   ChangedLocked();
   return response;
@@ -406,6 +408,9 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     job.mutable_status()->set_worker_id(request.worker_id());
     leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
     worker.jobs.insert(id);
+    LogLocked(absl::StrCat("event=job_leased job=", id, " from=", job.status().from_version(),
+                           " to=", job.status().to_version(), " worker=", request.worker_id(),
+                           " lease=", job.lease_id()));
     // If this write fails the job is still leased in memory; an unfinished
     // lease runs out and the job is queued again.
     PersistJobLocked(job, false).IgnoreError();
@@ -470,6 +475,9 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   leases_.erase(request.job_id());
   ++worker.done;
   worker.held.insert(job.old_manifest_digest());
+  LogLocked(absl::StrCat("event=job_done job=", request.job_id(), " from=", s->from_version(),
+                         " to=", s->to_version(), " worker=", request.worker_id(),
+                         " bytes=", request.package_size(), " seconds=", request.seconds()));
   PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
   ChangedLocked();
   return absl::OkStatus();
@@ -492,6 +500,9 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
   } else {
     RequeueLocked(job);
   }
+  LogLocked(absl::StrCat("event=", s->state() == v1::JOB_STATE_FAILED ? "job_failed" : "job_retry",
+                         " job=", s->job_id(), " from=", s->from_version(), " to=", s->to_version(),
+                         " attempts=", s->attempts(), " error=\"", s->error(), "\""));
   PersistJobLocked(*job, false).IgnoreError();  // Reloaded as it was; retried then.
   ChangedLocked();
 }
@@ -556,6 +567,7 @@ absl::StatusOr<v1::WorkerInfo> Coordinator::Drain(const std::string& worker_id) 
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return absl::NotFoundError(absl::StrCat("no worker ", worker_id));
   it->second.draining = true;
+  LogLocked(absl::StrCat("event=worker_draining worker=", worker_id));
   ChangedLocked();
   return WorkerInfoLocked(worker_id, it->second);
 }

@@ -13,6 +13,7 @@
 #define PATCHFARM_COORDINATOR_COORDINATOR_H_
 
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,6 +39,10 @@ struct CoordinatorOptions {
   double lease_seconds = 30;  // A worker silent this long loses its jobs.
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
   Policy policy;
+  // Gets one structured line ("event=... release=... job=...") per release,
+  // job and worker event. Called with the coordinator's lock held: keep it
+  // quick (a buffered write). Default: none.
+  std::function<void(const std::string&)> log;
 };
 
 class Coordinator {
@@ -133,6 +138,9 @@ class Coordinator {
   WorkerState& SeenLocked(const std::string& worker_id);
   v1::WorkerInfo WorkerInfoLocked(const std::string& id, const WorkerState& w) const;
   void ChangedLocked();
+  void LogLocked(const std::string& line) {
+    if (options_.log) options_.log(line);
+  }
 
   Store* store_;
   BlobStore* blobs_;

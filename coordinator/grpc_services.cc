@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -73,11 +75,28 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     absl::Status status = (*upload)->Append(chunk.data());
     if (!status.ok()) return ToGrpcStatus(status);
     bytes_received_ += chunk.data().size();
+    if (upload_rate_ > 0) Pace(context->peer(), chunk.data().size());
   } while (reader->Read(&chunk));
   absl::Status status = (*upload)->Commit();
   if (!status.ok()) return ToGrpcStatus(status);
   response->set_committed_size(chunk.size());
   return grpc::Status::OK;
+}
+
+void BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
+  // The client's address without the port: one budget per machine.
+  const std::string client = peer.substr(0, peer.rfind(':'));
+  double wait = 0;
+  {
+    std::lock_guard<std::mutex> lock(pace_mu_);
+    const double now = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+    double& next = next_free_[client];
+    next = std::max(next, now) + static_cast<double>(bytes) / static_cast<double>(upload_rate_);
+    wait = next - now;
+  }
+  if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
 }
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,

@@ -6,6 +6,9 @@
 #define PATCHFARM_COORDINATOR_GRPC_SERVICES_H_
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "coordinator/coordinator.h"
 #include "coordinator/token_auth.h"
@@ -19,7 +22,9 @@ inline constexpr int kMaxMessageBytes = 64 << 20;
 
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:
-  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth) : blobs_(blobs), auth_(auth) {}
+  // `upload_bytes_per_second` (0: unlimited) paces each client address's uploads.
+  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth, uint64_t upload_bytes_per_second = 0)
+      : blobs_(blobs), auth_(auth), upload_rate_(upload_bytes_per_second) {}
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
@@ -30,8 +35,14 @@ class BlobServiceImpl final : public v1::BlobService::Service {
                         grpc::ServerWriter<v1::DownloadChunk>* writer) override;
 
  private:
+  // Sleeps as needed so that `peer`'s uploads stay within the rate.
+  void Pace(const std::string& peer, size_t bytes);
+
   BlobStore* blobs_;
   const TokenAuth* auth_;  // Null: no tokens required.
+  uint64_t upload_rate_;
+  std::mutex pace_mu_;
+  std::map<std::string, double> next_free_;  // Client address -> when its budget frees up.
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> bytes_sent_{0};
 };

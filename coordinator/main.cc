@@ -24,6 +24,7 @@ constexpr char kUsage[] =
     "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
     "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
     "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]  (plaintext: loopback only)\n"
+    "       [--upload-mib-per-second N] [--max-streams-per-client N]   (per client limits)\n"
     "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]]\n"
     "                         (publish after each release)\n";
 
@@ -47,6 +48,18 @@ int main(int argc, char** argv) {
       options.tls_key_file = value();
     } else if (arg == "--tls-client-ca") {
       options.tls_client_ca_file = value();
+    } else if (arg == "--upload-mib-per-second") {
+      uint64_t mib = 0;
+      if (!absl::SimpleAtoi(value(), &mib)) {
+        std::fputs(kUsage, stderr);
+        return 2;
+      }
+      options.upload_bytes_per_second = mib << 20;
+    } else if (arg == "--max-streams-per-client") {
+      if (!absl::SimpleAtoi(value(), &options.max_streams_per_client) || options.max_streams_per_client < 1) {
+        std::fputs(kUsage, stderr);
+        return 2;
+      }
     } else if (arg == "--tokens") {
       options.tokens_file = value();
     } else if (arg == "--http-listen") {
@@ -82,6 +95,10 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  options.coordinator.log = [](const std::string& line) {
+    std::printf("patchfarm-coordinator: %s\n", line.c_str());
+    std::fflush(stdout);
+  };
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

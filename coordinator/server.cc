@@ -65,7 +65,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!options.tokens_file.empty()) {
     PF_ASSIGN_OR_RETURN(s->auth_, TokenAuth::Load(options.tokens_file));
   }
-  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get());
+  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(),
+                                                       options.upload_bytes_per_second);
   s->coordinator_service_ =
       std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
   s->worker_service_ = std::make_unique<WorkerServiceImpl>(s->coordinator_.get(), s->auth_.get());
@@ -74,6 +75,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   int port = 0;
   builder.AddListeningPort(options.listen, credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // At most this many calls at once on one client connection.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_client);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(s->blob_service_.get());
   builder.RegisterService(s->coordinator_service_.get());

@@ -33,6 +33,8 @@ struct ServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  int max_streams_per_client = 64;      // Concurrent calls per connection.
+  uint64_t upload_bytes_per_second = 0;  // Per client address; 0: unlimited.
 };
 
 class CoordinatorServer {

@@ -136,6 +136,11 @@ for w in w1 w2 w3; do
   curl -sf "$whttp/metrics" | grep -q '^patchfarm_worker_jobs_total{result="done"}' || fail "$w /metrics"
 done
 
+grep -q "^patchfarm-coordinator: event=job_done job=[0-9a-f]* from=2.0.1 to=2.0.2 worker=w" "$T/coordinator.log" ||
+  fail "no structured job log lines"
+grep -q "^patchfarm-coordinator: event=release_submitted release=game/linux-x64/stable/2.0.5 jobs=4" \
+  "$T/coordinator.log" || fail "no structured release log line"
+
 # Clear errors for bad requests.
 "$PF" submit --coordinator "$addr" --product 'bad/name' --platform linux-x64 --version 1 \
   "$T/rel/linux-x64/2.0.1" 2> "$T/err" && fail "a bad product name was accepted"

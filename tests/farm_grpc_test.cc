@@ -1,6 +1,7 @@
 // The coordinator's gRPC surface with real gRPC on loopback: malformed
 // requests, unknown products, digest mismatches and oversized messages get
 // clear status codes and change nothing.
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -260,6 +261,30 @@ TEST(FarmTokens, TokensFileIsCheckedWhenLoaded) {
   const std::string open = std::string(std::getenv("TEST_TMPDIR")) + "/open-tokens";
   ASSERT_TRUE(WriteFileAtomically(open, "long-enough-token-123 admin\n", 0644).ok());
   EXPECT_EQ(TokenAuth::Load(open).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace patchfarm
+
+namespace patchfarm {
+namespace {
+
+// A client's uploads are paced to the configured rate (a lower bound on time,
+// so a slow machine cannot make this fail).
+TEST(FarmLimits, UploadsArePacedPerClient) {
+  ServerOptions options;
+  options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/paced";
+  options.upload_bytes_per_second = 1 << 20;
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string path = options.data_dir + "-blob";
+  std::string data(3 << 20, 'p');
+  ASSERT_TRUE(WriteFileAtomically(path, data).ok());
+  auto blobs = v1::BlobService::NewStub(MakeChannel((*server)->address(), ChannelOptions()));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(UploadMissing(blobs.get(), {{Sha256Of(data), path}}).ok());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(seconds, 2.0);
 }
 
 }  // namespace
