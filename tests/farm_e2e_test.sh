@@ -149,7 +149,8 @@ grep -q "may hold only" "$T/err" || fail "bad-name message: $(cat "$T/err")"
   2> "$T/err" && fail "a request for an unknown product succeeded"
 grep -q "no release" "$T/err" || fail "unknown-product message: $(cat "$T/err")"
 
-# Drained workers finish and exit.
+# Drained workers finish and exit, leaving no lease to run out.
+expiries_before=$(curl -sf "$http/metrics" | grep '^patchfarm_lease_expiries_total' | cut -d' ' -f2)
 for w in w1 w2 w3; do
   [ "$w" = "$killed" ] && continue
   "$PF" workers --coordinator "$addr" --drain "$w" > /dev/null || fail "drain $w"
@@ -159,6 +160,10 @@ for w in w1 w2 w3; do
   for _ in $(seq 100); do kill -0 "${worker_pid[$w]}" 2>/dev/null || break; sleep 0.1; done
   kill -0 "${worker_pid[$w]}" 2>/dev/null && fail "drained worker $w did not exit"
 done
+sleep 4  # Longer than the 3 s lease: a lease left behind would have expired by now.
+expiries_after=$(curl -sf "$http/metrics" | grep '^patchfarm_lease_expiries_total' | cut -d' ' -f2)
+[ "$expiries_after" = "$expiries_before" ] || fail "draining left leases to expire ($expiries_before -> $expiries_after)"
+grep -q "^patchfarm-coordinator: event=worker_draining worker=w" "$T/coordinator.log" || fail "no drain log line"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"; tail -n 20 "$T/coordinator.log" "$T"/w*.log
