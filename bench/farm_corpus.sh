@@ -21,7 +21,7 @@ mapfile -t versions < <(awk -F'\t' '$1 == "esbuild" && $2 == "linux-x64" {print 
 run() {  # WORKERS -> prints seconds. Runs in a subshell: stops its own processes.
   local n=$1 dir="$work/run$1" mine=()
   mkdir -p "$dir"
-  dist/bin/patchfarm-coordinator --listen 127.0.0.1:0 --data "$dir/data" --port-file "$dir/port" \
+  dist/bin/patchfarm-coordinator --plaintext --listen 127.0.0.1:0 --data "$dir/data" --port-file "$dir/port" \
     > "$dir/coordinator.log" 2>&1 &
   mine+=("$!")
   for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done

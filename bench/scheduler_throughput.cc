@@ -42,6 +42,7 @@ int Main(int releases, int workers) {
   char dir[] = "/tmp/pf-scheduler-bench-XXXXXX";
   if (mkdtemp(dir) == nullptr) return 1;
   ServerOptions options;
+  options.plaintext = true;
   options.data_dir = dir;
   options.http_listen = "127.0.0.1:0";
   auto server = CoordinatorServer::Start(options);

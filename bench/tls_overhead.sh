@@ -18,7 +18,7 @@ printf 'bench-admin-token-0123456789 admin\n' > "$work/tokens"; chmod 600 "$work
 printf 'bench-admin-token-0123456789\n' > "$work/token"; chmod 600 "$work/token"
 
 run() {  # plain|tls -> prints seconds
-  local mode=$1 dir="$work/$1" mine=() server=() client=()
+  local mode=$1 dir="$work/$1" mine=() server=(--plaintext) client=()
   mkdir -p "$dir"
   if [ "$mode" = tls ]; then
     server=(--tls-cert "$work/ca/server.pem" --tls-key "$work/ca/server.key" --tls-client-ca "$work/ca/ca.pem"

@@ -366,6 +366,7 @@ absl::Status Serve(const Flags& f) {
   ServerOptions options;
   options.data_dir = f.Get("--data");
   options.listen = f.Get("--listen", "127.0.0.1:0");
+  options.plaintext = true;  // serve is the one-machine farm: loopback only, no TLS.
   int workers = static_cast<int>(std::thread::hardware_concurrency());
   if (!f.Get("--workers").empty() && !absl::SimpleAtoi(f.Get("--workers"), &workers)) {
     return absl::InvalidArgumentError("--workers must be a number");

@@ -23,9 +23,10 @@ constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
     "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
     "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
-    "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]  (plaintext: loopback only)\n"
+    "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]  (loopback only)\n"
     "       [--upload-mib-per-second N] [--max-streams-per-client N]   (per client limits)\n"
-    "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]]\n"
+    "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]\n"
+    "        [--publish-tls-ca FILE [--publish-tls-cert FILE --publish-tls-key FILE]]]\n"
     "                         (publish after each release)\n";
 
 }  // namespace
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   patchfarm::ServerOptions options;
   std::string port_file, site, key_file, motd, publish_token_file;
+  std::string publish_tls[3];  // CA, certificate, key for the auto-publisher's channel.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -42,6 +44,15 @@ int main(int argc, char** argv) {
       options.data_dir = value();
     } else if (arg == "--port-file") {
       port_file = value();
+    } else if (arg == "--plaintext") {
+      options.plaintext = true;
+      continue;
+    } else if (arg == "--publish-tls-ca") {
+      publish_tls[0] = value();
+    } else if (arg == "--publish-tls-cert") {
+      publish_tls[1] = value();
+    } else if (arg == "--publish-tls-key") {
+      publish_tls[2] = value();
     } else if (arg == "--tls-cert") {
       options.tls_cert_file = value();
     } else if (arg == "--tls-key") {
@@ -86,10 +97,6 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stderr);
       return 2;
     }
-  }
-  if (!site.empty() && !options.tls_cert_file.empty()) {
-    std::fputs("patchfarm-coordinator: --site does not work with TLS yet; run `patchfarm publish`\n", stderr);
-    return 2;
   }
   if (options.data_dir.empty() || options.listen.empty() || site.empty() != key_file.empty()) {
     std::fputs(kUsage, stderr);
@@ -141,6 +148,15 @@ int main(int argc, char** argv) {
       }
       publish.token = *token;
     }
+    patchfarm::ChannelOptions tls;
+    absl::Status loaded = patchfarm::LoadTlsFiles(publish_tls[0], publish_tls[1], publish_tls[2], &tls);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(loaded.message()).c_str());
+      return 1;
+    }
+    publish.tls_ca_pem = tls.tls_ca_pem;
+    publish.tls_cert_pem = tls.tls_cert_pem;
+    publish.tls_key_pem = tls.tls_key_pem;
     publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(), publish);
   }
   int sig = 0;

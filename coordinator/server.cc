@@ -31,10 +31,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
   if (options.tls_cert_file.empty()) {
+    if (!options.plaintext) {
+      return absl::InvalidArgumentError(
+          "give --tls-cert and --tls-key, or --plaintext to listen without TLS on loopback");
+    }
     if (!IsLoopback(options.listen)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "refusing plaintext on ", options.listen,
-          ": give --tls-cert and --tls-key, or listen on loopback (127.0.0.1)"));
+          "refusing plaintext on ", options.listen, ": plaintext is for loopback (127.0.0.1) only"));
     }
     return grpc::InsecureServerCredentials();
   }

@@ -27,9 +27,10 @@ struct ServerOptions {
   std::string http_listen;
   // If set, every RPC needs a bearer token from this file (token_auth.h).
   std::string tokens_file;
-  // TLS (PEM files). Without them the coordinator serves plaintext, and only
-  // on a loopback address. With tls_client_ca, clients must present a
-  // certificate signed by it (mutual TLS).
+  // TLS (PEM files). Without them the coordinator serves plaintext only when
+  // `plaintext` asks for it, and only on a loopback address. With
+  // tls_client_ca, clients must present a certificate signed by it (mutual TLS).
+  bool plaintext = false;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;

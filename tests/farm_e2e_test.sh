@@ -36,7 +36,7 @@ for platform in ("linux-x64", "win32-x64"):
 PY
 
 start_coordinator() {  # [PORT]
-  "$COORDINATOR" --listen "127.0.0.1:${1:-0}" --data "$T/data" --port-file "$T/port" \
+  "$COORDINATOR" --plaintext --listen "127.0.0.1:${1:-0}" --data "$T/data" --port-file "$T/port" \
     --lease-seconds 3 --http-listen 127.0.0.1:0 >> "$T/coordinator.log" 2>&1 &
   coordinator_pid=$!
   pids+=("$coordinator_pid")

@@ -23,6 +23,7 @@ class FarmGrpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ServerOptions options;
+    options.plaintext = true;
     options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-" +
                        ::testing::UnitTest::GetInstance()->current_test_info()->name();
     auto server = CoordinatorServer::Start(options);
@@ -195,6 +196,7 @@ TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
                                   0600)
                   .ok());
   ServerOptions options;
+  options.plaintext = true;
   options.data_dir = dir + "/data";
   options.tokens_file = tokens;
   auto server = CoordinatorServer::Start(options);
@@ -273,6 +275,7 @@ namespace {
 // so a slow machine cannot make this fail).
 TEST(FarmLimits, UploadsArePacedPerClient) {
   ServerOptions options;
+  options.plaintext = true;
   options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/paced";
   options.upload_bytes_per_second = 1 << 20;
   auto server = CoordinatorServer::Start(options);

@@ -36,9 +36,12 @@ grep -q "^nocert " "$T/workers" && fail "a worker without a client certificate r
 "$PF" status --coordinator "$addr" --tls-ca "$T/ca/ca.pem" > /dev/null 2>&1 &&
   fail "a client without a certificate was served"
 "$PF" status --coordinator "$addr" > /dev/null 2>&1 && fail "a plaintext client was served over TLS"
-"$COORDINATOR" --listen 0.0.0.0:0 --data "$T/data2" > "$T/c2.log" 2>&1 &&
+"$COORDINATOR" --plaintext --listen 0.0.0.0:0 --data "$T/data2" > "$T/c2.log" 2>&1 &&
   fail "plaintext off loopback was allowed"
 grep -q "refusing plaintext" "$T/c2.log" || fail "plaintext message: $(cat "$T/c2.log")"
+"$COORDINATOR" --listen 127.0.0.1:0 --data "$T/data3" > "$T/c3.log" 2>&1 &&
+  fail "plaintext without --plaintext was allowed"
+grep -q "or --plaintext" "$T/c3.log" || fail "missing-TLS message: $(cat "$T/c3.log")"
 
 if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "TLS checks passed"

@@ -11,7 +11,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 
-"$COORDINATOR" --listen 127.0.0.1:0 --data "$T/data" --port-file "$T/port" --http-listen 127.0.0.1:0 \
+"$COORDINATOR" --plaintext --listen 127.0.0.1:0 --data "$T/data" --port-file "$T/port" --http-listen 127.0.0.1:0 \
   > "$T/c.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done

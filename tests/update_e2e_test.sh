@@ -36,7 +36,7 @@ for v in range(1, 6):
 PY
 same() { diff -r --exclude=.patchfarm "$1" "$2" > /dev/null; }
 
-"$COORDINATOR" --listen 127.0.0.1:0 --data "$T/data" --port-file "$T/port" --window 2 > "$T/c.log" 2>&1 &
+"$COORDINATOR" --plaintext --listen 127.0.0.1:0 --data "$T/data" --port-file "$T/port" --window 2 > "$T/c.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 addr="$(cat "$T/port")"
@@ -217,7 +217,7 @@ diff -r --exclude=.patchfarm --exclude=hotfix "$T/h" "$T/rel/3.0.6" > /dev/null 
 
 # A coordinator started with --site and --key publishes by itself once a
 # release's jobs are done.
-"$COORDINATOR" --listen 127.0.0.1:0 --data "$T/data2" --port-file "$T/port2" --site "$T/auto-site" \
+"$COORDINATOR" --plaintext --listen 127.0.0.1:0 --data "$T/data2" --port-file "$T/port2" --site "$T/auto-site" \
   --key "$T/key" --motd "auto" > "$T/c2.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -s "$T/port2" ] && break; sleep 0.1; done
