@@ -60,8 +60,7 @@ python3 - bench/RESULTS.md "$one" "$two" "$jobs" "$sched" "$index" <<'PY'
 import sys, time
 path, one, two, jobs, sched, index = sys.argv[1:7]
 one, two = float(one), float(two)
-text = f"""<!-- farm:begin -->
-## The farm
+text = f"""## The farm
 
 Measured with `bench/farm_corpus.sh` on {time.strftime('%Y-%m-%d')} (2 cores, shared).
 
@@ -87,14 +86,9 @@ Suffix-array cache (`bazel run //bench:index_cache -- OLD NEW ...`): the engine 
 of a job with a cold cache, then with the old side indexed in the worker's RocksDB;
 patches identical (target >= 1.5 x):
 
-{index.strip()}
-<!-- farm:end -->"""
-current = open(path).read()
-if "<!-- farm:begin -->" in current:
-    head, rest = current.split("<!-- farm:begin -->", 1)
-    current = head + text + rest.split("<!-- farm:end -->", 1)[1]
-else:
-    current = current.rstrip("\n") + "\n\n" + text + "\n"
-open(path, "w").write(current)
+{index.strip()}"""
+sys.path.insert(0, "bench")
+from results_md import replace_section
+replace_section(path, "farm", text)
 PY
 echo "wrote the farm section of bench/RESULTS.md: 1 worker ${one}s, 2 workers ${two}s"

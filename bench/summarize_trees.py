@@ -12,9 +12,10 @@ import sys
 import time
 from collections import defaultdict
 
+from results_md import replace_section
+
 PEERS = ["bsdiff", "xdelta3-9", "zstd-19-patch"]
 OURS = [("ours", "dir"), ("ours-fast", "dir"), ("ours", "file"), ("ours-fast", "file")]
-BEGIN, END = "<!-- trees:begin -->", "<!-- trees:end -->"
 
 
 def label(tool, inp):
@@ -28,7 +29,7 @@ def section(csv_path, apply_md, command):
     for r in rows:
         pairs[(r["family"], r["pair"], r["old_ver"], r["new_ver"])][label(r["tool"], r["input"])] = r
     ours = [label(t, i) for t, i in OURS]
-    L = [BEGIN, "## Tree packages", "",
+    L = ["## Tree packages", "",
          f"Measured in one run with `{command}` on {time.strftime('%Y-%m-%d')}: every",
          "tool on every pair of each tree family, applied and checked file by file.",
          "Peers diff deterministic tars of the package directories; `ours (tree)` is",
@@ -96,23 +97,13 @@ def section(csv_path, apply_md, command):
               f"Every result verified: {'yes' if ok else 'NO'}.", ""]
     L += ["### Applying a 2,000-file tree (bench/tree_apply.sh)", "", open(apply_md).read().strip(), "",
           "Target: apply in under 2 x `cp -a`. Both apply forms verify every file they",
-          "keep (SHA-256) and sync the file system before the result appears.", END]
+          "keep (SHA-256) and sync the file system before the result appears."]
     return "\n".join(L)
 
 
 def main():
     csv_path, apply_md, command, results = sys.argv[1:5]
-    text = section(csv_path, apply_md, command)
-    try:
-        current = open(results).read()
-    except FileNotFoundError:
-        current = ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    open(results, "w").write(current)
+    replace_section(results, "trees", section(csv_path, apply_md, command))
 
 
 if __name__ == "__main__":

@@ -77,8 +77,7 @@ done
 python3 - bench/RESULTS.md "$rows" "$rejected" "$bytes" <<'PY'
 import sys, time
 path, rows, rejected, total = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-text = f"""<!-- update:begin -->
-## Publishing and updating
+text = f"""## Publishing and updating
 
 Measured with `bench/update_bench.sh` on {time.strftime('%Y-%m-%d')}: prettier's six package
 trees through `patchfarm serve`, published, then `patchfarm update` (file://) from each
@@ -90,14 +89,9 @@ old version to the newest; every result bit-exact.
 
 Targets: downloaded <= 1.05 x the smallest published way; peak memory within the
 apply bound (old + 64 MiB). Signature: {rejected} of {total} single-byte changes of
-the published index.json rejected (target: all).
-<!-- update:end -->"""
-current = open(path).read()
-if "<!-- update:begin -->" in current:
-    head, rest = current.split("<!-- update:begin -->", 1)
-    current = head + text + rest.split("<!-- update:end -->", 1)[1]
-else:
-    current = current.rstrip("\n") + "\n\n" + text + "\n"
-open(path, "w").write(current)
+the published index.json rejected (target: all)."""
+sys.path.insert(0, "bench")
+from results_md import replace_section
+replace_section(path, "update", text)
 PY
 echo "wrote the update section of bench/RESULTS.md ($rejected of $bytes changes rejected)"

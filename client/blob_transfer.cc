@@ -48,16 +48,6 @@ absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest, const 
 
 }  // namespace
 
-std::string DigestBytes(const Digest& digest) {
-  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
-}
-
-absl::Status ParseDigest(const std::string& raw, Digest* digest) {
-  if (raw.size() != digest->size()) return absl::InvalidArgumentError("digest must be 32 bytes");
-  std::copy(raw.begin(), raw.end(), digest->begin());
-  return absl::OkStatus();
-}
-
 absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
                            UploadStats* stats) {
   UploadStats local;

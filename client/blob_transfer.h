@@ -30,10 +30,6 @@ absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, s
 // Fetches blob `digest` into `store` unless it is there.
 absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, BlobStore* store);
 
-std::string DigestBytes(const Digest& digest);
-// InvalidArgument unless `raw` is 32 bytes.
-absl::Status ParseDigest(const std::string& raw, Digest* digest);
-
 }  // namespace patchfarm
 
 #endif  // PATCHFARM_CLIENT_BLOB_TRANSFER_H_

@@ -117,6 +117,27 @@ const char* StateName(v1::JobState state) {
   }
 }
 
+// The manifest entry of the single file at `path`, named by its base name.
+absl::StatusOr<ManifestEntry> FileEntry(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
+  ManifestEntry e;
+  e.path = path.substr(path.find_last_of('/') + 1);
+  e.type = EntryType::kFile;
+  e.mode = st.st_mode & kModeMask;
+  PF_ASSIGN_OR_RETURN(e.digest, HashFile(path, &e.size));
+  PF_RETURN_IF_ERROR(ValidateTreePath(e.path));
+  return e;
+}
+
+// --product, --platform, --channel (default stable) and --version.
+void SetReleaseKey(const Flags& f, v1::ReleaseKey* key) {
+  key->set_product(f.Get("--product"));
+  key->set_platform(f.Get("--platform"));
+  key->set_channel(f.Get("--channel", "stable"));
+  key->set_version(f.Get("--version"));
+}
+
 // The release at `path` as a manifest, and where its files are.
 absl::Status Describe(const std::string& path, v1::SubmitRequest* request,
                       std::map<Digest, std::string>* files) {
@@ -130,12 +151,7 @@ absl::Status Describe(const std::string& path, v1::SubmitRequest* request,
       if (e.type == EntryType::kFile) (*files)[e.digest] = JoinPath(path, e.path);
     }
   } else {
-    ManifestEntry e;
-    e.path = path.substr(path.find_last_of('/') + 1);
-    e.type = EntryType::kFile;
-    e.mode = st.st_mode & kModeMask;
-    PF_ASSIGN_OR_RETURN(e.digest, HashFile(path, &e.size));
-    PF_RETURN_IF_ERROR(ValidateTreePath(e.path));
+    PF_ASSIGN_OR_RETURN(ManifestEntry e, FileEntry(path));
     (*files)[e.digest] = path;
     manifest.push_back(std::move(e));
     request->set_kind(v1::RELEASE_KIND_FILE);
@@ -189,10 +205,7 @@ absl::Status WaitForRelease(v1::CoordinatorService::Stub* stub, const std::strin
 absl::Status Submit(const Flags& f) {
   v1::SubmitRequest request;
   v1::ReleaseKey* key = request.mutable_release();
-  key->set_product(f.Get("--product"));
-  key->set_platform(f.Get("--platform"));
-  key->set_channel(f.Get("--channel", "stable"));
-  key->set_version(f.Get("--version"));
+  SetReleaseKey(f, key);
   request.set_intermediate(f.Has("--intermediate"));
   std::map<Digest, std::string> files;
   PF_RETURN_IF_ERROR(Describe(f.positional[0], &request, &files));
@@ -289,20 +302,11 @@ absl::Status Request(const Flags& f) {
 absl::Status Hotfix(const Flags& f) {
   v1::HotfixRequest request;
   v1::ReleaseKey* key = request.mutable_release();
-  key->set_product(f.Get("--product"));
-  key->set_platform(f.Get("--platform"));
-  key->set_channel(f.Get("--channel", "stable"));
-  key->set_version(f.Get("--version"));
+  SetReleaseKey(f, key);
   std::map<Digest, std::string> files;
   Manifest manifest;
   for (const std::string& path : f.positional) {
-    ManifestEntry e;
-    e.path = path.substr(path.find_last_of('/') + 1);
-    e.type = EntryType::kFile;
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
-    e.mode = st.st_mode & kModeMask;
-    PF_ASSIGN_OR_RETURN(e.digest, HashFile(path, &e.size));
+    PF_ASSIGN_OR_RETURN(ManifestEntry e, FileEntry(path));
     files[e.digest] = path;
     manifest.push_back(std::move(e));
   }

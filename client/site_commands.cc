@@ -45,11 +45,6 @@ bool Parse(const std::vector<std::string>& args, const std::set<std::string>& wi
   return true;
 }
 
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
-  return std::string(file->data());
-}
-
 }  // namespace
 
 int RunKeygenCommand(const std::vector<std::string>& args) {
@@ -88,7 +83,7 @@ int RunPublishCommand(const std::vector<std::string>& args) {
   if (!f["--valid-days"].empty() && !absl::SimpleAtoi(f["--valid-days"], &options.valid_days)) {
     return Usage(kUsage);
   }
-  auto key = ReadText(f["--key"]);
+  auto key = ReadFileToString(f["--key"]);
   if (!key.ok()) return Fail(key.status());
   options.private_key_pem = *key;
   if (!f["--token-file"].empty()) {
@@ -126,7 +121,7 @@ int RunUpdateCommand(const std::vector<std::string>& args) {
   options.log = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   };
-  auto key = ReadText(f["--pubkey"]);
+  auto key = ReadFileToString(f["--pubkey"]);
   if (!key.ok()) return Fail(key.status());
   options.public_key_pem = *key;
   auto report = RunUpdate(options);

@@ -45,6 +45,11 @@ absl::Status MakeDirectories(const std::string& root, const std::string& relativ
   return absl::OkStatus();
 }
 
+absl::Status Chmod(const std::string& path, uint32_t mode) {
+  if (chmod(path.c_str(), mode) != 0) return ErrnoToStatus(errno, "chmod", path);
+  return absl::OkStatus();
+}
+
 absl::Status RemoveTree(const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {

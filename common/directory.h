@@ -4,6 +4,7 @@
 #ifndef PATCHFARM_COMMON_DIRECTORY_H_
 #define PATCHFARM_COMMON_DIRECTORY_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -14,6 +15,9 @@ namespace patchfarm {
 // `root` must exist. Existing directories are fine; anything else in the way
 // (a file, a symlink) is InvalidArgument.
 absl::Status MakeDirectories(const std::string& root, const std::string& relative);
+
+// chmod(path, mode), as a Status naming the path.
+absl::Status Chmod(const std::string& path, uint32_t mode);
 
 // Removes `path` and everything under it, never following symlinks, making
 // read-only directories in it writable first. A missing `path` is fine.

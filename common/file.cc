@@ -108,6 +108,11 @@ MappedFile::~MappedFile() {
   if (addr_ != nullptr) munmap(addr_, data_.size());
 }
 
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
+  return std::string(file->data());
+}
+
 absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path) {
   uint64_t size = 0;
   PF_ASSIGN_OR_RETURN(int fd, OpenRegular(path, &size));

@@ -87,6 +87,10 @@ class AtomicFileWriter : public ByteSink {
   bool committed_ = false;
 };
 
+// The whole content of the regular file at `path` (keys, certificates, small
+// files to diff). Errors as MappedFile::Open.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
 // Writes a new file (never an existing one, never through a symlink) with
 // buffering and without fsync: for many files made durable together
 // (SyncFileSystem in common/directory.h). Destroying an unclosed writer closes

@@ -69,8 +69,7 @@ absl::Status LoadTlsFiles(const std::string& ca, const std::string& cert, const 
   for (auto [path, out] : {std::pair{&ca, &options->tls_ca_pem}, std::pair{&cert, &options->tls_cert_pem},
                            std::pair{&key, &options->tls_key_pem}}) {
     if (path->empty()) continue;
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(*path));
-    *out = std::string(file->data());
+    PF_ASSIGN_OR_RETURN(*out, ReadFileToString(*path));
   }
   if (options->tls_cert_pem.empty() != options->tls_key_pem.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");

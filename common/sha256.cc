@@ -1,5 +1,7 @@
 #include "common/sha256.h"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 #include "absl/strings/escaping.h"
@@ -37,6 +39,16 @@ Digest Sha256Of(absl::string_view data) {
 std::string DigestToHex(const Digest& digest) {
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+std::string DigestBytes(const Digest& digest) {
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+absl::Status ParseDigest(absl::string_view raw, Digest* digest) {
+  if (raw.size() != digest->size()) return absl::InvalidArgumentError("digest must be 32 bytes");
+  std::copy(raw.begin(), raw.end(), digest->begin());
+  return absl::OkStatus();
 }
 
 }  // namespace patchfarm

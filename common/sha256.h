@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace patchfarm {
@@ -35,6 +36,11 @@ Digest Sha256Of(absl::string_view data);
 
 // Lower-case hex, 64 characters.
 std::string DigestToHex(const Digest& digest);
+
+// The 32 raw bytes of `digest` (as protos carry it), and back: InvalidArgument
+// unless `raw` is 32 bytes.
+std::string DigestBytes(const Digest& digest);
+absl::Status ParseDigest(absl::string_view raw, Digest* digest);
 
 
 }  // namespace patchfarm

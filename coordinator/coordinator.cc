@@ -20,9 +20,10 @@ constexpr char kJobPrefix[] = "job/";
 constexpr char kNextSeqKey[] = "meta/next_seq";
 constexpr char kPolicyPrefix[] = "policy/";
 
+// Hex of a raw digest the coordinator stored itself (always 32 bytes).
 std::string Hex(const std::string& raw) {
   Digest d{};
-  std::copy_n(raw.begin(), std::min(raw.size(), d.size()), d.begin());
+  ParseDigest(raw, &d).IgnoreError();
   return DigestToHex(d);
 }
 
@@ -448,10 +449,7 @@ v1::HeartbeatResponse Coordinator::Heartbeat(const v1::HeartbeatRequest& request
 
 absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   Digest digest{};
-  if (request.package_digest().size() != digest.size()) {
-    return absl::InvalidArgumentError("package digest must be 32 bytes");
-  }
-  std::copy(request.package_digest().begin(), request.package_digest().end(), digest.begin());
+  PF_RETURN_IF_ERROR(ParseDigest(request.package_digest(), &digest));
   if (!blobs_->Has(digest)) {
     return absl::FailedPreconditionError(
         absl::StrCat("package ", DigestToHex(digest), " is not uploaded"));

@@ -19,12 +19,6 @@ grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
-bool ToDigest(const std::string& raw, Digest* digest) {
-  if (raw.size() != digest->size()) return false;
-  std::copy(raw.begin(), raw.end(), digest->begin());
-  return true;
-}
-
 bool Finished(const v1::ReleaseStatus& s) {
   for (const v1::JobStatus& j : s.jobs()) {
     if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) return false;
@@ -36,14 +30,11 @@ bool Finished(const v1::ReleaseStatus& s) {
 
 grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1::FindMissingRequest* request,
                                           v1::FindMissingResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kWorker}); !allowed.ok()) return allowed;
   if (request->digests_size() > 1000000) return Invalid("at most 1,000,000 digests per call");
   for (const std::string& raw : request->digests()) {
     Digest digest;
-    if (!ToDigest(raw, &digest)) return Invalid("digests must be 32 bytes");
+    if (!ParseDigest(raw, &digest).ok()) return Invalid("digests must be 32 bytes");
     if (blobs_->Has(digest)) continue;
     v1::MissingBlob* m = response->add_missing();
     m->set_digest(raw);
@@ -54,14 +45,11 @@ grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1
 
 grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadChunk>* reader,
                                      v1::UploadResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kWorker}); !allowed.ok()) return allowed;
   v1::UploadChunk chunk;
   if (!reader->Read(&chunk)) return Invalid("empty upload");
   Digest digest;
-  if (!ToDigest(chunk.digest(), &digest)) return Invalid("the first chunk must carry a 32-byte digest");
+  if (!ParseDigest(chunk.digest(), &digest).ok()) return Invalid("the first chunk must carry a 32-byte digest");
   if (blobs_->Has(digest)) {  // Someone uploaded it meanwhile: drain and accept.
     while (reader->Read(&chunk)) {
     }
@@ -101,12 +89,9 @@ void BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
                                        grpc::ServerWriter<v1::DownloadChunk>* writer) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest, Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest, Role::kWorker}); !allowed.ok()) return allowed;
   Digest digest;
-  if (!ToDigest(request->digest(), &digest)) return Invalid("digest must be 32 bytes");
+  if (!ParseDigest(request->digest(), &digest).ok()) return Invalid("digest must be 32 bytes");
   auto path = blobs_->PathOf(digest);
   if (!path.ok()) return ToGrpcStatus(path.status());
   auto source = FileSource::Open(*path);
@@ -134,10 +119,7 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
 
 grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
                                             v1::SubmitResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit}); !allowed.ok()) return allowed;
   auto result = c_->Submit(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -147,10 +129,7 @@ grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext* context, const 
 grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
                                            const v1::WatchRequest* request,
                                            grpc::ServerWriter<v1::WatchResponse>* writer) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
   uint64_t generation = 0;
   while (!context->IsCancelled()) {
     auto status = c_->GetReleaseStatus(request->release_id());
@@ -167,10 +146,7 @@ grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
 
 grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext* context, const v1::StatusRequest* request,
                                             v1::StatusResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
   *response = c_->Status(request->product());
   return grpc::Status::OK;
 }
@@ -178,10 +154,7 @@ grpc::Status CoordinatorServiceImpl::Status(grpc::ServerContext* context, const 
 grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext* context,
                                                  const v1::GetManifestRequest* request,
                                                  v1::GetManifestResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit, Role::kRequest});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
   auto result = c_->GetManifest(request->release_id());
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -191,10 +164,7 @@ grpc::Status CoordinatorServiceImpl::GetManifest(grpc::ServerContext* context,
 grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
                                                   const v1::OneOffRequest* request,
                                                   v1::OneOffResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kRequest});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kRequest}); !allowed.ok()) return allowed;
   auto job = c_->RequestOneOff(*request);
   if (!job.ok()) return ToGrpcStatus(job.status());
   uint64_t generation = 0;
@@ -210,10 +180,7 @@ grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
 
 grpc::Status CoordinatorServiceImpl::SetPolicy(grpc::ServerContext* context, const v1::PolicyRequest* request,
                                                v1::PolicyResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kAdmin}); !allowed.ok()) return allowed;
   auto result = c_->SetPolicy(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -222,10 +189,7 @@ grpc::Status CoordinatorServiceImpl::SetPolicy(grpc::ServerContext* context, con
 
 grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext* context, const v1::HotfixRequest* request,
                                                v1::HotfixResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kSubmit});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit}); !allowed.ok()) return allowed;
   auto result = c_->AddHotfix(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -234,20 +198,14 @@ grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext* context, con
 
 grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kAdmin}); !allowed.ok()) return allowed;
   *response = c_->ListWorkers();
   return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorServiceImpl::Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
                                            v1::DrainResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kAdmin});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kAdmin}); !allowed.ok()) return allowed;
   auto worker = c_->Drain(request->worker_id());
   if (!worker.ok()) return ToGrpcStatus(worker.status());
   *response->mutable_worker() = std::move(*worker);
@@ -256,10 +214,7 @@ grpc::Status CoordinatorServiceImpl::Drain(grpc::ServerContext* context, const v
 
 grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
                                         v1::AcquireResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kWorker}); !allowed.ok()) return allowed;
   auto result = c_->Acquire(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
@@ -268,29 +223,20 @@ grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext* context, const v1::
 
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kWorker}); !allowed.ok()) return allowed;
   *response = c_->Heartbeat(*request);
   return grpc::Status::OK;
 }
 
 grpc::Status WorkerServiceImpl::Complete(grpc::ServerContext* context, const v1::CompleteRequest* request,
                                          v1::CompleteResponse*) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kWorker}); !allowed.ok()) return allowed;
   return ToGrpcStatus(c_->Complete(*request));
 }
 
 grpc::Status WorkerServiceImpl::Fail(grpc::ServerContext* context, const v1::FailRequest* request,
                                      v1::FailResponse*) {
-  if (auth_ != nullptr) {
-    grpc::Status allowed = auth_->Check(context, {Role::kWorker});
-    if (!allowed.ok()) return allowed;
-  }
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kWorker}); !allowed.ok()) return allowed;
   return ToGrpcStatus(c_->Fail(*request));
 }
 

@@ -130,14 +130,14 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<patchfarm::AutoPublisher> publisher;
   if (!site.empty()) {
-    auto key = patchfarm::MappedFile::Open(key_file);
+    auto key = patchfarm::ReadFileToString(key_file);
     if (!key.ok()) {
       std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(key.status().message()).c_str());
       return 1;
     }
     patchfarm::PublishOptions publish;
     publish.coordinator = (*server)->address();
-    publish.private_key_pem = std::string((*key)->data());
+    publish.private_key_pem = *key;
     publish.out_dir = site;
     publish.motd = motd;
     if (!publish_token_file.empty()) {

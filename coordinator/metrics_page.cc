@@ -3,24 +3,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/html.h"
 #include "absl/strings/str_format.h"
 
 namespace patchfarm {
 namespace {
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
 
 const char* StateLabel(v1::JobState s) {
   switch (s) {
@@ -53,7 +40,7 @@ std::string SizeChart(const v1::ReleaseStatus& r) {
                           "<text x=\"0\" y=\"%d\" font-size=\"12\">from %s</text>"
                           "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#4a7bd0\"/>"
                           "<text x=\"%d\" y=\"%d\" font-size=\"12\">%llu B</text>",
-                          y + 13, Escape(j->from_version()), label, y, std::max(w, 1), bar,
+                          y + 13, HtmlEscape(j->from_version()), label, y, std::max(w, 1), bar,
                           label + std::max(w, 1) + 4, y + 13,
                           static_cast<unsigned long long>(j->package_size()));
     y += bar + 4;
@@ -131,7 +118,7 @@ std::string StatusPageHtml(Coordinator* coordinator) {
     absl::StrAppendFormat(&html,
                           "<section class=\"release\"><h3>%s%s</h3><p>%d of %d jobs done%s</p>"
                           "<div class=\"bar\"><div class=\"fill\" style=\"width:%d%%\"></div></div>%s",
-                          Escape(r.release_id()), r.intermediate() ? " (intermediate)" : "", done,
+                          HtmlEscape(r.release_id()), r.intermediate() ? " (intermediate)" : "", done,
                           total,
                           failed ? absl::StrCat(", <span class=\"failed\">", failed, " failed</span>") : "",
                           percent, SizeChart(r));
@@ -140,9 +127,9 @@ std::string StatusPageHtml(Coordinator* coordinator) {
   html += "<h2>Workers</h2><table><tr><th>worker</th><th>state</th><th>seen</th><th>jobs</th><th>done</th></tr>";
   for (const v1::WorkerInfo& w : workers.workers()) {
     std::string jobs;
-    for (const std::string& j : w.job_ids()) absl::StrAppend(&jobs, jobs.empty() ? "" : " ", Escape(j));
+    for (const std::string& j : w.job_ids()) absl::StrAppend(&jobs, jobs.empty() ? "" : " ", HtmlEscape(j));
     absl::StrAppendFormat(&html, "<tr><td>%s</td><td>%s</td><td>%.1f s ago</td><td>%s</td><td>%llu</td></tr>",
-                          Escape(w.worker_id()), w.draining() ? "draining" : "active",
+                          HtmlEscape(w.worker_id()), w.draining() ? "draining" : "active",
                           w.seconds_since_seen(), jobs, static_cast<unsigned long long>(w.jobs_done()));
   }
   return html + "</table></body></html>\n";

@@ -21,11 +21,6 @@ bool IsLoopback(const std::string& listen) {
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
-absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
-  return std::string(file->data());
-}
-
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
@@ -43,11 +38,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   }
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  PF_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(options.tls_cert_file));
-  PF_ASSIGN_OR_RETURN(pair.private_key, ReadPem(options.tls_key_file));
+  PF_ASSIGN_OR_RETURN(pair.cert_chain, ReadFileToString(options.tls_cert_file));
+  PF_ASSIGN_OR_RETURN(pair.private_key, ReadFileToString(options.tls_key_file));
   ssl.pem_key_cert_pairs.push_back(pair);
   if (!options.tls_client_ca_file.empty()) {
-    PF_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(options.tls_client_ca_file));
+    PF_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileToString(options.tls_client_ca_file));
     ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);

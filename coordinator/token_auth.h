@@ -32,6 +32,12 @@ class TokenAuth {
   std::map<std::string, unsigned> roles_;  // Token -> bit set of roles.
 };
 
+// auth->Check(...), or OK when no tokens are configured (auth is null).
+inline grpc::Status Authorize(const TokenAuth* auth, const grpc::ServerContext* context,
+                              std::initializer_list<Role> roles) {
+  return auth == nullptr ? grpc::Status::OK : auth->Check(context, roles);
+}
+
 }  // namespace patchfarm
 
 #endif  // PATCHFARM_COORDINATOR_TOKEN_AUTH_H_

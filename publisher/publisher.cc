@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/html.h"
 #include "client/blob_transfer.h"
 #include "common/directory.h"
 #include "common/ed25519.h"
@@ -142,20 +143,6 @@ std::string Ini(const std::string& product, const std::string& version, const st
   std::string one_line = motd;
   std::replace(one_line.begin(), one_line.end(), '\n', ' ');
   return absl::StrCat("[", product, "]\nVersion=", version, "\nMOTD=", one_line, "\n");
-}
-
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
 }
 
 }  // namespace

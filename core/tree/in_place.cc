@@ -51,11 +51,6 @@ absl::Status Rename(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
-absl::Status Chmod(const std::string& path, uint32_t mode) {
-  if (chmod(path.c_str(), mode) != 0) return ErrnoToStatus(errno, "chmod", path);
-  return absl::OkStatus();
-}
-
 // Holds flock(.patchfarm/lock) for its lifetime.
 class InstallLock {
  public:

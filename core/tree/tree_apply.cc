@@ -47,11 +47,6 @@ class DirectoryOutputs : public FileOutputs {
   std::unique_ptr<FileWriter> writer_;  // The file being written.
 };
 
-absl::Status Chmod(const std::string& path, uint32_t mode) {
-  if (chmod(path.c_str(), mode) != 0) return ErrnoToStatus(errno, "chmod", path);
-  return absl::OkStatus();
-}
-
 absl::Status LayOut(ChainResolver* resolver, BaseTree* base, const std::string& root) {
   const VersionView& view = resolver->final_view();
   std::vector<std::pair<std::string, uint32_t>> directories;

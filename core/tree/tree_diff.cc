@@ -27,11 +27,6 @@ struct Plan {
   std::vector<bool> old_needed;      // by old manifest index
 };
 
-absl::StatusOr<std::string> ReadAll(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
-  return std::string(file->data());
-}
-
 absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& old_files,
                                  const Manifest& new_tree, const FileLocator& new_files,
                                  TreeDiffStats* stats) {
@@ -48,7 +43,7 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
     similarity = std::make_unique<SimilarityIndex>();
     for (uint32_t i = 0; i < old_tree.size(); ++i) {
       if (old_tree[i].type != EntryType::kFile || old_tree[i].size < 64) continue;
-      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(old_files(old_tree[i])));
+      PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(old_files(old_tree[i])));
       similarity->Add(i, SketchOf(data));
     }
     return absl::OkStatus();
@@ -78,7 +73,7 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
       } else {
         n.source = ContentSource::kBlock;
         if (similarity == nullptr) PF_RETURN_IF_ERROR(build_similarity());
-        PF_ASSIGN_OR_RETURN(std::string data, ReadAll(new_files(e)));
+        PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(new_files(e)));
         Sketch sketch = SketchOf(data);
         bool same_is_file = old != nullptr && old->type == EntryType::kFile;
         std::optional<SimilarityIndex::Match> best = similarity->BestMatch(sketch);
@@ -179,12 +174,12 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
           n.block != block) {
         continue;
       }
-      PF_ASSIGN_OR_RETURN(std::string data, ReadAll(new_files(n.entry)));
+      PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(new_files(n.entry)));
       new_data += data;
       if (n.old_index != kNoOldEntry &&
           std::find(sources.begin(), sources.end(), n.old_index) == sources.end()) {
         sources.push_back(n.old_index);
-        PF_ASSIGN_OR_RETURN(data, ReadAll(old_files(old_tree[n.old_index])));
+        PF_ASSIGN_OR_RETURN(data, ReadFileToString(old_files(old_tree[n.old_index])));
         old_data += data;
       }
     }
