@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/version.h"
+#include "common/file.h"
 #include "core/tree/manifest.h"
+#include "core/tree/result_binding.h"
 #include "core/tree/tree_path.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 
@@ -42,6 +45,11 @@ std::string ReleaseId(const v1::ReleaseKey& k) {
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, BlobStore* blobs,
                                                                  const Clock* clock,
                                                                  CoordinatorOptions options) {
+  if (!options.lease_ids) {
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^
+                                                 (uint64_t{std::random_device{}()} << 32));
+    options.lease_ids = [rng] { return (*rng)(); };
+  }
   std::unique_ptr<Coordinator> c(new Coordinator(store, blobs, clock, options));
   PF_RETURN_IF_ERROR(c->Load());
   return c;
@@ -68,7 +76,6 @@ absl::Status Coordinator::Load() {
       return false;
     }
     const std::string& id = j.status().job_id();
-    next_lease_id_ = std::max(next_lease_id_, j.lease_id() + 1);
     if (j.status().state() == v1::JOB_STATE_QUEUED) {
       queue_.Push(id, j.priority(), j.seq(), j.old_manifest_digest());
     } else if (j.status().state() == v1::JOB_STATE_LEASED) {
@@ -141,30 +148,30 @@ v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) c
   return s;
 }
 
-v1::StoredJob* Coordinator::EnsureJobLocked(const v1::StoredRelease& from,
-                                            const v1::StoredRelease& to, uint32_t priority,
-                                            std::vector<StoreWrite>* writes, bool* created) {
-  std::string id = JobId(from.manifest_digest(), to.manifest_digest());
-  auto it = jobs_.find(id);
-  *created = it == jobs_.end();
-  if (!*created) return &it->second;
+v1::StoredJob Coordinator::NewJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
+                                        uint32_t priority, uint64_t* seq) const {
   v1::StoredJob job;
   v1::JobStatus* s = job.mutable_status();
-  s->set_job_id(id);
+  s->set_job_id(JobId(from.manifest_digest(), to.manifest_digest()));
   s->set_from_version(from.release().version());
   s->set_to_version(to.release().version());
   s->set_state(v1::JOB_STATE_QUEUED);
   s->set_one_off(priority == 0);
-  uint64_t new_size = to.total_size();
-  s->set_new_size(new_size);
+  s->set_new_size(to.total_size());
   job.set_kind(to.kind());
   job.set_old_manifest_digest(from.manifest_digest());
   job.set_new_manifest_digest(to.manifest_digest());
   job.set_priority(priority);
-  job.set_seq(next_seq_++);
-  queue_.Push(id, priority, job.seq(), job.old_manifest_digest());
-  writes->push_back({kJobPrefix + id, job.SerializeAsString()});
-  return &(jobs_[id] = std::move(job));
+  job.set_seq((*seq)++);
+  return job;
+}
+
+void Coordinator::AdoptJobLocked(v1::StoredJob job) {
+  const std::string id = job.status().job_id();
+  if (job.status().state() == v1::JOB_STATE_QUEUED) {
+    queue_.Push(id, job.priority(), job.seq(), job.old_manifest_digest());
+  }
+  jobs_[id] = std::move(job);
 }
 
 absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& request) {
@@ -185,11 +192,20 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   uint64_t total = 0;
   for (const ManifestEntry& e : manifest) {
     if (e.type != EntryType::kFile) continue;
-    total += e.size;
-    if (!blobs_->Has(e.digest)) {
+    // The blob store holds only verified content, so the digest is the
+    // content; the declared size must be the blob's too.
+    absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
+    if (!path.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "blob ", DigestToHex(e.digest), " of ", QuotePath(e.path), " is not uploaded"));
+          "manifest: blob ", DigestToHex(e.digest), " of ", ShortPath(e.path), " is not uploaded"));
     }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
+    if (blob->size() != e.size) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest: size of ", ShortPath(e.path), " is ",
+                                                     e.size, " but its blob holds ", blob->size(),
+                                                     " bytes"));
+    }
+    total += e.size;
   }
   Digest digest = ManifestDigest(manifest);
   std::string raw_digest(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -216,7 +232,8 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   release.set_kind(request.kind());
   release.set_manifest_digest(raw_digest);
   release.set_total_size(total);
-  release.set_seq(next_seq_++);
+  uint64_t seq = next_seq_;
+  release.set_seq(seq++);
 
   std::vector<StoreWrite> writes;
   // Written with every release that has it: cheap, and never lost to a failed write.
@@ -232,17 +249,25 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   }
   auto policy = policies_.find(key.product());
   const Policy& plan = policy == policies_.end() ? options_.policy : policy->second;
+  std::vector<v1::StoredJob> new_jobs;
   for (const std::string& from_id : PlanSources(plan, key.version(),
                                                 request.intermediate(), candidates)) {
-    if (releases_[from_id].manifest_digest() == raw_digest) continue;  // Same content: no patch.
-    bool created = false;
-    v1::StoredJob* job = EnsureJobLocked(releases_[from_id], release, 1, &writes, &created);
-    release.add_job_ids(job->status().job_id());
-    response.add_job_ids(job->status().job_id());
+    const v1::StoredRelease& from = releases_.at(from_id);
+    if (from.manifest_digest() == raw_digest) continue;  // Same content: no patch.
+    std::string job_id = JobId(from.manifest_digest(), raw_digest);
+    if (jobs_.count(job_id) == 0) {
+      new_jobs.push_back(NewJobLocked(from, release, 1, &seq));
+      writes.push_back({kJobPrefix + job_id, new_jobs.back().SerializeAsString()});
+    }
+    release.add_job_ids(job_id);
+    response.add_job_ids(job_id);
   }
   writes.push_back({kReleasePrefix + id, release.SerializeAsString()});
-  writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
+  writes.push_back({kNextSeqKey, std::to_string(seq)});
   PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  // Stored: now the jobs may be leased.
+  next_seq_ = seq;
+  for (v1::StoredJob& job : new_jobs) AdoptJobLocked(std::move(job));
   manifests_[raw_digest] = stored;
   LogLocked(absl::StrCat("event=release_submitted release=", id, " jobs=", response.job_ids_size(),
                          " intermediate=", request.intermediate()));
@@ -254,14 +279,14 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
 absl::StatusOr<v1::ReleaseStatus> Coordinator::GetReleaseStatus(const std::string& release_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = releases_.find(release_id);
-  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", release_id));
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(release_id)));
   return ReleaseStatusLocked(it->second);
 }
 
 absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::string& release_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = releases_.find(release_id);
-  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", release_id));
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(release_id)));
   PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> manifest,
                       ManifestLocked(it->second.manifest_digest()));
   v1::GetManifestResponse response;
@@ -289,11 +314,18 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   if (key.channel().empty()) key.set_channel("stable");
   PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
   for (const ManifestEntry& e : files) {
-    if (e.type != EntryType::kFile || e.path.find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("hotfix ", QuotePath(e.path), ": flat file names only"));
+    PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
+    if (e.type != EntryType::kFile) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": files only"));
     }
-    if (!blobs_->Has(e.digest)) {
-      return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", QuotePath(e.path), " is not uploaded"));
+    absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
+    if (!path.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", ShortPath(e.path), " is not uploaded"));
+    }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
+    if (blob->size() != e.size) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": size ", e.size,
+                                                     " but its blob holds ", blob->size(), " bytes"));
     }
   }
   const std::string id = ReleaseId(key);
@@ -347,27 +379,28 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
   if (from->second.manifest_digest() == to->second.manifest_digest()) {
     return absl::InvalidArgumentError("the two releases have the same content");
   }
-  std::vector<StoreWrite> writes;
-  bool created = false;
-  v1::StoredJob* job = EnsureJobLocked(from->second, to->second, 0, &writes, &created);
-  v1::JobStatus* s = job->mutable_status();
-  if (!created && s->state() == v1::JOB_STATE_FAILED) {  // Asked again: try again.
+  // Work on a copy; memory changes only after the write succeeded.
+  uint64_t seq = next_seq_;
+  auto existing = jobs_.find(JobId(from->second.manifest_digest(), to->second.manifest_digest()));
+  v1::StoredJob job = existing == jobs_.end() ? NewJobLocked(from->second, to->second, 0, &seq)
+                                              : existing->second;
+  v1::JobStatus* s = job.mutable_status();
+  if (s->state() == v1::JOB_STATE_FAILED) {  // Asked again: try again.
     s->set_state(v1::JOB_STATE_QUEUED);
     s->set_attempts(0);
     s->clear_error();
   }
-  if (!created && s->state() == v1::JOB_STATE_QUEUED && job->priority() != 0) {
-    job->set_priority(0);
+  if (s->state() == v1::JOB_STATE_QUEUED) {
+    job.set_priority(0);
     s->set_one_off(true);
+    PF_RETURN_IF_ERROR(store_->Write({{kJobPrefix + s->job_id(), job.SerializeAsString()},
+                                      {kNextSeqKey, std::to_string(seq)}},
+                                     /*sync=*/true));
+    next_seq_ = seq;
+    AdoptJobLocked(job);
+    ChangedLocked();
   }
-  if (!created && s->state() == v1::JOB_STATE_QUEUED) {
-    queue_.Push(s->job_id(), job->priority(), job->seq(), job->old_manifest_digest());
-    writes.push_back({kJobPrefix + s->job_id(), job->SerializeAsString()});
-  }
-  writes.push_back({kNextSeqKey, std::to_string(next_seq_)});
-  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
-  ChangedLocked();
-  return *s;
+  return job.status();
 }
 
 absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_id) {
@@ -377,16 +410,28 @@ absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_i
   return it->second.status();
 }
 
-Coordinator::WorkerState& Coordinator::SeenLocked(const std::string& worker_id) {
+absl::StatusOr<Coordinator::WorkerState*> Coordinator::SeenLocked(const std::string& worker_id) {
+  PF_RETURN_IF_ERROR(ValidateName("worker id", worker_id));
+  const double now = clock_->Now();
+  if (workers_.count(worker_id) == 0 && workers_.size() >= options_.max_workers) {
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      bool stale = it->second.jobs.empty() && now - it->second.last_seen > 10 * options_.lease_seconds;
+      it = stale ? workers_.erase(it) : std::next(it);
+    }
+    if (workers_.size() >= options_.max_workers) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the coordinator already knows ", workers_.size(), " workers"));
+    }
+  }
   WorkerState& w = workers_[worker_id];
-  w.last_seen = clock_->Now();
-  return w;
+  w.last_seen = now;
+  return &w;
 }
 
 absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireRequest& request) {
-  PF_RETURN_IF_ERROR(ValidateName("worker id", request.worker_id()));
   std::lock_guard<std::mutex> lock(mu_);
-  WorkerState& worker = SeenLocked(request.worker_id());
+  PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
+  WorkerState& worker = *seen;
   v1::AcquireResponse response;
   response.set_lease_seconds(options_.lease_seconds);
   if (worker.draining) {
@@ -404,7 +449,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
       FailAttemptLocked(&job, "manifest missing in the coordinator's store");
       continue;
     }
-    job.set_lease_id(next_lease_id_++);
+    job.set_lease_id(options_.lease_ids());
     job.mutable_status()->set_state(v1::JOB_STATE_LEASED);
     job.mutable_status()->set_worker_id(request.worker_id());
     leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
@@ -429,9 +474,10 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
   return response;
 }
 
-v1::HeartbeatResponse Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
-  WorkerState& worker = SeenLocked(request.worker_id());
+  PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
+  WorkerState& worker = *seen;
   v1::HeartbeatResponse response;
   response.set_drain(worker.draining);
   const double now = clock_->Now();
@@ -447,36 +493,94 @@ v1::HeartbeatResponse Coordinator::Heartbeat(const v1::HeartbeatRequest& request
   return response;
 }
 
+absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
+                                                  const v1::StoredManifest& old_manifest,
+                                                  const v1::StoredManifest& new_manifest,
+                                                  const Digest& package_digest) const {
+  absl::StatusOr<std::string> path = blobs_->PathOf(package_digest);
+  if (!path.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("package ", DigestToHex(package_digest), " is not uploaded"));
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(*path));
+  PF_ASSIGN_OR_RETURN(Manifest old_entries, FromProto(old_manifest.entries()));
+  PF_ASSIGN_OR_RETURN(Manifest new_entries, FromProto(new_manifest.entries()));
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    if (old_entries.size() != 1 || new_entries.size() != 1) {
+      return absl::InternalError("a file job's manifests hold one entry each");
+    }
+    PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, old_entries[0], new_entries[0]));
+  } else {
+    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, ManifestDigest(new_entries)));
+  }
+  return package->size();
+}
+
 absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   Digest digest{};
   PF_RETURN_IF_ERROR(ParseDigest(request.package_digest(), &digest));
-  if (!blobs_->Has(digest)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("package ", DigestToHex(digest), " is not uploaded"));
+  const std::string& job_id = request.job_id();
+  auto refuse = [&](absl::Status why) {
+    LogLocked(absl::StrCat("event=result_refused job=", ShortPath(job_id), " worker=",
+                           request.worker_id(), " error=\"", why.message(), "\""));
+    return why;
+  };
+  // 1. The caller must hold the job's live lease.
+  v1::StoredJob job;
+  std::shared_ptr<const v1::StoredManifest> old_manifest, new_manifest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PF_ASSIGN_OR_RETURN(WorkerState * worker, SeenLocked(request.worker_id()));
+    (void)worker;
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
+    if (it->second.status().state() == v1::JOB_STATE_DONE &&
+        it->second.status().package_digest() == request.package_digest()) {
+      return absl::OkStatus();  // The same result again (a retried call).
+    }
+    auto lease = leases_.find(job_id);
+    if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+        lease->second.lease_id != request.lease_id()) {
+      return refuse(absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " is not leased to this worker")));
+    }
+    job = it->second;
+    PF_ASSIGN_OR_RETURN(old_manifest, ManifestLocked(job.old_manifest_digest()));
+    PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
   }
+  // 2. The package must be this job's result (read without the lock).
+  absl::StatusOr<uint64_t> size = CheckResult(job, *old_manifest, *new_manifest, digest);
   std::lock_guard<std::mutex> lock(mu_);
-  WorkerState& worker = SeenLocked(request.worker_id());
-  auto it = jobs_.find(request.job_id());
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
-  v1::StoredJob& job = it->second;
-  worker.jobs.erase(request.job_id());
-  if (job.status().state() == v1::JOB_STATE_DONE) return absl::OkStatus();
-  // The result is content-addressed: whoever computed it, it is the same.
-  v1::JobStatus* s = job.mutable_status();
+  if (!size.ok()) {
+    return refuse(absl::Status(size.status().code(),
+                               absl::StrCat("job ", job_id, ": ", size.status().message())));
+  }
+  // 3. Recorded if the lease did not move meanwhile.
+  auto lease = leases_.find(job_id);
+  if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+      lease->second.lease_id != request.lease_id()) {
+    return refuse(absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, ": the lease ran out while the result was checked")));
+  }
+  v1::StoredJob done = jobs_.at(job_id);
+  v1::JobStatus* s = done.mutable_status();
   s->set_state(v1::JOB_STATE_DONE);
   s->set_worker_id(request.worker_id());
   s->set_package_digest(request.package_digest());
-  s->set_package_size(request.package_size());
-  s->set_seconds(request.seconds());
+  s->set_package_size(*size);
+  s->set_seconds(request.seconds() >= 0 && request.seconds() < 1e9 ? request.seconds() : 0);
   s->clear_error();
-  queue_.Remove(request.job_id());
-  leases_.erase(request.job_id());
+  PF_RETURN_IF_ERROR(PersistJobLocked(done, false));
+  jobs_[job_id] = done;
+  queue_.Remove(job_id);
+  leases_.erase(lease);
+  WorkerState& worker = workers_[request.worker_id()];
+  worker.jobs.erase(job_id);
   ++worker.done;
-  worker.held.insert(job.old_manifest_digest());
-  LogLocked(absl::StrCat("event=job_done job=", request.job_id(), " from=", s->from_version(),
+  worker.held.insert(done.old_manifest_digest());
+  LogLocked(absl::StrCat("event=job_done job=", job_id, " from=", s->from_version(),
                          " to=", s->to_version(), " worker=", request.worker_id(),
-                         " bytes=", request.package_size(), " seconds=", request.seconds()));
-  PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+                         " bytes=", *size, " seconds=", s->seconds()));
   ChangedLocked();
   return absl::OkStatus();
 }
@@ -507,14 +611,14 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
 
 absl::Status Coordinator::Fail(const v1::FailRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
-  WorkerState& worker = SeenLocked(request.worker_id());
-  worker.jobs.erase(request.job_id());
+  PF_ASSIGN_OR_RETURN(WorkerState * worker, SeenLocked(request.worker_id()));
   auto lease = leases_.find(request.job_id());
   if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
       lease->second.lease_id != request.lease_id()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", request.job_id(), ": this worker no longer holds its lease"));
+        absl::StrCat("job ", ShortPath(request.job_id()), ": this worker no longer holds its lease"));
   }
+  worker->jobs.erase(request.job_id());
   v1::StoredJob& job = jobs_[request.job_id()];
   if (request.hand_back()) {
     leases_.erase(lease);
@@ -523,7 +627,7 @@ absl::Status Coordinator::Fail(const v1::FailRequest& request) {
     ChangedLocked();
     return absl::OkStatus();
   }
-  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error()));
+  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error().substr(0, 2000)));
   return absl::OkStatus();
 }
 

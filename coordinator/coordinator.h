@@ -8,7 +8,14 @@
 // engine format). A pair is never computed twice, whichever releases or
 // requests ask for it. Job state changes are written without fsync (they
 // survive a killed process; after power loss a finished job may run again,
-// which is harmless); releases are written with fsync.
+// which is harmless); releases are written with fsync. Nothing is changed in
+// memory before the write that records it has succeeded.
+//
+// Results are bound to jobs: a worker may complete only a job it holds a live
+// lease on (worker id and lease id, which is random), and only with a package
+// whose header names the job's old and new content
+// (core/tree/result_binding.h); its size is read from the blob store. A
+// refused result leaves the job as it was and logs event=result_refused.
 #ifndef PATCHFARM_COORDINATOR_COORDINATOR_H_
 #define PATCHFARM_COORDINATOR_COORDINATOR_H_
 
@@ -37,6 +44,12 @@ inline constexpr uint32_t kEngineFormat = 1;  // Delta format v1, tree package v
 
 struct CoordinatorOptions {
   double lease_seconds = 30;  // A worker silent this long loses its jobs.
+  // Lease ids (unguessable, so that one worker cannot complete another's
+  // job). Default: a random 64-bit number from std::random_device.
+  std::function<uint64_t()> lease_ids;
+  // Workers remembered at once; those silent for 10 lease periods with no
+  // jobs are forgotten to make room. Default: 10,000.
+  size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
   Policy policy;
   // Gets one structured line ("event=... release=... job=...") per release,
@@ -79,9 +92,15 @@ class Coordinator {
 
   // Workers.
   absl::StatusOr<v1::AcquireResponse> Acquire(const v1::AcquireRequest& request);
-  v1::HeartbeatResponse Heartbeat(const v1::HeartbeatRequest& request);
-  // FailedPrecondition if the package blob is missing; NotFound for an
-  // unknown job. Completing a job that is already done is OK.
+  // Every worker call: InvalidArgument for a worker id that is not 1-128
+  // bytes of [A-Za-z0-9._+-]; ResourceExhausted when max_workers are known.
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  // Records a job's result. NotFound for an unknown job; FailedPrecondition
+  // if this worker does not hold the job's live lease, or the package blob is
+  // missing; PermissionDenied if the package is not this job's result
+  // (another old or new side); DataLoss or InvalidArgument if it is not a
+  // readable package. On error the job is unchanged. Completing a done job
+  // again with the same package is OK.
   absl::Status Complete(const v1::CompleteRequest& request);
   // FailedPrecondition if the worker no longer holds the lease.
   absl::Status Fail(const v1::FailRequest& request);
@@ -129,13 +148,21 @@ class Coordinator {
   v1::JobStatus JobStatusLocked(const v1::StoredJob& job) const;
   v1::ReleaseStatus ReleaseStatusLocked(const v1::StoredRelease& release) const;
   // Creates (queued) or finds the job from release `from` to release `to`.
-  v1::StoredJob* EnsureJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
-                                 uint32_t priority, std::vector<StoreWrite>* writes,
-                                 bool* created);
+  // A new queued job from release `from` to release `to` (not yet stored nor
+  // queued); `*seq` is the next sequence number, advanced.
+  v1::StoredJob NewJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
+                             uint32_t priority, uint64_t* seq) const;
+  // Records `job` in memory (and queues it if queued), after it was stored.
+  void AdoptJobLocked(v1::StoredJob job);
+  // Checks that `package_digest` is the result of `job` (outside the lock).
+  absl::StatusOr<uint64_t> CheckResult(const v1::StoredJob& job,
+                                       const v1::StoredManifest& old_manifest,
+                                       const v1::StoredManifest& new_manifest,
+                                       const Digest& package_digest) const;
   void RequeueLocked(v1::StoredJob* job);
   // Counts a failed attempt: requeues, or fails the job for good.
   void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
-  WorkerState& SeenLocked(const std::string& worker_id);
+  absl::StatusOr<WorkerState*> SeenLocked(const std::string& worker_id);
   v1::WorkerInfo WorkerInfoLocked(const std::string& id, const WorkerState& w) const;
   void ChangedLocked();
   void LogLocked(const std::string& line) {
@@ -151,7 +178,6 @@ class Coordinator {
   std::condition_variable changed_;
   uint64_t generation_ = 0;
   uint64_t next_seq_ = 1;
-  uint64_t next_lease_id_ = 1;
   uint64_t lease_expiries_ = 0;
   std::map<std::string, v1::StoredRelease> releases_;
   std::map<std::string, Policy> policies_;  // By product; others use options_.policy.

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "common/file.h"
+#include "core/delta/diff.h"
 #include "gtest/gtest.h"
 #include "storage/memory_store.h"
 
@@ -25,6 +27,7 @@ class CoordinatorTest : public ::testing::Test {
     CoordinatorOptions options;
     options.lease_seconds = 10;
     options.policy.cumulative_window = 3;
+    options.log = [this](const std::string& line) { events_ += line + "\n"; };
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
@@ -58,21 +61,50 @@ class CoordinatorTest : public ::testing::Test {
     return response.ok() ? *response : v1::AcquireResponse();
   }
 
-  absl::Status Complete(const std::string& worker, const v1::Job& job) {
-    auto package = blobs_->Put("package for " + job.job_id());
+  std::string BlobContent(const std::string& raw_digest) {
+    Digest digest{};
+    EXPECT_TRUE(ParseDigest(raw_digest, &digest).ok());
+    auto path = blobs_->PathOf(digest);
+    EXPECT_TRUE(path.ok());
+    auto data = ReadFileToString(*path);
+    EXPECT_TRUE(data.ok());
+    return data.ok() ? *data : "";
+  }
+
+  // Uploads a patch from `old_content` to `new_content`; returns its digest.
+  std::string UploadPatch(const std::string& old_content, const std::string& new_content) {
+    DiffOptions options;
+    options.level = 1;
+    auto patch = Diff(old_content, new_content, options);
+    EXPECT_TRUE(patch.ok());
+    auto digest = blobs_->Put(*patch);
+    EXPECT_TRUE(digest.ok());
+    return DigestBytes(*digest);
+  }
+
+  absl::Status CompleteWith(const std::string& worker, const v1::Job& job,
+                            const std::string& package_digest) {
     v1::CompleteRequest request;
     request.set_worker_id(worker);
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
-    request.set_package_digest(reinterpret_cast<const char*>(package->data()), package->size());
-    request.set_package_size(10);
+    request.set_package_digest(package_digest);
+    request.set_package_size(10);  // Ignored: the size comes from the blob store.
     return coordinator_->Complete(request);
+  }
+
+  // Completes `job` with its true result: a patch between its files.
+  absl::Status Complete(const std::string& worker, const v1::Job& job) {
+    return CompleteWith(worker, job,
+                        UploadPatch(BlobContent(job.old_manifest(0).digest()),
+                                    BlobContent(job.new_manifest(0).digest())));
   }
 
   FakeClock clock_;
   MemoryStore store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::string events_;
 };
 
 TEST_F(CoordinatorTest, PlansCumulativeWindowAndIsIdempotent) {
@@ -140,10 +172,10 @@ TEST_F(CoordinatorTest, LeasesExpireToAnotherWorkerThenFailAfterMaxAttempts) {
     v1::HeartbeatRequest hb;
     hb.set_worker_id("w" + std::to_string(attempt));
     hb.add_job_ids(got.jobs(0).job_id());
-    EXPECT_EQ(coordinator_->Heartbeat(hb).lost_job_ids_size(), 0);
+    EXPECT_EQ(coordinator_->Heartbeat(hb)->lost_job_ids_size(), 0);
     clock_.Advance(11);  // Silent past the lease.
     coordinator_->ExpireLeases();
-    EXPECT_EQ(coordinator_->Heartbeat(hb).lost_job_ids_size(), 1);
+    EXPECT_EQ(coordinator_->Heartbeat(hb)->lost_job_ids_size(), 1);
   }
   auto status = coordinator_->Status("game");
   ASSERT_EQ(status.releases(1).jobs_size(), 1);
@@ -226,6 +258,134 @@ TEST_F(CoordinatorTest, DrainedWorkerGetsNoJobs) {
   EXPECT_TRUE(got.drain());
   EXPECT_EQ(got.jobs_size(), 0);
   EXPECT_EQ(coordinator_->Drain("nobody").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, ResultIsAcceptedOnlyFromTheLeaseHolder) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "old build")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "new build")).ok());
+  const std::string truth = UploadPatch("old build", "new build");
+  // Queued, not leased: nobody may complete it.
+  v1::Job queued;
+  queued.set_job_id(coordinator_->Status("game").releases(1).jobs(0).job_id());
+  EXPECT_EQ(CompleteWith("mallory", queued, truth).code(), absl::StatusCode::kFailedPrecondition);
+  v1::Job job = Acquire("w", 1).jobs(0);
+  // Another worker, or the right worker with another lease id.
+  EXPECT_EQ(CompleteWith("mallory", job, truth).code(), absl::StatusCode::kFailedPrecondition);
+  v1::Job guessed = job;
+  guessed.set_lease_id(job.lease_id() + 1);
+  EXPECT_EQ(CompleteWith("w", guessed, truth).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coordinator_->GetJobStatus(job.job_id())->state(), v1::JOB_STATE_LEASED);
+  EXPECT_NE(events_.find("event=result_refused"), std::string::npos);
+  // The holder's true result is recorded, with the blob's real size.
+  ASSERT_TRUE(CompleteWith("w", job, truth).ok());
+  auto done = coordinator_->GetJobStatus(job.job_id());
+  EXPECT_EQ(done->state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(done->package_size(), BlobContent(truth).size());
+  EXPECT_TRUE(CompleteWith("w", job, truth).ok());  // The same result again.
+  EXPECT_EQ(CompleteWith("w", job, UploadPatch("old build", "other")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coordinator_->GetJobStatus(job.job_id())->package_digest(), truth);
+}
+
+TEST_F(CoordinatorTest, ResultForAnotherPairIsRefusedAndTheJobIsUntouched) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "old build")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "new build")).ok());
+  v1::Job job = Acquire("w", 1).jobs(0);
+  // A valid patch from the job's old side to a tampered build.
+  EXPECT_EQ(CompleteWith("w", job, UploadPatch("old build", "tampered build")).code(),
+            absl::StatusCode::kPermissionDenied);
+  // From another old file to the job's new side.
+  EXPECT_EQ(CompleteWith("w", job, UploadPatch("someone's build", "new build")).code(),
+            absl::StatusCode::kPermissionDenied);
+  // Not a patch at all; and a blob that was never uploaded.
+  auto junk = blobs_->Put("just some bytes");
+  EXPECT_FALSE(CompleteWith("w", job, DigestBytes(*junk)).ok());
+  EXPECT_EQ(CompleteWith("w", job, std::string(32, 'x')).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto status = coordinator_->GetJobStatus(job.job_id());
+  EXPECT_EQ(status->state(), v1::JOB_STATE_LEASED);
+  EXPECT_EQ(status->attempts(), 0u);
+  EXPECT_TRUE(status->package_digest().empty());
+  EXPECT_TRUE(Complete("w", job).ok());  // The lease still holds the true result.
+}
+
+TEST_F(CoordinatorTest, FailedJobCannotBeCompleted) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  v1::Job job;
+  for (int i = 0; i < 3; ++i) {
+    job = Acquire("w", 1).jobs(0);
+    v1::FailRequest fail;
+    fail.set_worker_id("w");
+    fail.set_job_id(job.job_id());
+    fail.set_lease_id(job.lease_id());
+    ASSERT_TRUE(coordinator_->Fail(fail).ok());
+  }
+  EXPECT_EQ(Complete("w", job).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(coordinator_->GetJobStatus(job.job_id())->state(), v1::JOB_STATE_FAILED);
+}
+
+TEST_F(CoordinatorTest, WorkerIdsAreValidatedOnEveryCall) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  for (const std::string& id : {std::string("a\0b", 3), std::string("<script>"), std::string(5000, 'w'),
+                                std::string("")}) {
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id(id);
+    EXPECT_EQ(coordinator_->Heartbeat(hb).status().code(), absl::StatusCode::kInvalidArgument);
+    v1::Job job;
+    job.set_job_id("x");
+    EXPECT_EQ(CompleteWith(id, job, std::string(32, 'x')).code(), absl::StatusCode::kInvalidArgument);
+    v1::FailRequest fail;
+    fail.set_worker_id(id);
+    EXPECT_EQ(coordinator_->Fail(fail).code(), absl::StatusCode::kInvalidArgument);
+    v1::AcquireRequest acquire;
+    acquire.set_worker_id(id);
+    acquire.set_max_jobs(1);
+    EXPECT_EQ(coordinator_->Acquire(acquire).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(coordinator_->ListWorkers().workers_size(), 0);
+  absl::Status long_id = coordinator_->Heartbeat([] {
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id(std::string(5000, 'w'));
+    return hb;
+  }()).status();
+  EXPECT_LT(long_id.message().size(), 200u) << "errors echo only a prefix";
+}
+
+TEST_F(CoordinatorTest, SubmitChecksEntrySizesAgainstTheBlobs) {
+  v1::SubmitRequest r = FileRelease("1.0", "sixteen bytes!!!");
+  r.mutable_manifest(0)->set_size(uint64_t{1} << 63);
+  absl::Status status = coordinator_->Submit(r).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("size"), std::string::npos) << status;
+  EXPECT_EQ(coordinator_->Status("").releases_size(), 0);
+}
+
+TEST_F(CoordinatorTest, FailedWritesLeaveNoLeasableJob) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  store_.FailWrites(true);
+  EXPECT_FALSE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  EXPECT_EQ(coordinator_->QueueDepth(1), 0u);
+  EXPECT_EQ(Acquire("w", 4).jobs_size(), 0);
+  EXPECT_EQ(coordinator_->Status("").releases_size(), 1);
+  store_.FailWrites(false);
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("3", "c")).ok());
+  v1::OneOffRequest request;
+  request.set_product("game");
+  request.set_platform("linux-x64");
+  request.set_from_version("1");
+  request.set_to_version("3");
+  const size_t release_jobs = coordinator_->QueueDepth(1);
+  store_.FailWrites(true);
+  EXPECT_FALSE(coordinator_->RequestOneOff(request).ok());
+  EXPECT_EQ(coordinator_->QueueDepth(0), 0u);
+  EXPECT_EQ(coordinator_->QueueDepth(1), release_jobs);
+  store_.FailWrites(false);
+  auto queued = coordinator_->RequestOneOff(request);
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  EXPECT_EQ(coordinator_->QueueDepth(0), 1u);
 }
 
 }  // namespace

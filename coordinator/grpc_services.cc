@@ -31,7 +31,9 @@ bool Finished(const v1::ReleaseStatus& s) {
 grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1::FindMissingRequest* request,
                                           v1::FindMissingResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kWorker}); !allowed.ok()) return allowed;
-  if (request->digests_size() > 1000000) return Invalid("at most 1,000,000 digests per call");
+  if (request->digests_size() > kMaxDigestsPerFindMissing) {
+    return Invalid("at most 100,000 digests per FindMissing call");
+  }
   for (const std::string& raw : request->digests()) {
     Digest digest;
     if (!ParseDigest(raw, &digest).ok()) return Invalid("digests must be 32 bytes");
@@ -224,7 +226,9 @@ grpc::Status WorkerServiceImpl::Acquire(grpc::ServerContext* context, const v1::
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kWorker}); !allowed.ok()) return allowed;
-  *response = c_->Heartbeat(*request);
+  auto result = c_->Heartbeat(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
   return grpc::Status::OK;
 }
 

@@ -18,7 +18,8 @@
 namespace patchfarm {
 
 inline constexpr size_t kBlobChunkBytes = 1 << 20;
-inline constexpr int kMaxMessageBytes = 64 << 20;
+inline constexpr int kMaxMessageBytes = 64 << 20;  // farm.proto's documented limit.
+inline constexpr int kMaxDigestsPerFindMissing = 100000;
 
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/tree/tree_path.h"
 
 namespace patchfarm {
 namespace {
@@ -65,7 +66,7 @@ absl::Status ValidateName(absl::string_view what, absl::string_view value) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '+' &&
         c != '-') {
       return absl::InvalidArgumentError(
-          absl::StrCat(what, " '", value, "' may hold only letters, digits and . _ + -"));
+          absl::StrCat(what, " ", ShortPath(value), " may hold only letters, digits and . _ + -"));
     }
   }
   if (value == "." || value == "..") {

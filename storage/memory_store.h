@@ -19,6 +19,7 @@ class MemoryStore : public Store {
   }
   absl::Status Write(const std::vector<StoreWrite>& writes, bool) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (fail_writes_) return absl::UnavailableError("injected write failure");
     for (const StoreWrite& w : writes) {
       if (w.value) {
         data_[w.key] = *w.value;
@@ -39,9 +40,16 @@ class MemoryStore : public Store {
     return absl::OkStatus();
   }
 
+  // From now on every Write fails (Unavailable) and changes nothing.
+  void FailWrites(bool fail) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_writes_ = fail;
+  }
+
  private:
   std::mutex mu_;
   std::map<std::string, std::string> data_;
+  bool fail_writes_ = false;
 };
 
 }  // namespace patchfarm

@@ -81,4 +81,24 @@ std::string QuotePath(absl::string_view path) {
   return out;
 }
 
+absl::Status ValidateHotfixName(absl::string_view name) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("hotfix name ", ShortPath(name), ": ", why));
+  };
+  if (name.empty()) return bad("empty");
+  if (name.size() > kMaxNameBytes) return bad("longer than 255 bytes");
+  if (name.front() == '.') return bad("may not start with '.'");
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return bad("holds a control byte");
+    if (c == '/' || c == ',' || c == ':') return bad("may not hold '/', ',' or ':'");
+  }
+  return absl::OkStatus();
+}
+
+std::string ShortPath(absl::string_view text) {
+  constexpr size_t kShown = 64;
+  if (text.size() <= kShown) return QuotePath(text);
+  return absl::StrCat(QuotePath(text.substr(0, kShown)), "... (", text.size(), " bytes)");
+}
+
 }  // namespace patchfarm

@@ -29,6 +29,12 @@ absl::Status ValidateTreePath(absl::string_view path);
 // pass; "/etc/passwd", "../../x" at the top and "a/../b" do not).
 absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_view target);
 
+// InvalidArgument unless `name` is a plain file name for <install>/hotfix/:
+// 1-255 bytes, no '/', NUL or control bytes, not starting with '.' (so not
+// ".", ".." nor ".patchfarm"), and none of ",:" (the updater's marker lists
+// hotfixes as "name:sha256,...").
+absl::Status ValidateHotfixName(absl::string_view name);
+
 // "a/b/c" -> "a/b"; "a" -> "".
 absl::string_view ParentPath(absl::string_view path);
 
@@ -41,6 +47,11 @@ std::string JoinPath(absl::string_view root, absl::string_view relative);
 // A path quoted for messages: control bytes, quotes and backslashes are escaped
 // as \xNN; other bytes (UTF-8 names) pass through.
 std::string QuotePath(absl::string_view path);
+
+// QuotePath of at most the first 64 bytes of `text`, with "..." and the
+// length when cut: for echoing a field from the network in an error, which
+// must stay short whatever the field holds.
+std::string ShortPath(absl::string_view text);
 
 }  // namespace patchfarm
 

@@ -1,0 +1,98 @@
+// The binding checks refuse results made for another pair: a file patch from
+// or to another file, a package to another tree or reading other old files.
+#include "core/tree/result_binding.h"
+
+#include <string>
+
+#include "common/byte_io.h"
+#include "core/delta/diff.h"
+#include "core/tree/tree_diff.h"
+#include "core/tree/tree_testing.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+ManifestEntry FileEntry(const std::string& content) {
+  ManifestEntry e;
+  e.path = "game";
+  e.size = content.size();
+  e.digest = Sha256Of(content);
+  return e;
+}
+
+TEST(FilePatchBindingTest, AcceptsItsOwnPairOnly) {
+  const std::string a = "version one of the game binary", b = "version two of the game binary!",
+                    c = "a tampered build";
+  DiffOptions options;
+  options.level = 3;
+  absl::StatusOr<std::string> patch = Diff(a, b, options);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  StringSource source(*patch);
+  EXPECT_TRUE(CheckFilePatchBinding(source, FileEntry(a), FileEntry(b)).ok());
+  EXPECT_EQ(CheckFilePatchBinding(source, FileEntry(c), FileEntry(b)).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(CheckFilePatchBinding(source, FileEntry(a), FileEntry(c)).code(),
+            absl::StatusCode::kPermissionDenied);
+  StringSource junk("not a patch at all, just bytes");
+  EXPECT_FALSE(CheckFilePatchBinding(junk, FileEntry(a), FileEntry(b)).ok());
+}
+
+class PackageBindingTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    old_dir_ = NewTempPath("old");
+    new_dir_ = NewTempPath("new");
+    other_dir_ = NewTempPath("other");
+    ASSERT_TRUE(WriteTree(old_dir_, {{"bin/game", {EntryType::kFile, 0755, "old code"}},
+                                     {"data/a.pak", {EntryType::kFile, 0644, "assets a"}},
+                                     {"readme", {EntryType::kFile, 0644, "hello"}}})
+                    .ok());
+    ASSERT_TRUE(WriteTree(new_dir_, {{"bin/game", {EntryType::kFile, 0755, "new code!"}},
+                                     {"data/a.pak", {EntryType::kFile, 0644, "assets a"}},
+                                     {"readme", {EntryType::kFile, 0644, "hello again"}}})
+                    .ok());
+    ASSERT_TRUE(WriteTree(other_dir_, {{"bin/game", {EntryType::kFile, 0755, "evil code"}},
+                                       {"data/a.pak", {EntryType::kFile, 0644, "assets a"}},
+                                       {"readme", {EntryType::kFile, 0644, "hello"}}})
+                    .ok());
+    StringSink sink(&package_);
+    TreeDiffOptions options;
+    options.delta.level = 3;
+    ASSERT_TRUE(MakePackage(old_dir_, new_dir_, options, &sink, nullptr).ok());
+  }
+
+  std::string old_dir_, new_dir_, other_dir_;
+  std::string package_;
+};
+
+TEST_F(PackageBindingTest, AcceptsItsOwnPair) {
+  StringSource source(package_);
+  EXPECT_TRUE(CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(new_dir_))).ok());
+}
+
+TEST_F(PackageBindingTest, RefusesAnotherTarget) {
+  StringSource source(package_);
+  absl::Status status =
+      CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(other_dir_)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+}
+
+TEST_F(PackageBindingTest, RefusesAnotherOldSide) {
+  StringSource source(package_);
+  absl::Status status =
+      CheckPackageBinding(source, ScanOrDie(other_dir_), ManifestDigest(ScanOrDie(new_dir_)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  Manifest missing = ScanOrDie(old_dir_);
+  missing.pop_back();  // No readme.
+  status = CheckPackageBinding(source, missing, ManifestDigest(ScanOrDie(new_dir_)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+}
+
+TEST_F(PackageBindingTest, RefusesWhatIsNotAPackage) {
+  StringSource source("PFTR but not really a package");
+  EXPECT_FALSE(CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(new_dir_))).ok());
+}
+
+}  // namespace
+}  // namespace patchfarm
