@@ -37,19 +37,6 @@ absl::Status FsyncDirectory(const std::string& dir) {
 
 namespace {
 
-absl::Status WriteFd(int fd, absl::string_view data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, "write", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
 // Opens `path` for reading and checks it is a regular file.
 absl::StatusOr<int> OpenRegular(const std::string& path, uint64_t* size) {
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // A FIFO must not hang.
@@ -135,144 +122,93 @@ absl::StatusOr<size_t> FileSource::ReadAt(uint64_t offset, char* buf, size_t n) 
   return done;
 }
 
-AtomicFileWriter::AtomicFileWriter(int fd, std::string path, std::string temp_path)
-    : fd_(fd), path_(std::move(path)), temp_path_(std::move(temp_path)) {
+AtomicFileWriter::AtomicFileWriter(FileSystem* fs, std::unique_ptr<WritableFile> file,
+                                   std::string path, std::string temp_path)
+    : fs_(fs), file_(std::move(file)), path_(std::move(path)), temp_path_(std::move(temp_path)) {
   buffer_.reserve(kWriteBufferBytes);
 }
 
 absl::StatusOr<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Create(
-    const std::string& path, int mode) {
-  std::string temp = absl::StrCat(path, ".tmp-XXXXXX");
-  int fd = mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, "create temporary file", temp);
-  if (fchmod(fd, static_cast<mode_t>(mode)) != 0) {
-    int err = errno;
-    close(fd);
-    unlink(temp.c_str());
-    return ErrnoToStatus(err, "chmod", temp);
-  }
-  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(fd, path, temp));
+    const std::string& path, int mode, FileSystem* fs) {
+  std::string temp;
+  PF_ASSIGN_OR_RETURN(
+      std::unique_ptr<WritableFile> file,
+      fs->CreateTemporary(absl::StrCat(path, ".tmp-"), static_cast<uint32_t>(mode), &temp));
+  return std::unique_ptr<AtomicFileWriter>(new AtomicFileWriter(fs, std::move(file), path, temp));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
-  if (fd_ >= 0) close(fd_);
-  if (!committed_) unlink(temp_path_.c_str());
+  file_.reset();
+  if (!committed_) fs_->Unlink(temp_path_).IgnoreError();
 }
 
 absl::Status AtomicFileWriter::Append(absl::string_view data) {
-  if (committed_) return absl::FailedPreconditionError("append after commit");
+  if (committed_ || file_ == nullptr) return absl::FailedPreconditionError("append after commit");
   if (buffer_.size() + data.size() > kWriteBufferBytes) {
     PF_RETURN_IF_ERROR(Flush());
-    if (data.size() >= kWriteBufferBytes) return WriteAll(data);
+    if (data.size() >= kWriteBufferBytes) return file_->Append(data);
   }
   buffer_.append(data.data(), data.size());
   return absl::OkStatus();
 }
 
-absl::Status AtomicFileWriter::WriteAll(absl::string_view data) {
-  return WriteFd(fd_, data, temp_path_);
-}
-
 absl::Status AtomicFileWriter::Flush() {
-  PF_RETURN_IF_ERROR(WriteAll(buffer_));
+  PF_RETURN_IF_ERROR(file_->Append(buffer_));
   buffer_.clear();
   return absl::OkStatus();
 }
 
 absl::Status AtomicFileWriter::Commit() {
-  if (committed_) return absl::FailedPreconditionError("already committed");
+  if (committed_ || file_ == nullptr) return absl::FailedPreconditionError("already committed");
   PF_RETURN_IF_ERROR(Flush());
-  if (fsync(fd_) != 0) return ErrnoToStatus(errno, "fsync", temp_path_);
-  int rc = close(fd_);
-  fd_ = -1;
-  if (rc != 0) return ErrnoToStatus(errno, "close", temp_path_);
-  if (rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    return ErrnoToStatus(errno, "rename to", path_);
-  }
+  PF_RETURN_IF_ERROR(file_->Sync());
+  absl::Status closed = file_->Close();
+  file_.reset();
+  PF_RETURN_IF_ERROR(closed);
+  PF_RETURN_IF_ERROR(fs_->Rename(temp_path_, path_));
   committed_ = true;
-  return FsyncDirectory(DirName(path_));
+  return fs_->SyncDirectory(DirName(path_));
 }
 
-absl::StatusOr<std::unique_ptr<FileWriter>> FileWriter::Create(const std::string& path,
-                                                              int mode) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                static_cast<mode_t>(mode));
-  if (fd < 0) return ErrnoToStatus(errno, "create", path);
-  if (fchmod(fd, static_cast<mode_t>(mode)) != 0) {  // Not narrowed by the umask.
-    int err = errno;
-    close(fd);
-    return ErrnoToStatus(err, "chmod", path);
-  }
-  return std::unique_ptr<FileWriter>(new FileWriter(fd, path));
+absl::StatusOr<std::unique_ptr<FileWriter>> FileWriter::Create(const std::string& path, int mode,
+                                                              FileSystem* fs) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                      fs->OpenWritable(path, OpenMode::kCreateNew, static_cast<uint32_t>(mode)));
+  return std::unique_ptr<FileWriter>(new FileWriter(std::move(file)));
 }
 
-FileWriter::~FileWriter() {
-  if (fd_ >= 0) close(fd_);
-}
+FileWriter::~FileWriter() = default;
 
 absl::Status FileWriter::Append(absl::string_view data) {
-  if (fd_ < 0) return absl::FailedPreconditionError("append after close");
+  if (file_ == nullptr) return absl::FailedPreconditionError("append after close");
   if (buffer_.size() + data.size() <= kWriteBufferBytes) {
     buffer_.append(data.data(), data.size());
     return absl::OkStatus();
   }
-  PF_RETURN_IF_ERROR(WriteFd(fd_, buffer_, path_));
+  PF_RETURN_IF_ERROR(file_->Append(buffer_));
   buffer_.clear();
-  if (data.size() >= kWriteBufferBytes) return WriteFd(fd_, data, path_);
+  if (data.size() >= kWriteBufferBytes) return file_->Append(data);
   buffer_.append(data.data(), data.size());
   return absl::OkStatus();
 }
 
 absl::Status FileWriter::Close() {
-  if (fd_ < 0) return absl::OkStatus();
-  absl::Status status = WriteFd(fd_, buffer_, path_);
+  if (file_ == nullptr) return absl::OkStatus();
+  absl::Status status = file_->Append(buffer_);
   buffer_.clear();
-  if (close(fd_) != 0 && status.ok()) status = ErrnoToStatus(errno, "close", path_);
-  fd_ = -1;
-  return status;
+  absl::Status closed = file_->Close();
+  file_.reset();
+  return status.ok() ? closed : status;
 }
 
-absl::Status CopyFile(const std::string& from, const std::string& to, int mode) {
-  uint64_t size = 0;
-  PF_ASSIGN_OR_RETURN(int in, OpenRegular(from, &size));
-  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                 static_cast<mode_t>(mode));
-  if (out < 0) {
-    int err = errno;
-    close(in);
-    return ErrnoToStatus(err, "create", to);
-  }
-  absl::Status status;
-  if (fchmod(out, static_cast<mode_t>(mode)) != 0) status = ErrnoToStatus(errno, "chmod", to);
-  uint64_t done = 0;
-  while (status.ok() && done < size) {
-    ssize_t n = copy_file_range(in, nullptr, out, nullptr, size - done, 0);
-    if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
-      std::string buffer(kWriteBufferBytes, '\0');  // Fallback: read and write.
-      while (status.ok()) {
-        ssize_t got = read(in, buffer.data(), buffer.size());
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) status = ErrnoToStatus(errno, "read", from);
-        if (got <= 0) break;
-        status = WriteFd(out, absl::string_view(buffer.data(), static_cast<size_t>(got)), to);
-        done += static_cast<uint64_t>(got);
-      }
-      break;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = ErrnoToStatus(errno, "copy to", to);
-    if (n == 0) status = absl::DataLossError(absl::StrCat(from, ": shrank while copying"));
-    if (n > 0) done += static_cast<uint64_t>(n);
-  }
-  close(in);
-  if (close(out) != 0 && status.ok()) status = ErrnoToStatus(errno, "close", to);
-  return status;
+absl::Status CopyFile(const std::string& from, const std::string& to, int mode, FileSystem* fs) {
+  return fs->CopyFile(from, to, static_cast<uint32_t>(mode));
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
-                                 int mode) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data, int mode,
+                                 FileSystem* fs) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> writer,
-                      AtomicFileWriter::Create(path, mode));
+                      AtomicFileWriter::Create(path, mode, fs));
   PF_RETURN_IF_ERROR(writer->Append(data));
   return writer->Commit();
 }

@@ -1,6 +1,8 @@
 // Files: read-only memory maps, positional reads, and atomic replacement
 // (write a temporary file beside the target, fsync, rename, fsync the directory),
-// so a reader or a crash never sees a half-written file.
+// so a reader or a crash never sees a half-written file. The writers go through
+// a FileSystem (common/file_system.h; DefaultFileSystem() unless given one), so
+// that tests can simulate power loss under them.
 // Each object is used by one thread at a time, except where noted.
 #ifndef PATCHFARM_COMMON_FILE_H_
 #define PATCHFARM_COMMON_FILE_H_
@@ -13,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/byte_io.h"
+#include "common/file_system.h"
 
 namespace patchfarm {
 
@@ -62,25 +65,32 @@ class FileSource : public ByteSource {
 // Writes `path` atomically: data goes to a temporary file in the same directory
 // and replaces `path` only on Commit(). Destroying an uncommitted writer removes
 // the temporary file, leaving `path` as it was.
+// Crash contract: after a crash or power loss at any point, `path` holds either
+// its old content (or is absent, if it was) or the whole new content, and the
+// new content once Commit() has returned OK. A temporary file
+// (`path`.tmp-XXXXXX) may be left behind by a crash.
 class AtomicFileWriter : public ByteSink {
  public:
-  // `mode` is the permission of the final file. Fails if the directory of
-  // `path` does not exist or is not writable.
-  static absl::StatusOr<std::unique_ptr<AtomicFileWriter>> Create(const std::string& path,
-                                                                 int mode = 0644);
+  // `mode` is the permission of the final file (not narrowed by the umask).
+  // Fails if the directory of `path` does not exist or is not writable.
+  // `fs` must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<AtomicFileWriter>> Create(
+      const std::string& path, int mode = 0644, FileSystem* fs = DefaultFileSystem());
   ~AtomicFileWriter() override;
 
   absl::Status Append(absl::string_view data) override;
   // Flushes, fsyncs, renames over `path` and fsyncs the directory. An error
   // from the last step means `path` is replaced but may not survive a crash.
+  // FailedPrecondition if called twice.
   absl::Status Commit();
 
  private:
-  AtomicFileWriter(int fd, std::string path, std::string temp_path);
+  AtomicFileWriter(FileSystem* fs, std::unique_ptr<WritableFile> file, std::string path,
+                   std::string temp_path);
   absl::Status Flush();
-  absl::Status WriteAll(absl::string_view data);
 
-  int fd_;
+  FileSystem* fs_;
+  std::unique_ptr<WritableFile> file_;  // Null once closed.
   std::string path_;
   std::string temp_path_;
   std::string buffer_;
@@ -93,30 +103,33 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // Writes a new file (never an existing one, never through a symlink) with
 // buffering and without fsync: for many files made durable together
-// (SyncFileSystem in common/directory.h). Destroying an unclosed writer closes
-// the file and leaves it as written so far.
+// (FileSystem::SyncFileSystem). Destroying an unclosed writer closes the file
+// and leaves it as written so far.
 class FileWriter : public ByteSink {
  public:
-  // InvalidArgument if `path` exists.
-  static absl::StatusOr<std::unique_ptr<FileWriter>> Create(const std::string& path, int mode);
+  // AlreadyExists if `path` exists. `mode` is exact (not narrowed by the
+  // umask). `fs` must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<FileWriter>> Create(const std::string& path, int mode,
+                                                            FileSystem* fs = DefaultFileSystem());
   ~FileWriter() override;
   absl::Status Append(absl::string_view data) override;
   absl::Status Close();
 
  private:
-  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  std::string path_;
+  explicit FileWriter(std::unique_ptr<WritableFile> file) : file_(std::move(file)) {}
+  std::unique_ptr<WritableFile> file_;  // Null once closed.
   std::string buffer_;
 };
 
 // Copies the regular file `from` to the new file `to` (which must not exist)
-// with permission `mode`, in the kernel where it can (copy_file_range).
-absl::Status CopyFile(const std::string& from, const std::string& to, int mode);
+// with permission `mode`, in the kernel where it can (copy_file_range), without
+// fsync.
+absl::Status CopyFile(const std::string& from, const std::string& to, int mode,
+                      FileSystem* fs = DefaultFileSystem());
 
 // Replaces `path` with `data` atomically (see AtomicFileWriter).
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
-                                 int mode = 0644);
+                                 int mode = 0644, FileSystem* fs = DefaultFileSystem());
 
 }  // namespace patchfarm
 
