@@ -21,6 +21,7 @@
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/version.h"
+#include "core/tree/result_binding.h"
 #include "core/tree/tree_diff.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
@@ -60,6 +61,58 @@ class SiteWriter {
     return AddFile(channel_dir, name, path, digest);
   }
 
+  // Copies job `job`'s package into the site as `name` after checking that it
+  // leads from release `from` to release `to` (core/tree/result_binding.h):
+  // what the index signs is checked here, whatever the coordinator accepted.
+  absl::StatusOr<v1::SitePatch> AddPatch(const std::string& channel_dir, const std::string& name,
+                                         const v1::JobStatus& job, const v1::ReleaseStatus& from,
+                                         const v1::ReleaseStatus& to) {
+    Digest digest, to_digest;
+    PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
+    PF_RETURN_IF_ERROR(ParseDigest(to.manifest_digest(), &to_digest));
+    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+    PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(path));
+    PF_ASSIGN_OR_RETURN(const Manifest* from_manifest, ManifestOf(from));
+    absl::Status bound = CheckPackageBinding(*package, *from_manifest, to_digest);
+    if (!bound.ok()) {
+      return absl::Status(bound.code(), absl::StrCat("package ", from.release().version(), " -> ",
+                                                     to.release().version(), " (job ", job.job_id(),
+                                                     "): ", bound.message()));
+    }
+    v1::SitePatch patch;
+    patch.set_from_version(from.release().version());
+    patch.set_to_version(to.release().version());
+    PF_ASSIGN_OR_RETURN(Digest from_digest, ManifestDigestOf(from));
+    patch.set_from_manifest_sha256(DigestToHex(from_digest));
+    patch.set_to_manifest_sha256(DigestToHex(to_digest));
+    PF_ASSIGN_OR_RETURN(*patch.mutable_file(), AddFile(channel_dir, name, path, digest));
+    return patch;
+  }
+
+  // The manifest of `release`, fetched once per publish.
+  absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release) {
+    auto it = manifests_.find(release.release_id());
+    if (it != manifests_.end()) return &it->second;
+    v1::GetManifestRequest request;
+    request.set_release_id(release.release_id());
+    v1::GetManifestResponse response;
+    grpc::ClientContext context;
+    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
+    PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
+    if (DigestBytes(ManifestDigest(manifest)) != release.manifest_digest()) {
+      return absl::DataLossError(
+          absl::StrCat("release ", release.release_id(), ": its manifest does not match its digest"));
+    }
+    return &(manifests_[release.release_id()] = std::move(manifest));
+  }
+
+  absl::StatusOr<Digest> ManifestDigestOf(const v1::ReleaseStatus& release) {
+    Digest digest;
+    PF_RETURN_IF_ERROR(ParseDigest(release.manifest_digest(), &digest));
+    return digest;
+  }
+
   absl::StatusOr<v1::SiteFile> AddFile(const std::string& channel_dir, const std::string& name,
                                        const std::string& path, const Digest& digest) {
     PF_RETURN_IF_ERROR(CopyFile(path, JoinPath(channel_dir, name), 0644));
@@ -82,12 +135,8 @@ class SiteWriter {
                                       DigestToHex(Sha256Of(release.manifest_digest())));
     struct stat st;
     if (stat(cached.c_str(), &st) != 0) {
-      v1::GetManifestRequest request;
-      request.set_release_id(release.release_id());
-      v1::GetManifestResponse response;
-      grpc::ClientContext context;
-      PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
-      PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
+      PF_ASSIGN_OR_RETURN(const Manifest* found, ManifestOf(release));
+      const Manifest& manifest = *found;
       for (const ManifestEntry& e : manifest) {
         if (e.type == EntryType::kFile) {
           PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), e.digest, cache_.get()));
@@ -115,6 +164,7 @@ class SiteWriter {
   std::string site_dir_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;
   std::unique_ptr<BlobStore> cache_;
+  std::map<std::string, Manifest> manifests_;  // By release id.
 };
 
 bool Done(const v1::JobStatus& j) { return j.state() == v1::JOB_STATE_DONE; }
@@ -204,18 +254,22 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
       v1::SitePlatform* p = index.add_platforms();
       p->set_platform(platform);
       p->set_newest(newest->release().version());
+      PF_ASSIGN_OR_RETURN(Digest newest_digest, writer.ManifestDigestOf(*newest));
+      p->set_newest_manifest_sha256(DigestToHex(newest_digest));
+      std::map<std::string, const v1::ReleaseStatus*> by_version;
+      for (const v1::ReleaseStatus* r : releases) by_version[r->release().version()] = r;
       if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
         newest_overall = p->newest();
       }
       for (const v1::JobStatus& j : newest->jobs()) {  // Cumulative patches.
-        Digest digest;
-        PF_RETURN_IF_ERROR(ParseDigest(j.package_digest(), &digest));
+        auto from = by_version.find(j.from_version());
+        if (from == by_version.end()) {
+          return absl::DataLossError(absl::StrCat("job ", j.job_id(), ": no release ", j.from_version()));
+        }
         v1::SitePatch* patch = p->add_patches();
-        patch->set_from_version(j.from_version());
-        patch->set_to_version(j.to_version());
+        PF_ASSIGN_OR_RETURN(*patch, writer.AddPatch(channel_dir, absl::StrCat("from_", platform, "_", j.from_version()),
+                                                    j, *from->second, *newest));
         patch->set_cumulative(true);
-        PF_ASSIGN_OR_RETURN(*patch->mutable_file(),
-                            writer.AddBlob(channel_dir, absl::StrCat("from_", platform, "_", j.from_version()), digest));
       }
       // Chained patches: each formal release from its predecessor, within the window.
       std::vector<const v1::ReleaseStatus*> formal;
@@ -232,13 +286,9 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
         if (!covered) continue;  // Outside the window: no chain through it.
         for (const v1::JobStatus& j : formal[i]->jobs()) {
           if (j.from_version() != from || !Done(j) || to == newest->release().version()) continue;
-          Digest digest;
-          PF_RETURN_IF_ERROR(ParseDigest(j.package_digest(), &digest));
-          v1::SitePatch* patch = p->add_patches();
-          patch->set_from_version(from);
-          patch->set_to_version(to);
-          PF_ASSIGN_OR_RETURN(*patch->mutable_file(),
-                              writer.AddBlob(channel_dir, absl::StrCat("chain_", platform, "_", from, "_to_", to), digest));
+          PF_ASSIGN_OR_RETURN(*p->add_patches(),
+                              writer.AddPatch(channel_dir, absl::StrCat("chain_", platform, "_", from, "_to_", to),
+                                              j, *formal[i - 1], *formal[i]));
         }
       }
       // Hotfixes: for installs at exactly their release.
@@ -247,6 +297,7 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
         v1::SiteHotfix* hotfix = p->add_hotfixes();
         hotfix->set_version(r->release().version());
         for (const v1::ManifestEntry& e : r->hotfix_files()) {
+          PF_RETURN_IF_ERROR(ValidateHotfixName(e.path()));
           Digest digest;
           PF_RETURN_IF_ERROR(ParseDigest(e.digest(), &digest));
           v1::SiteHotfixFile* file = hotfix->add_files();
@@ -266,6 +317,8 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
         v1::SiteRelease* full = p->add_releases();
         full->set_version(r->release().version());
         full->set_intermediate(r->intermediate());
+        PF_ASSIGN_OR_RETURN(Digest manifest_digest, writer.ManifestDigestOf(*r));
+        full->set_manifest_sha256(DigestToHex(manifest_digest));
         PF_ASSIGN_OR_RETURN(*full->mutable_full(),
                             writer.AddFullPackage(channel_dir, absl::StrCat("full_", platform, "_", full->version()), *r));
         absl::StrAppend(&html, "  <li data-platform=\"", HtmlEscape(platform), "\"><a href=\"",

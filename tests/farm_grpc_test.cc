@@ -149,7 +149,7 @@ TEST_F(FarmGrpcTest, WorkerRequestsForUnknownJobsOrStaleLeases) {
   complete.set_package_digest(package);
   v1::CompleteResponse completed;
   EXPECT_EQ(workers_->Complete(&c1, complete, &completed).error_code(),
-            grpc::StatusCode::FAILED_PRECONDITION);  // The package is not even uploaded.
+            grpc::StatusCode::NOT_FOUND);  // No such job (nor package).
   grpc::ClientContext c2;
   v1::FailRequest fail;
   fail.set_worker_id("w");

@@ -62,8 +62,28 @@ std::string EncodeMarker(const Marker& m) {
 struct Way {
   std::string name;
   std::vector<v1::SiteFile> files;
+  // The signed manifest digest (hex) of the tree each file's package makes.
+  std::vector<std::string> targets;
   uint64_t bytes = 0;
 };
+
+bool IsHexDigest(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// A directory of the install that the updater writes into: created if
+// missing, and refused if it is anything but a real directory (a symlink
+// would carry the writes outside the install).
+absl::Status EnsureRealDirectory(const std::string& path) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", path);
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(QuotePath(path), " is not a real directory (a symlink?): refusing to write through it"));
+  }
+  return absl::OkStatus();
+}
 
 bool InstallIsEmpty(const std::string& dir) {
   auto manifest = ScanTree(dir);
@@ -85,9 +105,15 @@ class Updater {
 
  private:
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
-  std::vector<Way> Ways(const v1::SitePlatform& p, const std::string& installed);
+  std::vector<Way> Ways(const v1::SitePlatform& p, const std::string& installed,
+                        const std::string& installed_manifest);
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
-  absl::Status Apply(const Way& way);
+  // Downloads and checks the way's packages and applies them in place;
+  // returns the last package once the switch has committed.
+  absl::StatusOr<Package> Apply(const Way& way);
+  // Checks the install's entries against the manifest digest `target`
+  // (hex) that the index signs; a user's own files are not looked at.
+  absl::Status CheckInstall(const Package& last, const std::string& target);
   absl::Status SyncHotfixes(const v1::SitePlatform& p, const std::string& version, Marker* marker);
 
   const UpdateOptions& options_;
@@ -112,33 +138,54 @@ absl::StatusOr<v1::UpdateIndex> Updater::FetchIndex() {
   return index;
 }
 
-std::vector<Way> Updater::Ways(const v1::SitePlatform& p, const std::string& installed) {
+std::vector<Way> Updater::Ways(const v1::SitePlatform& p, const std::string& installed,
+                               const std::string& installed_manifest) {
   std::vector<Way> ways;
+  // Only packages whose index entry names both trees can be checked.
+  std::vector<const v1::SitePatch*> usable;
+  for (const v1::SitePatch& patch : p.patches()) {
+    if (IsHexDigest(patch.from_manifest_sha256()) && IsHexDigest(patch.to_manifest_sha256())) {
+      usable.push_back(&patch);
+    } else {
+      Log(absl::StrCat("ignoring ", patch.file().url(), ": the index does not name its trees"));
+    }
+  }
+  auto starts_here = [&](const v1::SitePatch& patch) {
+    return installed_manifest.empty() || patch.from_manifest_sha256() == installed_manifest;
+  };
   if (!installed.empty()) {
-    for (const v1::SitePatch& patch : p.patches()) {
-      if (patch.cumulative() && patch.from_version() == installed) {
-        ways.push_back({"cumulative", {patch.file()}, patch.file().size()});
+    for (const v1::SitePatch* patch : usable) {
+      if (patch->cumulative() && patch->from_version() == installed && starts_here(*patch)) {
+        ways.push_back({"cumulative", {patch->file()}, {patch->to_manifest_sha256()}, patch->file().size()});
       }
     }
-    Way chain{"chain", {}, 0};
+    Way chain{"chain", {}, {}, 0};
     std::string at = installed;
     for (int steps = 0; at != p.newest() && steps < 1000; ++steps) {
       const v1::SitePatch* next = nullptr;
-      for (const v1::SitePatch& patch : p.patches()) {
-        if (patch.from_version() == at && (next == nullptr || (next->cumulative() && !patch.cumulative()))) {
-          next = &patch;  // A consecutive package if there is one, else the last step.
+      for (const v1::SitePatch* patch : usable) {
+        if (patch->from_version() == at && (next == nullptr || (next->cumulative() && !patch->cumulative()))) {
+          next = patch;  // A consecutive package if there is one, else the last step.
         }
       }
-      if (next == nullptr) break;
+      if (next == nullptr || (chain.files.empty() && !starts_here(*next))) break;
+      if (!chain.targets.empty() && next->from_manifest_sha256() != chain.targets.back()) break;
       chain.files.push_back(next->file());
+      chain.targets.push_back(next->to_manifest_sha256());
       chain.bytes += next->file().size();
       at = next->cumulative() ? p.newest() : next->to_version();
     }
     if (at == p.newest() && chain.files.size() > 1) ways.push_back(chain);
   }
   for (const v1::SiteRelease& r : p.releases()) {
-    if (r.version() == p.newest()) ways.push_back({"full", {r.full()}, r.full().size()});
+    if (r.version() == p.newest() && IsHexDigest(r.manifest_sha256())) {
+      ways.push_back({"full", {r.full()}, {r.manifest_sha256()}, r.full().size()});
+    }
   }
+  // Every way must end at the tree the index names as the newest.
+  ways.erase(std::remove_if(ways.begin(), ways.end(),
+                            [&](const Way& w) { return w.targets.back() != p.newest_manifest_sha256(); }),
+             ways.end());
   std::stable_sort(ways.begin(), ways.end(), [](const Way& a, const Way& b) {
     if ((a.name == "full") != (b.name == "full")) return b.name == "full";  // Full is the last resort.
     return a.bytes < b.bytes;
@@ -153,7 +200,8 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
     return absl::DataLossError("index names a file badly");
   }
   const std::string dir = JoinPath(state_, "downloads");
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
+  PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
+  PF_RETURN_IF_ERROR(EnsureRealDirectory(dir));
   const std::string done = JoinPath(dir, file.sha256());
   const std::string part = done + ".part";
   uint64_t size = 0;
@@ -177,7 +225,7 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   return done;
 }
 
-absl::Status Updater::Apply(const Way& way) {
+absl::StatusOr<Package> Updater::Apply(const Way& way) {
   std::vector<std::string> paths;
   for (const v1::SiteFile& f : way.files) {
     PF_ASSIGN_OR_RETURN(std::string path, Download(f));
@@ -190,11 +238,28 @@ absl::Status Updater::Apply(const Way& way) {
   for (size_t i = 0; i < paths.size(); ++i) {
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(paths[i]));
     PF_ASSIGN_OR_RETURN(Package package, ReadPackage(*source));
+    if (DigestToHex(package.table.new_manifest_digest) != way.targets[i]) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          way.files[i].url(), " declares another tree than the signed index names; not applied"));
+    }
     sources.push_back(std::move(source));
     packages.push_back(std::move(package));
     chain.push_back({way.files[i].url(), sources.back().get(), &packages.back()});
   }
-  return ApplyInPlace(options_.install_dir, chain);
+  PF_RETURN_IF_ERROR(ApplyInPlace(options_.install_dir, chain));
+  return std::move(packages.back());
+}
+
+absl::Status Updater::CheckInstall(const Package& last, const std::string& target) {
+  std::vector<std::string> paths;
+  paths.reserve(last.table.new_entries.size());
+  for (const NewEntry& e : last.table.new_entries) paths.push_back(e.entry.path);
+  PF_ASSIGN_OR_RETURN(Manifest installed, ScanPaths(options_.install_dir, paths));
+  if (DigestToHex(ManifestDigest(installed)) != target) {
+    return absl::DataLossError("after the apply, the install does not match the signed manifest");
+  }
+  Log(absl::StrCat("install verified against the signed manifest ", target.substr(0, 16)));
+  return absl::OkStatus();
 }
 
 // Installs the hotfix files for `version` into <install>/hotfix and removes
@@ -205,20 +270,25 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
   for (const v1::SiteHotfix& h : p.hotfixes()) {
     if (h.version() != version) continue;
     for (const v1::SiteHotfixFile& f : h.files()) {
-      if (!ValidateTreePath(f.name()).ok() || f.name().find_first_of("/,:") != std::string::npos) {
-        return absl::DataLossError(absl::StrCat("index names a hotfix badly: ", QuotePath(f.name())));
+      if (absl::Status valid = ValidateHotfixName(f.name()); !valid.ok()) {
+        return absl::DataLossError(absl::StrCat("the index names a hotfix badly: ", valid.message()));
       }
       wanted[f.name()] = &f;
     }
   }
   const std::string dir = JoinPath(options_.install_dir, "hotfix");
+  struct stat st;
+  if (lstat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(QuotePath(dir), " is not a real directory (a symlink?): hotfixes not installed"));
+  }
   std::vector<std::string> kept;
   for (absl::string_view item : absl::StrSplit(marker->Get("hotfixes"), ',', absl::SkipEmpty())) {
     std::string name(item.substr(0, item.find(':')));
     std::string sha(item.substr(item.find(':') + 1));
     auto it = wanted.find(name);
     if (it != wanted.end() && it->second->file().sha256() == sha) continue;
-    if (!ValidateTreePath(name).ok() || name.find('/') != std::string::npos) continue;
+    if (!ValidateHotfixName(name).ok()) continue;
     if (unlink(JoinPath(dir, name).c_str()) == 0 || errno == ENOENT) {
       Log(absl::StrCat("hotfix removed ", name, " (not for ", version, ")"));
     }
@@ -229,7 +299,7 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
     auto have = HashFile(target, &size);
     if (!have.ok() || DigestToHex(*have) != f->file().sha256()) {
       PF_ASSIGN_OR_RETURN(std::string path, Download(f->file()));
-      if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
+      PF_RETURN_IF_ERROR(EnsureRealDirectory(dir));
       PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> data, MappedFile::Open(path));
       PF_RETURN_IF_ERROR(WriteFileAtomically(target, data->data(), static_cast<int>(f->mode() & 0777)));
       Log(absl::StrCat("hotfix installed ", name, " for ", version, " (sha256 ", f->file().sha256(), ")"));
@@ -282,40 +352,55 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   Log(absl::StrCat("installed ", report.installed.empty() ? "nothing" : report.installed,
                    ", newest ", report.newest, " (index serial ", index.serial(), ")"));
   std::vector<Way> ways;
-  if (report.installed != report.newest) ways = Ways(*p, report.installed);
+  if (report.installed != report.newest) {
+    ways = Ways(*p, report.installed, report.installed.empty() ? "" : marker.Get("manifest"));
+  }
   if (!ways.empty()) {
     report.way = ways[0].name;
     report.download_bytes = ways[0].bytes;
   }
   if (options_.check_only) return report;
+  // What the install is, recorded in the marker the moment it changes.
+  auto record = [&](const std::string& version, const std::string& manifest) {
+    marker.fields["product"] = index.product();
+    marker.fields["channel"] = index.channel();
+    marker.fields["platform"] = platform;
+    marker.fields["version"] = version;
+    marker.fields["manifest"] = manifest;
+    marker.fields["serial"] = std::to_string(index.serial());
+    if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
+    return WriteFileAtomically(marker_path, EncodeMarker(marker));
+  };
+  PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
+  PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
   if (report.installed == report.newest) {
     Log("up to date");
+    PF_RETURN_IF_ERROR(record(report.newest, marker.Get("manifest")));
   } else {
-    for (const std::string& dir : {options_.install_dir, state_}) {
-      if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
-    }
-    absl::Status last = absl::FailedPreconditionError("no package leads to the newest version");
+    absl::Status last = absl::FailedPreconditionError("no signed package leads to the newest version");
     for (const Way& way : ways) {
       Log(absl::StrCat("trying the ", way.name, " way: ", way.files.size(), " file(s), ", way.bytes, " bytes"));
-      last = Apply(way);
-      if (last.ok()) {
-        report.way = way.name;
-        report.download_bytes = way.bytes;
-        report.updated = true;
-        break;
+      absl::StatusOr<Package> applied = Apply(way);
+      if (applied.ok()) {
+        // The switch committed: the marker says so before anything else runs.
+        PF_RETURN_IF_ERROR(record(report.newest, way.targets.back()));
+        last = CheckInstall(*applied, way.targets.back());
+        if (last.ok()) {
+          report.way = way.name;
+          report.download_bytes = way.bytes;
+          report.updated = true;
+          break;
+        }
+        // Unknown content: the next run starts from the full package.
+        PF_RETURN_IF_ERROR(record("", ""));
+      } else {
+        last = applied.status();
       }
       Log(absl::StrCat("the ", way.name, " way failed: ", last.message()));
     }
     if (!report.updated) return last;
     Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way"));
   }
-  marker.fields["product"] = index.product();
-  marker.fields["channel"] = index.channel();
-  marker.fields["platform"] = platform;
-  marker.fields["version"] = report.newest;
-  marker.fields["serial"] = std::to_string(index.serial());
-  if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
-  if (mkdir(state_.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", state_);
   PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
   PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, EncodeMarker(marker)));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();

@@ -35,6 +35,36 @@ absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
   return names;
 }
 
+// Reads the entry at `entry->path` under `root` (not following symlinks).
+absl::Status ScanEntry(const std::string& root, ManifestEntry* entry) {
+  std::string full = JoinPath(root, entry->path);
+  struct stat st;
+  if (lstat(full.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", full);
+  if (S_ISREG(st.st_mode)) {
+    entry->type = EntryType::kFile;
+    entry->mode = st.st_mode & kModeMask;
+    PF_ASSIGN_OR_RETURN(entry->digest, HashFile(full, &entry->size));
+  } else if (S_ISDIR(st.st_mode)) {
+    entry->type = EntryType::kDirectory;
+    entry->mode = st.st_mode & kModeMask;
+  } else if (S_ISLNK(st.st_mode)) {
+    entry->type = EntryType::kSymlink;
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    ssize_t n = readlink(full.c_str(), target.data(), target.size());
+    if (n < 0) return ErrnoToStatus(errno, "readlink", full);
+    if (static_cast<size_t>(n) >= target.size()) {
+      return absl::InternalError(absl::StrCat(full, ": symlink changed while reading"));
+    }
+    target.resize(static_cast<size_t>(n));
+    PF_RETURN_IF_ERROR(ValidateSymlinkTarget(entry->path, target));
+    entry->target = std::move(target);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(QuotePath(full), ": device files, FIFOs and sockets are not supported"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ScanInto(const std::string& root, const std::string& relative, Manifest* out) {
   PF_ASSIGN_OR_RETURN(std::vector<std::string> names,
                       ListDirectory(relative.empty() ? root : JoinPath(root, relative)));
@@ -43,36 +73,11 @@ absl::Status ScanInto(const std::string& root, const std::string& relative, Mani
     ManifestEntry entry;
     entry.path = relative.empty() ? name : absl::StrCat(relative, "/", name);
     PF_RETURN_IF_ERROR(ValidateTreePath(entry.path));
-    std::string full = JoinPath(root, entry.path);
-    struct stat st;
-    if (lstat(full.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", full);
-    if (S_ISREG(st.st_mode)) {
-      entry.type = EntryType::kFile;
-      entry.mode = st.st_mode & kModeMask;
-      PF_ASSIGN_OR_RETURN(entry.digest, HashFile(full, &entry.size));
-      out->push_back(std::move(entry));
-    } else if (S_ISDIR(st.st_mode)) {
-      entry.type = EntryType::kDirectory;
-      entry.mode = st.st_mode & kModeMask;
-      std::string path = entry.path;
-      out->push_back(std::move(entry));
-      PF_RETURN_IF_ERROR(ScanInto(root, path, out));
-    } else if (S_ISLNK(st.st_mode)) {
-      entry.type = EntryType::kSymlink;
-      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      ssize_t n = readlink(full.c_str(), target.data(), target.size());
-      if (n < 0) return ErrnoToStatus(errno, "readlink", full);
-      if (static_cast<size_t>(n) >= target.size()) {
-        return absl::InternalError(absl::StrCat(full, ": symlink changed while reading"));
-      }
-      target.resize(static_cast<size_t>(n));
-      PF_RETURN_IF_ERROR(ValidateSymlinkTarget(entry.path, target));
-      entry.target = std::move(target);
-      out->push_back(std::move(entry));
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat(QuotePath(full), ": device files, FIFOs and sockets are not supported"));
-    }
+    PF_RETURN_IF_ERROR(ScanEntry(root, &entry));
+    bool directory = entry.type == EntryType::kDirectory;
+    std::string path = entry.path;
+    out->push_back(std::move(entry));
+    if (directory) PF_RETURN_IF_ERROR(ScanInto(root, path, out));
   }
   return absl::OkStatus();
 }
@@ -100,6 +105,22 @@ absl::StatusOr<Manifest> ScanTree(const std::string& root) {
   // Directory-first recursion yields "a", "a/b", "a-c"; byte order wants "a-c" before "a/b".
   std::sort(manifest.begin(), manifest.end(),
             [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  return manifest;
+}
+
+absl::StatusOr<Manifest> ScanPaths(const std::string& root, const std::vector<std::string>& paths) {
+  Manifest manifest;
+  manifest.reserve(paths.size());
+  for (const std::string& path : paths) {
+    PF_RETURN_IF_ERROR(ValidateTreePath(path));
+    if (!manifest.empty() && path <= manifest.back().path) {
+      return absl::InvalidArgumentError(absl::StrCat(QuotePath(path), " is out of order or repeated"));
+    }
+    ManifestEntry entry;
+    entry.path = path;
+    PF_RETURN_IF_ERROR(ScanEntry(root, &entry));
+    manifest.push_back(std::move(entry));
+  }
   return manifest;
 }
 

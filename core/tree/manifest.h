@@ -42,6 +42,12 @@ using Manifest = std::vector<ManifestEntry>;
 // target is absolute or leaves the tree; file system errors otherwise.
 absl::StatusOr<Manifest> ScanTree(const std::string& root);
 
+// The entries at exactly `paths` (sorted, unique tree paths) under `root`,
+// read as ScanTree reads them, whatever else the tree holds: to check an
+// install against a manifest while ignoring a user's own files. NotFound if a
+// path is missing.
+absl::StatusOr<Manifest> ScanPaths(const std::string& root, const std::vector<std::string>& paths);
+
 // SHA-256 of the canonical encoding of `manifest` (sorted, unique).
 Digest ManifestDigest(const Manifest& manifest);
 
