@@ -8,6 +8,7 @@ PACKAGES=(
   bazel-bootstrap bazel-rules-java g++
   libabsl-dev libzstd-dev libdivsufsort-dev libssl-dev libcurl4-openssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc librocksdb-dev
+  libcpp-httplib-dev
   # tests and fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
   # benchmarks and the demo (peers, timing)
