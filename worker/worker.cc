@@ -174,6 +174,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     absl::Status sent;
     for (double backoff = 0.2;; backoff = std::min(backoff * 2, 5.0)) {  // The result is worth retrying.
       grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
       sent = FromGrpcStatus(workers_->Complete(&context, request, &response));
       if (sent.code() != absl::StatusCode::kUnavailable || stop_) break;
       SleepSeconds(backoff);
@@ -191,9 +192,13 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
     request.set_error(std::string(status.message()));
-    grpc::ClientContext context;
     v1::FailResponse response;
-    workers_->Fail(&context, request, &response);
+    for (int attempt = 0; attempt < 5 && !stop_; ++attempt) {  // Else the lease runs out.
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      if (workers_->Fail(&context, request, &response).error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      SleepSeconds(0.2 * (attempt + 1));
+    }
     ++jobs_failed_;
     Log(absl::StrCat("job ", job.job_id(), " failed: ", status.message()));
   }
