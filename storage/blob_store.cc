@@ -1,34 +1,18 @@
 #include "storage/blob_store.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/file.h"
 #include "common/status_macros.h"
 
 namespace patchfarm {
 namespace {
 
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoToStatus(errno, "write", path);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Digest> HashPath(const std::string& path, uint64_t* size) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(path));
+absl::StatusOr<Digest> HashPath(FileSystem* fs, const std::string& path, uint64_t* size) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs->OpenReadable(path));
   Sha256 hasher;
   std::string buffer(1 << 20, '\0');
   uint64_t offset = 0;
@@ -42,13 +26,36 @@ absl::StatusOr<Digest> HashPath(const std::string& path, uint64_t* size) {
   return hasher.Finish();
 }
 
+std::string DirName(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Creates `dir` unless it exists.
+absl::Status MakeDirectoryIfMissing(FileSystem* fs, const std::string& dir) {
+  absl::Status status = fs->MakeDirectory(dir, 0755);
+  return status.ok() || absl::IsAlreadyExists(status) ? absl::OkStatus() : status;
+}
+
+bool IsHex(absl::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+  });
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& dir) {
-  for (const std::string& d : {dir, dir + "/partial"}) {
-    if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", d);
-  }
-  return std::unique_ptr<BlobStore>(new BlobStore(dir));
+absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& dir,
+                                                           FileSystem* fs) {
+  PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs, dir));
+  PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs, dir + "/partial"));
+  // Whether this run or a crashed one made them, their entries become durable
+  // before any blob relies on them.
+  PF_RETURN_IF_ERROR(fs->SyncDirectory(dir));
+  PF_RETURN_IF_ERROR(fs->SyncDirectory(DirName(dir)));
+  return std::unique_ptr<BlobStore>(new BlobStore(dir, fs));
 }
 
 std::string BlobStore::BlobPath(const Digest& digest) const {
@@ -56,14 +63,15 @@ std::string BlobStore::BlobPath(const Digest& digest) const {
   return absl::StrCat(dir_, "/", hex.substr(0, 2), "/", hex);
 }
 
+std::string BlobStore::ShardPath(const Digest& digest) const {
+  return absl::StrCat(dir_, "/", DigestToHex(digest).substr(0, 2));
+}
+
 std::string BlobStore::PartialPath(const Digest& digest) const {
   return absl::StrCat(dir_, "/partial/", DigestToHex(digest));
 }
 
-bool BlobStore::Has(const Digest& digest) const {
-  struct stat st;
-  return stat(BlobPath(digest).c_str(), &st) == 0;
-}
+bool BlobStore::Has(const Digest& digest) const { return fs_->Stat(BlobPath(digest)).ok(); }
 
 absl::StatusOr<std::string> BlobStore::PathOf(const Digest& digest) const {
   if (!Has(digest)) return absl::NotFoundError(absl::StrCat("blob ", DigestToHex(digest), " not stored"));
@@ -71,13 +79,20 @@ absl::StatusOr<std::string> BlobStore::PathOf(const Digest& digest) const {
 }
 
 uint64_t BlobStore::ReceivedBytes(const Digest& digest) const {
-  struct stat st;
-  return stat(PartialPath(digest).c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  absl::StatusOr<FileInfo> info = fs_->Stat(PartialPath(digest));
+  return info.ok() ? info->size : 0;
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::StartUpload(const Digest& digest,
                                                                           uint64_t size,
                                                                           uint64_t offset) {
+  return BeginUpload(digest, size, offset, /*restart=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const Digest& digest,
+                                                                          uint64_t size,
+                                                                          uint64_t offset,
+                                                                          bool restart) {
   if (size > kMaxBlobBytes) {
     return absl::ResourceExhaustedError(absl::StrCat("blob of ", size, " bytes exceeds the limit"));
   }
@@ -87,19 +102,24 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::StartUpload(const 
       return absl::AbortedError(absl::StrCat("blob ", DigestToHex(digest), " is being uploaded"));
     }
   }
+  const std::string path = PartialPath(digest);
+  auto fail = [&](absl::Status status) {
+    EndUpload(digest);
+    return status;
+  };
+  if (restart) {
+    absl::Status removed = fs_->Unlink(path);
+    if (!removed.ok() && !absl::IsNotFound(removed)) return fail(removed);
+  }
   uint64_t received = ReceivedBytes(digest);
   if (offset != received || offset > size) {
-    EndUpload(digest);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "upload of ", DigestToHex(digest), " must resume at ", received, ", not ", offset));
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "upload of ", DigestToHex(digest), " must resume at ", received, ", not ", offset)));
   }
-  std::string path = PartialPath(digest);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    EndUpload(digest);
-    return ErrnoToStatus(errno, "open", path);
-  }
-  return std::unique_ptr<Upload>(new Upload(this, digest, size, fd, offset));
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      fs_->OpenWritable(path, OpenMode::kAppend, 0644);
+  if (!file.ok()) return fail(file.status());
+  return std::unique_ptr<Upload>(new Upload(this, digest, size, std::move(*file), offset));
 }
 
 void BlobStore::EndUpload(const Digest& digest) {
@@ -107,49 +127,64 @@ void BlobStore::EndUpload(const Digest& digest) {
   uploading_.erase(digest);
 }
 
+absl::Status BlobStore::EnsureShard(const Digest& digest) {
+  const std::string shard = ShardPath(digest);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (durable_shards_.count(shard) != 0) return absl::OkStatus();
+  }
+  PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs_, shard));
+  // The shard's entry in the store directory: without it a power loss could
+  // take the new directory, and every blob in it, away.
+  PF_RETURN_IF_ERROR(fs_->SyncDirectory(dir_));
+  std::lock_guard<std::mutex> lock(mu_);
+  durable_shards_.insert(shard);
+  return absl::OkStatus();
+}
+
 BlobStore::Upload::~Upload() {
-  if (fd_ >= 0) close(fd_);
+  file_.reset();
   store_->EndUpload(digest_);
 }
 
 absl::Status BlobStore::Upload::Append(absl::string_view data) {
+  if (file_ == nullptr) return absl::FailedPreconditionError("append after commit");
   if (data.size() > size_ - written_) {
     return absl::InvalidArgumentError("upload longer than its declared size");
   }
-  PF_RETURN_IF_ERROR(WriteAll(fd_, data, store_->PartialPath(digest_)));
+  PF_RETURN_IF_ERROR(file_->Append(data));
   written_ += data.size();
   return absl::OkStatus();
 }
 
 absl::Status BlobStore::Upload::Commit() {
+  if (file_ == nullptr) return absl::FailedPreconditionError("upload already committed");
+  FileSystem* fs = store_->fs_;
   const std::string partial = store_->PartialPath(digest_);
-  if (fsync(fd_) != 0) return ErrnoToStatus(errno, "fsync", partial);
-  close(fd_);
-  fd_ = -1;
+  std::unique_ptr<WritableFile> file = std::move(file_);
+  PF_RETURN_IF_ERROR(file->Sync());
+  PF_RETURN_IF_ERROR(file->Close());
   if (written_ != size_) {
     return absl::DataLossError(absl::StrCat("upload incomplete: ", written_, " of ", size_, " bytes"));
   }
   uint64_t size = 0;
-  PF_ASSIGN_OR_RETURN(Digest actual, HashPath(partial, &size));
+  PF_ASSIGN_OR_RETURN(Digest actual, HashPath(fs, partial, &size));
   if (actual != digest_ || size != size_) {
-    unlink(partial.c_str());
+    fs->Unlink(partial).IgnoreError();  // This upload holds the digest's slot.
     return absl::DataLossError(absl::StrCat("uploaded bytes hash to ", DigestToHex(actual),
                                             ", not ", DigestToHex(digest_)));
   }
-  std::string target = store_->BlobPath(digest_);
-  std::string dir = target.substr(0, target.rfind('/'));
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", dir);
-  if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename to", target);
-  return FsyncDirectory(dir);
+  PF_RETURN_IF_ERROR(store_->EnsureShard(digest_));
+  PF_RETURN_IF_ERROR(fs->Rename(partial, store_->BlobPath(digest_)));
+  return fs->SyncDirectory(store_->ShardPath(digest_));
 }
 
 absl::StatusOr<Digest> BlobStore::PutFile(const std::string& path) {
   uint64_t size = 0;
-  PF_ASSIGN_OR_RETURN(Digest digest, HashPath(path, &size));
+  PF_ASSIGN_OR_RETURN(Digest digest, HashPath(fs_, path, &size));
   if (Has(digest)) return digest;
-  unlink(PartialPath(digest).c_str());
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, StartUpload(digest, size, 0));
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, BeginUpload(digest, size, 0, /*restart=*/true));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs_->OpenReadable(path));
   std::string buffer(1 << 20, '\0');
   for (uint64_t offset = 0; offset < size;) {
     PF_ASSIGN_OR_RETURN(size_t n, source->ReadAt(offset, buffer.data(), buffer.size()));
@@ -164,53 +199,76 @@ absl::StatusOr<Digest> BlobStore::PutFile(const std::string& path) {
 absl::StatusOr<Digest> BlobStore::Put(absl::string_view data) {
   Digest digest = Sha256Of(data);
   if (Has(digest)) return digest;
-  unlink(PartialPath(digest).c_str());
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, StartUpload(digest, data.size(), 0));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload,
+                      BeginUpload(digest, data.size(), 0, /*restart=*/true));
   PF_RETURN_IF_ERROR(upload->Append(data));
   PF_RETURN_IF_ERROR(upload->Commit());
   return digest;
 }
 
-void BlobStore::Touch(const Digest& digest) { utimensat(AT_FDCWD, BlobPath(digest).c_str(), nullptr, 0); }
+BlobStore::Pin BlobStore::PinBlob(const Digest& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++pins_[digest];
+  return Pin(this, digest);
+}
+
+BlobStore::Pin& BlobStore::Pin::operator=(Pin&& other) noexcept {
+  if (this != &other) {
+    Release();
+    store_ = other.store_;
+    digest_ = other.digest_;
+    other.store_ = nullptr;
+  }
+  return *this;
+}
+
+void BlobStore::Pin::Release() {
+  if (store_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(store_->mu_);
+  auto it = store_->pins_.find(digest_);
+  if (it != store_->pins_.end() && --it->second == 0) store_->pins_.erase(it);
+  store_ = nullptr;
+}
+
+void BlobStore::Touch(const Digest& digest) { fs_->Touch(BlobPath(digest)).IgnoreError(); }
 
 absl::Status BlobStore::EvictTo(uint64_t max_bytes, const std::set<Digest>& keep) {
   struct Entry {
     std::string path;
     uint64_t size;
-    int64_t mtime;
-    bool keep;
+    absl::Time modified;
+    Digest digest;
   };
+  std::lock_guard<std::mutex> lock(mu_);  // No pin, upload or commit slips in meanwhile.
+  PF_ASSIGN_OR_RETURN(std::vector<std::string> shards, fs_->ListDirectory(dir_));
   std::vector<Entry> entries;
   uint64_t total = 0;
-  DIR* top = opendir(dir_.c_str());
-  if (top == nullptr) return ErrnoToStatus(errno, "open directory", dir_);
-  while (struct dirent* d = readdir(top)) {
-    std::string name = d->d_name;
-    if (name.size() != 2) continue;
-    std::string sub = absl::StrCat(dir_, "/", name);
-    DIR* inner = opendir(sub.c_str());
-    if (inner == nullptr) continue;
-    while (struct dirent* f = readdir(inner)) {
-      std::string hex = f->d_name;
-      if (hex.size() != 64) continue;
-      struct stat st;
-      std::string path = absl::StrCat(sub, "/", hex);
-      if (stat(path.c_str(), &st) != 0) continue;
+  for (const std::string& shard : shards) {
+    if (shard.size() != 2 || !IsHex(shard)) continue;
+    const std::string sub = absl::StrCat(dir_, "/", shard);
+    absl::StatusOr<std::vector<std::string>> names = fs_->ListDirectory(sub);
+    if (!names.ok()) continue;
+    for (const std::string& hex : *names) {
+      if (hex.size() != 64 || !IsHex(hex) || hex.compare(0, 2, shard) != 0) continue;
+      const std::string path = absl::StrCat(sub, "/", hex);
+      absl::StatusOr<FileInfo> info = fs_->Stat(path);
+      if (!info.ok()) continue;
       std::string raw = absl::HexStringToBytes(hex);
       Digest digest{};
       std::copy(raw.begin(), raw.end(), digest.begin());
-      entries.push_back({path, static_cast<uint64_t>(st.st_size), st.st_mtime, keep.count(digest) != 0});
-      total += static_cast<uint64_t>(st.st_size);
+      entries.push_back({path, info->size, info->modified, digest});
+      total += info->size;
     }
-    closedir(inner);
   }
-  closedir(top);
   std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.mtime < b.mtime; });
+            [](const Entry& a, const Entry& b) { return a.modified < b.modified; });
   for (const Entry& e : entries) {
     if (total <= max_bytes) break;
-    if (e.keep) continue;
-    if (unlink(e.path.c_str()) == 0) total -= e.size;
+    if (keep.count(e.digest) != 0 || pins_.count(e.digest) != 0 ||
+        uploading_.count(e.digest) != 0) {
+      continue;
+    }
+    if (fs_->Unlink(e.path).ok()) total -= e.size;
   }
   return absl::OkStatus();
 }
