@@ -14,8 +14,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mapfile -t versions < <(awk -F'\t' '$1 == "esbuild" && $2 == "linux-x64" {print $3}' "$corpus/manifest.tsv")
 tools/make_test_ca.sh "$work/ca" > /dev/null
-printf 'bench-admin-token-0123456789 admin\n' > "$work/tokens"; chmod 600 "$work/tokens"
-printf 'bench-admin-token-0123456789\n' > "$work/token"; chmod 600 "$work/token"
+(umask 077; "$PF" token new --roles admin --comment bench --out "$work/token" > "$work/tokens" 2> /dev/null)
 
 run() {  # plain|tls -> prints seconds
   local mode=$1 dir="$work/$1" mine=() server=(--plaintext) client=()

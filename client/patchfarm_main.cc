@@ -7,6 +7,7 @@
 #include "client/delta_commands.h"
 #include "client/farm_commands.h"
 #include "client/site_commands.h"
+#include "client/token_commands.h"
 
 namespace {
 
@@ -43,7 +44,15 @@ constexpr char kHelp[] =
     "  update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
     "                            update an install from a published site\n"
     "  hotfix --coordinator HOST:PORT --product P --platform X --version V PATH...\n"
-    "                            files for installs at exactly one version (in <install>/hotfix/)\n";
+    "                            files for installs at exactly one version (in <install>/hotfix/)\n"
+    "\n"
+    "  token new --roles ROLES [--comment TEXT] [--out FILE]\n"
+    "                            a new bearer token and its line for the coordinator's --tokens file\n"
+    "  token hash --roles ROLES [--comment TEXT] [--token-file FILE]\n"
+    "                            the --tokens line (sha256:<hex> ROLES) of a token (stdin by default)\n"
+    "  token convert --in FILE --out NEW_FILE\n"
+    "                            a clear-text tokens file converted to hashes\n"
+    "  token check --tokens FILE check a tokens file as the coordinator loads it\n";
 
 }  // namespace
 
@@ -68,6 +77,7 @@ int main(int argc, char** argv) {
   if (verb == "keygen") return patchfarm::RunKeygenCommand(args);
   if (verb == "publish") return patchfarm::RunPublishCommand(args);
   if (verb == "update") return patchfarm::RunUpdateCommand(args);
+  if (verb == "token") return patchfarm::RunTokenCommand(args);
   std::fprintf(stderr, "patchfarm: unknown verb '%s'\n\n%s", verb.c_str(), kHelp);
   return 2;
 }

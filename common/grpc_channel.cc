@@ -1,12 +1,11 @@
 #include "common/grpc_channel.h"
 
-#include <sys/stat.h>
-
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
+#include "common/secret_file.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -78,13 +77,8 @@ absl::Status LoadTlsFiles(const std::string& ca, const std::string& cert, const 
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
-  if ((st.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(path, ": a token file must be readable by its owner only (chmod 600)"));
-  }
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
-  std::string token(file->data().substr(0, file->data().find('\n')));
+  PF_ASSIGN_OR_RETURN(std::string data, ReadSecretFile(path, "a token file"));
+  std::string token = data.substr(0, data.find('\n'));
   absl::StripAsciiWhitespace(&token);
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no token"));
   return token;

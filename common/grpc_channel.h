@@ -31,7 +31,9 @@ absl::Status LoadTlsFiles(const std::string& ca, const std::string& cert, const 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ChannelOptions& options);
 
 // The token in `path` (the first line, trimmed). InvalidArgument if empty;
-// PermissionDenied if the file is readable by others than its owner.
+// PermissionDenied if the file's mode lets others at it (0600 and 0400 are
+// accepted, and 0440 owned by root as Kubernetes mounts secrets: see
+// common/secret_file.h); the message names the file and its mode.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 }  // namespace patchfarm

@@ -1,10 +1,12 @@
 // patchfarm-coordinator --listen HOST:PORT --data DIR [--window N]
 //     [--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT] [--tokens FILE]
+//     [--insecure-no-auth]
 //     [--site DIR --key KEYFILE [--motd TEXT]]
 // Serves the farm's gRPC API until SIGTERM or SIGINT. Prints the address it
 // listens on (port 0 picks a free one), and writes it to --port-file if given.
 // With --site and --key it publishes each product whenever its jobs finish.
 // With --http-listen it serves /metrics (Prometheus) and / (status page).
+// Without --tokens it listens only on loopback, unless --insecure-no-auth.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +25,7 @@ constexpr char kUsage[] =
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
     "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
     "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
+    "       [--insecure-no-auth]  (listen off loopback without --tokens: every client is admin)\n"
     "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]  (loopback only)\n"
     "       [--upload-mib-per-second N] [--max-streams-per-client N]   (per client limits)\n"
     "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]\n"
@@ -46,6 +49,9 @@ int main(int argc, char** argv) {
       port_file = value();
     } else if (arg == "--plaintext") {
       options.plaintext = true;
+      continue;
+    } else if (arg == "--insecure-no-auth") {
+      options.insecure_no_auth = true;
       continue;
     } else if (arg == "--publish-tls-ca") {
       publish_tls[0] = value();

@@ -1,5 +1,7 @@
 #include "coordinator/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -14,11 +16,37 @@
 
 namespace patchfarm {
 
+bool IsLoopbackAddress(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = listen.substr(0, colon);
+  if (host == "localhost") return true;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr v6;
+    host = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+    return IN6_IS_ADDR_LOOPBACK(&v6) ||
+           (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  }
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
+  return (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 namespace {
 
-bool IsLoopback(const std::string& listen) {
-  std::string host = listen.substr(0, listen.rfind(':'));
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+// Every RPC needs a token (--tokens), or the coordinator is reachable from
+// this machine only, or the operator said otherwise (--insecure-no-auth).
+absl::Status CheckAuthentication(const ServerOptions& options) {
+  if (!options.tokens_file.empty() || options.insecure_no_auth ||
+      IsLoopbackAddress(options.listen)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("refusing to listen on ", options.listen,
+                   " without --tokens: every client could submit, drain workers and "
+                   "change policies. Give --tokens FILE (patchfarm token new), listen "
+                   "on loopback, or pass --insecure-no-auth to accept that"));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
@@ -30,12 +58,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
       return absl::InvalidArgumentError(
           "give --tls-cert and --tls-key, or --plaintext to listen without TLS on loopback");
     }
-    if (!IsLoopback(options.listen)) {
+    if (!IsLoopbackAddress(options.listen)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "refusing plaintext on ", options.listen, ": plaintext is for loopback (127.0.0.1) only"));
     }
     return grpc::InsecureServerCredentials();
   }
+  PF_RETURN_IF_ERROR(CheckAuthentication(options));  // Before any file is read.
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   PF_ASSIGN_OR_RETURN(pair.cert_chain, ReadFileToString(options.tls_cert_file));
@@ -53,22 +82,26 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
+  // Refused before anything is created under data_dir.
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      Credentials(options));
+  if (!options.tokens_file.empty()) {
+    PF_ASSIGN_OR_RETURN(s->auth_, TokenAuth::Load(options.tokens_file));
+  }
   if (mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir", options.data_dir);
   }
   PF_ASSIGN_OR_RETURN(s->store_, RocksDbStore::Open(options.data_dir + "/db"));
   PF_ASSIGN_OR_RETURN(s->blobs_, BlobStore::Open(options.data_dir + "/blobs"));
-  PF_ASSIGN_OR_RETURN(s->coordinator_, Coordinator::Create(s->store_.get(), s->blobs_.get(),
-                                                           &s->clock_, options.coordinator));
-  if (!options.tokens_file.empty()) {
-    PF_ASSIGN_OR_RETURN(s->auth_, TokenAuth::Load(options.tokens_file));
-  }
+  PF_ASSIGN_OR_RETURN(s->coordinator_,
+                      Coordinator::Create(s->store_.get(), s->blobs_.get(), &s->clock_,
+                                          options.coordinator));
   s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(),
                                                        options.upload_bytes_per_second);
   s->coordinator_service_ =
       std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
-  s->worker_service_ = std::make_unique<WorkerServiceImpl>(s->coordinator_.get(), s->auth_.get());
-  PF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  s->worker_service_ =
+      std::make_unique<WorkerServiceImpl>(s->coordinator_.get(), s->auth_.get());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, credentials, &port);

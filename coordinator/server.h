@@ -26,7 +26,11 @@ struct ServerOptions {
   // If set, serves /metrics (Prometheus) and / (status page) over HTTP here.
   std::string http_listen;
   // If set, every RPC needs a bearer token from this file (token_auth.h).
+  // Without it the coordinator listens only on loopback (127.0.0.0/8, ::1,
+  // localhost), unless insecure_no_auth: then every client that can connect
+  // (with TLS, every client the TLS settings admit) may do everything.
   std::string tokens_file;
+  bool insecure_no_auth = false;  // patchfarm-coordinator --insecure-no-auth.
   // TLS (PEM files). Without them the coordinator serves plaintext only when
   // `plaintext` asks for it, and only on a loopback address. With
   // tls_client_ca, clients must present a certificate signed by it (mutual TLS).
@@ -38,9 +42,16 @@ struct ServerOptions {
   uint64_t upload_bytes_per_second = 0;  // Per client address; 0: unlimited.
 };
 
+// Whether `listen` ("host:port") binds to loopback only: an IPv4 address in
+// 127.0.0.0/8, ::1 (or an IPv4-mapped 127.x, in brackets), or "localhost".
+// Other names are not resolved: "127.example.com" is not loopback.
+bool IsLoopbackAddress(const std::string& listen);
+
 class CoordinatorServer {
  public:
   // Opens <data_dir>/db and <data_dir>/blobs and starts serving.
+  // InvalidArgument, before anything is created, for plaintext off loopback
+  // or for no tokens_file off loopback without insecure_no_auth.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const ServerOptions& options);
   ~CoordinatorServer();  // Shuts down.
 

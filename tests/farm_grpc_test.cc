@@ -187,14 +187,16 @@ TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tokens";
   mkdir(dir.c_str(), 0700);
   const std::string tokens = dir + "/tokens";
-  ASSERT_TRUE(WriteFileAtomically(tokens,
-                                  "# token roles comment\n"
-                                  "ci-token-0123456789abcdef submit ci\n"
-                                  "dev-token-0123456789abcdef request\n"
-                                  "worker-token-0123456789abcd worker\n"
-                                  "admin-token-0123456789abcde admin\n",
-                                  0600)
-                  .ok());
+  std::string lines = "# sha256:<hex> roles comment\n";
+  for (auto [token, roles] : {std::pair{"ci-token-0123456789abcdef", "submit"},
+                              std::pair{"dev-token-0123456789abcdef", "request"},
+                              std::pair{"worker-token-0123456789abcd", "worker"},
+                              std::pair{"admin-token-0123456789abcde", "admin"}}) {
+    auto line = TokenFileLine(token, roles, "");  // The file holds hashes only.
+    ASSERT_TRUE(line.ok()) << line.status();
+    lines += *line + "\n";
+  }
+  ASSERT_TRUE(WriteFileAtomically(tokens, lines, 0600).ok());
   ServerOptions options;
   options.plaintext = true;
   options.data_dir = dir + "/data";
@@ -255,14 +257,71 @@ TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
   }
 }
 
-TEST(FarmTokens, TokensFileIsCheckedWhenLoaded) {
-  EXPECT_FALSE(TokenAuth::Parse("short submit\n").ok());
-  EXPECT_FALSE(TokenAuth::Parse("long-enough-token-123 superuser\n").ok());
-  EXPECT_FALSE(TokenAuth::Parse("# nothing\n").ok());
-  EXPECT_TRUE(TokenAuth::Parse("long-enough-token-123 submit,request\n").ok());
-  const std::string open = std::string(std::getenv("TEST_TMPDIR")) + "/open-tokens";
-  ASSERT_TRUE(WriteFileAtomically(open, "long-enough-token-123 admin\n", 0644).ok());
-  EXPECT_EQ(TokenAuth::Load(open).status().code(), absl::StatusCode::kPermissionDenied);
+// The file's parsing is tested in coordinator/token_auth_test.cc; here: a bad
+// tokens file stops the server from starting.
+TEST(FarmTokens, ServerRefusesABadTokensFile) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/bad-tokens";
+  mkdir(dir.c_str(), 0700);
+  ServerOptions options;
+  options.plaintext = true;
+  options.data_dir = dir + "/data";
+  options.tokens_file = dir + "/clear";
+  ASSERT_TRUE(
+      WriteFileAtomically(options.tokens_file, "long-enough-token-123 admin\n", 0600)
+          .ok());
+  EXPECT_EQ(CoordinatorServer::Start(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.tokens_file = dir + "/open";
+  ASSERT_TRUE(WriteFileAtomically(options.tokens_file,
+                                  *TokenFileLine("long-enough-token-123", "admin", ""),
+                                  0644)
+                  .ok());
+  EXPECT_EQ(CoordinatorServer::Start(options).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  struct stat st;
+  EXPECT_NE(stat(options.data_dir.c_str(), &st), 0)
+      << "a refused start created the data directory";
+}
+
+// Without tokens the coordinator stays on loopback unless told otherwise.
+TEST(FarmTokens, LoopbackAddresses) {
+  for (const char* loopback : {"127.0.0.1:0", "127.1.2.3:7070", "[::1]:0",
+                               "[::ffff:127.0.0.1]:0", "localhost:0"}) {
+    EXPECT_TRUE(IsLoopbackAddress(loopback)) << loopback;
+  }
+  for (const char* remote :
+       {"0.0.0.0:0", "[::]:0", "10.0.0.1:7070", "128.0.0.1:0", "127.example.com:0",
+        "127.0.0.1", ":7070", "[::2]:0", "unix:/tmp/socket", "localhost.example.com:0"}) {
+    EXPECT_FALSE(IsLoopbackAddress(remote)) << remote;
+  }
+}
+
+TEST(FarmTokens, NoTokensOffLoopbackNeedsInsecureNoAuth) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/no-auth";
+  ServerOptions options;
+  options.data_dir = dir + "/data";
+  options.tls_cert_file = dir + "/absent.pem";  // Never read: auth is refused first.
+  options.tls_key_file = dir + "/absent.key";
+  for (const char* remote : {"0.0.0.0:0", "[::]:0", "10.0.0.1:0"}) {
+    options.listen = remote;
+    absl::Status refused = CoordinatorServer::Start(options).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument)
+        << remote << ": " << refused;
+    EXPECT_NE(refused.message().find("--insecure-no-auth"), absl::string_view::npos)
+        << refused;
+  }
+  struct stat st;
+  EXPECT_NE(stat(options.data_dir.c_str(), &st), 0)
+      << "a refused start created the data directory";
+  options.listen = "0.0.0.0:0";
+  options.insecure_no_auth =
+      true;  // Past the auth check: now the (absent) TLS files are read.
+  EXPECT_EQ(CoordinatorServer::Start(options).status().code(),
+            absl::StatusCode::kNotFound);
+  options.insecure_no_auth = false;
+  options.tokens_file = dir + "/absent-tokens";
+  EXPECT_EQ(CoordinatorServer::Start(options).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 //     [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]
 // With --http-listen it serves /metrics (Prometheus).
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
-// holds and exits (drain).
+// holds and exits (drain). This is how a Kubernetes pod or a systemd unit is
+// drained: no admin token is needed on the worker's machine.
 #include <pthread.h>
 #include <signal.h>
 
@@ -88,9 +89,11 @@ int main(int argc, char** argv) {
     std::printf("patchfarm-worker: metrics on http://%s/metrics\n", w->http_address().c_str());
     std::fflush(stdout);
   }
-  std::thread waiter([w, signals] {
+  std::thread waiter([w, signals] {  // The drain: Kubernetes and systemd stop a worker with SIGTERM.
     int sig = 0;
     sigwait(&signals, &sig);
+    std::printf("patchfarm-worker: signal %d: finishing held jobs, then exiting\n", sig);
+    std::fflush(stdout);
     w->Stop();
   });
   waiter.detach();
