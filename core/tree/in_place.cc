@@ -1,21 +1,17 @@
 #include "core/tree/in_place.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/directory.h"
 #include "common/file.h"
+#include "common/file_system.h"
 #include "common/status_macros.h"
 #include "core/tree/journal.h"
 #include "core/tree/tree_path.h"
@@ -23,10 +19,12 @@
 namespace patchfarm {
 namespace {
 
-// The install's state directory and the names in it.
+// The install's state directory and the names in it, and the file system
+// every change goes through.
 struct StateDir {
-  explicit StateDir(const std::string& install)
-      : install(install),
+  StateDir(const std::string& install, FileSystem* fs)
+      : fs(fs),
+        install(install),
         state(JoinPath(install, kStateDirName)),
         journal(state + "/journal"),
         txn(state + "/txn"),
@@ -36,77 +34,67 @@ struct StateDir {
   std::string Backup(uint32_t id) const { return absl::StrCat(backup, "/", id); }
   std::string Path(const std::string& tree_path) const { return JoinPath(install, tree_path); }
 
+  FileSystem* fs;
   std::string install, state, journal, txn, staging, backup;
 };
 
-bool LExists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
+bool LExists(const StateDir& dir, const std::string& path) { return dir.fs->LStat(path).ok(); }
+
+// The type of what is at `path` (nullopt if nothing).
+std::optional<FileType> TypeAt(const StateDir& dir, const std::string& path) {
+  absl::StatusOr<FileInfo> info = dir.fs->LStat(path);
+  if (!info.ok()) return std::nullopt;
+  return info->type;
 }
 
-absl::Status Rename(const std::string& from, const std::string& to) {
-  if (rename(from.c_str(), to.c_str()) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("rename ", from, " to"), to);
+// OK, or `status` unless its code is one of `allowed`.
+absl::Status Unless(absl::Status status, std::initializer_list<absl::StatusCode> allowed) {
+  for (absl::StatusCode code : allowed) {
+    if (status.code() == code) return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return status;
 }
 
-// Holds flock(.patchfarm/lock) for its lifetime.
-class InstallLock {
- public:
-  static absl::StatusOr<std::unique_ptr<InstallLock>> Acquire(const StateDir& dir) {
-    struct stat st;
-    if (lstat(dir.state.c_str(), &st) != 0) {
-      if (errno != ENOENT) return ErrnoToStatus(errno, "stat", dir.state);
-      if (mkdir(dir.state.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", dir.state);
-    } else if (!S_ISDIR(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(dir.state, " is not a directory; refusing to use it"));
-    }
-    std::string path = dir.state + "/lock";
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoToStatus(errno, "open", path);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      int err = errno;
-      close(fd);
-      if (err == EWOULDBLOCK) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(dir.install, ": another apply is running (", path, " is locked)"));
-      }
-      return ErrnoToStatus(err, "lock", path);
-    }
-    return std::unique_ptr<InstallLock>(new InstallLock(fd));
+// Takes flock(.patchfarm/lock), held while the returned lock lives.
+absl::StatusOr<std::unique_ptr<FileLock>> LockInstall(const StateDir& dir) {
+  absl::StatusOr<FileInfo> state = dir.fs->LStat(dir.state);
+  if (!state.ok()) {
+    if (!absl::IsNotFound(state.status())) return state.status();
+    PF_RETURN_IF_ERROR(dir.fs->MakeDirectory(dir.state, 0755));
+  } else if (state->type != FileType::kDirectory) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir.state, " is not a directory; refusing to use it"));
   }
-  ~InstallLock() { close(fd_); }
-
- private:
-  explicit InstallLock(int fd) : fd_(fd) {}
-  int fd_;
-};
+  const std::string path = dir.state + "/lock";
+  absl::StatusOr<std::unique_ptr<FileLock>> lock = dir.fs->LockFile(path);
+  if (absl::IsUnavailable(lock.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir.install, ": another apply is running (", path, " is locked)"));
+  }
+  return lock;
+}
 
 // `midway` runs between the two renames of a kReplace that displaces something.
 absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op,
                        const std::function<absl::Status()>& midway) {
   const std::string path = dir.Path(op.path);
+  FileSystem* fs = dir.fs;
   switch (op.kind) {
     case JournalOp::Kind::kRemove:
-      return Rename(path, dir.Backup(op.id));
+      return fs->Rename(path, dir.Backup(op.id));
     case JournalOp::Kind::kRemoveDirectory:
-      if (rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST) {
-        return ErrnoToStatus(errno, "rmdir", path);
-      }
-      return absl::OkStatus();  // Kept if a user's files are still in it.
+      // Kept if a user's files are still in it.
+      return Unless(fs->RemoveDirectory(path), {absl::StatusCode::kFailedPrecondition});
     case JournalOp::Kind::kMakeDirectory:
-      if (mkdir(path.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir", path);
-      return absl::OkStatus();
+      return fs->MakeDirectory(path, 0700);
     case JournalOp::Kind::kReplace:
       if (op.existed) {
-        PF_RETURN_IF_ERROR(Rename(path, dir.Backup(op.id)));
+        PF_RETURN_IF_ERROR(fs->Rename(path, dir.Backup(op.id)));
         PF_RETURN_IF_ERROR(midway());
       }
-      return Rename(dir.Staged(op.id), path);
+      return fs->Rename(dir.Staged(op.id), path);
     case JournalOp::Kind::kChmod:
-      return Chmod(path, op.new_mode);
+      return fs->Chmod(path, op.new_mode);
   }
   return absl::InternalError("unknown journal operation");
 }
@@ -117,60 +105,52 @@ absl::Status ExecuteOp(const StateDir& dir, const JournalOp& op,
 bool ParentsAreDirectories(const StateDir& dir, const std::string& tree_path) {
   for (size_t slash = tree_path.find('/'); slash != std::string::npos;
        slash = tree_path.find('/', slash + 1)) {
-    struct stat st;
-    if (lstat(dir.Path(tree_path.substr(0, slash)).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return false;
-    }
+    if (TypeAt(dir, dir.Path(tree_path.substr(0, slash))) != FileType::kDirectory) return false;
   }
   return true;
-}
-
-// The type bits of what is at `path` (0 if nothing).
-mode_t TypeAt(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0 ? (st.st_mode & S_IFMT) : 0;
 }
 
 // Undoes `op` from whatever point it reached; safe to repeat.
 absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
   if (!ParentsAreDirectories(dir, op.path)) return absl::OkStatus();  // It never ran.
   const std::string path = dir.Path(op.path);
+  FileSystem* fs = dir.fs;
   switch (op.kind) {
     case JournalOp::Kind::kRemove:
-      if (LExists(dir.Backup(op.id))) return Rename(dir.Backup(op.id), path);
+      if (LExists(dir, dir.Backup(op.id))) return fs->Rename(dir.Backup(op.id), path);
       return absl::OkStatus();
     case JournalOp::Kind::kRemoveDirectory:
-      if (!LExists(path) && mkdir(path.c_str(), op.old_mode) != 0) {
-        return ErrnoToStatus(errno, "mkdir", path);
-      }
-      return TypeAt(path) == S_IFDIR ? Chmod(path, op.old_mode) : absl::OkStatus();
+      if (!LExists(dir, path)) PF_RETURN_IF_ERROR(fs->MakeDirectory(path, op.old_mode));
+      return TypeAt(dir, path) == FileType::kDirectory ? fs->Chmod(path, op.old_mode)
+                                                        : absl::OkStatus();
     case JournalOp::Kind::kMakeDirectory:
-      // Not made yet (the name may still hold what it replaces), or made.
-      if (rmdir(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR &&
-          errno != ENOTEMPTY && errno != EEXIST) {
-        return ErrnoToStatus(errno, "rmdir", path);
-      }
-      return absl::OkStatus();
-    case JournalOp::Kind::kReplace:
+      // Not made yet (the name may still hold what it replaces: not a
+      // directory, or one not empty), or made.
+      return Unless(fs->RemoveDirectory(path),
+                    {absl::StatusCode::kNotFound, absl::StatusCode::kInvalidArgument,
+                     absl::StatusCode::kFailedPrecondition});
+    case JournalOp::Kind::kReplace: {
       if (op.existed) {
-        if (LExists(dir.Backup(op.id))) return Rename(dir.Backup(op.id), path);
+        if (LExists(dir, dir.Backup(op.id))) return fs->Rename(dir.Backup(op.id), path);
         return absl::OkStatus();
       }
       // Staged content that is gone was moved in: a file or a symlink.
-      if (!LExists(dir.Staged(op.id)) &&
-          (TypeAt(path) == S_IFREG || TypeAt(path) == S_IFLNK) && unlink(path.c_str()) != 0) {
-        return ErrnoToStatus(errno, "remove", path);
+      const std::optional<FileType> type = TypeAt(dir, path);
+      if (!LExists(dir, dir.Staged(op.id)) &&
+          (type == FileType::kRegular || type == FileType::kSymlink)) {
+        return fs->Unlink(path);
       }
       return absl::OkStatus();
+    }
     case JournalOp::Kind::kChmod: {
       // Only if this op changed it: the same kind of entry, at the new mode.
-      struct stat st;
-      if (lstat(path.c_str(), &st) != 0 ||
-          (st.st_mode & S_IFMT) != (op.directory ? S_IFDIR : S_IFREG) ||
-          (st.st_mode & kModeMask) != op.new_mode) {
+      absl::StatusOr<FileInfo> info = fs->LStat(path);
+      if (!info.ok() ||
+          info->type != (op.directory ? FileType::kDirectory : FileType::kRegular) ||
+          (info->mode & kModeMask) != op.new_mode) {
         return absl::OkStatus();
       }
-      return Chmod(path, op.old_mode);
+      return fs->Chmod(path, op.old_mode);
     }
   }
   return absl::InternalError("unknown journal operation");
@@ -179,17 +159,17 @@ absl::Status UndoOp(const StateDir& dir, const JournalOp& op) {
 // The journal goes first: staging and backups without a journal are only
 // leftovers, while a journal without them could not be replayed safely.
 absl::Status CleanUp(const StateDir& dir) {
-  if (unlink(dir.journal.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoToStatus(errno, "remove", dir.journal);
-  }
-  PF_RETURN_IF_ERROR(FsyncDirectory(dir.state));
-  PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
+  PF_RETURN_IF_ERROR(Unless(dir.fs->Unlink(dir.journal), {absl::StatusCode::kNotFound}));
+  PF_RETURN_IF_ERROR(dir.fs->SyncDirectory(dir.state));
+  PF_RETURN_IF_ERROR(dir.fs->RemoveTree(dir.txn));
   // Temporary files of journal writes cut short by a crash.
-  if (DIR* d = opendir(dir.state.c_str())) {
-    while (struct dirent* e = readdir(d)) {
-      if (absl::StartsWith(e->d_name, "journal.tmp-")) unlinkat(dirfd(d), e->d_name, 0);
+  absl::StatusOr<std::vector<std::string>> names = dir.fs->ListDirectory(dir.state);
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      if (absl::StartsWith(name, "journal.tmp-")) {
+        dir.fs->Unlink(absl::StrCat(dir.state, "/", name)).IgnoreError();
+      }
     }
-    closedir(d);
   }
   return absl::OkStatus();
 }
@@ -198,8 +178,8 @@ absl::Status CleanUp(const StateDir& dir) {
 // recovery must not follow a symlink planted there.
 absl::Status CheckStateDirectories(const StateDir& dir) {
   for (const std::string& d : {dir.txn, dir.staging, dir.backup}) {
-    mode_t type = TypeAt(d);
-    if (type != 0 && type != S_IFDIR) {
+    std::optional<FileType> type = TypeAt(dir, d);
+    if (type && *type != FileType::kDirectory) {
       return absl::FailedPreconditionError(absl::StrCat(d, " is not a directory; refusing to use it"));
     }
   }
@@ -215,19 +195,19 @@ absl::Status RollBack(const StateDir& dir, const Journal& journal) {
                                        status.message()));
     }
   }
-  PF_RETURN_IF_ERROR(SyncFileSystem(dir.install));
+  PF_RETURN_IF_ERROR(dir.fs->SyncFileSystem(dir.install));
   return CleanUp(dir);
 }
 
 absl::StatusOr<Recovery> RecoverLocked(const StateDir& dir) {
   PF_RETURN_IF_ERROR(CheckStateDirectories(dir));
-  if (!LExists(dir.journal)) {
-    if (!LExists(dir.txn)) return Recovery::kNone;
-    PF_RETURN_IF_ERROR(RemoveTree(dir.txn));
+  if (!LExists(dir, dir.journal)) {
+    if (!LExists(dir, dir.txn)) return Recovery::kNone;
+    PF_RETURN_IF_ERROR(dir.fs->RemoveTree(dir.txn));
     return Recovery::kCleanedUp;
   }
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(dir.journal));
-  absl::StatusOr<Journal> journal = DecodeJournal(file->data());
+  PF_ASSIGN_OR_RETURN(std::string text, dir.fs->ReadFile(dir.journal));
+  absl::StatusOr<Journal> journal = DecodeJournal(text);
   if (!journal.ok()) {
     return absl::DataLossError(absl::StrCat(dir.journal, ": ", journal.status().message(),
                                             "; the install's state is unknown"));
@@ -247,7 +227,7 @@ class StagingOutputs : public FileOutputs {
 
   absl::StatusOr<ByteSink*> Open(const std::string& path) override {
     uint32_t id = (*next_id_)++;
-    PF_ASSIGN_OR_RETURN(writer_, FileWriter::Create(dir_->Staged(id), 0600));
+    PF_ASSIGN_OR_RETURN(writer_, FileWriter::Create(dir_->Staged(id), 0600, dir_->fs));
     ids_[path] = id;
     return writer_.get();
   }
@@ -321,15 +301,10 @@ class SwitchPlanner {
   absl::Status CheckWillEmpty(const std::string& path) {
     const VersionView& view = resolver_->final_view();
     const std::set<std::string>& release = resolver_->base_release_paths();
-    DIR* d = opendir(dir_.Path(path).c_str());
-    if (d == nullptr) return ErrnoToStatus(errno, "open directory", dir_.Path(path));
-    std::vector<std::string> children;
-    while (struct dirent* e = readdir(d)) {
-      absl::string_view name = e->d_name;
-      if (name != "." && name != "..") children.push_back(absl::StrCat(path, "/", name));
-    }
-    closedir(d);
-    for (const std::string& child : children) {
+    PF_ASSIGN_OR_RETURN(std::vector<std::string> names, dir_.fs->ListDirectory(dir_.Path(path)));
+    std::sort(names.begin(), names.end());  // Deterministic messages.
+    for (const std::string& name : names) {
+      const std::string child = absl::StrCat(path, "/", name);
       if (release.count(child) == 0 || view.count(child) != 0) {
         return absl::FailedPreconditionError(absl::StrCat(
             QuotePath(path), " holds ", QuotePath(child),
@@ -400,9 +375,7 @@ class SwitchPlanner {
       JournalOp op = Op(JournalOp::Kind::kReplace, path);
       PF_RETURN_IF_ERROR(Displace(path, e, &op.existed));
       op.id = (*next_id_)++;
-      if (symlink(v.target.c_str(), dir_.Staged(op.id).c_str()) != 0) {
-        return ErrnoToStatus(errno, "symlink", dir_.Staged(op.id));
-      }
+      PF_RETURN_IF_ERROR(dir_.fs->Symlink(v.target, dir_.Staged(op.id)));
       replaces_.push_back(op);
       return absl::OkStatus();
     }
@@ -416,14 +389,15 @@ class SwitchPlanner {
     PF_RETURN_IF_ERROR(Displace(path, e, &op.existed));
     if (c.kind == FileContent::Kind::kOutput) {
       op.id = outputs_->IdOf(path);
-      PF_RETURN_IF_ERROR(Chmod(dir_.Staged(op.id), v.mode));
+      PF_RETURN_IF_ERROR(dir_.fs->Chmod(dir_.Staged(op.id), v.mode));
     } else {
       op.id = (*next_id_)++;
       if (c.kind == FileContent::Kind::kBase) {
-        PF_RETURN_IF_ERROR(CopyFile(base_->FullPath(c.base_path), dir_.Staged(op.id), v.mode));
+        PF_RETURN_IF_ERROR(
+            CopyFile(base_->FullPath(c.base_path), dir_.Staged(op.id), v.mode, dir_.fs));
       } else {
         PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
-                            FileWriter::Create(dir_.Staged(op.id), v.mode));
+                            FileWriter::Create(dir_.Staged(op.id), v.mode, dir_.fs));
         PF_RETURN_IF_ERROR(writer->Append(*c.data));
         PF_RETURN_IF_ERROR(writer->Close());
       }
@@ -457,7 +431,7 @@ absl::Status Step(const InPlaceOptions& options, absl::string_view step) {
 absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& chain,
                          const InPlaceOptions& options, InPlaceReport* report) {
   for (const std::string& d : {dir.txn, dir.staging, dir.backup}) {
-    if (mkdir(d.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir", d);
+    PF_RETURN_IF_ERROR(dir.fs->MakeDirectory(d, 0700));
   }
   BaseTree base(dir.install);
   ChainResolver resolver(&base, chain, options.chain);
@@ -468,8 +442,8 @@ absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& c
   PF_ASSIGN_OR_RETURN(Journal journal, planner.Plan());
   report->changes = journal.ops.size();
   PF_RETURN_IF_ERROR(Step(options, "staged"));
-  PF_RETURN_IF_ERROR(SyncFileSystem(dir.install));
-  PF_RETURN_IF_ERROR(WriteFileAtomically(dir.journal, EncodeJournal(journal)));
+  PF_RETURN_IF_ERROR(dir.fs->SyncFileSystem(dir.install));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(dir.journal, EncodeJournal(journal), 0644, dir.fs));
 
   absl::Status status = Step(options, "journal");
   for (size_t i = 0; i < journal.ops.size() && status.ok(); ++i) {
@@ -477,20 +451,20 @@ absl::Status ApplyLocked(const StateDir& dir, const std::vector<PackageInput>& c
                        [&] { return Step(options, absl::StrCat("op ", i, " midway")); });
     if (status.ok()) status = Step(options, absl::StrCat("op ", i));
   }
-  if (status.ok()) status = SyncFileSystem(dir.install);
+  if (status.ok()) status = dir.fs->SyncFileSystem(dir.install);
   if (!status.ok()) {
     absl::Status undo = RollBack(dir, journal);
     if (!undo.ok()) return absl::Status(status.code(), absl::StrCat(status.message(), "; ", undo.message()));
     return status;
   }
   journal.committed = true;
-  absl::Status commit = WriteFileAtomically(dir.journal, EncodeJournal(journal));
+  absl::Status commit = WriteFileAtomically(dir.journal, EncodeJournal(journal), 0644, dir.fs);
   if (!commit.ok()) {
     // The rename may have landed before a later step failed: what the journal
     // on disk says decides, as it would for the next run.
-    absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(dir.journal);
+    absl::StatusOr<std::string> text = dir.fs->ReadFile(dir.journal);
     absl::StatusOr<Journal> on_disk =
-        file.ok() ? DecodeJournal((*file)->data()) : absl::StatusOr<Journal>(file.status());
+        text.ok() ? DecodeJournal(*text) : absl::StatusOr<Journal>(text.status());
     if (!on_disk.ok() || !on_disk->committed) {
       absl::Status undo = RollBack(dir, journal);
       return undo.ok() ? commit
@@ -520,9 +494,9 @@ const char* RecoveryName(Recovery recovery) {
   return "unknown";
 }
 
-absl::StatusOr<Recovery> RecoverInstall(const std::string& install_root) {
-  StateDir dir(install_root);
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<InstallLock> lock, InstallLock::Acquire(dir));
+absl::StatusOr<Recovery> RecoverInstall(const std::string& install_root, FileSystem* file_system) {
+  StateDir dir(install_root, file_system);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock, LockInstall(dir));
   return RecoverLocked(dir);
 }
 
@@ -531,14 +505,15 @@ absl::Status ApplyInPlace(const std::string& install_root, const std::vector<Pac
   InPlaceReport local;
   if (report == nullptr) report = &local;
   *report = InPlaceReport();
-  struct stat st;
-  if (stat(install_root.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", install_root);
-  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(install_root + ": not a directory");
-  StateDir dir(install_root);
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<InstallLock> lock, InstallLock::Acquire(dir));
+  PF_ASSIGN_OR_RETURN(FileInfo root, options.file_system->Stat(install_root));
+  if (root.type != FileType::kDirectory) {
+    return absl::InvalidArgumentError(install_root + ": not a directory");
+  }
+  StateDir dir(install_root, options.file_system);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock, LockInstall(dir));
   PF_ASSIGN_OR_RETURN(report->recovery, RecoverLocked(dir));
   absl::Status status = ApplyLocked(dir, chain, options, report);
-  if (!status.ok() && !LExists(dir.journal)) RemoveTree(dir.txn).IgnoreError();
+  if (!status.ok() && !LExists(dir, dir.journal)) dir.fs->RemoveTree(dir.txn).IgnoreError();
   return status;
 }
 

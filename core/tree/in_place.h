@@ -22,6 +22,13 @@
 // existing read-only directory (the apply fails and rolls back); the install's
 // files are checked, then acted on by name, so a process changing the install
 // during an apply is not guarded against.
+// Durability: staged files and every switch operation are made durable
+// (syncfs) before the journal that depends on them is written; each journal
+// write is atomic (AtomicFileWriter). After a power loss at any point the next
+// run finds the old version (rolled back) or, only if the apply had written its
+// committed journal, the new one. Every change to the disk goes through a
+// FileSystem (common/file_system.h), so tests simulate power loss at each step;
+// reading the old tree (BaseTree) does not.
 #ifndef PATCHFARM_CORE_TREE_IN_PLACE_H_
 #define PATCHFARM_CORE_TREE_IN_PLACE_H_
 
@@ -33,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/file_system.h"
 #include "core/tree/chain_resolver.h"
 
 namespace patchfarm {
@@ -44,6 +52,9 @@ struct InPlaceOptions {
   // (except at "committed", when the new version is already in place). For
   // fault-injection and crash tests; empty in production.
   std::function<absl::Status(absl::string_view step)> on_step;
+  // Where the install's files are changed; must outlive the call.
+  // Default: the real file system.
+  FileSystem* file_system = DefaultFileSystem();
 };
 
 enum class Recovery {
@@ -67,8 +78,10 @@ struct InPlaceReport {
 absl::Status ApplyInPlace(const std::string& install_root, const std::vector<PackageInput>& chain,
                           const InPlaceOptions& options = {}, InPlaceReport* report = nullptr);
 
-// Takes the lock and finishes or undoes an interrupted apply.
-absl::StatusOr<Recovery> RecoverInstall(const std::string& install_root);
+// Takes the lock and finishes or undoes an interrupted apply. FailedPrecondition
+// if another apply holds the lock; DataLoss if the journal is unreadable.
+absl::StatusOr<Recovery> RecoverInstall(const std::string& install_root,
+                                        FileSystem* file_system = DefaultFileSystem());
 
 }  // namespace patchfarm
 

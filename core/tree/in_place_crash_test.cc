@@ -3,7 +3,10 @@
 // after and in the middle of each switch operation, after commit); the next
 // run must find the install as the old version or the new one, never a mix,
 // and then finish the update. Injected errors at every step must leave the
-// old version exactly.
+// old version exactly. Power loss (FaultInjectionFileSystem: everything not
+// fsynced is lost) at every step and at every file-system operation, and
+// again during the recovery that follows, must leave the old version or, only
+// if the apply had succeeded, the new one.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/fault_injection_file_system.h"
 #include "common/file.h"
 #include "core/tree/in_place.h"
 #include "core/tree/package.h"
@@ -78,7 +83,8 @@ Release MakeRelease(uint64_t seed) {
 
 // Applies the release's chain to `install`, calling `on_step`.
 absl::Status ApplyChain(const Release& r, const std::string& install,
-                        std::function<absl::Status(absl::string_view)> on_step) {
+                        std::function<absl::Status(absl::string_view)> on_step,
+                        FileSystem* fs = DefaultFileSystem()) {
   std::vector<std::unique_ptr<StringSource>> sources;
   std::vector<Package> packages;
   packages.reserve(r.package_bytes.size());
@@ -92,6 +98,7 @@ absl::Status ApplyChain(const Release& r, const std::string& install,
   }
   InPlaceOptions options;
   options.on_step = std::move(on_step);
+  options.file_system = fs;
   return ApplyInPlace(install, chain, options);
 }
 
@@ -170,6 +177,133 @@ TEST(InPlaceCrash, ErrorAtEveryStepLeavesTheOldVersion) {
     EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.old_digest);
     ExpectNoApplyState(install);
   }
+}
+
+// After a simulated power loss: recovery leaves the old version, or the new one
+// exactly when the apply had succeeded; then the update completes.
+void ExpectRecoveredAndFinish(const Release& r, const std::string& install,
+                              FaultInjectionFileSystem* fs, bool applied) {
+  absl::StatusOr<Recovery> recovery = RecoverInstall(install, fs);
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  ExpectNoApplyState(install);
+  const Digest now = ManifestDigest(ScanOrDie(install));
+  if (applied) {
+    ASSERT_TRUE(now == r.new_digest) << "the apply succeeded but the new version was lost";
+    return;
+  }
+  ASSERT_TRUE(now == r.old_digest) << "the apply failed but the install is not the old version";
+  absl::Status status = ApplyChain(r, install, nullptr, fs);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+}
+
+TEST(InPlacePowerLoss, AtEveryStep) {
+  const Release r = MakeRelease(44);
+  int losses = 0;
+  for (int crash_at = 0;; ++crash_at) {
+    SCOPED_TRACE(absl::StrCat("power loss at step ", crash_at));
+    const std::string install = NewTempPath("install");
+    ASSERT_TRUE(WriteTree(install, r.old_spec).ok());
+    FaultInjectionFileSystem fs(testing::TempDir());
+    int steps = 0;
+    std::string step_name;
+    absl::Status status = ApplyChain(
+        r, install,
+        [&](absl::string_view step) {
+          if (steps++ == crash_at) {
+            step_name = std::string(step);
+            fs.Crash();  // Nothing after this step reaches the disk.
+          }
+          return absl::OkStatus();
+        },
+        &fs);
+    if (!fs.crashed()) {  // Ran past the last step.
+      ASSERT_TRUE(status.ok()) << status;
+      EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+      break;
+    }
+    SCOPED_TRACE(step_name);
+    ++losses;
+    EXPECT_EQ(status.ok(), step_name == "committed") << status;
+    ASSERT_TRUE(fs.SimulatePowerLoss().ok());
+    ExpectRecoveredAndFinish(r, install, &fs, status.ok());
+  }
+  EXPECT_GT(losses, 10);
+}
+
+// Runs the apply with a power loss before its `crash_at`-th file-system
+// operation. Returns false once the apply ran to the end without one.
+bool ApplyWithPowerLoss(const Release& r, const std::string& install,
+                        FaultInjectionFileSystem* fs, int64_t crash_at, bool* applied) {
+  fs->CrashAfter(crash_at);
+  absl::Status status = ApplyChain(r, install, nullptr, fs);
+  *applied = status.ok();
+  if (!fs->crashed()) {
+    EXPECT_TRUE(status.ok()) << status;
+    return false;
+  }
+  EXPECT_TRUE(fs->SimulatePowerLoss().ok());
+  return true;
+}
+
+TEST(InPlacePowerLoss, AtEveryFileSystemOperation) {
+  const Release r = MakeRelease(45);
+  int losses = 0, ended_old = 0, ended_new = 0;
+  for (int64_t crash_at = 0;; ++crash_at) {
+    SCOPED_TRACE(absl::StrCat("power loss before operation ", crash_at));
+    const std::string install = NewTempPath("install");
+    ASSERT_TRUE(WriteTree(install, r.old_spec).ok());
+    FaultInjectionFileSystem fs(testing::TempDir());
+    bool applied = false;
+    if (!ApplyWithPowerLoss(r, install, &fs, crash_at, &applied)) {
+      EXPECT_EQ(ManifestDigest(ScanOrDie(install)), r.new_digest);
+      break;
+    }
+    ++losses;
+    ++(applied ? ended_new : ended_old);
+    ExpectRecoveredAndFinish(r, install, &fs, applied);
+    if (HasFatalFailure()) return;
+  }
+  RecordProperty("power_losses", losses);
+  EXPECT_GT(losses, 50);
+  EXPECT_GT(ended_old, 0);
+  EXPECT_GT(ended_new, 0);  // Lost power while cleaning up after commit.
+}
+
+// A second power loss at every operation of the recovery that follows a
+// first one (at a sample of points in the apply).
+TEST(InPlacePowerLoss, AgainDuringRecovery) {
+  const Release r = MakeRelease(47);
+  int second_losses = 0;
+  for (int64_t crash_at = 0;; crash_at += 10) {
+    bool applied = false;
+    {
+      const std::string probe = NewTempPath("probe");
+      ASSERT_TRUE(WriteTree(probe, r.old_spec).ok());
+      FaultInjectionFileSystem fs(testing::TempDir());
+      if (!ApplyWithPowerLoss(r, probe, &fs, crash_at, &applied)) break;
+    }
+    for (int64_t recovery_crash = 0;; ++recovery_crash) {
+      SCOPED_TRACE(absl::StrCat("power loss before apply operation ", crash_at,
+                                ", then before recovery operation ", recovery_crash));
+      const std::string install = NewTempPath("install");
+      ASSERT_TRUE(WriteTree(install, r.old_spec).ok());
+      FaultInjectionFileSystem fs(testing::TempDir());
+      ASSERT_TRUE(ApplyWithPowerLoss(r, install, &fs, crash_at, &applied));
+      fs.CrashAfter(recovery_crash);
+      absl::StatusOr<Recovery> recovery = RecoverInstall(install, &fs);
+      if (!fs.crashed()) {
+        ASSERT_TRUE(recovery.ok()) << recovery.status();
+        break;
+      }
+      ++second_losses;
+      ASSERT_TRUE(fs.SimulatePowerLoss().ok());
+      ExpectRecoveredAndFinish(r, install, &fs, applied);
+      if (HasFatalFailure()) return;
+    }
+  }
+  RecordProperty("second_power_losses", second_losses);
+  EXPECT_GT(second_losses, 10);
 }
 
 }  // namespace
