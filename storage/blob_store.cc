@@ -33,9 +33,11 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Creates `dir` unless it exists.
-absl::Status MakeDirectoryIfMissing(FileSystem* fs, const std::string& dir) {
+// Creates `dir` unless it exists; sets *created if it made it.
+absl::Status MakeDirectoryIfMissing(FileSystem* fs, const std::string& dir,
+                                    bool* created = nullptr) {
   absl::Status status = fs->MakeDirectory(dir, 0755);
+  if (created != nullptr) *created = status.ok();
   return status.ok() || absl::IsAlreadyExists(status) ? absl::OkStatus() : status;
 }
 
@@ -49,12 +51,16 @@ bool IsHex(absl::string_view text) {
 
 absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& dir,
                                                            FileSystem* fs) {
-  PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs, dir));
+  bool created = false;
+  PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs, dir, &created));
   PF_RETURN_IF_ERROR(MakeDirectoryIfMissing(fs, dir + "/partial"));
   // Whether this run or a crashed one made them, their entries become durable
-  // before any blob relies on them.
+  // before any blob relies on them. The parent may not be readable (a store
+  // an operator made under a private directory): then only a store made just
+  // now needs it.
   PF_RETURN_IF_ERROR(fs->SyncDirectory(dir));
-  PF_RETURN_IF_ERROR(fs->SyncDirectory(DirName(dir)));
+  absl::Status parent = fs->SyncDirectory(DirName(dir));
+  if (created) PF_RETURN_IF_ERROR(parent);
   return std::unique_ptr<BlobStore>(new BlobStore(dir, fs));
 }
 
