@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/html.h"
@@ -213,6 +214,14 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
   }
   PF_RETURN_IF_ERROR(RemoveTree(partial));
   if (mkdir(partial.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", partial);
+  // A publish that fails leaves no tree behind (target's serial is above the
+  // live one's, so it is never the live tree nor the previous one).
+  bool switched = false;
+  absl::Cleanup remove_unpublished = [&] {
+    if (switched) return;
+    RemoveTree(partial).IgnoreError();
+    RemoveTree(target).IgnoreError();
+  };
 
   SiteWriter writer(options, partial);
   PF_RETURN_IF_ERROR(writer.Open());
@@ -346,35 +355,50 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
     ++writer.report.channels;
   }
   if (writer.report.channels == 0) {
-    RemoveTree(partial).IgnoreError();
     return absl::FailedPreconditionError(
         absl::StrCat(options.product, ": no finished formal tree release to publish"));
   }
   // Switch: <out>/<product> is a symlink to the new tree, replaced in one rename.
   PF_RETURN_IF_ERROR(SyncFileSystem(partial));
   if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename", target);
+  // The tree live until now: readers may still be fetching from it.
+  std::string previous;
+  char link[4096];
+  ssize_t link_size = readlink(site.c_str(), link, sizeof(link));
+  if (link_size > 0 && static_cast<size_t>(link_size) < sizeof(link)) {
+    previous = std::string(link, static_cast<size_t>(link_size));
+    previous = previous.substr(previous.rfind('/') + 1);
+  }
   const std::string link_tmp = site + ".switch";
   unlink(link_tmp.c_str());
   std::string relative = absl::StrCat(".published/", options.product, ".", serial);
   if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
-  if (rename(link_tmp.c_str(), site.c_str()) != 0) return ErrnoToStatus(errno, "rename to", site);
+  if (rename(link_tmp.c_str(), site.c_str()) != 0) {
+    absl::Status failed = ErrnoToStatus(errno, "rename to", site);
+    unlink(link_tmp.c_str());
+    return failed;
+  }
+  switched = true;
   PF_RETURN_IF_ERROR(FsyncDirectory(options.out_dir));
-  // Older sites go, except the previous one, which readers may still be fetching from.
-  std::vector<std::string> old;
+  // Older sites go, except the previous one.
   if (DIR* d = opendir(published.c_str())) {
     const std::string prefix = options.product + ".";
+    const std::string current = prefix + std::to_string(serial);
+    std::vector<std::string> old;
     while (struct dirent* e = readdir(d)) {
       std::string name = e->d_name;
       uint64_t s = 0;
       if (name.compare(0, prefix.size(), prefix) == 0 &&
-          absl::SimpleAtoi(name.substr(prefix.size()), &s) && s != serial) {
+          absl::SimpleAtoi(name.substr(prefix.size()), &s) && name != current &&
+          name != previous) {
         old.push_back(name);
       }
     }
     closedir(d);
+    for (const std::string& name : old) {
+      RemoveTree(JoinPath(published, name)).IgnoreError();
+    }
   }
-  std::sort(old.begin(), old.end());
-  for (size_t i = 0; i + 1 < old.size(); ++i) RemoveTree(JoinPath(published, old[i])).IgnoreError();
   writer.report.serial = serial;
   writer.report.site = site;
   return writer.report;

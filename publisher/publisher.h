@@ -33,7 +33,16 @@ struct PublishReport {
   std::string site;  // OUT_DIR/<product>
 };
 
-// FailedPrecondition if the product has no finished formal release.
+// Publishes `options.product` into options.out_dir (layout: SITE.md) with a
+// serial above the live site's (and at least the time in seconds). On
+// success <out_dir>/<product> is a symlink to .published/<product>.<serial>;
+// the tree it pointed to before is kept for readers still fetching from it,
+// every older one is removed. On error the live site is unchanged and the
+// tree being built is removed. FailedPrecondition if the product has no
+// finished formal tree release; InvalidArgument for a bad product name or
+// signing key; the code of core/tree/result_binding.h (PermissionDenied,
+// DataLoss) for a stored package that does not lead from its release to the
+// next, naming the job; the coordinator's errors as they come.
 absl::StatusOr<PublishReport> Publish(const PublishOptions& options);
 
 }  // namespace patchfarm

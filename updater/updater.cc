@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -24,52 +23,13 @@
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/patchfarm/v1/site.pb.h"
+#include "updater/marker.h"
+#include "updater/ways.h"
 
 namespace patchfarm {
 namespace {
 
 constexpr uint64_t kMaxIndexBytes = 16 << 20;
-
-struct Marker {
-  std::map<std::string, std::string> fields;
-  std::string Get(const std::string& k) const {
-    auto it = fields.find(k);
-    return it == fields.end() ? "" : it->second;
-  }
-};
-
-absl::StatusOr<Marker> ReadMarker(const std::string& path) {
-  Marker marker;
-  auto file = MappedFile::Open(path);
-  if (!file.ok()) {
-    if (absl::IsNotFound(file.status())) return marker;
-    return file.status();
-  }
-  for (absl::string_view line : absl::StrSplit((*file)->data(), '\n', absl::SkipEmpty())) {
-    size_t eq = line.find('=');
-    if (eq == absl::string_view::npos) return absl::DataLossError(absl::StrCat(path, ": bad line"));
-    marker.fields[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
-  }
-  return marker;
-}
-
-std::string EncodeMarker(const Marker& m) {
-  std::string out;
-  for (const auto& [k, v] : m.fields) absl::StrAppend(&out, k, "=", v, "\n");
-  return out;
-}
-
-struct Way {
-  std::string name;
-  std::vector<v1::SiteFile> files;
-  // The signed manifest digest (hex) of the tree each file's package makes.
-  std::vector<std::string> targets;
-  uint64_t bytes = 0;
-};
-
-bool IsHexDigest(const std::string& s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 // A directory of the install that the updater writes into: created if
 // missing, and refused if it is anything but a real directory (a symlink
@@ -85,9 +45,12 @@ absl::Status EnsureRealDirectory(const std::string& path) {
   return absl::OkStatus();
 }
 
+// Whether the install holds nothing (or does not exist). A tree that cannot
+// be scanned (a user's symlink out of it, a FIFO) is not empty: its marker
+// still says what it is.
 bool InstallIsEmpty(const std::string& dir) {
   auto manifest = ScanTree(dir);
-  return !manifest.ok() || manifest->empty();
+  return manifest.ok() ? manifest->empty() : absl::IsNotFound(manifest.status());
 }
 
 class Updater {
@@ -105,8 +68,6 @@ class Updater {
 
  private:
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
-  std::vector<Way> Ways(const v1::SitePlatform& p, const std::string& installed,
-                        const std::string& installed_manifest);
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
   // Downloads and checks the way's packages and applies them in place;
   // returns the last package once the switch has committed.
@@ -138,65 +99,9 @@ absl::StatusOr<v1::UpdateIndex> Updater::FetchIndex() {
   return index;
 }
 
-std::vector<Way> Updater::Ways(const v1::SitePlatform& p, const std::string& installed,
-                               const std::string& installed_manifest) {
-  std::vector<Way> ways;
-  // Only packages whose index entry names both trees can be checked.
-  std::vector<const v1::SitePatch*> usable;
-  for (const v1::SitePatch& patch : p.patches()) {
-    if (IsHexDigest(patch.from_manifest_sha256()) && IsHexDigest(patch.to_manifest_sha256())) {
-      usable.push_back(&patch);
-    } else {
-      Log(absl::StrCat("ignoring ", patch.file().url(), ": the index does not name its trees"));
-    }
-  }
-  auto starts_here = [&](const v1::SitePatch& patch) {
-    return installed_manifest.empty() || patch.from_manifest_sha256() == installed_manifest;
-  };
-  if (!installed.empty()) {
-    for (const v1::SitePatch* patch : usable) {
-      if (patch->cumulative() && patch->from_version() == installed && starts_here(*patch)) {
-        ways.push_back({"cumulative", {patch->file()}, {patch->to_manifest_sha256()}, patch->file().size()});
-      }
-    }
-    Way chain{"chain", {}, {}, 0};
-    std::string at = installed;
-    for (int steps = 0; at != p.newest() && steps < 1000; ++steps) {
-      const v1::SitePatch* next = nullptr;
-      for (const v1::SitePatch* patch : usable) {
-        if (patch->from_version() == at && (next == nullptr || (next->cumulative() && !patch->cumulative()))) {
-          next = patch;  // A consecutive package if there is one, else the last step.
-        }
-      }
-      if (next == nullptr || (chain.files.empty() && !starts_here(*next))) break;
-      if (!chain.targets.empty() && next->from_manifest_sha256() != chain.targets.back()) break;
-      chain.files.push_back(next->file());
-      chain.targets.push_back(next->to_manifest_sha256());
-      chain.bytes += next->file().size();
-      at = next->cumulative() ? p.newest() : next->to_version();
-    }
-    if (at == p.newest() && chain.files.size() > 1) ways.push_back(chain);
-  }
-  for (const v1::SiteRelease& r : p.releases()) {
-    if (r.version() == p.newest() && IsHexDigest(r.manifest_sha256())) {
-      ways.push_back({"full", {r.full()}, {r.manifest_sha256()}, r.full().size()});
-    }
-  }
-  // Every way must end at the tree the index names as the newest.
-  ways.erase(std::remove_if(ways.begin(), ways.end(),
-                            [&](const Way& w) { return w.targets.back() != p.newest_manifest_sha256(); }),
-             ways.end());
-  std::stable_sort(ways.begin(), ways.end(), [](const Way& a, const Way& b) {
-    if ((a.name == "full") != (b.name == "full")) return b.name == "full";  // Full is the last resort.
-    return a.bytes < b.bytes;
-  });
-  return ways;
-}
-
 absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
-  if (file.sha256().size() != 64 ||
-      file.sha256().find_first_not_of("0123456789abcdef") != std::string::npos || file.url().empty() || file.url().find('/') != std::string::npos ||
-      file.url()[0] == '.') {
+  if (!IsHexDigest(file.sha256()) || file.url().empty() ||
+      file.url().find('/') != std::string::npos || file.url()[0] == '.') {
     return absl::DataLossError("index names a file badly");
   }
   const std::string dir = JoinPath(state_, "downloads");
@@ -346,6 +251,16 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     if (candidate.platform() == platform) p = &candidate;
   }
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("the index has no platform ", platform));
+  // A bad hotfix name refuses the index before anything changes.
+  for (const v1::SiteHotfix& h : p->hotfixes()) {
+    for (const v1::SiteHotfixFile& f : h.files()) {
+      if (absl::Status valid = ValidateHotfixName(f.name()); !valid.ok()) {
+        Log(absl::StrCat("index rejected: ", valid.message()));
+        return absl::DataLossError(
+            absl::StrCat("the index names a hotfix badly: ", valid.message()));
+      }
+    }
+  }
   report.newest = p->newest();
   report.motd = index.motd();
   report.installed = InstallIsEmpty(options_.install_dir) ? "" : marker.Get("version");
@@ -353,7 +268,12 @@ absl::StatusOr<UpdateReport> Updater::Run() {
                    ", newest ", report.newest, " (index serial ", index.serial(), ")"));
   std::vector<Way> ways;
   if (report.installed != report.newest) {
-    ways = Ways(*p, report.installed, report.installed.empty() ? "" : marker.Get("manifest"));
+    std::vector<std::string> ignored;
+    const std::string manifest = report.installed.empty() ? "" : marker.Get("manifest");
+    ways = RankWays(*p, report.installed, manifest, &ignored);
+    for (const std::string& url : ignored) {
+      Log(absl::StrCat("ignoring ", url, ": the index does not name its trees"));
+    }
   }
   if (!ways.empty()) {
     report.way = ways[0].name;
@@ -361,7 +281,8 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   }
   if (options_.check_only) return report;
   // What the install is, recorded in the marker the moment it changes.
-  auto record = [&](const std::string& version, const std::string& manifest) {
+  auto record = [&](const std::string& version,
+                    const std::string& manifest) -> absl::Status {
     marker.fields["product"] = index.product();
     marker.fields["channel"] = index.channel();
     marker.fields["platform"] = platform;
@@ -369,7 +290,8 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     marker.fields["manifest"] = manifest;
     marker.fields["serial"] = std::to_string(index.serial());
     if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
-    return WriteFileAtomically(marker_path, EncodeMarker(marker));
+    PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
+    return WriteFileAtomically(marker_path, encoded);
   };
   PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
   PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
@@ -402,7 +324,8 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way"));
   }
   PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
-  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, EncodeMarker(marker)));
+  PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, encoded));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
   return report;
 }

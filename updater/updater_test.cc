@@ -1,0 +1,420 @@
+// RunUpdate against a site the test writes and signs itself (file:// URLs):
+// the index checks (signature, expiry, serial, product, hotfix names), the
+// directories the updater refuses to write through, self_update=false and
+// the marker after an update.
+#include "updater/updater.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "common/ed25519.h"
+#include "common/file.h"
+#include "common/sha256.h"
+#include "core/tree/manifest.h"
+#include "core/tree/tree_diff.h"
+#include "core/tree/tree_path.h"
+#include "core/tree/tree_testing.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "proto/patchfarm/v1/site.pb.h"
+#include "updater/marker.h"
+
+namespace patchfarm {
+namespace {
+
+const TreeSpec kV1 = {
+    {"bin/game", {EntryType::kFile, 0755, "game code, version one"}},
+    {"data/level.pak", {EntryType::kFile, 0644, std::string(5000, 'L')}},
+    {"readme.txt", {EntryType::kFile, 0644, "welcome to 1.0"}}};
+const TreeSpec kV2 = {
+    {"bin/game", {EntryType::kFile, 0755, "game code, version two!"}},
+    {"data/level.pak", {EntryType::kFile, 0644, std::string(5000, 'L')}},
+    {"readme.txt", {EntryType::kFile, 0644, "welcome to 2.0"}}};
+
+class UpdaterTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = NewTempPath("updater");
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(Dir("empty").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(Dir("site").c_str(), 0755), 0);
+    ASSERT_TRUE(WriteTree(Dir("v1"), kV1).ok());
+    ASSERT_TRUE(WriteTree(Dir("v2"), kV2).ok());
+    auto keys = GenerateEd25519KeyPair();
+    ASSERT_TRUE(keys.ok());
+    keys_ = *keys;
+    full1_ = AddPackage("full_linux-x64_1.0", "empty", "v1");
+    full2_ = AddPackage("full_linux-x64_2.0", "empty", "v2");
+    from1_ = AddPackage("from_linux-x64_1.0", "v1", "v2");
+    hotfix_ = AddSiteFile("hotfix_linux-x64_2.0_fix.txt", "the hotfix");
+  }
+
+  std::string Dir(const std::string& name) const { return root_ + "/" + name; }
+  std::string Install() const { return Dir("install"); }
+  std::string Hex(const std::string& tree) {
+    return DigestToHex(ManifestDigest(ScanOrDie(Dir(tree))));
+  }
+
+  v1::SiteFile AddSiteFile(const std::string& name, const std::string& bytes) {
+    EXPECT_TRUE(WriteFileAtomically(Dir("site") + "/" + name, bytes).ok());
+    v1::SiteFile file;
+    file.set_url(name);
+    file.set_size(bytes.size());
+    file.set_sha256(DigestToHex(Sha256Of(bytes)));
+    return file;
+  }
+
+  v1::SiteFile AddPackage(const std::string& name, const std::string& from,
+                          const std::string& to) {
+    std::string bytes;
+    StringSink sink(&bytes);
+    TreeDiffOptions options;
+    options.delta.level = 3;
+    EXPECT_TRUE(MakePackage(Dir(from), Dir(to), options, &sink).ok());
+    return AddSiteFile(name, bytes);
+  }
+
+  // The index a publisher would sign with `newest` ("1.0" or "2.0") the newest.
+  v1::UpdateIndex Index(const std::string& newest, uint64_t serial) {
+    v1::UpdateIndex index;
+    index.set_format(1);
+    index.set_product("game");
+    index.set_channel("stable");
+    index.set_serial(serial);
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    index.set_published(now);
+    index.set_expires(now + 86400);
+    v1::SitePlatform* p = index.add_platforms();
+    p->set_platform("linux-x64");
+    p->set_newest(newest);
+    const std::string tree = newest == "1.0" ? "v1" : "v2";
+    p->set_newest_manifest_sha256(Hex(tree));
+    v1::SiteRelease* release = p->add_releases();
+    release->set_version(newest);
+    release->set_manifest_sha256(Hex(tree));
+    *release->mutable_full() = newest == "1.0" ? full1_ : full2_;
+    if (newest == "2.0") {
+      v1::SitePatch* patch = p->add_patches();
+      patch->set_from_version("1.0");
+      patch->set_to_version("2.0");
+      patch->set_cumulative(true);
+      patch->set_from_manifest_sha256(Hex("v1"));
+      patch->set_to_manifest_sha256(Hex("v2"));
+      *patch->mutable_file() = from1_;
+    }
+    return index;
+  }
+
+  void AddHotfix(v1::UpdateIndex* index, const std::string& version,
+                 const std::string& name) {
+    v1::SiteHotfix* hotfix = index->mutable_platforms(0)->add_hotfixes();
+    hotfix->set_version(version);
+    v1::SiteHotfixFile* file = hotfix->add_files();
+    file->set_name(name);
+    file->set_mode(0644);
+    *file->mutable_file() = hotfix_;
+  }
+
+  void Sign(const v1::UpdateIndex& index, const std::string& private_pem) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.preserve_proto_field_names = true;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(index, &json, print).ok());
+    auto signature = SignEd25519(private_pem, json);
+    ASSERT_TRUE(signature.ok());
+    ASSERT_TRUE(WriteFileAtomically(Dir("site") + "/index.json", json).ok());
+    ASSERT_TRUE(WriteFileAtomically(Dir("site") + "/index.json.sig", *signature).ok());
+  }
+  void Sign(const v1::UpdateIndex& index) { Sign(index, keys_.private_pem); }
+
+  absl::StatusOr<UpdateReport> Update() {
+    UpdateOptions options;
+    options.index_url = "file://" + Dir("site") + "/index.json";
+    options.public_key_pem = keys_.public_pem;
+    options.install_dir = Install();
+    options.platform = "linux-x64";
+    log_.clear();
+    options.log = [this](const std::string& line) { log_ += line + "\n"; };
+    return RunUpdate(options);
+  }
+
+  // The install at 1.0, updated from nothing by an index of serial 100.
+  void InstallV1() {
+    Sign(Index("1.0", 100));
+    auto report = Update();
+    ASSERT_TRUE(report.ok()) << report.status() << log_;
+    ASSERT_EQ(report->way, "full");
+    ASSERT_EQ(InstallTree("v1"), Hex("v1"));
+  }
+
+  // The install's entries at the paths of tree `tree`, as a hex manifest
+  // digest (its other entries, such as hotfix/, are not looked at).
+  std::string InstallTree(const std::string& tree) {
+    std::vector<std::string> paths;
+    for (const ManifestEntry& e : ScanOrDie(Dir(tree))) paths.push_back(e.path);
+    auto installed = ScanPaths(Install(), paths);
+    if (!installed.ok()) return installed.status().ToString();
+    return DigestToHex(ManifestDigest(*installed));
+  }
+
+  Marker ReadInstallMarker() {
+    auto marker = ReadMarker(Install() + "/.patchfarm/marker");
+    EXPECT_TRUE(marker.ok()) << marker.status();
+    return marker.ok() ? *marker : Marker();
+  }
+
+  // The names in directory `dir` (not "." and "..").
+  static std::vector<std::string> List(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* d = opendir(dir.c_str())) {
+      while (struct dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+      }
+      closedir(d);
+    }
+    return names;
+  }
+
+  std::string root_;
+  KeyPair keys_;
+  v1::SiteFile full1_, full2_, from1_, hotfix_;
+  std::string log_;
+};
+
+TEST_F(UpdaterTest, MarkerNamesTheNewVersionAndManifestAfterAnUpdate) {
+  InstallV1();
+  Marker first = ReadInstallMarker();
+  EXPECT_EQ(first.Get("product"), "game");
+  EXPECT_EQ(first.Get("channel"), "stable");
+  EXPECT_EQ(first.Get("platform"), "linux-x64");
+  EXPECT_EQ(first.Get("version"), "1.0");
+  EXPECT_EQ(first.Get("manifest"), Hex("v1"));
+  EXPECT_EQ(first.Get("serial"), "100");
+  EXPECT_EQ(first.Get("self_update"), "true");
+
+  v1::UpdateIndex index = Index("2.0", 200);
+  AddHotfix(&index, "2.0", "fix.txt");
+  Sign(index);
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_TRUE(report->updated);
+  EXPECT_EQ(report->installed, "1.0");
+  EXPECT_EQ(report->newest, "2.0");
+  EXPECT_EQ(report->way, "cumulative");
+  EXPECT_EQ(report->download_bytes, from1_.size());
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  Marker second = ReadInstallMarker();
+  EXPECT_EQ(second.Get("version"), "2.0");
+  EXPECT_EQ(second.Get("manifest"), Hex("v2"));
+  EXPECT_EQ(second.Get("serial"), "200");
+  EXPECT_EQ(second.Get("hotfixes"), "fix.txt:" + hotfix_.sha256());
+  auto fix = ReadFileToString(Install() + "/hotfix/fix.txt");
+  ASSERT_TRUE(fix.ok()) << fix.status();
+  EXPECT_EQ(*fix, "the hotfix");
+  EXPECT_TRUE(List(Install() + "/.patchfarm/downloads").empty());
+
+  // Up to date: nothing is downloaded; the marker keeps the manifest.
+  report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_FALSE(report->updated);
+  EXPECT_EQ(report->way, "");
+  EXPECT_NE(log_.find("up to date"), std::string::npos) << log_;
+  EXPECT_EQ(ReadInstallMarker().fields, second.fields);
+}
+
+TEST_F(UpdaterTest, ExpiredIndexRefused) {
+  v1::UpdateIndex index = Index("1.0", 100);
+  index.set_expires(static_cast<int64_t>(std::time(nullptr)) - 1);
+  Sign(index);
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+      << report.status();
+  EXPECT_NE(log_.find("index rejected: expired"), std::string::npos) << log_;
+  struct stat st;
+  EXPECT_NE(lstat(Install().c_str(), &st), 0) << "nothing was installed";
+}
+
+TEST_F(UpdaterTest, ReplayedIndexRefused) {
+  InstallV1();
+  Sign(Index("2.0", 99));  // Signed, but older than the 100 already accepted.
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+      << report.status();
+  EXPECT_NE(log_.find("serial 99 is older than 100"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+  EXPECT_EQ(ReadInstallMarker().Get("serial"), "100");
+}
+
+TEST_F(UpdaterTest, WrongProductOrChannelRefused) {
+  InstallV1();
+  for (const char* field : {"product", "channel"}) {
+    v1::UpdateIndex index = Index("2.0", 200);
+    if (std::string(field) == "product") {
+      index.set_product("other");
+    } else {
+      index.set_channel("beta");
+    }
+    Sign(index);
+    auto report = Update();
+    ASSERT_FALSE(report.ok()) << field;
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+        << report.status();
+    EXPECT_NE(report.status().message().find(field), absl::string_view::npos)
+        << report.status();
+    EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+    EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0");
+  }
+}
+
+TEST_F(UpdaterTest, BadSignatureRefused) {
+  // Signed by another key.
+  auto other = GenerateEd25519KeyPair();
+  ASSERT_TRUE(other.ok());
+  Sign(Index("1.0", 100), other->private_pem);
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied)
+      << report.status();
+  EXPECT_NE(log_.find("index rejected"), std::string::npos) << log_;
+  // Signed by the right key, then changed by one byte.
+  Sign(Index("1.0", 100));
+  auto json = ReadFileToString(Dir("site") + "/index.json");
+  ASSERT_TRUE(json.ok());
+  std::string changed = *json;
+  changed.replace(changed.find("\"100\""), 5, "\"900\"");
+  ASSERT_TRUE(WriteFileAtomically(Dir("site") + "/index.json", changed).ok());
+  report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied)
+      << report.status();
+  struct stat st;
+  EXPECT_NE(lstat(Install().c_str(), &st), 0) << "nothing was installed";
+}
+
+TEST_F(UpdaterTest, SymlinkedDownloadsDirectoryRefused) {
+  InstallV1();
+  ASSERT_EQ(mkdir(Dir("elsewhere").c_str(), 0755), 0);
+  ASSERT_EQ(
+      symlink(Dir("elsewhere").c_str(), (Install() + "/.patchfarm/downloads").c_str()),
+      0);
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_FALSE(report.ok()) << log_;
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+      << report.status();
+  EXPECT_NE(log_.find("not a real directory"), std::string::npos) << log_;
+  EXPECT_TRUE(List(Dir("elsewhere")).empty()) << "written through the symlink";
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0");
+}
+
+TEST_F(UpdaterTest, SymlinkedStateDirectoryRefused) {
+  InstallV1();
+  // .patchfarm moved elsewhere and replaced by a symlink to it.
+  ASSERT_EQ(rename((Install() + "/.patchfarm").c_str(), Dir("state").c_str()), 0);
+  ASSERT_EQ(symlink(Dir("state").c_str(), (Install() + "/.patchfarm").c_str()), 0);
+  const std::vector<std::string> before = List(Dir("state"));
+  auto marker_before = ReadFileToString(Dir("state") + "/marker");
+  ASSERT_TRUE(marker_before.ok());
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_FALSE(report.ok()) << log_;
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+      << report.status();
+  EXPECT_EQ(List(Dir("state")), before) << "written through the symlink";
+  EXPECT_EQ(*ReadFileToString(Dir("state") + "/marker"), *marker_before);
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+}
+
+TEST_F(UpdaterTest, SymlinkedHotfixDirectoryRefused) {
+  InstallV1();
+  ASSERT_EQ(mkdir(Dir("elsewhere").c_str(), 0755), 0);
+  ASSERT_EQ(symlink(Dir("elsewhere").c_str(), (Install() + "/hotfix").c_str()), 0);
+  v1::UpdateIndex index = Index("2.0", 200);
+  AddHotfix(&index, "2.0", "fix.txt");
+  Sign(index);
+  auto report = Update();
+  ASSERT_FALSE(report.ok()) << log_;
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)
+      << report.status();
+  EXPECT_TRUE(List(Dir("elsewhere")).empty()) << "written through the symlink";
+  // The tree was switched before the hotfixes: the marker says so.
+  EXPECT_NE(log_.find("by the cumulative way"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  Marker marker = ReadInstallMarker();
+  EXPECT_EQ(marker.Get("version"), "2.0");
+  EXPECT_EQ(marker.Get("manifest"), Hex("v2"));
+  EXPECT_EQ(marker.Get("hotfixes"), "");
+  // Still refused on the next run, still nothing written there.
+  EXPECT_FALSE(Update().ok());
+  EXPECT_TRUE(List(Dir("elsewhere")).empty());
+}
+
+TEST_F(UpdaterTest, BadHotfixNameRefusedBeforeAnythingChanges) {
+  InstallV1();
+  for (const char* name : {"../x", ".patchfarm", "..", "a/b", "", ".hidden", "a:b"}) {
+    v1::UpdateIndex index = Index("2.0", 200);
+    AddHotfix(&index, "2.0", name);
+    Sign(index);
+    auto report = Update();
+    ASSERT_FALSE(report.ok()) << name;
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss)
+        << name << ": " << report.status();
+    EXPECT_NE(log_.find("index rejected"), std::string::npos) << log_;
+    EXPECT_EQ(InstallTree("v1"), Hex("v1")) << name;
+    EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0") << name;
+  }
+  struct stat st;
+  EXPECT_NE(lstat(Dir("x").c_str(), &st), 0) << "written outside the install";
+  EXPECT_NE(lstat((Install() + "/x").c_str(), &st), 0);
+  // A hotfix for another version is checked too: the whole index is bad.
+  v1::UpdateIndex index = Index("2.0", 200);
+  AddHotfix(&index, "1.0", "../x");
+  Sign(index);
+  EXPECT_FALSE(Update().ok());
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+}
+
+TEST_F(UpdaterTest, SelfUpdateFalseStops) {
+  InstallV1();
+  Marker marker = ReadInstallMarker();
+  marker.fields["self_update"] = "false";
+  auto encoded = EncodeMarker(marker);
+  ASSERT_TRUE(encoded.ok());
+  ASSERT_TRUE(WriteFileAtomically(Install() + "/.patchfarm/marker", *encoded).ok());
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_FALSE(report->updated);
+  EXPECT_EQ(report->way, "");
+  EXPECT_NE(log_.find("self-update is disabled"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+  EXPECT_EQ(ReadInstallMarker().fields, marker.fields);
+}
+
+TEST_F(UpdaterTest, InstallWithAnOutsideSymlinkIsNotTakenForEmpty) {
+  // A user's symlink out of the install makes the tree unscannable; the
+  // marker's version still counts, so the small cumulative package is used.
+  InstallV1();
+  ASSERT_EQ(symlink("/tmp", (Install() + "/my-link").c_str()), 0);
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(report->installed, "1.0");
+  EXPECT_EQ(report->way, "cumulative");
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  struct stat st;
+  EXPECT_EQ(lstat((Install() + "/my-link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
+}  // namespace
+}  // namespace patchfarm
