@@ -115,7 +115,9 @@ absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) 
     std::lock_guard<std::mutex> lock(mu_);
     for (const Manifest* m : {&old_tree, &new_tree}) {
       for (const ManifestEntry& e : *m) {
-        if (e.type == EntryType::kFile) active->blobs.insert(e.digest);
+        if (e.type == EntryType::kFile && active->blobs.insert(e.digest).second) {
+          active->pins.push_back(cache_->PinBlob(e.digest));
+        }
       }
     }
   }
@@ -151,6 +153,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   absl::Status status = package.status();
   Digest digest{};
   if (status.ok()) {
+    active->pins.push_back(cache_->PinBlob(Sha256Of(*package)));  // Kept until uploaded.
     absl::StatusOr<Digest> stored = cache_->Put(*package);
     status = stored.status();
     if (status.ok()) {

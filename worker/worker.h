@@ -57,7 +57,8 @@ class Worker {
  private:
   struct Active {
     std::thread thread;
-    std::set<Digest> blobs;  // Its files: kept in the cache while it runs.
+    std::set<Digest> blobs;  // Its files: kept in the cache while it runs,
+    std::vector<BlobStore::Pin> pins;  // by these pins (and its package's).
     std::atomic<bool> finished{false};
     std::atomic<bool> lost{false};
   };
