@@ -55,16 +55,19 @@ absl::Status Diff(const std::string& old_path, const std::string& new_path,
   return absl::OkStatus();
 }
 
-// Applies a chain of file patches; intermediate versions stay in memory.
+// Applies a chain of file patches. The old file is read through a FileSource
+// in bounded pieces (core/delta/apply.h), never mapped or loaded whole;
+// intermediate versions of a chain stay in memory.
 absl::Status Apply(const std::string& old_path, const std::vector<std::string>& patch_paths,
                    const std::string& out_path) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(old_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> old_file, FileSource::Open(old_path));
   struct stat st;
   int mode = stat(old_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
                       AtomicFileWriter::Create(out_path, mode));
   std::string previous, next;
-  absl::string_view old_data = old_file->data();
+  std::unique_ptr<StringSource> previous_source;
+  const ByteSource* old_source = old_file.get();
   for (size_t i = 0; i < patch_paths.size(); ++i) {
     const std::string& patch_path = patch_paths[i];
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
@@ -75,12 +78,14 @@ absl::Status Apply(const std::string& old_path, const std::vector<std::string>& 
     const bool last = i + 1 == patch_paths.size();
     next.clear();
     StringSink memory(&next);
-    absl::Status status = Apply(old_data, *patch, last ? static_cast<ByteSink*>(out.get()) : &memory);
+    absl::Status status =
+        Apply(*old_source, *patch, last ? static_cast<ByteSink*>(out.get()) : &memory);
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat(patch_path, ": ", status.message()));
     }
     previous.swap(next);
-    old_data = previous;
+    previous_source = std::make_unique<StringSource>(previous);
+    old_source = previous_source.get();
   }
   return out->Commit();
 }
@@ -93,7 +98,7 @@ absl::Status Info(const std::string& patch_path) {
     return absl::Status(header.status().code(),
                         absl::StrCat(patch_path, ": ", header.status().message()));
   }
-  std::printf("format: patchfarm delta v%d\n", kPatchFormatVersion);
+  std::printf("format: patchfarm delta v%d\n", header->version);
   std::printf("method: %s\n", PatchMethodName(header->method));
   std::printf("patch_bytes: %llu\n", static_cast<unsigned long long>(patch->size()));
   std::printf("old_bytes: %llu\nold_sha256: %s\n",

@@ -40,7 +40,7 @@
 
 namespace patchfarm {
 
-inline constexpr uint32_t kEngineFormat = 1;  // Delta format v1, tree package v1.
+inline constexpr uint32_t kEngineFormat = 2;  // Delta format v2 (predicted methods), tree package v1.
 
 struct CoordinatorOptions {
   double lease_seconds = 30;  // A worker silent this long loses its jobs.

@@ -11,8 +11,9 @@ out=.bazel/fuzz
 rm -rf "$out/seeds" "$out/trees"
 mkdir -p "$out/corpus" "$out/package_corpus" "$out/seeds" "$out/trees"
 common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc core/delta/cm.cc
-             core/delta/diff_model.cc core/delta/format.cc core/delta/zstd_codec.cc)
-tree_srcs=(common/directory.cc common/file.cc core/tree/base_tree.cc
+             core/delta/diff_model.cc core/delta/format.cc core/delta/reference_predictor.cc
+             core/delta/zstd_codec.cc)
+tree_srcs=(common/directory.cc common/file.cc common/file_system.cc core/tree/base_tree.cc
            core/tree/chain_resolver.cc core/tree/manifest.cc core/tree/package.cc
            core/tree/tree_apply.cc core/tree/tree_path.cc)
 libs=(-labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor
@@ -54,12 +55,37 @@ tree(f"{trees}/v1", [("bin/tool", new, 0o755), ("data/a.txt", b"alpha\n" * 50, 0
                      ("moved/a.txt", b"alpha\n" * 50, 0o644), ("new/empty", b"", 0o644)],
      [("bin/link", "../data/a.txt")])
 os.makedirs(f"{trees}/v2/only-dir/deeper")
+# x86-64-like code whose functions call each other, built again with one
+# function grown: the seeds of the predicted methods (4 and 5).
+def program(grow):
+    r = random.Random(2)
+    bodies = [bytearray(r.randrange(40, 120) + (grow if f == 10 else 0)) for f in range(30)]
+    calls = []
+    for f, b in enumerate(bodies):
+        for at in range(0, len(b) - 5, 9):
+            b[at] = 0xE8
+            calls.append((f, at, r.randrange(30)))
+    starts, pos = [], 0
+    for b in bodies:
+        starts.append(pos)
+        pos += len(b)
+    out = bytearray(b"".join(bodies))
+    for f, at, callee in calls:
+        site = starts[f] + at
+        out[site + 1:site + 5] = ((starts[callee] - (site + 5)) & 0xFFFFFFFF).to_bytes(4, "little")
+    return bytes(out)
+open(os.path.join(d, "code_old"), "wb").write(program(0))
+open(os.path.join(d, "code_new"), "wb").write(program(48))
 PY
 "$pf" diff --no-prefix "$out/seeds/old" "$out/seeds/new" "$out/seeds/p1" > /dev/null
 "$pf" diff "$out/seeds/old" "$out/seeds/new" "$out/seeds/p2" > /dev/null
 "$pf" diff --no-prefix --fast-apply "$out/seeds/old" "$out/seeds/new" "$out/seeds/p3" > /dev/null
-for p in p1 p2 p3; do
-  python3 - "$out/seeds/old" "$out/seeds/$p" "$out/corpus/seed_$p" <<'PY'
+"$pf" diff --no-prefix "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p4" | grep -q predicted-modeled
+"$pf" diff --no-prefix --fast-apply "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p5" | grep -q predicted-streams
+for p in p1 p2 p3 p4 p5; do
+  old_file="$out/seeds/old"
+  case $p in p4|p5) old_file="$out/seeds/code_old" ;; esac
+  python3 - "$old_file" "$out/seeds/$p" "$out/corpus/seed_$p" <<'PY'
 import struct, sys
 old = open(sys.argv[1], "rb").read()
 open(sys.argv[3], "wb").write(struct.pack("<I", len(old)) + old + open(sys.argv[2], "rb").read())

@@ -8,14 +8,90 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "core/delta/diff_model.h"
+#include "core/delta/reference_predictor.h"
 #include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
 namespace {
 
+// Output is produced in pieces of at most this size.
 constexpr size_t kChunkBytes = 256 << 10;
 constexpr int kMaxStreamWindowLog = 24;
+// Old is read through one buffer of this size.
+constexpr size_t kOldBufferBytes = 1 << 20;
+// Old bytes past a decoded piece that the diff model is shown. It looks at most
+// 7 bytes ahead (an 8-byte block starting at the piece's last byte, see
+// core/delta/diff_model.cc), so decoding an entry in pieces codes the same bits
+// as decoding it whole.
+constexpr size_t kModelLookaheadBytes = 64;
+static_assert(kChunkBytes + kModelLookaheadBytes <= kOldBufferBytes,
+              "a piece and its look-ahead must fit the old buffer");
+
+// Reads exactly `n` bytes of old at `offset` (which the caller has checked lie
+// within old.size()).
+absl::Status ReadOld(const ByteSource& old, uint64_t offset, char* buf, size_t n) {
+  absl::StatusOr<size_t> got = old.ReadAt(offset, buf, n);
+  if (!got.ok()) {
+    return absl::Status(got.status().code(),
+                        absl::StrCat("reading the old file at offset ", offset, ": ",
+                                     got.status().message()));
+  }
+  if (*got != n) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the old file gave ", *got, " of ", n, " bytes at offset ", offset,
+                     " though it has ", old.size(), "; did it change during apply?"));
+  }
+  return absl::OkStatus();
+}
+
+// Old through a buffer of kOldBufferBytes, allocated on first use. A miss
+// reads exactly the bytes asked for: the control entries of real patches jump
+// around old (biome 2.5.14 -> 2.5.15: of 103k reads, 54k go back and 40k more
+// than 1 MiB forward), so read-ahead would mostly copy bytes never used.
+class OldReader {
+ public:
+  explicit OldReader(const ByteSource* old) : old_(old) {}
+
+  // Returns old[offset, offset + n), valid until the next call.
+  // REQUIRES: n <= kOldBufferBytes, offset + n <= old size.
+  absl::StatusOr<absl::string_view> Read(uint64_t offset, size_t n) {
+    if (offset < start_ || offset - start_ + n > length_) {
+      if (buffer_.empty()) buffer_.resize(kOldBufferBytes);
+      start_ = offset;
+      length_ = 0;
+      PF_RETURN_IF_ERROR(ReadOld(*old_, offset, buffer_.data(), n));
+      length_ = n;
+    }
+    return absl::string_view(buffer_.data() + (offset - start_), n);
+  }
+
+ private:
+  const ByteSource* old_;
+  std::string buffer_;
+  uint64_t start_ = 0;  // old[start_, start_ + length_) is in buffer_.
+  size_t length_ = 0;
+};
+
+// Returns the SHA-256 of old, read in pieces of kOldBufferBytes: through
+// `reader`, or, if `copy` is not null, into *copy, which then holds all of old.
+absl::StatusOr<Digest> HashOld(const ByteSource& old, OldReader* reader, std::string* copy) {
+  const uint64_t size = old.size();
+  if (copy != nullptr) copy->resize(size);
+  Sha256 hasher;
+  for (uint64_t offset = 0; offset < size;) {
+    size_t n = std::min<uint64_t>(kOldBufferBytes, size - offset);
+    if (copy != nullptr) {
+      PF_RETURN_IF_ERROR(ReadOld(old, offset, copy->data() + offset, n));
+      hasher.Update(absl::string_view(copy->data() + offset, n));
+    } else {
+      PF_ASSIGN_OR_RETURN(absl::string_view piece, reader->Read(offset, n));
+      hasher.Update(piece);
+    }
+    offset += n;
+  }
+  return hasher.Finish();
+}
 
 // Writes output and hashes it on the way.
 class HashingOutput {
@@ -46,13 +122,98 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 
-absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
-                          const PatchHeader& header, HashingOutput* out) {
-  const bool modeled = header.method == PatchMethod::kModeledStreams;
+struct ControlEntry {
+  int64_t seek = 0;
+  uint64_t diff_len = 0, extra_len = 0;
+};
+
+absl::StatusOr<ControlEntry> ReadEntry(ZstdFrameReader* control) {
+  ControlEntry e;
+  PF_ASSIGN_OR_RETURN(uint64_t zigzag_seek, control->ReadVarint());
+  PF_ASSIGN_OR_RETURN(e.diff_len, control->ReadVarint());
+  PF_ASSIGN_OR_RETURN(e.extra_len, control->ReadVarint());
+  e.seek = UnZigZag(zigzag_seek);
+  return e;
+}
+
+// Checks one control entry against the sizes and moves the cursors past it:
+// `*old_pos` to the end of its diff region, `*new_pos` past its output.
+// DataLoss if it leaves the files.
+absl::Status CheckEntry(const ControlEntry& e, uint64_t old_size, uint64_t new_size,
+                        uint64_t* old_pos, uint64_t* new_pos) {
+  if ((e.seek < 0 && static_cast<uint64_t>(-(e.seek + 1)) >= *old_pos) ||
+      (e.seek > 0 && static_cast<uint64_t>(e.seek) > old_size - *old_pos)) {
+    return absl::DataLossError("corrupt patch: control seeks outside the old file");
+  }
+  *old_pos += e.seek;
+  if (e.diff_len == 0 && e.extra_len == 0) {
+    return absl::DataLossError("corrupt patch: empty control entry");
+  }
+  const uint64_t remaining = new_size - *new_pos;
+  if (e.diff_len > old_size - *old_pos || e.diff_len > remaining ||
+      e.extra_len > remaining - e.diff_len) {
+    return absl::DataLossError("corrupt patch: control entry exceeds the file sizes");
+  }
+  *old_pos += e.diff_len;
+  *new_pos += e.diff_len + e.extra_len;
+  return absl::OkStatus();
+}
+
+// Opens the control stream; for predicted methods, checks and skips the byte
+// naming the instruction set.
+absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenControl(const ByteSource& patch,
+                                                            const PatchHeader& header,
+                                                            InstructionSet* set) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control,
+                      OpenStream(patch, header.streams[kControlStream], {}, kMaxStreamWindowLog));
+  if (IsPredicted(header.method)) {
+    char byte = 0;
+    PF_RETURN_IF_ERROR(control->Read(&byte, 1));
+    if (byte != static_cast<char>(InstructionSet::kX86_64) &&
+        byte != static_cast<char>(InstructionSet::kArm64)) {
+      return absl::DataLossError("corrupt patch: unknown instruction set");
+    }
+    *set = static_cast<InstructionSet>(byte);
+  }
+  return control;
+}
+
+// The ops of a predicted patch: its whole control stream (at most
+// kMaxPredictedControlBytes), checked.
+absl::StatusOr<std::vector<DeltaOp>> ReadAllOps(const ByteSource& patch, const PatchHeader& header) {
+  InstructionSet set;
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control, OpenControl(patch, header, &set));
+  std::vector<DeltaOp> ops;
+  uint64_t old_pos = 0, new_pos = 0;
+  while (!control->AtEnd()) {
+    PF_ASSIGN_OR_RETURN(ControlEntry e, ReadEntry(control.get()));
+    DeltaOp op;
+    op.new_pos = static_cast<int64_t>(new_pos);
+    PF_RETURN_IF_ERROR(CheckEntry(e, header.old_size, header.new_size, &old_pos, &new_pos));
+    op.old_pos = static_cast<int64_t>(old_pos - e.diff_len);
+    op.diff_len = static_cast<int64_t>(e.diff_len);
+    op.extra_len = static_cast<int64_t>(e.extra_len);
+    ops.push_back(op);
+  }
+  return ops;
+}
+
+absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHeader& header,
+                          HashingOutput* out) {
+  const bool modeled = IsModeled(header.method);
+  const bool predicted = IsPredicted(header.method);
+  std::vector<DeltaOp> all_ops;
+  if (predicted) {
+    PF_ASSIGN_OR_RETURN(all_ops, ReadAllOps(patch, header));
+  }
+  const ReferenceMap map(all_ops);
+  std::vector<DeltaOp>().swap(all_ops);
+  InstructionSet set = InstructionSet::kX86_64;
   std::unique_ptr<ZstdFrameReader> streams[3];
   for (int i = 0; i < 3; ++i) {
     if (modeled && i == kDiffStream) continue;
-    auto opened = OpenStream(patch, header.streams[i], {}, kMaxStreamWindowLog);
+    auto opened = i == kControlStream ? OpenControl(patch, header, &set)
+                                      : OpenStream(patch, header.streams[i], {}, kMaxStreamWindowLog);
     if (!opened.ok()) {
       return absl::Status(opened.status().code(),
                           absl::StrCat("stream ", i, ": ", opened.status().message()));
@@ -68,27 +229,24 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
                                                diff_extent.compressed_size);
   }
   uint64_t diff_remaining = diff_extent.raw_size;
-  const uint64_t old_size = old_data.size();
+  const uint64_t old_size = header.old_size;  // Apply checked old against it.
   const uint64_t new_size = header.new_size;
+  ReferencePredictor predictor(&map, static_cast<int64_t>(old_size), set);
+  std::string base;       // Predicted bases of the current region [base_at, base_at + size).
+  uint64_t base_at = 0;
   std::string buf(kChunkBytes, '\0');
-  uint64_t old_pos = 0;
+  uint64_t old_end = 0, new_end = 0;  // The cursors after the entries so far.
   while (!control.AtEnd()) {
-    PF_ASSIGN_OR_RETURN(uint64_t zigzag_seek, control.ReadVarint());
-    PF_ASSIGN_OR_RETURN(uint64_t diff_len, control.ReadVarint());
-    PF_ASSIGN_OR_RETURN(uint64_t extra_len, control.ReadVarint());
-    int64_t seek = UnZigZag(zigzag_seek);
-    uint64_t remaining = new_size - out->written();
-    if ((seek < 0 && static_cast<uint64_t>(-(seek + 1)) >= old_pos) ||
-        (seek > 0 && static_cast<uint64_t>(seek) > old_size - old_pos)) {
-      return absl::DataLossError("corrupt patch: control seeks outside the old file");
-    }
-    old_pos += seek;
-    if (diff_len == 0 && extra_len == 0) {
-      return absl::DataLossError("corrupt patch: empty control entry");
-    }
-    if (diff_len > old_size - old_pos || diff_len > remaining ||
-        extra_len > remaining - diff_len) {
-      return absl::DataLossError("corrupt patch: control entry exceeds the file sizes");
+    PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control));
+    const uint64_t new_at = new_end;
+    PF_RETURN_IF_ERROR(CheckEntry(entry, old_size, new_size, &old_end, &new_end));
+    const uint64_t diff_len = entry.diff_len, extra_len = entry.extra_len;
+    const uint64_t old_pos = old_end - diff_len;
+    if (predicted && diff_len > 0) {
+      predictor.StartRegion(static_cast<int64_t>(old_pos), static_cast<int64_t>(new_at),
+                            static_cast<int64_t>(diff_len));
+      base.clear();
+      base_at = 0;
     }
     if (diff_len > diff_remaining) {
       return absl::DataLossError("corrupt patch: diff stream ends early");
@@ -96,11 +254,34 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
     diff_remaining -= diff_len;
     for (uint64_t done = 0; done < diff_len;) {
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
-      const char* old_bytes = old_data.data() + old_pos + done;
+      const size_t lookahead =
+          modeled ? std::min<uint64_t>(diff_len - done, n + kModelLookaheadBytes) : n;
+      const char* old_bytes;
+      if (predicted) {
+        // Bases are computed front to back: keep those from `done` on and
+        // add up to the look-ahead (the predictor reads 7 old bytes further).
+        base.erase(0, done - base_at);
+        base_at = done;
+        const uint64_t have = base.size();
+        if (have < lookahead) {
+          const uint64_t from = done + have;
+          const uint64_t more = lookahead - have;
+          const uint64_t readable = std::min<uint64_t>(
+              diff_len - from, more + ReferencePredictor::kLookahead);
+          PF_ASSIGN_OR_RETURN(absl::string_view piece, old->Read(old_pos + from, readable));
+          base.resize(lookahead);
+          predictor.Fill(static_cast<int64_t>(from), reinterpret_cast<const uint8_t*>(piece.data()),
+                         static_cast<int64_t>(more), reinterpret_cast<uint8_t*>(&base[have]));
+        }
+        old_bytes = base.data();
+      } else {
+        PF_ASSIGN_OR_RETURN(absl::string_view old_piece, old->Read(old_pos + done, lookahead));
+        old_bytes = old_piece.data();
+      }
       if (modeled) {
         PF_RETURN_IF_ERROR(model->Decode(reinterpret_cast<const uint8_t*>(old_bytes),
-                                        diff_len - done,
-                                        reinterpret_cast<uint8_t*>(buf.data()), n));
+                                        lookahead, reinterpret_cast<uint8_t*>(buf.data()),
+                                        n));
       } else {
         PF_RETURN_IF_ERROR(streams[kDiffStream]->Read(buf.data(), n));
       }
@@ -108,7 +289,6 @@ absl::Status ApplyStreams(absl::string_view old_data, const ByteSource& patch,
       PF_RETURN_IF_ERROR(out->Append(absl::string_view(buf.data(), n)));
       done += n;
     }
-    old_pos += diff_len;
     for (uint64_t done = 0; done < extra_len;) {
       size_t n = std::min<uint64_t>(buf.size(), extra_len - done);
       PF_RETURN_IF_ERROR(extra.Read(buf.data(), n));
@@ -141,36 +321,49 @@ absl::Status ApplyPrefix(absl::string_view old_data, const ByteSource& patch,
   return frame->CheckFinished();
 }
 
-}  // namespace
-
-absl::StatusOr<PatchHeader> InspectPatch(const ByteSource& patch) {
-  return ReadPatchHeader(patch);
-}
-
-absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink* out,
-                   const ApplyOptions& options) {
+// Both overloads: `old_in_memory` holds old's bytes when the caller has them
+// (null otherwise), for a kZstdPrefix patch to use in place.
+absl::Status ApplyFrom(const ByteSource& old, const absl::string_view* old_in_memory,
+                       const ByteSource& patch, ByteSink* out, const ApplyOptions& options) {
   PF_ASSIGN_OR_RETURN(PatchHeader header, ReadPatchHeader(patch));
   if (header.new_size > options.max_output_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("patch would write ", header.new_size, " bytes, limit ",
                      options.max_output_bytes));
   }
-  if (old_data.size() != header.old_size) {
+  if (old.size() != header.old_size) {
     return absl::FailedPreconditionError(
-        absl::StrCat("old file is ", old_data.size(), " bytes but the patch was made from a ",
+        absl::StrCat("old file is ", old.size(), " bytes but the patch was made from a ",
                      header.old_size, "-byte file"));
   }
+  const bool prefix = header.method == PatchMethod::kZstdPrefix;
+  // Bounds the copy of old below. ReadPatchHeader caps new for this method at
+  // kMaxPrefixMethodNewBytes, below the window.
+  constexpr uint64_t kPrefixWindowBytes = uint64_t{1} << kMaxPrefixWindowLog;
+  if (prefix && header.old_size > kPrefixWindowBytes - header.new_size) {
+    return absl::DataLossError(absl::StrCat(
+        "corrupt patch header: a zstd-prefix patch's old and new files (", header.old_size,
+        " + ", header.new_size, " bytes) exceed its window of ", kPrefixWindowBytes,
+        " bytes"));
+  }
   PF_RETURN_IF_ERROR(VerifyStreamChecksums(patch, header));
-  Digest old_digest = Sha256Of(old_data);
+  OldReader old_reader(&old);
+  // kZstdPrefix references all of old: in place if the caller has it in
+  // memory, else copied while hashing (bounded by the check above).
+  std::string old_copy;
+  const bool copy_old = prefix && old_in_memory == nullptr;
+  PF_ASSIGN_OR_RETURN(Digest old_digest,
+                      HashOld(old, &old_reader, copy_old ? &old_copy : nullptr));
   if (old_digest != header.old_digest) {
     return absl::FailedPreconditionError(absl::StrCat(
         "old file's SHA-256 is ", DigestToHex(old_digest), " but the patch was made from ",
         DigestToHex(header.old_digest)));
   }
   HashingOutput output(out);
-  absl::Status status = HasThreeStreams(header.method)
-                            ? ApplyStreams(old_data, patch, header, &output)
-                            : ApplyPrefix(old_data, patch, header, &output);
+  absl::Status status =
+      prefix ? ApplyPrefix(copy_old ? absl::string_view(old_copy) : *old_in_memory, patch,
+                           header, &output)
+             : ApplyStreams(&old_reader, patch, header, &output);
   PF_RETURN_IF_ERROR(status);
   Digest new_digest = output.Finish();
   if (new_digest != header.new_digest) {
@@ -179,6 +372,23 @@ absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink
                                             DigestToHex(header.new_digest)));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PatchHeader> InspectPatch(const ByteSource& patch) {
+  return ReadPatchHeader(patch);
+}
+
+absl::Status Apply(const ByteSource& old, const ByteSource& patch, ByteSink* out,
+                   const ApplyOptions& options) {
+  return ApplyFrom(old, nullptr, patch, out, options);
+}
+
+absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink* out,
+                   const ApplyOptions& options) {
+  StringSource old(old_data);
+  return ApplyFrom(old, &old_data, patch, out, options);
 }
 
 }  // namespace patchfarm

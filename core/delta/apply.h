@@ -1,9 +1,29 @@
-// Apply: rebuilds the new file from the old file and a patch, streaming. Memory
-// is bounded by the decoders' state (zstd windows of at most 16 MiB per stream;
-// 32 MiB of diff model tables for kModeledStreams; the new size, capped at
-// 48 MiB, for kZstdPrefix) plus fixed buffers, whatever the size of new.
-// `old_data` may be memory-mapped.
-// Thread-safe (no shared state).
+// Apply: rebuilds the new file from the old file and a patch, streaming, in
+// memory bounded whatever the sizes of old and new. Used by `patchfarm apply`
+// (old read from its file through a FileSource), tree apply (core/tree, old in
+// memory) and the updater.
+//
+// Memory contract, for one call:
+// - Apply's own buffers: 1 MiB through which old is read (its SHA-256 in a
+//   streaming pass, then the bytes each control entry needs, in pieces of at
+//   most 256 KiB plus a few bytes of look-ahead), a 256 KiB output buffer, and
+//   about 256 KiB of input and output buffers per zstd stream.
+// - The decoders' state: a zstd window of at most 16 MiB per stream (control,
+//   diff and extra for kStreams; control and extra for kModeledStreams) and,
+//   for kModeledStreams, about 32 MiB of diff model tables. So about 50 MiB
+//   for kStreams and 66 MiB for kModeledStreams at most, less for small files.
+// - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
+//   zstd references the whole of old as a prefix, so old must be in memory.
+//   The ByteSource overload reads it into a buffer of old's size, which the
+//   format bounds by old + new <= 2 GiB (2^kMaxPrefixWindowLog); the
+//   string_view overload uses the caller's bytes in place. Plus a decoder
+//   buffer of at most the new size (48 MiB).
+// The sink's own buffering is the caller's (AtomicFileWriter holds 1 MiB).
+//
+// Old must not change during the call: it is verified by size and SHA-256
+// before any output and read again while writing it; a change made in between
+// gives DataLoss (or FailedPrecondition if old shrank), never a wrong output.
+// Thread-safe (no shared state); the sources must allow the reads of one call.
 #ifndef PATCHFARM_CORE_DELTA_APPLY_H_
 #define PATCHFARM_CORE_DELTA_APPLY_H_
 
@@ -22,14 +42,25 @@ struct ApplyOptions {
   uint64_t max_output_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
 };
 
-// Verifies `old_data` against the patch's old size and SHA-256, then writes the
-// new file to `out` and verifies its SHA-256.
-// FailedPrecondition if old is not the file the patch was made from or the
-// patch's format version is unsupported;
-// InvalidArgument if `patch` is not a patch; DataLoss if it is corrupt or the
-// output's digest is wrong; ResourceExhausted if new exceeds the limit; any error
-// of `out`. On error `out` may have received partial output, which the caller
-// must discard (the CLI writes to a temporary file and renames only on success).
+// Verifies `old` against the patch's old size and SHA-256, then writes the new
+// file to `out` and verifies its SHA-256. Reads `old` with ReadAt only, in
+// bounded pieces (see the memory contract above), and never past old.size().
+// FailedPrecondition if old is not the file the patch was made from, if a read
+// of old comes back short (old shrank during the call) or the patch's format
+// version is unsupported;
+// InvalidArgument if `patch` is not a patch; DataLoss if it is corrupt
+// (including a kZstdPrefix patch whose old and new exceed its 2 GiB window),
+// the output's digest is wrong or old changed during the call;
+// ResourceExhausted if new exceeds the limit; any error of a read of `old`
+// (with the offset added) or of `out`. On error `out` may have received
+// partial output, which the caller must discard (the CLI writes to a temporary
+// file and renames only on success).
+absl::Status Apply(const ByteSource& old, const ByteSource& patch, ByteSink* out,
+                   const ApplyOptions& options = ApplyOptions());
+
+// As above with old in memory (the caller keeps it alive; it may be
+// memory-mapped). Runs the same code through a StringSource, except that a
+// kZstdPrefix patch references `old_data` in place instead of copying it.
 absl::Status Apply(absl::string_view old_data, const ByteSource& patch, ByteSink* out,
                    const ApplyOptions& options = ApplyOptions());
 

@@ -152,11 +152,11 @@ TEST_F(ApplyHostileTest, NotAPatch) {
 
 TEST_F(ApplyHostileTest, FutureVersionIsRefused) {
   std::string bad = patch_;
-  bad[4] = 2;
+  bad[4] = 3;
   std::string out;
   absl::Status status = ApplyBytes(bad, &out);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(status.message().find("version 2"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("version 3"), absl::string_view::npos) << status;
 }
 
 TEST_F(ApplyHostileTest, OutputLimitIsEnforcedBeforeWriting) {

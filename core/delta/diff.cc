@@ -1,5 +1,7 @@
 #include "core/delta/diff.h"
 
+#include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "common/status_macros.h"
 #include "core/delta/diff_model.h"
 #include "core/delta/matcher.h"
+#include "core/delta/reference_predictor.h"
 #include "core/delta/suffix_index.h"
 #include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
@@ -19,47 +22,81 @@ constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
 
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
+  // What each diff byte was taken against: old's bytes under it, or with
+  // predicted references (IsPredicted methods). The diff model's context.
+  std::string bases;
+  uint64_t nonzero_diff_bytes = 0;
 };
 
-RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
-                     const std::vector<DeltaOp>& ops) {
+// The bases of every op's diff region, concatenated in op order: old's bytes,
+// with references of instruction set `*predict` predicted through the ops.
+std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
+                        std::optional<InstructionSet> predict) {
+  std::string bases;
+  const ReferenceMap map(predict ? ops : std::vector<DeltaOp>());
+  ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()),
+                               predict.value_or(InstructionSet::kX86_64));
+  for (const DeltaOp& op : ops) {
+    if (op.diff_len == 0) continue;
+    const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
+    size_t at = bases.size();
+    bases.resize(at + op.diff_len);
+    auto* base = reinterpret_cast<uint8_t*>(&bases[at]);
+    if (predict) {
+      predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
+      predictor.Fill(0, old_bytes, op.diff_len, base);
+    } else {
+      std::memcpy(base, old_bytes, op.diff_len);
+    }
+  }
+  return bases;
+}
+
+// `predicted`: the instruction set of the bases, which a predicted method's
+// control stream names in its first byte.
+RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops,
+                     std::string bases, std::optional<InstructionSet> predicted) {
   RawStreams raw;
   std::string& control = raw.streams[kControlStream];
+  if (predicted) control.push_back(static_cast<char>(*predicted));
   std::string& diff = raw.streams[kDiffStream];
   std::string& extra = raw.streams[kExtraStream];
+  diff.resize(bases.size());
   int64_t old_cursor = 0;
+  size_t at = 0;
   for (const DeltaOp& op : ops) {
     int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
     PutVarint(ZigZag(seek), &control);
     PutVarint(static_cast<uint64_t>(op.diff_len), &control);
     PutVarint(static_cast<uint64_t>(op.extra_len), &control);
     old_cursor += seek;
-    size_t at = diff.size();
-    diff.resize(at + op.diff_len);
-    for (int64_t i = 0; i < op.diff_len; ++i) {
-      diff[at + i] = static_cast<char>(new_data[op.new_pos + i] - old_data[old_cursor + i]);
+    for (int64_t i = 0; i < op.diff_len; ++i, ++at) {
+      diff[at] = static_cast<char>(new_data[op.new_pos + i] - bases[at]);
+      raw.nonzero_diff_bytes += diff[at] != 0;
     }
     old_cursor += op.diff_len;
     extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
   }
+  raw.bases = std::move(bases);
   return raw;
 }
 
 // Compresses the three streams, the diff stream beside the others: control and
 // extra with zstd, diff with zstd or, for kModeledStreams, the diff model.
-absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_view old_data,
+absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, PatchMethod method,
                                          const DiffOptions& options) {
   absl::StatusOr<std::string> compressed[3];
   auto compress = [&](int i) {
-    if (i == kDiffStream && method == PatchMethod::kModeledStreams) {
+    if (i == kDiffStream && IsModeled(method)) {
       DiffModelEncoder encoder;
       const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[i].data());
+      const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
       for (const DeltaOp& op : ops) {
-        encoder.Encode(reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos, diff,
-                       op.diff_len);
+        encoder.Encode(bases, diff, op.diff_len);
         diff += op.diff_len;
+        bases += op.diff_len;
       }
       compressed[i] = encoder.Finish();
       return;
@@ -150,14 +187,30 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
     match.threads = options.threads;
     ops = MatchAll(old_data, new_data, index, match);
   }  // The index (4 bytes per old byte) is freed before compression starts.
-  RawStreams raw = EncodeOps(old_data, new_data, ops);
+  RawStreams raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt);
+  bool predicted = false;
+  if (options.predict_references && raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
+    // Each instruction set is tried; one is kept where it leaves the fewest
+    // non-zero diff bytes (the model's cost is mostly theirs).
+    for (InstructionSet set : {InstructionSet::kX86_64, InstructionSet::kArm64}) {
+      RawStreams with = EncodeOps(new_data, ops, RegionBases(old_data, ops, set), set);
+      if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
+        raw = std::move(with);
+        predicted = true;
+      }
+    }
+  }
   stats->ops = ops.size();
   stats->diff_bytes = raw.streams[kDiffStream].size();
   stats->extra_bytes = raw.streams[kExtraStream].size();
-  PatchMethod method =
-      options.fast_apply ? PatchMethod::kStreams : PatchMethod::kModeledStreams;
-  PF_ASSIGN_OR_RETURN(std::string patch,
-                      StreamsPatch(base, old_data, ops, raw, method, options));
+  stats->nonzero_diff_bytes = raw.nonzero_diff_bytes;
+  PatchMethod method;
+  if (options.fast_apply) {
+    method = predicted ? PatchMethod::kPredictedStreams : PatchMethod::kStreams;
+  } else {
+    method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
+  }
+  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, method, options));
   stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();

@@ -36,6 +36,10 @@ struct DiffOptions {
   // (kModeledStreams): on release builds, patches 1.2-2 times larger that
   // apply 10-20 times faster (bench/RESULTS.md).
   bool fast_apply = false;  // Default: false.
+  // Take diff bytes against old with x86-64 references predicted through the
+  // ops (methods 4 and 5, format version 2) where that leaves fewer non-zero
+  // diff bytes; version 1 readers cannot apply such patches.
+  bool predict_references = true;  // Default: true.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
   // If set, the suffix array of old is loaded from here when present and
   // saved after building otherwise. The patch is the same either way.
@@ -47,6 +51,7 @@ struct DiffStats {
   PatchMethod method = PatchMethod::kStreams;
   uint64_t ops = 0;
   uint64_t diff_bytes = 0;   // Raw size of the diff stream.
+  uint64_t nonzero_diff_bytes = 0;  // Of them, those not zero.
   uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
   uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).

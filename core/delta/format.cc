@@ -61,14 +61,19 @@ const char* PatchMethodName(PatchMethod method) {
       return "zstd-prefix";
     case PatchMethod::kModeledStreams:
       return "modeled-streams";
+    case PatchMethod::kPredictedModeledStreams:
+      return "predicted-modeled-streams";
+    case PatchMethod::kPredictedStreams:
+      return "predicted-streams";
   }
   return "unknown";
 }
 
 std::string SerializePatchHeader(const PatchHeader& header) {
   std::string out(kPatchMagic, sizeof kPatchMagic);
-  out.push_back(static_cast<char>(kPatchFormatVersion & 0xff));
-  out.push_back(static_cast<char>(kPatchFormatVersion >> 8));
+  const uint16_t version = FormatVersionOf(header.method);
+  out.push_back(static_cast<char>(version & 0xff));
+  out.push_back(static_cast<char>(version >> 8));
   out.push_back(static_cast<char>(header.method));
   out.push_back(static_cast<char>(header.streams.size()));
   PutFixed64(header.old_size, &out);
@@ -91,17 +96,18 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
     return absl::InvalidArgumentError("not a patchfarm patch (bad magic)");
   }
   uint16_t version = static_cast<uint8_t>(buf[4]) | (static_cast<uint8_t>(buf[5]) << 8);
-  if (version != kPatchFormatVersion) {
+  if (version < 1 || version > kPatchFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "patch format version ", version, " is not supported (this build reads version ",
+        "patch format version ", version, " is not supported (this build reads versions 1 to ",
         kPatchFormatVersion, ")"));
   }
   PatchHeader header;
-  header.method = static_cast<PatchMethod>(buf[6]);
-  if (header.method != PatchMethod::kStreams && header.method != PatchMethod::kZstdPrefix &&
-      header.method != PatchMethod::kModeledStreams) {
-    return absl::DataLossError(
-        absl::StrCat("corrupt patch header: unknown method ", static_cast<uint8_t>(buf[6])));
+  header.version = version;
+  const uint8_t method = static_cast<uint8_t>(buf[6]);
+  header.method = static_cast<PatchMethod>(method);
+  if (method < 1 || method > 5 || FormatVersionOf(header.method) != version) {
+    return absl::DataLossError(absl::StrCat("corrupt patch header: unknown method ", method,
+                                            " for format version ", version));
   }
   size_t stream_count = static_cast<uint8_t>(buf[7]);
   if (stream_count != ExpectedStreams(header.method)) {
@@ -144,6 +150,10 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   }
   if (raw_output != header.new_size) {
     return absl::DataLossError("corrupt patch header: streams do not add up to the new size");
+  }
+  if (IsPredicted(header.method) &&
+      header.streams[kControlStream].raw_size > kMaxPredictedControlBytes) {
+    return absl::DataLossError("corrupt patch header: control stream too large");
   }
   if (header.method == PatchMethod::kZstdPrefix &&
       header.new_size > kMaxPrefixMethodNewBytes) {

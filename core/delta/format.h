@@ -16,7 +16,9 @@
 namespace patchfarm {
 
 inline constexpr char kPatchMagic[4] = {'P', 'F', 'D', 'L'};
-inline constexpr uint16_t kPatchFormatVersion = 1;
+// Version 1: methods 1-3. Version 2 adds methods 4 and 5 (and is written only
+// for them, so that version 1 readers keep reading everything else).
+inline constexpr uint16_t kPatchFormatVersion = 2;
 
 enum class PatchMethod : uint8_t {
   // Control, diff and extra streams (bsdiff-style), each a zstd frame.
@@ -26,12 +28,29 @@ enum class PatchMethod : uint8_t {
   // As kStreams, but the diff stream is coded by the diff model
   // (core/delta/diff_model.h) instead of zstd: smaller, slower to apply.
   kModeledStreams = 3,
+  // As kModeledStreams and kStreams, but each diff byte is taken against a
+  // base in which x86-64 references (rel32 calls, jumps, RIP-relative
+  // operands) of old are predicted through the ops (reference_predictor.h).
+  kPredictedModeledStreams = 4,
+  kPredictedStreams = 5,
 };
 
 // True for the methods with control, diff and extra streams.
-inline bool HasThreeStreams(PatchMethod method) {
-  return method == PatchMethod::kStreams || method == PatchMethod::kModeledStreams;
+inline bool HasThreeStreams(PatchMethod method) { return method != PatchMethod::kZstdPrefix; }
+// True where the diff model codes the diff stream.
+inline bool IsModeled(PatchMethod method) {
+  return method == PatchMethod::kModeledStreams || method == PatchMethod::kPredictedModeledStreams;
 }
+// True where diff bytes are taken against predicted references.
+inline bool IsPredicted(PatchMethod method) {
+  return method == PatchMethod::kPredictedModeledStreams || method == PatchMethod::kPredictedStreams;
+}
+// The format version a patch of `method` is written with.
+inline uint16_t FormatVersionOf(PatchMethod method) { return IsPredicted(method) ? 2 : 1; }
+
+// Predicted methods decode the whole control stream before any output (the
+// ops map old positions to new ones); its raw size is bounded by this.
+inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{4} << 20;
 
 // Stream indexes for kStreams.
 inline constexpr int kControlStream = 0;
@@ -56,6 +75,7 @@ struct StreamExtent {
 uint64_t FrameChecksum(absl::string_view frame);
 
 struct PatchHeader {
+  uint16_t version = 1;  // Set by ReadPatchHeader; written as FormatVersionOf(method).
   PatchMethod method = PatchMethod::kStreams;
   uint64_t old_size = 0;
   uint64_t new_size = 0;

@@ -1,0 +1,145 @@
+#include "core/delta/reference_predictor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace patchfarm {
+
+ReferenceMap::ReferenceMap(const std::vector<DeltaOp>& ops) {
+  for (const DeltaOp& op : ops) {
+    if (op.diff_len > 0) regions_.push_back({op.old_pos, op.diff_len, op.new_pos});
+  }
+  std::stable_sort(regions_.begin(), regions_.end(),
+                   [](const Region& a, const Region& b) { return a.old_pos < b.old_pos; });
+  max_end_.reserve(regions_.size());
+  int64_t end = std::numeric_limits<int64_t>::min();
+  for (const Region& r : regions_) {
+    end = std::max(end, r.old_pos + r.length);
+    max_end_.push_back(end);
+  }
+}
+
+bool ReferenceMap::MapOld(int64_t old_pos, int64_t* new_pos) const {
+  auto it = std::upper_bound(regions_.begin(), regions_.end(), old_pos,
+                             [](int64_t pos, const Region& r) { return pos < r.old_pos; });
+  for (int64_t i = (it - regions_.begin()) - 1, seen = 0; i >= 0 && seen < kMaxCandidates;
+       --i, ++seen) {
+    if (max_end_[i] <= old_pos) return false;  // Nothing at or before i reaches it.
+    const Region& r = regions_[i];
+    if (old_pos < r.old_pos + r.length) {
+      *new_pos = old_pos - r.old_pos + r.new_pos;
+      return true;
+    }
+  }
+  return false;
+}
+
+void ReferencePredictor::StartRegion(int64_t old_pos, int64_t new_pos, int64_t length) {
+  old_pos_ = old_pos;
+  new_pos_ = new_pos;
+  length_ = length;
+  scan_ = 0;
+  pending_.clear();
+}
+
+int ReferencePredictor::X86OperandOffset(const uint8_t* op, int64_t avail) {
+  if (avail < 5) return 0;
+  if (op[0] == 0xE8 || op[0] == 0xE9) return 1;  // call / jmp rel32
+  if (avail < 6) return 0;
+  if (op[0] == 0x0F && (op[1] & 0xF0) == 0x80) return 2;  // jcc rel32
+  switch (op[0]) {  // Instructions with no immediate after a ModRM operand.
+    case 0x01: case 0x03: case 0x0B: case 0x23: case 0x29: case 0x2B: case 0x31:
+    case 0x33: case 0x39: case 0x3B: case 0x63: case 0x85: case 0x87: case 0x89:
+    case 0x8B: case 0x8D: case 0xFF:
+      if ((op[1] & 0xC7) == 0x05) return 2;  // mod 00, r/m 101: [rip + disp32]
+      return 0;
+    case 0x0F:  // Two-byte opcodes (SSE moves and the like).
+      if (avail >= 7 && op[1] != 0x38 && op[1] != 0x3A && (op[2] & 0xC7) == 0x05) return 3;
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+void ReferencePredictor::Put(int64_t pos, uint8_t byte, int64_t at, int64_t end, uint8_t* base) {
+  if (pos < end) {
+    base[pos - at] = byte;
+  } else {
+    pending_.push_back({pos, byte});
+  }
+}
+
+namespace {
+
+uint32_t Le32(const uint8_t* p) {  // Little-endian, whatever the host.
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+}  // namespace
+
+int ReferencePredictor::PredictX86(int64_t p, const uint8_t* here, int64_t avail, int64_t at,
+                                   int64_t end, uint8_t* base) {
+  const int off = X86OperandOffset(here, avail);
+  if (off == 0) return 0;
+  const int32_t rel = static_cast<int32_t>(Le32(here + off));
+  const int64_t target = old_pos_ + p + off + 4 + rel;  // rel32 counts from the next byte.
+  int64_t new_target;
+  if (target < 0 || target >= old_size_ || !map_->MapOld(target, &new_target)) return 0;
+  const int64_t predicted = new_target - (new_pos_ + p + off + 4);
+  if (predicted < std::numeric_limits<int32_t>::min() ||
+      predicted > std::numeric_limits<int32_t>::max()) {
+    return 0;
+  }
+  const uint32_t value = static_cast<uint32_t>(static_cast<int32_t>(predicted));
+  for (int k = 0; k < 4; ++k) Put(p + off + k, static_cast<uint8_t>(value >> (8 * k)), at, end, base);
+  return off + 4;
+}
+
+int ReferencePredictor::PredictArm64(int64_t p, const uint8_t* here, int64_t avail, int64_t at,
+                                     int64_t end, uint8_t* base) {
+  if (avail < 4 || (old_pos_ + p) % 4 != 0) return 0;
+  const uint32_t word = Le32(here);
+  if (((word >> 26) & 0x1F) != 0x05) return 0;  // B (000101) and BL (100101).
+  const int64_t imm = static_cast<int32_t>(word << 6) >> 6;  // Sign-extended imm26.
+  const int64_t target = old_pos_ + p + imm * 4;
+  int64_t new_target;
+  if (target < 0 || target >= old_size_ || !map_->MapOld(target, &new_target)) return 0;
+  const int64_t delta = new_target - (new_pos_ + p);
+  if (delta % 4 != 0 || delta / 4 < -(int64_t{1} << 25) || delta / 4 >= (int64_t{1} << 25)) {
+    return 0;
+  }
+  const uint32_t value = (word & 0xFC000000u) | (static_cast<uint32_t>(delta / 4) & 0x03FFFFFFu);
+  for (int k = 0; k < 4; ++k) Put(p + k, static_cast<uint8_t>(value >> (8 * k)), at, end, base);
+  return 4;
+}
+
+void ReferencePredictor::Fill(int64_t at, const uint8_t* old, int64_t n, uint8_t* base) {
+  std::memcpy(base, old, static_cast<size_t>(n));
+  const int64_t end = at + n;
+  size_t kept = 0;
+  for (const Pending& p : pending_) {
+    if (p.at < end) {
+      base[p.at - at] = p.byte;
+    } else {
+      pending_[kept++] = p;
+    }
+  }
+  pending_.resize(kept);
+  const int64_t readable_end = std::min(length_, end + kLookahead);
+  while (scan_ < end) {
+    const int64_t p = scan_;
+    const uint8_t* here = old + (p - at);
+    const int64_t avail = readable_end - p;
+    const int spanned = set_ == InstructionSet::kX86_64 ? PredictX86(p, here, avail, at, end, base)
+                                                        : PredictArm64(p, here, avail, at, end, base);
+    if (spanned == 0) {
+      ++scan_;
+    } else {
+      ++predictions_;
+      scan_ = p + spanned;
+    }
+  }
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,103 @@
+// Reference prediction for machine code (format version 2, methods 4 and 5 of
+// core/delta/FORMAT.md). When code moves between builds, the relative
+// operands of calls, jumps and PC-relative loads change although the
+// instructions do not: they point at things that moved by another amount.
+// Two instruction sets: x86-64 (rel32 of call, jmp, jcc and RIP-relative
+// ModRM operands) and arm64 (imm26 of B and BL, at 4-byte aligned offsets). The
+// ops of a patch say where every matched region of old went in new, so a
+// reference found in old can be carried over: its old target is mapped
+// through the ops to new, and the operand that would reach it from the
+// instruction's new place is written into the "base" that the diff bytes are
+// added to. Where the prediction is right the diff byte is zero.
+//
+// Encoder and decoder compute the same base from the same inputs: the old
+// bytes of an op's region and the map of all ops. Detection reads the old
+// bytes only (never new), so a wrong guess (data that looks like code) costs
+// diff bytes, never correctness.
+// Not thread-safe; a ReferenceMap is immutable and may be shared.
+#ifndef PATCHFARM_CORE_DELTA_REFERENCE_PREDICTOR_H_
+#define PATCHFARM_CORE_DELTA_REFERENCE_PREDICTOR_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "core/delta/matcher.h"
+
+namespace patchfarm {
+
+// Where the matched regions of old went in new: the diff regions of a
+// patch's ops, searchable by old position.
+class ReferenceMap {
+ public:
+  // `ops` in patch order (DeltaOp::old_pos is where each diff region starts).
+  explicit ReferenceMap(const std::vector<DeltaOp>& ops);
+
+  // The new position of old position `old_pos`, through the covering region
+  // that starts last in old (the later op on a tie), looking at no more than
+  // kMaxCandidates regions. False if none of them covers it.
+  bool MapOld(int64_t old_pos, int64_t* new_pos) const;
+
+ private:
+  static constexpr int kMaxCandidates = 64;
+  struct Region {
+    int64_t old_pos, length, new_pos;
+  };
+  std::vector<Region> regions_;  // By old_pos, then op order.
+  std::vector<int64_t> max_end_;  // max_end_[i]: largest old end in regions_[0, i].
+};
+
+// Computes the base of one op's diff region, front to back, in pieces.
+enum class InstructionSet : uint8_t { kX86_64 = 1, kArm64 = 2 };
+
+class ReferencePredictor {
+ public:
+  // Longest instruction prefix looked at beyond a position (opcode bytes and
+  // the 4-byte operand).
+  static constexpr int64_t kLookahead = 7;
+
+  // `old_size`: bytes of old (targets outside it are not mapped).
+  ReferencePredictor(const ReferenceMap* map, int64_t old_size, InstructionSet set)
+      : map_(map), old_size_(old_size), set_(set) {}
+
+  // Begins the region of an op: `length` bytes at old_pos in old, new_pos in new.
+  void StartRegion(int64_t old_pos, int64_t new_pos, int64_t length);
+
+  // Writes base bytes [at, at + n) of the region to `base`. Calls cover the
+  // region in order without gaps (`at` is where the previous call ended).
+  // `old` holds the region's old bytes [at, at + n + kLookahead), cut at the
+  // region's end.
+  void Fill(int64_t at, const uint8_t* old, int64_t n, uint8_t* base);
+
+  // References predicted so far (for statistics).
+  uint64_t predictions() const { return predictions_; }
+
+ private:
+  // If an x86-64 instruction with a rel32 operand starts at `op` (`avail`
+  // bytes readable), the operand's offset from it; else 0.
+  static int X86OperandOffset(const uint8_t* op, int64_t avail);
+  // Predicts the reference at region offset `p` if there is one: writes the
+  // predicted bytes (to `base` or pending_) and returns the bytes it spans
+  // from p; 0 if none.
+  int PredictX86(int64_t p, const uint8_t* here, int64_t avail, int64_t at, int64_t end,
+                 uint8_t* base);
+  int PredictArm64(int64_t p, const uint8_t* here, int64_t avail, int64_t at, int64_t end,
+                   uint8_t* base);
+  void Put(int64_t pos, uint8_t byte, int64_t at, int64_t end, uint8_t* base);
+
+  const ReferenceMap* map_;
+  const int64_t old_size_;
+  const InstructionSet set_;
+  int64_t old_pos_ = 0, new_pos_ = 0, length_ = 0;
+  int64_t scan_ = 0;  // Next region offset to look for an instruction at.
+  // Predicted operand bytes at region offsets not yet filled.
+  struct Pending {
+    int64_t at;
+    uint8_t byte;
+  };
+  std::vector<Pending> pending_;
+  uint64_t predictions_ = 0;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_REFERENCE_PREDICTOR_H_
