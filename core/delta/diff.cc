@@ -181,11 +181,28 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
 
   std::vector<DeltaOp> ops;
   {
-    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(old_data, base.old_digest, options,
+    // Executables are matched with their references' operands masked, so
+    // that code differing only in where it points matches as a whole (the
+    // predictor then accounts for the operands). The ops are as valid either way.
+    std::optional<InstructionSet> set;
+    if (options.predict_references) set = DetectInstructionSet(old_data);
+    if (set && DetectInstructionSet(new_data) != set) set.reset();
+    std::string masked_old, masked_new;
+    absl::string_view match_old = old_data, match_new = new_data;
+    Digest index_key = base.old_digest;
+    if (set) {
+      masked_old = MaskReferences(old_data, *set);
+      masked_new = MaskReferences(new_data, *set);
+      match_old = masked_old;
+      match_new = masked_new;
+      index_key = Sha256Of(absl::StrCat("masked ", static_cast<int>(*set), " ",
+                                        DigestToHex(base.old_digest)));
+    }
+    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
                                                             &stats->index_cached));
     MatchOptions match;
     match.threads = options.threads;
-    ops = MatchAll(old_data, new_data, index, match);
+    ops = MatchAll(match_old, match_new, index, match);
   }  // The index (4 bytes per old byte) is freed before compression starts.
   RawStreams raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt);
   bool predicted = false;

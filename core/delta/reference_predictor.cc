@@ -142,4 +142,58 @@ void ReferencePredictor::Fill(int64_t at, const uint8_t* old, int64_t n, uint8_t
   }
 }
 
+std::optional<InstructionSet> DetectInstructionSet(absl::string_view data) {
+  const auto* b = reinterpret_cast<const uint8_t*>(data.data());
+  auto le16 = [&](size_t at) { return uint32_t{b[at]} | uint32_t{b[at + 1]} << 8; };
+  if (data.size() >= 20 && data.substr(0, 4) == "\x7f" "ELF") {
+    switch (le16(18)) {  // e_machine (little-endian files)
+      case 0x3E: return InstructionSet::kX86_64;
+      case 0xB7: return InstructionSet::kArm64;
+    }
+    return std::nullopt;
+  }
+  if (data.size() >= 8 && Le32(b) == 0xFEEDFACFu) {  // Mach-O 64-bit, little-endian
+    switch (Le32(b + 4)) {  // cputype
+      case 0x01000007u: return InstructionSet::kX86_64;
+      case 0x0100000Cu: return InstructionSet::kArm64;
+    }
+    return std::nullopt;
+  }
+  if (data.size() >= 64 && data.substr(0, 2) == "MZ") {
+    const uint32_t pe = Le32(b + 60);
+    if (pe <= data.size() - 6 && data.substr(pe, 4) == absl::string_view("PE\0\0", 4)) {
+      switch (le16(pe + 4)) {  // Machine
+        case 0x8664: return InstructionSet::kX86_64;
+        case 0xAA64: return InstructionSet::kArm64;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string MaskReferences(absl::string_view data, InstructionSet set) {
+  std::string out(data);
+  auto* bytes = reinterpret_cast<uint8_t*>(&out[0]);
+  const auto* in = reinterpret_cast<const uint8_t*>(data.data());
+  const int64_t size = static_cast<int64_t>(data.size());
+  for (int64_t p = 0; p < size;) {
+    if (set == InstructionSet::kX86_64) {
+      const int off = ReferencePredictor::X86OperandOffset(in + p, size - p);
+      if (off == 0) {
+        ++p;
+        continue;
+      }
+      std::memset(bytes + p + off, 0, 4);
+      p += off + 4;
+    } else {
+      if (p % 4 == 0 && size - p >= 4 && ((Le32(in + p) >> 26) & 0x1F) == 0x05) {
+        bytes[p] = bytes[p + 1] = bytes[p + 2] = 0;
+        bytes[p + 3] &= 0xFC;
+      }
+      p += 4 - p % 4;
+    }
+  }
+  return out;
+}
+
 }  // namespace patchfarm

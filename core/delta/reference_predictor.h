@@ -19,8 +19,11 @@
 #define PATCHFARM_CORE_DELTA_REFERENCE_PREDICTOR_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "core/delta/matcher.h"
 
 namespace patchfarm {
@@ -75,6 +78,7 @@ class ReferencePredictor {
   // If an x86-64 instruction with a rel32 operand starts at `op` (`avail`
   // bytes readable), the operand's offset from it; else 0.
   static int X86OperandOffset(const uint8_t* op, int64_t avail);
+  friend std::string MaskReferences(absl::string_view data, InstructionSet set);
   // Predicts the reference at region offset `p` if there is one: writes the
   // predicted bytes (to `base` or pending_) and returns the bytes it spans
   // from p; 0 if none.
@@ -97,6 +101,15 @@ class ReferencePredictor {
   std::vector<Pending> pending_;
   uint64_t predictions_ = 0;
 };
+
+// The instruction set of an executable, from its ELF, PE or Mach-O header:
+// x86-64 or arm64; nullopt for anything else (or a header too short to tell).
+std::optional<InstructionSet> DetectInstructionSet(absl::string_view data);
+
+// `data` with the operands of the references of `set` zeroed (the same scan as
+// the predictor's, over all of `data`): for matching only, so that code which
+// differs only in where its references point matches as a whole.
+std::string MaskReferences(absl::string_view data, InstructionSet set);
 
 }  // namespace patchfarm
 

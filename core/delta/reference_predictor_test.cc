@@ -147,5 +147,40 @@ TEST(ReferencePredictorTest, UnmappedTargetsKeepTheOldBytes) {
   EXPECT_EQ(base, old.substr(0, 1024));
 }
 
+TEST(DetectInstructionSetTest, ReadsElfPeAndMachOHeaders) {
+  std::string elf = std::string("\x7f" "ELF\x02\x01\x01", 7) + std::string(57, '\0');
+  elf[18] = '\x3e';
+  EXPECT_EQ(DetectInstructionSet(elf), InstructionSet::kX86_64);
+  elf[18] = '\xb7';
+  EXPECT_EQ(DetectInstructionSet(elf), InstructionSet::kArm64);
+  elf[18] = '\x28';  // 32-bit ARM: not predicted.
+  EXPECT_EQ(DetectInstructionSet(elf), std::nullopt);
+  std::string pe = "MZ" + std::string(62, '\0') + std::string("PE\0\0\x64\x86", 6);
+  pe[60] = 64;
+  EXPECT_EQ(DetectInstructionSet(pe), InstructionSet::kX86_64);
+  pe[60] = 120;  // Points past the end.
+  EXPECT_EQ(DetectInstructionSet(pe), std::nullopt);
+  const std::string macho("\xcf\xfa\xed\xfe\x0c\0\0\x01", 8);
+  EXPECT_EQ(DetectInstructionSet(macho), InstructionSet::kArm64);
+  EXPECT_EQ(DetectInstructionSet(""), std::nullopt);
+  EXPECT_EQ(DetectInstructionSet("just text"), std::nullopt);
+}
+
+TEST(MaskReferencesTest, ZeroesOperandsOnly) {
+  const std::string code = std::string("\x90\xe8\x11\x22\x33\x44\x48\x8b\x05\x55\x66\x77\x88\xc3", 14);
+  const std::string masked = MaskReferences(code, InstructionSet::kX86_64);
+  EXPECT_EQ(masked, std::string("\x90\xe8\0\0\0\0\x48\x8b\x05\0\0\0\0\xc3", 14));
+  std::string arm(8, '\0');
+  arm[0] = '\x10';
+  arm[3] = '\x94';  // BL +16
+  arm[4] = '\x1f';
+  arm[5] = '\x20';
+  arm[6] = '\x03';
+  arm[7] = '\xd5';  // NOP
+  const std::string arm_masked = MaskReferences(arm, InstructionSet::kArm64);
+  EXPECT_EQ(arm_masked.substr(0, 4), std::string("\0\0\0\x94", 4));
+  EXPECT_EQ(arm_masked.substr(4), arm.substr(4));
+}
+
 }  // namespace
 }  // namespace patchfarm
