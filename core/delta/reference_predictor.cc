@@ -96,9 +96,55 @@ int ReferencePredictor::PredictX86(int64_t p, const uint8_t* here, int64_t avail
   return off + 4;
 }
 
+namespace {
+
+// The scale of the 12-bit immediate of an arm64 instruction that completes an
+// ADRP (ADD, or a load or store with an unsigned offset) on register `rd`;
+// 0 if `word` is not one.
+int Arm64LowScale(uint32_t word, uint32_t rd) {
+  if (((word >> 5) & 0x1F) != rd) return 0;
+  switch (word & 0xFFC00000u) {
+    case 0x91000000u: return 1;  // ADD Xd, Xn, #imm12
+    case 0xF9400000u: case 0xF9000000u: return 8;  // LDR / STR Xt, [Xn, #imm]
+    case 0xB9400000u: case 0xB9000000u: return 4;  // LDR / STR Wt, [Xn, #imm]
+    case 0x39400000u: case 0x39000000u: return 1;  // LDRB / STRB
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+int ReferencePredictor::PredictAdrp(int64_t p, const uint8_t* here, int64_t avail, int64_t at,
+                                    int64_t end, uint8_t* base) {
+  const uint32_t word = Le32(here);
+  if ((word & 0x9F000000u) != 0x90000000u || avail < 8) return 0;  // ADRP and its pair.
+  const uint32_t low = Le32(here + 4);
+  const int scale = Arm64LowScale(low, word & 0x1F);
+  if (scale == 0) return 0;
+  const int64_t pages = static_cast<int32_t>(((word >> 5 & 0x7FFFF) << 2 | (word >> 29 & 3)) << 11) >> 11;
+  const int64_t target = ((old_pos_ + p) & ~int64_t{0xFFF}) + pages * 4096 +
+                         int64_t{(low >> 10) & 0xFFF} * scale;
+  int64_t new_target;
+  if (target < 0 || target >= old_size_ || !map_->MapOld(target, &new_target)) return 0;
+  const int64_t new_pages = ((new_target & ~int64_t{0xFFF}) - ((new_pos_ + p) & ~int64_t{0xFFF})) / 4096;
+  const int64_t new_low = new_target & 0xFFF;
+  if (new_pages < -(int64_t{1} << 20) || new_pages >= (int64_t{1} << 20) || new_low % scale != 0) {
+    return 0;
+  }
+  const uint32_t imm = static_cast<uint32_t>(new_pages) & 0x1FFFFF;
+  const uint32_t adrp = (word & 0x9F00001Fu) | (imm & 3) << 29 | (imm >> 2) << 5;
+  const uint32_t pair = (low & ~(0xFFFu << 10)) | static_cast<uint32_t>(new_low / scale) << 10;
+  for (int k = 0; k < 4; ++k) {
+    Put(p + k, static_cast<uint8_t>(adrp >> (8 * k)), at, end, base);
+    Put(p + 4 + k, static_cast<uint8_t>(pair >> (8 * k)), at, end, base);
+  }
+  return 8;
+}
+
 int ReferencePredictor::PredictArm64(int64_t p, const uint8_t* here, int64_t avail, int64_t at,
                                      int64_t end, uint8_t* base) {
   if (avail < 4 || (old_pos_ + p) % 4 != 0) return 0;
+  if (int spanned = PredictAdrp(p, here, avail, at, end, base); spanned != 0) return spanned;
   const uint32_t word = Le32(here);
   if (((word >> 26) & 0x1F) != 0x05) return 0;  // B (000101) and BL (100101).
   const int64_t imm = static_cast<int32_t>(word << 6) >> 6;  // Sign-extended imm26.
@@ -186,9 +232,17 @@ std::string MaskReferences(absl::string_view data, InstructionSet set) {
       std::memset(bytes + p + off, 0, 4);
       p += off + 4;
     } else {
-      if (p % 4 == 0 && size - p >= 4 && ((Le32(in + p) >> 26) & 0x1F) == 0x05) {
-        bytes[p] = bytes[p + 1] = bytes[p + 2] = 0;
-        bytes[p + 3] &= 0xFC;
+      auto put = [&](int64_t at, uint32_t v) {
+        for (int k = 0; k < 4; ++k) bytes[at + k] = static_cast<uint8_t>(v >> (8 * k));
+      };
+      const uint32_t word = p % 4 == 0 && size - p >= 4 ? Le32(in + p) : 0;
+      if (((word >> 26) & 0x1F) == 0x05) {  // B, BL
+        put(p, word & 0xFC000000u);
+      } else if ((word & 0x9F000000u) == 0x90000000u && size - p >= 8 &&
+                 Arm64LowScale(Le32(in + p + 4), word & 0x1F) != 0) {  // ADRP pair
+        put(p, word & 0x9F00001Fu);
+        put(p + 4, Le32(in + p + 4) & ~(0xFFFu << 10));
+        p += 4;
       }
       p += 4 - p % 4;
     }

@@ -3,7 +3,8 @@
 // operands of calls, jumps and PC-relative loads change although the
 // instructions do not: they point at things that moved by another amount.
 // Two instruction sets: x86-64 (rel32 of call, jmp, jcc and RIP-relative
-// ModRM operands) and arm64 (imm26 of B and BL, at 4-byte aligned offsets). The
+// ModRM operands) and arm64 (imm26 of B and BL; ADRP with the ADD, load or
+// store that completes its address; at 4-byte aligned offsets). The
 // ops of a patch say where every matched region of old went in new, so a
 // reference found in old can be carried over: its old target is mapped
 // through the ops to new, and the operand that would reach it from the
@@ -56,7 +57,7 @@ class ReferencePredictor {
  public:
   // Longest instruction prefix looked at beyond a position (opcode bytes and
   // the 4-byte operand).
-  static constexpr int64_t kLookahead = 7;
+  static constexpr int64_t kLookahead = 7;  // x86-64: up to 7; arm64 ADRP pairs: 7.
 
   // `old_size`: bytes of old (targets outside it are not mapped).
   ReferencePredictor(const ReferenceMap* map, int64_t old_size, InstructionSet set)
@@ -86,6 +87,8 @@ class ReferencePredictor {
                  uint8_t* base);
   int PredictArm64(int64_t p, const uint8_t* here, int64_t avail, int64_t at, int64_t end,
                    uint8_t* base);
+  int PredictAdrp(int64_t p, const uint8_t* here, int64_t avail, int64_t at, int64_t end,
+                  uint8_t* base);
   void Put(int64_t pos, uint8_t byte, int64_t at, int64_t end, uint8_t* base);
 
   const ReferenceMap* map_;

@@ -133,6 +133,33 @@ TEST(ReferencePredictorTest, PredictsArm64BranchesOfMovedCode) {
   EXPECT_EQ(word, 0x94000000u | (80 / 4));
 }
 
+TEST(ReferencePredictorTest, PredictsArm64AdrpPairsOfMovedData) {
+  // Old: ADRP x1 + LDR x2, [x1, #lo] at 0 loading old offset 0x2008; new: the
+  // data moved 0x1010 further, the code did not move.
+  std::string old(0x3000, '\0');
+  auto put = [&](size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) old[at + k] = static_cast<char>(v >> (8 * k));
+  };
+  put(0, 0x90000001u | (2u >> 2) << 5 | (2u & 3) << 29);  // ADRP x1, +2 pages
+  put(4, 0xF9400022u | (0x008u / 8) << 10);                // LDR x2, [x1, #8]
+  std::vector<DeltaOp> ops = {{0, 0, 0x1000, 0x1010}, {0x2010, 0x1000, 0x2000, 0}};
+  ReferenceMap map(ops);
+  ReferencePredictor predictor(&map, old.size(), InstructionSet::kArm64);
+  std::string base(16, '\0');
+  predictor.StartRegion(0, 0, 0x1000);
+  predictor.Fill(0, reinterpret_cast<const uint8_t*>(old.data()), 16,
+                 reinterpret_cast<uint8_t*>(&base[0]));
+  auto get = [&](size_t at) {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) v |= uint32_t{static_cast<uint8_t>(base[at + k])} << (8 * k);
+    return v;
+  };
+  // New target 0x3018: page 3, low 0x018.
+  EXPECT_EQ(get(0), 0x90000001u | (3u >> 2) << 5 | (3u & 3) << 29);
+  EXPECT_EQ(get(4), 0xF9400022u | (0x018u / 8) << 10);
+  EXPECT_EQ(predictor.predictions(), 1u);
+}
+
 TEST(ReferencePredictorTest, UnmappedTargetsKeepTheOldBytes) {
   std::mt19937_64 rng(3);
   const std::string old = X86Code(rng, 4096);
