@@ -234,9 +234,10 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   std::vector<DeltaOp>().swap(ops);
 
   // The prefix candidate costs about as much time again; on release builds it
-  // has only been seen to win where the streams patch came out large.
-  const bool worth_trying = new_data.size() <= kPrefixAlwaysTriedBytes ||
-                            patch.size() > new_data.size() / 10;
+  // has only been seen to win where the streams patch came out large, and
+  // never on machine code that prediction helped.
+  const bool worth_trying = !predicted && (new_data.size() <= kPrefixAlwaysTriedBytes ||
+                                           patch.size() > new_data.size() / 10);
   if (options.try_zstd_prefix && worth_trying && !old_data.empty() &&
       new_data.size() <= kMaxPrefixMethodNewBytes &&
       old_data.size() + new_data.size() <= (uint64_t{1} << kMaxPrefixWindowLog)) {
