@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -24,7 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "proto/patchfarm/v1/site.pb.h"
 #include "updater/marker.h"
-#include "updater/ways.h"
+#include "updater/update_path.h"
 
 namespace patchfarm {
 namespace {
@@ -53,11 +54,33 @@ bool InstallIsEmpty(const std::string& dir) {
   return manifest.ok() ? manifest->empty() : absl::IsNotFound(manifest.status());
 }
 
+// Where the install is while a run follows its paths.
+struct Position {
+  PathStart start;            // What the next path starts from.
+  std::string label;          // start's version as logged: "(empty)", "(unknown)".
+  std::string origin;         // The label `applied` starts from.
+  std::vector<PathEdge> applied;  // Committed and verified since `origin`.
+};
+
+// A package of a path that failed: the graph drops it.
+struct StepFailure {
+  size_t edge = 0;
+  std::string url;
+  absl::Status status;
+};
+
+// A package downloaded and checked against the index, ready to apply.
+struct CheckedPackage {
+  std::unique_ptr<FileSource> source;
+  Package package;
+};
+
 class Updater {
  public:
   explicit Updater(const UpdateOptions& options) : options_(options) {
     base_url_ = options.index_url.substr(0, options.index_url.rfind('/') + 1);
     state_ = JoinPath(options.install_dir, kStateDirName);
+    marker_path_ = JoinPath(state_, "marker");
   }
 
   void Log(const std::string& line) {
@@ -69,17 +92,32 @@ class Updater {
  private:
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
-  // Downloads and checks the way's packages and applies them in place;
-  // returns the last package once the switch has committed.
-  absl::StatusOr<Package> Apply(const Way& way);
+  // Downloads `step`'s package, checks its size and SHA-256, and that it
+  // declares the tree the index signs for it.
+  absl::StatusOr<CheckedPackage> Check(const PathEdge& step);
+  // Follows `path` from `*at`: checks every package first (Check), then
+  // applies them one at a time, writing the marker as each switch commits
+  // and checking the install against the step's signed tree. nullopt once
+  // the install is the newest tree; the failed package otherwise, with *at
+  // where the install then is. An error only when the marker cannot be
+  // written.
+  absl::StatusOr<std::optional<StepFailure>> Follow(const UpdatePath& path, Position* at);
   // Checks the install's entries against the manifest digest `target`
   // (hex) that the index signs; a user's own files are not looked at.
   absl::Status CheckInstall(const Package& last, const std::string& target);
+  // Records in the marker that the install is `version` with the tree
+  // `manifest` (both "" for unknown content), from this run's index.
+  absl::Status Record(const std::string& version, const std::string& manifest);
   absl::Status SyncHotfixes(const v1::SitePlatform& p, const std::string& version, Marker* marker);
 
   const UpdateOptions& options_;
   std::string base_url_;
   std::string state_;
+  std::string marker_path_;
+  // Set by Run before anything is recorded.
+  v1::UpdateIndex index_;
+  std::string platform_;
+  Marker marker_;
 };
 
 absl::StatusOr<v1::UpdateIndex> Updater::FetchIndex() {
@@ -130,29 +168,62 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   return done;
 }
 
-absl::StatusOr<Package> Updater::Apply(const Way& way) {
-  std::vector<std::string> paths;
-  for (const v1::SiteFile& f : way.files) {
-    PF_ASSIGN_OR_RETURN(std::string path, Download(f));
-    paths.push_back(path);
+absl::StatusOr<CheckedPackage> Updater::Check(const PathEdge& step) {
+  PF_ASSIGN_OR_RETURN(std::string path, Download(step.file));
+  CheckedPackage checked;
+  PF_ASSIGN_OR_RETURN(checked.source, FileSource::Open(path));
+  PF_ASSIGN_OR_RETURN(checked.package, ReadPackage(*checked.source));
+  if (DigestToHex(checked.package.table.new_manifest_digest) != step.to_manifest) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        step.file.url(), " declares another tree than the signed index names; not applied"));
   }
-  std::vector<std::unique_ptr<FileSource>> sources;
-  std::vector<Package> packages;
-  packages.reserve(paths.size());
-  std::vector<PackageInput> chain;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(paths[i]));
-    PF_ASSIGN_OR_RETURN(Package package, ReadPackage(*source));
-    if (DigestToHex(package.table.new_manifest_digest) != way.targets[i]) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          way.files[i].url(), " declares another tree than the signed index names; not applied"));
+  return checked;
+}
+
+absl::StatusOr<std::optional<StepFailure>> Updater::Follow(const UpdatePath& path, Position* at) {
+  // Every package is checked before the first is applied: a bad one costs
+  // nothing, and the next path can still start from here.
+  std::vector<CheckedPackage> checked;
+  for (const PathEdge& step : path.steps) {
+    absl::StatusOr<CheckedPackage> package = Check(step);
+    if (!package.ok()) return StepFailure{step.id, step.file.url(), package.status()};
+    checked.push_back(*std::move(package));
+  }
+  for (size_t i = 0; i < path.steps.size(); ++i) {
+    const PathEdge& step = path.steps[i];
+    absl::Status applied = ApplyInPlace(
+        options_.install_dir, {{step.file.url(), checked[i].source.get(), &checked[i].package}});
+    if (!applied.ok()) return StepFailure{step.id, step.file.url(), applied};
+    // The switch committed: the marker says so before anything else runs.
+    PF_RETURN_IF_ERROR(Record(step.to_version, step.to_manifest));
+    Log(absl::StrCat("applied ", step.file.url(), ": ", at->label, " -> ", step.to_version,
+                     " (package ", i + 1, " of ", path.steps.size(), ")"));
+    absl::Status verified = CheckInstall(checked[i].package, step.to_manifest);
+    if (!verified.ok()) {
+      // Unknown content: only a full package leads on from here.
+      PF_RETURN_IF_ERROR(Record("", ""));
+      at->start = PathStart{"", ""};
+      at->label = at->origin = "(unknown)";
+      at->applied.clear();
+      return StepFailure{step.id, step.file.url(), verified};
     }
-    sources.push_back(std::move(source));
-    packages.push_back(std::move(package));
-    chain.push_back({way.files[i].url(), sources.back().get(), &packages.back()});
+    at->start = PathStart{step.to_version, step.to_manifest};
+    at->label = step.to_version;
+    at->applied.push_back(step);
   }
-  PF_RETURN_IF_ERROR(ApplyInPlace(options_.install_dir, chain));
-  return std::move(packages.back());
+  return std::nullopt;
+}
+
+absl::Status Updater::Record(const std::string& version, const std::string& manifest) {
+  marker_.fields["product"] = index_.product();
+  marker_.fields["channel"] = index_.channel();
+  marker_.fields["platform"] = platform_;
+  marker_.fields["version"] = version;
+  marker_.fields["manifest"] = manifest;
+  marker_.fields["serial"] = std::to_string(index_.serial());
+  if (marker_.Get("self_update").empty()) marker_.fields["self_update"] = "true";
+  PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker_));
+  return WriteFileAtomically(marker_path_, encoded);
 }
 
 absl::Status Updater::CheckInstall(const Package& last, const std::string& target) {
@@ -217,14 +288,15 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
 
 absl::StatusOr<UpdateReport> Updater::Run() {
   UpdateReport report;
-  PF_ASSIGN_OR_RETURN(v1::UpdateIndex index, FetchIndex());
+  PF_ASSIGN_OR_RETURN(index_, FetchIndex());
+  const v1::UpdateIndex& index = index_;
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (index.expires() < now) {
     Log("index rejected: expired");
     return absl::FailedPreconditionError("the update index has expired (a stale mirror?)");
   }
-  const std::string marker_path = JoinPath(state_, "marker");
-  PF_ASSIGN_OR_RETURN(Marker marker, ReadMarker(marker_path));
+  PF_ASSIGN_OR_RETURN(marker_, ReadMarker(marker_path_));
+  Marker& marker = marker_;
   uint64_t last_serial = 0;
   absl::SimpleAtoi(marker.Get("serial"), &last_serial);
   if (index.serial() < last_serial) {
@@ -244,13 +316,13 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log("self-update is disabled for this install (package-manager install)");
     return report;
   }
-  std::string platform = options_.platform.empty() ? marker.Get("platform") : options_.platform;
-  if (platform.empty()) return absl::InvalidArgumentError("no --platform and no marker naming one");
+  platform_ = options_.platform.empty() ? marker.Get("platform") : options_.platform;
+  if (platform_.empty()) return absl::InvalidArgumentError("no --platform and no marker naming one");
   const v1::SitePlatform* p = nullptr;
   for (const v1::SitePlatform& candidate : index.platforms()) {
-    if (candidate.platform() == platform) p = &candidate;
+    if (candidate.platform() == platform_) p = &candidate;
   }
-  if (p == nullptr) return absl::NotFoundError(absl::StrCat("the index has no platform ", platform));
+  if (p == nullptr) return absl::NotFoundError(absl::StrCat("the index has no platform ", platform_));
   // A bad hotfix name refuses the index before anything changes.
   for (const v1::SiteHotfix& h : p->hotfixes()) {
     for (const v1::SiteHotfixFile& f : h.files()) {
@@ -263,69 +335,74 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   }
   report.newest = p->newest();
   report.motd = index.motd();
-  report.installed = InstallIsEmpty(options_.install_dir) ? "" : marker.Get("version");
+  const bool empty = InstallIsEmpty(options_.install_dir);
+  report.installed = empty ? "" : marker.Get("version");
   Log(absl::StrCat("installed ", report.installed.empty() ? "nothing" : report.installed,
                    ", newest ", report.newest, " (index serial ", index.serial(), ")"));
-  std::vector<Way> ways;
-  if (report.installed != report.newest) {
-    std::vector<std::string> ignored;
-    const std::string manifest = report.installed.empty() ? "" : marker.Get("manifest");
-    ways = RankWays(*p, report.installed, manifest, &ignored);
-    for (const std::string& url : ignored) {
+  Position at;
+  at.start = PathStart{report.installed, report.installed.empty() ? "" : marker.Get("manifest")};
+  at.label = !report.installed.empty() ? report.installed : empty ? "(empty)" : "(unknown)";
+  at.origin = at.label;
+  UpdateGraph graph(*p);
+  std::optional<UpdatePath> path;
+  bool up_to_date = report.installed == report.newest;
+  if (!up_to_date) {
+    for (const std::string& url : graph.ignored()) {
       Log(absl::StrCat("ignoring ", url, ": the index does not name its trees"));
     }
+    path = graph.Cheapest(at.start);
+    if (!path.has_value()) {
+      Log(absl::StrCat("no signed package leads from ", at.label, " to ", report.newest));
+      return absl::FailedPreconditionError("no signed package leads to the newest version");
+    }
+    // The marker's tree is the newest already (the version was renamed).
+    up_to_date = path->steps.empty();
   }
-  if (!ways.empty()) {
-    report.way = ways[0].name;
-    report.download_bytes = ways[0].bytes;
+  if (!up_to_date) {
+    report.way = PathName(*path);
+    report.download_bytes = path->bytes;
+    report.path = DescribePath(*path, at.label);
+    Log("path " + report.path);
   }
   if (options_.check_only) return report;
-  // What the install is, recorded in the marker the moment it changes.
-  auto record = [&](const std::string& version,
-                    const std::string& manifest) -> absl::Status {
-    marker.fields["product"] = index.product();
-    marker.fields["channel"] = index.channel();
-    marker.fields["platform"] = platform;
-    marker.fields["version"] = version;
-    marker.fields["manifest"] = manifest;
-    marker.fields["serial"] = std::to_string(index.serial());
-    if (marker.Get("self_update").empty()) marker.fields["self_update"] = "true";
-    PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
-    return WriteFileAtomically(marker_path, encoded);
-  };
   PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
   PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
-  if (report.installed == report.newest) {
+  if (up_to_date) {
     Log("up to date");
-    PF_RETURN_IF_ERROR(record(report.newest, marker.Get("manifest")));
+    PF_RETURN_IF_ERROR(Record(report.newest, marker.Get("manifest")));
   } else {
-    absl::Status last = absl::FailedPreconditionError("no signed package leads to the newest version");
-    for (const Way& way : ways) {
-      Log(absl::StrCat("trying the ", way.name, " way: ", way.files.size(), " file(s), ", way.bytes, " bytes"));
-      absl::StatusOr<Package> applied = Apply(way);
-      if (applied.ok()) {
-        // The switch committed: the marker says so before anything else runs.
-        PF_RETURN_IF_ERROR(record(report.newest, way.targets.back()));
-        last = CheckInstall(*applied, way.targets.back());
-        if (last.ok()) {
-          report.way = way.name;
-          report.download_bytes = way.bytes;
-          report.updated = true;
+    absl::Status last = absl::OkStatus();
+    for (bool first = true;; first = false) {
+      if (!first) {
+        path = graph.Cheapest(at.start);
+        if (!path.has_value()) {
+          Log(absl::StrCat("no other signed package leads from ", at.label, " to ", report.newest));
           break;
         }
-        // Unknown content: the next run starts from the full package.
-        PF_RETURN_IF_ERROR(record("", ""));
-      } else {
-        last = applied.status();
+        Log("path " + DescribePath(*path, at.label));
       }
-      Log(absl::StrCat("the ", way.name, " way failed: ", last.message()));
+      PF_ASSIGN_OR_RETURN(std::optional<StepFailure> failure, Follow(*path, &at));
+      if (!failure.has_value()) {
+        report.updated = true;
+        break;
+      }
+      last = failure->status;
+      Log(absl::StrCat("the ", PathName(*path), " way failed at ", failure->url, ": ",
+                       last.message()));
+      graph.Drop(failure->edge);
     }
     if (!report.updated) return last;
-    Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way"));
+    UpdatePath taken;
+    taken.steps = at.applied;
+    for (const PathEdge& step : taken.steps) taken.bytes += step.file.size();
+    report.way = PathName(taken);
+    report.download_bytes = taken.bytes;
+    report.path = DescribePath(taken, at.origin);
+    Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way: ", report.path));
   }
   PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
   PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
-  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path, encoded));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path_, encoded));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
   return report;
 }

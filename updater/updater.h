@@ -5,14 +5,29 @@
 //      (lower serial) than the last accepted, one for another product or
 //      channel than the marker's, and one naming a hotfix badly.
 //   2. Read the installed version from the marker (updater/marker.h); an
-//      empty or unmarked install gets the full package. A marker with
+//      empty or unmarked install starts from a full package. A marker with
 //      self_update=false (package-manager installs) stops here.
-//   3. Rank the ways to the newest version by bytes (updater/ways.h): the
-//      cumulative package, the chain of consecutive packages, the full
-//      package; each package must declare the tree the index signs for it.
-//   4. Download (resuming partial downloads, HTTP Range) into
-//      .patchfarm/downloads, verify size and SHA-256, apply in place
-//      (core/tree/in_place.h); if a way fails, try the next.
+//   3. Find the path of fewest bytes to the newest tree over every package
+//      the index publishes for the platform (updater/update_path.h): chain
+//      links, cumulative packages from any version, full packages from
+//      anywhere, joined by the manifest digests the index signs and starting
+//      at the marker's; ties go to fewer packages. It is logged as
+//        path 1.0.1 -> 1.0.4 -> 1.2.0 (2 packages, 5123 bytes)
+//      ("(empty) -> 1.2.0" for an empty install, "(unknown) -> ..." for one
+//      whose version is not known).
+//   4. Download every package of the path (resuming partial downloads, HTTP
+//      Range) into .patchfarm/downloads and verify its size, SHA-256 and the
+//      tree it declares before applying any; then apply them one at a time
+//      in place (core/tree/in_place.h), each its own atomic switch: the
+//      marker names the step's version as soon as its switch commits, and
+//      the install is checked against the step's signed tree. A package that
+//      fails is dropped and the next cheapest path is taken from where the
+//      install then is (a version reached stays reached; an install failing
+//      its check is of unknown content, so only a full package leads on).
+//      A path applied step by step is not atomic as a whole: a crash or an
+//      error between steps leaves the install at an intermediate published
+//      version, whole and verified, and the marker says which; the next run
+//      goes on from there.
 //   5. Install the hotfix files published for exactly the installed version
 //      into <install>/hotfix/ and remove those left from another version;
 //      write the marker last.
@@ -41,19 +56,27 @@ struct UpdateReport {
   std::string installed;  // Before ("" for a fresh install).
   std::string newest;
   std::string motd;
-  std::string way;        // "cumulative", "chain", "full" or "" (nothing to do).
-  uint64_t download_bytes = 0;
+  // "cumulative" or "full" (a path of that one package), "chain" (any other
+  // path) or "" (nothing to do): of the path taken, or with check_only of
+  // the path that would be.
+  std::string way;
+  // That path as logged after "path ", e.g.
+  // "1.0.1 -> 1.0.4 -> 1.2.0 (2 packages, 5123 bytes)"; "" with nothing to do.
+  std::string path;
+  uint64_t download_bytes = 0;  // The bytes of that path's packages.
   bool updated = false;
 };
 
 // What was done. PermissionDenied for a bad signature; FailedPrecondition
 // for an expired or replayed index, one for another product or channel, a
 // symlink where the updater writes (.patchfarm, its downloads, hotfix), or
-// when no way applies; DataLoss for an index that is not a format 1 index
-// or names a file or a hotfix badly; NotFound if it lacks the platform;
-// InvalidArgument with no platform from the options or the marker. Errors
-// before the switch leave the install as it was; after it (the install
-// failing its check, hotfixes) the marker records what the install is.
+// when no path leads to the newest version (also with check_only); DataLoss
+// for an index that is not a format 1 index or names a file or a hotfix badly; NotFound if it lacks the platform;
+// InvalidArgument with no platform from the options or the marker; when
+// every path failed, the error of the last package tried. Errors before the
+// first switch leave the install as it was; after one (a later step failing,
+// the install failing its check, hotfixes) the marker records what the
+// install is.
 absl::StatusOr<UpdateReport> RunUpdate(const UpdateOptions& options);
 
 }  // namespace patchfarm

@@ -1,14 +1,17 @@
 // RunUpdate against a site the test writes and signs itself (file:// URLs):
 // the index checks (signature, expiry, serial, product, hotfix names), the
-// directories the updater refuses to write through, self_update=false and
-// the marker after an update.
+// directories the updater refuses to write through, self_update=false, the
+// marker after an update, and the cheapest path over several releases (two
+// packages, a corrupt package, a step failing after another committed).
 #include "updater/updater.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <ctime>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -143,6 +146,96 @@ class UpdaterTest : public testing::Test {
     return RunUpdate(options);
   }
 
+  // A signed-index skeleton whose newest version `newest` has the tree `tree`.
+  v1::UpdateIndex NewIndex(const std::string& newest, const std::string& tree, uint64_t serial) {
+    v1::UpdateIndex index;
+    index.set_format(1);
+    index.set_product("game");
+    index.set_channel("stable");
+    index.set_serial(serial);
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    index.set_published(now);
+    index.set_expires(now + 86400);
+    v1::SitePlatform* p = index.add_platforms();
+    p->set_platform("linux-x64");
+    p->set_newest(newest);
+    p->set_newest_manifest_sha256(Hex(tree));
+    return index;
+  }
+
+  void AddRelease(v1::UpdateIndex* index, const std::string& version, const std::string& tree,
+                  const v1::SiteFile& full) {
+    v1::SiteRelease* release = index->mutable_platforms(0)->add_releases();
+    release->set_version(version);
+    release->set_manifest_sha256(Hex(tree));
+    *release->mutable_full() = full;
+  }
+
+  void AddPatchEntry(v1::UpdateIndex* index, const std::string& from, const std::string& from_tree,
+                     const std::string& to, const std::string& to_tree, bool cumulative,
+                     const v1::SiteFile& file) {
+    v1::SitePatch* patch = index->mutable_platforms(0)->add_patches();
+    patch->set_from_version(from);
+    patch->set_to_version(to);
+    patch->set_cumulative(cumulative);
+    patch->set_from_manifest_sha256(Hex(from_tree));
+    patch->set_to_manifest_sha256(Hex(to_tree));
+    *patch->mutable_file() = file;
+  }
+
+  // Release n.0 of a game whose level data (incompressible) never changes,
+  // so that patches are small and full packages large: each version changes
+  // the code and the readme; 3.0 drops old.txt and adds data/extra.txt.
+  static TreeSpec Release(int n) {
+    std::mt19937_64 rng(7);
+    std::string level(30000, '\0');
+    for (char& c : level) c = static_cast<char>(rng());
+    std::string code;
+    for (int i = 0; i < 200; ++i) code += "routine " + std::to_string(i * n) + ";\n";
+    TreeSpec spec = {
+        {"bin/game", {EntryType::kFile, 0755, code}},
+        {"data/level.pak", {EntryType::kFile, 0644, level}},
+        {"readme.txt", {EntryType::kFile, 0644, "welcome to " + std::to_string(n) + ".0"}}};
+    if (n < 3) spec["old.txt"] = {EntryType::kFile, 0644, "from the old days"};
+    if (n >= 3) spec["data/extra.txt"] = {EntryType::kFile, 0644, "an extra level"};
+    return spec;
+  }
+
+  // Releases 1.0 to 4.0 in trees r1 to r4 and their packages on the site,
+  // as a publisher whose window holds 2.0 and 3.0 leaves them: chain links
+  // 1.0 -> 2.0 -> 3.0, cumulative packages from 2.0 and 3.0, the full 4.0;
+  // and the install at 1.0 (installed from full_linux-x64_1.0, serial 100).
+  void InstallFirstOfFourReleases() {
+    for (int n = 1; n <= 4; ++n) {
+      ASSERT_TRUE(WriteTree(Dir("r" + std::to_string(n)), Release(n)).ok());
+    }
+    link12_ = AddPackage("chain_linux-x64_1.0_to_2.0", "r1", "r2");
+    link23_ = AddPackage("chain_linux-x64_2.0_to_3.0", "r2", "r3");
+    from2_ = AddPackage("from_linux-x64_2.0", "r2", "r4");
+    from3_ = AddPackage("from_linux-x64_3.0", "r3", "r4");
+    full4_ = AddPackage("full_linux-x64_4.0", "empty", "r4");
+    v1::UpdateIndex first = NewIndex("1.0", "r1", 100);
+    AddRelease(&first, "1.0", "r1", AddPackage("full_linux-x64_1.0", "empty", "r1"));
+    Sign(first);
+    auto report = Update();
+    ASSERT_TRUE(report.ok()) << report.status() << log_;
+    ASSERT_EQ(DigestToHex(ManifestDigest(ScanOrDie(Install()))), Hex("r1"));
+  }
+
+  // The index of serial 200 naming every package of the four releases.
+  v1::UpdateIndex FourReleasesIndex() {
+    v1::UpdateIndex index = NewIndex("4.0", "r4", 200);
+    AddRelease(&index, "4.0", "r4", full4_);
+    AddPatchEntry(&index, "1.0", "r1", "2.0", "r2", false, link12_);
+    AddPatchEntry(&index, "2.0", "r2", "3.0", "r3", false, link23_);
+    AddPatchEntry(&index, "2.0", "r2", "4.0", "r4", true, from2_);
+    AddPatchEntry(&index, "3.0", "r3", "4.0", "r4", true, from3_);
+    return index;
+  }
+
+  // The whole install (without .patchfarm) as a hex manifest digest.
+  std::string WholeInstall() { return DigestToHex(ManifestDigest(ScanOrDie(Install()))); }
+
   // The install at 1.0, updated from nothing by an index of serial 100.
   void InstallV1() {
     Sign(Index("1.0", 100));
@@ -184,6 +277,7 @@ class UpdaterTest : public testing::Test {
   std::string root_;
   KeyPair keys_;
   v1::SiteFile full1_, full2_, from1_, hotfix_;
+  v1::SiteFile link12_, link23_, from2_, from3_, full4_;  // InstallFirstOfFourReleases.
   std::string log_;
 };
 
@@ -414,6 +508,158 @@ TEST_F(UpdaterTest, InstallWithAnOutsideSymlinkIsNotTakenForEmpty) {
   struct stat st;
   EXPECT_EQ(lstat((Install() + "/my-link").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
+TEST_F(UpdaterTest, CheapestPathOfTwoPackagesEndsBitExactAtTheNewest) {
+  InstallFirstOfFourReleases();
+  const uint64_t two = link12_.size() + from2_.size();
+  // The site as set up: a link into the window, then its cumulative package,
+  // is the cheapest path (the premise of this test).
+  ASSERT_LT(two, link12_.size() + link23_.size() + from3_.size());
+  ASSERT_LT(two, full4_.size());
+  Sign(FourReleasesIndex());
+  const std::string path = "1.0 -> 2.0 -> 4.0 (2 packages, " + std::to_string(two) + " bytes)";
+
+  // --check reports the path and changes nothing.
+  UpdateOptions check;
+  check.index_url = "file://" + Dir("site") + "/index.json";
+  check.public_key_pem = keys_.public_pem;
+  check.install_dir = Install();
+  std::string check_log;
+  check.log = [&](const std::string& line) { check_log += line + "\n"; };
+  check.check_only = true;
+  auto checked = RunUpdate(check);
+  ASSERT_TRUE(checked.ok()) << checked.status() << check_log;
+  EXPECT_EQ(checked->path, path);
+  EXPECT_EQ(checked->way, "chain");
+  EXPECT_EQ(checked->download_bytes, two);
+  EXPECT_FALSE(checked->updated);
+  EXPECT_NE(check_log.find("patchfarm-update: path " + path + "\n"), std::string::npos) << check_log;
+  EXPECT_EQ(WholeInstall(), Hex("r1"));
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0");
+
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_TRUE(report->updated);
+  EXPECT_EQ(report->installed, "1.0");
+  EXPECT_EQ(report->way, "chain");
+  EXPECT_EQ(report->path, path);
+  EXPECT_EQ(report->download_bytes, two);
+  EXPECT_NE(log_.find("patchfarm-update: path " + path + "\n"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("applied chain_linux-x64_1.0_to_2.0: 1.0 -> 2.0 (package 1 of 2)"),
+            std::string::npos) << log_;
+  EXPECT_NE(log_.find("applied from_linux-x64_2.0: 2.0 -> 4.0 (package 2 of 2)"),
+            std::string::npos) << log_;
+  EXPECT_EQ(log_.find("failed"), std::string::npos) << log_;
+  // Bit-exact: every entry, mode and byte of 4.0, and nothing else (old.txt is gone).
+  EXPECT_EQ(WholeInstall(), Hex("r4"));
+  Marker marker = ReadInstallMarker();
+  EXPECT_EQ(marker.Get("version"), "4.0");
+  EXPECT_EQ(marker.Get("manifest"), Hex("r4"));
+  EXPECT_EQ(marker.Get("serial"), "200");
+  EXPECT_TRUE(List(Install() + "/.patchfarm/downloads").empty());
+}
+
+TEST_F(UpdaterTest, CorruptPackageOnTheCheapestPathTakesTheNextPath) {
+  InstallFirstOfFourReleases();
+  const uint64_t three = link12_.size() + link23_.size() + from3_.size();
+  ASSERT_LT(link12_.size() + from2_.size(), three);
+  ASSERT_LT(three, full4_.size());
+  Sign(FourReleasesIndex());
+  // from_linux-x64_2.0 on the site no longer has the bytes the index signs.
+  const std::string file = Dir("site") + "/from_linux-x64_2.0";
+  auto bytes = ReadFileToString(file);
+  ASSERT_TRUE(bytes.ok());
+  std::string corrupt = *bytes;
+  corrupt[corrupt.size() / 2] ^= 0x55;
+  ASSERT_TRUE(WriteFileAtomically(file, corrupt).ok());
+
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_NE(log_.find("the chain way failed at from_linux-x64_2.0: from_linux-x64_2.0: "
+                      "downloaded bytes do not match the index"),
+            std::string::npos) << log_;
+  // Nothing was applied before every package of the path was checked, so
+  // the next path starts from 1.0 again, without the corrupt package.
+  EXPECT_EQ(log_.find("applied"), log_.find("applied chain_linux-x64_1.0_to_2.0: 1.0 -> 2.0 (package 1 of 3)"))
+      << log_;
+  const std::string next =
+      "1.0 -> 2.0 -> 3.0 -> 4.0 (3 packages, " + std::to_string(three) + " bytes)";
+  EXPECT_NE(log_.find("patchfarm-update: path " + next + "\n"), std::string::npos) << log_;
+  EXPECT_EQ(report->path, next);
+  EXPECT_EQ(report->way, "chain");
+  EXPECT_EQ(report->download_bytes, three);
+  EXPECT_EQ(WholeInstall(), Hex("r4"));
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "4.0");
+  EXPECT_EQ(ReadInstallMarker().Get("manifest"), Hex("r4"));
+}
+
+TEST_F(UpdaterTest, StepFailingAfterACommittedStepGoesOnFromThere) {
+  InstallFirstOfFourReleases();
+  // The index names, as the cumulative package from 2.0, the bytes of the
+  // one from 3.0: they declare 4.0's tree (the check before applying
+  // passes) but read 3.0's, so applying them on 2.0 fails.
+  v1::UpdateIndex index = FourReleasesIndex();
+  v1::SitePatch* from2 = index.mutable_platforms(0)->mutable_patches(2);
+  ASSERT_EQ(from2->file().url(), "from_linux-x64_2.0");
+  auto bytes = ReadFileToString(Dir("site") + "/from_linux-x64_3.0");
+  ASSERT_TRUE(bytes.ok());
+  *from2->mutable_file() = AddSiteFile("from_linux-x64_2.0", *bytes);
+  ASSERT_LT(link12_.size() + from2->file().size(),
+            link12_.size() + link23_.size() + from3_.size());
+  Sign(index);
+
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_NE(log_.find("applied chain_linux-x64_1.0_to_2.0: 1.0 -> 2.0 (package 1 of 2)"),
+            std::string::npos) << log_;
+  EXPECT_NE(log_.find("the chain way failed at from_linux-x64_2.0: "), std::string::npos) << log_;
+  // The next path starts at 2.0, where the committed step left the install.
+  const std::string next = "2.0 -> 3.0 -> 4.0 (2 packages, " +
+                           std::to_string(link23_.size() + from3_.size()) + " bytes)";
+  EXPECT_NE(log_.find("patchfarm-update: path " + next + "\n"), std::string::npos) << log_;
+  EXPECT_EQ(log_.find("applied chain_linux-x64_1.0_to_2.0", log_.find(next)), std::string::npos)
+      << "1.0 -> 2.0 applied twice: " << log_;
+  EXPECT_EQ(report->path, "1.0 -> 2.0 -> 3.0 -> 4.0 (3 packages, " +
+                              std::to_string(link12_.size() + link23_.size() + from3_.size()) +
+                              " bytes)");
+  EXPECT_EQ(WholeInstall(), Hex("r4"));
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "4.0");
+}
+
+TEST_F(UpdaterTest, NoPathLeftStopsWhereTheInstallIs) {
+  InstallFirstOfFourReleases();
+  // Only the link 1.0 -> 2.0 and a corrupt cumulative package from 2.0.
+  v1::UpdateIndex index = NewIndex("4.0", "r4", 200);
+  AddPatchEntry(&index, "1.0", "r1", "2.0", "r2", false, link12_);
+  v1::SiteFile bad = from2_;
+  bad.set_sha256(std::string(64, '0'));
+  AddPatchEntry(&index, "2.0", "r2", "4.0", "r4", true, bad);
+  Sign(index);
+  auto report = Update();
+  ASSERT_FALSE(report.ok()) << log_;
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss) << report.status();
+  EXPECT_NE(log_.find("no other signed package leads from 1.0 to 4.0"), std::string::npos) << log_;
+  EXPECT_EQ(WholeInstall(), Hex("r1"));
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0");
+  // Without the link no path leads there at all: nothing is tried.
+  index.mutable_platforms(0)->mutable_patches()->DeleteSubrange(0, 1);
+  Sign(index);
+  report = Update();
+  ASSERT_FALSE(report.ok()) << log_;
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition) << report.status();
+  EXPECT_NE(log_.find("no signed package leads from 1.0 to 4.0"), std::string::npos) << log_;
+}
+
+TEST_F(UpdaterTest, EmptyInstallPathIsTheFullPackage) {
+  Sign(Index("2.0", 100));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  const std::string path = "(empty) -> 2.0 (1 package, " + std::to_string(full2_.size()) + " bytes)";
+  EXPECT_EQ(report->path, path);
+  EXPECT_EQ(report->way, "full");
+  EXPECT_NE(log_.find("patchfarm-update: path " + path + "\n"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
 }
 
 }  // namespace
