@@ -179,14 +179,14 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   base.old_digest = Sha256Of(old_data);
   base.new_digest = Sha256Of(new_data);
 
+  // Executables are matched with their references' operands masked, so that
+  // code differing only in where it points matches as a whole (the predictor
+  // then accounts for the operands). The ops are as valid either way.
+  std::optional<InstructionSet> set;
+  if (options.predict_references) set = DetectInstructionSet(old_data);
+  if (set && DetectInstructionSet(new_data) != set) set.reset();
   std::vector<DeltaOp> ops;
   {
-    // Executables are matched with their references' operands masked, so
-    // that code differing only in where it points matches as a whole (the
-    // predictor then accounts for the operands). The ops are as valid either way.
-    std::optional<InstructionSet> set;
-    if (options.predict_references) set = DetectInstructionSet(old_data);
-    if (set && DetectInstructionSet(new_data) != set) set.reset();
     std::string masked_old, masked_new;
     absl::string_view match_old = old_data, match_new = new_data;
     Digest index_key = base.old_digest;
@@ -207,10 +207,14 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   RawStreams raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt);
   bool predicted = false;
   if (options.predict_references && raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
-    // Each instruction set is tried; one is kept where it leaves the fewest
-    // non-zero diff bytes (the model's cost is mostly theirs).
-    for (InstructionSet set : {InstructionSet::kX86_64, InstructionSet::kArm64}) {
-      RawStreams with = EncodeOps(new_data, ops, RegionBases(old_data, ops, set), set);
+    // The executable's instruction set, or else each, is tried; one is kept
+    // where it leaves the fewest non-zero diff bytes (the model's cost is
+    // mostly theirs).
+    std::vector<InstructionSet> tried = {InstructionSet::kX86_64, InstructionSet::kArm64};
+    if (set) tried = {*set};
+    for (InstructionSet candidate : tried) {
+      RawStreams with =
+          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate), candidate);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
         raw = std::move(with);
         predicted = true;

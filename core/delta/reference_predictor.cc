@@ -242,7 +242,7 @@ std::string MaskReferences(absl::string_view data, InstructionSet set) {
   const int64_t size = static_cast<int64_t>(data.size());
   for (int64_t p = 0; p < size;) {
     if (set == InstructionSet::kX86_64) {
-      const int off = ReferencePredictor::X86OperandOffset(in + p, size - p);
+      const int off = kX86Starts.start[in[p]] ? ReferencePredictor::X86OperandOffset(in + p, size - p) : 0;
       if (off == 0) {
         ++p;
         continue;
