@@ -132,6 +132,7 @@ int RunUpdateCommand(const std::vector<std::string>& args) {
                 report->newest.c_str(), report->motd.c_str(),
                 static_cast<unsigned long long>(report->download_bytes),
                 report->way.empty() ? "up to date" : report->way.c_str());
+    if (!report->path.empty()) std::printf("path: %s\n", report->path.c_str());
   } else if (report->updated) {
     std::printf("updated %s -> %s (%s, %llu bytes)\n",
                 report->installed.empty() ? "nothing" : report->installed.c_str(),
