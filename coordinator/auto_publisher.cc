@@ -32,6 +32,8 @@ void AutoPublisher::Run() {
         absl::StrAppend(&state, j.state(), ",");
         if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) finished = false;
       }
+      // Chained patches planned later: published when done, never waited for.
+      for (const v1::JobStatus& j : r.chain_jobs()) absl::StrAppend(&state, "c", j.state(), ",");
     }
     for (const auto& [product, s] : products) {
       if (stop_) return;

@@ -7,6 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/policy_proto_convert.h"
+#include "coordinator/store_keys.h"
 #include "coordinator/version.h"
 #include "common/file.h"
 #include "core/tree/manifest.h"
@@ -17,30 +19,30 @@
 namespace patchfarm {
 namespace {
 
-constexpr char kReleasePrefix[] = "release/";
-constexpr char kManifestPrefix[] = "manifest/";
-constexpr char kJobPrefix[] = "job/";
-constexpr char kNextSeqKey[] = "meta/next_seq";
-constexpr char kPolicyPrefix[] = "policy/";
-
-// Hex of a raw digest the coordinator stored itself (always 32 bytes).
-std::string Hex(const std::string& raw) {
-  Digest d{};
-  ParseDigest(raw, &d).IgnoreError();
-  return DigestToHex(d);
-}
+using coordinator_keys::Hex;
+using coordinator_keys::kJobPrefix;
+using coordinator_keys::kManifestPrefix;
+using coordinator_keys::kNextSeqKey;
+using coordinator_keys::kPolicyPrefix;
+using coordinator_keys::kReleasePrefix;
+using coordinator_keys::ReleaseId;
 
 std::string JobId(const std::string& old_digest, const std::string& new_digest) {
-  return DigestToHex(
-             Sha256Of(absl::StrCat("job v1 ", kEngineFormat, " ", old_digest, new_digest)))
-      .substr(0, 32);
-}
-
-std::string ReleaseId(const v1::ReleaseKey& k) {
-  return absl::StrCat(k.product(), "/", k.platform(), "/", k.channel(), "/", k.version());
+  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
 }
 
 }  // namespace
+
+Coordinator::Coordinator(Store* store, BlobStore* blobs, const Clock* clock,
+                         CoordinatorOptions options)
+    : store_(store),
+      blobs_(blobs),
+      clock_(clock),
+      options_(std::move(options)),
+      dropper_(blobs, DefaultFileSystem(), [this](const std::string& line) { LogLocked(line); }) {
+  static const SystemWallClock system_wall_clock;
+  if (options_.wall_clock == nullptr) options_.wall_clock = &system_wall_clock;
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, BlobStore* blobs,
                                                                  const Clock* clock,
@@ -92,12 +94,19 @@ absl::Status Coordinator::Load() {
       parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
       return false;
     }
-    policies_[p.product()].cumulative_window = static_cast<int>(p.cumulative_window());
+    // Fields a record from before they existed lacks take the default.
+    absl::StatusOr<Policy> policy = MergePolicy(options_.policy, p);
+    if (!policy.ok()) {
+      parse = absl::DataLossError(absl::StrCat("record ", key, ": ", policy.status().message()));
+      return false;
+    }
+    policies_[p.product()] = *policy;
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
   PF_ASSIGN_OR_RETURN(std::optional<std::string> seq, store_->Get(kNextSeqKey));
   if (seq && !absl::SimpleAtoi(*seq, &next_seq_)) return absl::DataLossError("bad meta/next_seq");
+  ApplyRetentionLocked("");  // The policies may have aged things out while it was down.
   return absl::OkStatus();
 }
 
@@ -145,6 +154,13 @@ v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) c
     auto it = jobs_.find(id);
     if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
   }
+  s.set_submitted_unix_seconds(r.submitted_unix_seconds());
+  for (const std::string& id : r.chain_job_ids()) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) *s.add_chain_jobs() = JobStatusLocked(it->second);
+  }
+  s.set_full_package_size(r.full_package_size());
+  s.set_full_package_digest(r.full_package_digest());
   return s;
 }
 
@@ -232,6 +248,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   release.set_kind(request.kind());
   release.set_manifest_digest(raw_digest);
   release.set_total_size(total);
+  release.set_submitted_unix_seconds(NowUnixSeconds());
   uint64_t seq = next_seq_;
   release.set_seq(seq++);
 
@@ -247,8 +264,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
     if (it->second.kind() != request.kind()) continue;
     candidates.push_back({it->first, it->second.release().version(), it->second.intermediate()});
   }
-  auto policy = policies_.find(key.product());
-  const Policy& plan = policy == policies_.end() ? options_.policy : policy->second;
+  const Policy& plan = PolicyForLocked(key.product());
   std::vector<v1::StoredJob> new_jobs;
   for (const std::string& from_id : PlanSources(plan, key.version(),
                                                 request.intermediate(), candidates)) {
@@ -272,6 +288,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   LogLocked(absl::StrCat("event=release_submitted release=", id, " jobs=", response.job_ids_size(),
                          " intermediate=", request.intermediate()));
   releases_[id] = std::move(release);
+  ApplyRetentionLocked(key.product());
   ChangedLocked();
   return response;
 }
@@ -297,16 +314,23 @@ absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::stri
 
 absl::StatusOr<v1::PolicyResponse> Coordinator::SetPolicy(const v1::PolicyRequest& request) {
   PF_RETURN_IF_ERROR(ValidateName("product", request.product()));
-  if (request.cumulative_window() < 1 || request.cumulative_window() > 1000) {
-    return absl::InvalidArgumentError("the cumulative window must be 1-1000 versions");
-  }
   std::lock_guard<std::mutex> lock(mu_);
-  PF_RETURN_IF_ERROR(
-      store_->Write({{kPolicyPrefix + request.product(), request.SerializeAsString()}}, /*sync=*/true));
-  policies_[request.product()].cumulative_window = static_cast<int>(request.cumulative_window());
-  v1::PolicyResponse response;
-  response.set_cumulative_window(request.cumulative_window());
-  return response;
+  const Policy& current = PolicyForLocked(request.product());
+  PF_ASSIGN_OR_RETURN(Policy policy, MergePolicy(current, request));
+  if (!request.has_cumulative_window() && !request.has_keep_chain() && !request.has_keep_days() &&
+      !request.has_max_patch_ratio()) {
+    return PolicyToProto(policy);  // Asked, not changed.
+  }
+  PF_RETURN_IF_ERROR(store_->Write({{kPolicyPrefix + request.product(),
+                                     PolicyToRequest(request.product(), policy).SerializeAsString()}},
+                                   /*sync=*/true));
+  policies_[request.product()] = policy;
+  LogLocked(absl::StrCat("event=policy_set product=", request.product(),
+                         " window=", policy.cumulative_window, " keep_chain=", policy.keep_chain,
+                         " keep_days=", policy.keep_days, " max_patch_ratio=", policy.max_patch_ratio));
+  ApplyRetentionLocked(request.product());
+  ChangedLocked();
+  return PolicyToProto(policy);
 }
 
 absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
@@ -353,6 +377,8 @@ v1::StatusResponse Coordinator::Status(const std::string& product) {
   });
   v1::StatusResponse response;
   for (const v1::StoredRelease* r : list) *response.add_releases() = ReleaseStatusLocked(*r);
+  if (!product.empty()) *response.mutable_policy() = PolicyToProto(PolicyForLocked(product));
+  response.set_now_unix_seconds(NowUnixSeconds());
   return response;
 }
 
@@ -687,6 +713,8 @@ Coordinator::Metrics Coordinator::GetMetrics() {
     }
   }
   m.lease_expiries = lease_expiries_;
+  m.blobs_dropped = dropper_.blobs_dropped();
+  m.blob_bytes_dropped = dropper_.bytes_dropped();
   const double now = clock_->Now();
   m.workers_seen = workers_.size();
   for (const auto& [id, w] : workers_) {

@@ -16,6 +16,15 @@
 // whose header names the job's old and new content
 // (core/tree/result_binding.h); its size is read from the blob store. A
 // refused result leaves the job as it was and logs event=result_refused.
+//
+// Retention (coordinator/retention.h, coordinator_retention.cc): after each
+// Submit and SetPolicy (and at start) the coordinator plans the chained
+// patches its product's policy keeps that have no job yet, and drops the
+// results of release jobs no policy keeps any more: their job records go
+// and their package blobs leave the blob store (BlobDropper, logged as
+// event=blob_dropped, counted in Metrics), unless any release's manifest,
+// any hotfix or any other job still names the blob. One-off jobs' results
+// are kept.
 #ifndef PATCHFARM_COORDINATOR_COORDINATOR_H_
 #define PATCHFARM_COORDINATOR_COORDINATOR_H_
 
@@ -31,8 +40,11 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "coordinator/blob_dropper.h"
 #include "coordinator/job_queue.h"
 #include "coordinator/planner.h"
+#include "coordinator/retention.h"
+#include "coordinator/wall_clock.h"
 #include "proto/patchfarm/v1/farm.pb.h"
 #include "proto/patchfarm/v1/state.pb.h"
 #include "storage/blob_store.h"
@@ -51,7 +63,10 @@ struct CoordinatorOptions {
   // jobs are forgotten to make room. Default: 10,000.
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
-  Policy policy;
+  Policy policy;  // For products without a policy of their own.
+  // Calendar time: releases' submit times and the chain retention's
+  // keep-days. Must outlive the coordinator. Default: the system's clock.
+  const WallClock* wall_clock = nullptr;
   // Gets one structured line ("event=... release=... job=...") per release,
   // job and worker event. Called with the coordinator's lock held: keep it
   // quick (a buffered write). Default: none.
@@ -65,20 +80,30 @@ class Coordinator {
                                                              const Clock* clock,
                                                              CoordinatorOptions options);
 
-  // CI: registers a release and plans its jobs. InvalidArgument for bad names
-  // or manifests; FailedPrecondition if a file's blob was not uploaded;
-  // AlreadyExists for the same release with other content.
+  // CI: registers a release (with its submit time) and plans its jobs: the
+  // cumulative window, and any chained patch the policy keeps that has no
+  // job yet. InvalidArgument for bad names or manifests; FailedPrecondition
+  // if a file's blob was not uploaded; AlreadyExists for the same release
+  // with other content.
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SubmitRequest& request);
   absl::StatusOr<v1::ReleaseStatus> GetReleaseStatus(const std::string& release_id);
   absl::StatusOr<v1::GetManifestResponse> GetManifest(const std::string& release_id);
-  // Sets a product's policy (the default is options.policy). InvalidArgument
-  // for a window outside 1-1000.
+  // Sets the fields of a product's policy that `request` sets (the others
+  // keep their value; a product without a policy starts from
+  // options.policy), stores it, and returns the policy in effect. A request
+  // setting nothing changes nothing. InvalidArgument for a bad product name
+  // or a field out of range (coordinator/policy.h).
   absl::StatusOr<v1::PolicyResponse> SetPolicy(const v1::PolicyRequest& request);
+  // Records the size and digest of a release's full package, as a publish
+  // built it. NotFound for an unknown release; InvalidArgument for a digest
+  // that is not 32 bytes.
+  absl::Status RecordFullPackage(const v1::RecordFullPackageRequest& request);
   // Sets a release's hotfix files. NotFound for an unknown release;
   // InvalidArgument for names that are not flat file names;
   // FailedPrecondition for blobs not uploaded.
   absl::StatusOr<v1::HotfixResponse> AddHotfix(const v1::HotfixRequest& request);
-  // Every release of `product` (all if empty), oldest first.
+  // Every release of `product` (all if empty), oldest first, the wall
+  // clock's time, and with a product its policy in effect.
   v1::StatusResponse Status(const std::string& product);
 
   // Developers: queues (ahead of release jobs) or finds the patch between two
@@ -123,6 +148,8 @@ class Coordinator {
     uint64_t lease_expiries = 0;
     size_t workers_seen = 0;       // Ever.
     size_t workers_connected = 0;  // Seen within a lease period.
+    uint64_t blobs_dropped = 0;       // Package blobs dropped since start.
+    uint64_t blob_bytes_dropped = 0;
   };
   Metrics GetMetrics();
 
@@ -140,8 +167,7 @@ class Coordinator {
     uint64_t done = 0;
   };
 
-  Coordinator(Store* store, BlobStore* blobs, const Clock* clock, CoordinatorOptions options)
-      : store_(store), blobs_(blobs), clock_(clock), options_(options) {}
+  Coordinator(Store* store, BlobStore* blobs, const Clock* clock, CoordinatorOptions options);
   absl::Status Load();
   absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(const std::string& digest);
   absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);
@@ -165,6 +191,23 @@ class Coordinator {
   absl::StatusOr<WorkerState*> SeenLocked(const std::string& worker_id);
   v1::WorkerInfo WorkerInfoLocked(const std::string& id, const WorkerState& w) const;
   void ChangedLocked();
+
+  // Retention (coordinator_retention.cc).
+  const Policy& PolicyForLocked(const std::string& product) const;
+  int64_t NowUnixSeconds() const;
+  // The releases of `product` (every product if empty) by release line
+  // (product/platform/channel/kind).
+  std::map<std::string, std::vector<const v1::StoredRelease*>> LinesLocked(
+      const std::string& product) const;
+  std::vector<LineRelease> LineReleasesLocked(const std::vector<const v1::StoredRelease*>& line) const;
+  // Plans (stores and queues) the chained patches that `product`'s policy
+  // keeps for its newest formal versions and that have no job yet.
+  absl::Status PlanChainLocked(const std::string& product);
+  // Drops the jobs and package blobs no policy keeps (see the top comment),
+  // and finishes drops a crash interrupted. Errors are logged.
+  void DropExpiredLocked();
+  // Plans and drops after a change to `product`'s releases or policy.
+  void ApplyRetentionLocked(const std::string& product);
   void LogLocked(const std::string& line) {
     if (options_.log) options_.log(line);
   }
@@ -186,6 +229,7 @@ class Coordinator {
   std::map<std::string, Lease> leases_;  // By job id.
   std::map<std::string, WorkerState> workers_;
   JobQueue queue_;
+  BlobDropper dropper_;
 };
 
 }  // namespace patchfarm

@@ -198,6 +198,14 @@ grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext* context, con
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::RecordFullPackage(grpc::ServerContext* context,
+                                                       const v1::RecordFullPackageRequest* request,
+                                                       v1::RecordFullPackageResponse*) {
+  // Whoever may publish (Status and GetManifest): submit or request.
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
+  return ToGrpcStatus(c_->RecordFullPackage(*request));
+}
+
 grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kAdmin}); !allowed.ok()) return allowed;

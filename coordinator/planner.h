@@ -6,14 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace patchfarm {
+#include "coordinator/policy.h"
 
-struct Policy {
-  // Cumulative patches from each of the last N formal versions (same platform
-  // and channel) older than the new one; the newest of them is the chained
-  // patch (previous -> new).
-  int cumulative_window = 10;  // Default: 10.
-};
+namespace patchfarm {
 
 struct PlannedRelease {
   std::string id;

@@ -1,0 +1,391 @@
+// The coordinator's retention (coordinator.h, coordinator_retention.cc): the
+// policy fields stored and validated, submit times, chained patches planned
+// where missing, and results dropped from the blob store once no policy keeps
+// them, never while anything names their blob. File releases, an in-memory
+// store, fake clocks.
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/file.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store_keys.h"
+#include "core/delta/diff.h"
+#include "gtest/gtest.h"
+#include "storage/memory_store.h"
+
+namespace patchfarm {
+namespace {
+
+class CoordinatorRetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    auto blobs = BlobStore::Open(std::string(std::getenv("TEST_TMPDIR")) + "/blobs" +
+                                 std::to_string(n++));
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(*blobs);
+    Reopen();
+  }
+
+  void Reopen() {
+    coordinator_.reset();
+    CoordinatorOptions options;
+    options.policy.cumulative_window = 3;
+    options.wall_clock = &wall_;
+    options.log = [this](const std::string& line) { events_ += line + "\n"; };
+    auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = std::move(*c);
+  }
+
+  std::string Content(const std::string& version) {
+    return "game binary " + version + " " + std::string(2000, 'x') + version;
+  }
+
+  v1::SubmitRequest FileRelease(const std::string& version, const std::string& content,
+                                const std::string& platform = "linux-x64") {
+    auto digest = blobs_->Put(content);
+    EXPECT_TRUE(digest.ok());
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("game");
+    r.mutable_release()->set_platform(platform);
+    r.mutable_release()->set_version(version);
+    r.set_kind(v1::RELEASE_KIND_FILE);
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path("game.bin");
+    e->set_type(1);
+    e->set_mode(0755);
+    e->set_size(content.size());
+    e->set_digest(DigestBytes(*digest));
+    return r;
+  }
+
+  void Submit(const std::string& version, const std::string& platform = "linux-x64") {
+    auto r = coordinator_->Submit(FileRelease(version, Content(version), platform));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  std::string Blob(const std::string& raw_digest) {
+    Digest digest{};
+    EXPECT_TRUE(ParseDigest(raw_digest, &digest).ok());
+    auto path = blobs_->PathOf(digest);
+    if (!path.ok()) return "";
+    auto data = ReadFileToString(*path);
+    return data.ok() ? *data : "";
+  }
+
+  bool HasBlob(const std::string& raw_digest) {
+    Digest digest{};
+    return ParseDigest(raw_digest, &digest).ok() && blobs_->Has(digest);
+  }
+
+  // Leases and completes every queued job with its true patch.
+  void CompleteAll() {
+    for (;;) {
+      v1::AcquireRequest request;
+      request.set_worker_id("w");
+      request.set_max_jobs(16);
+      auto leased = coordinator_->Acquire(request);
+      ASSERT_TRUE(leased.ok());
+      if (leased->jobs_size() == 0) return;
+      for (const v1::Job& job : leased->jobs()) {
+        DiffOptions options;
+        options.level = 1;
+        auto patch = Diff(Blob(job.old_manifest(0).digest()), Blob(job.new_manifest(0).digest()), options);
+        ASSERT_TRUE(patch.ok());
+        auto digest = blobs_->Put(*patch);
+        ASSERT_TRUE(digest.ok());
+        v1::CompleteRequest complete;
+        complete.set_worker_id("w");
+        complete.set_job_id(job.job_id());
+        complete.set_lease_id(job.lease_id());
+        complete.set_package_digest(DigestBytes(*digest));
+        ASSERT_TRUE(coordinator_->Complete(complete).ok());
+      }
+    }
+  }
+
+  absl::StatusOr<v1::PolicyResponse> SetPolicy(int window, int keep_chain, int keep_days) {
+    v1::PolicyRequest request;
+    request.set_product("game");
+    if (window > 0) request.set_cumulative_window(window);
+    if (keep_chain > 0) request.set_keep_chain(keep_chain);
+    if (keep_days >= 0) request.set_keep_days(keep_days);
+    return coordinator_->SetPolicy(request);
+  }
+
+  const v1::ReleaseStatus* Release(const v1::StatusResponse& status, const std::string& version) {
+    for (const v1::ReleaseStatus& r : status.releases()) {
+      if (r.release().version() == version) return &r;
+    }
+    ADD_FAILURE() << "no release " << version;
+    return nullptr;
+  }
+
+  // Every done job's "from->to" and package digest.
+  std::map<std::string, std::string> DoneJobs() {
+    std::map<std::string, std::string> jobs;
+    const v1::StatusResponse status = coordinator_->Status("game");
+    for (const v1::ReleaseStatus& r : status.releases()) {
+      for (const auto* list : {&r.jobs(), &r.chain_jobs()}) {
+        for (const v1::JobStatus& j : *list) {
+          if (j.state() == v1::JOB_STATE_DONE) {
+            jobs[j.from_version() + "->" + j.to_version()] = j.package_digest();
+          }
+        }
+      }
+    }
+    return jobs;
+  }
+
+  FakeClock clock_;
+  FakeWallClock wall_;
+  MemoryStore store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::string events_;
+};
+
+TEST_F(CoordinatorRetentionTest, PolicyFieldsAreStoredValidatedAndSurviveARestart) {
+  auto policy = SetPolicy(0, 5, -1);  // Only keep-chain.
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->cumulative_window(), 3u);  // The coordinator's default.
+  EXPECT_EQ(policy->keep_chain(), 5u);
+  EXPECT_EQ(policy->keep_days(), 365u);
+  EXPECT_DOUBLE_EQ(policy->max_patch_ratio(), 0.9);
+
+  v1::PolicyRequest request;
+  request.set_product("game");
+  request.set_keep_days(0);
+  request.set_max_patch_ratio(0.5);
+  ASSERT_TRUE(coordinator_->SetPolicy(request).ok());
+  for (auto bad : std::vector<std::function<void(v1::PolicyRequest*)>>{
+           [](v1::PolicyRequest* r) { r->set_cumulative_window(0); },
+           [](v1::PolicyRequest* r) { r->set_cumulative_window(1001); },
+           [](v1::PolicyRequest* r) { r->set_keep_chain(0); },
+           [](v1::PolicyRequest* r) { r->set_keep_chain(100001); },
+           [](v1::PolicyRequest* r) { r->set_keep_days(36501); },
+           [](v1::PolicyRequest* r) { r->set_max_patch_ratio(0); },
+           [](v1::PolicyRequest* r) { r->set_max_patch_ratio(1.5); },
+           [](v1::PolicyRequest* r) { r->set_max_patch_ratio(std::nan("")); },
+       }) {
+    v1::PolicyRequest r;
+    r.set_product("game");
+    bad(&r);
+    EXPECT_EQ(coordinator_->SetPolicy(r).status().code(), absl::StatusCode::kInvalidArgument)
+        << r.DebugString();
+  }
+  v1::PolicyRequest bounds;
+  bounds.set_product("game");
+  bounds.set_cumulative_window(1000);
+  bounds.set_keep_chain(100000);
+  bounds.set_keep_days(36500);
+  bounds.set_max_patch_ratio(1);
+  ASSERT_TRUE(coordinator_->SetPolicy(bounds).ok());
+  bounds.set_cumulative_window(2);
+  bounds.set_keep_chain(5);
+  bounds.clear_keep_days();  // Keeps 36500.
+  bounds.set_max_patch_ratio(0.5);
+  ASSERT_TRUE(coordinator_->SetPolicy(bounds).ok());
+
+  Reopen();
+  const v1::StatusResponse status = coordinator_->Status("game");
+  EXPECT_EQ(status.policy().cumulative_window(), 2u);
+  EXPECT_EQ(status.policy().keep_chain(), 5u);
+  EXPECT_EQ(status.policy().keep_days(), 36500u);
+  EXPECT_DOUBLE_EQ(status.policy().max_patch_ratio(), 0.5);
+  v1::PolicyRequest ask;  // Nothing set: the policy in effect, unchanged.
+  ask.set_product("game");
+  auto asked = coordinator_->SetPolicy(ask);
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(asked->keep_chain(), 5u);
+  // Another product has the coordinator's defaults.
+  EXPECT_EQ(coordinator_->Status("other").policy().keep_chain(), 100u);
+}
+
+TEST_F(CoordinatorRetentionTest, APolicyRecordFromBeforeTheNewFieldsLoadsWithDefaults) {
+  v1::PolicyRequest old;
+  old.set_product("game");
+  old.set_cumulative_window(4);
+  ASSERT_TRUE(store_.Write({{"policy/game", old.SerializeAsString()}}, true).ok());
+  Reopen();
+  const v1::PolicyResponse p = coordinator_->Status("game").policy();
+  EXPECT_EQ(p.cumulative_window(), 4u);
+  EXPECT_EQ(p.keep_chain(), 100u);
+  EXPECT_EQ(p.keep_days(), 365u);
+  EXPECT_DOUBLE_EQ(p.max_patch_ratio(), 0.9);
+}
+
+TEST_F(CoordinatorRetentionTest, ReleasesRecordTheirSubmitTimeFromTheWallClock) {
+  Submit("1.0");
+  wall_.Advance(absl::Hours(50));
+  Submit("2.0");
+  Reopen();
+  const v1::StatusResponse status = coordinator_->Status("game");
+  EXPECT_EQ(status.now_unix_seconds(), absl::ToUnixSeconds(wall_.Now()));
+  EXPECT_EQ(Release(status, "1.0")->submitted_unix_seconds(), 1'700'000'000);
+  EXPECT_EQ(Release(status, "2.0")->submitted_unix_seconds(), 1'700'000'000 + 50 * 3600);
+}
+
+TEST_F(CoordinatorRetentionTest, MissingChainLinksArePlannedApartFromTheReleasesJobs) {
+  ASSERT_TRUE(SetPolicy(2, -1, -1).ok());
+  Submit("1.0");
+  Submit("2.0");
+  Submit("3.0");
+  CompleteAll();
+  // Out of order: 2.5 gets patches from 2.0 and 1.0 by the window, but 2.5 ->
+  // 3.0 is missing; 1.0 -> 3.0 has left the window of 3.0 (now 2.5, 2.0).
+  Submit("2.5");
+  v1::StatusResponse status = coordinator_->Status("game");
+  const v1::ReleaseStatus* three = Release(status, "3.0");
+  ASSERT_EQ(three->jobs_size(), 1);
+  EXPECT_EQ(three->jobs(0).from_version(), "2.0");
+  ASSERT_EQ(three->chain_jobs_size(), 1);
+  EXPECT_EQ(three->chain_jobs(0).from_version(), "2.5");
+  EXPECT_EQ(three->chain_jobs(0).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_NE(events_.find("event=chain_planned"), std::string::npos);
+  EXPECT_EQ(coordinator_->QueueDepth(1), 3u);  // 2.0 -> 2.5, 1.0 -> 2.5, 2.5 -> 3.0.
+  Reopen();  // Stored with the release.
+  EXPECT_EQ(Release(coordinator_->Status("game"), "3.0")->chain_jobs_size(), 1);
+  EXPECT_EQ(coordinator_->QueueDepth(1), 3u);
+}
+
+TEST_F(CoordinatorRetentionTest, ResultsThatLeftThePolicyAreDroppedOnlyThen) {
+  ASSERT_TRUE(SetPolicy(2, 2, 0).ok());
+  for (int v = 1; v <= 6; ++v) {
+    Submit(std::to_string(v) + ".0");
+    CompleteAll();
+  }
+  // While 6.0 was being made, 5.0 was the newest served: the patches into 5.0
+  // from 4.0 and 3.0 and the chain 3.0 -> 4.0 -> 5.0 were kept.
+  std::map<std::string, std::string> before = DoneJobs();
+  ASSERT_EQ(before.count("3.0->5.0"), 1u);
+  ASSERT_EQ(before.count("3.0->4.0"), 1u);
+  ASSERT_EQ(before.count("1.0->2.0"), 0u) << "dropped at 5.0's submit";
+  ASSERT_EQ(before.count("2.0->4.0"), 0u) << "dropped at 6.0's submit";
+  ASSERT_TRUE(SetPolicy(2, 2, 0).ok());  // Now 6.0 is served.
+  const std::map<std::string, std::string> after = DoneJobs();
+  EXPECT_EQ(after, (std::map<std::string, std::string>{{"4.0->5.0", before["4.0->5.0"]},
+                                                       {"4.0->6.0", before["4.0->6.0"]},
+                                                       {"5.0->6.0", before["5.0->6.0"]}}));
+  for (const auto& [pair, digest] : before) {
+    EXPECT_EQ(HasBlob(digest), after.count(pair) != 0) << pair;
+  }
+  EXPECT_NE(events_.find("event=blob_dropped blob=" + coordinator_keys::Hex(before["3.0->5.0"])),
+            std::string::npos)
+      << events_;
+  Coordinator::Metrics m = coordinator_->GetMetrics();
+  EXPECT_EQ(m.blobs_dropped, 6u);  // 1->2, 1->3; 2->3, 2->4; 3->4, 3->5.
+  EXPECT_GT(m.blob_bytes_dropped, 0u);
+  // Reopening keeps what is left.
+  Reopen();
+  EXPECT_EQ(DoneJobs(), after);
+}
+
+TEST_F(CoordinatorRetentionTest, KeepDaysKeepsRecentLinksUntilTheyAge) {
+  ASSERT_TRUE(SetPolicy(1, 1, 35).ok());
+  for (int v = 1; v <= 6; ++v) {  // Ten days apart.
+    Submit(std::to_string(v) + ".0");
+    CompleteAll();
+    wall_.Advance(absl::Hours(24 * 10));
+  }
+  // Day 60: 6.0 is served; 4.0 (day 30) and 5.0 (day 40) are within 35 days.
+  ASSERT_TRUE(SetPolicy(1, 1, 35).ok());
+  std::map<std::string, std::string> jobs = DoneJobs();
+  EXPECT_EQ(jobs.count("5.0->6.0"), 1u);
+  EXPECT_EQ(jobs.count("4.0->5.0"), 1u);
+  EXPECT_EQ(jobs.count("3.0->4.0"), 0u);
+  wall_.Advance(absl::Hours(24 * 20));  // Day 80: none is; keep-chain keeps 5.0's.
+  ASSERT_TRUE(SetPolicy(1, 1, 35).ok());
+  jobs = DoneJobs();
+  EXPECT_EQ(jobs.count("5.0->6.0"), 1u);
+  EXPECT_EQ(jobs.count("4.0->5.0"), 0u) << "aged out";
+}
+
+TEST_F(CoordinatorRetentionTest, NothingStillReferencedIsDeleted) {
+  ASSERT_TRUE(SetPolicy(1, 1, 0).ok());
+  for (int v = 1; v <= 3; ++v) {
+    Submit(std::to_string(v) + ".0");
+    CompleteAll();
+  }
+  std::map<std::string, std::string> jobs = DoneJobs();
+  const std::string p12 = jobs["1.0->2.0"], p23 = jobs["2.0->3.0"];
+  // A release on another platform ships the bytes of 1.0 -> 2.0's package,
+  // and a hotfix those of 2.0 -> 3.0's.
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1.0", Blob(p12), "win-x64")).ok());
+  v1::HotfixRequest hotfix;
+  *hotfix.mutable_release() = FileRelease("3.0", Content("3.0")).release();
+  *hotfix.add_files() = FileRelease("3.0", Blob(p23)).manifest(0);
+  hotfix.mutable_files(0)->set_path("patch.bin");
+  ASSERT_TRUE(coordinator_->AddHotfix(hotfix).ok());
+  v1::OneOffRequest one_off;
+  one_off.set_product("game");
+  one_off.set_platform("linux-x64");
+  one_off.set_from_version("1.0");
+  one_off.set_to_version("3.0");
+  ASSERT_TRUE(coordinator_->RequestOneOff(one_off).ok());
+  CompleteAll();
+  auto one_off_job = coordinator_->RequestOneOff(one_off);
+  ASSERT_TRUE(one_off_job.ok());
+  ASSERT_EQ(one_off_job->state(), v1::JOB_STATE_DONE);
+  // 4.0, 5.0 and then serving 5.0 age out 1.0 -> 2.0, 2.0 -> 3.0 and 3.0 -> 4.0.
+  Submit("4.0");
+  CompleteAll();
+  const std::string p34 = DoneJobs()["3.0->4.0"];
+  Submit("5.0");
+  CompleteAll();
+  ASSERT_TRUE(SetPolicy(1, 1, 0).ok());
+  jobs = DoneJobs();
+  EXPECT_EQ(jobs, (std::map<std::string, std::string>{{"4.0->5.0", jobs["4.0->5.0"]}}));
+  EXPECT_TRUE(HasBlob(p12)) << "a release's file was deleted";
+  EXPECT_TRUE(HasBlob(p23)) << "a hotfix file was deleted";
+  EXPECT_FALSE(HasBlob(p34));
+  EXPECT_EQ(coordinator_->GetMetrics().blobs_dropped, 1u);
+  EXPECT_TRUE(HasBlob(one_off_job->package_digest())) << "a one-off's result was deleted";
+  EXPECT_TRUE(coordinator_->GetJobStatus(one_off_job->job_id()).ok());
+}
+
+TEST_F(CoordinatorRetentionTest, ADropInterruptedByACrashFinishesAtTheNextStart) {
+  auto orphan = blobs_->Put("a package whose job record was already dropped");
+  auto shipped = blobs_->Put("a file some release ships");
+  ASSERT_TRUE(orphan.ok() && shipped.ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1.0", "a file some release ships")).ok());
+  ASSERT_TRUE(store_.Write({{"drop/" + DigestToHex(*orphan), ""},
+                            {"drop/" + DigestToHex(*shipped), ""}},
+                           true)
+                  .ok());
+  Reopen();
+  EXPECT_FALSE(blobs_->Has(*orphan));
+  EXPECT_TRUE(blobs_->Has(*shipped));
+  int markers = 0;
+  ASSERT_TRUE(store_.Scan("drop/", [&](absl::string_view, absl::string_view) {
+    ++markers;
+    return true;
+  }).ok());
+  EXPECT_EQ(markers, 0);
+}
+
+TEST_F(CoordinatorRetentionTest, FullPackageSizesAreRecordedPerRelease) {
+  Submit("1.0");
+  v1::RecordFullPackageRequest request;
+  request.set_release_id("game/linux-x64/stable/1.0");
+  request.set_package_digest(std::string(32, 'd'));
+  request.set_package_size(12345);
+  ASSERT_TRUE(coordinator_->RecordFullPackage(request).ok());
+  Reopen();
+  const v1::StatusResponse status = coordinator_->Status("game");
+  const v1::ReleaseStatus* r = Release(status, "1.0");
+  EXPECT_EQ(r->full_package_size(), 12345u);
+  EXPECT_EQ(r->full_package_digest(), std::string(32, 'd'));
+  request.set_release_id("game/linux-x64/stable/9.0");
+  EXPECT_EQ(coordinator_->RecordFullPackage(request).code(), absl::StatusCode::kNotFound);
+  request.set_release_id("game/linux-x64/stable/1.0");
+  request.set_package_digest("short");
+  EXPECT_EQ(coordinator_->RecordFullPackage(request).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace patchfarm
