@@ -50,7 +50,8 @@ inline uint16_t FormatVersionOf(PatchMethod method) { return IsPredicted(method)
 
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
-inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{4} << 20;
+// 1 MiB: at most ~350,000 entries, about 11 MiB of map (32 bytes an entry).
+inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
 
 // Stream indexes for kStreams.
 inline constexpr int kControlStream = 0;
