@@ -1,6 +1,7 @@
 #include "publisher/publisher.h"
 
 #include <dirent.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,162 +14,35 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/html.h"
-#include "client/blob_transfer.h"
 #include "common/directory.h"
 #include "common/ed25519.h"
-#include "common/grpc_channel.h"
 #include "common/file.h"
-#include "common/grpc_status.h"
+#include "common/html.h"
 #include "common/status_macros.h"
+#include "coordinator/policy_proto_convert.h"
 #include "coordinator/version.h"
-#include "core/tree/result_binding.h"
-#include "core/tree/tree_diff.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/create_channel.h"
-#include "proto/patchfarm/v1/farm.grpc.pb.h"
-#include "proto/patchfarm/v1/manifest_convert.h"
-#include "proto/patchfarm/v1/site.pb.h"
+#include "publisher/site_plan.h"
+#include "publisher/site_writer.h"
+#include "publisher/update_sizes.h"
 
 namespace patchfarm {
 namespace {
 
-// Everything one publish run needs.
-class SiteWriter {
- public:
-  SiteWriter(const PublishOptions& options, const std::string& site_dir)
-      : options_(options), site_dir_(site_dir) {
-    ChannelOptions channel_options;
-    channel_options.token = options.token;
-    channel_options.tls_ca_pem = options.tls_ca_pem;
-    channel_options.tls_cert_pem = options.tls_cert_pem;
-    channel_options.tls_key_pem = options.tls_key_pem;
-    auto channel = MakeChannel(options.coordinator, channel_options);
-    coordinator_ = v1::CoordinatorService::NewStub(channel);
-    blobs_ = v1::BlobService::NewStub(channel);
+constexpr const char* kSiteMetaFiles[] = {"index.json", "index.json.sig", "version.ini",
+                                          "download.html"};
+
+absl::StatusOr<v1::UpdateIndex> ParseIndex(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::string json, ReadFileToString(path));
+  v1::UpdateIndex parsed;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(json, &parsed, options).ok()) {
+    return absl::DataLossError(absl::StrCat(path, ": not an update index"));
   }
-
-  absl::Status Open() {
-    PF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(options_.out_dir + "/.cache"));
-    return absl::OkStatus();
-  }
-
-  // Copies blob `digest` into the site as `name`.
-  absl::StatusOr<v1::SiteFile> AddBlob(const std::string& channel_dir, const std::string& name,
-                                       const Digest& digest) {
-    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
-    PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
-    return AddFile(channel_dir, name, path, digest);
-  }
-
-  // Copies job `job`'s package into the site as `name` after checking that it
-  // leads from release `from` to release `to` (core/tree/result_binding.h):
-  // what the index signs is checked here, whatever the coordinator accepted.
-  absl::StatusOr<v1::SitePatch> AddPatch(const std::string& channel_dir, const std::string& name,
-                                         const v1::JobStatus& job, const v1::ReleaseStatus& from,
-                                         const v1::ReleaseStatus& to) {
-    Digest digest, to_digest;
-    PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
-    PF_RETURN_IF_ERROR(ParseDigest(to.manifest_digest(), &to_digest));
-    PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
-    PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(path));
-    PF_ASSIGN_OR_RETURN(const Manifest* from_manifest, ManifestOf(from));
-    absl::Status bound = CheckPackageBinding(*package, *from_manifest, to_digest);
-    if (!bound.ok()) {
-      return absl::Status(bound.code(), absl::StrCat("package ", from.release().version(), " -> ",
-                                                     to.release().version(), " (job ", job.job_id(),
-                                                     "): ", bound.message()));
-    }
-    v1::SitePatch patch;
-    patch.set_from_version(from.release().version());
-    patch.set_to_version(to.release().version());
-    PF_ASSIGN_OR_RETURN(Digest from_digest, ManifestDigestOf(from));
-    patch.set_from_manifest_sha256(DigestToHex(from_digest));
-    patch.set_to_manifest_sha256(DigestToHex(to_digest));
-    PF_ASSIGN_OR_RETURN(*patch.mutable_file(), AddFile(channel_dir, name, path, digest));
-    return patch;
-  }
-
-  // The manifest of `release`, fetched once per publish.
-  absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release) {
-    auto it = manifests_.find(release.release_id());
-    if (it != manifests_.end()) return &it->second;
-    v1::GetManifestRequest request;
-    request.set_release_id(release.release_id());
-    v1::GetManifestResponse response;
-    grpc::ClientContext context;
-    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
-    PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
-    if (DigestBytes(ManifestDigest(manifest)) != release.manifest_digest()) {
-      return absl::DataLossError(
-          absl::StrCat("release ", release.release_id(), ": its manifest does not match its digest"));
-    }
-    return &(manifests_[release.release_id()] = std::move(manifest));
-  }
-
-  absl::StatusOr<Digest> ManifestDigestOf(const v1::ReleaseStatus& release) {
-    Digest digest;
-    PF_RETURN_IF_ERROR(ParseDigest(release.manifest_digest(), &digest));
-    return digest;
-  }
-
-  absl::StatusOr<v1::SiteFile> AddFile(const std::string& channel_dir, const std::string& name,
-                                       const std::string& path, const Digest& digest) {
-    PF_RETURN_IF_ERROR(CopyFile(path, JoinPath(channel_dir, name), 0644));
-    struct stat st;
-    if (stat(JoinPath(channel_dir, name).c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", name);
-    v1::SiteFile file;
-    file.set_url(name);
-    file.set_size(static_cast<uint64_t>(st.st_size));
-    file.set_sha256(DigestToHex(digest));
-    ++report.files;
-    report.bytes += file.size();
-    return file;
-  }
-
-  // The full package of a release (a tree package from an empty tree), built
-  // once per manifest and kept in the cache.
-  absl::StatusOr<v1::SiteFile> AddFullPackage(const std::string& channel_dir, const std::string& name,
-                                              const v1::ReleaseStatus& release) {
-    std::string cached = absl::StrCat(options_.out_dir, "/.cache/full-",
-                                      DigestToHex(Sha256Of(release.manifest_digest())));
-    struct stat st;
-    if (stat(cached.c_str(), &st) != 0) {
-      PF_ASSIGN_OR_RETURN(const Manifest* found, ManifestOf(release));
-      const Manifest& manifest = *found;
-      for (const ManifestEntry& e : manifest) {
-        if (e.type == EntryType::kFile) {
-          PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), e.digest, cache_.get()));
-        }
-      }
-      FileLocator locate = [this](const ManifestEntry& e) {
-        absl::StatusOr<std::string> path = cache_->PathOf(e.digest);
-        return path.ok() ? *path : std::string("/nonexistent/blob");
-      };
-      PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(cached));
-      PF_RETURN_IF_ERROR(
-          MakePackageFromManifests(Manifest(), locate, manifest, locate, TreeDiffOptions(), out.get()));
-      PF_RETURN_IF_ERROR(out->Commit());
-    }
-    uint64_t size = 0;
-    PF_ASSIGN_OR_RETURN(Digest digest, HashFile(cached, &size));
-    return AddFile(channel_dir, name, cached, digest);
-  }
-
-  std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
-  PublishReport report;
-
- private:
-  const PublishOptions& options_;
-  std::string site_dir_;
-  std::unique_ptr<v1::BlobService::Stub> blobs_;
-  std::unique_ptr<BlobStore> cache_;
-  std::map<std::string, Manifest> manifests_;  // By release id.
-};
-
-bool Done(const v1::JobStatus& j) { return j.state() == v1::JOB_STATE_DONE; }
+  return parsed;
+}
 
 // The serial of the index currently published for `product` (0 if none).
 uint64_t CurrentSerial(const std::string& site) {
@@ -176,15 +50,8 @@ uint64_t CurrentSerial(const std::string& site) {
   DIR* d = opendir(site.c_str());
   if (d == nullptr) return 0;
   while (struct dirent* e = readdir(d)) {
-    std::string index = absl::StrCat(site, "/", e->d_name, "/index.json");
-    auto file = MappedFile::Open(index);
-    if (!file.ok()) continue;
-    v1::UpdateIndex parsed;
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = true;
-    if (google::protobuf::util::JsonStringToMessage(std::string((*file)->data()), &parsed, options).ok()) {
-      serial = std::max<uint64_t>(serial, parsed.serial());
-    }
+    absl::StatusOr<v1::UpdateIndex> index = ParseIndex(absl::StrCat(site, "/", e->d_name, "/index.json"));
+    if (index.ok()) serial = std::max<uint64_t>(serial, index->serial());
   }
   closedir(d);
   return serial;
@@ -196,10 +63,220 @@ std::string Ini(const std::string& product, const std::string& version, const st
   return absl::StrCat("[", product, "]\nVersion=", version, "\nMOTD=", one_line, "\n");
 }
 
+std::string DownloadLine(const std::string& product, const std::string& platform,
+                         const v1::SiteRelease& full) {
+  return absl::StrCat("  <li data-platform=\"", HtmlEscape(platform), "\"><a href=\"",
+                      HtmlEscape(full.full().url()), "\">", HtmlEscape(product), " ",
+                      HtmlEscape(full.version()), full.intermediate() ? " (test build)" : "",
+                      " for ", HtmlEscape(platform), "</a> <span class=\"size\">", full.full().size(),
+                      " bytes</span> <code class=\"sha256\">", full.full().sha256(), "</code></li>\n");
+}
+
+v1::UpdateIndex NewIndex(const PublishOptions& options, const std::string& channel,
+                         uint64_t serial, uint64_t now) {
+  v1::UpdateIndex index;
+  index.set_format(1);
+  index.set_product(options.product);
+  index.set_channel(channel);
+  index.set_serial(serial);
+  index.set_published(static_cast<int64_t>(now));
+  index.set_expires(static_cast<int64_t>(now) + int64_t{options.valid_days} * 86400);
+  index.set_motd(options.motd);
+  return index;
+}
+
+// The policy and time the coordinator reports (a coordinator from before
+// they were reported: the defaults and this machine's clock).
+Policy PolicyOf(const v1::StatusResponse& status) { return PolicyFromProto(status.policy()); }
+int64_t NowOf(const v1::StatusResponse& status) {
+  return status.now_unix_seconds() > 0 ? status.now_unix_seconds()
+                                       : static_cast<int64_t>(std::time(nullptr));
+}
+
+// Plans with plan_by_channel[channel] = that channel's platforms.
+std::map<std::string, std::vector<const PlatformPlan*>> ByChannel(const std::vector<PlatformPlan>& plans) {
+  std::map<std::string, std::vector<const PlatformPlan*>> by_channel;
+  for (const PlatformPlan& plan : plans) by_channel[plan.channel].push_back(&plan);
+  return by_channel;
+}
+
+void AddSizes(const PlatformPlan& plan, const v1::SitePlatform& site, PublishReport* report) {
+  for (UpdateSize& row : UpdateSizes(plan, site)) report->sizes.push_back(std::move(row));
+}
+
+// Writes one platform's packages, full packages and hotfix files into
+// `channel_dir` and returns its index entry.
+absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const PlatformPlan& plan,
+                                               const std::string& channel_dir) {
+  v1::SitePlatform p;
+  p.set_platform(plan.platform);
+  p.set_newest(plan.newest->release().version());
+  Digest newest_digest;
+  PF_RETURN_IF_ERROR(ParseDigest(plan.newest->manifest_digest(), &newest_digest));
+  p.set_newest_manifest_sha256(DigestToHex(newest_digest));
+  for (const PlannedPatch& planned : plan.patches) {
+    v1::SitePatch* patch = p.add_patches();
+    PF_ASSIGN_OR_RETURN(*patch, writer->AddPatch(channel_dir, planned.name, *planned.job,
+                                                 *planned.from, *planned.to));
+    patch->set_cumulative(planned.cumulative);
+  }
+  for (const v1::ReleaseStatus* r : plan.releases) {  // Hotfixes: for installs at exactly r.
+    if (r->hotfix_files_size() == 0) continue;
+    v1::SiteHotfix* hotfix = p.add_hotfixes();
+    hotfix->set_version(r->release().version());
+    for (const v1::ManifestEntry& e : r->hotfix_files()) {
+      PF_RETURN_IF_ERROR(ValidateHotfixName(e.path()));
+      Digest digest;
+      PF_RETURN_IF_ERROR(ParseDigest(e.digest(), &digest));
+      v1::SiteHotfixFile* file = hotfix->add_files();
+      file->set_name(e.path());
+      file->set_mode(e.mode());
+      PF_ASSIGN_OR_RETURN(*file->mutable_file(),
+                          writer->AddBlob(channel_dir,
+                                          HotfixFileName(plan.platform, hotfix->version(), e.path()),
+                                          digest));
+    }
+  }
+  for (const v1::ReleaseStatus* r : plan.full) {
+    v1::SiteRelease* full = p.add_releases();
+    full->set_version(r->release().version());
+    full->set_intermediate(r->intermediate());
+    Digest manifest_digest;
+    PF_RETURN_IF_ERROR(ParseDigest(r->manifest_digest(), &manifest_digest));
+    full->set_manifest_sha256(DigestToHex(manifest_digest));
+    PF_ASSIGN_OR_RETURN(*full->mutable_full(),
+                        writer->AddFullPackage(channel_dir, FullPackageName(plan.platform, full->version()), *r));
+  }
+  return p;
+}
+
+// The live site's files of each channel, "<channel>/<name>" -> SHA-256 (hex),
+// from its index (hashing files it does not name).
+std::map<std::string, std::string> LiveFiles(const std::string& site) {
+  std::map<std::string, std::string> files;
+  DIR* d = opendir(site.c_str());
+  if (d == nullptr) return files;
+  std::vector<std::string> channels;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') channels.push_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& channel : channels) {
+    const std::string dir = JoinPath(site, channel);
+    std::map<std::string, std::string> named;
+    if (absl::StatusOr<v1::UpdateIndex> index = ParseIndex(JoinPath(dir, "index.json")); index.ok()) {
+      for (const v1::SitePlatform& p : index->platforms()) {
+        for (const v1::SitePatch& x : p.patches()) named[x.file().url()] = x.file().sha256();
+        for (const v1::SiteRelease& x : p.releases()) named[x.full().url()] = x.full().sha256();
+        for (const v1::SiteHotfix& h : p.hotfixes()) {
+          for (const v1::SiteHotfixFile& x : h.files()) named[x.file().url()] = x.file().sha256();
+        }
+      }
+    }
+    DIR* c = opendir(dir.c_str());
+    if (c == nullptr) continue;
+    while (struct dirent* e = readdir(c)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == ".." ||
+          std::find(std::begin(kSiteMetaFiles), std::end(kSiteMetaFiles), name) != std::end(kSiteMetaFiles)) {
+        continue;
+      }
+      std::string& sha = files[channel + "/" + name];
+      if (named.count(name) != 0) {
+        sha = named[name];
+      } else {
+        uint64_t size = 0;
+        absl::StatusOr<Digest> digest = HashFile(JoinPath(dir, name), &size);
+        sha = digest.ok() ? DigestToHex(*digest) : "";
+      }
+    }
+    closedir(c);
+  }
+  return files;
+}
+
+// Publish without writing under options.out_dir: see PublishOptions::dry_run.
+absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
+  const std::string site = JoinPath(options.out_dir, options.product);
+  const uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  std::string scratch_root = options.scratch_dir;
+  if (scratch_root.empty()) scratch_root = getenv("TMPDIR") != nullptr ? getenv("TMPDIR") : "/tmp";
+  std::string scratch = JoinPath(scratch_root, "patchfarm-dry-run-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) return ErrnoToStatus(errno, "mkdtemp", scratch);
+  absl::Cleanup remove_scratch = [&] { RemoveTree(scratch).IgnoreError(); };
+
+  SiteWriter writer(options, JoinPath(scratch, "cache"), JoinPath(options.out_dir, ".cache"));
+  PF_RETURN_IF_ERROR(writer.Open());
+  PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
+  // A full package's size and digest: cached, as recorded by an earlier
+  // publish, or built in the scratch directory.
+  std::map<std::string, v1::SiteFile> fulls;  // By release id.
+  auto full_file = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<v1::SiteFile> {
+    auto known = fulls.find(r.release_id());
+    if (known != fulls.end()) return known->second;
+    v1::SiteFile file;
+    file.set_url(FullPackageName(r.release().platform(), r.release().version()));
+    Digest digest;
+    if (std::optional<SiteWriter::FullPackage> cached = writer.CachedFullPackage(r)) {
+      file.set_size(cached->size);
+      file.set_sha256(DigestToHex(cached->digest));
+    } else if (r.full_package_size() > 0 && ParseDigest(r.full_package_digest(), &digest).ok()) {
+      file.set_size(r.full_package_size());
+      file.set_sha256(DigestToHex(digest));
+    } else {
+      PF_ASSIGN_OR_RETURN(SiteWriter::FullPackage built, writer.BuildFullPackage(r));
+      file.set_size(built.size);
+      file.set_sha256(DigestToHex(built.digest));
+    }
+    return fulls[r.release_id()] = file;
+  };
+  FullSizeFn full_size = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<std::optional<uint64_t>> {
+    PF_ASSIGN_OR_RETURN(v1::SiteFile file, full_file(r));
+    return file.size();
+  };
+  PF_ASSIGN_OR_RETURN(std::vector<PlatformPlan> plans,
+                      PlanSite(status, PolicyOf(status), NowOf(status), full_size));
+  PublishReport report;
+  report.serial = std::max(CurrentSerial(site) + 1, now);
+  report.site = site;
+  std::map<std::string, std::string> planned;  // "<channel>/<name>" -> SHA-256.
+  for (const auto& [channel, platforms] : ByChannel(plans)) {
+    v1::UpdateIndex index = NewIndex(options, channel, report.serial, now);
+    for (const PlatformPlan* plan : platforms) {
+      for (const v1::ReleaseStatus* r : plan->full) PF_RETURN_IF_ERROR(full_file(*r).status());
+      v1::SitePlatform* p = index.add_platforms();
+      *p = PreviewPlatform(*plan, fulls);
+      for (const v1::SitePatch& x : p->patches()) planned[channel + "/" + x.file().url()] = x.file().sha256();
+      for (const v1::SiteRelease& x : p->releases()) planned[channel + "/" + x.full().url()] = x.full().sha256();
+      for (const v1::SiteHotfix& h : p->hotfixes()) {
+        for (const v1::SiteHotfixFile& x : h.files()) planned[channel + "/" + x.file().url()] = x.file().sha256();
+      }
+      report.gated.insert(report.gated.end(), plan->gated.begin(), plan->gated.end());
+      AddSizes(*plan, *p, &report);
+    }
+    report.indexes.push_back(std::move(index));
+    ++report.channels;
+  }
+  if (report.channels == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.product, ": no finished formal tree release to publish"));
+  }
+  const std::map<std::string, std::string> live = LiveFiles(site);
+  for (const auto& [name, sha] : planned) {
+    auto it = live.find(name);
+    (it == live.end() ? report.added : it->second == sha ? report.kept : report.replaced).push_back(name);
+  }
+  for (const auto& [name, sha] : live) {
+    if (planned.count(name) == 0) report.removed.push_back(name);
+  }
+  return report;
+}
+
 }  // namespace
 
 absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
   PF_RETURN_IF_ERROR(ValidateName("product", options.product));
+  if (options.dry_run) return DryRun(options);
   if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir", options.out_dir);
   }
@@ -223,121 +300,38 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
     RemoveTree(target).IgnoreError();
   };
 
-  SiteWriter writer(options, partial);
+  SiteWriter writer(options, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
-  v1::StatusRequest request;
-  request.set_product(options.product);
-  v1::StatusResponse status;
-  grpc::ClientContext context;
-  PF_RETURN_IF_ERROR(FromGrpcStatus(writer.coordinator_->Status(&context, request, &status)));
-
-  // channel -> platform -> releases (tree releases only; see SITE.md).
-  std::map<std::string, std::map<std::string, std::vector<const v1::ReleaseStatus*>>> groups;
-  for (const v1::ReleaseStatus& r : status.releases()) {
-    if (r.kind() == v1::RELEASE_KIND_TREE) groups[r.release().channel()][r.release().platform()].push_back(&r);
-  }
-  for (auto& [channel, platforms] : groups) {
+  PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
+  // The gate's full sizes: cached, recorded by an earlier publish, or built.
+  FullSizeFn full_size = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<std::optional<uint64_t>> {
+    if (std::optional<SiteWriter::FullPackage> cached = writer.CachedFullPackage(r)) return cached->size;
+    if (r.full_package_size() > 0) return r.full_package_size();
+    PF_ASSIGN_OR_RETURN(SiteWriter::FullPackage built, writer.BuildFullPackage(r));
+    return built.size;
+  };
+  PF_ASSIGN_OR_RETURN(std::vector<PlatformPlan> plans,
+                      PlanSite(status, PolicyOf(status), NowOf(status), full_size));
+  PublishReport report;
+  for (const auto& [channel, platforms] : ByChannel(plans)) {
     const std::string channel_dir = JoinPath(partial, channel);
     if (mkdir(channel_dir.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", channel_dir);
-    v1::UpdateIndex index;
-    index.set_format(1);
-    index.set_product(options.product);
-    index.set_channel(channel);
-    index.set_serial(serial);
-    index.set_published(static_cast<int64_t>(now));
-    index.set_expires(static_cast<int64_t>(now) + int64_t{options.valid_days} * 86400);
-    index.set_motd(options.motd);
+    v1::UpdateIndex index = NewIndex(options, channel, serial, now);
     std::string newest_overall;
     std::string html = absl::StrCat("<!-- patchfarm download fragment: ", HtmlEscape(options.product),
                                     " ", HtmlEscape(channel), " -->\n<ul class=\"patchfarm-downloads\">\n");
-    for (auto& [platform, releases] : platforms) {
-      std::sort(releases.begin(), releases.end(), [](auto* a, auto* b) {
-        return CompareVersions(a->release().version(), b->release().version()) < 0;
-      });
-      // The newest formal release whose jobs are all done.
-      const v1::ReleaseStatus* newest = nullptr;
-      for (const v1::ReleaseStatus* r : releases) {
-        if (!r->intermediate() && std::all_of(r->jobs().begin(), r->jobs().end(), Done)) newest = r;
-      }
-      if (newest == nullptr) continue;
+    for (const PlatformPlan* plan : platforms) {
       v1::SitePlatform* p = index.add_platforms();
-      p->set_platform(platform);
-      p->set_newest(newest->release().version());
-      PF_ASSIGN_OR_RETURN(Digest newest_digest, writer.ManifestDigestOf(*newest));
-      p->set_newest_manifest_sha256(DigestToHex(newest_digest));
-      std::map<std::string, const v1::ReleaseStatus*> by_version;
-      for (const v1::ReleaseStatus* r : releases) by_version[r->release().version()] = r;
+      PF_ASSIGN_OR_RETURN(*p, WritePlatform(&writer, *plan, channel_dir));
       if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
         newest_overall = p->newest();
       }
-      for (const v1::JobStatus& j : newest->jobs()) {  // Cumulative patches.
-        auto from = by_version.find(j.from_version());
-        if (from == by_version.end()) {
-          return absl::DataLossError(absl::StrCat("job ", j.job_id(), ": no release ", j.from_version()));
-        }
-        v1::SitePatch* patch = p->add_patches();
-        PF_ASSIGN_OR_RETURN(*patch, writer.AddPatch(channel_dir, absl::StrCat("from_", platform, "_", j.from_version()),
-                                                    j, *from->second, *newest));
-        patch->set_cumulative(true);
+      for (const v1::SiteRelease& full : p->releases()) {
+        html += DownloadLine(options.product, plan->platform, full);
       }
-      // Chained patches: each formal release from its predecessor, within the window.
-      std::vector<const v1::ReleaseStatus*> formal;
-      for (const v1::ReleaseStatus* r : releases) {
-        if (!r->intermediate() && CompareVersions(r->release().version(), newest->release().version()) <= 0) {
-          formal.push_back(r);
-        }
-      }
-      for (size_t i = 1; i < formal.size(); ++i) {
-        const std::string& from = formal[i - 1]->release().version();
-        const std::string& to = formal[i]->release().version();
-        bool covered = false;
-        for (const v1::SitePatch& c : p->patches()) covered |= c.from_version() == from;
-        if (!covered) continue;  // Outside the window: no chain through it.
-        for (const v1::JobStatus& j : formal[i]->jobs()) {
-          if (j.from_version() != from || !Done(j) || to == newest->release().version()) continue;
-          PF_ASSIGN_OR_RETURN(*p->add_patches(),
-                              writer.AddPatch(channel_dir, absl::StrCat("chain_", platform, "_", from, "_to_", to),
-                                              j, *formal[i - 1], *formal[i]));
-        }
-      }
-      // Hotfixes: for installs at exactly their release.
-      for (const v1::ReleaseStatus* r : releases) {
-        if (r->hotfix_files_size() == 0) continue;
-        v1::SiteHotfix* hotfix = p->add_hotfixes();
-        hotfix->set_version(r->release().version());
-        for (const v1::ManifestEntry& e : r->hotfix_files()) {
-          PF_RETURN_IF_ERROR(ValidateHotfixName(e.path()));
-          Digest digest;
-          PF_RETURN_IF_ERROR(ParseDigest(e.digest(), &digest));
-          v1::SiteHotfixFile* file = hotfix->add_files();
-          file->set_name(e.path());
-          file->set_mode(e.mode());
-          PF_ASSIGN_OR_RETURN(*file->mutable_file(),
-                              writer.AddBlob(channel_dir,
-                                             absl::StrCat("hotfix_", platform, "_", hotfix->version(), "_", e.path()),
-                                             digest));
-        }
-      }
-      // Full packages: the newest formal release and intermediate releases after it.
-      for (const v1::ReleaseStatus* r : releases) {
-        bool later_intermediate = r->intermediate() &&
-                                  CompareVersions(r->release().version(), newest->release().version()) > 0;
-        if (r != newest && !later_intermediate) continue;
-        v1::SiteRelease* full = p->add_releases();
-        full->set_version(r->release().version());
-        full->set_intermediate(r->intermediate());
-        PF_ASSIGN_OR_RETURN(Digest manifest_digest, writer.ManifestDigestOf(*r));
-        full->set_manifest_sha256(DigestToHex(manifest_digest));
-        PF_ASSIGN_OR_RETURN(*full->mutable_full(),
-                            writer.AddFullPackage(channel_dir, absl::StrCat("full_", platform, "_", full->version()), *r));
-        absl::StrAppend(&html, "  <li data-platform=\"", HtmlEscape(platform), "\"><a href=\"",
-                        HtmlEscape(full->full().url()), "\">", HtmlEscape(options.product), " ",
-                        HtmlEscape(full->version()), full->intermediate() ? " (test build)" : "",
-                        " for ", HtmlEscape(platform), "</a> <span class=\"size\">", full->full().size(),
-                        " bytes</span> <code class=\"sha256\">", full->full().sha256(), "</code></li>\n");
-      }
+      report.gated.insert(report.gated.end(), plan->gated.begin(), plan->gated.end());
+      AddSizes(*plan, *p, &report);
     }
-    if (index.platforms_size() == 0) continue;
     html += "</ul>\n";
     std::string json;
     google::protobuf::util::JsonPrintOptions print;
@@ -352,9 +346,10 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
     PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "version.ini"),
                                            Ini(options.product, newest_overall, options.motd)));
     PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "download.html"), html));
-    ++writer.report.channels;
+    report.indexes.push_back(std::move(index));
+    ++report.channels;
   }
-  if (writer.report.channels == 0) {
+  if (report.channels == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(options.product, ": no finished formal tree release to publish"));
   }
@@ -399,9 +394,16 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
       RemoveTree(JoinPath(published, name)).IgnoreError();
     }
   }
-  writer.report.serial = serial;
-  writer.report.site = site;
-  return writer.report;
+  // For `status --sizes` and later publishes' size gate.
+  if (absl::Status recorded = writer.RecordFullPackages(status); !recorded.ok()) {
+    report.notes.push_back(absl::StrCat("full package sizes not recorded with the coordinator: ",
+                                        recorded.message()));
+  }
+  report.serial = serial;
+  report.site = site;
+  report.files = writer.files();
+  report.bytes = writer.bytes();
+  return report;
 }
 
 }  // namespace patchfarm

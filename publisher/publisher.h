@@ -3,14 +3,19 @@
 // signed update index, a version/MOTD answer, cumulative and chained packages,
 // full packages and an HTML download fragment. The new site is built beside
 // the old one and switched in with one rename, so a reader never sees a mix;
-// files no longer referenced go away with the old site.
+// files no longer referenced go away with the old site. Which packages it
+// offers is the product's policy (publisher/site_plan.h): chain links and
+// cumulative packages the policy keeps, less those larger than
+// max_patch_ratio of their target's full package (the size gate).
 #ifndef PATCHFARM_PUBLISHER_PUBLISHER_H_
 #define PATCHFARM_PUBLISHER_PUBLISHER_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "proto/patchfarm/v1/site.pb.h"
 
 namespace patchfarm {
 
@@ -23,14 +28,50 @@ struct PublishOptions {
   int valid_days = 30;  // The index expires after this.
   std::string token;    // Bearer token for the coordinator, if it needs one.
   std::string tls_ca_pem, tls_cert_pem, tls_key_pem;  // TLS to the coordinator.
+  // Plan only: report what the site would add, keep and remove next to the
+  // live one, and change nothing under out_dir (full packages it must build
+  // to size go to a temporary directory under scratch_dir, removed after).
+  bool dry_run = false;
+  std::string scratch_dir;  // Default: $TMPDIR, else /tmp.
+};
+
+// A package the size gate kept off the site.
+struct GatedPackage {
+  std::string channel, platform, name, from_version, to_version;
+  uint64_t bytes = 0;       // The package.
+  uint64_t full_bytes = 0;  // The full package of to_version.
+};
+
+// What an update from an older version to the newest downloads over the
+// packages a site offers (publisher/update_sizes.h).
+struct UpdateSize {
+  std::string channel, platform;
+  std::string version;  // The installed (older) version.
+  bool intermediate = false;
+  std::string newest;
+  bool reachable = false;   // Some path leads to the newest tree.
+  uint64_t bytes = 0;       // The cheapest path's download.
+  int packages = 0;
+  std::string path;         // "1.0 -> 1.1 -> 2.0 (2 packages, 5123 bytes)"
+  uint64_t full_bytes = 0;  // The newest's full package; 0 if unknown.
 };
 
 struct PublishReport {
   uint64_t serial = 0;
   int channels = 0;
-  int files = 0;
+  int files = 0;        // Package, full and hotfix files written (a dry run: 0).
   uint64_t bytes = 0;
-  std::string site;  // OUT_DIR/<product>
+  std::string site;     // OUT_DIR/<product>
+  std::vector<GatedPackage> gated;
+  std::vector<UpdateSize> sizes;  // Per channel, platform and older version.
+  std::vector<std::string> notes;  // Things worth a line that did not fail the publish.
+  // The index of each channel as written (a dry run: as it would be, unsigned).
+  std::vector<v1::UpdateIndex> indexes;
+  // A dry run: the site's files ("<channel>/<name>", without index.json,
+  // index.json.sig, version.ini and download.html, which are always
+  // rewritten) next to the live site's: new, the same (name and SHA-256),
+  // replaced (same name, other content) and no longer published.
+  std::vector<std::string> added, kept, replaced, removed;
 };
 
 // Publishes `options.product` into options.out_dir (layout: SITE.md) with a
@@ -42,7 +83,11 @@ struct PublishReport {
 // finished formal tree release; InvalidArgument for a bad product name or
 // signing key; the code of core/tree/result_binding.h (PermissionDenied,
 // DataLoss) for a stored package that does not lead from its release to the
-// next, naming the job; the coordinator's errors as they come.
+// next, naming the job; the coordinator's errors as they come. After the
+// switch it records the full packages it built with the coordinator
+// (RecordFullPackage); a refusal there is a note, not an error.
+// With options.dry_run nothing under out_dir changes; the report's serial is
+// the one a publish would take.
 absl::StatusOr<PublishReport> Publish(const PublishOptions& options);
 
 }  // namespace patchfarm

@@ -63,6 +63,9 @@ class ForgedResultTest : public testing::Test {
     ServerOptions options;
     options.plaintext = true;
     options.data_dir = Dir("farm");
+    // Trees this small make patches nearly as large as the full package: no
+    // size gate here, so that the cumulative package is published.
+    options.coordinator.policy.max_patch_ratio = 1.0;
     auto server = CoordinatorServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);

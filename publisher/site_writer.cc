@@ -1,0 +1,198 @@
+#include "publisher/site_writer.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "client/blob_transfer.h"
+#include "common/file.h"
+#include "common/grpc_channel.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "core/tree/result_binding.h"
+#include "core/tree/tree_diff.h"
+#include "core/tree/tree_path.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+
+namespace patchfarm {
+namespace {
+
+bool IsFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+SiteWriter::SiteWriter(const PublishOptions& options, std::string cache_dir,
+                       std::string read_only_cache_dir)
+    : options_(options),
+      cache_dir_(std::move(cache_dir)),
+      read_only_cache_dir_(std::move(read_only_cache_dir)) {
+  ChannelOptions channel_options;
+  channel_options.token = options.token;
+  channel_options.tls_ca_pem = options.tls_ca_pem;
+  channel_options.tls_cert_pem = options.tls_cert_pem;
+  channel_options.tls_key_pem = options.tls_key_pem;
+  auto channel = MakeChannel(options.coordinator, channel_options);
+  coordinator_ = v1::CoordinatorService::NewStub(channel);
+  blobs_ = v1::BlobService::NewStub(channel);
+}
+
+absl::Status SiteWriter::Open() {
+  PF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(cache_dir_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::StatusResponse> SiteWriter::Status() {
+  v1::StatusRequest request;
+  request.set_product(options_.product);
+  v1::StatusResponse status;
+  grpc::ClientContext context;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->Status(&context, request, &status)));
+  return status;
+}
+
+absl::StatusOr<std::string> SiteWriter::BlobPath(const Digest& digest) {
+  if (!read_only_cache_dir_.empty()) {
+    // The blob store's layout (storage/blob_store.h): <dir>/<2 hex>/<64 hex>.
+    const std::string hex = DigestToHex(digest);
+    const std::string path = absl::StrCat(read_only_cache_dir_, "/", hex.substr(0, 2), "/", hex);
+    if (IsFile(path)) return path;
+  }
+  PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+  return cache_->PathOf(digest);
+}
+
+absl::StatusOr<v1::SiteFile> SiteWriter::AddBlob(const std::string& channel_dir,
+                                                 const std::string& name, const Digest& digest) {
+  PF_ASSIGN_OR_RETURN(std::string path, BlobPath(digest));
+  return AddFile(channel_dir, name, path, digest);
+}
+
+absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_dir,
+                                                   const std::string& name, const v1::JobStatus& job,
+                                                   const v1::ReleaseStatus& from,
+                                                   const v1::ReleaseStatus& to) {
+  Digest digest, from_digest, to_digest;
+  PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
+  PF_RETURN_IF_ERROR(ParseDigest(from.manifest_digest(), &from_digest));
+  PF_RETURN_IF_ERROR(ParseDigest(to.manifest_digest(), &to_digest));
+  PF_ASSIGN_OR_RETURN(std::string path, BlobPath(digest));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(path));
+  PF_ASSIGN_OR_RETURN(const Manifest* from_manifest, ManifestOf(from));
+  absl::Status bound = CheckPackageBinding(*package, *from_manifest, to_digest);
+  if (!bound.ok()) {
+    return absl::Status(bound.code(), absl::StrCat("package ", from.release().version(), " -> ",
+                                                   to.release().version(), " (job ", job.job_id(),
+                                                   "): ", bound.message()));
+  }
+  v1::SitePatch patch;
+  patch.set_from_version(from.release().version());
+  patch.set_to_version(to.release().version());
+  patch.set_from_manifest_sha256(DigestToHex(from_digest));
+  patch.set_to_manifest_sha256(DigestToHex(to_digest));
+  PF_ASSIGN_OR_RETURN(*patch.mutable_file(), AddFile(channel_dir, name, path, digest));
+  return patch;
+}
+
+absl::StatusOr<const Manifest*> SiteWriter::ManifestOf(const v1::ReleaseStatus& release) {
+  auto it = manifests_.find(release.release_id());
+  if (it != manifests_.end()) return &it->second;
+  v1::GetManifestRequest request;
+  request.set_release_id(release.release_id());
+  v1::GetManifestResponse response;
+  grpc::ClientContext context;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
+  PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
+  if (DigestBytes(ManifestDigest(manifest)) != release.manifest_digest()) {
+    return absl::DataLossError(
+        absl::StrCat("release ", release.release_id(), ": its manifest does not match its digest"));
+  }
+  return &(manifests_[release.release_id()] = std::move(manifest));
+}
+
+absl::StatusOr<v1::SiteFile> SiteWriter::AddFile(const std::string& channel_dir,
+                                                 const std::string& name, const std::string& path,
+                                                 const Digest& digest) {
+  PF_RETURN_IF_ERROR(CopyFile(path, JoinPath(channel_dir, name), 0644));
+  struct stat st;
+  if (stat(JoinPath(channel_dir, name).c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", name);
+  v1::SiteFile file;
+  file.set_url(name);
+  file.set_size(static_cast<uint64_t>(st.st_size));
+  file.set_sha256(DigestToHex(digest));
+  ++files_;
+  bytes_ += file.size();
+  return file;
+}
+
+std::string SiteWriter::FullPackagePath(const std::string& cache_dir,
+                                        const v1::ReleaseStatus& release) const {
+  return absl::StrCat(cache_dir, "/full-", DigestToHex(Sha256Of(release.manifest_digest())));
+}
+
+std::optional<SiteWriter::FullPackage> SiteWriter::CachedFullPackage(const v1::ReleaseStatus& release) {
+  auto known = full_packages_.find(release.release_id());
+  if (known != full_packages_.end()) return known->second;
+  for (const std::string& dir : {read_only_cache_dir_, cache_dir_}) {
+    if (dir.empty()) continue;
+    FullPackage full;
+    full.path = FullPackagePath(dir, release);
+    if (!IsFile(full.path)) continue;
+    absl::StatusOr<Digest> digest = HashFile(full.path, &full.size);
+    if (!digest.ok()) continue;
+    full.digest = *digest;
+    return full_packages_[release.release_id()] = full;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<SiteWriter::FullPackage> SiteWriter::BuildFullPackage(const v1::ReleaseStatus& release) {
+  if (std::optional<FullPackage> cached = CachedFullPackage(release)) return *cached;
+  FullPackage full;
+  full.path = FullPackagePath(cache_dir_, release);
+  PF_ASSIGN_OR_RETURN(const Manifest* found, ManifestOf(release));
+  const Manifest& manifest = *found;
+  std::map<Digest, std::string> paths;
+  for (const ManifestEntry& e : manifest) {
+    if (e.type == EntryType::kFile && paths.count(e.digest) == 0) {
+      PF_ASSIGN_OR_RETURN(paths[e.digest], BlobPath(e.digest));
+    }
+  }
+  FileLocator locate = [&paths](const ManifestEntry& e) {
+    auto it = paths.find(e.digest);
+    return it != paths.end() ? it->second : std::string("/nonexistent/blob");
+  };
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(full.path));
+  PF_RETURN_IF_ERROR(
+      MakePackageFromManifests(Manifest(), locate, manifest, locate, TreeDiffOptions(), out.get()));
+  PF_RETURN_IF_ERROR(out->Commit());
+  PF_ASSIGN_OR_RETURN(full.digest, HashFile(full.path, &full.size));
+  return full_packages_[release.release_id()] = full;
+}
+
+absl::StatusOr<v1::SiteFile> SiteWriter::AddFullPackage(const std::string& channel_dir,
+                                                        const std::string& name,
+                                                        const v1::ReleaseStatus& release) {
+  PF_ASSIGN_OR_RETURN(FullPackage full, BuildFullPackage(release));
+  return AddFile(channel_dir, name, full.path, full.digest);
+}
+
+absl::Status SiteWriter::RecordFullPackages(const v1::StatusResponse& status) {
+  for (const v1::ReleaseStatus& r : status.releases()) {
+    auto full = full_packages_.find(r.release_id());
+    if (full == full_packages_.end()) continue;
+    const std::string digest = DigestBytes(full->second.digest);
+    if (r.full_package_size() == full->second.size && r.full_package_digest() == digest) continue;
+    v1::RecordFullPackageRequest request;
+    request.set_release_id(r.release_id());
+    request.set_package_digest(digest);
+    request.set_package_size(full->second.size);
+    v1::RecordFullPackageResponse response;
+    grpc::ClientContext context;
+    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->RecordFullPackage(&context, request, &response)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,98 @@
+// One publish run's access to the coordinator and its local blob cache:
+// fetching the status and manifests, downloading packages and hotfix files
+// into a channel directory (checking each package against its releases,
+// core/tree/result_binding.h), and building full packages, each once per
+// release tree and kept in the cache. Used by Publish (publisher.cc) and its
+// dry run (dry_run.cc). Not thread-safe.
+#ifndef PATCHFARM_PUBLISHER_SITE_WRITER_H_
+#define PATCHFARM_PUBLISHER_SITE_WRITER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/sha256.h"
+#include "core/tree/manifest.h"
+#include "proto/patchfarm/v1/farm.grpc.pb.h"
+#include "proto/patchfarm/v1/site.pb.h"
+#include "publisher/publisher.h"
+#include "storage/blob_store.h"
+
+namespace patchfarm {
+
+class SiteWriter {
+ public:
+  // Talks to options.coordinator. Blobs and full packages are kept under
+  // `cache_dir`; `read_only_cache_dir`, if not empty, is another such cache
+  // looked in first and never written (a dry run's view of the live one).
+  SiteWriter(const PublishOptions& options, std::string cache_dir,
+             std::string read_only_cache_dir = "");
+
+  // Opens (creating) the cache. Call before the rest.
+  absl::Status Open();
+
+  // The coordinator's status of options.product.
+  absl::StatusOr<v1::StatusResponse> Status();
+
+  // Copies blob `digest` into `channel_dir` as `name`.
+  absl::StatusOr<v1::SiteFile> AddBlob(const std::string& channel_dir, const std::string& name,
+                                       const Digest& digest);
+
+  // Copies job `job`'s package into `channel_dir` as `name` after checking
+  // that it leads from release `from` to release `to`: what the index signs
+  // is checked here, whatever the coordinator accepted. The code of
+  // result_binding.h, naming the package, if it does not.
+  absl::StatusOr<v1::SitePatch> AddPatch(const std::string& channel_dir, const std::string& name,
+                                         const v1::JobStatus& job, const v1::ReleaseStatus& from,
+                                         const v1::ReleaseStatus& to);
+
+  // The full package of `release` (a tree package from an empty tree): its
+  // path in a cache, size and digest. Built (downloading the release's
+  // files) unless a cache holds it.
+  struct FullPackage {
+    std::string path;
+    uint64_t size = 0;
+    Digest digest{};
+  };
+  absl::StatusOr<FullPackage> BuildFullPackage(const v1::ReleaseStatus& release);
+  // The full package's size if a cache holds it (nothing is built).
+  std::optional<FullPackage> CachedFullPackage(const v1::ReleaseStatus& release);
+
+  // Copies `release`'s full package into `channel_dir` as `name`.
+  absl::StatusOr<v1::SiteFile> AddFullPackage(const std::string& channel_dir, const std::string& name,
+                                              const v1::ReleaseStatus& release);
+
+  // Tells the coordinator the size and digest of every full package built or
+  // found in this run whose release does not record them yet.
+  // PermissionDenied and the like as the coordinator answers.
+  absl::Status RecordFullPackages(const v1::StatusResponse& status);
+
+  int files() const { return files_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release);
+  // The path of blob `digest`, downloading it into the cache if no cache has it.
+  absl::StatusOr<std::string> BlobPath(const Digest& digest);
+  absl::StatusOr<v1::SiteFile> AddFile(const std::string& channel_dir, const std::string& name,
+                                       const std::string& path, const Digest& digest);
+  std::string FullPackagePath(const std::string& cache_dir, const v1::ReleaseStatus& release) const;
+
+  const PublishOptions& options_;
+  const std::string cache_dir_;
+  const std::string read_only_cache_dir_;
+  std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
+  std::unique_ptr<v1::BlobService::Stub> blobs_;
+  std::unique_ptr<BlobStore> cache_;
+  std::map<std::string, Manifest> manifests_;          // By release id.
+  std::map<std::string, FullPackage> full_packages_;   // By release id.
+  int files_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_PUBLISHER_SITE_WRITER_H_
