@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/blob_transfer.h"
+#include "client/farm_flags.h"
+#include "client/retention_commands.h"
 #include "common/directory.h"
 #include "common/file.h"
 #include "common/grpc_channel.h"
@@ -32,75 +34,13 @@
 namespace patchfarm {
 namespace {
 
-// --name value pairs, --switches and positional words.
-struct Flags {
-  std::map<std::string, std::string> values;
-  std::set<std::string> switches;
-  std::vector<std::string> positional;
-
-  // False if a word is not allowed or a value is missing.
-  bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
-             const std::set<std::string>& without_value) {
-    for (size_t i = 0; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      if (with_value.count(a) != 0) {
-        if (i + 1 >= args.size()) return false;
-        values[a] = args[++i];
-      } else if (without_value.count(a) != 0) {
-        switches.insert(a);
-      } else if (a.size() > 1 && a[0] == '-') {
-        return false;
-      } else {
-        positional.push_back(a);
-      }
-    }
-    return true;
-  }
-  std::string Get(const std::string& name, const std::string& fallback = "") const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback : it->second;
-  }
-  bool Has(const std::string& name) const { return switches.count(name) != 0; }
-};
-
-int Usage(const char* usage) {
-  std::fprintf(stderr,
-               "usage: patchfarm %s\n"
-               "  with a secured coordinator: [--token-file FILE] [--tls-ca FILE "
-               "[--tls-cert FILE --tls-key FILE]]\n",
-               usage);
-  return 2;
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
-// A channel to --coordinator carrying the --token-file's token, over TLS with
-// --tls-ca (and --tls-cert/--tls-key for mutual TLS), if given.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Flags& f) {
-  ChannelOptions options;
-  if (!f.Get("--token-file").empty()) {
-    PF_ASSIGN_OR_RETURN(options.token, ReadTokenFile(f.Get("--token-file")));
-  }
-  PF_RETURN_IF_ERROR(LoadTlsFiles(f.Get("--tls-ca"), f.Get("--tls-cert"), f.Get("--tls-key"), &options));
-  return MakeChannel(f.Get("--coordinator"), options);
-}
-
-// A grpc::ClientContext that gives up on a coordinator that does not answer.
-std::unique_ptr<grpc::ClientContext> Context(int seconds) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  if (seconds > 0) {
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  }
-  return context;
-}
-
-absl::Status WithWhere(const std::string& where, const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(where, ": ", status.message()));
-}
+using farm_cli::Connect;
+using farm_cli::Context;
+using farm_cli::Fail;
+using farm_cli::Flags;
+using farm_cli::Run;
+using farm_cli::Usage;
+using farm_cli::WithWhere;
 
 const char* StateName(v1::JobState state) {
   switch (state) {
@@ -231,6 +171,7 @@ absl::Status Submit(const Flags& f) {
 }
 
 absl::Status PrintStatus(const Flags& f) {
+  if (f.Has("--sizes")) return SizesCommand(f);
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto coordinator = v1::CoordinatorService::NewStub(channel);
   v1::StatusRequest request;
@@ -326,23 +267,6 @@ absl::Status Hotfix(const Flags& f) {
   return absl::OkStatus();
 }
 
-absl::Status SetPolicy(const Flags& f) {
-  v1::PolicyRequest request;
-  request.set_product(f.Get("--product"));
-  uint32_t window = 0;
-  if (!absl::SimpleAtoi(f.Get("--window"), &window)) {
-    return absl::InvalidArgumentError("--window must be a number");
-  }
-  request.set_cumulative_window(window);
-  PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
-  auto coordinator = v1::CoordinatorService::NewStub(channel);
-  v1::PolicyResponse response;
-  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator->SetPolicy(Context(60).get(), request, &response)));
-  std::printf("%s: releases submitted from now on get patches from the last %u formal versions\n",
-              request.product().c_str(), response.cumulative_window());
-  return absl::OkStatus();
-}
-
 absl::Status Workers(const Flags& f) {
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto coordinator = v1::CoordinatorService::NewStub(channel);
@@ -410,23 +334,6 @@ absl::Status Serve(const Flags& f) {
   return absl::OkStatus();
 }
 
-int Run(const std::vector<std::string>& args, const char* usage,
-        const std::set<std::string>& with_value, const std::set<std::string>& switches,
-        const std::vector<std::string>& required, size_t positional,
-        absl::Status (*command)(const Flags&)) {
-  Flags f;
-  std::set<std::string> values = with_value;
-  for (const char* v : {"--token-file", "--tls-ca", "--tls-cert", "--tls-key"}) {
-    values.insert(v);  // Every farm verb may carry a token and TLS settings.
-  }
-  if (!f.Parse(args, values, switches) || f.positional.size() != positional) return Usage(usage);
-  for (const std::string& name : required) {
-    if (f.Get(name).empty()) return Usage(usage);
-  }
-  absl::Status status = command(f);
-  return status.ok() ? 0 : Fail(status);
-}
-
 }  // namespace
 
 int RunSubmitCommand(const std::vector<std::string>& args) {
@@ -439,8 +346,12 @@ int RunSubmitCommand(const std::vector<std::string>& args) {
 }
 
 int RunStatusCommand(const std::vector<std::string>& args) {
-  return Run(args, "status --coordinator HOST:PORT [--product P] [--json]",
-             {"--coordinator", "--product"}, {"--json"}, {"--coordinator"}, 0, PrintStatus);
+  if (std::find(args.begin(), args.end(), "--sizes") != args.end() &&
+      std::find(args.begin(), args.end(), "--product") == args.end()) {
+    return Usage("status --coordinator HOST:PORT --product P --sizes [--json]");
+  }
+  return Run(args, "status --coordinator HOST:PORT [--product P] [--json] | --product P --sizes [--json]",
+             {"--coordinator", "--product"}, {"--json", "--sizes"}, {"--coordinator"}, 0, PrintStatus);
 }
 
 int RunRequestCommand(const std::vector<std::string>& args) {
@@ -472,9 +383,11 @@ int RunHotfixCommand(const std::vector<std::string>& args) {
 }
 
 int RunPolicyCommand(const std::vector<std::string>& args) {
-  return Run(args, "policy --coordinator HOST:PORT --product P --window N",
-             {"--coordinator", "--product", "--window"}, {},
-             {"--coordinator", "--product", "--window"}, 0, SetPolicy);
+  return Run(args,
+             "policy --coordinator HOST:PORT --product P [--window N] [--keep-chain N] "
+             "[--keep-days D] [--max-patch-ratio R]",
+             {"--coordinator", "--product", "--window", "--keep-chain", "--keep-days", "--max-patch-ratio"},
+             {}, {"--coordinator", "--product"}, 0, PolicyCommand);
 }
 
 int RunServeCommand(const std::vector<std::string>& args) {

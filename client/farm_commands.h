@@ -13,6 +13,7 @@ namespace patchfarm {
 //        [--channel C] [--intermediate] [--wait] PATH
 int RunSubmitCommand(const std::vector<std::string>& args);
 // status --coordinator HOST:PORT [--product P] [--json]
+// status --coordinator HOST:PORT --product P --sizes [--json]
 int RunStatusCommand(const std::vector<std::string>& args);
 // request --coordinator HOST:PORT --product P --platform X [--channel C]
 //         --from A --to B -o PACKAGE
@@ -22,7 +23,8 @@ int RunWorkersCommand(const std::vector<std::string>& args);
 // hotfix --coordinator HOST:PORT --product P --platform X --version V
 //        [--channel C] PATH...
 int RunHotfixCommand(const std::vector<std::string>& args);
-// policy --coordinator HOST:PORT --product P --window N
+// policy --coordinator HOST:PORT --product P [--window N] [--keep-chain N]
+//        [--keep-days D] [--max-patch-ratio R]
 int RunPolicyCommand(const std::vector<std::string>& args);
 // serve --data DIR [--listen HOST:PORT] [--workers N] [--port-file FILE]
 int RunServeCommand(const std::vector<std::string>& args);

@@ -13,6 +13,7 @@
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
+#include "client/retention_commands.h"
 #include "publisher/publisher.h"
 #include "updater/updater.h"
 
@@ -67,11 +68,11 @@ int RunKeygenCommand(const std::vector<std::string>& args) {
 int RunPublishCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
-      "[--valid-days N]";
+      "[--valid-days N] [--dry-run]";
   std::map<std::string, std::string> f;
   if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file",
               "--tls-ca", "--tls-cert", "--tls-key"},
-             {}, &f) ||
+             {"--dry-run"}, &f) ||
       f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
     return Usage(kUsage);
   }
@@ -80,6 +81,7 @@ int RunPublishCommand(const std::vector<std::string>& args) {
   options.product = f["--product"];
   options.out_dir = f["--out"];
   options.motd = f["--motd"];
+  options.dry_run = f.count("--dry-run") != 0;
   if (!f["--valid-days"].empty() && !absl::SimpleAtoi(f["--valid-days"], &options.valid_days)) {
     return Usage(kUsage);
   }
@@ -99,9 +101,32 @@ int RunPublishCommand(const std::vector<std::string>& args) {
   options.tls_key_pem = tls.tls_key_pem;
   auto report = Publish(options);
   if (!report.ok()) return Fail(report.status());
-  std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",
-              report->site.c_str(), static_cast<unsigned long long>(report->serial),
-              report->channels, report->files, static_cast<unsigned long long>(report->bytes));
+  if (options.dry_run) {
+    std::printf("dry run: %s would get serial %llu, %d channel(s)\n", report->site.c_str(),
+                static_cast<unsigned long long>(report->serial), report->channels);
+    for (const auto& [what, names] : {std::pair<const char*, const std::vector<std::string>*>{
+                                          "add", &report->added},
+                                      {"replace", &report->replaced},
+                                      {"keep", &report->kept},
+                                      {"remove", &report->removed}}) {
+      for (const std::string& name : *names) std::printf("%s %s\n", what, name.c_str());
+    }
+  } else {
+    std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",
+                report->site.c_str(), static_cast<unsigned long long>(report->serial),
+                report->channels, report->files, static_cast<unsigned long long>(report->bytes));
+  }
+  for (const std::string& note : report->notes) std::printf("note: %s\n", note.c_str());
+  if (options.dry_run) {
+    std::printf("%s", SizesText(report->sizes, report->gated).c_str());
+    std::printf("dry run: nothing under %s was changed\n", options.out_dir.c_str());
+  } else {
+    for (const GatedPackage& g : report->gated) {
+      std::printf("not published: %s/%s (%llu bytes; the full package of %s is %llu bytes)\n",
+                  g.channel.c_str(), g.name.c_str(), static_cast<unsigned long long>(g.bytes),
+                  g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
+    }
+  }
   return 0;
 }
 

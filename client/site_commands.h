@@ -12,7 +12,7 @@ namespace patchfarm {
 // keygen --out KEYFILE   (writes KEYFILE, mode 0600, and KEYFILE.pub)
 int RunKeygenCommand(const std::vector<std::string>& args);
 // publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR
-//         [--motd TEXT] [--valid-days N]
+//         [--motd TEXT] [--valid-days N] [--dry-run]
 int RunPublishCommand(const std::vector<std::string>& args);
 // update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]
 int RunUpdateCommand(const std::vector<std::string>& args);

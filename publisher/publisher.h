@@ -52,6 +52,7 @@ struct UpdateSize {
   bool reachable = false;   // Some path leads to the newest tree.
   uint64_t bytes = 0;       // The cheapest path's download.
   int packages = 0;
+  std::string way;          // "cumulative", "chain" or "full" (updater/update_path.h PathName).
   std::string path;         // "1.0 -> 1.1 -> 2.0 (2 packages, 5123 bytes)"
   uint64_t full_bytes = 0;  // The newest's full package; 0 if unknown.
 };

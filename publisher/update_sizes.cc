@@ -30,6 +30,7 @@ std::vector<UpdateSize> UpdateSizes(const PlatformPlan& plan, const v1::SitePlat
       row.reachable = true;
       row.bytes = path->bytes;
       row.packages = static_cast<int>(path->steps.size());
+      row.way = PathName(*path);
       row.path = DescribePath(*path, row.version);
     }
     rows.push_back(std::move(row));

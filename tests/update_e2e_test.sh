@@ -40,6 +40,8 @@ same() { diff -r --exclude=.patchfarm "$1" "$2" > /dev/null; }
 pids+=("$!")
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 addr="$(cat "$T/port")"
+# Chain links from the last two versions only: older ones update by the full package.
+"$PF" policy --coordinator "$addr" --product game --keep-chain 2 --keep-days 0 > /dev/null || fail "policy"
 "$WORKER" --coordinator "$addr" --cache "$T/cache" --jobs 2 > "$T/w.log" 2>&1 &
 pids+=("$!")
 submit() { "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version "$1" --wait "$T/rel/$1" > /dev/null || fail "submit $1"; }
