@@ -46,6 +46,15 @@ void AutoPublisher::Run() {
         std::printf("patchfarm-coordinator: published %s (serial %llu, %d files)\n",
                     report->site.c_str(), static_cast<unsigned long long>(report->serial),
                     report->files);
+        for (const GatedPackage& g : report->gated) {
+          std::printf("patchfarm-coordinator: not published %s/%s: %llu bytes, the full package of "
+                      "%s is %llu bytes\n",
+                      g.channel.c_str(), g.name.c_str(), static_cast<unsigned long long>(g.bytes),
+                      g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
+        }
+        for (const std::string& note : report->notes) {
+          std::printf("patchfarm-coordinator: publishing %s: %s\n", product.c_str(), note.c_str());
+        }
       } else if (!absl::IsFailedPrecondition(report.status())) {
         std::printf("patchfarm-coordinator: publishing %s failed: %s\n", product.c_str(),
                     std::string(report.status().message()).c_str());
