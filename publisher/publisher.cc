@@ -231,6 +231,8 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
     return fulls[r.release_id()] = file;
   };
   FullSizeFn full_size = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<std::optional<uint64_t>> {
+    if (std::optional<uint64_t> cached = writer.CachedFullPackageSize(r)) return cached;
+    if (r.full_package_size() > 0) return r.full_package_size();
     PF_ASSIGN_OR_RETURN(v1::SiteFile file, full_file(r));
     return file.size();
   };
@@ -305,7 +307,7 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
   // The gate's full sizes: cached, recorded by an earlier publish, or built.
   FullSizeFn full_size = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<std::optional<uint64_t>> {
-    if (std::optional<SiteWriter::FullPackage> cached = writer.CachedFullPackage(r)) return cached->size;
+    if (std::optional<uint64_t> cached = writer.CachedFullPackageSize(r)) return cached;
     if (r.full_package_size() > 0) return r.full_package_size();
     PF_ASSIGN_OR_RETURN(SiteWriter::FullPackage built, writer.BuildFullPackage(r));
     return built.size;

@@ -147,6 +147,18 @@ std::optional<SiteWriter::FullPackage> SiteWriter::CachedFullPackage(const v1::R
   return std::nullopt;
 }
 
+std::optional<uint64_t> SiteWriter::CachedFullPackageSize(const v1::ReleaseStatus& release) {
+  auto known = full_packages_.find(release.release_id());
+  if (known != full_packages_.end()) return known->second.size;
+  for (const std::string& dir : {read_only_cache_dir_, cache_dir_}) {
+    struct stat st;
+    if (!dir.empty() && stat(FullPackagePath(dir, release).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      return static_cast<uint64_t>(st.st_size);
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<SiteWriter::FullPackage> SiteWriter::BuildFullPackage(const v1::ReleaseStatus& release) {
   if (std::optional<FullPackage> cached = CachedFullPackage(release)) return *cached;
   FullPackage full;

@@ -58,8 +58,10 @@ class SiteWriter {
     Digest digest{};
   };
   absl::StatusOr<FullPackage> BuildFullPackage(const v1::ReleaseStatus& release);
-  // The full package's size if a cache holds it (nothing is built).
+  // The full package if a cache holds it (nothing is built; it is hashed).
   std::optional<FullPackage> CachedFullPackage(const v1::ReleaseStatus& release);
+  // Its size if a cache holds it (nothing is built nor read).
+  std::optional<uint64_t> CachedFullPackageSize(const v1::ReleaseStatus& release);
 
   // Copies `release`'s full package into `channel_dir` as `name`.
   absl::StatusOr<v1::SiteFile> AddFullPackage(const std::string& channel_dir, const std::string& name,
