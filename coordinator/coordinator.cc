@@ -312,27 +312,6 @@ absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::stri
   return response;
 }
 
-absl::StatusOr<v1::PolicyResponse> Coordinator::SetPolicy(const v1::PolicyRequest& request) {
-  PF_RETURN_IF_ERROR(ValidateName("product", request.product()));
-  std::lock_guard<std::mutex> lock(mu_);
-  const Policy& current = PolicyForLocked(request.product());
-  PF_ASSIGN_OR_RETURN(Policy policy, MergePolicy(current, request));
-  if (!request.has_cumulative_window() && !request.has_keep_chain() && !request.has_keep_days() &&
-      !request.has_max_patch_ratio()) {
-    return PolicyToProto(policy);  // Asked, not changed.
-  }
-  PF_RETURN_IF_ERROR(store_->Write({{kPolicyPrefix + request.product(),
-                                     PolicyToRequest(request.product(), policy).SerializeAsString()}},
-                                   /*sync=*/true));
-  policies_[request.product()] = policy;
-  LogLocked(absl::StrCat("event=policy_set product=", request.product(),
-                         " window=", policy.cumulative_window, " keep_chain=", policy.keep_chain,
-                         " keep_days=", policy.keep_days, " max_patch_ratio=", policy.max_patch_ratio));
-  ApplyRetentionLocked(request.product());
-  ChangedLocked();
-  return PolicyToProto(policy);
-}
-
 absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
   v1::ReleaseKey key = request.release();
   if (key.channel().empty()) key.set_channel("stable");

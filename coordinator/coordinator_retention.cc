@@ -1,7 +1,8 @@
-// The coordinator's retention (coordinator.h, top comment): chained patches
-// planned for what the policy keeps, results dropped once no policy keeps
-// them, and the full-package sizes publishes record. Kept apart from
-// coordinator.cc, which holds the job life cycle.
+// The coordinator's product policies and retention (coordinator.h, top
+// comment): the policies set and stored, chained patches planned for what a
+// policy keeps, results dropped once no policy keeps them, and the
+// full-package sizes publishes record. Kept apart from coordinator.cc, which
+// holds the job life cycle.
 #include <algorithm>
 #include <optional>
 
@@ -10,6 +11,8 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/policy_proto_convert.h"
+#include "coordinator/version.h"
 #include "coordinator/store_keys.h"
 #include "core/tree/tree_path.h"
 
@@ -19,6 +22,7 @@ namespace {
 using coordinator_keys::kDropPrefix;
 using coordinator_keys::kJobPrefix;
 using coordinator_keys::kNextSeqKey;
+using coordinator_keys::kPolicyPrefix;
 using coordinator_keys::kReleasePrefix;
 using coordinator_keys::ReleaseId;
 
@@ -249,6 +253,27 @@ void Coordinator::DropExpiredLocked() {
     LogLocked(absl::StrCat("event=jobs_dropped jobs=", dropping.size()));
     ChangedLocked();
   }
+}
+
+absl::StatusOr<v1::PolicyResponse> Coordinator::SetPolicy(const v1::PolicyRequest& request) {
+  PF_RETURN_IF_ERROR(ValidateName("product", request.product()));
+  std::lock_guard<std::mutex> lock(mu_);
+  const Policy& current = PolicyForLocked(request.product());
+  PF_ASSIGN_OR_RETURN(Policy policy, MergePolicy(current, request));
+  if (!request.has_cumulative_window() && !request.has_keep_chain() && !request.has_keep_days() &&
+      !request.has_max_patch_ratio()) {
+    return PolicyToProto(policy);  // Asked, not changed.
+  }
+  PF_RETURN_IF_ERROR(store_->Write({{kPolicyPrefix + request.product(),
+                                     PolicyToRequest(request.product(), policy).SerializeAsString()}},
+                                   /*sync=*/true));
+  policies_[request.product()] = policy;
+  LogLocked(absl::StrCat("event=policy_set product=", request.product(),
+                         " window=", policy.cumulative_window, " keep_chain=", policy.keep_chain,
+                         " keep_days=", policy.keep_days, " max_patch_ratio=", policy.max_patch_ratio));
+  ApplyRetentionLocked(request.product());
+  ChangedLocked();
+  return PolicyToProto(policy);
 }
 
 void Coordinator::ApplyRetentionLocked(const std::string& product) {
