@@ -18,7 +18,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/directory.h"
 #include "coordinator/server.h"
 #include "grpcpp/create_channel.h"

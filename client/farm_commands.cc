@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "client/farm_flags.h"
 #include "client/retention_commands.h"
 #include "common/directory.h"

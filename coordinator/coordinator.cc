@@ -9,7 +9,7 @@
 #include "common/status_macros.h"
 #include "coordinator/policy_proto_convert.h"
 #include "coordinator/store_keys.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 #include "common/file.h"
 #include "core/tree/manifest.h"
 #include "core/tree/result_binding.h"

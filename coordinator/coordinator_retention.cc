@@ -12,7 +12,7 @@
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/policy_proto_convert.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 #include "coordinator/store_keys.h"
 #include "core/tree/tree_path.h"
 

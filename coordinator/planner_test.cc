@@ -1,7 +1,7 @@
 // Version order, planning and the job queue.
 #include "coordinator/job_queue.h"
 #include "coordinator/planner.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "coordinator/version.h"
+#include "core/release/version.h"
 
 namespace patchfarm {
 namespace {

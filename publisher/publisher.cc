@@ -20,7 +20,7 @@
 #include "common/html.h"
 #include "common/status_macros.h"
 #include "coordinator/policy_proto_convert.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
 #include "publisher/site_plan.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/ed25519.h"
 #include "common/file.h"
 #include "coordinator/server.h"

@@ -6,7 +6,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "coordinator/retention.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 
 namespace patchfarm {
 namespace {

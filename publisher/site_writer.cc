@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"

@@ -1,7 +1,7 @@
 #include "publisher/update_sizes.h"
 
 #include "common/sha256.h"
-#include "coordinator/version.h"
+#include "core/release/version.h"
 #include "updater/update_path.h"
 
 namespace patchfarm {

@@ -8,7 +8,7 @@
 
 #include <sys/stat.h>
 
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "coordinator/token_auth.h"

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/ed25519.h"
 #include "common/file.h"
 #include "coordinator/server.h"

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"

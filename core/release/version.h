@@ -1,8 +1,8 @@
 // Release names and version order. Versions order as dotted numbers
 // (5.1.2.10 > 5.1.2.9, 1.0 == 1.0.0) and as semver (1.0.0-rc.1 < 1.0.0;
 // build metadata after '+' ignored). Stateless; thread-safe.
-#ifndef PATCHFARM_COORDINATOR_VERSION_H_
-#define PATCHFARM_COORDINATOR_VERSION_H_
+#ifndef PATCHFARM_CORE_RELEASE_VERSION_H_
+#define PATCHFARM_CORE_RELEASE_VERSION_H_
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -18,4 +18,4 @@ absl::Status ValidateName(absl::string_view what, absl::string_view value);
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_COORDINATOR_VERSION_H_
+#endif  // PATCHFARM_CORE_RELEASE_VERSION_H_

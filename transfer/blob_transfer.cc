@@ -1,4 +1,4 @@
-#include "client/blob_transfer.h"
+#include "transfer/blob_transfer.h"
 
 #include <algorithm>
 #include <memory>

@@ -2,8 +2,8 @@
 // the coordinator has and resume what it half has; downloads resume into a
 // local BlobStore and are verified before they count. Used by the CLI and the
 // worker. Functions are thread-safe if the stub is (gRPC stubs are).
-#ifndef PATCHFARM_CLIENT_BLOB_TRANSFER_H_
-#define PATCHFARM_CLIENT_BLOB_TRANSFER_H_
+#ifndef PATCHFARM_TRANSFER_BLOB_TRANSFER_H_
+#define PATCHFARM_TRANSFER_BLOB_TRANSFER_H_
 
 #include <cstdint>
 #include <map>
@@ -32,4 +32,4 @@ absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, 
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_CLIENT_BLOB_TRANSFER_H_
+#endif  // PATCHFARM_TRANSFER_BLOB_TRANSFER_H_

@@ -1,4 +1,4 @@
-#include "coordinator/version.h"
+#include "core/release/version.h"
 
 #include <algorithm>
 #include <vector>
