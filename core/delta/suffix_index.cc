@@ -3,8 +3,11 @@
 #include <divsufsort.h>
 #include <divsufsort64.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+
+#include "absl/base/optimization.h"
 
 namespace patchfarm {
 namespace {
@@ -13,6 +16,32 @@ constexpr int kBuckets = 1 << 16;
 
 inline int Bucket(const char* p) {
   return (static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]);
+}
+
+// Search starts a comparison past the bytes it knows to match only from this
+// many on (see there).
+constexpr int64_t kMinSkip = 256;
+
+// CommonPrefix of a and b, given that their first `from` bytes are equal, that
+// also sets *a_first to whether a is smaller at the first difference (false if
+// there is none).
+inline int64_t ComparePrefix(const char* a, const char* b, int64_t from, int64_t max_len,
+                             bool* a_first) {
+  int64_t i = from;
+  while (i + 8 <= max_len) {
+    uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) {
+      const int shift = __builtin_ctzll(x ^ y) & ~7;  // The first differing byte's.
+      *a_first = ((x >> shift) & 0xff) < ((y >> shift) & 0xff);
+      return i + shift / 8;
+    }
+    i += 8;
+  }
+  while (i < max_len && a[i] == b[i]) ++i;
+  *a_first = i < max_len && static_cast<uint8_t>(a[i]) < static_cast<uint8_t>(b[i]);
+  return i;
 }
 
 }  // namespace
@@ -89,35 +118,81 @@ void SuffixIndex::BuildBuckets() {
   bucket_[kBuckets] = at;
 }
 
+// The binary search for the needle among the suffixes of old, as it always
+// was, minus the bytes every comparison would find equal (Manber and Myers,
+// "Suffix arrays: a new method for on-line string searches", 1993). lcp_lo and
+// lcp_hi are the common prefix lengths of the needle with the suffixes at lo
+// and hi: exact once that bound has been compared, lower bounds before. The
+// suffixes between lo and hi sort between them, so they share the needle's
+// first min(lcp_lo, lcp_hi) bytes and a comparison may start there. Each step
+// makes the decision a whole memcmp would make, so every step, and the length
+// and position returned, are those of the plain search; only the bytes read
+// shrink, from up to the match length at every step to about the match length
+// once. The exception: while one bound keeps a short common prefix and steps
+// land among suffixes with long ones (the needle sorts just past several
+// copies of a long block), each such step still compares up to the match
+// length. An LCP array would remove it, at 4 to 8 more bytes per old byte.
+//
+// Two details keep the common case, short matches, as fast as the plain
+// search. A comparison that starts at a known prefix length cannot begin
+// before the previous step has finished; one that starts at 0 runs ahead on
+// the predicted branch as the plain search's memcmp does, so short known
+// prefixes (below kMinSkip) are not skipped. And each step prefetches the old
+// bytes it compares and the two suffix array entries the next step may read.
 template <typename Index>
 int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view needle,
                             int64_t* pos) const {
   const int64_t n = static_cast<int64_t>(old_.size());
   const int64_t m = static_cast<int64_t>(needle.size());
+  const char* const text = old_.data();
+  const char* const pattern = needle.data();
   int64_t lo = 0, hi = n - 1;  // Inclusive range of the suffix array.
+  int64_t lcp_lo = 0, lcp_hi = 0;
   if (m >= 2) {
-    int b = Bucket(needle.data());
+    int b = Bucket(pattern);
     if (bucket_[b] < bucket_[b + 1]) {
       lo = bucket_[b];
       hi = bucket_[b + 1] - 1;
+      lcp_lo = lcp_hi = 2;  // Every suffix of the bucket starts with those 2 bytes.
     }
   }
-  auto match_len = [&](int64_t k) {
-    int64_t start = sa[k];
-    return CommonPrefix(old_.data() + start, needle.data(), std::min(n - start, m));
+  // The common prefix of the needle and the suffix at `start`, given that
+  // their first `known` bytes match, and in *before whether the suffix sorts
+  // first: smaller at the first difference, or a proper prefix of the needle.
+  // The clamp only matters for a wrong-order array from Deserialize, where
+  // `known` may not hold: it keeps reads within old.
+  auto compare = [&](int64_t start, int64_t known, bool* before) {
+    const int64_t limit = std::min(n - start, m);
+    const int64_t same =
+        ComparePrefix(text + start, pattern, std::min(known, limit), limit, before);
+    if (same == limit) *before = limit < m;
+    return same;
   };
   while (hi - lo >= 2) {
-    int64_t mid = lo + (hi - lo) / 2;
-    int64_t start = sa[mid];
-    int64_t len = std::min(n - start, m);
-    int cmp = std::memcmp(old_.data() + start, needle.data(), len);
-    if (cmp < 0 || (cmp == 0 && len < m)) {  // A proper prefix sorts first.
+    const int64_t mid = lo + (hi - lo) / 2;
+    const int64_t start = sa[mid];
+    __builtin_prefetch(text + start);
+    __builtin_prefetch(&sa[lo + (mid - lo) / 2]);
+    __builtin_prefetch(&sa[mid + (hi - mid) / 2]);
+    const int64_t skip = std::min(lcp_lo, lcp_hi);
+    bool before;
+    int64_t same;
+    if (ABSL_PREDICT_FALSE(skip >= kMinSkip)) {
+      same = compare(start, skip, &before);
+    } else {
+      same = compare(start, 0, &before);
+    }
+    if (before) {
       lo = mid;
+      lcp_lo = same;
     } else {
       hi = mid;
+      lcp_hi = same;
     }
   }
-  int64_t x = match_len(lo), y = match_len(hi);
+  bool unused;
+  const int64_t x = compare(sa[lo], lcp_lo, &unused);
+  const int64_t y = compare(sa[hi], lcp_hi, &unused);
   if (x >= y) {
     *pos = sa[lo];
     return x;

@@ -28,11 +28,17 @@ class SuffixIndex {
   std::string Serialize() const;
   // An index of `old` from Serialize()'s bytes, checking that they fit `old`
   // (length and range; a wrong order only costs patch size, never
-  // correctness). DataLoss if they do not.
+  // correctness: LongestMatch may then report matches that are not, but its
+  // answers stay within old and the needle). DataLoss if they do not.
   static absl::StatusOr<SuffixIndex> Deserialize(absl::string_view old, absl::string_view bytes);
 
   // Returns the length of the longest prefix of `needle` found in old and sets
-  // `*pos` to where it starts (0 and 0 when nothing matches).
+  // `*pos` to where it starts (0 and 0 when nothing matches). Among equally
+  // long matches the one taken is fixed by the suffix array; patches depend on
+  // it, so it must not change. Reads about the match length plus up to a few
+  // hundred bytes for each of the log2(old size) steps of a binary search;
+  // more only where the needle sorts just past several suffixes that share a
+  // long prefix with it (up to the match length for each step among them).
   int64_t LongestMatch(absl::string_view needle, int64_t* pos) const;
 
  private:
