@@ -1,7 +1,7 @@
 // The coordinator's product policies and retention (coordinator.h, top
 // comment): the policies set and stored, chained patches planned for what a
 // policy keeps, results dropped once no policy keeps them, and the
-// full-package sizes publishes record. Kept apart from coordinator.cc, which
+// full-package sizes publishes record. Kept apart from coordinator_jobs.cc, which
 // holds the job life cycle.
 #include <algorithm>
 #include <optional>

@@ -1,6 +1,6 @@
 // The coordinator's record keys in its Store (proto/patchfarm/v1/state.proto)
-// and the content keys of its jobs and releases. Shared by coordinator.cc and
-// coordinator_retention.cc only. Pure functions; thread-safe.
+// and the content keys of its jobs and releases. Shared by the coordinator's
+// own coordinator*.cc files (and their tests) only. Pure functions; thread-safe.
 #ifndef PATCHFARM_COORDINATOR_STORE_KEYS_H_
 #define PATCHFARM_COORDINATOR_STORE_KEYS_H_
 

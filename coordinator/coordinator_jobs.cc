@@ -1,0 +1,333 @@
+// The coordinator's jobs and leases (coordinator.h): jobs created and
+// queued, one-off requests, leases acquired and kept alive by heartbeats,
+// results checked and recorded, failures, retries and expired leases.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store_keys.h"
+#include "core/release/version.h"
+#include "core/tree/manifest.h"
+#include "core/tree/result_binding.h"
+#include "core/tree/tree_path.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+
+namespace patchfarm {
+namespace {
+
+using coordinator_keys::kJobPrefix;
+using coordinator_keys::kNextSeqKey;
+
+std::string JobId(const std::string& old_digest, const std::string& new_digest) {
+  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
+}
+
+}  // namespace
+
+v1::StoredJob Coordinator::NewJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
+                                        uint32_t priority, uint64_t* seq) const {
+  v1::StoredJob job;
+  v1::JobStatus* s = job.mutable_status();
+  s->set_job_id(JobId(from.manifest_digest(), to.manifest_digest()));
+  s->set_from_version(from.release().version());
+  s->set_to_version(to.release().version());
+  s->set_state(v1::JOB_STATE_QUEUED);
+  s->set_one_off(priority == 0);
+  s->set_new_size(to.total_size());
+  job.set_kind(to.kind());
+  job.set_old_manifest_digest(from.manifest_digest());
+  job.set_new_manifest_digest(to.manifest_digest());
+  job.set_priority(priority);
+  job.set_seq((*seq)++);
+  return job;
+}
+
+void Coordinator::AdoptJobLocked(v1::StoredJob job) {
+  const std::string id = job.status().job_id();
+  if (job.status().state() == v1::JOB_STATE_QUEUED) {
+    queue_.Push(id, job.priority(), job.seq(), job.old_manifest_digest());
+  }
+  jobs_[id] = std::move(job);
+}
+
+absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest& request) {
+  std::string channel = request.channel().empty() ? "stable" : request.channel();
+  for (const auto& [what, value] : {std::pair<const char*, std::string>{"product", request.product()},
+                                   {"platform", request.platform()}, {"channel", channel},
+                                   {"from version", request.from_version()},
+                                   {"to version", request.to_version()}}) {
+    PF_RETURN_IF_ERROR(ValidateName(what, value));
+  }
+  const std::string prefix = absl::StrCat(request.product(), "/", request.platform(), "/", channel, "/");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto from = releases_.find(prefix + request.from_version());
+  auto to = releases_.find(prefix + request.to_version());
+  if (from == releases_.end() || to == releases_.end()) {
+    return absl::NotFoundError(absl::StrCat("no release ", prefix,
+                                            from == releases_.end() ? request.from_version()
+                                                                    : request.to_version()));
+  }
+  if (from->second.kind() != to->second.kind()) {
+    return absl::InvalidArgumentError("one release is a file, the other a tree");
+  }
+  if (from->second.manifest_digest() == to->second.manifest_digest()) {
+    return absl::InvalidArgumentError("the two releases have the same content");
+  }
+  // Work on a copy; memory changes only after the write succeeded.
+  uint64_t seq = next_seq_;
+  auto existing = jobs_.find(JobId(from->second.manifest_digest(), to->second.manifest_digest()));
+  v1::StoredJob job = existing == jobs_.end() ? NewJobLocked(from->second, to->second, 0, &seq)
+                                              : existing->second;
+  v1::JobStatus* s = job.mutable_status();
+  if (s->state() == v1::JOB_STATE_FAILED) {  // Asked again: try again.
+    s->set_state(v1::JOB_STATE_QUEUED);
+    s->set_attempts(0);
+    s->clear_error();
+  }
+  if (s->state() == v1::JOB_STATE_QUEUED) {
+    job.set_priority(0);
+    s->set_one_off(true);
+    PF_RETURN_IF_ERROR(store_->Write({{kJobPrefix + s->job_id(), job.SerializeAsString()},
+                                      {kNextSeqKey, std::to_string(seq)}},
+                                     /*sync=*/true));
+    next_seq_ = seq;
+    AdoptJobLocked(job);
+    ChangedLocked();
+  }
+  return job.status();
+}
+
+absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  return it->second.status();
+}
+
+absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
+  WorkerState& worker = *seen;
+  v1::AcquireResponse response;
+  response.set_lease_seconds(options_.lease_seconds);
+  if (worker.draining) {
+    response.set_drain(true);
+    return response;
+  }
+  std::set<std::string> held = worker.held;
+  for (const std::string& d : request.cached_manifests()) held.insert(d);
+  const double now = clock_->Now();
+  for (const std::string& id : queue_.Pop(std::min<uint32_t>(request.max_jobs(), 64), held)) {
+    v1::StoredJob& job = jobs_[id];
+    auto old_manifest = ManifestLocked(job.old_manifest_digest());
+    auto new_manifest = ManifestLocked(job.new_manifest_digest());
+    if (!old_manifest.ok() || !new_manifest.ok()) {
+      FailAttemptLocked(&job, "manifest missing in the coordinator's store");
+      continue;
+    }
+    job.set_lease_id(options_.lease_ids());
+    job.mutable_status()->set_state(v1::JOB_STATE_LEASED);
+    job.mutable_status()->set_worker_id(request.worker_id());
+    leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
+    worker.jobs.insert(id);
+    LogLocked(absl::StrCat("event=job_leased job=", id, " from=", job.status().from_version(),
+                           " to=", job.status().to_version(), " worker=", request.worker_id(),
+                           " lease=", job.lease_id()));
+    // If this write fails the job is still leased in memory; an unfinished
+    // lease runs out and the job is queued again.
+    PersistJobLocked(job, false).IgnoreError();
+    v1::Job* out = response.add_jobs();
+    out->set_job_id(id);
+    out->set_lease_id(job.lease_id());
+    out->set_kind(job.kind());
+    out->set_old_manifest_digest(job.old_manifest_digest());
+    *out->mutable_old_manifest() = (*old_manifest)->entries();
+    out->set_new_manifest_digest(job.new_manifest_digest());
+    *out->mutable_new_manifest() = (*new_manifest)->entries();
+    out->set_engine_format(kEngineFormat);
+  }
+  if (response.jobs_size() > 0) ChangedLocked();
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
+  WorkerState& worker = *seen;
+  v1::HeartbeatResponse response;
+  response.set_drain(worker.draining);
+  const double now = clock_->Now();
+  for (const std::string& id : request.job_ids()) {
+    auto it = leases_.find(id);
+    if (it == leases_.end() || it->second.worker_id != request.worker_id()) {
+      response.add_lost_job_ids(id);
+      worker.jobs.erase(id);
+      continue;
+    }
+    it->second.expiry = now + options_.lease_seconds;
+  }
+  return response;
+}
+
+absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
+                                                  const v1::StoredManifest& old_manifest,
+                                                  const v1::StoredManifest& new_manifest,
+                                                  const Digest& package_digest) const {
+  absl::StatusOr<std::string> path = blobs_->PathOf(package_digest);
+  if (!path.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("package ", DigestToHex(package_digest), " is not uploaded"));
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(*path));
+  PF_ASSIGN_OR_RETURN(Manifest old_entries, FromProto(old_manifest.entries()));
+  PF_ASSIGN_OR_RETURN(Manifest new_entries, FromProto(new_manifest.entries()));
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    if (old_entries.size() != 1 || new_entries.size() != 1) {
+      return absl::InternalError("a file job's manifests hold one entry each");
+    }
+    PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, old_entries[0], new_entries[0]));
+  } else {
+    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, ManifestDigest(new_entries)));
+  }
+  return package->size();
+}
+
+absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
+  Digest digest{};
+  PF_RETURN_IF_ERROR(ParseDigest(request.package_digest(), &digest));
+  const std::string& job_id = request.job_id();
+  auto refuse = [&](absl::Status why) {
+    LogLocked(absl::StrCat("event=result_refused job=", ShortPath(job_id), " worker=",
+                           request.worker_id(), " error=\"", why.message(), "\""));
+    return why;
+  };
+  // 1. The caller must hold the job's live lease.
+  v1::StoredJob job;
+  std::shared_ptr<const v1::StoredManifest> old_manifest, new_manifest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PF_ASSIGN_OR_RETURN(WorkerState * worker, SeenLocked(request.worker_id()));
+    (void)worker;
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
+    if (it->second.status().state() == v1::JOB_STATE_DONE &&
+        it->second.status().package_digest() == request.package_digest()) {
+      return absl::OkStatus();  // The same result again (a retried call).
+    }
+    auto lease = leases_.find(job_id);
+    if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+        lease->second.lease_id != request.lease_id()) {
+      return refuse(absl::FailedPreconditionError(
+          absl::StrCat("job ", job_id, " is not leased to this worker")));
+    }
+    job = it->second;
+    PF_ASSIGN_OR_RETURN(old_manifest, ManifestLocked(job.old_manifest_digest()));
+    PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
+  }
+  // 2. The package must be this job's result (read without the lock).
+  absl::StatusOr<uint64_t> size = CheckResult(job, *old_manifest, *new_manifest, digest);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!size.ok()) {
+    return refuse(absl::Status(size.status().code(),
+                               absl::StrCat("job ", job_id, ": ", size.status().message())));
+  }
+  // 3. Recorded if the lease did not move meanwhile.
+  auto lease = leases_.find(job_id);
+  if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+      lease->second.lease_id != request.lease_id()) {
+    return refuse(absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, ": the lease ran out while the result was checked")));
+  }
+  v1::StoredJob done = jobs_.at(job_id);
+  v1::JobStatus* s = done.mutable_status();
+  s->set_state(v1::JOB_STATE_DONE);
+  s->set_worker_id(request.worker_id());
+  s->set_package_digest(request.package_digest());
+  s->set_package_size(*size);
+  s->set_seconds(request.seconds() >= 0 && request.seconds() < 1e9 ? request.seconds() : 0);
+  s->clear_error();
+  PF_RETURN_IF_ERROR(PersistJobLocked(done, false));
+  jobs_[job_id] = done;
+  queue_.Remove(job_id);
+  leases_.erase(lease);
+  WorkerState& worker = workers_[request.worker_id()];
+  worker.jobs.erase(job_id);
+  ++worker.done;
+  worker.held.insert(done.old_manifest_digest());
+  LogLocked(absl::StrCat("event=job_done job=", job_id, " from=", s->from_version(),
+                         " to=", s->to_version(), " worker=", request.worker_id(),
+                         " bytes=", *size, " seconds=", s->seconds()));
+  ChangedLocked();
+  return absl::OkStatus();
+}
+
+void Coordinator::RequeueLocked(v1::StoredJob* job) {
+  job->mutable_status()->set_state(v1::JOB_STATE_QUEUED);
+  job->mutable_status()->clear_worker_id();
+  queue_.Push(job->status().job_id(), job->priority(), job->seq(), job->old_manifest_digest());
+}
+
+void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error) {
+  v1::JobStatus* s = job->mutable_status();
+  s->set_attempts(s->attempts() + 1);
+  s->set_error(error);
+  leases_.erase(s->job_id());
+  if (s->attempts() >= options_.max_attempts) {
+    s->set_state(v1::JOB_STATE_FAILED);
+    queue_.Remove(s->job_id());
+  } else {
+    RequeueLocked(job);
+  }
+  LogLocked(absl::StrCat("event=", s->state() == v1::JOB_STATE_FAILED ? "job_failed" : "job_retry",
+                         " job=", s->job_id(), " from=", s->from_version(), " to=", s->to_version(),
+                         " attempts=", s->attempts(), " error=\"", s->error(), "\""));
+  PersistJobLocked(*job, false).IgnoreError();  // Reloaded as it was; retried then.
+  ChangedLocked();
+}
+
+absl::Status Coordinator::Fail(const v1::FailRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PF_ASSIGN_OR_RETURN(WorkerState * worker, SeenLocked(request.worker_id()));
+  auto lease = leases_.find(request.job_id());
+  if (lease == leases_.end() || lease->second.worker_id != request.worker_id() ||
+      lease->second.lease_id != request.lease_id()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", ShortPath(request.job_id()), ": this worker no longer holds its lease"));
+  }
+  worker->jobs.erase(request.job_id());
+  v1::StoredJob& job = jobs_[request.job_id()];
+  if (request.hand_back()) {
+    leases_.erase(lease);
+    RequeueLocked(&job);
+    PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
+    ChangedLocked();
+    return absl::OkStatus();
+  }
+  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error().substr(0, 2000)));
+  return absl::OkStatus();
+}
+
+void Coordinator::ExpireLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = clock_->Now();
+  std::vector<std::string> expired;
+  for (const auto& [id, lease] : leases_) {
+    if (lease.expiry < now) expired.push_back(id);
+  }
+  for (const std::string& id : expired) {
+    ++lease_expiries_;
+    std::string worker = leases_[id].worker_id;
+    workers_[worker].jobs.erase(id);
+    FailAttemptLocked(&jobs_[id],
+                      absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
+  }
+}
+
+size_t Coordinator::QueueDepth(uint32_t priority) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size(priority);
+}
+
+}  // namespace patchfarm

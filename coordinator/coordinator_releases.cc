@@ -1,0 +1,227 @@
+// The coordinator's releases (coordinator.h): submitted and their jobs
+// planned, their status and manifests read, hotfix files set, and the
+// status of a product's releases.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/policy_proto_convert.h"
+#include "coordinator/store_keys.h"
+#include "core/release/version.h"
+#include "core/tree/manifest.h"
+#include "core/tree/tree_path.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
+
+namespace patchfarm {
+namespace {
+
+using coordinator_keys::Hex;
+using coordinator_keys::kJobPrefix;
+using coordinator_keys::kManifestPrefix;
+using coordinator_keys::kNextSeqKey;
+using coordinator_keys::kReleasePrefix;
+using coordinator_keys::ReleaseId;
+
+std::string JobId(const std::string& old_digest, const std::string& new_digest) {
+  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
+}
+
+}  // namespace
+
+v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) const {
+  v1::ReleaseStatus s;
+  s.set_release_id(ReleaseId(r.release()));
+  *s.mutable_release() = r.release();
+  s.set_intermediate(r.intermediate());
+  s.set_kind(r.kind());
+  s.set_manifest_digest(r.manifest_digest());
+  s.set_total_size(r.total_size());
+  *s.mutable_hotfix_files() = r.hotfix_files();
+  for (const std::string& id : r.job_ids()) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
+  }
+  s.set_submitted_unix_seconds(r.submitted_unix_seconds());
+  for (const std::string& id : r.chain_job_ids()) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) *s.add_chain_jobs() = JobStatusLocked(it->second);
+  }
+  s.set_full_package_size(r.full_package_size());
+  s.set_full_package_digest(r.full_package_digest());
+  return s;
+}
+
+absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& request) {
+  v1::ReleaseKey key = request.release();
+  if (key.channel().empty()) key.set_channel("stable");
+  PF_RETURN_IF_ERROR(ValidateName("product", key.product()));
+  PF_RETURN_IF_ERROR(ValidateName("platform", key.platform()));
+  PF_RETURN_IF_ERROR(ValidateName("channel", key.channel()));
+  PF_RETURN_IF_ERROR(ValidateName("version", key.version()));
+  if (request.kind() != v1::RELEASE_KIND_FILE && request.kind() != v1::RELEASE_KIND_TREE) {
+    return absl::InvalidArgumentError("release kind must be file or tree");
+  }
+  PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(request.manifest()));
+  if (request.kind() == v1::RELEASE_KIND_FILE &&
+      (manifest.size() != 1 || manifest[0].type != EntryType::kFile)) {
+    return absl::InvalidArgumentError("a file release has exactly one file entry");
+  }
+  uint64_t total = 0;
+  for (const ManifestEntry& e : manifest) {
+    if (e.type != EntryType::kFile) continue;
+    // The blob store holds only verified content, so the digest is the
+    // content; the declared size must be the blob's too.
+    absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
+    if (!path.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "manifest: blob ", DigestToHex(e.digest), " of ", ShortPath(e.path), " is not uploaded"));
+    }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
+    if (blob->size() != e.size) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest: size of ", ShortPath(e.path), " is ",
+                                                     e.size, " but its blob holds ", blob->size(),
+                                                     " bytes"));
+    }
+    total += e.size;
+  }
+  Digest digest = ManifestDigest(manifest);
+  std::string raw_digest(reinterpret_cast<const char*>(digest.data()), digest.size());
+  const std::string id = ReleaseId(key);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::SubmitResponse response;
+  response.set_release_id(id);
+  auto existing = releases_.find(id);
+  if (existing != releases_.end()) {
+    const v1::StoredRelease& r = existing->second;
+    if (r.manifest_digest() != raw_digest || r.kind() != request.kind() ||
+        r.intermediate() != request.intermediate()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "release ", id, " was submitted already with other content; use a new version"));
+    }
+    response.set_already_submitted(true);
+    for (const std::string& job : r.job_ids()) response.add_job_ids(job);
+    return response;
+  }
+  v1::StoredRelease release;
+  *release.mutable_release() = key;
+  release.set_intermediate(request.intermediate());
+  release.set_kind(request.kind());
+  release.set_manifest_digest(raw_digest);
+  release.set_total_size(total);
+  release.set_submitted_unix_seconds(NowUnixSeconds());
+  uint64_t seq = next_seq_;
+  release.set_seq(seq++);
+
+  std::vector<StoreWrite> writes;
+  // Written with every release that has it: cheap, and never lost to a failed write.
+  auto stored = std::make_shared<v1::StoredManifest>();
+  *stored->mutable_entries() = request.manifest();
+  writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
+  std::vector<PlannedRelease> candidates;
+  const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
+  for (auto it = releases_.lower_bound(prefix);
+       it != releases_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second.kind() != request.kind()) continue;
+    candidates.push_back({it->first, it->second.release().version(), it->second.intermediate()});
+  }
+  const Policy& plan = PolicyForLocked(key.product());
+  std::vector<v1::StoredJob> new_jobs;
+  for (const std::string& from_id : PlanSources(plan, key.version(),
+                                                request.intermediate(), candidates)) {
+    const v1::StoredRelease& from = releases_.at(from_id);
+    if (from.manifest_digest() == raw_digest) continue;  // Same content: no patch.
+    std::string job_id = JobId(from.manifest_digest(), raw_digest);
+    if (jobs_.count(job_id) == 0) {
+      new_jobs.push_back(NewJobLocked(from, release, 1, &seq));
+      writes.push_back({kJobPrefix + job_id, new_jobs.back().SerializeAsString()});
+    }
+    release.add_job_ids(job_id);
+    response.add_job_ids(job_id);
+  }
+  writes.push_back({kReleasePrefix + id, release.SerializeAsString()});
+  writes.push_back({kNextSeqKey, std::to_string(seq)});
+  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  // Stored: now the jobs may be leased.
+  next_seq_ = seq;
+  for (v1::StoredJob& job : new_jobs) AdoptJobLocked(std::move(job));
+  manifests_[raw_digest] = stored;
+  LogLocked(absl::StrCat("event=release_submitted release=", id, " jobs=", response.job_ids_size(),
+                         " intermediate=", request.intermediate()));
+  releases_[id] = std::move(release);
+  ApplyRetentionLocked(key.product());
+  ChangedLocked();
+  return response;
+}
+
+absl::StatusOr<v1::ReleaseStatus> Coordinator::GetReleaseStatus(const std::string& release_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(release_id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(release_id)));
+  return ReleaseStatusLocked(it->second);
+}
+
+absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::string& release_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(release_id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(release_id)));
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> manifest,
+                      ManifestLocked(it->second.manifest_digest()));
+  v1::GetManifestResponse response;
+  response.set_kind(it->second.kind());
+  *response.mutable_entries() = manifest->entries();
+  return response;
+}
+
+absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
+  v1::ReleaseKey key = request.release();
+  if (key.channel().empty()) key.set_channel("stable");
+  PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
+  for (const ManifestEntry& e : files) {
+    PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
+    if (e.type != EntryType::kFile) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": files only"));
+    }
+    absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
+    if (!path.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", ShortPath(e.path), " is not uploaded"));
+    }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
+    if (blob->size() != e.size) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": size ", e.size,
+                                                     " but its blob holds ", blob->size(), " bytes"));
+    }
+  }
+  const std::string id = ReleaseId(key);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = releases_.find(id);
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", id));
+  v1::StoredRelease updated = it->second;
+  *updated.mutable_hotfix_files() = request.files();
+  PF_RETURN_IF_ERROR(store_->Write({{kReleasePrefix + id, updated.SerializeAsString()}}, /*sync=*/true));
+  it->second = std::move(updated);
+  ChangedLocked();
+  v1::HotfixResponse response;
+  response.set_files(static_cast<uint32_t>(files.size()));
+  return response;
+}
+
+v1::StatusResponse Coordinator::Status(const std::string& product) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<const v1::StoredRelease*> list;
+  for (const auto& [id, r] : releases_) {
+    if (product.empty() || r.release().product() == product) list.push_back(&r);
+  }
+  std::sort(list.begin(), list.end(), [](const v1::StoredRelease* a, const v1::StoredRelease* b) {
+    return a->seq() < b->seq();
+  });
+  v1::StatusResponse response;
+  for (const v1::StoredRelease* r : list) *response.add_releases() = ReleaseStatusLocked(*r);
+  if (!product.empty()) *response.mutable_policy() = PolicyToProto(PolicyForLocked(product));
+  response.set_now_unix_seconds(NowUnixSeconds());
+  return response;
+}
+
+}  // namespace patchfarm
