@@ -49,6 +49,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, B
   return c;
 }
 
+std::string Coordinator::JobIdOf(const std::string& old_digest, const std::string& new_digest) {
+  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
+}
+
 absl::Status Coordinator::Load() {
   std::lock_guard<std::mutex> lock(mu_);
   absl::Status parse = absl::OkStatus();

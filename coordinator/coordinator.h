@@ -168,6 +168,9 @@ class Coordinator {
   };
 
   Coordinator(Store* store, BlobStore* blobs, const Clock* clock, CoordinatorOptions options);
+  // The id of the job from manifest `old_digest` to `new_digest` under this
+  // engine format (coordinator_keys::JobId).
+  static std::string JobIdOf(const std::string& old_digest, const std::string& new_digest);
   absl::Status Load();
   absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(const std::string& digest);
   absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);

@@ -20,17 +20,13 @@ namespace {
 using coordinator_keys::kJobPrefix;
 using coordinator_keys::kNextSeqKey;
 
-std::string JobId(const std::string& old_digest, const std::string& new_digest) {
-  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
-}
-
 }  // namespace
 
 v1::StoredJob Coordinator::NewJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
                                         uint32_t priority, uint64_t* seq) const {
   v1::StoredJob job;
   v1::JobStatus* s = job.mutable_status();
-  s->set_job_id(JobId(from.manifest_digest(), to.manifest_digest()));
+  s->set_job_id(JobIdOf(from.manifest_digest(), to.manifest_digest()));
   s->set_from_version(from.release().version());
   s->set_to_version(to.release().version());
   s->set_state(v1::JOB_STATE_QUEUED);
@@ -77,7 +73,7 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
   }
   // Work on a copy; memory changes only after the write succeeded.
   uint64_t seq = next_seq_;
-  auto existing = jobs_.find(JobId(from->second.manifest_digest(), to->second.manifest_digest()));
+  auto existing = jobs_.find(JobIdOf(from->second.manifest_digest(), to->second.manifest_digest()));
   v1::StoredJob job = existing == jobs_.end() ? NewJobLocked(from->second, to->second, 0, &seq)
                                               : existing->second;
   v1::JobStatus* s = job.mutable_status();

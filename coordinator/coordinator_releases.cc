@@ -24,10 +24,6 @@ using coordinator_keys::kNextSeqKey;
 using coordinator_keys::kReleasePrefix;
 using coordinator_keys::ReleaseId;
 
-std::string JobId(const std::string& old_digest, const std::string& new_digest) {
-  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
-}
-
 }  // namespace
 
 v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) const {
@@ -133,7 +129,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
                                                 request.intermediate(), candidates)) {
     const v1::StoredRelease& from = releases_.at(from_id);
     if (from.manifest_digest() == raw_digest) continue;  // Same content: no patch.
-    std::string job_id = JobId(from.manifest_digest(), raw_digest);
+    std::string job_id = JobIdOf(from.manifest_digest(), raw_digest);
     if (jobs_.count(job_id) == 0) {
       new_jobs.push_back(NewJobLocked(from, release, 1, &seq));
       writes.push_back({kJobPrefix + job_id, new_jobs.back().SerializeAsString()});

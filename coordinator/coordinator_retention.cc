@@ -26,9 +26,6 @@ using coordinator_keys::kPolicyPrefix;
 using coordinator_keys::kReleasePrefix;
 using coordinator_keys::ReleaseId;
 
-std::string JobId(const std::string& old_digest, const std::string& new_digest) {
-  return coordinator_keys::JobId(kEngineFormat, old_digest, new_digest);
-}
 
 bool Lists(const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -101,7 +98,7 @@ absl::Status Coordinator::PlanChainLocked(const std::string& product) {
       const v1::StoredRelease& from = *by_version.at(link.first);
       const v1::StoredRelease& to = *by_version.at(link.second);
       if (from.manifest_digest() == to.manifest_digest()) continue;  // Same content: no patch.
-      const std::string job_id = JobId(from.manifest_digest(), to.manifest_digest());
+      const std::string job_id = JobIdOf(from.manifest_digest(), to.manifest_digest());
       const bool exists = jobs_.count(job_id) != 0 ||
                           std::any_of(new_jobs.begin(), new_jobs.end(), [&](const v1::StoredJob& j) {
                             return j.status().job_id() == job_id;
@@ -155,7 +152,7 @@ void Coordinator::DropExpiredLocked() {
       auto from = by_version.find(patch.first);
       auto to = by_version.find(patch.second);
       if (from == by_version.end() || to == by_version.end()) continue;
-      kept.insert(JobId(from->second->manifest_digest(), to->second->manifest_digest()));
+      kept.insert(JobIdOf(from->second->manifest_digest(), to->second->manifest_digest()));
     }
   }
   // 2. Candidates: finished release jobs nothing keeps (one-off results
