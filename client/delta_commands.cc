@@ -9,14 +9,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/tree_commands.h"
+#include "common/byte_size.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/delta/apply.h"
-#include "core/delta/diff.h"
+#include "core/delta/diff_files.h"
 #include "core/tree/package.h"
 
 namespace patchfarm {
 namespace {
+
+// `apply` writes what the user asked for, checked by SHA-256 as it goes; this
+// only refuses a patch that declares an absurd size.
+constexpr uint64_t kMaxApplyOutputBytes = uint64_t{1} << 40;
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
@@ -37,27 +42,51 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Counts what passes through to another sink.
+class CountingSink : public ByteSink {
+ public:
+  explicit CountingSink(ByteSink* out) : out_(out) {}
+  absl::Status Append(absl::string_view data) override {
+    bytes_ += data.size();
+    return out_->Append(data);
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteSink* out_;
+  uint64_t bytes_ = 0;
+};
+
 absl::Status Diff(const std::string& old_path, const std::string& new_path,
                   const std::string& patch_path, const DiffOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(old_path));
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_file, MappedFile::Open(new_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
+                      AtomicFileWriter::Create(patch_path));
+  CountingSink counted(out.get());
   DiffStats stats;
-  PF_ASSIGN_OR_RETURN(std::string patch,
-                      Diff(old_file->data(), new_file->data(), options, &stats));
-  PF_RETURN_IF_ERROR(WriteFileAtomically(patch_path, patch));
-  uint64_t new_size = new_file->data().size();
-  std::printf("%s: %zu bytes (%.3f%% of %llu), method %s, %llu ops, %.2f s\n",
-              patch_path.c_str(), patch.size(),
-              new_size == 0 ? 0.0 : 100.0 * patch.size() / new_size,
+  PF_RETURN_IF_ERROR(
+      DiffFiles(old_path, new_path, DirectoryOf(patch_path), &counted, options, &stats));
+  PF_RETURN_IF_ERROR(out->Commit());
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> new_file, FileSource::Open(new_path));
+  const uint64_t new_size = new_file->size();
+  std::printf("%s: %llu bytes (%.3f%% of %llu), method %s, %llu ops, %.2f s%s\n",
+              patch_path.c_str(), static_cast<unsigned long long>(counted.bytes()),
+              new_size == 0 ? 0.0 : 100.0 * counted.bytes() / new_size,
               static_cast<unsigned long long>(new_size), PatchMethodName(stats.method),
-              static_cast<unsigned long long>(stats.ops), SecondsSince(start));
+              static_cast<unsigned long long>(stats.ops), SecondsSince(start),
+              stats.bounded ? ", bounded memory" : "");
   return absl::OkStatus();
 }
 
-// Applies a chain of file patches. The old file is read through a FileSource
-// in bounded pieces (core/delta/apply.h), never mapped or loaded whole;
-// intermediate versions of a chain stay in memory.
+// Applies a chain of file patches. Old, the intermediate versions of a chain
+// (in anonymous scratch files beside OUT) and the patches are read in bounded
+// pieces (core/delta/apply.h), never mapped or loaded whole.
 absl::Status Apply(const std::string& old_path, const std::vector<std::string>& patch_paths,
                    const std::string& out_path) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> old_file, FileSource::Open(old_path));
@@ -65,9 +94,10 @@ absl::Status Apply(const std::string& old_path, const std::vector<std::string>& 
   int mode = stat(old_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
                       AtomicFileWriter::Create(out_path, mode));
-  std::string previous, next;
-  std::unique_ptr<StringSource> previous_source;
+  std::unique_ptr<ScratchFile> previous;
   const ByteSource* old_source = old_file.get();
+  ApplyOptions options;
+  options.max_output_bytes = kMaxApplyOutputBytes;
   for (size_t i = 0; i < patch_paths.size(); ++i) {
     const std::string& patch_path = patch_paths[i];
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));
@@ -76,16 +106,17 @@ absl::Status Apply(const std::string& old_path, const std::vector<std::string>& 
           absl::StrCat(patch_path, " is a tree package, but ", old_path, " is a file"));
     }
     const bool last = i + 1 == patch_paths.size();
-    next.clear();
-    StringSink memory(&next);
-    absl::Status status =
-        Apply(*old_source, *patch, last ? static_cast<ByteSink*>(out.get()) : &memory);
+    std::unique_ptr<ScratchFile> next;
+    if (!last) {
+      PF_ASSIGN_OR_RETURN(next, ScratchFile::Create(DirectoryOf(out_path)));
+    }
+    absl::Status status = Apply(*old_source, *patch,
+                                last ? static_cast<ByteSink*>(out.get()) : next.get(), options);
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat(patch_path, ": ", status.message()));
     }
-    previous.swap(next);
-    previous_source = std::make_unique<StringSource>(previous);
-    old_source = previous_source.get();
+    previous = std::move(next);
+    old_source = previous.get();
   }
   return out->Commit();
 }
@@ -121,8 +152,13 @@ absl::Status Info(const std::string& patch_path) {
 }  // namespace
 
 int RunDiffCommand(const std::vector<std::string>& args) {
-  static const char* kUsage = "diff [--level N] [--threads N] [--no-prefix] [--fast-apply] OLD NEW PATCH";
+  static const char* kUsage =
+      "diff [--level N] [--threads N] [--no-prefix] [--fast-apply] [--max-memory SIZE] "
+      "OLD NEW PATCH\n"
+      "  --max-memory SIZE  bytes, or with K/M/G (default: half the machine's memory);\n"
+      "                     larger file pairs are diffed in bounded memory";
   DiffOptions options;
+  options.max_memory = PhysicalMemoryBytes() / 2;
   std::vector<std::string> paths;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -130,6 +166,13 @@ int RunDiffCommand(const std::vector<std::string>& args) {
       options.try_zstd_prefix = false;
     } else if (arg == "--fast-apply") {
       options.fast_apply = true;
+    } else if (arg == "--max-memory") {
+      if (i + 1 >= args.size() || !ParseByteSize(args[i + 1], &options.max_memory)) {
+        std::fprintf(stderr, "patchfarm: bad value for --max-memory: '%.64s'\n",
+                     i + 1 < args.size() ? args[i + 1].c_str() : "");
+        return Usage(kUsage);
+      }
+      ++i;
     } else if (arg == "--level" || arg == "--threads") {
       int value = 0;
       if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &value) || value < 1) {

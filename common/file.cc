@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -107,6 +108,56 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(const std::string& 
 }
 
 FileSource::~FileSource() { close(fd_); }
+
+absl::StatusOr<std::unique_ptr<ScratchFile>> ScratchFile::Create(const std::string& dir) {
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string name = dir + "/.patchfarm-scratch-XXXXXX";
+    fd = mkostemp(name.data(), O_CLOEXEC);
+    if (fd >= 0) unlink(name.c_str());
+  }
+  if (fd < 0) return ErrnoToStatus(errno, "create scratch file in", dir);
+  return std::unique_ptr<ScratchFile>(new ScratchFile(fd, dir));
+}
+
+ScratchFile::~ScratchFile() { close(fd_); }
+
+absl::Status ScratchFile::Append(absl::string_view data) {
+  buffer_.append(data.data(), data.size());
+  size_ += data.size();
+  return buffer_.size() >= (size_t{1} << 20) ? Flush() : absl::OkStatus();
+}
+
+absl::Status ScratchFile::Flush() const {
+  const uint64_t offset = size_ - buffer_.size();
+  for (size_t done = 0; done < buffer_.size();) {
+    ssize_t n = pwrite(fd_, buffer_.data() + done, buffer_.size() - done,
+                       static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, "write scratch file in", dir_);
+    }
+    done += static_cast<size_t>(n);
+  }
+  buffer_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> ScratchFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  if (!buffer_.empty()) PF_RETURN_IF_ERROR(Flush());
+  size_t done = 0;
+  while (done < n && offset + done < size_) {
+    ssize_t got = pread(fd_, buf + done, std::min<uint64_t>(n - done, size_ - offset - done),
+                        static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, "read scratch file in", dir_);
+    }
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
 
 absl::StatusOr<size_t> FileSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
   size_t done = 0;

@@ -62,6 +62,33 @@ class FileSource : public ByteSource {
   std::string path_;
 };
 
+// An anonymous temporary file for bytes too large to keep in memory (a patch's
+// streams while its header cannot be written yet): appended to, then read
+// back. It has no name (O_TMPFILE, or unlinked at once where the file system
+// lacks it), so nothing is left behind, even by a crash. Not thread-safe.
+class ScratchFile : public ByteSink, public ByteSource {
+ public:
+  // A scratch file on the file system of directory `dir`.
+  static absl::StatusOr<std::unique_ptr<ScratchFile>> Create(const std::string& dir);
+  ~ScratchFile() override;
+  ScratchFile(const ScratchFile&) = delete;
+  ScratchFile& operator=(const ScratchFile&) = delete;
+
+  absl::Status Append(absl::string_view data) override;
+  // Reads see every byte appended before them.
+  uint64_t size() const override { return size_; }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
+
+ private:
+  ScratchFile(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  absl::Status Flush() const;
+
+  int fd_;
+  std::string dir_;  // For messages.
+  uint64_t size_ = 0;
+  mutable std::string buffer_;  // Appended bytes not yet written.
+};
+
 // Writes `path` atomically: data goes to a temporary file in the same directory
 // and replaces `path` only on Commit(). Destroying an uncommitted writer removes
 // the temporary file, leaving `path` as it was.

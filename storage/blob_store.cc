@@ -11,19 +11,27 @@
 namespace patchfarm {
 namespace {
 
-absl::StatusOr<Digest> HashPath(FileSystem* fs, const std::string& path, uint64_t* size) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs->OpenReadable(path));
+}  // namespace
+
+absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size) {
   Sha256 hasher;
   std::string buffer(1 << 20, '\0');
   uint64_t offset = 0;
-  while (offset < source->size()) {
-    PF_ASSIGN_OR_RETURN(size_t n, source->ReadAt(offset, buffer.data(), buffer.size()));
+  while (offset < source.size()) {
+    PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));
     if (n == 0) break;
     hasher.Update(absl::string_view(buffer.data(), n));
     offset += n;
   }
   *size = offset;
   return hasher.Finish();
+}
+
+namespace {
+
+absl::StatusOr<Digest> HashPath(FileSystem* fs, const std::string& path, uint64_t* size) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs->OpenReadable(path));
+  return HashSource(*source, size);
 }
 
 std::string DirName(const std::string& path) {
@@ -186,14 +194,18 @@ absl::Status BlobStore::Upload::Commit() {
 }
 
 absl::StatusOr<Digest> BlobStore::PutFile(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs_->OpenReadable(path));
+  return PutSource(*source);
+}
+
+absl::StatusOr<Digest> BlobStore::PutSource(const ByteSource& source) {
   uint64_t size = 0;
-  PF_ASSIGN_OR_RETURN(Digest digest, HashPath(fs_, path, &size));
+  PF_ASSIGN_OR_RETURN(Digest digest, HashSource(source, &size));
   if (Has(digest)) return digest;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, BeginUpload(digest, size, 0, /*restart=*/true));
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs_->OpenReadable(path));
   std::string buffer(1 << 20, '\0');
   for (uint64_t offset = 0; offset < size;) {
-    PF_ASSIGN_OR_RETURN(size_t n, source->ReadAt(offset, buffer.data(), buffer.size()));
+    PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));
     if (n == 0) break;
     PF_RETURN_IF_ERROR(upload->Append(absl::string_view(buffer.data(), n)));
     offset += n;

@@ -38,6 +38,9 @@ namespace patchfarm {
 
 inline constexpr uint64_t kMaxBlobBytes = uint64_t{64} << 30;
 
+// The SHA-256 of every byte of `source`, and their count in *size.
+absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size);
+
 class BlobStore {
  public:
   // Creates `dir` and `dir`/partial if missing and makes them durable. `fs`
@@ -104,6 +107,8 @@ class BlobStore {
   // interrupted upload of the same blob are discarded; Aborted if an upload of
   // it is running.
   absl::StatusOr<Digest> PutFile(const std::string& path);
+  // Stores the bytes of `source` (read twice: to hash, then to store). As PutFile.
+  absl::StatusOr<Digest> PutSource(const ByteSource& source);
   // Stores `data`; returns its digest. As PutFile.
   absl::StatusOr<Digest> Put(absl::string_view data);
   // Keeps `digest` (stored or not yet) from eviction until the Pin is gone.

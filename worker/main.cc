@@ -1,5 +1,6 @@
 // patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
-//     [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]
+//     [--threads N] [--cache-gib N] [--job-memory SIZE] [--no-index-cache]
+//     [--http-listen HOST:PORT]
 // With --http-listen it serves /metrics (Prometheus).
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
 // holds and exits (drain). This is how a Kubernetes pod or a systemd unit is
@@ -12,15 +13,20 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "common/byte_size.h"
 #include "worker/worker.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
-    "       [--threads N] [--cache-gib N] [--no-index-cache] [--http-listen HOST:PORT]\n"
-    "       [--token-file FILE] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
-    "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n";
+    "       [--threads N] [--cache-gib N] [--job-memory SIZE] [--no-index-cache]\n"
+    "       [--http-listen HOST:PORT] [--token-file FILE]\n"
+    "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
+    "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n"
+    "  --job-memory SIZE  memory of one job, bytes or with K/M/G (default: half the\n"
+    "               machine's memory divided by --jobs); larger file pairs are diffed\n"
+    "               in bounded memory\n";
 
 }  // namespace
 
@@ -56,14 +62,20 @@ int main(int argc, char** argv) {
       options.http_listen = value;
     } else if (arg == "--threads") {
       ok = absl::SimpleAtoi(value, &options.diff.delta.threads) && options.diff.delta.threads > 0;
+    } else if (arg == "--job-memory") {
+      ok = patchfarm::ParseByteSize(value, &options.diff.delta.max_memory);
     } else if (arg == "--cache-gib") {
       uint64_t gib = 0;
-      ok = absl::SimpleAtoi(value, &gib) && gib > 0;
+      ok = absl::SimpleAtoi(value, &gib) && gib > 0 && gib <= (uint64_t{1} << 20);
       options.cache_bytes = gib << 30;
     } else {
-      ok = false;
+      std::fprintf(stderr, "patchfarm-worker: unknown flag '%.64s'\n", arg.c_str());
+      std::fputs(kUsage, stderr);
+      return 2;
     }
     if (!ok) {
+      std::fprintf(stderr, "patchfarm-worker: bad value for %s: '%.64s'\n", arg.c_str(),
+                   value.c_str());
       std::fputs(kUsage, stderr);
       return 2;
     }
@@ -72,6 +84,9 @@ int main(int argc, char** argv) {
   if (options.coordinator.empty() || options.cache_dir.empty()) {
     std::fputs(kUsage, stderr);
     return 2;
+  }
+  if (options.diff.delta.max_memory == 0) {  // Half the machine, shared by the jobs.
+    options.diff.delta.max_memory = patchfarm::PhysicalMemoryBytes() / 2 / options.jobs;
   }
   sigset_t signals;
   sigemptyset(&signals);

@@ -12,7 +12,7 @@
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
-#include "core/delta/diff.h"
+#include "core/delta/diff_files.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 #include "storage/rocksdb_store.h"
@@ -108,7 +108,7 @@ void Worker::Log(const std::string& line) {
   std::fflush(stdout);
 }
 
-absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) {
+absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) {
   PF_ASSIGN_OR_RETURN(Manifest old_tree, FromProto(job.old_manifest()));
   PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(job.new_manifest()));
   {
@@ -136,25 +136,28 @@ absl::StatusOr<std::string> Worker::Compute(const v1::Job& job, Active* active) 
     if (old_tree.size() != 1 || new_tree.size() != 1) {
       return absl::InvalidArgumentError("a file job needs one file on each side");
     }
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_file, MappedFile::Open(locate(old_tree[0])));
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_file, MappedFile::Open(locate(new_tree[0])));
-    return Diff(old_file->data(), new_file->data(), options_.diff.delta);
+    return DiffFiles(locate(old_tree[0]), locate(new_tree[0]), options_.cache_dir, out,
+                     options_.diff.delta);
   }
-  std::string package;
-  StringSink sink(&package);
-  PF_RETURN_IF_ERROR(
-      MakePackageFromManifests(old_tree, locate, new_tree, locate, options_.diff, &sink));
-  return package;
+  return MakePackageFromManifests(old_tree, locate, new_tree, locate, options_.diff, out);
 }
 
 void Worker::Execute(const v1::Job& job, Active* active) {
   const double start = Now();
-  absl::StatusOr<std::string> package = Compute(job, active);
+  // The package goes to a scratch file, not memory: a huge pair's patch may
+  // exceed the job's memory.
+  absl::StatusOr<std::unique_ptr<ScratchFile>> package = ScratchFile::Create(options_.cache_dir);
   absl::Status status = package.status();
+  if (status.ok()) status = Compute(job, active, package->get());
   Digest digest{};
+  uint64_t package_size = 0;
   if (status.ok()) {
-    active->pins.push_back(cache_->PinBlob(Sha256Of(*package)));  // Kept until uploaded.
-    absl::StatusOr<Digest> stored = cache_->Put(*package);
+    absl::StatusOr<Digest> hashed = HashSource(**package, &package_size);
+    status = hashed.status();
+    if (status.ok()) active->pins.push_back(cache_->PinBlob(*hashed));  // Kept until uploaded.
+  }
+  if (status.ok()) {
+    absl::StatusOr<Digest> stored = cache_->PutSource(**package);
     status = stored.status();
     if (status.ok()) {
       digest = *stored;
@@ -171,7 +174,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
     request.set_package_digest(DigestBytes(digest));
-    request.set_package_size(package->size());
+    request.set_package_size(package_size);
     request.set_seconds(seconds);
     v1::CompleteResponse response;
     absl::Status sent;
@@ -183,8 +186,8 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       SleepSeconds(backoff);
     }
     ++(sent.ok() ? jobs_done_ : jobs_failed_);
-    bytes_uploaded_ += package->size();
-    Log(absl::StrCat("job ", job.job_id(), ": ", package->size(), " bytes in ",
+    bytes_uploaded_ += package_size;
+    Log(absl::StrCat("job ", job.job_id(), ": ", package_size, " bytes in ",
                      absl::StrFormat("%.2f", seconds), " s",
                      sent.ok() ? "" : absl::StrCat(" (report failed: ", sent.message(), ")")));
     std::lock_guard<std::mutex> lock(mu_);

@@ -32,7 +32,8 @@ struct WorkerOptions {
   int jobs = 2;             // Jobs at once.
   std::string worker_id;    // Default: hostname-pid.
   uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.
-  TreeDiffOptions diff;     // delta.threads: engine threads per job.
+  TreeDiffOptions diff;     // delta.threads: engine threads per job; delta.max_memory:
+                            // a job's memory (file jobs above it are diffed bounded).
   bool index_cache = true;  // Keep suffix arrays of old files in <cache>/index.
   bool quiet = false;       // No per-job log lines.
   std::string http_listen;  // If set, serves /metrics (Prometheus) here.
@@ -65,7 +66,8 @@ class Worker {
 
   explicit Worker(WorkerOptions options) : options_(std::move(options)) {}
   void Execute(const v1::Job& job, Active* active);
-  absl::StatusOr<std::string> Compute(const v1::Job& job, Active* active);
+  // Writes the job's package (a file patch or a tree package) to `out`.
+  absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
   void HeartbeatLoop();
   void Log(const std::string& line);
 

@@ -163,6 +163,12 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
 
 }  // namespace
 
+uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable) {
+  const uint64_t suffix_array = old_size * (old_size < (uint64_t{2} << 30) ? 4 : 8);
+  const uint64_t inputs = (old_size + new_size) * (executable ? 2 : 1);
+  return inputs + suffix_array + 3 * new_size + (uint64_t{160} << 20);
+}
+
 absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
                                  const DiffOptions& options, DiffStats* stats) {
   if (old_data.size() > options.max_input_bytes ||

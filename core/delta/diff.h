@@ -41,6 +41,10 @@ struct DiffOptions {
   // diff bytes; version 1 readers cannot apply such patches.
   bool predict_references = true;  // Default: true.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
+  // The memory a diff may take (bytes). Pairs whose whole-file matching would
+  // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
+  // (bounded_diff.h); 0: no bound. Diff itself ignores it.
+  uint64_t max_memory = 0;  // Default: 0.
   // If set, the suffix array of old is loaded from here when present and
   // saved after building otherwise. The patch is the same either way.
   IndexStore* index_store = nullptr;  // Default: none.
@@ -56,7 +60,13 @@ struct DiffStats {
   uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
   bool index_cached = false;         // The suffix array came from index_store.
+  bool bounded = false;              // DiffBounded made the patch (bounded_diff.h).
 };
+
+// About the peak memory of Diff for these sizes: both inputs (mapped and
+// read), the suffix array of old, the raw streams and the zstd encoders, and
+// masked copies of both when old is an executable.
+uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable);
 
 // Returns a patch that Apply turns, with `old_data`, into `new_data`.
 // InvalidArgument if either input exceeds options.max_input_bytes.

@@ -26,6 +26,13 @@ absl::Status SetParam(ZSTD_CCtx* cctx, ZSTD_cParameter param, int value) {
   return absl::OkStatus();
 }
 
+// The window ZstdCompress and ZstdStreamWriter use for `span` bytes.
+int WindowLogFor(uint64_t span, const ZstdOptions& options) {
+  int window_log = std::max(ZSTD_WINDOWLOG_MIN, CeilLog2(std::max<uint64_t>(span, 1)));
+  if (options.prefix.empty()) window_log = std::min(window_log, options.max_window_log);
+  return window_log;
+}
+
 }  // namespace
 
 absl::Status FromZstd(size_t code, absl::string_view context,
@@ -39,9 +46,7 @@ absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
   std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
                                                           ZSTD_freeCCtx);
   if (cctx == nullptr) return absl::ResourceExhaustedError("ZSTD_createCCtx failed");
-  uint64_t span = data.size() + options.prefix.size();
-  int window_log = std::max(ZSTD_WINDOWLOG_MIN, CeilLog2(std::max<uint64_t>(span, 1)));
-  if (options.prefix.empty()) window_log = std::min(window_log, options.max_window_log);
+  int window_log = WindowLogFor(data.size() + options.prefix.size(), options);
   PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_compressionLevel, options.level));
   PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_windowLog, window_log));
   PF_RETURN_IF_ERROR(SetParam(cctx.get(), ZSTD_c_checksumFlag, 1));
@@ -59,6 +64,73 @@ absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
   if (ZSTD_isError(n)) return FromZstd(n, "compressing", absl::StatusCode::kInternal);
   out.resize(n);
   return out;
+}
+
+ZstdStreamWriter::ZstdStreamWriter(void* cctx, uint64_t content_size, ByteSink* out)
+    : cctx_(cctx), content_size_(content_size), out_(out), out_buf_(ZSTD_CStreamOutSize(), '\0') {}
+
+ZstdStreamWriter::~ZstdStreamWriter() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
+
+uint64_t ZstdStreamWriter::MemoryFor(uint64_t content_size, const ZstdOptions& options) {
+  ZSTD_compressionParameters params = ZSTD_getCParams(options.level, content_size, 0);
+  params.windowLog = std::min<unsigned>(params.windowLog, WindowLogFor(content_size, options));
+  params = ZSTD_adjustCParams(params, content_size, 0);
+  return ZSTD_estimateCStreamSize_usingCParams(params) + ZSTD_CStreamOutSize();
+}
+
+absl::StatusOr<std::unique_ptr<ZstdStreamWriter>> ZstdStreamWriter::Create(
+    uint64_t content_size, const ZstdOptions& options, ByteSink* out) {
+  if (!options.prefix.empty()) {
+    return absl::InvalidArgumentError("ZstdStreamWriter takes no prefix");
+  }
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  if (cctx == nullptr) return absl::ResourceExhaustedError("ZSTD_createCCtx failed");
+  std::unique_ptr<ZstdStreamWriter> writer(new ZstdStreamWriter(cctx, content_size, out));
+  PF_RETURN_IF_ERROR(SetParam(cctx, ZSTD_c_compressionLevel, options.level));
+  PF_RETURN_IF_ERROR(SetParam(cctx, ZSTD_c_windowLog, WindowLogFor(content_size, options)));
+  PF_RETURN_IF_ERROR(SetParam(cctx, ZSTD_c_checksumFlag, 1));
+  PF_RETURN_IF_ERROR(SetParam(cctx, ZSTD_c_contentSizeFlag, 1));
+  size_t rc = ZSTD_CCtx_setPledgedSrcSize(cctx, content_size);
+  if (ZSTD_isError(rc)) return FromZstd(rc, "pledging size", absl::StatusCode::kInternal);
+  return writer;
+}
+
+absl::Status ZstdStreamWriter::Drain(void* in_buffer, int mode) {
+  auto* in = static_cast<ZSTD_inBuffer*>(in_buffer);
+  for (;;) {
+    ZSTD_outBuffer out = {out_buf_.data(), out_buf_.size(), 0};
+    size_t left = ZSTD_compressStream2(static_cast<ZSTD_CCtx*>(cctx_), &out, in,
+                                       static_cast<ZSTD_EndDirective>(mode));
+    if (ZSTD_isError(left)) return FromZstd(left, "compressing", absl::StatusCode::kInternal);
+    absl::string_view produced(out_buf_.data(), out.pos);
+    if (!produced.empty()) {
+      frame_hash_.Update(produced);
+      compressed_size_ += produced.size();
+      PF_RETURN_IF_ERROR(out_->Append(produced));
+    }
+    const bool input_done = in->pos == in->size;
+    if (mode == ZSTD_e_end ? left == 0 : input_done) return absl::OkStatus();
+  }
+}
+
+absl::Status ZstdStreamWriter::Write(absl::string_view data) {
+  if (data.size() > content_size_ - written_) {
+    return absl::FailedPreconditionError("zstd stream: more bytes than pledged");
+  }
+  written_ += data.size();
+  ZSTD_inBuffer in = {data.data(), data.size(), 0};
+  return Drain(&in, ZSTD_e_continue);
+}
+
+absl::Status ZstdStreamWriter::Finish() {
+  if (written_ != content_size_) {
+    return absl::FailedPreconditionError(absl::StrCat("zstd stream: ", written_, " of ",
+                                                      content_size_, " pledged bytes written"));
+  }
+  ZSTD_inBuffer in = {nullptr, 0, 0};
+  PF_RETURN_IF_ERROR(Drain(&in, ZSTD_e_end));
+  frame_digest_ = frame_hash_.Finish();
+  return absl::OkStatus();
 }
 
 ZstdFrameReader::ZstdFrameReader(const ByteSource* source, uint64_t offset,

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/byte_io.h"
+#include "common/sha256.h"
 
 namespace patchfarm {
 
@@ -31,6 +32,42 @@ struct ZstdOptions {
 
 // Compresses `data` into one zstd frame with content size and checksum.
 absl::StatusOr<std::string> ZstdCompress(absl::string_view data, const ZstdOptions& options);
+
+// Compresses a stream of known total size into one zstd frame (content size
+// and checksum declared, as ZstdCompress makes), writing the frame to a sink as
+// it goes, in memory bounded by the level and window (MemoryFor).
+class ZstdStreamWriter {
+ public:
+  // `content_size`: the exact number of bytes Write will be given. `out`
+  // must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<ZstdStreamWriter>> Create(uint64_t content_size,
+                                                                  const ZstdOptions& options,
+                                                                  ByteSink* out);
+  ~ZstdStreamWriter();
+  // The compressor's memory for a stream of `content_size` bytes (no prefix).
+  static uint64_t MemoryFor(uint64_t content_size, const ZstdOptions& options);
+
+  absl::Status Write(absl::string_view data);
+  // Ends the frame. FailedPrecondition if Write was not given exactly
+  // content_size bytes.
+  absl::Status Finish();
+  uint64_t compressed_size() const { return compressed_size_; }
+  // The SHA-256 of the whole frame, valid after Finish.
+  const Digest& frame_digest() const { return frame_digest_; }
+
+ private:
+  ZstdStreamWriter(void* cctx, uint64_t content_size, ByteSink* out);
+  absl::Status Drain(void* in_buffer, int mode);
+
+  void* cctx_;  // ZSTD_CCtx*
+  uint64_t content_size_;
+  uint64_t written_ = 0;
+  ByteSink* out_;
+  std::string out_buf_;
+  uint64_t compressed_size_ = 0;
+  Sha256 frame_hash_;
+  Digest frame_digest_{};
+};
 
 // Reads the decompressed content of one zstd frame occupying exactly
 // [offset, offset + length) of a ByteSource, in bounded memory.

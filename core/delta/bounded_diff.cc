@@ -1,0 +1,426 @@
+#include "core/delta/bounded_diff.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "core/delta/block_index.h"
+#include "core/delta/format.h"
+#include "core/delta/matcher.h"
+#include "core/delta/suffix_index.h"
+#include "core/delta/varint.h"
+#include "core/delta/zstd_codec.h"
+
+namespace patchfarm {
+namespace {
+
+// The process itself (code, libraries, stacks) and the I/O buffers.
+constexpr uint64_t kAllowance = uint64_t{40} << 20;
+constexpr size_t kPiece = size_t{1} << 20;
+// A segment differing from old at one offset in at most 1 byte in this many
+// is taken as one op (TryDiagonal).
+constexpr uint64_t kDiagonalMismatch = 256;
+
+// Reads [offset, offset + n) of `source` exactly.
+absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, size_t n,
+                         const char* what) {
+  PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(offset, buf, n));
+  if (got != n) {
+    return absl::FailedPreconditionError(absl::StrCat("the ", what, " file changed while diffed"));
+  }
+  return absl::OkStatus();
+}
+
+// A run of old placed in the window.
+struct Piece {
+  uint64_t window_pos;
+  uint64_t old_pos;
+  uint64_t length;
+};
+
+// Writes control entries (FORMAT.md, method 1) for ops given in file
+// coordinates, to a scratch file, counting what the streams will hold.
+class ControlWriter {
+ public:
+  explicit ControlWriter(ByteSink* out) : out_(out) {}
+
+  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
+    const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
+    PutVarint(ZigZag(seek), &buf_);
+    PutVarint(diff_len, &buf_);
+    PutVarint(extra_len, &buf_);
+    if (diff_len > 0) old_cursor_ = old_pos + diff_len;
+    ++ops_;
+    diff_bytes_ += diff_len;
+    extra_bytes_ += extra_len;
+    return buf_.size() >= kPiece ? Flush() : absl::OkStatus();
+  }
+  absl::Status Flush() {
+    raw_bytes_ += buf_.size();
+    absl::Status status = out_->Append(buf_);
+    buf_.clear();
+    return status;
+  }
+  uint64_t ops() const { return ops_; }
+  uint64_t raw_bytes() const { return raw_bytes_; }
+  uint64_t diff_bytes() const { return diff_bytes_; }
+  uint64_t extra_bytes() const { return extra_bytes_; }
+
+ private:
+  ByteSink* out_;
+  std::string buf_;
+  uint64_t old_cursor_ = 0;
+  uint64_t ops_ = 0, raw_bytes_ = 0, diff_bytes_ = 0, extra_bytes_ = 0;
+};
+
+// Reads the varints of a control stream back from a source, in pieces.
+class ControlReader {
+ public:
+  explicit ControlReader(const ByteSource* source) : source_(source) {}
+  absl::StatusOr<uint64_t> Next() {
+    if (end_ - at_ < 10 && offset_ < source_->size()) {
+      buf_.erase(0, at_);
+      end_ -= at_;
+      at_ = 0;
+      buf_.resize(end_ + kPiece);
+      PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(offset_, buf_.data() + end_, kPiece));
+      offset_ += got;
+      end_ += got;
+    }
+    uint64_t value = 0;
+    for (int shift = 0; at_ < end_ && shift < 64; shift += 7) {
+      const auto byte = static_cast<uint8_t>(buf_[at_++]);
+      value |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    return absl::InternalError("scratch control stream is malformed");
+  }
+
+ private:
+  const ByteSource* source_;
+  std::string buf_;
+  size_t at_ = 0, end_ = 0;
+  uint64_t offset_ = 0;
+};
+
+class BoundedDiffer {
+ public:
+  BoundedDiffer(const ByteSource& old, const ByteSource& new_file, const DiffOptions& options,
+                const BoundedDiffPlan& plan)
+      : old_(old), new_(new_file), options_(options), plan_(plan) {}
+
+  absl::Status Run(const std::string& scratch_dir, ByteSink* patch, DiffStats* stats);
+
+ private:
+  // Pass 1: the ops of every segment of new, into `control`.
+  absl::Status MatchSegments(ControlWriter* control);
+  absl::Status MatchSegment(const BlockIndex& index, uint64_t begin, const std::string& segment,
+                            ControlWriter* control);
+  // Where the chunks of the segment of new at `begin` were found in old.
+  struct Votes {
+    uint64_t region = 0;          // Bytes per region of old.
+    std::vector<uint64_t> weight;  // Per region, bytes of chunks found there.
+    int64_t diagonal = 0;          // The old - new offset most bytes were found at,
+    uint64_t diagonal_weight = 0;  // and those bytes.
+  };
+  Votes Vote(const BlockIndex& index, uint64_t begin, const std::string& segment) const;
+  // The most voted regions, as pieces of a window of at most
+  // plan_.window_bytes, in old order.
+  std::vector<Piece> ChooseWindow(const Votes& votes) const;
+  // A segment that old holds almost unchanged at the most voted diagonal is one
+  // op without a suffix sort (what makes a big file that barely changed cheap):
+  // true if so, and the op is written.
+  absl::StatusOr<bool> TryDiagonal(const Votes& votes, uint64_t begin,
+                                   const std::string& segment, ControlWriter* control);
+  // Pass 2: the diff and extra streams, by the ops in `control_raw`.
+  absl::Status EncodeStreams(const ByteSource& control_raw, ZstdStreamWriter* diff,
+                             ZstdStreamWriter* extra);
+
+  const ByteSource& old_;
+  const ByteSource& new_;
+  const DiffOptions& options_;
+  const BoundedDiffPlan plan_;
+  Digest old_digest_{}, new_digest_{};
+};
+
+BoundedDiffer::Votes BoundedDiffer::Vote(const BlockIndex& index, uint64_t begin,
+                                          const std::string& segment) const {
+  Votes votes;
+  const uint64_t old_size = old_.size();
+  // Regions: 1/64 of the window, between 64 KiB and 4 MiB.
+  votes.region = uint64_t{64} << 10;
+  while (votes.region * 64 < plan_.window_bytes && votes.region < (uint64_t{4} << 20)) {
+    votes.region *= 2;
+  }
+  votes.weight.assign((old_size + votes.region - 1) / votes.region, 0);
+  absl::flat_hash_map<int64_t, uint64_t> diagonals;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(segment.data());
+  const Chunker& chunker = index.chunker();
+  for (size_t at = 0; at < segment.size();) {
+    size_t len = chunker.Next(bytes + at, segment.size() - at, true);
+    int64_t pos = index.Find(Chunker::Hash(bytes + at, len));
+    if (pos >= 0) {
+      votes.weight[pos / votes.region] += len;
+      uint64_t last = (pos + len - 1) / votes.region;
+      if (last != pos / votes.region && last < votes.weight.size()) votes.weight[last] += len;
+      uint64_t& w = diagonals[pos - static_cast<int64_t>(begin + at)];
+      w += len;
+      if (w > votes.diagonal_weight) {
+        votes.diagonal_weight = w;
+        votes.diagonal = pos - static_cast<int64_t>(begin + at);
+      }
+    }
+    at += len;
+  }
+  return votes;
+}
+
+std::vector<Piece> BoundedDiffer::ChooseWindow(const Votes& votes) const {
+  const uint64_t old_size = old_.size();
+  const uint64_t region = votes.region;
+  std::vector<std::pair<uint64_t, uint64_t>> voted;  // (weight, region)
+  for (uint64_t r = 0; r < votes.weight.size(); ++r) {
+    if (votes.weight[r] > 0) voted.emplace_back(votes.weight[r], r);
+  }
+  std::sort(voted.begin(), voted.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<uint64_t> chosen;
+  uint64_t total = 0;
+  for (const auto& [w, r] : voted) {
+    uint64_t length = std::min(region, old_size - r * region);
+    if (total + length > plan_.window_bytes) continue;
+    chosen.push_back(r);
+    total += length;
+  }
+  std::sort(chosen.begin(), chosen.end());
+  std::vector<Piece> pieces;
+  uint64_t window_pos = 0;
+  for (uint64_t r : chosen) {
+    uint64_t start = r * region, length = std::min(region, old_size - start);
+    if (!pieces.empty() && pieces.back().old_pos + pieces.back().length == start) {
+      pieces.back().length += length;
+    } else {
+      pieces.push_back({window_pos, start, length});
+    }
+    window_pos += length;
+  }
+  return pieces;
+}
+
+absl::StatusOr<bool> BoundedDiffer::TryDiagonal(const Votes& votes, uint64_t begin,
+                                                const std::string& segment,
+                                                ControlWriter* control) {
+  const int64_t old_pos = static_cast<int64_t>(begin) + votes.diagonal;
+  if (votes.diagonal_weight < segment.size() / 2 || old_pos < 0 ||
+      static_cast<uint64_t>(old_pos) + segment.size() > old_.size()) {
+    return false;
+  }
+  std::string old_bytes(kPiece, '\0');
+  uint64_t differ = 0;
+  for (uint64_t done = 0; done < segment.size(); done += kPiece) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, segment.size() - done));
+    PF_RETURN_IF_ERROR(ReadExactly(old_, old_pos + done, old_bytes.data(), n, "old"));
+    for (size_t i = 0; i < n; ++i) differ += old_bytes[i] != segment[done + i];
+    if (differ > segment.size() / kDiagonalMismatch) return false;
+  }
+  PF_RETURN_IF_ERROR(control->Add(old_pos, segment.size(), 0));
+  return true;
+}
+
+absl::Status BoundedDiffer::MatchSegment(const BlockIndex& index, uint64_t begin,
+                                         const std::string& segment, ControlWriter* control) {
+  const Votes votes = Vote(index, begin, segment);
+  PF_ASSIGN_OR_RETURN(bool done, TryDiagonal(votes, begin, segment, control));
+  if (done) return absl::OkStatus();
+  std::vector<Piece> pieces = ChooseWindow(votes);
+  uint64_t window_size = pieces.empty() ? 0 : pieces.back().window_pos + pieces.back().length;
+  if (window_size == 0) return control->Add(0, 0, segment.size());
+  std::string window(window_size, '\0');
+  for (const Piece& p : pieces) {
+    for (uint64_t done = 0; done < p.length; done += kPiece) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, p.length - done));
+      PF_RETURN_IF_ERROR(
+          ReadExactly(old_, p.old_pos + done, &window[p.window_pos + done], n, "old"));
+    }
+  }
+  std::vector<DeltaOp> ops;
+  {
+    PF_ASSIGN_OR_RETURN(SuffixIndex suffixes, SuffixIndex::Build(window));
+    MatchOptions match;
+    match.threads = options_.threads;
+    ops = MatchAll(window, segment, suffixes, match);
+  }
+  // Window positions to old ones; an op whose diff bytes cross from one piece
+  // into the next is split there (the second part takes its extra bytes).
+  size_t piece = 0;
+  for (const DeltaOp& op : ops) {
+    uint64_t at = op.old_pos, left = op.diff_len;
+    while (left > 0) {
+      while (pieces[piece].window_pos > at) --piece;
+      while (pieces[piece].window_pos + pieces[piece].length <= at) ++piece;
+      const Piece& p = pieces[piece];
+      uint64_t take = std::min(left, p.window_pos + p.length - at);
+      left -= take;
+      PF_RETURN_IF_ERROR(
+          control->Add(p.old_pos + (at - p.window_pos), take, left == 0 ? op.extra_len : 0));
+      at += take;
+    }
+    if (op.diff_len == 0) PF_RETURN_IF_ERROR(control->Add(0, 0, op.extra_len));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BoundedDiffer::MatchSegments(ControlWriter* control) {
+  BlockIndex index(old_.size(), plan_.index_bytes);
+  Sha256 old_hash;
+  PF_RETURN_IF_ERROR(index.AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
+  old_digest_ = old_hash.Finish();
+  Sha256 new_hash;
+  const uint64_t new_size = new_.size();
+  std::string segment;
+  for (uint64_t begin = 0; begin < new_size; begin += plan_.segment_bytes) {
+    segment.resize(static_cast<size_t>(std::min(plan_.segment_bytes, new_size - begin)));
+    for (uint64_t done = 0; done < segment.size(); done += kPiece) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, segment.size() - done));
+      PF_RETURN_IF_ERROR(ReadExactly(new_, begin + done, &segment[done], n, "new"));
+    }
+    new_hash.Update(segment);
+    PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
+  }
+  new_digest_ = new_hash.Finish();
+  return control->Flush();
+}
+
+absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw,
+                                          ZstdStreamWriter* diff, ZstdStreamWriter* extra) {
+  ControlReader control(&control_raw);
+  std::string old_buf(kPiece, '\0'), new_buf(kPiece, '\0');
+  uint64_t old_cursor = 0, new_cursor = 0;
+  const uint64_t new_size = new_.size();
+  while (new_cursor < new_size) {
+    PF_ASSIGN_OR_RETURN(uint64_t seek, control.Next());
+    PF_ASSIGN_OR_RETURN(uint64_t diff_len, control.Next());
+    PF_ASSIGN_OR_RETURN(uint64_t extra_len, control.Next());
+    old_cursor += static_cast<uint64_t>(UnZigZag(seek));
+    for (uint64_t done = 0; done < diff_len;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, diff_len - done));
+      PF_RETURN_IF_ERROR(ReadExactly(old_, old_cursor, old_buf.data(), n, "old"));
+      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
+      for (size_t i = 0; i < n; ++i) new_buf[i] = static_cast<char>(new_buf[i] - old_buf[i]);
+      PF_RETURN_IF_ERROR(diff->Write(absl::string_view(new_buf.data(), n)));
+      done += n;
+      old_cursor += n;
+      new_cursor += n;
+    }
+    for (uint64_t done = 0; done < extra_len;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, extra_len - done));
+      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
+      PF_RETURN_IF_ERROR(extra->Write(absl::string_view(new_buf.data(), n)));
+      done += n;
+      new_cursor += n;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
+                                DiffStats* stats) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> control_raw, ScratchFile::Create(scratch_dir));
+  ControlWriter control(control_raw.get());
+  PF_RETURN_IF_ERROR(MatchSegments(&control));
+
+  std::unique_ptr<ScratchFile> frames[3];
+  std::unique_ptr<ZstdStreamWriter> writers[3];
+  const uint64_t raw_sizes[3] = {control.raw_bytes(), control.diff_bytes(),
+                                 control.extra_bytes()};
+  ZstdOptions zstd;
+  zstd.level = plan_.level;
+  for (int i = 0; i < 3; ++i) {
+    PF_ASSIGN_OR_RETURN(frames[i], ScratchFile::Create(scratch_dir));
+  }
+  {  // The control stream first, alone: its encoder is freed before the others start.
+    PF_ASSIGN_OR_RETURN(writers[kControlStream],
+                        ZstdStreamWriter::Create(raw_sizes[0], zstd, frames[0].get()));
+    std::string buf(kPiece, '\0');
+    for (uint64_t done = 0; done < control_raw->size();) {
+      PF_ASSIGN_OR_RETURN(size_t got, control_raw->ReadAt(done, buf.data(), buf.size()));
+      PF_RETURN_IF_ERROR(writers[0]->Write(absl::string_view(buf.data(), got)));
+      done += got;
+    }
+    PF_RETURN_IF_ERROR(writers[0]->Finish());
+  }
+  for (int i : {kDiffStream, kExtraStream}) {
+    PF_ASSIGN_OR_RETURN(writers[i], ZstdStreamWriter::Create(raw_sizes[i], zstd, frames[i].get()));
+  }
+  PF_RETURN_IF_ERROR(EncodeStreams(*control_raw, writers[kDiffStream].get(),
+                                   writers[kExtraStream].get()));
+  PatchHeader header;
+  header.method = PatchMethod::kStreams;
+  header.old_size = old_.size();
+  header.new_size = new_.size();
+  header.old_digest = old_digest_;
+  header.new_digest = new_digest_;
+  for (int i = 0; i < 3; ++i) {
+    if (i != kControlStream) PF_RETURN_IF_ERROR(writers[i]->Finish());
+    header.streams.push_back({0, writers[i]->compressed_size(), raw_sizes[i],
+                              GetFixed64(reinterpret_cast<const char*>(
+                                  writers[i]->frame_digest().data()))});
+  }
+  PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
+  std::string buf(kPiece, '\0');
+  for (const auto& frame : frames) {
+    for (uint64_t done = 0; done < frame->size();) {
+      PF_ASSIGN_OR_RETURN(size_t got, frame->ReadAt(done, buf.data(), buf.size()));
+      PF_RETURN_IF_ERROR(patch->Append(absl::string_view(buf.data(), got)));
+      done += got;
+    }
+  }
+  stats->bounded = true;
+  stats->method = PatchMethod::kStreams;
+  stats->ops = control.ops();
+  stats->diff_bytes = control.diff_bytes();
+  stats->extra_bytes = control.extra_bytes();
+  stats->streams_patch_bytes = PatchHeaderSize(3) + frames[0]->size() + frames[1]->size() +
+                               frames[2]->size();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
+                                const DiffOptions& options) {
+  const uint64_t budget = std::max(options.max_memory, kMinBoundedMemory);
+  BoundedDiffPlan plan;
+  plan.index_bytes = budget / 8;
+  // Pass 1: S + W + 4 W (8 W from 2 GiB) in what is left, with S = 3 W / 4.
+  const uint64_t left = budget - plan.index_bytes - kAllowance;
+  plan.window_bytes = left * 4 / 23;
+  if (plan.window_bytes >= (uint64_t{2} << 30)) plan.window_bytes = left * 4 / 39;
+  plan.segment_bytes = std::max<uint64_t>(plan.window_bytes * 3 / 4, 1);
+  plan.window_bytes = std::min(plan.window_bytes, std::max<uint64_t>(old_size, 1));
+  // Pass 2: two encoders at once (diff and extra).
+  ZstdOptions zstd;
+  for (zstd.level = options.level; zstd.level > 1; --zstd.level) {
+    if (2 * ZstdStreamWriter::MemoryFor(new_size, zstd) + kAllowance <= budget) break;
+  }
+  plan.level = zstd.level;
+  return plan;
+}
+
+absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,
+                         const std::string& scratch_dir, ByteSink* patch,
+                         const DiffOptions& options, DiffStats* stats) {
+  DiffStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
+  BoundedDiffer differ(old, new_file, options, PlanBoundedDiff(old.size(), new_file.size(), options));
+  return differ.Run(scratch_dir, patch, stats);
+}
+
+}  // namespace patchfarm

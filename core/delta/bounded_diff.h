@@ -1,0 +1,62 @@
+// Diff of files of any size in bounded memory: what `patchfarm diff` and the
+// workers use when whole-file matching (diff.h) would need more memory than
+// they may take (DiffOptions::max_memory).
+//
+// How: old is read once to hash it and to index its content-defined chunks
+// (block_index.h). New is then taken in segments: the chunks of a segment vote
+// for the regions of old they were found in, the most voted regions (wherever
+// they lie in old) are read into a window, and the segment is matched against
+// the window with the full engine (suffix array, bsdiff extension). So moves
+// anywhere in the file are found, as long as the segment's sources fit its
+// window. The ops go to a scratch file; a second pass reads old and new again
+// by the ops and streams the diff and extra bytes into zstd. The patch is
+// method 1 (FORMAT.md): Apply takes it as any other, in bounded memory.
+//
+// Memory, for a budget M (at least kMinBoundedMemory): the chunk index takes
+// M / 8; the segment (S bytes), its window (W) and the window's suffix array
+// (4 W) share the rest with a fixed allowance for the process; then, in the
+// second pass, the zstd encoders at a level lowered until they fit M. Sizes
+// and offsets are 64-bit throughout; there is no limit on the input sizes.
+// Reads old and new through ByteSources only (pread, so page cache is not
+// counted in the process's resident set).
+// Thread-safe (no shared state); uses up to options.threads threads.
+#ifndef PATCHFARM_CORE_DELTA_BOUNDED_DIFF_H_
+#define PATCHFARM_CORE_DELTA_BOUNDED_DIFF_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/byte_io.h"
+#include "core/delta/diff.h"
+
+namespace patchfarm {
+
+// Budgets below this are raised to it (the process itself, buffers and the
+// least useful window).
+inline constexpr uint64_t kMinBoundedMemory = uint64_t{64} << 20;
+
+// How bounded diff splits a budget; exposed for logs, tests and benchmarks.
+struct BoundedDiffPlan {
+  uint64_t index_bytes = 0;    // Chunk index table.
+  uint64_t segment_bytes = 0;  // Bytes of new matched at once (S).
+  uint64_t window_bytes = 0;   // Bytes of old they are matched against (W).
+  int level = 19;              // zstd level of the streams.
+};
+BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
+                                const DiffOptions& options);
+
+// Writes to `patch` a patch that Apply turns, with old, into new. Scratch
+// files (anonymous, see ScratchFile) are made in `scratch_dir`; they hold the
+// ops and the compressed streams, so they need about the patch's size of disk.
+// FailedPrecondition if old or new changes size while read (a change in
+// content makes a patch that Apply refuses, never a wrong output); errors of
+// the reads, the scratch files and `patch`. On error `patch` may have
+// received part of a patch, which the caller must discard.
+absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,
+                         const std::string& scratch_dir, ByteSink* patch,
+                         const DiffOptions& options, DiffStats* stats = nullptr);
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_BOUNDED_DIFF_H_

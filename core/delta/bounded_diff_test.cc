@@ -1,0 +1,271 @@
+// Bounded-memory diff: exact round trips of pairs larger than the budget,
+// moves found across the whole file, files above 4 GiB (generated, never on
+// disk), and the choice between whole-file and bounded diff.
+#include "core/delta/bounded_diff.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/byte_io.h"
+#include "common/file.h"
+#include "common/sha256.h"
+#include "core/delta/apply.h"
+#include "core/delta/block_index.h"
+#include "core/delta/diff.h"
+#include "core/delta/diff_files.h"
+#include "core/delta/format.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+std::string RandomBytes(std::mt19937_64& rng, size_t n) {
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string ScratchDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
+// A sink that hashes what it is given and keeps nothing.
+class HashingSink : public ByteSink {
+ public:
+  absl::Status Append(absl::string_view data) override {
+    hash_.Update(data);
+    size_ += data.size();
+    return absl::OkStatus();
+  }
+  Digest Finish() { return hash_.Finish(); }
+  uint64_t size() const { return size_; }
+
+ private:
+  Sha256 hash_;
+  uint64_t size_ = 0;
+};
+
+// A source made of spans: zeros, pseudo-random bytes (a function of the seed
+// and the offset, so any range is computed on demand) or a range of another
+// source. Files of any size, without memory or disk.
+class SpanSource : public ByteSource {
+ public:
+  void Zeros(uint64_t n) { spans_.push_back({n, kZeros, 0, nullptr, 0}); }
+  void Random(uint64_t n, uint64_t seed) { spans_.push_back({n, kRandom, seed, nullptr, 0}); }
+  void Copy(const ByteSource* from, uint64_t offset, uint64_t n) {
+    spans_.push_back({n, kCopy, 0, from, offset});
+  }
+  uint64_t size() const override {
+    uint64_t total = 0;
+    for (const Span& s : spans_) total += s.length;
+    return total;
+  }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override {
+    size_t done = 0;
+    uint64_t start = 0;
+    for (const Span& s : spans_) {
+      if (done == n) break;
+      const uint64_t at = offset + done;
+      if (at >= start + s.length) {
+        start += s.length;
+        continue;
+      }
+      const uint64_t in = at - start;
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(n - done, s.length - in));
+      if (s.kind == kZeros) {
+        std::memset(buf + done, 0, take);
+      } else if (s.kind == kRandom) {
+        for (size_t i = 0; i < take; ++i) buf[done + i] = RandomByte(s.seed, in + i);
+      } else {
+        absl::StatusOr<size_t> got = s.from->ReadAt(s.offset + in, buf + done, take);
+        if (!got.ok()) return got.status();
+      }
+      done += take;
+      start += s.length;
+    }
+    return done;
+  }
+
+ private:
+  enum Kind { kZeros, kRandom, kCopy };
+  struct Span {
+    uint64_t length;
+    Kind kind;
+    uint64_t seed;
+    const ByteSource* from;
+    uint64_t offset;
+  };
+  static char RandomByte(uint64_t seed, uint64_t pos) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15 + (pos >> 3) * 0xBF58476D1CE4E5B9;
+    z = (z ^ (z >> 31)) * 0x94D049BB133111EB;
+    z ^= z >> 29;
+    return static_cast<char>(z >> (8 * (pos & 7)));
+  }
+  std::vector<Span> spans_;
+};
+
+Digest DigestOf(const ByteSource& source) {
+  Sha256 hash;
+  std::string buf(1 << 20, '\0');
+  for (uint64_t at = 0; at < source.size();) {
+    size_t got = *source.ReadAt(at, buf.data(), buf.size());
+    hash.Update(absl::string_view(buf.data(), got));
+    at += got;
+  }
+  return hash.Finish();
+}
+
+// Diffs with `max_memory` through DiffBounded, applies, and checks the output.
+std::string RoundTrip(const ByteSource& old, const ByteSource& new_file, uint64_t max_memory,
+                      DiffStats* stats) {
+  DiffOptions options;
+  options.max_memory = max_memory;
+  std::string patch;
+  StringSink patch_sink(&patch);
+  absl::Status status = DiffBounded(old, new_file, ScratchDir(), &patch_sink, options, stats);
+  EXPECT_TRUE(status.ok()) << status;
+  StringSource patch_source(patch);
+  absl::StatusOr<PatchHeader> header = InspectPatch(patch_source);
+  EXPECT_TRUE(header.ok()) << header.status();
+  if (!header.ok()) return patch;
+  EXPECT_EQ(header->new_digest, DigestOf(new_file));
+  EXPECT_EQ(header->old_digest, DigestOf(old));
+  HashingSink out;
+  ApplyOptions apply;
+  apply.max_output_bytes = uint64_t{1} << 40;
+  status = Apply(old, patch_source, &out, apply);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(out.size(), new_file.size());
+  EXPECT_EQ(out.Finish(), header->new_digest);
+  return patch;
+}
+
+TEST(BoundedDiffTest, FindsMovesAnywhereInAPairLargerThanTheBudget) {
+  std::mt19937_64 rng(7);
+  const std::string old = RandomBytes(rng, 24 << 20);
+  // New: old's tail first, then its head with scattered byte edits, 64 KiB of
+  // fresh data, then its middle.
+  std::string head = old.substr(0, 8 << 20);
+  for (int i = 0; i < 100; ++i) head[rng() % head.size()] ^= 0x5a;
+  const std::string fresh = RandomBytes(rng, 64 << 10);
+  const std::string new_file =
+      old.substr(20 << 20) + head + fresh + old.substr(8 << 20, 12 << 20);
+  DiffStats stats;
+  StringSource old_source(old), new_source(new_file);
+  const std::string patch = RoundTrip(old_source, new_source, kMinBoundedMemory, &stats);
+  EXPECT_LT(stats.extra_bytes, fresh.size() + (256 << 10));
+  EXPECT_LT(patch.size(), fresh.size() + (256 << 10));
+  // The budget made many segments, each against a window far smaller than old.
+  BoundedDiffPlan plan = PlanBoundedDiff(old.size(), new_file.size(), DiffOptions());
+  EXPECT_LT(plan.window_bytes, old.size() / 4);
+  EXPECT_LT(plan.segment_bytes, new_file.size() / 4);
+}
+
+TEST(BoundedDiffTest, PlansWithinTheBudget) {
+  for (uint64_t budget : {uint64_t{64} << 20, uint64_t{256} << 20, uint64_t{1} << 30,
+                          uint64_t{16} << 30}) {
+    DiffOptions options;
+    options.max_memory = budget;
+    for (uint64_t size : {uint64_t{1} << 20, uint64_t{1} << 30, uint64_t{64} << 30}) {
+      BoundedDiffPlan plan = PlanBoundedDiff(size, size, options);
+      const uint64_t per_window_byte = plan.window_bytes >= (uint64_t{2} << 30) ? 9 : 5;
+      EXPECT_LE(plan.index_bytes + plan.segment_bytes + per_window_byte * plan.window_bytes +
+                    (uint64_t{40} << 20),
+                budget);
+      EXPECT_GT(plan.window_bytes, 0u);
+      EXPECT_GE(plan.level, 1);
+    }
+  }
+}
+
+TEST(BoundedDiffTest, EmptyAndUnrelatedFiles) {
+  std::mt19937_64 rng(3);
+  const std::string a = RandomBytes(rng, 3 << 20), b = RandomBytes(rng, 2 << 20);
+  StringSource empty(""), sa(a), sb(b);
+  DiffStats stats;
+  RoundTrip(empty, sa, kMinBoundedMemory, &stats);
+  EXPECT_EQ(stats.extra_bytes, a.size());
+  RoundTrip(sa, empty, kMinBoundedMemory, &stats);
+  RoundTrip(sa, sb, kMinBoundedMemory, &stats);
+  RoundTrip(empty, empty, kMinBoundedMemory, &stats);
+}
+
+TEST(BoundedDiffTest, RoundTripsAbove4GiB) {
+  // Old: 4.5 GiB, mostly zeros with random islands; new moves an island from
+  // the start to past 4 GiB, edits and inserts past 4 GiB, and drops a range.
+  SpanSource old;
+  old.Random(8 << 20, 1);
+  old.Zeros(uint64_t{2} << 30);
+  old.Random(16 << 20, 2);
+  old.Zeros((uint64_t{2} << 30) + (100 << 20));
+  old.Random(32 << 20, 3);
+  old.Zeros(200 << 20);
+  const uint64_t island3 = (8 << 20) + (uint64_t{4} << 30) + (116 << 20);
+  ASSERT_GT(old.size(), uint64_t{4} << 30);
+  SpanSource new_file;
+  new_file.Copy(&old, 8 << 20, (uint64_t{4} << 30) + (116 << 20));  // Zeros, island 2, zeros.
+  new_file.Copy(&old, island3, 1 << 20);
+  new_file.Random(1 << 20, 4);  // Fresh data past 4 GiB.
+  new_file.Copy(&old, island3 + (2 << 20), 30 << 20);
+  new_file.Copy(&old, 0, 8 << 20);  // Island 1 moved from the start to the end.
+  new_file.Zeros(100 << 20);
+  DiffStats stats;
+  const std::string patch = RoundTrip(old, new_file, uint64_t{256} << 20, &stats);
+  EXPECT_LT(stats.extra_bytes, (1 << 20) + (1 << 20));
+  EXPECT_LT(patch.size(), uint64_t{3} << 20);
+}
+
+TEST(BoundedDiffTest, DiffFilesIsWholeFileDiffWhenItFits) {
+  std::mt19937_64 rng(11);
+  std::string old = RandomBytes(rng, 1 << 20);
+  std::string new_file = old;
+  for (int i = 0; i < 50; ++i) new_file[rng() % new_file.size()] ^= 1;
+  const std::string dir = ScratchDir();
+  const std::string old_path = dir + "/old.bin", new_path = dir + "/new.bin";
+  ASSERT_TRUE(WriteFileAtomically(old_path, old).ok());
+  ASSERT_TRUE(WriteFileAtomically(new_path, new_file).ok());
+  DiffOptions options;
+  options.max_memory = uint64_t{1} << 30;
+  std::string via_files;
+  StringSink sink(&via_files);
+  ASSERT_TRUE(DiffFiles(old_path, new_path, dir, &sink, options).ok());
+  EXPECT_EQ(via_files, *Diff(old, new_file, options));
+
+  EXPECT_TRUE(FitsWholeFileDiff(1 << 20, 1 << 20, "", options));
+  EXPECT_FALSE(FitsWholeFileDiff(uint64_t{1} << 30, uint64_t{1} << 30, "", options));
+  options.max_memory = 0;  // No bound.
+  EXPECT_TRUE(FitsWholeFileDiff(uint64_t{1} << 40, uint64_t{1} << 40, "", options));
+}
+
+TEST(ChunkerTest, CutsEqualContentAlikeWhereverItStarts) {
+  std::mt19937_64 rng(5);
+  const std::string data = RandomBytes(rng, 1 << 20);
+  const std::string shifted = RandomBytes(rng, 777) + data;
+  Chunker chunker(10);
+  auto hashes = [&](const std::string& s) {
+    std::vector<uint64_t> out;
+    const auto* b = reinterpret_cast<const uint8_t*>(s.data());
+    for (size_t at = 0; at < s.size();) {
+      size_t len = chunker.Next(b + at, s.size() - at, true);
+      EXPECT_GT(len, 0u);
+      EXPECT_LE(len, chunker.max_length());
+      out.push_back(Chunker::Hash(b + at, len));
+      at += len;
+    }
+    return out;
+  };
+  std::vector<uint64_t> a = hashes(data), b = hashes(shifted);
+  size_t common = 0;
+  for (uint64_t h : a) common += std::find(b.begin(), b.end(), h) != b.end();
+  EXPECT_GT(common, a.size() - 3);  // Only the first chunks may differ.
+  EXPECT_GT(a.size(), 500u);        // About 1 KiB each.
+  EXPECT_LT(a.size(), 2000u);
+}
+
+}  // namespace
+}  // namespace patchfarm

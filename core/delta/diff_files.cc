@@ -1,0 +1,37 @@
+#include "core/delta/diff_files.h"
+
+#include <memory>
+
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/delta/bounded_diff.h"
+#include "core/delta/reference_predictor.h"
+
+namespace patchfarm {
+
+bool FitsWholeFileDiff(uint64_t old_size, uint64_t new_size, absl::string_view old_head,
+                       const DiffOptions& options) {
+  if (options.max_memory == 0) return true;
+  const bool executable =
+      options.predict_references && DetectInstructionSet(old_head).has_value();
+  return WholeFileDiffMemory(old_size, new_size, executable) <= options.max_memory;
+}
+
+absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
+                       const std::string& scratch_dir, ByteSink* patch,
+                       const DiffOptions& options, DiffStats* stats) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> old_file, FileSource::Open(old_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> new_file, FileSource::Open(new_path));
+  std::string head(4096, '\0');
+  PF_ASSIGN_OR_RETURN(size_t got, old_file->ReadAt(0, head.data(), head.size()));
+  head.resize(got);
+  if (!FitsWholeFileDiff(old_file->size(), new_file->size(), head, options)) {
+    return DiffBounded(*old_file, *new_file, scratch_dir, patch, options, stats);
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_map, MappedFile::Open(old_path));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_map, MappedFile::Open(new_path));
+  PF_ASSIGN_OR_RETURN(std::string bytes, Diff(old_map->data(), new_map->data(), options, stats));
+  return patch->Append(bytes);
+}
+
+}  // namespace patchfarm

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `patchfarm diff --max-memory`: a pair larger than the budget is diffed in
+# bounded memory, exactly (apply gives new bit for bit), with peak resident
+# memory under the budget, and moves across the whole file are still found.
+# Bad budgets are refused with a message naming the flag.
+set -u
+PF="$1"
+T="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# 192 MiB of incompressible old; new moves its last quarter to the front,
+# edits bytes in place, inserts 1 MiB of fresh data and drops 1 MiB.
+python3 - "$T" <<'PY'
+import os, random, sys
+t = sys.argv[1]
+r = random.Random(13)
+mib = 1 << 20
+old = bytearray(r.randbytes(192 * mib))
+new = bytearray(old[144 * mib:] + old[:100 * mib] + r.randbytes(mib) + old[101 * mib:144 * mib])
+for _ in range(500):
+    new[r.randrange(len(new))] ^= 0x40
+open(os.path.join(t, "old.pak"), "wb").write(old)
+open(os.path.join(t, "new.pak"), "wb").write(new)
+PY
+
+# Runs a command; writes its peak resident set in KiB to $T/rss.
+peak_rss() {
+  python3 - "$T/rss" "$@" <<'PY'
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(rc)
+PY
+}
+
+peak_rss "$PF" diff --max-memory 96M "$T/old.pak" "$T/new.pak" "$T/patch" 2>"$T/err" 1>"$T/out" \
+  || fail "bounded diff exited non-zero: $(cat "$T/err")"
+rss=$(cat "$T/rss")
+grep -q "bounded memory" "$T/out" || fail "diff did not say it ran bounded: $(cat "$T/out")"
+echo "bounded diff: peak RSS ${rss} KiB, patch $(stat -c %s "$T/patch") bytes"
+[ "${rss:-999999}" -le $((96 * 1024)) ] || fail "peak RSS ${rss} KiB over the 96 MiB budget"
+# The moved quarter and the edits cost little: the fresh MiB and change.
+[ "$(stat -c %s "$T/patch")" -lt $((1024 * 1024 + 256 * 1024)) ] || fail "bounded patch too large"
+"$PF" apply "$T/old.pak" "$T/patch" "$T/applied" || fail "apply exited $?"
+cmp -s "$T/new.pak" "$T/applied" || fail "bounded patch does not rebuild new"
+"$PF" info "$T/patch" | grep -q "method: streams" || fail "bounded patch is not method 1"
+
+# Without a budget that small, the same pair is diffed whole-file.
+"$PF" diff "$T/old.pak" "$T/new.pak" "$T/patch2" > "$T/out2" || fail "whole-file diff exited $?"
+grep -q "bounded" "$T/out2" && fail "whole-file diff ran bounded"
+"$PF" apply "$T/old.pak" "$T/patch2" "$T/applied2" || fail "apply exited $?"
+cmp -s "$T/new.pak" "$T/applied2" || fail "whole-file patch does not rebuild new"
+
+for bad in 0 -1 1.5G nan 12X 99999999999999999999G ""; do
+  "$PF" diff --max-memory "$bad" "$T/old.pak" "$T/new.pak" "$T/p3" 2> "$T/err" && fail "--max-memory '$bad' accepted"
+  grep -q -- "--max-memory" "$T/err" || fail "refusal of '$bad' does not name --max-memory"
+  [ -e "$T/p3" ] && fail "refused diff wrote a patch"
+done
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all --max-memory checks passed"
