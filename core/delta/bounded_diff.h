@@ -15,7 +15,9 @@
 // Memory, for a budget M (at least kMinBoundedMemory): the chunk index takes
 // M / 8; the segment (S bytes), its window (W) and the window's suffix array
 // (4 W) share the rest with a fixed allowance for the process; then, in the
-// second pass, the zstd encoders at a level lowered until they fit M. Sizes
+// second pass, the zstd encoders of the diff and extra streams run at once,
+// with zstd's own threads where they fit M, else without, at a level lowered
+// until they fit. Sizes
 // and offsets are 64-bit throughout; there is no limit on the input sizes.
 // Reads old and new through ByteSources only (pread, so page cache is not
 // counted in the process's resident set).
@@ -41,7 +43,8 @@ struct BoundedDiffPlan {
   uint64_t index_bytes = 0;    // Chunk index table.
   uint64_t segment_bytes = 0;  // Bytes of new matched at once (S).
   uint64_t window_bytes = 0;   // Bytes of old they are matched against (W).
-  int level = 19;              // zstd level of the streams.
+  int level = 19;              // zstd level of the streams,
+  int zstd_workers = 0;        // and zstd's threads per stream.
 };
 BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
                                 const DiffOptions& options);

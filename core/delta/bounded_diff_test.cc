@@ -173,8 +173,7 @@ TEST(BoundedDiffTest, PlansWithinTheBudget) {
     options.max_memory = budget;
     for (uint64_t size : {uint64_t{1} << 20, uint64_t{1} << 30, uint64_t{64} << 30}) {
       BoundedDiffPlan plan = PlanBoundedDiff(size, size, options);
-      const uint64_t per_window_byte = plan.window_bytes >= (uint64_t{2} << 30) ? 9 : 5;
-      EXPECT_LE(plan.index_bytes + plan.segment_bytes + per_window_byte * plan.window_bytes +
+      EXPECT_LE(plan.index_bytes + plan.segment_bytes + 5 * plan.window_bytes +
                     (uint64_t{40} << 20),
                 budget);
       EXPECT_GT(plan.window_bytes, 0u);

@@ -28,6 +28,10 @@ struct ZstdOptions {
   // Raw content to reference as a prefix (zstd --patch-from). Enables long
   // distance matching and widens the window to cover prefix + input.
   absl::string_view prefix;
+  // ZstdStreamWriter only: zstd's own compression threads (0: none, compress
+  // on the caller's thread). Frames made with 1 or more are the same for any
+  // count, and differ from those made with none.
+  int workers = 0;  // Default: 0.
 };
 
 // Compresses `data` into one zstd frame with content size and checksum.
@@ -44,7 +48,8 @@ class ZstdStreamWriter {
                                                                   const ZstdOptions& options,
                                                                   ByteSink* out);
   ~ZstdStreamWriter();
-  // The compressor's memory for a stream of `content_size` bytes (no prefix).
+  // About the compressor's peak memory for a stream of `content_size` bytes
+  // (no prefix), workers included.
   static uint64_t MemoryFor(uint64_t content_size, const ZstdOptions& options);
 
   absl::Status Write(absl::string_view data);
