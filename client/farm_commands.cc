@@ -239,8 +239,15 @@ absl::Status Request(const Flags& f) {
   return absl::OkStatus();
 }
 
-// Uploads the files and sets them as the release's hotfix.
-absl::Status Hotfix(const Flags& f) {
+// A file of the release's tree to replace (hotfix --replace) and the local
+// file with its new content.
+struct Replacement {
+  std::string tree_path;
+  std::string file;
+};
+
+// Uploads the files and sets them, and the replacements, as the release's hotfix.
+absl::Status Hotfix(const Flags& f, const std::vector<Replacement>& replacements) {
   v1::HotfixRequest request;
   v1::ReleaseKey* key = request.mutable_release();
   SetReleaseKey(f, key);
@@ -255,6 +262,15 @@ absl::Status Hotfix(const Flags& f) {
   std::sort(manifest.begin(), manifest.end(),
             [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
   ToProto(manifest, request.mutable_files());
+  Manifest replaced;
+  for (const Replacement& r : replacements) {
+    PF_RETURN_IF_ERROR(ValidateTreePath(r.tree_path));
+    PF_ASSIGN_OR_RETURN(ManifestEntry e, FileEntry(r.file));
+    e.path = r.tree_path;
+    files[e.digest] = r.file;
+    replaced.push_back(std::move(e));
+  }
+  ToProto(replaced, request.mutable_replacements());
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);
   PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files)));
@@ -262,8 +278,10 @@ absl::Status Hotfix(const Flags& f) {
   v1::HotfixResponse response;
   PF_RETURN_IF_ERROR(WithWhere(
       "hotfix", FromGrpcStatus(coordinator->AddHotfix(Context(60).get(), request, &response))));
-  std::printf("hotfix for %s %s %s: %u file(s); publish to ship it\n", key->product().c_str(),
-              key->platform().c_str(), key->version().c_str(), response.files());
+  std::printf("hotfix for %s %s %s: %u file(s) (%zu replaced); publish to ship it\n",
+              key->product().c_str(),
+              key->platform().c_str(), key->version().c_str(), response.files(),
+              replacements.size());
   return absl::OkStatus();
 }
 
@@ -369,16 +387,34 @@ int RunWorkersCommand(const std::vector<std::string>& args) {
 
 int RunHotfixCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
-      "hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C] PATH...";
+      "hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C]\n"
+      "       [--replace RELATIVE_PATH FILE]... [PATH...]\n"
+      "  PATH: a file installed as <install>/hotfix/<its name>; --replace: FILE\n"
+      "  replaces the release's file RELATIVE_PATH (the original is kept and restored\n"
+      "  before the next update). Sets the release's whole hotfix (files and replacements).";
+  std::vector<Replacement> replacements;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--replace") {
+      rest.push_back(args[i]);
+      continue;
+    }
+    if (i + 2 >= args.size() || args[i + 1].empty() || args[i + 2].empty()) {
+      std::fprintf(stderr, "patchfarm: --replace takes RELATIVE_PATH FILE\n");
+      return Usage(kUsage);
+    }
+    replacements.push_back({args[i + 1], args[i + 2]});
+    i += 2;
+  }
   Flags f;
-  if (!f.Parse(args, {"--coordinator", "--product", "--platform", "--version", "--channel", "--token-file",
+  if (!f.Parse(rest, {"--coordinator", "--product", "--platform", "--version", "--channel", "--token-file",
                         "--tls-ca", "--tls-cert", "--tls-key"},
                {}) ||
-      f.positional.empty() || f.Get("--coordinator").empty() || f.Get("--product").empty() ||
-      f.Get("--platform").empty() || f.Get("--version").empty()) {
+      (f.positional.empty() && replacements.empty()) || f.Get("--coordinator").empty() ||
+      f.Get("--product").empty() || f.Get("--platform").empty() || f.Get("--version").empty()) {
     return Usage(kUsage);
   }
-  absl::Status status = Hotfix(f);
+  absl::Status status = Hotfix(f, replacements);
   return status.ok() ? 0 : Fail(status);
 }
 

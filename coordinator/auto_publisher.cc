@@ -27,7 +27,11 @@ void AutoPublisher::Run() {
     const v1::StatusResponse status = coordinator_->Status("");
     for (const v1::ReleaseStatus& r : status.releases()) {
       auto& [state, finished] = products.try_emplace(r.release().product(), "", true).first->second;
-      absl::StrAppend(&state, r.release_id(), ":", r.hotfix_files_size(), ";");
+      absl::StrAppend(&state, r.release_id(), ":");
+      for (const auto* hotfix : {&r.hotfix_files(), &r.hotfix_replacements()}) {
+        for (const v1::ManifestEntry& e : *hotfix) absl::StrAppend(&state, e.path(), e.digest());
+        absl::StrAppend(&state, ";");
+      }
       for (const v1::JobStatus& j : r.jobs()) {
         absl::StrAppend(&state, j.state(), ",");
         if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) finished = false;

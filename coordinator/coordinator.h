@@ -45,6 +45,7 @@
 #include "coordinator/planner.h"
 #include "coordinator/retention.h"
 #include "coordinator/wall_clock.h"
+#include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/farm.pb.h"
 #include "proto/patchfarm/v1/state.pb.h"
 #include "storage/blob_store.h"
@@ -98,9 +99,11 @@ class Coordinator {
   // built it. NotFound for an unknown release; InvalidArgument for a digest
   // that is not 32 bytes.
   absl::Status RecordFullPackage(const v1::RecordFullPackageRequest& request);
-  // Sets a release's hotfix files. NotFound for an unknown release;
-  // InvalidArgument for names that are not flat file names;
-  // FailedPrecondition for blobs not uploaded.
+  // Sets a release's hotfix: its files and its replacements of files of the
+  // tree (both replacing earlier ones; none clears). NotFound for an unknown
+  // release; InvalidArgument for names that are not flat file names, a
+  // replacement that is not of a regular file of the release's tree (or a
+  // file release); FailedPrecondition for blobs not uploaded.
   absl::StatusOr<v1::HotfixResponse> AddHotfix(const v1::HotfixRequest& request);
   // Every release of `product` (all if empty), oldest first, the wall
   // clock's time, and with a product its policy in effect.
@@ -154,6 +157,9 @@ class Coordinator {
   Metrics GetMetrics();
 
  private:
+  // InvalidArgument unless `e` is a file whose blob is stored with its size
+  // (FailedPrecondition if not uploaded).
+  absl::Status CheckHotfixBlob(const ManifestEntry& e);
   struct Lease {
     std::string worker_id;
     uint64_t lease_id = 0;

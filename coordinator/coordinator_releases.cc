@@ -2,6 +2,7 @@
 // planned, their status and manifests read, hotfix files set, and the
 // status of a product's releases.
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -35,6 +36,7 @@ v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) c
   s.set_manifest_digest(r.manifest_digest());
   s.set_total_size(r.total_size());
   *s.mutable_hotfix_files() = r.hotfix_files();
+  *s.mutable_hotfix_replacements() = r.hotfix_replacements();
   for (const std::string& id : r.job_ids()) {
     auto it = jobs_.find(id);
     if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
@@ -171,36 +173,71 @@ absl::StatusOr<v1::GetManifestResponse> Coordinator::GetManifest(const std::stri
   return response;
 }
 
+absl::Status Coordinator::CheckHotfixBlob(const ManifestEntry& e) {
+  if (e.type != EntryType::kFile) {
+    return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": files only"));
+  }
+  absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
+  if (!path.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", ShortPath(e.path), " is not uploaded"));
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
+  if (blob->size() != e.size) {
+    return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": size ", e.size,
+                                                   " but its blob holds ", blob->size(), " bytes"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
   v1::ReleaseKey key = request.release();
   if (key.channel().empty()) key.set_channel("stable");
   PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
   for (const ManifestEntry& e : files) {
     PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
-    if (e.type != EntryType::kFile) {
-      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": files only"));
+    PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
+  }
+  if (request.replacements_size() > kMaxManifestEntries) {
+    return absl::InvalidArgumentError("hotfix: too many replacements");
+  }
+  Manifest replacements;  // Tree paths, not a tree: each entry is checked alone.
+  std::set<std::string> replaced_paths;
+  for (const v1::ManifestEntry& p : request.replacements()) {
+    PF_ASSIGN_OR_RETURN(ManifestEntry e, EntryFromProto(p));
+    if (!replaced_paths.insert(e.path).second) {
+      return absl::InvalidArgumentError(absl::StrCat("hotfix --replace ", ShortPath(e.path), " twice"));
     }
-    absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
-    if (!path.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("blob of hotfix ", ShortPath(e.path), " is not uploaded"));
-    }
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> blob, FileSource::Open(*path));
-    if (blob->size() != e.size) {
-      return absl::InvalidArgumentError(absl::StrCat("hotfix ", ShortPath(e.path), ": size ", e.size,
-                                                     " but its blob holds ", blob->size(), " bytes"));
-    }
+    PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
+    replacements.push_back(std::move(e));
   }
   const std::string id = ReleaseId(key);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = releases_.find(id);
   if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", id));
+  if (!replacements.empty()) {  // Each replaces a regular file of the release's tree.
+    if (it->second.kind() != v1::RELEASE_KIND_TREE) {
+      return absl::InvalidArgumentError("hotfix --replace: the release is a file, not a tree");
+    }
+    PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> manifest,
+                        ManifestLocked(it->second.manifest_digest()));
+    PF_ASSIGN_OR_RETURN(Manifest tree, FromProto(manifest->entries()));
+    for (const ManifestEntry& e : replacements) {
+      auto original = std::find_if(tree.begin(), tree.end(),
+                                   [&](const ManifestEntry& t) { return t.path == e.path; });
+      if (original == tree.end() || original->type != EntryType::kFile) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "hotfix --replace ", ShortPath(e.path), ": not a regular file of release ", id));
+      }
+    }
+  }
   v1::StoredRelease updated = it->second;
   *updated.mutable_hotfix_files() = request.files();
+  *updated.mutable_hotfix_replacements() = request.replacements();
   PF_RETURN_IF_ERROR(store_->Write({{kReleasePrefix + id, updated.SerializeAsString()}}, /*sync=*/true));
   it->second = std::move(updated);
   ChangedLocked();
   v1::HotfixResponse response;
-  response.set_files(static_cast<uint32_t>(files.size()));
+  response.set_files(static_cast<uint32_t>(files.size() + replacements.size()));
   return response;
 }
 

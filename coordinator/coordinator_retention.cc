@@ -202,6 +202,7 @@ void Coordinator::DropExpiredLocked() {
   }
   for (const auto& [id, r] : releases_) {
     for (const v1::ManifestEntry& e : r.hotfix_files()) note(e.digest());
+    for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
     absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
         ManifestLocked(r.manifest_digest());
     if (!manifest.ok()) {

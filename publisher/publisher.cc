@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -121,7 +120,7 @@ absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const Platfor
     patch->set_cumulative(planned.cumulative);
   }
   for (const v1::ReleaseStatus* r : plan.releases) {  // Hotfixes: for installs at exactly r.
-    if (r->hotfix_files_size() == 0) continue;
+    if (r->hotfix_files_size() == 0 && r->hotfix_replacements_size() == 0) continue;
     v1::SiteHotfix* hotfix = p.add_hotfixes();
     hotfix->set_version(r->release().version());
     for (const v1::ManifestEntry& e : r->hotfix_files()) {
@@ -135,6 +134,10 @@ absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const Platfor
                           writer->AddBlob(channel_dir,
                                           HotfixFileName(plan.platform, hotfix->version(), e.path()),
                                           digest));
+    }
+    for (const v1::ManifestEntry& e : r->hotfix_replacements()) {
+      PF_ASSIGN_OR_RETURN(*hotfix->add_replacements(),
+                          writer->AddReplacement(channel_dir, plan.platform, *r, e));
     }
   }
   for (const v1::ReleaseStatus* r : plan.full) {
@@ -166,11 +169,7 @@ std::map<std::string, std::string> LiveFiles(const std::string& site) {
     std::map<std::string, std::string> named;
     if (absl::StatusOr<v1::UpdateIndex> index = ParseIndex(JoinPath(dir, "index.json")); index.ok()) {
       for (const v1::SitePlatform& p : index->platforms()) {
-        for (const v1::SitePatch& x : p.patches()) named[x.file().url()] = x.file().sha256();
-        for (const v1::SiteRelease& x : p.releases()) named[x.full().url()] = x.full().sha256();
-        for (const v1::SiteHotfix& h : p.hotfixes()) {
-          for (const v1::SiteHotfixFile& x : h.files()) named[x.file().url()] = x.file().sha256();
-        }
+        ForEachSiteFile(p, [&](const v1::SiteFile& x) { named[x.url()] = x.sha256(); });
       }
     }
     DIR* c = opendir(dir.c_str());
@@ -248,11 +247,7 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
       for (const v1::ReleaseStatus* r : plan->full) PF_RETURN_IF_ERROR(full_file(*r).status());
       v1::SitePlatform* p = index.add_platforms();
       *p = PreviewPlatform(*plan, fulls);
-      for (const v1::SitePatch& x : p->patches()) planned[channel + "/" + x.file().url()] = x.file().sha256();
-      for (const v1::SiteRelease& x : p->releases()) planned[channel + "/" + x.full().url()] = x.full().sha256();
-      for (const v1::SiteHotfix& h : p->hotfixes()) {
-        for (const v1::SiteHotfixFile& x : h.files()) planned[channel + "/" + x.file().url()] = x.file().sha256();
-      }
+      ForEachSiteFile(*p, [&](const v1::SiteFile& x) { planned[channel + "/" + x.url()] = x.sha256(); });
       report.gated.insert(report.gated.end(), plan->gated.begin(), plan->gated.end());
       AddSizes(*plan, *p, &report);
     }

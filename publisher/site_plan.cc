@@ -40,6 +40,20 @@ std::string HotfixFileName(const std::string& platform, const std::string& versi
   return absl::StrCat("hotfix_", platform, "_", version, "_", name);
 }
 
+std::string ReplacementFileName(const std::string& platform, const std::string& version,
+                                const std::string& sha256_hex) {
+  return absl::StrCat("hotfix_", platform, "_", version, "_replace-", sha256_hex.substr(0, 16));
+}
+
+void ForEachSiteFile(const v1::SitePlatform& p, const std::function<void(const v1::SiteFile&)>& fn) {
+  for (const v1::SitePatch& x : p.patches()) fn(x.file());
+  for (const v1::SiteRelease& x : p.releases()) fn(x.full());
+  for (const v1::SiteHotfix& h : p.hotfixes()) {
+    for (const v1::SiteHotfixFile& x : h.files()) fn(x.file());
+    for (const v1::SiteHotfixReplacement& x : h.replacements()) fn(x.file());
+  }
+}
+
 absl::StatusOr<std::vector<PlatformPlan>> PlanSite(const v1::StatusResponse& status,
                                                    const Policy& policy, int64_t now_unix_seconds,
                                                    const FullSizeFn& full_size) {
@@ -142,7 +156,7 @@ v1::SitePlatform PreviewPlatform(const PlatformPlan& plan,
     patch->mutable_file()->set_sha256(Hex(planned.job->package_digest()));
   }
   for (const v1::ReleaseStatus* r : plan.releases) {
-    if (r->hotfix_files_size() == 0) continue;
+    if (r->hotfix_files_size() == 0 && r->hotfix_replacements_size() == 0) continue;
     v1::SiteHotfix* hotfix = p.add_hotfixes();
     hotfix->set_version(r->release().version());
     for (const v1::ManifestEntry& e : r->hotfix_files()) {
@@ -152,6 +166,15 @@ v1::SitePlatform PreviewPlatform(const PlatformPlan& plan,
       file->mutable_file()->set_url(HotfixFileName(plan.platform, r->release().version(), e.path()));
       file->mutable_file()->set_size(e.size());
       file->mutable_file()->set_sha256(Hex(e.digest()));
+    }
+    for (const v1::ManifestEntry& e : r->hotfix_replacements()) {  // Originals: not known here.
+      v1::SiteHotfixReplacement* replaced = hotfix->add_replacements();
+      replaced->set_path(e.path());
+      replaced->set_mode(e.mode());
+      replaced->mutable_file()->set_url(
+          ReplacementFileName(plan.platform, r->release().version(), Hex(e.digest())));
+      replaced->mutable_file()->set_size(e.size());
+      replaced->mutable_file()->set_sha256(Hex(e.digest()));
     }
   }
   return p;

@@ -59,6 +59,15 @@ absl::StatusOr<std::vector<PlatformPlan>> PlanSite(const v1::StatusResponse& sta
                                                    const Policy& policy, int64_t now_unix_seconds,
                                                    const FullSizeFn& full_size);
 
+// The site file holding the new content of a replaced file (hotfix --replace)
+// of `version`: named by its SHA-256 (hex), as tree paths are not flat names.
+std::string ReplacementFileName(const std::string& platform, const std::string& version,
+                                const std::string& sha256_hex);
+
+// Calls `fn` with every file `p` names: patches, full packages, hotfix files
+// and replacements.
+void ForEachSiteFile(const v1::SitePlatform& p, const std::function<void(const v1::SiteFile&)>& fn);
+
 // File names, as publish writes them.
 std::string FullPackageName(const std::string& platform, const std::string& version);
 std::string HotfixFileName(const std::string& platform, const std::string& version,

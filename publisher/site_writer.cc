@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "transfer/blob_transfer.h"
 #include "common/file.h"
@@ -12,6 +14,7 @@
 #include "core/tree/tree_diff.h"
 #include "core/tree/tree_path.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
+#include "publisher/site_plan.h"
 
 namespace patchfarm {
 namespace {
@@ -67,6 +70,33 @@ absl::StatusOr<v1::SiteFile> SiteWriter::AddBlob(const std::string& channel_dir,
                                                  const std::string& name, const Digest& digest) {
   PF_ASSIGN_OR_RETURN(std::string path, BlobPath(digest));
   return AddFile(channel_dir, name, path, digest);
+}
+
+absl::StatusOr<v1::SiteHotfixReplacement> SiteWriter::AddReplacement(
+    const std::string& channel_dir, const std::string& platform,
+    const v1::ReleaseStatus& release, const v1::ManifestEntry& replacement) {
+  PF_RETURN_IF_ERROR(ValidateTreePath(replacement.path()));
+  PF_ASSIGN_OR_RETURN(const Manifest* tree, ManifestOf(release));
+  auto original = std::find_if(tree->begin(), tree->end(), [&](const ManifestEntry& t) {
+    return t.path == replacement.path();
+  });
+  if (original == tree->end() || original->type != EntryType::kFile) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("hotfix of ", release.release_id(), " replaces ",
+                     ShortPath(replacement.path()), ", which is not a file of its tree"));
+  }
+  Digest digest;
+  PF_RETURN_IF_ERROR(ParseDigest(replacement.digest(), &digest));
+  v1::SiteHotfixReplacement entry;
+  entry.set_path(replacement.path());
+  entry.set_original_sha256(DigestToHex(original->digest));
+  entry.set_mode(replacement.mode());
+  PF_ASSIGN_OR_RETURN(
+      *entry.mutable_file(),
+      AddBlob(channel_dir,
+              ReplacementFileName(platform, release.release().version(), DigestToHex(digest)),
+              digest));
+  return entry;
 }
 
 absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_dir,

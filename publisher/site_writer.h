@@ -49,6 +49,15 @@ class SiteWriter {
                                          const v1::JobStatus& job, const v1::ReleaseStatus& from,
                                          const v1::ReleaseStatus& to);
 
+  // Copies the new content of a replaced file of `release` (hotfix
+  // --replace) into `channel_dir` and returns its index entry, naming the
+  // digest of the file it replaces in the release's tree.
+  // FailedPrecondition if `replacement` is not of a regular file of that tree.
+  absl::StatusOr<v1::SiteHotfixReplacement> AddReplacement(const std::string& channel_dir,
+                                                           const std::string& platform,
+                                                           const v1::ReleaseStatus& release,
+                                                           const v1::ManifestEntry& replacement);
+
   // The full package of `release` (a tree package from an empty tree): its
   // path in a cache, size and digest. Built (downloading the release's
   // files) unless a cache holds it.

@@ -198,15 +198,24 @@ update --install "$T/pm" 2>&1 | grep -q "self-update is disabled" || fail "self_
 same "$T/pm" "$T/rel/3.0.4" || fail "a package-manager install was changed"
 
 # A hotfix for exactly 3.0.5 is installed there, then removed when the install
-# moves on to 3.0.6. Every step is logged with the fixed prefix.
+# moves on to 3.0.6; its replaced data/map1.txt is restored first, so that the
+# 3.0.6 package finds the file it was made from. Every step is logged with the
+# fixed prefix.
 echo "balance=2" > "$T/balance.cfg"
-"$PF" hotfix --coordinator "$addr" --product game --platform linux-x64 --version 3.0.5 "$T/balance.cfg"   > /dev/null || fail "hotfix"
+echo "map 1, fixed" > "$T/map1-fixed.txt"
+"$PF" hotfix --coordinator "$addr" --product game --platform linux-x64 --version 3.0.5 \
+  --replace data/map1.txt "$T/map1-fixed.txt" "$T/balance.cfg" > /dev/null || fail "hotfix"
+"$PF" hotfix --coordinator "$addr" --product game --platform linux-x64 --version 3.0.5 \
+  --replace data/nothing.txt "$T/map1-fixed.txt" > /dev/null 2> "$T/err" && fail "a replacement of no file of the release was accepted"
+grep -q "not a regular file of release" "$T/err" || fail "bad replacement message: $(cat "$T/err")"
 sleep 1.1
 "$PF" publish --coordinator "$addr" --product game --key "$T/key" --out "$T/site" > /dev/null || fail "publish 3"
 install_at 3.0.5 "$T/h"
 update --install "$T/h" > /dev/null 2> "$T/log-h" || fail "update with a hotfix: $(cat "$T/log-h")"
 grep -q "^patchfarm-update: hotfix installed balance.cfg for 3.0.5" "$T/log-h" || fail "hotfix not logged: $(cat "$T/log-h")"
 cmp -s "$T/h/hotfix/balance.cfg" "$T/balance.cfg" || fail "hotfix file not installed"
+grep -q "^patchfarm-update: hotfix replaced 'data/map1.txt' for 3.0.5" "$T/log-h" || fail "replacement not logged: $(cat "$T/log-h")"
+cmp -s "$T/h/data/map1.txt" "$T/map1-fixed.txt" || fail "replaced file not installed"
 cp -a "$T/rel/3.0.5" "$T/rel/3.0.6"
 echo "new map" > "$T/rel/3.0.6/data/map9.txt"
 submit 3.0.6
@@ -214,6 +223,7 @@ sleep 1.1
 "$PF" publish --coordinator "$addr" --product game --key "$T/key" --out "$T/site" > /dev/null || fail "publish 4"
 update --install "$T/h" > /dev/null 2> "$T/log-h2" || fail "update past the hotfix: $(cat "$T/log-h2")"
 grep -q "^patchfarm-update: hotfix removed balance.cfg (not for 3.0.6)" "$T/log-h2" || fail "hotfix removal not logged"
+grep -q "^patchfarm-update: hotfix restored 'data/map1.txt'" "$T/log-h2" || fail "restore not logged: $(cat "$T/log-h2")"
 [ -e "$T/h/hotfix/balance.cfg" ] && fail "the hotfix stayed after the version moved on"
 diff -r --exclude=.patchfarm --exclude=hotfix "$T/h" "$T/rel/3.0.6" > /dev/null || fail "update to 3.0.6 is not bit-exact"
 

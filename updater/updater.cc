@@ -25,26 +25,13 @@
 #include "google/protobuf/util/json_util.h"
 #include "proto/patchfarm/v1/site.pb.h"
 #include "updater/marker.h"
+#include "updater/replaced_files.h"
 #include "updater/update_path.h"
 
 namespace patchfarm {
 namespace {
 
 constexpr uint64_t kMaxIndexBytes = 16 << 20;
-
-// A directory of the install that the updater writes into: created if
-// missing, and refused if it is anything but a real directory (a symlink
-// would carry the writes outside the install).
-absl::Status EnsureRealDirectory(const std::string& path) {
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", path);
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(QuotePath(path), " is not a real directory (a symlink?): refusing to write through it"));
-  }
-  return absl::OkStatus();
-}
 
 // Whether the install holds nothing (or does not exist). A tree that cannot
 // be scanned (a user's symlink out of it, a FIFO) is not empty: its marker
@@ -108,6 +95,8 @@ class Updater {
   // Records in the marker that the install is `version` with the tree
   // `manifest` (both "" for unknown content), from this run's index.
   absl::Status Record(const std::string& version, const std::string& manifest);
+  // Writes `marker` to the install's marker file, atomically and durably.
+  absl::Status SaveMarker(const Marker& marker);
   absl::Status SyncHotfixes(const v1::SitePlatform& p, const std::string& version, Marker* marker);
 
   const UpdateOptions& options_;
@@ -222,7 +211,11 @@ absl::Status Updater::Record(const std::string& version, const std::string& mani
   marker_.fields["manifest"] = manifest;
   marker_.fields["serial"] = std::to_string(index_.serial());
   if (marker_.Get("self_update").empty()) marker_.fields["self_update"] = "true";
-  PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker_));
+  return SaveMarker(marker_);
+}
+
+absl::Status Updater::SaveMarker(const Marker& marker) {
+  PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
   return WriteFileAtomically(marker_path_, encoded);
 }
 
@@ -332,6 +325,12 @@ absl::StatusOr<UpdateReport> Updater::Run() {
             absl::StrCat("the index names a hotfix badly: ", valid.message()));
       }
     }
+    for (const v1::SiteHotfixReplacement& r : h.replacements()) {
+      if (absl::Status valid = ReplacedFiles::Validate(r); !valid.ok()) {
+        Log(absl::StrCat("index rejected: ", valid.message()));
+        return valid;
+      }
+    }
   }
   report.newest = p->newest();
   report.motd = index.motd();
@@ -367,10 +366,15 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   if (options_.check_only) return report;
   PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
   PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
+  ReplacedFiles replaced(
+      options_.install_dir, state_, [this](const std::string& line) { Log(line); },
+      [this](const Marker& m) { return SaveMarker(m); });
   if (up_to_date) {
     Log("up to date");
     PF_RETURN_IF_ERROR(Record(report.newest, marker.Get("manifest")));
   } else {
+    // The packages expect the release's files: replaced ones go back first.
+    PF_RETURN_IF_ERROR(replaced.RestoreAll(&marker));
     absl::Status last = absl::OkStatus();
     for (bool first = true;; first = false) {
       if (!first) {
@@ -401,8 +405,9 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way: ", report.path));
   }
   PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
-  PF_ASSIGN_OR_RETURN(std::string encoded, EncodeMarker(marker));
-  PF_RETURN_IF_ERROR(WriteFileAtomically(marker_path_, encoded));
+  PF_RETURN_IF_ERROR(replaced.Sync(
+      *p, report.newest, [this](const v1::SiteFile& file) { return Download(file); }, &marker));
+  PF_RETURN_IF_ERROR(SaveMarker(marker));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
   return report;
 }

@@ -30,7 +30,9 @@
 //      goes on from there.
 //   5. Install the hotfix files published for exactly the installed version
 //      into <install>/hotfix/ and remove those left from another version;
-//      write the marker last.
+//      replace the files its hotfix replaces, keeping the originals
+//      (replaced_files.h; they are restored before step 4 of the next
+//      update); write the marker last.
 // Every step is logged on lines starting "patchfarm-update: ".
 #ifndef PATCHFARM_UPDATER_UPDATER_H_
 #define PATCHFARM_UPDATER_UPDATER_H_

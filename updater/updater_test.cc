@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/directory.h"
 #include "common/ed25519.h"
 #include "common/file.h"
 #include "common/sha256.h"
@@ -121,6 +122,21 @@ class UpdaterTest : public testing::Test {
     file->set_name(name);
     file->set_mode(0644);
     *file->mutable_file() = hotfix_;
+  }
+
+  // A hotfix of `version` replacing the tree's `path` (whose content in the
+  // release is `original`) with `content`.
+  void AddReplacement(v1::UpdateIndex* index, const std::string& version, const std::string& path,
+                      const std::string& original, const std::string& content) {
+    v1::SiteHotfix* hotfix = index->mutable_platforms(0)->add_hotfixes();
+    hotfix->set_version(version);
+    v1::SiteHotfixReplacement* replaced = hotfix->add_replacements();
+    replaced->set_path(path);
+    replaced->set_original_sha256(DigestToHex(Sha256Of(original)));
+    replaced->set_mode(0644);
+    *replaced->mutable_file() =
+        AddSiteFile("hotfix_linux-x64_" + version + "_replace-" + std::to_string(content.size()),
+                    content);
   }
 
   void Sign(const v1::UpdateIndex& index, const std::string& private_pem) {
@@ -475,6 +491,71 @@ TEST_F(UpdaterTest, BadHotfixNameRefusedBeforeAnythingChanges) {
   Sign(index);
   EXPECT_FALSE(Update().ok());
   EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+}
+
+TEST_F(UpdaterTest, ReplacedFileIsInstalledRestoredAndTheNextUpdateApplies) {
+  InstallV1();
+  v1::UpdateIndex index = Index("1.0", 150);
+  AddReplacement(&index, "1.0", "readme.txt", "welcome to 1.0", "welcome to 1.0, hotfixed");
+  Sign(index);
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_FALSE(report->updated);
+  EXPECT_EQ(*ReadFileToString(Install() + "/readme.txt"), "welcome to 1.0, hotfixed");
+  EXPECT_NE(log_.find("hotfix replaced 'readme.txt' for 1.0"), std::string::npos) << log_;
+  EXPECT_EQ(List(Install() + "/.patchfarm/replaced").size(), 1u);
+  EXPECT_NE(ReadInstallMarker().Get("replaced"), "");
+
+  // Again: nothing to do.
+  log_.clear();
+  ASSERT_TRUE(Update().ok()) << log_;
+  EXPECT_EQ(log_.find("hotfix"), std::string::npos) << log_;
+  EXPECT_EQ(*ReadFileToString(Install() + "/readme.txt"), "welcome to 1.0, hotfixed");
+
+  // The next update: the original is restored first, so the package (made
+  // from the release's tree) applies, and the install is 2.0 exactly.
+  Sign(Index("2.0", 200));
+  report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_TRUE(report->updated);
+  const size_t restored = log_.find("hotfix restored 'readme.txt'");
+  EXPECT_NE(restored, std::string::npos) << log_;
+  EXPECT_LT(restored, log_.find("updated to 2.0")) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  EXPECT_EQ(ReadInstallMarker().Get("replaced"), "");
+  EXPECT_TRUE(List(Install() + "/.patchfarm/replaced").empty());
+}
+
+TEST_F(UpdaterTest, ReplacementOfAnotherFileOrOutsideTheTreeChangesNothing) {
+  InstallV1();
+  // The install's file is not the one the hotfix replaces.
+  v1::UpdateIndex index = Index("1.0", 150);
+  AddReplacement(&index, "1.0", "readme.txt", "some other readme", "evil");
+  Sign(index);
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition) << report.status();
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+  // Paths out of the tree refuse the index before anything changes.
+  for (const char* path : {"../x", ".patchfarm/marker", "/etc/passwd", "a//b", ""}) {
+    v1::UpdateIndex bad = Index("1.0", 160);
+    AddReplacement(&bad, "1.0", path, "x", "evil");
+    Sign(bad);
+    report = Update();
+    ASSERT_FALSE(report.ok()) << path;
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss) << path << report.status();
+    EXPECT_EQ(InstallTree("v1"), Hex("v1")) << path;
+  }
+  // A directory on the way that is a symlink out of the install.
+  ASSERT_EQ(mkdir(Dir("outside").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFileAtomically(Dir("outside") + "/level.pak", std::string(5000, 'L')).ok());
+  ASSERT_TRUE(RemoveTree(Install() + "/data").ok());
+  ASSERT_EQ(symlink(Dir("outside").c_str(), (Install() + "/data").c_str()), 0);
+  index = Index("1.0", 170);
+  AddReplacement(&index, "1.0", "data/level.pak", std::string(5000, 'L'), "evil");
+  Sign(index);
+  EXPECT_FALSE(Update().ok());
+  EXPECT_EQ(*ReadFileToString(Dir("outside") + "/level.pak"), std::string(5000, 'L'));
 }
 
 TEST_F(UpdaterTest, SelfUpdateFalseStops) {

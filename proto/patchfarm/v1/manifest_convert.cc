@@ -9,6 +9,34 @@
 
 namespace patchfarm {
 
+absl::StatusOr<ManifestEntry> EntryFromProto(const v1::ManifestEntry& p) {
+  ManifestEntry e;
+  e.path = p.path();
+  PF_RETURN_IF_ERROR(ValidateTreePath(e.path));
+  if (p.type() < 1 || p.type() > 3) {
+    return absl::InvalidArgumentError(absl::StrCat("manifest: ", QuotePath(e.path), ": bad type"));
+  }
+  e.type = static_cast<EntryType>(p.type());
+  if (e.type == EntryType::kSymlink) {
+    PF_RETURN_IF_ERROR(ValidateSymlinkTarget(e.path, p.target()));
+    e.target = p.target();
+  } else {
+    if (p.mode() > kModeMask) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest: ", QuotePath(e.path), ": bad mode"));
+    }
+    e.mode = p.mode();
+  }
+  if (e.type == EntryType::kFile) {
+    if (p.digest().size() != e.digest.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest: ", QuotePath(e.path), ": digest must be 32 bytes"));
+    }
+    std::memcpy(e.digest.data(), p.digest().data(), e.digest.size());
+    e.size = p.size();
+  }
+  return e;
+}
+
 absl::StatusOr<Manifest> FromProto(
     const google::protobuf::RepeatedPtrField<v1::ManifestEntry>& entries) {
   if (entries.size() > kMaxManifestEntries) {
@@ -19,9 +47,7 @@ absl::StatusOr<Manifest> FromProto(
   manifest.reserve(entries.size());
   std::unordered_set<std::string> directories;
   for (const v1::ManifestEntry& p : entries) {
-    ManifestEntry e;
-    e.path = p.path();
-    PF_RETURN_IF_ERROR(ValidateTreePath(e.path));
+    PF_ASSIGN_OR_RETURN(ManifestEntry e, EntryFromProto(p));
     if (!manifest.empty() && e.path <= manifest.back().path) {
       return absl::InvalidArgumentError(absl::StrCat("manifest: ", QuotePath(e.path),
                                                      " is out of order or repeated"));
@@ -30,27 +56,6 @@ absl::StatusOr<Manifest> FromProto(
     if (!parent.empty() && directories.count(parent) == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("manifest: parent of ", QuotePath(e.path), " is not a directory entry"));
-    }
-    if (p.type() < 1 || p.type() > 3) {
-      return absl::InvalidArgumentError(absl::StrCat("manifest: ", QuotePath(e.path), ": bad type"));
-    }
-    e.type = static_cast<EntryType>(p.type());
-    if (e.type == EntryType::kSymlink) {
-      PF_RETURN_IF_ERROR(ValidateSymlinkTarget(e.path, p.target()));
-      e.target = p.target();
-    } else {
-      if (p.mode() > kModeMask) {
-        return absl::InvalidArgumentError(absl::StrCat("manifest: ", QuotePath(e.path), ": bad mode"));
-      }
-      e.mode = p.mode();
-    }
-    if (e.type == EntryType::kFile) {
-      if (p.digest().size() != e.digest.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("manifest: ", QuotePath(e.path), ": digest must be 32 bytes"));
-      }
-      std::memcpy(e.digest.data(), p.digest().data(), e.digest.size());
-      e.size = p.size();
     }
     if (e.type == EntryType::kDirectory) directories.insert(e.path);
     manifest.push_back(std::move(e));

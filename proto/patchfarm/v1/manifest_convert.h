@@ -13,6 +13,11 @@ namespace patchfarm {
 
 inline constexpr int kMaxManifestEntries = 1000000;
 
+// One entry, checked alone: InvalidArgument naming it unless its path is
+// valid, its type known, a file's digest 32 bytes and a symlink's target
+// inside the tree.
+absl::StatusOr<ManifestEntry> EntryFromProto(const v1::ManifestEntry& entry);
+
 // InvalidArgument naming the entry unless every path is valid and the entries
 // are sorted and unique, types known, file digests 32 bytes, symlink targets
 // inside the tree and every parent a directory entry.

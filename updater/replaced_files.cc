@@ -1,0 +1,193 @@
+#include "updater/replaced_files.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/file.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "core/tree/manifest.h"
+#include "core/tree/tree_path.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr char kField[] = "replaced";
+
+struct Entry {
+  std::string path;
+  std::string original_sha256;
+  std::string new_sha256;
+};
+
+bool IsHex64(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::vector<Entry> ReadList(const Marker& marker) {
+  std::vector<Entry> list;
+  for (absl::string_view item : absl::StrSplit(marker.Get(kField), ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(item, ':');
+    if (parts.size() != 3) continue;
+    list.push_back({absl::HexStringToBytes(parts[0]), parts[1], parts[2]});
+  }
+  return list;
+}
+
+void WriteList(const std::vector<Entry>& list, Marker* marker) {
+  std::vector<std::string> items;
+  for (const Entry& e : list) {
+    items.push_back(absl::StrCat(absl::BytesToHexString(e.path), ":", e.original_sha256, ":",
+                                 e.new_sha256));
+  }
+  marker->fields[kField] = absl::StrJoin(items, ",");
+}
+
+absl::StatusOr<std::string> Sha256Hex(const std::string& path) {
+  uint64_t size = 0;
+  PF_ASSIGN_OR_RETURN(Digest digest, HashFile(path, &size));
+  return DigestToHex(digest);
+}
+
+// Replaces `to` atomically with the bytes of the file `from`.
+absl::Status CopyAtomically(const std::string& from, const std::string& to, int mode) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> data, MappedFile::Open(from));
+  return WriteFileAtomically(to, data->data(), mode);
+}
+
+int ModeOf(const std::string& path, int fallback) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : fallback;
+}
+
+}  // namespace
+
+absl::Status EnsureRealDirectory(const std::string& path) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir", path);
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(QuotePath(path), " is not a real directory (a symlink?): refusing to write through it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplacedFiles::Validate(const v1::SiteHotfixReplacement& r) {
+  if (absl::Status valid = ValidateTreePath(r.path()); !valid.ok()) {
+    return absl::DataLossError(absl::StrCat("the index names a replaced file badly: ", valid.message()));
+  }
+  if (!IsHex64(r.original_sha256()) || !IsHex64(r.file().sha256())) {
+    return absl::DataLossError(
+        absl::StrCat("the index names the digests of replaced ", QuotePath(r.path()), " badly"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReplacedFiles::InstalledFile(const std::string& path) const {
+  PF_RETURN_IF_ERROR(ValidateTreePath(path));
+  std::string at = install_dir_;
+  std::vector<std::string> parts = absl::StrSplit(path, '/');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    at = JoinPath(at, parts[i]);
+    struct stat st;
+    const bool last = i + 1 == parts.size();
+    if (lstat(at.c_str(), &st) != 0 || (last ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          QuotePath(at), last ? " is not a regular file" : " is not a real directory (a symlink?)",
+          ": the hotfix does not replace it"));
+    }
+  }
+  return at;
+}
+
+std::string ReplacedFiles::KeptOriginal(const std::string& path) const {
+  return JoinPath(JoinPath(state_dir_, "replaced"), DigestToHex(Sha256Of(path)));
+}
+
+absl::Status ReplacedFiles::RestoreAll(Marker* marker) {
+  std::vector<Entry> list = ReadList(*marker);
+  while (!list.empty()) {
+    const Entry& e = list.back();
+    PF_ASSIGN_OR_RETURN(std::string target, InstalledFile(e.path));
+    const std::string kept = KeptOriginal(e.path);
+    absl::StatusOr<std::string> kept_sha = Sha256Hex(kept);
+    if (kept_sha.ok() && *kept_sha == e.original_sha256) {
+      PF_RETURN_IF_ERROR(CopyAtomically(kept, target, ModeOf(kept, 0644)));
+    } else {
+      absl::StatusOr<std::string> have = Sha256Hex(target);
+      if (!have.ok() || *have != e.original_sha256) {  // Restored before a crash, or lost.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the original of replaced ", QuotePath(e.path), " is missing or damaged in ",
+            QuotePath(kept), ": cannot restore it"));
+      }
+    }
+    log_(absl::StrCat("hotfix restored ", QuotePath(e.path), " (sha256 ", e.original_sha256, ")"));
+    list.pop_back();
+    WriteList(list, marker);
+    PF_RETURN_IF_ERROR(save_(*marker));
+    unlink(kept.c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplacedFiles::Sync(const v1::SitePlatform& p, const std::string& version,
+                                 const Downloader& download, Marker* marker) {
+  std::vector<const v1::SiteHotfixReplacement*> wanted;
+  for (const v1::SiteHotfix& h : p.hotfixes()) {
+    if (h.version() != version) continue;
+    for (const v1::SiteHotfixReplacement& r : h.replacements()) {
+      PF_RETURN_IF_ERROR(Validate(r));
+      wanted.push_back(&r);
+    }
+  }
+  const std::vector<Entry> current = ReadList(*marker);
+  bool same = current.size() == wanted.size();
+  for (size_t i = 0; same && i < wanted.size(); ++i) {
+    const Entry& e = current[i];
+    same = e.path == wanted[i]->path() && e.original_sha256 == wanted[i]->original_sha256() &&
+           e.new_sha256 == wanted[i]->file().sha256();
+    absl::StatusOr<std::string> target = same ? InstalledFile(e.path) : absl::StatusOr<std::string>("");
+    absl::StatusOr<std::string> have = target.ok() && same ? Sha256Hex(*target) : target;
+    same = same && have.ok() && *have == e.new_sha256;
+  }
+  if (same) return absl::OkStatus();
+  PF_RETURN_IF_ERROR(RestoreAll(marker));
+  std::vector<Entry> list;
+  for (const v1::SiteHotfixReplacement* r : wanted) {
+    PF_ASSIGN_OR_RETURN(std::string target, InstalledFile(r->path()));
+    PF_ASSIGN_OR_RETURN(std::string have, Sha256Hex(target));
+    if (have != r->original_sha256()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the install's ", QuotePath(r->path()), " is not the file the hotfix replaces (sha256 ",
+          have, ", not ", r->original_sha256(), ")"));
+    }
+    PF_ASSIGN_OR_RETURN(std::string downloaded, download(r->file()));
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(JoinPath(state_dir_, "replaced")));
+    const int mode = ModeOf(target, 0644);
+    PF_RETURN_IF_ERROR(CopyAtomically(target, KeptOriginal(r->path()), mode));
+    list.push_back({r->path(), r->original_sha256(), r->file().sha256()});
+    WriteList(list, marker);
+    PF_RETURN_IF_ERROR(save_(*marker));
+    PF_RETURN_IF_ERROR(
+        CopyAtomically(downloaded, target, r->mode() != 0 ? static_cast<int>(r->mode() & 0777) : mode));
+    log_(absl::StrCat("hotfix replaced ", QuotePath(r->path()), " for ", version, " (sha256 ",
+                      r->file().sha256(), "; the original is kept)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace patchfarm
