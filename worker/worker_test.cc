@@ -465,8 +465,9 @@ class WorkerTest : public ::testing::Test {
   void StartFake() { ASSERT_TRUE(fake_.Start("127.0.0.1:0")); }
 
   // Runs a worker for `address` (default: the fake) on a thread.
-  void StartWorker(int jobs, std::string address = "") {
+  void StartWorker(int jobs, std::string address = "", uint64_t job_memory = 0) {
     WorkerOptions options;
+    options.diff.delta.max_memory = job_memory;
     options.coordinator = address.empty() ? fake_.address() : address;
     options.cache_dir = dir_ + "/cache";
     options.jobs = jobs;
@@ -532,6 +533,31 @@ TEST_F(WorkerTest, FileJobIsComputedUploadedAndCompletedWithItsLease) {
   EXPECT_TRUE(rebuilt == new_data) << "the patch does not rebuild the new file bit-exact";
   EXPECT_NE(worker_->MetricsText().find("patchfarm_worker_jobs_total{result=\"done\"} 1\n"),
             std::string::npos);
+}
+
+TEST_F(WorkerTest, FileJobOverItsJobMemoryIsDiffedInBoundedMemory) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string old_data = ReleaseBytes(3, 3000000);
+  const std::string new_data = NextVersion(4, old_data);
+  fake_.PutBlob(old_data);
+  fake_.PutBlob(new_data);
+  fake_.ScriptJobs({FileJob("job-1", 41, old_data, new_data)});
+  fake_.ScriptDrain();
+  // 64 MiB: below what whole-file matching would take, even for 3 MB.
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1, "", uint64_t{64} << 20));
+  ASSERT_TRUE(RunResult().ok());
+  Record record = fake_.Snapshot();
+  ASSERT_EQ(record.completes.size(), 1u);
+  std::string patch;
+  ASSERT_TRUE(fake_.GetBlob(record.completes[0].package_digest(), &patch));
+  EXPECT_LT(patch.size(), new_data.size() / 10);
+  absl::StatusOr<PatchHeader> header = InspectPatch(StringSource(patch));
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->method, PatchMethod::kStreams);  // What bounded diff writes.
+  std::string rebuilt;
+  StringSink sink(&rebuilt);
+  ASSERT_TRUE(Apply(old_data, StringSource(patch), &sink).ok());
+  EXPECT_TRUE(rebuilt == new_data);
 }
 
 TEST_F(WorkerTest, TreeJobPackageRebuildsTheNewTree) {
