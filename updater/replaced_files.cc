@@ -154,15 +154,17 @@ absl::Status ReplacedFiles::Sync(const v1::SitePlatform& p, const std::string& v
       wanted.push_back(&r);
     }
   }
+  // Nothing to do when the marker lists exactly these, each file in place.
   const std::vector<Entry> current = ReadList(*marker);
   bool same = current.size() == wanted.size();
   for (size_t i = 0; same && i < wanted.size(); ++i) {
     const Entry& e = current[i];
     same = e.path == wanted[i]->path() && e.original_sha256 == wanted[i]->original_sha256() &&
            e.new_sha256 == wanted[i]->file().sha256();
-    absl::StatusOr<std::string> target = same ? InstalledFile(e.path) : absl::StatusOr<std::string>("");
-    absl::StatusOr<std::string> have = target.ok() && same ? Sha256Hex(*target) : target;
-    same = same && have.ok() && *have == e.new_sha256;
+    if (!same) break;
+    absl::StatusOr<std::string> target = InstalledFile(e.path);
+    absl::StatusOr<std::string> have = target.ok() ? Sha256Hex(*target) : target.status();
+    same = have.ok() && *have == e.new_sha256;
   }
   if (same) return absl::OkStatus();
   PF_RETURN_IF_ERROR(RestoreAll(marker));

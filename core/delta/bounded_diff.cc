@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -42,6 +43,19 @@ absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, s
   PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(offset, buf, n));
   if (got != n) {
     return absl::FailedPreconditionError(absl::StrCat("the ", what, " file changed while diffed"));
+  }
+  return absl::OkStatus();
+}
+
+// Hands every byte of `source` to `fn`, in order, in pieces of at most kPiece.
+absl::Status ForEachPiece(const ByteSource& source,
+                          const std::function<absl::Status(absl::string_view)>& fn) {
+  std::string buf(kPiece, '\0');
+  for (uint64_t done = 0; done < source.size();) {
+    PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(done, buf.data(), buf.size()));
+    if (got == 0) return absl::InternalError("scratch file ended early");
+    PF_RETURN_IF_ERROR(fn(absl::string_view(buf.data(), got)));
+    done += got;
   }
   return absl::OkStatus();
 }
@@ -360,11 +374,7 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
   std::string& window = window_;  // Reused: its capacity stays at the largest window.
   window.resize(window_size);
   for (const Piece& p : pieces) {
-    for (uint64_t done = 0; done < p.length; done += kPiece) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, p.length - done));
-      PF_RETURN_IF_ERROR(
-          ReadExactly(old_, p.old_pos + done, &window[p.window_pos + done], n, "old"));
-    }
+    PF_RETURN_IF_ERROR(ReadExactly(old_, p.old_pos, &window[p.window_pos], p.length, "old"));
   }
   std::vector<DeltaOp> ops;
   {
@@ -403,10 +413,7 @@ absl::Status BoundedDiffer::MatchSegments(ControlWriter* control) {
   std::string segment;
   for (uint64_t begin = 0; begin < new_size; begin += plan_.segment_bytes) {
     segment.resize(static_cast<size_t>(std::min(plan_.segment_bytes, new_size - begin)));
-    for (uint64_t done = 0; done < segment.size(); done += kPiece) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, segment.size() - done));
-      PF_RETURN_IF_ERROR(ReadExactly(new_, begin + done, &segment[done], n, "new"));
-    }
+    PF_RETURN_IF_ERROR(ReadExactly(new_, begin, segment.data(), segment.size(), "new"));
     new_hash.Update(segment);
     PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
   }
@@ -466,13 +473,10 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   {  // The control stream first, alone: its encoder is freed before the others start.
     PF_ASSIGN_OR_RETURN(writers[kControlStream],
                         ZstdStreamWriter::Create(raw_sizes[0], zstd, frames[0].get()));
-    std::string buf(kPiece, '\0');
-    for (uint64_t done = 0; done < control_raw->size();) {
-      PF_ASSIGN_OR_RETURN(size_t got, control_raw->ReadAt(done, buf.data(), buf.size()));
-      PF_RETURN_IF_ERROR(writers[0]->Write(absl::string_view(buf.data(), got)));
-      done += got;
-    }
-    PF_RETURN_IF_ERROR(writers[0]->Finish());
+    PF_RETURN_IF_ERROR(ForEachPiece(*control_raw, [&](absl::string_view piece) {
+      return writers[kControlStream]->Write(piece);
+    }));
+    PF_RETURN_IF_ERROR(writers[kControlStream]->Finish());
   }
   for (int i : {kDiffStream, kExtraStream}) {
     PF_ASSIGN_OR_RETURN(writers[i], ZstdStreamWriter::Create(raw_sizes[i], zstd, frames[i].get()));
@@ -500,13 +504,9 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
                                   writers[i]->frame_digest().data()))});
   }
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
-  std::string buf(kPiece, '\0');
   for (const auto& frame : frames) {
-    for (uint64_t done = 0; done < frame->size();) {
-      PF_ASSIGN_OR_RETURN(size_t got, frame->ReadAt(done, buf.data(), buf.size()));
-      PF_RETURN_IF_ERROR(patch->Append(absl::string_view(buf.data(), got)));
-      done += got;
-    }
+    PF_RETURN_IF_ERROR(
+        ForEachPiece(*frame, [&](absl::string_view piece) { return patch->Append(piece); }));
   }
   stats->bounded = true;
   stats->method = PatchMethod::kStreams;
