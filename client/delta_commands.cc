@@ -48,21 +48,6 @@ std::string DirectoryOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// Counts what passes through to another sink.
-class CountingSink : public ByteSink {
- public:
-  explicit CountingSink(ByteSink* out) : out_(out) {}
-  absl::Status Append(absl::string_view data) override {
-    bytes_ += data.size();
-    return out_->Append(data);
-  }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  ByteSink* out_;
-  uint64_t bytes_ = 0;
-};
-
 absl::Status Diff(const std::string& old_path, const std::string& new_path,
                   const std::string& patch_path, const DiffOptions& options) {
   auto start = std::chrono::steady_clock::now();
@@ -197,6 +182,7 @@ int RunDiffCommand(const std::vector<std::string>& args) {
   if (old_is_dir) {
     TreeDiffOptions tree_options;
     tree_options.delta = options;
+    tree_options.scratch_dir = DirectoryOf(paths[2]);
     status = DiffTrees(paths[0], paths[1], paths[2], tree_options);
   } else {
     status = Diff(paths[0], paths[1], paths[2], options);

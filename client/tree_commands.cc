@@ -54,10 +54,14 @@ absl::Status DiffTrees(const std::string& old_dir, const std::string& new_dir,
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> written, FileSource::Open(package_path));
   std::printf(
       "%s: %llu bytes; %llu entries: %llu kept, %llu copied, %llu delta, %llu whole, "
-      "%llu removed; %llu blocks rebuilding %llu bytes; %.2f s\n",
+      "%llu removed; %llu blocks rebuilding %llu bytes%s; %.2f s\n",
       package_path.c_str(), U(written->size()), U(stats.new_entries), U(stats.kept),
       U(stats.copied), U(stats.deltas), U(stats.whole), U(stats.removed), U(stats.blocks),
-      U(stats.block_new_bytes), SecondsSince(start));
+      U(stats.block_new_bytes),
+      stats.bounded_blocks == 0
+          ? ""
+          : absl::StrCat(" (", stats.bounded_blocks, " in bounded memory)").c_str(),
+      SecondsSince(start));
   return absl::OkStatus();
 }
 

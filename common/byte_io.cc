@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace patchfarm {
 
@@ -16,6 +17,26 @@ absl::StatusOr<size_t> SliceSource::ReadAt(uint64_t offset, char* buf, size_t n)
   if (offset >= length_) return 0;
   size_t count = std::min<uint64_t>(n, length_ - offset);
   return base_->ReadAt(offset_ + offset, buf, count);
+}
+
+ConcatSource::ConcatSource(std::vector<const ByteSource*> parts) : parts_(std::move(parts)) {
+  uint64_t end = 0;
+  for (const ByteSource* part : parts_) ends_.push_back(end += part->size());
+}
+
+absl::StatusOr<size_t> ConcatSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  size_t done = 0;
+  size_t i = std::upper_bound(ends_.begin(), ends_.end(), offset) - ends_.begin();
+  for (; i < parts_.size() && done < n; ++i) {
+    const uint64_t start = i == 0 ? 0 : ends_[i - 1];
+    const uint64_t at = offset + done - start;
+    const size_t want = std::min<uint64_t>(n - done, ends_[i] - start - at);
+    absl::StatusOr<size_t> got = parts_[i]->ReadAt(at, buf + done, want);
+    if (!got.ok()) return got.status();
+    if (*got != want) return absl::FailedPreconditionError("a part of a source shrank while read");
+    done += want;
+  }
+  return done;
 }
 
 }  // namespace patchfarm

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,6 +50,20 @@ class SliceSource : public ByteSource {
   uint64_t length_;
 };
 
+// The concatenation of other sources, which the caller keeps alive; their
+// sizes are taken once, at construction. FailedPrecondition if a part comes
+// back short (it shrank). Thread-safe if the parts are.
+class ConcatSource : public ByteSource {
+ public:
+  explicit ConcatSource(std::vector<const ByteSource*> parts);
+  uint64_t size() const override { return ends_.empty() ? 0 : ends_.back(); }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
+
+ private:
+  std::vector<const ByteSource*> parts_;
+  std::vector<uint64_t> ends_;  // ends_[i]: the end of part i in the whole.
+};
+
 // Sequential output.
 class ByteSink {
  public:
@@ -67,6 +82,21 @@ class StringSink : public ByteSink {
 
  private:
   std::string* out_;
+};
+
+// Counts what passes through to another sink, which the caller keeps alive.
+class CountingSink : public ByteSink {
+ public:
+  explicit CountingSink(ByteSink* out) : out_(out) {}
+  absl::Status Append(absl::string_view data) override {
+    bytes_ += data.size();
+    return out_->Append(data);
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteSink* out_;
+  uint64_t bytes_ = 0;
 };
 
 }  // namespace patchfarm

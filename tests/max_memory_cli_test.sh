@@ -2,6 +2,7 @@
 # `patchfarm diff --max-memory`: a pair larger than the budget is diffed in
 # bounded memory, exactly (apply gives new bit for bit), with peak resident
 # memory under the budget, and moves across the whole file are still found.
+# Trees take the same bound, and their packages apply in bounded memory.
 # Bad budgets are refused with a message naming the flag.
 set -u
 PF="$1"
@@ -51,6 +52,36 @@ cmp -s "$T/new.pak" "$T/applied" || fail "bounded patch does not rebuild new"
 grep -q "bounded" "$T/out2" && fail "whole-file diff ran bounded"
 "$PF" apply "$T/old.pak" "$T/patch2" "$T/applied2" || fail "apply exited $?"
 cmp -s "$T/new.pak" "$T/applied2" || fail "whole-file patch does not rebuild new"
+
+# Trees take the same bound: a release tree holding the pack (and a few small
+# files) is diffed under --max-memory 96M, and its package is applied out of
+# place and in place with peak RSS under the apply bound (64 MiB plus the
+# process), bit-exact.
+mkdir -p "$T/tree-old/data" "$T/tree-new/data"
+ln "$T/old.pak" "$T/tree-old/data/assets.pak"
+ln "$T/new.pak" "$T/tree-new/data/assets.pak"
+for d in tree-old tree-new; do
+  printf 'readme of %s\n' "$d" > "$T/$d/README"
+  printf 'version %s\n' "$d" > "$T/$d/data/version.txt"
+done
+peak_rss "$PF" diff --max-memory 96M "$T/tree-old" "$T/tree-new" "$T/tree.pkg" 2>"$T/err" 1>"$T/out" \
+  || fail "bounded tree diff exited non-zero: $(cat "$T/err")"
+rss=$(cat "$T/rss")
+echo "bounded tree diff: peak RSS ${rss} KiB, package $(stat -c %s "$T/tree.pkg") bytes"
+grep -q "in bounded memory" "$T/out" || fail "tree diff did not say it ran bounded: $(cat "$T/out")"
+[ "${rss:-999999}" -le $((96 * 1024)) ] || fail "tree diff peak RSS ${rss} KiB over the 96 MiB budget"
+[ "$(stat -c %s "$T/tree.pkg")" -lt $((1024 * 1024 + 256 * 1024)) ] || fail "bounded tree package too large"
+peak_rss "$PF" apply "$T/tree-old" "$T/tree.pkg" "$T/tree-out" || fail "tree apply exited non-zero"
+rss=$(cat "$T/rss")
+echo "tree apply: peak RSS ${rss} KiB"
+[ "${rss:-999999}" -le $((96 * 1024)) ] || fail "tree apply peak RSS ${rss} KiB over 96 MiB"
+diff -r "$T/tree-new" "$T/tree-out" > /dev/null || fail "tree package does not rebuild the new tree"
+cp -a "$T/tree-old" "$T/install"
+peak_rss "$PF" apply --in-place "$T/install" "$T/tree.pkg" || fail "in-place apply exited non-zero"
+rss=$(cat "$T/rss")
+echo "in-place apply: peak RSS ${rss} KiB"
+[ "${rss:-999999}" -le $((96 * 1024)) ] || fail "in-place apply peak RSS ${rss} KiB over 96 MiB"
+diff -r --exclude=.patchfarm "$T/tree-new" "$T/install" > /dev/null || fail "in-place apply is not the new tree"
 
 for bad in 0 -1 1.5G nan 12X 99999999999999999999G ""; do
   "$PF" diff --max-memory "$bad" "$T/old.pak" "$T/new.pak" "$T/p3" 2> "$T/err" && fail "--max-memory '$bad' accepted"

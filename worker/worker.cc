@@ -139,7 +139,9 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     return DiffFiles(locate(old_tree[0]), locate(new_tree[0]), options_.cache_dir, out,
                      options_.diff.delta);
   }
-  return MakePackageFromManifests(old_tree, locate, new_tree, locate, options_.diff, out);
+  TreeDiffOptions diff = options_.diff;
+  diff.scratch_dir = options_.cache_dir;
+  return MakePackageFromManifests(old_tree, locate, new_tree, locate, diff, out);
 }
 
 void Worker::Execute(const v1::Job& job, Active* active) {

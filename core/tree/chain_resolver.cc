@@ -203,31 +203,23 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
   for (size_t b = 0; b < input.package->blocks.size(); ++b) {
     const PackageBlock& block = input.package->blocks[b];
     const std::string where = absl::StrCat(Where(step), ": block ", b);
-    // Old data: the sources, concatenated unless there is only one.
-    std::unique_ptr<MappedFile> mapped;
-    std::string concatenated;
-    absl::string_view old_data;
+    // Old data: the sources, read through Apply's bounded buffer (never
+    // mapped or loaded whole), concatenated if there are several.
+    std::vector<std::unique_ptr<ByteSource>> sources;
+    std::vector<const ByteSource*> parts;
     for (uint32_t s : block.sources) {
       PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, table.old_entries[s].path));
       const FileContent& c = have->content;
-      absl::string_view bytes;
       if (c.kind == FileContent::Kind::kMemory) {
-        bytes = *c.data;
+        sources.push_back(std::make_unique<StringSource>(*c.data));
       } else {
-        PF_ASSIGN_OR_RETURN(mapped, MappedFile::Open(base_->FullPath(c.base_path)));
-        bytes = mapped->data();
+        PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file,
+                            FileSource::Open(base_->FullPath(c.base_path)));
+        sources.push_back(std::move(file));
       }
-      if (block.sources.size() == 1) {
-        old_data = bytes;
-        break;
-      }
-      if (concatenated.size() + bytes.size() > options_.max_block_old_bytes) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat(where, ": sources exceed ", options_.max_block_old_bytes, " bytes"));
-      }
-      concatenated.append(bytes.data(), bytes.size());
-      old_data = concatenated;
+      parts.push_back(sources.back().get());
     }
+    ConcatSource old_data(std::move(parts));
     // Outputs.
     std::vector<SplitSink::Target> targets;
     std::vector<std::unique_ptr<std::string>> buffers;

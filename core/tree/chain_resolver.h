@@ -70,12 +70,10 @@ struct PackageInput {
 };
 
 struct ChainOptions {
-  // Blocks with several delta sources concatenate them in memory; larger ones
-  // are refused (ResourceExhausted). Packages made with the default
-  // TreeDiffOptions stay under 64 MiB.
-  uint64_t max_block_old_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
-  uint64_t max_block_new_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
+  // Files of the last version are streamed to FileOutputs; an intermediate
+  // version's are held in memory.
+  uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
 };
 
 class ChainResolver {

@@ -310,6 +310,13 @@ absl::Status PackageWriter::AddBlock(absl::string_view payload) {
   return out_->Append(payload);
 }
 
+absl::Status PackageWriter::AddBlock(const std::function<absl::Status(ByteSink*)>& write) {
+  CountingSink counting(out_);
+  PF_RETURN_IF_ERROR(write(&counting));
+  payload_sizes_.push_back(counting.bytes());
+  return absl::OkStatus();
+}
+
 absl::Status PackageWriter::Finish(PackageTable table) {
   table.block_payload_sizes = payload_sizes_;
   std::string raw = EncodeTable(table);

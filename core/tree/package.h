@@ -10,6 +10,7 @@
 #define PATCHFARM_CORE_TREE_PACKAGE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,9 @@ class PackageWriter {
   explicit PackageWriter(ByteSink* out) : out_(out) {}
   absl::Status Start();
   absl::Status AddBlock(absl::string_view payload);
+  // As above, for a payload that `write` streams into the sink it is given.
+  // On error the package is unusable (the caller abandons it).
+  absl::Status AddBlock(const std::function<absl::Status(ByteSink*)>& write);
   // Writes `table` (its block_payload_sizes are replaced by the payloads added)
   // and the footer.
   absl::Status Finish(PackageTable table);

@@ -23,18 +23,32 @@ std::array<uint64_t, 256> MakeGear() {
 }  // namespace
 
 Sketch SketchOf(absl::string_view data) {
+  SketchBuilder builder;
+  builder.Update(data);
+  return builder.Finish();
+}
+
+void SketchBuilder::Update(absl::string_view piece) {
   static const std::array<uint64_t, 256> kGear = MakeGear();
-  Sketch sketch;
-  uint64_t h = 0;
-  for (size_t i = 0; i < data.size(); ++i) {
-    // After 64 steps a byte has shifted out: h depends on the last 64 bytes.
-    h = (h << 1) + kGear[static_cast<uint8_t>(data[i])];
-    if (i >= 63 && (h >> 58) == 0) sketch.push_back(h);
+  for (char c : piece) {
+    // After 64 steps a byte has shifted out: the hash depends on the last 64 bytes.
+    hash_ = (hash_ << 1) + kGear[static_cast<uint8_t>(c)];
+    if (position_++ >= 63 && (hash_ >> 58) == 0) {
+      samples_.push_back(hash_);
+      if (samples_.size() >= 4 * kSketchSize) Trim();
+    }
   }
-  std::sort(sketch.begin(), sketch.end());
-  sketch.erase(std::unique(sketch.begin(), sketch.end()), sketch.end());
-  if (sketch.size() > kSketchSize) sketch.resize(kSketchSize);
-  return sketch;
+}
+
+void SketchBuilder::Trim() {
+  std::sort(samples_.begin(), samples_.end());
+  samples_.erase(std::unique(samples_.begin(), samples_.end()), samples_.end());
+  if (samples_.size() > kSketchSize) samples_.resize(kSketchSize);
+}
+
+Sketch SketchBuilder::Finish() {
+  Trim();
+  return std::move(samples_);
 }
 
 void SimilarityIndex::Add(uint32_t id, const Sketch& sketch) {

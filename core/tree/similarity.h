@@ -24,6 +24,22 @@ inline constexpr size_t kSketchSize = 1024;
 
 Sketch SketchOf(absl::string_view data);
 
+// SketchOf over data given in pieces, in memory bounded whatever its size
+// (a few times kSketchSize values): the same sketch as SketchOf of the
+// pieces concatenated.
+class SketchBuilder {
+ public:
+  void Update(absl::string_view piece);
+  Sketch Finish();
+
+ private:
+  void Trim();
+
+  uint64_t hash_ = 0;
+  uint64_t position_ = 0;
+  Sketch samples_;  // Unsorted; trimmed to the kSketchSize smallest as it grows.
+};
+
 class SimilarityIndex {
  public:
   struct Match {

@@ -7,8 +7,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/byte_io.h"
 #include "common/file.h"
 #include "common/status_macros.h"
+#include "core/delta/bounded_diff.h"
+#include "core/delta/diff_files.h"
 #include "core/tree/manifest.h"
 #include "core/tree/package.h"
 #include "core/tree/similarity.h"
@@ -20,6 +24,20 @@ namespace {
 // Below this size a same-path old file is always the delta source: such files
 // (version strings, small configs) have few or no samples to compare.
 constexpr uint64_t kAlwaysSamePathBytes = 4096;
+
+// SketchOf a file's content, read in pieces.
+absl::StatusOr<Sketch> SketchOfFile(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
+  SketchBuilder builder;
+  std::string buffer(size_t{1} << 20, '\0');
+  for (uint64_t at = 0; at < file->size();) {
+    PF_ASSIGN_OR_RETURN(size_t got, file->ReadAt(at, buffer.data(), buffer.size()));
+    if (got == 0) return absl::FailedPreconditionError(absl::StrCat(path, " shrank while read"));
+    builder.Update(absl::string_view(buffer.data(), got));
+    at += got;
+  }
+  return builder.Finish();
+}
 
 // Decisions about the new tree, with old entries named by manifest index.
 struct Plan {
@@ -43,8 +61,8 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
     similarity = std::make_unique<SimilarityIndex>();
     for (uint32_t i = 0; i < old_tree.size(); ++i) {
       if (old_tree[i].type != EntryType::kFile || old_tree[i].size < 64) continue;
-      PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(old_files(old_tree[i])));
-      similarity->Add(i, SketchOf(data));
+      PF_ASSIGN_OR_RETURN(Sketch sketch, SketchOfFile(old_files(old_tree[i])));
+      similarity->Add(i, sketch);
     }
     return absl::OkStatus();
   };
@@ -73,8 +91,7 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
       } else {
         n.source = ContentSource::kBlock;
         if (similarity == nullptr) PF_RETURN_IF_ERROR(build_similarity());
-        PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(new_files(e)));
-        Sketch sketch = SketchOf(data);
+        PF_ASSIGN_OR_RETURN(Sketch sketch, SketchOfFile(new_files(e)));
         bool same_is_file = old != nullptr && old->type == EntryType::kFile;
         std::optional<SimilarityIndex::Match> best = similarity->BestMatch(sketch);
         if (same_is_file && (e.size < kAlwaysSamePathBytes ||
@@ -128,6 +145,56 @@ void AssignBlocks(const Manifest& old_tree, const TreeDiffOptions& options, Plan
   *block_count = open ? block + 1 : 0;
 }
 
+// Reads the files at `paths` whole, concatenated.
+absl::StatusOr<std::string> ReadConcatenated(const std::vector<std::string>& paths) {
+  std::string data;
+  for (const std::string& path : paths) {
+    PF_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+    data += bytes;
+  }
+  return data;
+}
+
+// Adds the payload of one block, from the files at `old_paths` to those at
+// `new_paths` (each concatenated). A block whose whole-file matching fits
+// options.delta.max_memory is diffed in memory; a larger one by DiffBounded
+// over the files, its payload streamed into the package.
+absl::Status AddBlock(const std::vector<std::string>& old_paths, uint64_t old_bytes,
+                      const std::vector<std::string>& new_paths, uint64_t new_bytes,
+                      const TreeDiffOptions& options, PackageWriter* writer,
+                      TreeDiffStats* stats) {
+  std::vector<std::unique_ptr<FileSource>> files;
+  auto open_all = [&](const std::vector<std::string>& paths)
+      -> absl::StatusOr<std::unique_ptr<ConcatSource>> {
+    std::vector<const ByteSource*> parts;
+    for (const std::string& path : paths) {
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
+      parts.push_back(file.get());
+      files.push_back(std::move(file));
+    }
+    return std::make_unique<ConcatSource>(std::move(parts));
+  };
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ConcatSource> old_data, open_all(old_paths));
+  std::string head(std::min<uint64_t>(old_data->size(), 4096), '\0');
+  PF_ASSIGN_OR_RETURN(size_t got, old_data->ReadAt(0, head.data(), head.size()));
+  head.resize(got);
+  if (FitsWholeFileDiff(old_bytes, new_bytes, head, options.delta)) {
+    files.clear();
+    PF_ASSIGN_OR_RETURN(std::string old_whole, ReadConcatenated(old_paths));
+    PF_ASSIGN_OR_RETURN(std::string new_whole, ReadConcatenated(new_paths));
+    PF_ASSIGN_OR_RETURN(std::string payload, Diff(old_whole, new_whole, options.delta));
+    return writer->AddBlock(payload);
+  }
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ConcatSource> new_data, open_all(new_paths));
+  if (old_data->size() != old_bytes || new_data->size() != new_bytes) {
+    return absl::FailedPreconditionError("a file of the trees changed size while diffed");
+  }
+  ++stats->bounded_blocks;
+  return writer->AddBlock([&](ByteSink* payload) {
+    return DiffBounded(*old_data, *new_data, options.scratch_dir, payload, options.delta);
+  });
+}
+
 }  // namespace
 
 absl::Status MakePackage(const std::string& old_root, const std::string& new_root,
@@ -167,25 +234,26 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
   PackageWriter writer(out);
   PF_RETURN_IF_ERROR(writer.Start());
   for (uint32_t block = 0; block < block_count; ++block) {
-    std::string old_data, new_data;
+    std::vector<std::string> new_paths, old_paths;
     std::vector<uint32_t> sources;
+    uint64_t new_bytes = 0, old_bytes = 0;
     for (const NewEntry& n : plan.entries) {
       if (n.entry.type != EntryType::kFile || n.source != ContentSource::kBlock ||
           n.block != block) {
         continue;
       }
-      PF_ASSIGN_OR_RETURN(std::string data, ReadFileToString(new_files(n.entry)));
-      new_data += data;
+      new_paths.push_back(new_files(n.entry));
+      new_bytes += n.entry.size;
       if (n.old_index != kNoOldEntry &&
           std::find(sources.begin(), sources.end(), n.old_index) == sources.end()) {
         sources.push_back(n.old_index);
-        PF_ASSIGN_OR_RETURN(data, ReadFileToString(old_files(old_tree[n.old_index])));
-        old_data += data;
+        old_paths.push_back(old_files(old_tree[n.old_index]));
+        old_bytes += old_tree[n.old_index].size;
       }
     }
-    stats->block_new_bytes += new_data.size();
-    PF_ASSIGN_OR_RETURN(std::string payload, Diff(old_data, new_data, options.delta));
-    PF_RETURN_IF_ERROR(writer.AddBlock(payload));
+    stats->block_new_bytes += new_bytes;
+    PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, options, &writer,
+                                stats));
   }
   for (NewEntry& n : plan.entries) {
     if (n.old_index != kNoOldEntry) n.old_index = table_index[n.old_index];

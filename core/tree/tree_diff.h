@@ -20,12 +20,19 @@
 namespace patchfarm {
 
 struct TreeDiffOptions {
-  DiffOptions delta;  // For every block.
+  // For every block. A block whose whole-file matching would need more than
+  // delta.max_memory (diff_files.h) is diffed by DiffBounded over its files
+  // (core/delta/bounded_diff.h), in that memory, whatever its size.
+  DiffOptions delta;
   // A block closes before its new files exceed this, or its sources exceed
   // block_old_bytes; a single larger file gets a block of its own. These bound
-  // the memory of diff (about 8 x old) and of apply (old + the engine's bound).
+  // the memory of diff (about 8 x old, unless bounded) and of apply (a
+  // block's sources are read through a bounded buffer).
   uint64_t block_new_bytes = uint64_t{32} << 20;  // Default: 32 MiB.
   uint64_t block_old_bytes = uint64_t{64} << 20;  // Default: 64 MiB.
+  // Where bounded blocks keep their scratch files (anonymous; about the
+  // payload's size of disk).
+  std::string scratch_dir = "/tmp";
 };
 
 // What the package holds, for the CLI and benchmarks.
@@ -37,13 +44,15 @@ struct TreeDiffStats {
   uint64_t whole = 0;     // Rebuilt from nothing (no similar old file).
   uint64_t removed = 0;   // Old paths absent from the new tree.
   uint64_t blocks = 0;
+  uint64_t bounded_blocks = 0;  // Of those, diffed in bounded memory.
   uint64_t block_new_bytes = 0;  // Bytes rebuilt by blocks.
 };
 
 // Writes to `out` the package turning the tree at `old_root` into the tree at
 // `new_root` (both directories; an empty old directory gives a full package).
 // Errors of ScanTree for either tree; InvalidArgument for a file too large for
-// the engine; any error of `out`.
+// the whole-file engine when there is no memory bound; FailedPrecondition if a
+// file changes size while read; any error of `out`.
 absl::Status MakePackage(const std::string& old_root, const std::string& new_root,
                          const TreeDiffOptions& options, ByteSink* out,
                          TreeDiffStats* stats = nullptr);

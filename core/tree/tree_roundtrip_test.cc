@@ -1,5 +1,7 @@
 // Round trips of tree packages over generated releases: out of place, in
 // place (with a user's extra files), and chains, compared by manifest.
+#include <sys/stat.h>
+
 #include <random>
 #include <string>
 #include <vector>
@@ -21,14 +23,19 @@ struct PackageFile {
   Package package;
 };
 
+TreeDiffOptions FastOptions() {
+  TreeDiffOptions options;
+  options.delta.level = 3;
+  return options;
+}
+
 std::unique_ptr<PackageFile> MakePackageFile(const std::string& old_dir, const std::string& new_dir,
-                                             TreeDiffStats* stats = nullptr) {
+                                             TreeDiffStats* stats = nullptr,
+                                             const TreeDiffOptions& options = FastOptions()) {
   auto p = std::make_unique<PackageFile>();
   p->path = NewTempPath("package");
   std::string bytes;
   StringSink sink(&bytes);
-  TreeDiffOptions options;
-  options.delta.level = 3;
   absl::Status status = MakePackage(old_dir, new_dir, options, &sink, stats);
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_TRUE(WriteFileAtomically(p->path, bytes).ok());
@@ -116,6 +123,43 @@ TEST(TreeRoundTrip, GeneratedReleasesOutOfPlaceInPlaceAndChained) {
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
     ExpectSameTree(roots[3], install);
   }
+}
+
+// Under a budget too small for whole-file matching every block is diffed by
+// the bounded engine over the files; the packages apply as any other, alone,
+// chained (an intermediate version's files are a block's sources) and in place.
+TEST(TreeRoundTrip, BlocksOverTheMemoryBudgetAreDiffedBounded) {
+  std::mt19937_64 rng(21);
+  std::vector<TreeSpec> specs = {RandomTree(rng, 40)};
+  for (int i = 0; i < 2; ++i) specs.push_back(NextRelease(rng, specs.back()));
+  std::vector<std::string> roots;
+  for (size_t i = 0; i < specs.size(); ++i) roots.push_back(Write(specs[i], "b" + std::to_string(i)));
+  TreeDiffOptions bounded = FastOptions();
+  bounded.delta.max_memory = 1;  // Raised to kMinBoundedMemory: whole-file never fits.
+  bounded.scratch_dir = NewTempPath("scratch");
+  ASSERT_EQ(mkdir(bounded.scratch_dir.c_str(), 0755), 0);
+  TreeDiffStats stats01, stats12;
+  auto p01 = MakePackageFile(roots[0], roots[1], &stats01, bounded);
+  auto p12 = MakePackageFile(roots[1], roots[2], &stats12, bounded);
+  ASSERT_GT(stats01.blocks, 0u);
+  EXPECT_EQ(stats01.bounded_blocks, stats01.blocks);
+  EXPECT_EQ(stats12.bounded_blocks, stats12.blocks);
+  TreeDiffStats unbounded_stats;
+  MakePackageFile(roots[0], roots[1], &unbounded_stats);
+  EXPECT_EQ(unbounded_stats.bounded_blocks, 0u);
+
+  std::string out = NewTempPath("bounded-out");
+  absl::Status status = ApplyToNewTree(roots[0], Chain({p01.get()}), out);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(roots[1], out);
+  std::string out_chain = NewTempPath("bounded-chain");
+  status = ApplyToNewTree(roots[0], Chain({p01.get(), p12.get()}), out_chain);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(roots[2], out_chain);
+  std::string install = Write(specs[0], "bounded-install");
+  status = ApplyInPlace(install, Chain({p01.get(), p12.get()}));
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(roots[2], install);
 }
 
 TEST(TreeRoundTrip, ThousandsOfSmallFiles) {

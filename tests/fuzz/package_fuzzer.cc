@@ -31,7 +31,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<patchfarm::Package> package = patchfarm::ReadPackage(source);
   if (!package.ok() || base == nullptr) return 0;
   patchfarm::ChainOptions options;
-  options.max_block_old_bytes = 1 << 20;
   options.max_block_new_bytes = 1 << 20;
   (void)patchfarm::ApplyToNewTree(base, {{"fuzz", &source, &*package}}, out, options);
   (void)patchfarm::RemoveTree(out);
