@@ -44,17 +44,18 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot open inputs\n");
       return 1;
     }
-    patchfarm::StoreIndexStore store(db->get(), uint64_t{1} << 30);
+    auto store = patchfarm::StoreIndexStore::Open(db->get(), uint64_t{1} << 30, uint64_t{4} << 30);
+    if (!store.ok()) return 1;
     patchfarm::DiffOptions options;
     // A first run without the cache warms the page cache and the allocator for both.
     if (!patchfarm::Diff((*old_file)->data(), (*new_file)->data(), options).ok()) return 1;
-    options.index_store = &store;
+    options.index_store = store->get();
     double t0 = Now();
     auto cold = patchfarm::Diff((*old_file)->data(), (*new_file)->data(), options);
     double t1 = Now();
     auto warm = patchfarm::Diff((*old_file)->data(), (*new_file)->data(), options);
     double t2 = Now();
-    if (!cold.ok() || !warm.ok() || *cold != *warm || store.hits() != 1) {
+    if (!cold.ok() || !warm.ok() || *cold != *warm || (*store)->hits() != 1) {
       std::fprintf(stderr, "%s: patches differ or the index was not used\n", argv[i]);
       return 1;
     }

@@ -1,13 +1,24 @@
-// The worker's cache of suffix arrays of old files (core/delta/diff.h's
-// IndexStore) in a Store: RocksDB under the worker's cache directory. An old
-// release diffed again (it is the old side of the next N releases) is not
-// re-sorted. Thread-safe.
+// The worker's cache of indexes of old files (core/delta/diff.h's IndexStore:
+// suffix arrays and chunk indexes) in a Store: RocksDB under the worker's
+// cache directory. An old release diffed again (it is the old side of the
+// next N releases) is not re-sorted or re-chunked.
+//
+// Bounded like the blob cache: entries above max_entry_bytes are not kept,
+// and once the entries pass max_total_bytes the least recently used go. Each
+// entry is two keys written in one batch: "v/<key>" (the index) and
+// "lru/<key>" (its size and last use, 16 bytes), so the recency survives
+// restarts and a crash never leaves an entry uncounted. Thread-safe.
 #ifndef PATCHFARM_WORKER_INDEX_STORE_H_
 #define PATCHFARM_WORKER_INDEX_STORE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
 
+#include "absl/status/statusor.h"
 #include "core/delta/diff.h"
 #include "storage/store.h"
 
@@ -15,18 +26,41 @@ namespace patchfarm {
 
 class StoreIndexStore : public IndexStore {
  public:
-  // Indexes above `max_bytes` are not kept.
-  StoreIndexStore(Store* store, uint64_t max_bytes) : store_(store), max_bytes_(max_bytes) {}
-  std::optional<std::string> Load(const Digest& old_digest) override;
-  void Save(const Digest& old_digest, const std::string& bytes) override;
+  // Reads the entries' sizes and recency from `store` (which must outlive
+  // this), removing keys an earlier layout left, and evicts down to
+  // max_total_bytes. Errors of the store.
+  static absl::StatusOr<std::unique_ptr<StoreIndexStore>> Open(Store* store,
+                                                               uint64_t max_entry_bytes,
+                                                               uint64_t max_total_bytes);
+
+  std::optional<std::string> Load(const std::string& key) override;
+  void Save(const std::string& key, const std::string& bytes) override;
+
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
+  uint64_t evicted() const { return evicted_; }
+  uint64_t bytes() const;  // Of the entries kept.
 
  private:
+  struct Entry {
+    uint64_t size = 0;
+    uint64_t last_use = 0;
+  };
+  StoreIndexStore(Store* store, uint64_t max_entry_bytes, uint64_t max_total_bytes)
+      : store_(store), max_entry_bytes_(max_entry_bytes), max_total_bytes_(max_total_bytes) {}
+  // Removes least recently used entries until the total fits. Requires mu_.
+  absl::Status EvictLocked();
+
   Store* store_;
-  uint64_t max_bytes_;
+  const uint64_t max_entry_bytes_;
+  const uint64_t max_total_bytes_;
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;  // By key (without "v/").
+  uint64_t total_ = 0;
+  uint64_t clock_ = 0;  // Last use stamps: one more per use.
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> evicted_{0};
 };
 
 }  // namespace patchfarm

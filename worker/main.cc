@@ -1,6 +1,6 @@
 // patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
-//     [--threads N] [--cache-gib N] [--job-memory SIZE] [--no-index-cache]
-//     [--http-listen HOST:PORT]
+//     [--threads N] [--cache-gib N] [--job-memory SIZE] [--index-cache SIZE]
+//     [--no-index-cache] [--http-listen HOST:PORT]
 // With --http-listen it serves /metrics (Prometheus).
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
 // holds and exits (drain). This is how a Kubernetes pod or a systemd unit is
@@ -20,13 +20,15 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
-    "       [--threads N] [--cache-gib N] [--job-memory SIZE] [--no-index-cache]\n"
-    "       [--http-listen HOST:PORT] [--token-file FILE]\n"
+    "       [--threads N] [--cache-gib N] [--job-memory SIZE] [--index-cache SIZE]\n"
+    "       [--no-index-cache] [--http-listen HOST:PORT] [--token-file FILE]\n"
     "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
     "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n"
     "  --job-memory SIZE  memory of one job, bytes or with K/M/G (default: half the\n"
     "               machine's memory divided by --jobs); larger file pairs are diffed\n"
-    "               in bounded memory\n";
+    "               in bounded memory\n"
+    "  --index-cache SIZE  indexes of old files kept under DIR/index (default 4G),\n"
+    "               least recently used evicted first; --no-index-cache keeps none\n";
 
 }  // namespace
 
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
       ok = absl::SimpleAtoi(value, &options.diff.delta.threads) && options.diff.delta.threads > 0;
     } else if (arg == "--job-memory") {
       ok = patchfarm::ParseByteSize(value, &options.diff.delta.max_memory);
+    } else if (arg == "--index-cache") {
+      ok = patchfarm::ParseByteSize(value, &options.index_cache_bytes);
     } else if (arg == "--cache-gib") {
       uint64_t gib = 0;
       ok = absl::SimpleAtoi(value, &gib) && gib > 0 && gib <= (uint64_t{1} << 20);

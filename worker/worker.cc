@@ -39,7 +39,9 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   PF_ASSIGN_OR_RETURN(w->cache_, BlobStore::Open(w->options_.cache_dir));
   if (w->options_.index_cache) {
     PF_ASSIGN_OR_RETURN(w->index_db_, RocksDbStore::Open(w->options_.cache_dir + "/index", RocksDbStore::Options{/*compress=*/false}));
-    w->index_store_ = std::make_unique<StoreIndexStore>(w->index_db_.get(), uint64_t{1} << 30);
+    PF_ASSIGN_OR_RETURN(w->index_store_,
+                        StoreIndexStore::Open(w->index_db_.get(), /*max_entry_bytes=*/uint64_t{1} << 30,
+                                              w->options_.index_cache_bytes));
     w->options_.diff.delta.index_store = w->index_store_.get();
   }
   ChannelOptions channel;
@@ -82,6 +84,8 @@ std::string Worker::MetricsText() {
   }
   uint64_t hits = index_store_ ? index_store_->hits() : 0;
   uint64_t misses = index_store_ ? index_store_->misses() : 0;
+  uint64_t evicted = index_store_ ? index_store_->evicted() : 0;
+  uint64_t index_bytes = index_store_ ? index_store_->bytes() : 0;
   return absl::StrCat(
       "# HELP patchfarm_worker_jobs_active Jobs running now.\n"
       "# TYPE patchfarm_worker_jobs_active gauge\npatchfarm_worker_jobs_active ", active, "\n",
@@ -93,10 +97,17 @@ std::string Worker::MetricsText() {
       "# TYPE patchfarm_worker_blob_cache_total counter\n"
       "patchfarm_worker_blob_cache_total{result=\"hit\"} ", blobs_cached_.load(), "\n",
       "patchfarm_worker_blob_cache_total{result=\"miss\"} ", blobs_fetched_.load(), "\n",
-      "# HELP patchfarm_worker_index_cache_total Suffix arrays loaded from the index cache or built.\n"
+      "# HELP patchfarm_worker_index_cache_total Indexes of old files (suffix arrays, chunk\n"
+      "# indexes) loaded from the index cache or built.\n"
       "# TYPE patchfarm_worker_index_cache_total counter\n"
       "patchfarm_worker_index_cache_total{result=\"hit\"} ", hits, "\n",
       "patchfarm_worker_index_cache_total{result=\"miss\"} ", misses, "\n",
+      "# HELP patchfarm_worker_index_cache_evicted_total Indexes evicted (least recently used).\n"
+      "# TYPE patchfarm_worker_index_cache_evicted_total counter\n"
+      "patchfarm_worker_index_cache_evicted_total ", evicted, "\n",
+      "# HELP patchfarm_worker_index_cache_bytes Bytes of indexes kept.\n"
+      "# TYPE patchfarm_worker_index_cache_bytes gauge\n"
+      "patchfarm_worker_index_cache_bytes ", index_bytes, "\n",
       "# HELP patchfarm_worker_bytes_uploaded_total Package bytes produced.\n"
       "# TYPE patchfarm_worker_bytes_uploaded_total counter\n"
       "patchfarm_worker_bytes_uploaded_total ", bytes_uploaded_.load(), "\n");
@@ -136,8 +147,9 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     if (old_tree.size() != 1 || new_tree.size() != 1) {
       return absl::InvalidArgumentError("a file job needs one file on each side");
     }
-    return DiffFiles(locate(old_tree[0]), locate(new_tree[0]), options_.cache_dir, out,
-                     options_.diff.delta);
+    DiffOptions delta = options_.diff.delta;
+    delta.old_digest = old_tree[0].digest;  // Its blob's name, checked when downloaded.
+    return DiffFiles(locate(old_tree[0]), locate(new_tree[0]), options_.cache_dir, out, delta);
   }
   TreeDiffOptions diff = options_.diff;
   diff.scratch_dir = options_.cache_dir;

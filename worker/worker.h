@@ -34,7 +34,8 @@ struct WorkerOptions {
   uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.
   TreeDiffOptions diff;     // delta.threads: engine threads per job; delta.max_memory:
                             // a job's memory (file jobs above it are diffed bounded).
-  bool index_cache = true;  // Keep suffix arrays of old files in <cache>/index.
+  bool index_cache = true;  // Keep indexes of old files in <cache>/index,
+  uint64_t index_cache_bytes = uint64_t{4} << 30;  // up to this many bytes (default: 4 GiB).
   bool quiet = false;       // No per-job log lines.
   std::string http_listen;  // If set, serves /metrics (Prometheus) here.
   std::string token_file;   // If set, its bearer token goes with every call.

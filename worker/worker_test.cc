@@ -539,25 +539,38 @@ TEST_F(WorkerTest, FileJobOverItsJobMemoryIsDiffedInBoundedMemory) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
   const std::string old_data = ReleaseBytes(3, 3000000);
   const std::string new_data = NextVersion(4, old_data);
+  const std::string newer_data = NextVersion(5, new_data);
   fake_.PutBlob(old_data);
   fake_.PutBlob(new_data);
+  fake_.PutBlob(newer_data);
+  // Two jobs from the same old, one after the other: the second finds old's
+  // chunk index in the worker's index cache.
   fake_.ScriptJobs({FileJob("job-1", 41, old_data, new_data)});
+  fake_.ScriptJobs({FileJob("job-2", 42, old_data, newer_data)});
   fake_.ScriptDrain();
   // 64 MiB: below what whole-file matching would take, even for 3 MB.
   ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1, "", uint64_t{64} << 20));
   ASSERT_TRUE(RunResult().ok());
   Record record = fake_.Snapshot();
-  ASSERT_EQ(record.completes.size(), 1u);
-  std::string patch;
-  ASSERT_TRUE(fake_.GetBlob(record.completes[0].package_digest(), &patch));
-  EXPECT_LT(patch.size(), new_data.size() / 10);
-  absl::StatusOr<PatchHeader> header = InspectPatch(StringSource(patch));
-  ASSERT_TRUE(header.ok()) << header.status();
-  EXPECT_EQ(header->method, PatchMethod::kStreams);  // What bounded diff writes.
-  std::string rebuilt;
-  StringSink sink(&rebuilt);
-  ASSERT_TRUE(Apply(old_data, StringSource(patch), &sink).ok());
-  EXPECT_TRUE(rebuilt == new_data);
+  ASSERT_EQ(record.completes.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const std::string& expected = i == 0 ? new_data : newer_data;
+    std::string patch;
+    ASSERT_TRUE(fake_.GetBlob(record.completes[i].package_digest(), &patch));
+    EXPECT_LT(patch.size(), expected.size() / 10);
+    absl::StatusOr<PatchHeader> header = InspectPatch(StringSource(patch));
+    ASSERT_TRUE(header.ok()) << header.status();
+    EXPECT_EQ(header->method, PatchMethod::kStreams);  // What bounded diff writes.
+    std::string rebuilt;
+    StringSink sink(&rebuilt);
+    ASSERT_TRUE(Apply(old_data, StringSource(patch), &sink).ok());
+    EXPECT_TRUE(rebuilt == expected) << "job " << i + 1;
+  }
+  const std::string metrics = worker_->MetricsText();
+  EXPECT_NE(metrics.find("patchfarm_worker_index_cache_total{result=\"miss\"} 1\n"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("patchfarm_worker_index_cache_total{result=\"hit\"} 1\n"),
+            std::string::npos) << metrics;
 }
 
 TEST_F(WorkerTest, TreeJobPackageRebuildsTheNewTree) {

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "core/delta/varint.h"
 
 namespace patchfarm {
 namespace {
@@ -78,10 +80,47 @@ int BlockIndexAvgLog(uint64_t old_size, uint64_t max_bytes) {
 BlockIndex::BlockIndex(uint64_t old_size, uint64_t max_bytes)
     : table_(Slots(max_bytes)),
       mask_(table_.size() - 1),
-      chunker_(BlockIndexAvgLog(old_size, max_bytes)) {}
+      old_size_(old_size),
+      avg_log_(BlockIndexAvgLog(old_size, max_bytes)),
+      chunker_(avg_log_) {}
+
+std::string BlockIndex::Parameters() const { return absl::StrCat(table_.size(), "-", avg_log_); }
+
+std::string BlockIndex::Serialize() const {
+  std::string bytes;
+  bytes.reserve(used_ * 16);
+  for (const Slot& slot : table_) {
+    if (slot.hash == 0) continue;
+    PutFixed64(slot.hash, &bytes);
+    PutFixed64(slot.pos, &bytes);
+  }
+  return bytes;
+}
+
+absl::Status BlockIndex::Restore(absl::string_view bytes) {
+  auto fail = [this](const char* why) {
+    std::fill(table_.begin(), table_.end(), Slot());
+    used_ = 0;
+    return absl::DataLossError(absl::StrCat("cached chunk index: ", why));
+  };
+  if (used_ != 0) return absl::FailedPreconditionError("chunk index is not empty");
+  if (bytes.size() % 16 != 0) return fail("length is not a multiple of 16");
+  if (bytes.size() / 16 > TableCapacity()) return fail("more chunks than the table takes");
+  for (size_t at = 0; at < bytes.size(); at += 16) {
+    const uint64_t hash = GetFixed64(bytes.data() + at);
+    const uint64_t pos = GetFixed64(bytes.data() + at + 8);
+    if (hash == 0 || pos >= old_size_) return fail("a chunk lies outside old");
+    const uint64_t before = used_;
+    Add(hash, pos);
+    if (used_ == before) return fail("a chunk is listed twice");
+  }
+  return absl::OkStatus();
+}
+
+uint64_t BlockIndex::TableCapacity() const { return table_.size() * 3 / 4; }
 
 void BlockIndex::Add(uint64_t hash, uint64_t pos) {
-  if (used_ * 4 >= table_.size() * 3) return;  // Full: later chunks go unindexed.
+  if (used_ >= TableCapacity()) return;  // Full: later chunks go unindexed.
   for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
     if (table_[i].hash == hash) return;  // The first of equal chunks is kept.
     if (table_[i].hash == 0) {

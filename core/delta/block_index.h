@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,6 +64,18 @@ class BlockIndex {
 
   const Chunker& chunker() const { return chunker_; }
   uint64_t memory_bytes() const { return table_.size() * sizeof(Slot); }
+  // What the index's content depends on besides old: its table and chunk size
+  // (part of its cache key, IndexStore in diff.h).
+  std::string Parameters() const;
+
+  // The index as bytes, to cache it: its chunks as (hash, offset) pairs of
+  // little-endian 64-bit words, in table order.
+  std::string Serialize() const;
+  // Fills an empty index with the bytes Serialize gave for an index of the
+  // same old size and Parameters. DataLoss for other bytes (a length not a
+  // multiple of 16, a zero or repeated hash, an offset past old, more chunks
+  // than the table takes); the index is then empty again.
+  absl::Status Restore(absl::string_view bytes);
 
  private:
   struct Slot {
@@ -70,10 +83,13 @@ class BlockIndex {
     uint64_t pos = 0;
   };
   void Add(uint64_t hash, uint64_t pos);
+  uint64_t TableCapacity() const;  // Chunks the table takes (three quarters of its slots).
 
   std::vector<Slot> table_;
   uint64_t mask_;
   uint64_t used_ = 0;
+  uint64_t old_size_;
+  int avg_log_;
   Chunker chunker_;
 };
 

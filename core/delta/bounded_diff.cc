@@ -205,7 +205,10 @@ class BoundedDiffer {
 
  private:
   // Pass 1: the ops of every segment of new, into `control`.
-  absl::Status MatchSegments(ControlWriter* control);
+  // Fills `index` with old's chunks, from options_.index_store if it holds
+  // them (then old is not read), else by reading old, which also hashes it.
+  absl::Status IndexOld(BlockIndex* index, bool* cached);
+  absl::Status MatchSegments(ControlWriter* control, bool* index_cached);
   // The segment of new at `begin`: the stretches that old holds almost
   // unchanged at the most voted diagonal are ops on it without a suffix sort
   // (what makes a big file that barely changed cheap); the rest, or the whole
@@ -403,11 +406,32 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
   return absl::OkStatus();
 }
 
-absl::Status BoundedDiffer::MatchSegments(ControlWriter* control) {
-  BlockIndex index(old_.size(), plan_.index_bytes);
+absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
+  *cached = false;
+  IndexStore* store = options_.old_digest ? options_.index_store : nullptr;
+  std::string key;
+  if (store != nullptr) {
+    key = absl::StrCat("chunks/", index->Parameters(), "/", DigestToHex(*options_.old_digest));
+    std::optional<std::string> bytes = store->Load(key);
+    if (bytes && index->Restore(*bytes).ok()) {  // A bad entry is rebuilt and saved again.
+      old_digest_ = *options_.old_digest;
+      *cached = true;
+      return absl::OkStatus();
+    }
+  }
   Sha256 old_hash;
-  PF_RETURN_IF_ERROR(index.AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
+  PF_RETURN_IF_ERROR(index->AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
   old_digest_ = old_hash.Finish();
+  if (options_.old_digest && *options_.old_digest != old_digest_) {
+    return absl::FailedPreconditionError("old is not the file its digest names");
+  }
+  if (store != nullptr) store->Save(key, index->Serialize());
+  return absl::OkStatus();
+}
+
+absl::Status BoundedDiffer::MatchSegments(ControlWriter* control, bool* index_cached) {
+  BlockIndex index(old_.size(), plan_.index_bytes);
+  PF_RETURN_IF_ERROR(IndexOld(&index, index_cached));
   Sha256 new_hash;
   const uint64_t new_size = new_.size();
   std::string segment;
@@ -457,7 +481,7 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
                                 DiffStats* stats) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> control_raw, ScratchFile::Create(scratch_dir));
   ControlWriter control(control_raw.get());
-  PF_RETURN_IF_ERROR(MatchSegments(&control));
+  PF_RETURN_IF_ERROR(MatchSegments(&control, &stats->index_cached));
   std::string().swap(window_);  // Pass 2 needs the memory.
 
   std::unique_ptr<ScratchFile> frames[3];

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "core/delta/apply.h"
 #include "core/delta/block_index.h"
 #include "core/delta/diff.h"
+#include "core/delta/index_store_testing.h"
 #include "core/delta/diff_files.h"
 #include "core/delta/format.h"
 #include "gtest/gtest.h"
@@ -239,6 +241,105 @@ TEST(BoundedDiffTest, DiffFilesIsWholeFileDiffWhenItFits) {
   EXPECT_FALSE(FitsWholeFileDiff(uint64_t{1} << 30, uint64_t{1} << 30, "", options));
   options.max_memory = 0;  // No bound.
   EXPECT_TRUE(FitsWholeFileDiff(uint64_t{1} << 40, uint64_t{1} << 40, "", options));
+}
+
+// With old's digest known, the chunk index is cached: the second diff does not
+// read old before matching, and gives the same patch. A corrupt entry is
+// rebuilt; a digest that is not old's is refused when old is read.
+TEST(BoundedDiffTest, CachedChunkIndexGivesTheSamePatch) {
+  std::mt19937_64 rng(11);
+  const std::string old = RandomBytes(rng, 6 << 20);
+  std::string new_file = old.substr(2 << 20) + RandomBytes(rng, 4096) + old.substr(0, 2 << 20);
+  new_file[12345] ^= 1;
+  StringSource old_source(old), new_source(new_file);
+  class CountingSource : public ByteSource {
+   public:
+    explicit CountingSource(const ByteSource* base) : base_(base) {}
+    uint64_t size() const override { return base_->size(); }
+    absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override {
+      read += n;
+      return base_->ReadAt(offset, buf, n);
+    }
+    mutable uint64_t read = 0;
+
+   private:
+    const ByteSource* base_;
+  };
+  MapIndexStore store;
+  DiffOptions options;
+  options.max_memory = kMinBoundedMemory;
+  options.index_store = &store;
+  options.old_digest = Sha256Of(old);
+  auto diff = [&](const ByteSource& from, DiffStats* stats) {
+    std::string patch;
+    StringSink sink(&patch);
+    absl::Status status = DiffBounded(from, new_source, ScratchDir(), &sink, options, stats);
+    EXPECT_TRUE(status.ok()) << status;
+    return patch;
+  };
+  DiffStats cold, warm, rebuilt;
+  CountingSource cold_old(&old_source), warm_old(&old_source);
+  const std::string first = diff(cold_old, &cold);
+  const std::string second = diff(warm_old, &warm);
+  EXPECT_FALSE(cold.index_cached);
+  EXPECT_TRUE(warm.index_cached);
+  EXPECT_EQ(first, second);
+  EXPECT_LT(warm_old.read, cold_old.read - old.size() / 2);  // No indexing pass over old.
+  ASSERT_EQ(store.saved.size(), 1u);
+  EXPECT_EQ(store.saved.begin()->first.rfind("chunks/", 0), 0u);
+  EXPECT_NE(store.saved.begin()->first.find(DigestToHex(Sha256Of(old))), std::string::npos);
+  std::string& entry = store.saved.begin()->second;
+  entry.resize(entry.size() - 3);  // Not a whole number of chunks.
+  EXPECT_EQ(diff(old_source, &rebuilt), first);
+  EXPECT_FALSE(rebuilt.index_cached);
+  EXPECT_EQ(store.saved.begin()->second.size() % 16, 0u);  // Saved again, whole.
+
+  store.saved.clear();
+  options.old_digest = Sha256Of("another file");
+  std::string patch;
+  StringSink sink(&patch);
+  EXPECT_EQ(DiffBounded(old_source, new_source, ScratchDir(), &sink, options).code(),
+            absl::StatusCode::kFailedPrecondition);
+  options.old_digest.reset();  // Without a digest nothing is cached.
+  EXPECT_TRUE(DiffBounded(old_source, new_source, ScratchDir(), &sink, options).ok());
+  EXPECT_TRUE(store.saved.empty());
+}
+
+TEST(BlockIndexTest, SerializedIndexRestoresAndBadBytesAreRefused) {
+  std::mt19937_64 rng(12);
+  const std::string old = RandomBytes(rng, 3 << 20);
+  StringSource source(old);
+  BlockIndex index(old.size(), 1 << 20);
+  ASSERT_TRUE(index.AddAll(source, [](absl::string_view) {}).ok());
+  const std::string bytes = index.Serialize();
+  ASSERT_GT(bytes.size(), 0u);
+  ASSERT_EQ(bytes.size() % 16, 0u);
+  BlockIndex restored(old.size(), 1 << 20);
+  EXPECT_EQ(restored.Parameters(), index.Parameters());
+  ASSERT_TRUE(restored.Restore(bytes).ok());
+  EXPECT_EQ(restored.Serialize(), bytes);
+  for (size_t at = 0; at < bytes.size(); at += 16) {
+    uint64_t hash;
+    std::memcpy(&hash, bytes.data() + at, 8);
+    EXPECT_EQ(restored.Find(hash), index.Find(hash));
+  }
+  EXPECT_NE(BlockIndex(old.size(), 4 << 20).Parameters(), index.Parameters());
+
+  auto refused = [&](std::string bad) {
+    BlockIndex target(old.size(), 1 << 20);
+    absl::Status status = target.Restore(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+    EXPECT_EQ(target.Serialize(), "");  // Left empty.
+  };
+  refused(bytes.substr(0, bytes.size() - 1));
+  std::string zero_hash = bytes;
+  std::memset(zero_hash.data(), 0, 8);
+  refused(zero_hash);
+  std::string past_old = bytes;
+  past_old[15] = '\x01';  // Offset far past old.
+  refused(past_old);
+  refused(bytes + bytes.substr(0, 16));  // A chunk twice.
+  refused(std::string(16 * (1 << 20), '\x01'));  // More than the table takes.
 }
 
 TEST(ChunkerTest, CutsEqualContentAlikeWhereverItStarts) {

@@ -8,6 +8,7 @@
 #include "common/byte_io.h"
 #include "core/delta/apply.h"
 #include "core/delta/diff.h"
+#include "core/delta/index_store_testing.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {
@@ -218,17 +219,6 @@ TEST(DeltaTest, RefusesOversizedInput) {
 namespace patchfarm {
 namespace {
 
-class MapIndexStore : public IndexStore {
- public:
-  std::optional<std::string> Load(const Digest& d) override {
-    auto it = saved.find(d);
-    if (it == saved.end()) return std::nullopt;
-    return it->second;
-  }
-  void Save(const Digest& d, const std::string& bytes) override { saved[d] = bytes; }
-  std::map<Digest, std::string> saved;
-};
-
 TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
   std::mt19937_64 rng(17);
   std::string old_data(300000, '\0');
@@ -245,6 +235,7 @@ TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
   EXPECT_TRUE(warm.index_cached);
   EXPECT_EQ(*first, *second);
   ASSERT_EQ(store.saved.size(), 1u);
+  EXPECT_EQ(store.saved.begin()->first, "sa/" + DigestToHex(Sha256Of(old_data)));
   std::string& bytes = store.saved.begin()->second;
   bytes[bytes.size() - 2] = '\x7f';  // An index entry far out of range.
   auto third = Diff(old_data, new_data, options, &rebuilt);

@@ -143,8 +143,9 @@ absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_vi
 absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const Digest& digest,
                                              const DiffOptions& options, bool* cached) {
   *cached = false;
+  const std::string key = "sa/" + DigestToHex(digest);
   if (options.index_store != nullptr && !old_data.empty()) {
-    std::optional<std::string> bytes = options.index_store->Load(digest);
+    std::optional<std::string> bytes = options.index_store->Load(key);
     if (bytes) {
       absl::StatusOr<SuffixIndex> index = SuffixIndex::Deserialize(old_data, *bytes);
       if (index.ok()) {
@@ -156,7 +157,7 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
   PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data));
   if (options.index_store != nullptr && !old_data.empty()) {
     std::string bytes = index.Serialize();
-    if (!bytes.empty()) options.index_store->Save(digest, bytes);
+    if (!bytes.empty()) options.index_store->Save(key, bytes);
   }
   return index;
 }

@@ -15,14 +15,17 @@
 
 namespace patchfarm {
 
-// Where Diff keeps suffix arrays of old files between runs (the worker's
-// RocksDB cache), keyed by the old file's SHA-256. Must be thread-safe.
+// Where the engine keeps indexes of old files between runs (the worker's
+// RocksDB cache): suffix arrays (Diff, key "sa/<old SHA-256, hex>") and chunk
+// indexes (DiffBounded, key "chunks/<table slots>-<chunk log>/<old SHA-256,
+// hex>"). Entries are checked when loaded; a bad one is rebuilt and saved
+// again. Must be thread-safe.
 class IndexStore {
  public:
   virtual ~IndexStore() = default;
-  // The bytes saved for `old_digest`, or nullopt.
-  virtual std::optional<std::string> Load(const Digest& old_digest) = 0;
-  virtual void Save(const Digest& old_digest, const std::string& bytes) = 0;
+  // The bytes saved under `key`, or nullopt.
+  virtual std::optional<std::string> Load(const std::string& key) = 0;
+  virtual void Save(const std::string& key, const std::string& bytes) = 0;
 };
 
 struct DiffOptions {
@@ -45,9 +48,15 @@ struct DiffOptions {
   // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
   // (bounded_diff.h); 0: no bound. Diff itself ignores it.
   uint64_t max_memory = 0;  // Default: 0.
-  // If set, the suffix array of old is loaded from here when present and
-  // saved after building otherwise. The patch is the same either way.
+  // If set, the suffix array of old (Diff) or its chunk index (DiffBounded,
+  // when old_digest is set) is loaded from here when present and saved after
+  // building otherwise. The patch is the same either way.
   IndexStore* index_store = nullptr;  // Default: none.
+  // Old's SHA-256 as the caller knows it (the worker's content-addressed
+  // blobs). DiffBounded then looks its chunk index up in index_store and, on a
+  // hit, does not read old before matching; on a miss it checks the digest
+  // it computes against this one (FailedPrecondition if they differ).
+  std::optional<Digest> old_digest;  // Default: unknown.
 };
 
 // What Diff did, for logs and benchmarks.
@@ -59,7 +68,7 @@ struct DiffStats {
   uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
   uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
-  bool index_cached = false;         // The suffix array came from index_store.
+  bool index_cached = false;         // The suffix array or chunk index came from index_store.
   bool bounded = false;              // DiffBounded made the patch (bounded_diff.h).
 };
 

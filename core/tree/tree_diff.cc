@@ -235,7 +235,7 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
   PF_RETURN_IF_ERROR(writer.Start());
   for (uint32_t block = 0; block < block_count; ++block) {
     std::vector<std::string> new_paths, old_paths;
-    std::vector<uint32_t> sources;
+    std::vector<uint32_t> sources;  // Old manifest indexes.
     uint64_t new_bytes = 0, old_bytes = 0;
     for (const NewEntry& n : plan.entries) {
       if (n.entry.type != EntryType::kFile || n.source != ContentSource::kBlock ||
@@ -252,8 +252,10 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
       }
     }
     stats->block_new_bytes += new_bytes;
-    PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, options, &writer,
-                                stats));
+    TreeDiffOptions block_options = options;
+    if (sources.size() == 1) block_options.delta.old_digest = old_tree[sources[0]].digest;
+    PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, block_options,
+                                &writer, stats));
   }
   for (NewEntry& n : plan.entries) {
     if (n.old_index != kNoOldEntry) n.old_index = table_index[n.old_index];
