@@ -208,6 +208,10 @@ echo "map 1, fixed" > "$T/map1-fixed.txt"
 "$PF" hotfix --coordinator "$addr" --product game --platform linux-x64 --version 3.0.5 \
   --replace data/nothing.txt "$T/map1-fixed.txt" > /dev/null 2> "$T/err" && fail "a replacement of no file of the release was accepted"
 grep -q "not a regular file of release" "$T/err" || fail "bad replacement message: $(cat "$T/err")"
+"$PF" hotfix --coordinator "$addr" --product game --platform linux-x64 --version 3.0.5 \
+  --replace data/map1.txt "$T/map1-fixed.txt" --replace data/map1.txt "$T/balance.cfg" \
+  > /dev/null 2> "$T/err" && fail "two replacements of one path were accepted"
+grep -q "data/map1.txt.* twice" "$T/err" || fail "bad message for a path replaced twice: $(cat "$T/err")"
 sleep 1.1
 "$PF" publish --coordinator "$addr" --product game --key "$T/key" --out "$T/site" > /dev/null || fail "publish 3"
 install_at 3.0.5 "$T/h"
