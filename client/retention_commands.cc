@@ -10,7 +10,7 @@
 #include "common/grpc_status.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "publisher/site_plan.h"
 #include "publisher/update_sizes.h"

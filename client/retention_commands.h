@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "client/farm_flags.h"
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 #include "publisher/publisher.h"
 
 namespace patchfarm {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/status_macros.h"
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "coordinator/store_keys.h"
 
 namespace patchfarm {

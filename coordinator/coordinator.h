@@ -17,7 +17,7 @@
 // (core/tree/result_binding.h); its size is read from the blob store. A
 // refused result leaves the job as it was and logs event=result_refused.
 //
-// Retention (coordinator/retention.h, coordinator_retention.cc): after each
+// Retention (core/release/retention.h, coordinator_retention.cc): after each
 // Submit and SetPolicy (and at start) the coordinator plans the chained
 // patches its product's policy keeps that have no job yet, and drops the
 // results of release jobs no policy keeps any more: their job records go
@@ -43,7 +43,7 @@
 #include "coordinator/blob_dropper.h"
 #include "coordinator/job_queue.h"
 #include "coordinator/planner.h"
-#include "coordinator/retention.h"
+#include "core/release/retention.h"
 #include "coordinator/wall_clock.h"
 #include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/farm.pb.h"
@@ -93,7 +93,7 @@ class Coordinator {
   // keep their value; a product without a policy starts from
   // options.policy), stores it, and returns the policy in effect. A request
   // setting nothing changes nothing. InvalidArgument for a bad product name
-  // or a field out of range (coordinator/policy.h).
+  // or a field out of range (core/release/policy.h).
   absl::StatusOr<v1::PolicyResponse> SetPolicy(const v1::PolicyRequest& request);
   // Records the size and digest of a release's full package, as a publish
   // built it. NotFound for an unknown release; InvalidArgument for a digest

@@ -8,7 +8,7 @@
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "coordinator/store_keys.h"
 #include "core/release/version.h"
 #include "core/tree/manifest.h"

@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "core/release/version.h"
 #include "coordinator/store_keys.h"
 #include "core/tree/tree_path.h"

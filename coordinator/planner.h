@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 
 namespace patchfarm {
 

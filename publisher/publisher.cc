@@ -18,7 +18,7 @@
 #include "common/file.h"
 #include "common/html.h"
 #include "common/status_macros.h"
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "core/release/version.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "coordinator/retention.h"
+#include "core/release/retention.h"
 #include "core/release/version.h"
 
 namespace patchfarm {

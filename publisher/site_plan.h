@@ -2,7 +2,7 @@
 // (publisher/SITE.md, "What is published"), decided from the coordinator's
 // status alone: the newest formal tree release whose jobs are all done; the
 // cumulative packages and chain links the product's policy keeps for it
-// (coordinator/retention.h), except those the size gate refuses (a package
+// (core/release/retention.h), except those the size gate refuses (a package
 // larger than policy.max_patch_ratio of the full package of the release it
 // makes); the full packages of the newest release and of newer intermediate
 // releases; every hotfix. Used by Publish (the site it writes, and the one a
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 #include "proto/patchfarm/v1/farm.pb.h"
 #include "proto/patchfarm/v1/site.pb.h"
 #include "publisher/publisher.h"

@@ -3,7 +3,7 @@
 // what is kept of older sites, the policy window, and the refusals.
 #include "publisher/publisher.h"
 
-#include "publisher/publisher_testing.h"
+#include "tests/publisher_testing.h"
 
 namespace patchfarm {
 namespace {

@@ -14,8 +14,8 @@
 //    keeps more; a version without a submit time is old). So the chain
 //    always reaches N, and its last link F_a-1 -> N is also the cumulative
 //    patch from F_a-1.
-#ifndef PATCHFARM_COORDINATOR_RETENTION_H_
-#define PATCHFARM_COORDINATOR_RETENTION_H_
+#ifndef PATCHFARM_CORE_RELEASE_RETENTION_H_
+#define PATCHFARM_CORE_RELEASE_RETENTION_H_
 
 #include <cstdint>
 #include <optional>
@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 
 namespace patchfarm {
 
@@ -71,4 +71,4 @@ Keep KeepFor(const Policy& policy, const std::vector<LineRelease>& releases,
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_COORDINATOR_RETENTION_H_
+#endif  // PATCHFARM_CORE_RELEASE_RETENTION_H_

@@ -1,4 +1,4 @@
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 
 #include "absl/strings/str_cat.h"
 

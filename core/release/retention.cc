@@ -1,4 +1,4 @@
-#include "coordinator/retention.h"
+#include "core/release/retention.h"
 
 #include <algorithm>
 

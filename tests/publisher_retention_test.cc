@@ -9,7 +9,7 @@
 #include <string>
 
 #include "publisher/publisher.h"
-#include "publisher/publisher_testing.h"
+#include "tests/publisher_testing.h"
 
 namespace patchfarm {
 namespace {

@@ -1,4 +1,4 @@
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 
 #include <algorithm>
 

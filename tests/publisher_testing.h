@@ -2,8 +2,8 @@
 // loopback) and no workers: the test acquires the jobs and completes them
 // with real packages itself. Shared by publisher_test.cc and
 // publisher_retention_test.cc. For tests only.
-#ifndef PATCHFARM_PUBLISHER_PUBLISHER_TESTING_H_
-#define PATCHFARM_PUBLISHER_PUBLISHER_TESTING_H_
+#ifndef PATCHFARM_TESTS_PUBLISHER_TESTING_H_
+#define PATCHFARM_TESTS_PUBLISHER_TESTING_H_
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -228,4 +228,4 @@ class PublisherTest : public testing::Test {
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_PUBLISHER_PUBLISHER_TESTING_H_
+#endif  // PATCHFARM_TESTS_PUBLISHER_TESTING_H_

@@ -2,8 +2,8 @@
 // which of them a publish offers. Stored per product by the coordinator
 // (coordinator.h, record policy/<product>), read by the publisher from the
 // coordinator's status. Plain values; thread-compatible.
-#ifndef PATCHFARM_COORDINATOR_POLICY_H_
-#define PATCHFARM_COORDINATOR_POLICY_H_
+#ifndef PATCHFARM_CORE_RELEASE_POLICY_H_
+#define PATCHFARM_CORE_RELEASE_POLICY_H_
 
 #include "absl/status/status.h"
 
@@ -18,7 +18,7 @@ struct Policy {
   // Chained patches (each formal version to the next) are kept and published
   // from each of the last `keep_chain` formal versions older than the newest,
   // or from each submitted within the last `keep_days` days, whichever keeps
-  // more (coordinator/retention.h). keep_chain 1-100000, default 100;
+  // more (core/release/retention.h). keep_chain 1-100000, default 100;
   // keep_days 0-36500, default 365.
   int keep_chain = 100;
   int keep_days = 365;
@@ -34,4 +34,4 @@ absl::Status ValidatePolicy(const Policy& policy);
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_COORDINATOR_POLICY_H_
+#endif  // PATCHFARM_CORE_RELEASE_POLICY_H_

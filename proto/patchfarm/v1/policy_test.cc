@@ -1,11 +1,11 @@
-// The policy's ranges and its wire form (coordinator/policy.h,
-// coordinator/policy_proto_convert.h).
-#include "coordinator/policy.h"
+// The policy's ranges and its wire form (core/release/policy.h,
+// proto/patchfarm/v1/policy_proto_convert.h).
+#include "core/release/policy.h"
 
 #include <cmath>
 #include <limits>
 
-#include "coordinator/policy_proto_convert.h"
+#include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {

@@ -1,13 +1,13 @@
-// Conversion between Policy (coordinator/policy.h) and its wire and stored
+// Conversion between Policy (core/release/policy.h) and its wire and stored
 // form, v1::PolicyRequest / v1::PolicyResponse (farm.proto). Used by the
 // coordinator, the publisher and the CLI. Pure functions; thread-safe.
-#ifndef PATCHFARM_COORDINATOR_POLICY_PROTO_CONVERT_H_
-#define PATCHFARM_COORDINATOR_POLICY_PROTO_CONVERT_H_
+#ifndef PATCHFARM_PROTO_PATCHFARM_V1_POLICY_PROTO_CONVERT_H_
+#define PATCHFARM_PROTO_PATCHFARM_V1_POLICY_PROTO_CONVERT_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "coordinator/policy.h"
+#include "core/release/policy.h"
 #include "proto/patchfarm/v1/farm.pb.h"
 
 namespace patchfarm {
@@ -26,4 +26,4 @@ Policy PolicyFromProto(const v1::PolicyResponse& response);
 
 }  // namespace patchfarm
 
-#endif  // PATCHFARM_COORDINATOR_POLICY_PROTO_CONVERT_H_
+#endif  // PATCHFARM_PROTO_PATCHFARM_V1_POLICY_PROTO_CONVERT_H_

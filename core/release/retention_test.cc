@@ -1,5 +1,5 @@
-// Which patches a policy keeps (coordinator/retention.h).
-#include "coordinator/retention.h"
+// Which patches a policy keeps (core/release/retention.h).
+#include "core/release/retention.h"
 
 #include <string>
 #include <vector>
