@@ -5,9 +5,40 @@
 #include "absl/strings/str_cat.h"
 
 namespace patchfarm {
+namespace {
 
-AutoPublisher::AutoPublisher(Coordinator* coordinator, PublishOptions options)
-    : coordinator_(coordinator), options_(std::move(options)) {
+// The coordinator's state and blob store, read in process.
+class InProcessFarmSource : public FarmSource {
+ public:
+  InProcessFarmSource(Coordinator* coordinator, BlobStore* blobs)
+      : coordinator_(coordinator), blobs_(blobs) {}
+
+  absl::StatusOr<v1::StatusResponse> Status(const std::string& product) override {
+    return coordinator_->Status(product);
+  }
+  absl::StatusOr<v1::GetManifestResponse> GetManifest(const std::string& release_id) override {
+    return coordinator_->GetManifest(release_id);
+  }
+  // Blobs are verified when stored; the publish copies them out of the store.
+  absl::StatusOr<std::string> BlobPath(const Digest& digest, BlobStore*) override {
+    return blobs_->PathOf(digest);
+  }
+  absl::Status RecordFullPackage(const v1::RecordFullPackageRequest& request) override {
+    return coordinator_->RecordFullPackage(request);
+  }
+
+ private:
+  Coordinator* coordinator_;
+  BlobStore* blobs_;
+};
+
+}  // namespace
+
+AutoPublisher::AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options)
+    : coordinator_(coordinator),
+      farm_(std::make_unique<InProcessFarmSource>(coordinator, blobs)),
+      options_(std::move(options)) {
+  options_.farm = farm_.get();
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -1,24 +1,31 @@
 // Publishing on its own: when every job of a product's releases has finished
 // and something changed since its last publish, runs `patchfarm publish` for
-// that product (publisher/publisher.h). Enabled by patchfarm-coordinator's
-// --site and --key. Runs on its own thread until Stop().
+// that product (publisher/publisher.h), reading the coordinator's state and
+// blobs in process (a FarmSource over the Coordinator and its BlobStore: no
+// channel, token or certificate). Enabled by patchfarm-coordinator's --site
+// and --key. Runs on its own thread until Stop().
 #ifndef PATCHFARM_COORDINATOR_AUTO_PUBLISHER_H_
 #define PATCHFARM_COORDINATOR_AUTO_PUBLISHER_H_
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "coordinator/coordinator.h"
+#include "publisher/farm_source.h"
 #include "publisher/publisher.h"
+#include "storage/blob_store.h"
 
 namespace patchfarm {
 
 class AutoPublisher {
  public:
-  // `options.product` is ignored: every product is published.
-  AutoPublisher(Coordinator* coordinator, PublishOptions options);
+  // `options.product`, `farm`, `coordinator` and its credentials are
+  // ignored: every product is published, from `coordinator` and `blobs`
+  // (which must outlive this).
+  AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options);
   ~AutoPublisher();
   void Stop();
 
@@ -26,6 +33,7 @@ class AutoPublisher {
   void Run();
 
   Coordinator* coordinator_;
+  std::unique_ptr<FarmSource> farm_;
   PublishOptions options_;
   std::map<std::string, std::string> published_;  // Product -> state last published.
   std::atomic<bool> stop_{false};

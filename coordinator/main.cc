@@ -28,16 +28,14 @@ constexpr char kUsage[] =
     "       [--insecure-no-auth]  (listen off loopback without --tokens: every client is admin)\n"
     "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]  (loopback only)\n"
     "       [--upload-mib-per-second N] [--max-streams-per-client N]   (per client limits)\n"
-    "       [--site DIR --key KEYFILE [--motd TEXT] [--publish-token-file FILE]\n"
-    "        [--publish-tls-ca FILE [--publish-tls-cert FILE --publish-tls-key FILE]]]\n"
+    "       [--site DIR --key KEYFILE [--motd TEXT]]\n"
     "                         (publish after each release)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   patchfarm::ServerOptions options;
-  std::string port_file, site, key_file, motd, publish_token_file;
-  std::string publish_tls[3];  // CA, certificate, key for the auto-publisher's channel.
+  std::string port_file, site, key_file, motd;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -53,12 +51,6 @@ int main(int argc, char** argv) {
     } else if (arg == "--insecure-no-auth") {
       options.insecure_no_auth = true;
       continue;
-    } else if (arg == "--publish-tls-ca") {
-      publish_tls[0] = value();
-    } else if (arg == "--publish-tls-cert") {
-      publish_tls[1] = value();
-    } else if (arg == "--publish-tls-key") {
-      publish_tls[2] = value();
     } else if (arg == "--tls-cert") {
       options.tls_cert_file = value();
     } else if (arg == "--tls-key") {
@@ -85,8 +77,6 @@ int main(int argc, char** argv) {
       site = value();
     } else if (arg == "--key") {
       key_file = value();
-    } else if (arg == "--publish-token-file") {
-      publish_token_file = value();
     } else if (arg == "--motd") {
       motd = value();
     } else if (arg == "--window") {
@@ -142,28 +132,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     patchfarm::PublishOptions publish;
-    publish.coordinator = (*server)->address();
     publish.private_key_pem = *key;
     publish.out_dir = site;
     publish.motd = motd;
-    if (!publish_token_file.empty()) {
-      auto token = patchfarm::ReadTokenFile(publish_token_file);
-      if (!token.ok()) {
-        std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(token.status().message()).c_str());
-        return 1;
-      }
-      publish.token = *token;
-    }
-    patchfarm::ChannelOptions tls;
-    absl::Status loaded = patchfarm::LoadTlsFiles(publish_tls[0], publish_tls[1], publish_tls[2], &tls);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "patchfarm-coordinator: %s\n", std::string(loaded.message()).c_str());
-      return 1;
-    }
-    publish.tls_ca_pem = tls.tls_ca_pem;
-    publish.tls_cert_pem = tls.tls_cert_pem;
-    publish.tls_key_pem = tls.tls_key_pem;
-    publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(), publish);
+    publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(),
+                                                           (*server)->blobs(), publish);
   }
   int sig = 0;
   sigwait(&signals, &sig);

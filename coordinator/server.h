@@ -60,6 +60,7 @@ class CoordinatorServer {
   // The HTTP address actually bound ("" without http_listen).
   std::string http_address() const { return http_ ? http_->address() : ""; }
   Coordinator* coordinator() { return coordinator_.get(); }
+  BlobStore* blobs() { return blobs_.get(); }
   void Wait() {
     if (server_ != nullptr) server_->Wait();
   }

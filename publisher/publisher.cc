@@ -22,6 +22,7 @@
 #include "core/release/version.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
+#include "publisher/farm_source.h"
 #include "publisher/site_plan.h"
 #include "publisher/site_writer.h"
 #include "publisher/update_sizes.h"
@@ -195,7 +196,7 @@ std::map<std::string, std::string> LiveFiles(const std::string& site) {
 }
 
 // Publish without writing under options.out_dir: see PublishOptions::dry_run.
-absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
+absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* farm) {
   const std::string site = JoinPath(options.out_dir, options.product);
   const uint64_t now = static_cast<uint64_t>(std::time(nullptr));
   std::string scratch_root = options.scratch_dir;
@@ -204,7 +205,7 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
   if (mkdtemp(scratch.data()) == nullptr) return ErrnoToStatus(errno, "mkdtemp", scratch);
   absl::Cleanup remove_scratch = [&] { RemoveTree(scratch).IgnoreError(); };
 
-  SiteWriter writer(options, JoinPath(scratch, "cache"), JoinPath(options.out_dir, ".cache"));
+  SiteWriter writer(options, farm, JoinPath(scratch, "cache"), JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
   // A full package's size and digest: cached, as recorded by an earlier
@@ -269,11 +270,8 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options) {
   return report;
 }
 
-}  // namespace
-
-absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
-  PF_RETURN_IF_ERROR(ValidateName("product", options.product));
-  if (options.dry_run) return DryRun(options);
+// Publish proper: builds the new site beside the live one and switches it in.
+absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSource* farm) {
   if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir", options.out_dir);
   }
@@ -297,7 +295,7 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
     RemoveTree(target).IgnoreError();
   };
 
-  SiteWriter writer(options, JoinPath(options.out_dir, ".cache"));
+  SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
   // The gate's full sizes: cached, recorded by an earlier publish, or built.
@@ -401,6 +399,25 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
   report.files = writer.files();
   report.bytes = writer.bytes();
   return report;
+}
+
+}  // namespace
+
+absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
+  PF_RETURN_IF_ERROR(ValidateName("product", options.product));
+  std::unique_ptr<FarmSource> connected;
+  FarmSource* farm = options.farm;
+  if (farm == nullptr) {
+    GrpcFarmOptions grpc;
+    grpc.address = options.coordinator;
+    grpc.token = options.token;
+    grpc.tls_ca_pem = options.tls_ca_pem;
+    grpc.tls_cert_pem = options.tls_cert_pem;
+    grpc.tls_key_pem = options.tls_key_pem;
+    connected = ConnectFarmSource(grpc);
+    farm = connected.get();
+  }
+  return options.dry_run ? DryRun(options, farm) : WriteSite(options, farm);
 }
 
 }  // namespace patchfarm

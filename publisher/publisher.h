@@ -19,8 +19,14 @@
 
 namespace patchfarm {
 
+class FarmSource;  // publisher/farm_source.h
+
 struct PublishOptions {
-  std::string coordinator;  // host:port
+  // Where releases and packages are read: `farm` if set (the coordinator's
+  // auto-publisher serves it in process), else the coordinator at
+  // `coordinator` (host:port) over gRPC, with `token` and the TLS files.
+  FarmSource* farm = nullptr;
+  std::string coordinator;
   std::string product;
   std::string private_key_pem;
   std::string out_dir;

@@ -5,10 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "transfer/blob_transfer.h"
 #include "common/file.h"
-#include "common/grpc_channel.h"
-#include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "core/tree/result_binding.h"
 #include "core/tree/tree_diff.h"
@@ -26,34 +23,19 @@ bool IsFile(const std::string& path) {
 
 }  // namespace
 
-SiteWriter::SiteWriter(const PublishOptions& options, std::string cache_dir,
+SiteWriter::SiteWriter(const PublishOptions& options, FarmSource* farm, std::string cache_dir,
                        std::string read_only_cache_dir)
     : options_(options),
       cache_dir_(std::move(cache_dir)),
-      read_only_cache_dir_(std::move(read_only_cache_dir)) {
-  ChannelOptions channel_options;
-  channel_options.token = options.token;
-  channel_options.tls_ca_pem = options.tls_ca_pem;
-  channel_options.tls_cert_pem = options.tls_cert_pem;
-  channel_options.tls_key_pem = options.tls_key_pem;
-  auto channel = MakeChannel(options.coordinator, channel_options);
-  coordinator_ = v1::CoordinatorService::NewStub(channel);
-  blobs_ = v1::BlobService::NewStub(channel);
-}
+      read_only_cache_dir_(std::move(read_only_cache_dir)),
+      farm_(farm) {}
 
 absl::Status SiteWriter::Open() {
   PF_ASSIGN_OR_RETURN(cache_, BlobStore::Open(cache_dir_));
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::StatusResponse> SiteWriter::Status() {
-  v1::StatusRequest request;
-  request.set_product(options_.product);
-  v1::StatusResponse status;
-  grpc::ClientContext context;
-  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->Status(&context, request, &status)));
-  return status;
-}
+absl::StatusOr<v1::StatusResponse> SiteWriter::Status() { return farm_->Status(options_.product); }
 
 absl::StatusOr<std::string> SiteWriter::BlobPath(const Digest& digest) {
   if (!read_only_cache_dir_.empty()) {
@@ -62,8 +44,7 @@ absl::StatusOr<std::string> SiteWriter::BlobPath(const Digest& digest) {
     const std::string path = absl::StrCat(read_only_cache_dir_, "/", hex.substr(0, 2), "/", hex);
     if (IsFile(path)) return path;
   }
-  PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
-  return cache_->PathOf(digest);
+  return farm_->BlobPath(digest, cache_.get());
 }
 
 absl::StatusOr<v1::SiteFile> SiteWriter::AddBlob(const std::string& channel_dir,
@@ -128,11 +109,7 @@ absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_di
 absl::StatusOr<const Manifest*> SiteWriter::ManifestOf(const v1::ReleaseStatus& release) {
   auto it = manifests_.find(release.release_id());
   if (it != manifests_.end()) return &it->second;
-  v1::GetManifestRequest request;
-  request.set_release_id(release.release_id());
-  v1::GetManifestResponse response;
-  grpc::ClientContext context;
-  PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->GetManifest(&context, request, &response)));
+  PF_ASSIGN_OR_RETURN(v1::GetManifestResponse response, farm_->GetManifest(release.release_id()));
   PF_ASSIGN_OR_RETURN(Manifest manifest, FromProto(response.entries()));
   if (DigestBytes(ManifestDigest(manifest)) != release.manifest_digest()) {
     return absl::DataLossError(
@@ -230,9 +207,7 @@ absl::Status SiteWriter::RecordFullPackages(const v1::StatusResponse& status) {
     request.set_release_id(r.release_id());
     request.set_package_digest(digest);
     request.set_package_size(full->second.size);
-    v1::RecordFullPackageResponse response;
-    grpc::ClientContext context;
-    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->RecordFullPackage(&context, request, &response)));
+    PF_RETURN_IF_ERROR(farm_->RecordFullPackage(request));
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,4 @@
-// One publish run's access to the coordinator and its local blob cache:
+// One publish run's access to the farm (a FarmSource) and its local blob cache:
 // fetching the status and manifests, downloading packages and hotfix files
 // into a channel directory (checking each package against its releases,
 // core/tree/result_binding.h), and building full packages, each once per
@@ -17,6 +17,7 @@
 #include "common/sha256.h"
 #include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
+#include "publisher/farm_source.h"
 #include "proto/patchfarm/v1/site.pb.h"
 #include "publisher/publisher.h"
 #include "storage/blob_store.h"
@@ -25,16 +26,17 @@ namespace patchfarm {
 
 class SiteWriter {
  public:
-  // Talks to options.coordinator. Blobs and full packages are kept under
-  // `cache_dir`; `read_only_cache_dir`, if not empty, is another such cache
-  // looked in first and never written (a dry run's view of the live one).
-  SiteWriter(const PublishOptions& options, std::string cache_dir,
+  // Reads from `farm`, which must outlive this. Blobs and full packages are
+  // kept under `cache_dir`; `read_only_cache_dir`, if not empty, is another
+  // such cache looked in first and never written (a dry run's view of the
+  // live one).
+  SiteWriter(const PublishOptions& options, FarmSource* farm, std::string cache_dir,
              std::string read_only_cache_dir = "");
 
   // Opens (creating) the cache. Call before the rest.
   absl::Status Open();
 
-  // The coordinator's status of options.product.
+  // The farm's status of options.product.
   absl::StatusOr<v1::StatusResponse> Status();
 
   // Copies blob `digest` into `channel_dir` as `name`.
@@ -95,8 +97,7 @@ class SiteWriter {
   const PublishOptions& options_;
   const std::string cache_dir_;
   const std::string read_only_cache_dir_;
-  std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
-  std::unique_ptr<v1::BlobService::Stub> blobs_;
+  FarmSource* farm_;
   std::unique_ptr<BlobStore> cache_;
   std::map<std::string, Manifest> manifests_;          // By release id.
   std::map<std::string, FullPackage> full_packages_;   // By release id.

@@ -7,7 +7,8 @@
 # `patchfarm token new`) or --insecure-no-auth; with tokens, the worker and CI
 # work with their own tokens and nothing else does; a clear-text tokens file
 # is refused (and `token convert` fixes it); token files readable by others
-# are refused, 0400 and 0600 accepted.
+# are refused, 0400 and 0600 accepted. The auto-publisher needs no
+# credentials of its own.
 set -u
 PF="$1"; COORDINATOR="$2"; WORKER="$3"; MAKE_CA="$4"
 T="${TEST_TMPDIR:-$(mktemp -d)}"
@@ -75,8 +76,9 @@ done
 "$PF" token check --tokens "$T/tokens" | grep -q "2 token(s)" || fail "token check"
 [ "$("$PF" token hash --roles worker --comment workers < "$T/worker.token")" = "$(head -n 1 "$T/tokens")" ] ||
   fail "token hash differs from token new's line"
+"$PF" keygen --out "$T/key" > /dev/null || fail "keygen"
 "$COORDINATOR" --listen 0.0.0.0:0 --data "$T/data5" --port-file "$T/port5" --tokens "$T/tokens" \
-  "${server_tls[@]}" > "$T/c5.log" 2>&1 &
+  "${server_tls[@]}" --site "$T/site5" --key "$T/key" > "$T/c5.log" 2>&1 &
 pids+=("$!")
 wait_port "$T/port5" || fail "coordinator with tokens did not start: $(cat "$T/c5.log")"
 addr5="localhost:$(cut -d: -f2 < "$T/port5")"
@@ -87,6 +89,19 @@ for v in 1 2; do
   "$PF" submit --coordinator "$addr5" "${tls[@]}" --token-file "$T/ci.token" --product p --platform x \
     --version "$v" --wait "$T/v$v" > /dev/null || fail "submit $v with the CI token (hashed in the file)"
 done
+# The auto-publisher reads the coordinator in process: no token or
+# certificate of its own, whatever the coordinator's TLS and tokens.
+for v in 1 2; do
+  mkdir -p "$T/tree$v" && echo "tree $v" > "$T/tree$v/file"
+  "$PF" submit --coordinator "$addr5" "${tls[@]}" --token-file "$T/ci.token" --product q --platform x \
+    --version "$v" --wait "$T/tree$v" > /dev/null || fail "submit tree $v"
+done
+for _ in $(seq 100); do
+  grep -q '"newest": "2"' "$T/site5/q/stable/index.json" 2> /dev/null && break
+  sleep 0.1
+done
+grep -q '"newest": "2"' "$T/site5/q/stable/index.json" 2> /dev/null ||
+  fail "the auto-publisher did not publish behind TLS and tokens: $(grep publish "$T/c5.log")"
 "$PF" submit --coordinator "$addr5" "${tls[@]}" --token-file "$T/worker.token" --product p --platform x \
   --version 3 "$T/v1" > "$T/sub3.log" 2>&1 && fail "the worker token submitted"
 "$PF" status --coordinator "$addr5" "${tls[@]}" > /dev/null 2>&1 && fail "a client without a token was served"
