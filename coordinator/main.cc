@@ -1,7 +1,4 @@
-// patchfarm-coordinator --listen HOST:PORT --data DIR [--window N]
-//     [--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT] [--tokens FILE]
-//     [--insecure-no-auth]
-//     [--site DIR --key KEYFILE [--motd TEXT]]
+// patchfarm-coordinator --listen HOST:PORT --data DIR [flags; --help lists them]
 // Serves the farm's gRPC API until SIGTERM or SIGINT. Prints the address it
 // listens on (port 0 picks a free one), and writes it to --port-file if given.
 // With --site and --key it publishes each product whenever its jobs finish.
@@ -13,91 +10,83 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
 #include "common/file.h"
-#include "common/grpc_channel.h"
+#include "common/flags.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 
+using Window = patchfarm::Count<1, 1000>;
+using MibPerSecond = patchfarm::Count<0, (1 << 20)>;
+using Streams = patchfarm::Count<1, 100000>;
+
+ABSL_FLAG(std::string, listen, "", "host:port to serve the gRPC API on (port 0 picks a free one)");
+ABSL_FLAG(std::string, data, "", "directory of the coordinator's state (RocksDB) and blobs");
+ABSL_FLAG(std::string, port_file, "", "file to write the address listened on to");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port to serve /metrics (Prometheus) and / (status page) on; plaintext");
+ABSL_FLAG(std::string, tokens, "",
+          "file of hashed bearer tokens with roles (patchfarm token new), required on every call");
+ABSL_FLAG(bool, insecure_no_auth, false,
+          "listen off loopback without --tokens: every client is admin");
+ABSL_FLAG(std::string, tls_cert, "", "server certificate (PEM); with --tls-key");
+ABSL_FLAG(std::string, tls_key, "", "server private key (PEM)");
+ABSL_FLAG(std::string, tls_client_ca, "", "CA (PEM) that client certificates must chain to");
+ABSL_FLAG(bool, plaintext, false, "serve without TLS (loopback only)");
+ABSL_FLAG(Window, window, Window{10},
+          "cumulative patches from the last N formal versions (a product's policy overrides it)");
+ABSL_FLAG(patchfarm::Seconds, lease_seconds, patchfarm::Seconds{absl::Seconds(30)},
+          "a worker silent this long loses its jobs");
+ABSL_FLAG(MibPerSecond, upload_mib_per_second, MibPerSecond{0},
+          "upload limit per client address in MiB/s; 0: unlimited");
+ABSL_FLAG(Streams, max_streams_per_client, Streams{64}, "concurrent calls per connection");
+ABSL_FLAG(std::string, site, "", "publish each product here whenever its jobs finish; with --key");
+ABSL_FLAG(std::string, key, "", "Ed25519 private key (patchfarm keygen) that signs the site");
+ABSL_FLAG(std::string, motd, "", "message of the day of the published site");
+
 namespace {
 
+constexpr char kFlagsFile[] = "coordinator/main.cc";
 constexpr char kUsage[] =
-    "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--window N] "
-    "[--lease-seconds S] [--port-file FILE] [--http-listen HOST:PORT]\n"
-    "       [--tokens FILE]   (bearer tokens with roles, required on every call)\n"
-    "       [--insecure-no-auth]  (listen off loopback without --tokens: every client is admin)\n"
-    "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]  (loopback only)\n"
-    "       [--upload-mib-per-second N] [--max-streams-per-client N]   (per client limits)\n"
-    "       [--site DIR --key KEYFILE [--motd TEXT]]\n"
-    "                         (publish after each release)\n";
+    "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--tokens FILE]\n"
+    "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]\n"
+    "       [--site DIR --key KEYFILE] [flags below]\n";
+
+int Usage(const std::string& error) {
+  if (!error.empty()) std::fprintf(stderr, "patchfarm-coordinator: %s\n", error.c_str());
+  std::fprintf(stderr, "%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
+  return 2;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::StatusOr<bool> help = patchfarm::ParseFlags(argc, argv, kFlagsFile);
+  if (!help.ok()) return Usage(std::string(help.status().message()));
+  if (*help) {
+    std::printf("%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
+    return 0;
+  }
   patchfarm::ServerOptions options;
-  std::string port_file, site, key_file, motd;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (arg == "--listen") {
-      options.listen = value();
-    } else if (arg == "--data") {
-      options.data_dir = value();
-    } else if (arg == "--port-file") {
-      port_file = value();
-    } else if (arg == "--plaintext") {
-      options.plaintext = true;
-      continue;
-    } else if (arg == "--insecure-no-auth") {
-      options.insecure_no_auth = true;
-      continue;
-    } else if (arg == "--tls-cert") {
-      options.tls_cert_file = value();
-    } else if (arg == "--tls-key") {
-      options.tls_key_file = value();
-    } else if (arg == "--tls-client-ca") {
-      options.tls_client_ca_file = value();
-    } else if (arg == "--upload-mib-per-second") {
-      uint64_t mib = 0;
-      if (!absl::SimpleAtoi(value(), &mib)) {
-        std::fputs(kUsage, stderr);
-        return 2;
-      }
-      options.upload_bytes_per_second = mib << 20;
-    } else if (arg == "--max-streams-per-client") {
-      if (!absl::SimpleAtoi(value(), &options.max_streams_per_client) || options.max_streams_per_client < 1) {
-        std::fputs(kUsage, stderr);
-        return 2;
-      }
-    } else if (arg == "--tokens") {
-      options.tokens_file = value();
-    } else if (arg == "--http-listen") {
-      options.http_listen = value();
-    } else if (arg == "--site") {
-      site = value();
-    } else if (arg == "--key") {
-      key_file = value();
-    } else if (arg == "--motd") {
-      motd = value();
-    } else if (arg == "--window") {
-      if (!absl::SimpleAtoi(value(), &options.coordinator.policy.cumulative_window)) {
-        std::fputs(kUsage, stderr);
-        return 2;
-      }
-    } else if (arg == "--lease-seconds") {
-      if (!absl::SimpleAtod(value(), &options.coordinator.lease_seconds)) {
-        std::fputs(kUsage, stderr);
-        return 2;
-      }
-    } else {
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-  }
-  if (options.data_dir.empty() || options.listen.empty() || site.empty() != key_file.empty()) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens);
+  options.insecure_no_auth = absl::GetFlag(FLAGS_insecure_no_auth);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.plaintext = absl::GetFlag(FLAGS_plaintext);
+  options.coordinator.policy.cumulative_window = static_cast<int>(absl::GetFlag(FLAGS_window).value);
+  options.coordinator.lease_seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_lease_seconds).duration);
+  options.upload_bytes_per_second = static_cast<uint64_t>(absl::GetFlag(FLAGS_upload_mib_per_second).value) << 20;
+  options.max_streams_per_client = static_cast<int>(absl::GetFlag(FLAGS_max_streams_per_client).value);
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  const std::string site = absl::GetFlag(FLAGS_site);
+  const std::string key_file = absl::GetFlag(FLAGS_key);
+  const std::string motd = absl::GetFlag(FLAGS_motd);
+  if (options.data_dir.empty() || options.listen.empty()) return Usage("--listen and --data are required");
+  if (site.empty() != key_file.empty()) return Usage("--site and --key go together");
   options.coordinator.log = [](const std::string& line) {
     std::printf("patchfarm-coordinator: %s\n", line.c_str());
     std::fflush(stdout);

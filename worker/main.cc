@@ -1,6 +1,4 @@
-// patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]
-//     [--threads N] [--cache-gib N] [--job-memory SIZE] [--index-cache SIZE]
-//     [--no-index-cache] [--http-listen HOST:PORT]
+// patchfarm-worker --coordinator HOST:PORT --cache DIR [flags; --help lists them]
 // With --http-listen it serves /metrics (Prometheus).
 // Works for the coordinator until SIGTERM or SIGINT, then finishes the jobs it
 // holds and exits (drain). This is how a Kubernetes pod or a systemd unit is
@@ -8,86 +6,78 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
 
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
 #include "common/byte_size.h"
+#include "common/flags.h"
 #include "worker/worker.h"
+
+using Jobs = patchfarm::Count<1, 1024>;
+using Threads = patchfarm::Count<1, 256>;
+using CacheGib = patchfarm::Count<1, (1 << 20)>;
+
+ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator");
+ABSL_FLAG(std::string, cache, "", "directory of the blob cache and the index cache");
+ABSL_FLAG(std::string, id, "", "this worker's name (default: hostname-pid)");
+ABSL_FLAG(Jobs, jobs, Jobs{std::max(1, static_cast<int>(std::thread::hardware_concurrency()))},
+          "jobs at once (the default is the machine's cores)");
+ABSL_FLAG(Threads, threads, Threads{2}, "engine threads per job");
+ABSL_FLAG(CacheGib, cache_gib, CacheGib{8}, "GiB of blobs kept in --cache, least recently used evicted");
+ABSL_FLAG(patchfarm::ByteSize, job_memory, patchfarm::ByteSize{0},
+          "memory of one job, bytes or with K/M/G (default: half the machine's memory divided "
+          "by --jobs); larger file pairs are diffed in bounded memory");
+ABSL_FLAG(patchfarm::ByteSize, index_cache, patchfarm::ByteSize{uint64_t{4} << 30},
+          "indexes of old files kept under DIR/index, least recently used evicted first");
+ABSL_FLAG(bool, no_index_cache, false, "keep no indexes of old files");
+ABSL_FLAG(std::string, http_listen, "", "host:port to serve /metrics (Prometheus) on; plaintext");
+ABSL_FLAG(std::string, token_file, "", "file holding this worker's bearer token (mode 600 or 400)");
+ABSL_FLAG(std::string, tls_ca, "", "CA (PEM) the coordinator's certificate must chain to");
+ABSL_FLAG(std::string, tls_cert, "", "client certificate (PEM) for mutual TLS; with --tls-key");
+ABSL_FLAG(std::string, tls_key, "", "client private key (PEM)");
 
 namespace {
 
+constexpr char kFlagsFile[] = "worker/main.cc";
 constexpr char kUsage[] =
-    "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--jobs N] [--id ID]\n"
-    "       [--threads N] [--cache-gib N] [--job-memory SIZE] [--index-cache SIZE]\n"
-    "       [--no-index-cache] [--http-listen HOST:PORT] [--token-file FILE]\n"
-    "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
-    "  --jobs N     jobs at once (default: cores); --threads N: engine threads per job (2)\n"
-    "  --job-memory SIZE  memory of one job, bytes or with K/M/G (default: half the\n"
-    "               machine's memory divided by --jobs); larger file pairs are diffed\n"
-    "               in bounded memory\n"
-    "  --index-cache SIZE  indexes of old files kept under DIR/index (default 4G),\n"
-    "               least recently used evicted first; --no-index-cache keeps none\n";
+    "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--token-file FILE]\n"
+    "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [flags below]\n";
+
+int Usage(const std::string& error) {
+  if (!error.empty()) std::fprintf(stderr, "patchfarm-worker: %s\n", error.c_str());
+  std::fprintf(stderr, "%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
+  return 2;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  patchfarm::WorkerOptions options;
-  options.jobs = static_cast<int>(std::thread::hardware_concurrency());
-  if (options.jobs < 1) options.jobs = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--no-index-cache") {
-      options.index_cache = false;
-      continue;
-    }
-    std::string value = i + 1 < argc ? argv[i + 1] : "";
-    bool ok = !value.empty();
-    if (arg == "--coordinator") {
-      options.coordinator = value;
-    } else if (arg == "--cache") {
-      options.cache_dir = value;
-    } else if (arg == "--id") {
-      options.worker_id = value;
-    } else if (arg == "--jobs") {
-      ok = absl::SimpleAtoi(value, &options.jobs) && options.jobs > 0;
-    } else if (arg == "--tls-ca") {
-      options.tls_ca_file = value;
-    } else if (arg == "--tls-cert") {
-      options.tls_cert_file = value;
-    } else if (arg == "--tls-key") {
-      options.tls_key_file = value;
-    } else if (arg == "--token-file") {
-      options.token_file = value;
-    } else if (arg == "--http-listen") {
-      options.http_listen = value;
-    } else if (arg == "--threads") {
-      ok = absl::SimpleAtoi(value, &options.diff.delta.threads) && options.diff.delta.threads > 0;
-    } else if (arg == "--job-memory") {
-      ok = patchfarm::ParseByteSize(value, &options.diff.delta.max_memory);
-    } else if (arg == "--index-cache") {
-      ok = patchfarm::ParseByteSize(value, &options.index_cache_bytes);
-    } else if (arg == "--cache-gib") {
-      uint64_t gib = 0;
-      ok = absl::SimpleAtoi(value, &gib) && gib > 0 && gib <= (uint64_t{1} << 20);
-      options.cache_bytes = gib << 30;
-    } else {
-      std::fprintf(stderr, "patchfarm-worker: unknown flag '%.64s'\n", arg.c_str());
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "patchfarm-worker: bad value for %s: '%.64s'\n", arg.c_str(),
-                   value.c_str());
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    ++i;
+  absl::StatusOr<bool> help = patchfarm::ParseFlags(argc, argv, kFlagsFile);
+  if (!help.ok()) return Usage(std::string(help.status().message()));
+  if (*help) {
+    std::printf("%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
+    return 0;
   }
+  patchfarm::WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.cache_dir = absl::GetFlag(FLAGS_cache);
+  options.worker_id = absl::GetFlag(FLAGS_id);
+  options.jobs = static_cast<int>(absl::GetFlag(FLAGS_jobs).value);
+  options.diff.delta.threads = static_cast<int>(absl::GetFlag(FLAGS_threads).value);
+  options.cache_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_cache_gib).value) << 30;
+  options.diff.delta.max_memory = absl::GetFlag(FLAGS_job_memory).bytes;
+  options.index_cache_bytes = absl::GetFlag(FLAGS_index_cache).bytes;
+  options.index_cache = !absl::GetFlag(FLAGS_no_index_cache);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  options.token_file = absl::GetFlag(FLAGS_token_file);
+  options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   if (options.coordinator.empty() || options.cache_dir.empty()) {
-    std::fputs(kUsage, stderr);
-    return 2;
+    return Usage("--coordinator and --cache are required");
   }
   if (options.diff.delta.max_memory == 0) {  // Half the machine, shared by the jobs.
     options.diff.delta.max_memory = patchfarm::PhysicalMemoryBytes() / 2 / options.jobs;
