@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "absl/flags/commandlineflag.h"
@@ -80,6 +81,20 @@ std::string FlagsHelp(absl::string_view defined_in) {
                     "\n");
   }
   return help;
+}
+
+std::optional<int> DaemonFlags::Parse(int argc, char** argv) const {
+  absl::StatusOr<bool> help = ParseFlags(argc, argv, defined_in);
+  if (!help.ok()) return UsageError(help.status().message());
+  if (!*help) return std::nullopt;
+  std::printf("%s%s", usage.c_str(), FlagsHelp(defined_in).c_str());
+  return 0;
+}
+
+int DaemonFlags::UsageError(absl::string_view error) const {
+  std::fprintf(stderr, "%s: %.*s\n%s%s", program.c_str(), static_cast<int>(error.size()),
+               error.data(), usage.c_str(), FlagsHelp(defined_in).c_str());
+  return 2;
 }
 
 bool AbslParseFlag(absl::string_view text, ByteSize* size, std::string* error) {

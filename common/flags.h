@@ -10,6 +10,7 @@
 #define PATCHFARM_COMMON_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,17 @@ absl::StatusOr<bool> ParseFlags(int argc, char** argv, absl::string_view defined
 // order: "  --name  help (default: value)"; the default is left out for bool
 // flags and for flags whose help already speaks of it.
 std::string FlagsHelp(absl::string_view defined_in);
+
+// What a daemon's main does with its flags: describes it as `program` with
+// the `usage` synopsis (ending in a newline) and the flags of `defined_in`.
+struct DaemonFlags {
+  std::string program, usage, defined_in;
+  // Parses argv. On --help prints the usage and the flags to stdout and
+  // returns 0; on an error, UsageError's 2; else nullopt: go on.
+  std::optional<int> Parse(int argc, char** argv) const;
+  // Prints "<program>: <error>", the usage and the flags to stderr; returns 2.
+  int UsageError(absl::string_view error) const;
+};
 
 // A byte count, as common/byte_size.h parses it ("512M", "8G", "1048576").
 struct ByteSize {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -46,27 +47,17 @@ ABSL_FLAG(std::string, motd, "", "message of the day of the published site");
 
 namespace {
 
-constexpr char kFlagsFile[] = "coordinator/main.cc";
-constexpr char kUsage[] =
+const patchfarm::DaemonFlags kFlags{
+    "patchfarm-coordinator",
     "usage: patchfarm-coordinator --listen HOST:PORT --data DIR [--tokens FILE]\n"
     "       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] | [--plaintext]\n"
-    "       [--site DIR --key KEYFILE] [flags below]\n";
-
-int Usage(const std::string& error) {
-  if (!error.empty()) std::fprintf(stderr, "patchfarm-coordinator: %s\n", error.c_str());
-  std::fprintf(stderr, "%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
-  return 2;
-}
+    "       [--site DIR --key KEYFILE] [flags below]\n",
+    "coordinator/main.cc"};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<bool> help = patchfarm::ParseFlags(argc, argv, kFlagsFile);
-  if (!help.ok()) return Usage(std::string(help.status().message()));
-  if (*help) {
-    std::printf("%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
-    return 0;
-  }
+  if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
   patchfarm::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data);
@@ -85,8 +76,8 @@ int main(int argc, char** argv) {
   const std::string site = absl::GetFlag(FLAGS_site);
   const std::string key_file = absl::GetFlag(FLAGS_key);
   const std::string motd = absl::GetFlag(FLAGS_motd);
-  if (options.data_dir.empty() || options.listen.empty()) return Usage("--listen and --data are required");
-  if (site.empty() != key_file.empty()) return Usage("--site and --key go together");
+  if (options.data_dir.empty() || options.listen.empty()) return kFlags.UsageError("--listen and --data are required");
+  if (site.empty() != key_file.empty()) return kFlags.UsageError("--site and --key go together");
   options.coordinator.log = [](const std::string& line) {
     std::printf("patchfarm-coordinator: %s\n", line.c_str());
     std::fflush(stdout);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -41,26 +42,16 @@ ABSL_FLAG(std::string, tls_key, "", "client private key (PEM)");
 
 namespace {
 
-constexpr char kFlagsFile[] = "worker/main.cc";
-constexpr char kUsage[] =
+const patchfarm::DaemonFlags kFlags{
+    "patchfarm-worker",
     "usage: patchfarm-worker --coordinator HOST:PORT --cache DIR [--token-file FILE]\n"
-    "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [flags below]\n";
-
-int Usage(const std::string& error) {
-  if (!error.empty()) std::fprintf(stderr, "patchfarm-worker: %s\n", error.c_str());
-  std::fprintf(stderr, "%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
-  return 2;
-}
+    "       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [flags below]\n",
+    "worker/main.cc"};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<bool> help = patchfarm::ParseFlags(argc, argv, kFlagsFile);
-  if (!help.ok()) return Usage(std::string(help.status().message()));
-  if (*help) {
-    std::printf("%s%s", kUsage, patchfarm::FlagsHelp(kFlagsFile).c_str());
-    return 0;
-  }
+  if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
   patchfarm::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.cache_dir = absl::GetFlag(FLAGS_cache);
@@ -77,7 +68,7 @@ int main(int argc, char** argv) {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   if (options.coordinator.empty() || options.cache_dir.empty()) {
-    return Usage("--coordinator and --cache are required");
+    return kFlags.UsageError("--coordinator and --cache are required");
   }
   if (options.diff.delta.max_memory == 0) {  // Half the machine, shared by the jobs.
     options.diff.delta.max_memory = patchfarm::PhysicalMemoryBytes() / 2 / options.jobs;
