@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/tree_commands.h"
 #include "common/byte_size.h"
+#include "common/clock.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/delta/apply.h"
@@ -38,10 +38,6 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 std::string DirectoryOf(const std::string& path) {
   size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -50,7 +46,7 @@ std::string DirectoryOf(const std::string& path) {
 
 absl::Status Diff(const std::string& old_path, const std::string& new_path,
                   const std::string& patch_path, const DiffOptions& options) {
-  auto start = std::chrono::steady_clock::now();
+  const absl::Duration start = SystemClock().Monotonic();
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
                       AtomicFileWriter::Create(patch_path));
   CountingSink counted(out.get());

@@ -1,11 +1,11 @@
 #include "client/tree_commands.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/tree/in_place.h"
@@ -15,10 +15,6 @@
 
 namespace patchfarm {
 namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 
@@ -45,7 +41,7 @@ absl::StatusOr<OpenPackage> Open(const std::string& path) {
 
 absl::Status DiffTrees(const std::string& old_dir, const std::string& new_dir,
                        const std::string& package_path, const TreeDiffOptions& options) {
-  auto start = std::chrono::steady_clock::now();
+  const absl::Duration start = SystemClock().Monotonic();
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out,
                       AtomicFileWriter::Create(package_path));
   TreeDiffStats stats;

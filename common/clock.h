@@ -1,37 +1,34 @@
-// Time as the coordinator and workers see it, injected so that tests can move
-// it by hand. RealClock is thread-safe; FakeClock too.
+// Time as the farm reads it, injected so that tests move it by hand
+// (FakeClock, common/fake_clock.h). One interface, two readings: calendar
+// time, which dates stored records, and a monotonic reading for leases,
+// timeouts and durations, which no change of the system's time can move
+// backwards. Implementations are thread-safe. (gRPC deadlines, which gRPC
+// measures against the system's clock, are set from std::chrono directly.)
 #ifndef PATCHFARM_COMMON_CLOCK_H_
 #define PATCHFARM_COMMON_CLOCK_H_
 
-#include <atomic>
-#include <chrono>
-#include <cstdint>
+#include "absl/time/time.h"
 
 namespace patchfarm {
 
 class Clock {
  public:
   virtual ~Clock() = default;
-  // Monotonic seconds since an arbitrary start.
-  virtual double Now() const = 0;
+  // Calendar time (a release's submit time, an index's expiry).
+  virtual absl::Time Now() const = 0;
+  // Time since an arbitrary origin (the process's start, say), never going
+  // back: compare readings of one process only.
+  virtual absl::Duration Monotonic() const = 0;
+  virtual void SleepFor(absl::Duration duration) const = 0;
 };
 
-class RealClock : public Clock {
- public:
-  double Now() const override {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-};
+// The system's clocks (absl::Now, std::chrono::steady_clock, absl::SleepFor).
+const Clock& SystemClock();
 
-class FakeClock : public Clock {
- public:
-  double Now() const override { return now_.load(); }
-  void Advance(double seconds) { now_.store(now_.load() + seconds); }
-
- private:
-  std::atomic<double> now_{1000.0};
-};
+// Seconds from `start`, a Monotonic() reading of `clock`, to now.
+inline double SecondsSince(absl::Duration start, const Clock& clock = SystemClock()) {
+  return absl::ToDoubleSeconds(clock.Monotonic() - start);
+}
 
 }  // namespace patchfarm
 

@@ -32,8 +32,6 @@ Coordinator::Coordinator(Store* store, BlobStore* blobs, const Clock* clock,
       clock_(clock),
       options_(std::move(options)),
       dropper_(blobs, DefaultFileSystem(), [this](const std::string& line) { LogLocked(line); }) {
-  static const SystemWallClock system_wall_clock;
-  if (options_.wall_clock == nullptr) options_.wall_clock = &system_wall_clock;
 }
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, BlobStore* blobs,
@@ -66,7 +64,7 @@ absl::Status Coordinator::Load() {
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   PF_RETURN_IF_ERROR(store_->Scan(kJobPrefix, [&](absl::string_view key, absl::string_view value) {
     v1::StoredJob j;
     if (!j.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
@@ -78,7 +76,7 @@ absl::Status Coordinator::Load() {
       queue_.Push(id, j.priority(), j.seq(), j.old_manifest_digest());
     } else if (j.status().state() == v1::JOB_STATE_LEASED) {
       // Its worker may still finish it; if it stays silent the lease runs out.
-      leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease_seconds};
+      leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease};
     }
     jobs_[id] = std::move(j);
     return true;

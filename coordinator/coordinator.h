@@ -44,7 +44,6 @@
 #include "coordinator/job_queue.h"
 #include "coordinator/planner.h"
 #include "core/release/retention.h"
-#include "coordinator/wall_clock.h"
 #include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/farm.pb.h"
 #include "proto/patchfarm/v1/state.pb.h"
@@ -56,7 +55,7 @@ namespace patchfarm {
 inline constexpr uint32_t kEngineFormat = 2;  // Delta format v2 (predicted methods), tree package v1.
 
 struct CoordinatorOptions {
-  double lease_seconds = 30;  // A worker silent this long loses its jobs.
+  absl::Duration lease = absl::Seconds(30);  // A worker silent this long loses its jobs.
   // Lease ids (unguessable, so that one worker cannot complete another's
   // job). Default: a random 64-bit number from std::random_device.
   std::function<uint64_t()> lease_ids;
@@ -65,9 +64,6 @@ struct CoordinatorOptions {
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
   Policy policy;  // For products without a policy of their own.
-  // Calendar time: releases' submit times and the chain retention's
-  // keep-days. Must outlive the coordinator. Default: the system's clock.
-  const WallClock* wall_clock = nullptr;
   // Gets one structured line ("event=... release=... job=...") per release,
   // job and worker event. Called with the coordinator's lock held: keep it
   // quick (a buffered write). Default: none.
@@ -77,6 +73,7 @@ struct CoordinatorOptions {
 class Coordinator {
  public:
   // Loads the state in `store`; `blobs` holds uploaded files and packages.
+  // `clock` dates releases (Now) and times leases (Monotonic).
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(Store* store, BlobStore* blobs,
                                                              const Clock* clock,
                                                              CoordinatorOptions options);
@@ -163,10 +160,10 @@ class Coordinator {
   struct Lease {
     std::string worker_id;
     uint64_t lease_id = 0;
-    double expiry = 0;
+    absl::Duration expiry;  // Clock::Monotonic() when it ends.
   };
   struct WorkerState {
-    double last_seen = 0;
+    absl::Duration last_seen;  // Clock::Monotonic() at its last call.
     bool draining = false;
     std::set<std::string> jobs;
     std::set<std::string> held;  // Old manifest digests (raw) it worked on.

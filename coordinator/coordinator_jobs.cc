@@ -107,14 +107,14 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
   PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
   WorkerState& worker = *seen;
   v1::AcquireResponse response;
-  response.set_lease_seconds(options_.lease_seconds);
+  response.set_lease_seconds(absl::ToDoubleSeconds(options_.lease));
   if (worker.draining) {
     response.set_drain(true);
     return response;
   }
   std::set<std::string> held = worker.held;
   for (const std::string& d : request.cached_manifests()) held.insert(d);
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   for (const std::string& id : queue_.Pop(std::min<uint32_t>(request.max_jobs(), 64), held)) {
     v1::StoredJob& job = jobs_[id];
     auto old_manifest = ManifestLocked(job.old_manifest_digest());
@@ -126,7 +126,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     job.set_lease_id(options_.lease_ids());
     job.mutable_status()->set_state(v1::JOB_STATE_LEASED);
     job.mutable_status()->set_worker_id(request.worker_id());
-    leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease_seconds};
+    leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease};
     worker.jobs.insert(id);
     LogLocked(absl::StrCat("event=job_leased job=", id, " from=", job.status().from_version(),
                            " to=", job.status().to_version(), " worker=", request.worker_id(),
@@ -154,7 +154,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
   WorkerState& worker = *seen;
   v1::HeartbeatResponse response;
   response.set_drain(worker.draining);
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   for (const std::string& id : request.job_ids()) {
     auto it = leases_.find(id);
     if (it == leases_.end() || it->second.worker_id != request.worker_id()) {
@@ -162,7 +162,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
       worker.jobs.erase(id);
       continue;
     }
-    it->second.expiry = now + options_.lease_seconds;
+    it->second.expiry = now + options_.lease;
   }
   return response;
 }
@@ -307,7 +307,7 @@ absl::Status Coordinator::Fail(const v1::FailRequest& request) {
 
 void Coordinator::ExpireLeases() {
   std::lock_guard<std::mutex> lock(mu_);
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   std::vector<std::string> expired;
   for (const auto& [id, lease] : leases_) {
     if (lease.expiry < now) expired.push_back(id);

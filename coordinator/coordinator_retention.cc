@@ -49,7 +49,7 @@ const Policy& Coordinator::PolicyForLocked(const std::string& product) const {
 }
 
 int64_t Coordinator::NowUnixSeconds() const {
-  return absl::ToUnixSeconds(options_.wall_clock->Now());
+  return absl::ToUnixSeconds(clock_->Now());
 }
 
 std::map<std::string, std::vector<const v1::StoredRelease*>> Coordinator::LinesLocked(

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "common/fake_clock.h"
 #include "common/file.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store_keys.h"
@@ -34,7 +35,6 @@ class CoordinatorRetentionTest : public ::testing::Test {
     coordinator_.reset();
     CoordinatorOptions options;
     options.policy.cumulative_window = 3;
-    options.wall_clock = &wall_;
     options.log = [this](const std::string& line) { events_ += line + "\n"; };
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
     ASSERT_TRUE(c.ok()) << c.status();
@@ -142,7 +142,6 @@ class CoordinatorRetentionTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  FakeWallClock wall_;
   MemoryStore store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<Coordinator> coordinator_;
@@ -221,11 +220,11 @@ TEST_F(CoordinatorRetentionTest, APolicyRecordFromBeforeTheNewFieldsLoadsWithDef
 
 TEST_F(CoordinatorRetentionTest, ReleasesRecordTheirSubmitTimeFromTheWallClock) {
   Submit("1.0");
-  wall_.Advance(absl::Hours(50));
+  clock_.Advance(absl::Hours(50));
   Submit("2.0");
   Reopen();
   const v1::StatusResponse status = coordinator_->Status("game");
-  EXPECT_EQ(status.now_unix_seconds(), absl::ToUnixSeconds(wall_.Now()));
+  EXPECT_EQ(status.now_unix_seconds(), absl::ToUnixSeconds(clock_.Now()));
   EXPECT_EQ(Release(status, "1.0")->submitted_unix_seconds(), 1'700'000'000);
   EXPECT_EQ(Release(status, "2.0")->submitted_unix_seconds(), 1'700'000'000 + 50 * 3600);
 }
@@ -290,7 +289,7 @@ TEST_F(CoordinatorRetentionTest, KeepDaysKeepsRecentLinksUntilTheyAge) {
   for (int v = 1; v <= 6; ++v) {  // Ten days apart.
     Submit(std::to_string(v) + ".0");
     CompleteAll();
-    wall_.Advance(absl::Hours(24 * 10));
+    clock_.Advance(absl::Hours(24 * 10));
   }
   // Day 60: 6.0 is served; 4.0 (day 30) and 5.0 (day 40) are within 35 days.
   ASSERT_TRUE(SetPolicy(1, 1, 35).ok());
@@ -298,7 +297,7 @@ TEST_F(CoordinatorRetentionTest, KeepDaysKeepsRecentLinksUntilTheyAge) {
   EXPECT_EQ(jobs.count("5.0->6.0"), 1u);
   EXPECT_EQ(jobs.count("4.0->5.0"), 1u);
   EXPECT_EQ(jobs.count("3.0->4.0"), 0u);
-  wall_.Advance(absl::Hours(24 * 20));  // Day 80: none is; keep-chain keeps 5.0's.
+  clock_.Advance(absl::Hours(24 * 20));  // Day 80: none is; keep-chain keeps 5.0's.
   ASSERT_TRUE(SetPolicy(1, 1, 35).ok());
   jobs = DoneJobs();
   EXPECT_EQ(jobs.count("5.0->6.0"), 1u);

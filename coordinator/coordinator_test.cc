@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "common/fake_clock.h"
 #include "common/file.h"
 #include "core/delta/diff.h"
 #include "gtest/gtest.h"
@@ -25,7 +26,7 @@ class CoordinatorTest : public ::testing::Test {
   void Reopen() {
     coordinator_.reset();
     CoordinatorOptions options;
-    options.lease_seconds = 10;
+    options.lease = absl::Seconds(10);
     options.policy.cumulative_window = 3;
     options.log = [this](const std::string& line) { events_ += line + "\n"; };
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
@@ -168,12 +169,12 @@ TEST_F(CoordinatorTest, LeasesExpireToAnotherWorkerThenFailAfterMaxAttempts) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     v1::AcquireResponse got = Acquire("w" + std::to_string(attempt), 4);
     ASSERT_EQ(got.jobs_size(), 1) << attempt;
-    clock_.Advance(5);
+    clock_.Advance(absl::Seconds(5));
     v1::HeartbeatRequest hb;
     hb.set_worker_id("w" + std::to_string(attempt));
     hb.add_job_ids(got.jobs(0).job_id());
     EXPECT_EQ(coordinator_->Heartbeat(hb)->lost_job_ids_size(), 0);
-    clock_.Advance(11);  // Silent past the lease.
+    clock_.Advance(absl::Seconds(11));  // Silent past the lease.
     coordinator_->ExpireLeases();
     EXPECT_EQ(coordinator_->Heartbeat(hb)->lost_job_ids_size(), 1);
   }

@@ -9,10 +9,10 @@ namespace patchfarm {
 
 absl::StatusOr<Coordinator::WorkerState*> Coordinator::SeenLocked(const std::string& worker_id) {
   PF_RETURN_IF_ERROR(ValidateName("worker id", worker_id));
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   if (workers_.count(worker_id) == 0 && workers_.size() >= options_.max_workers) {
     for (auto it = workers_.begin(); it != workers_.end();) {
-      bool stale = it->second.jobs.empty() && now - it->second.last_seen > 10 * options_.lease_seconds;
+      bool stale = it->second.jobs.empty() && now - it->second.last_seen > 10 * options_.lease;
       it = stale ? workers_.erase(it) : std::next(it);
     }
     if (workers_.size() >= options_.max_workers) {
@@ -29,7 +29,7 @@ v1::WorkerInfo Coordinator::WorkerInfoLocked(const std::string& id, const Worker
   v1::WorkerInfo info;
   info.set_worker_id(id);
   info.set_draining(w.draining);
-  info.set_seconds_since_seen(clock_->Now() - w.last_seen);
+  info.set_seconds_since_seen(absl::ToDoubleSeconds(clock_->Monotonic() - w.last_seen));
   for (const std::string& job : w.jobs) info.add_job_ids(job);
   info.set_jobs_done(w.done);
   return info;
@@ -67,10 +67,10 @@ Coordinator::Metrics Coordinator::GetMetrics() {
   m.lease_expiries = lease_expiries_;
   m.blobs_dropped = dropper_.blobs_dropped();
   m.blob_bytes_dropped = dropper_.bytes_dropped();
-  const double now = clock_->Now();
+  const absl::Duration now = clock_->Monotonic();
   m.workers_seen = workers_.size();
   for (const auto& [id, w] : workers_) {
-    if (now - w.last_seen <= options_.lease_seconds) ++m.workers_connected;
+    if (now - w.last_seen <= options_.lease) ++m.workers_connected;
   }
   return m;
 }

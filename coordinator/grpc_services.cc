@@ -4,11 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/file.h"
 #include "common/grpc_status.h"
 
@@ -76,17 +75,17 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
 void BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
   // The client's address without the port: one budget per machine.
   const std::string client = peer.substr(0, peer.rfind(':'));
-  double wait = 0;
+  const Clock& clock = SystemClock();
+  absl::Duration wait;
   {
     std::lock_guard<std::mutex> lock(pace_mu_);
-    const double now = std::chrono::duration<double>(
-                           std::chrono::steady_clock::now().time_since_epoch())
-                           .count();
-    double& next = next_free_[client];
-    next = std::max(next, now) + static_cast<double>(bytes) / static_cast<double>(upload_rate_);
+    const absl::Duration now = clock.Monotonic();
+    absl::Duration& next = next_free_[client];
+    next = std::max(next, now) +
+           absl::Seconds(static_cast<double>(bytes) / static_cast<double>(upload_rate_));
     wait = next - now;
   }
-  if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+  if (wait > absl::ZeroDuration()) clock.SleepFor(wait);
 }
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,

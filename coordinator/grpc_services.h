@@ -43,7 +43,7 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   const TokenAuth* auth_;  // Null: no tokens required.
   uint64_t upload_rate_;
   std::mutex pace_mu_;
-  std::map<std::string, double> next_free_;  // Client address -> when its budget frees up.
+  std::map<std::string, absl::Duration> next_free_;  // Client address -> when (Monotonic) its budget frees up.
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> bytes_sent_{0};
 };

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   options.plaintext = absl::GetFlag(FLAGS_plaintext);
   options.coordinator.policy.cumulative_window = static_cast<int>(absl::GetFlag(FLAGS_window).value);
-  options.coordinator.lease_seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_lease_seconds).duration);
+  options.coordinator.lease = absl::GetFlag(FLAGS_lease_seconds).duration;
   options.upload_bytes_per_second = static_cast<uint64_t>(absl::GetFlag(FLAGS_upload_mib_per_second).value) << 20;
   options.max_streams_per_client = static_cast<int>(absl::GetFlag(FLAGS_max_streams_per_client).value);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);

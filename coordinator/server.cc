@@ -94,7 +94,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   PF_ASSIGN_OR_RETURN(s->store_, RocksDbStore::Open(options.data_dir + "/db"));
   PF_ASSIGN_OR_RETURN(s->blobs_, BlobStore::Open(options.data_dir + "/blobs"));
   PF_ASSIGN_OR_RETURN(s->coordinator_,
-                      Coordinator::Create(s->store_.get(), s->blobs_.get(), &s->clock_,
+                      Coordinator::Create(s->store_.get(), s->blobs_.get(), &SystemClock(),
                                           options.coordinator));
   s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(),
                                                        options.upload_bytes_per_second);
@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     while (!raw->stopping_) {
       raw->coordinator_->ExpireLeases();
       for (int i = 0; i < 10 && !raw->stopping_; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        SystemClock().SleepFor(absl::Milliseconds(100));
       }
     }
   });

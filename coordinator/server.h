@@ -69,7 +69,6 @@ class CoordinatorServer {
  private:
   CoordinatorServer() = default;
 
-  RealClock clock_;
   std::unique_ptr<RocksDbStore> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<Coordinator> coordinator_;

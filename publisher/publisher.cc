@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ctime>
 #include <map>
 #include <memory>
 #include <vector>
@@ -88,9 +87,8 @@ v1::UpdateIndex NewIndex(const PublishOptions& options, const std::string& chann
 // The policy and time the coordinator reports (a coordinator from before
 // they were reported: the defaults and this machine's clock).
 Policy PolicyOf(const v1::StatusResponse& status) { return PolicyFromProto(status.policy()); }
-int64_t NowOf(const v1::StatusResponse& status) {
-  return status.now_unix_seconds() > 0 ? status.now_unix_seconds()
-                                       : static_cast<int64_t>(std::time(nullptr));
+int64_t NowOf(const v1::StatusResponse& status, const Clock& clock) {
+  return status.now_unix_seconds() > 0 ? status.now_unix_seconds() : absl::ToUnixSeconds(clock.Now());
 }
 
 // Plans with plan_by_channel[channel] = that channel's platforms.
@@ -198,7 +196,7 @@ std::map<std::string, std::string> LiveFiles(const std::string& site) {
 // Publish without writing under options.out_dir: see PublishOptions::dry_run.
 absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* farm) {
   const std::string site = JoinPath(options.out_dir, options.product);
-  const uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(options.clock->Now()));
   std::string scratch_root = options.scratch_dir;
   if (scratch_root.empty()) scratch_root = getenv("TMPDIR") != nullptr ? getenv("TMPDIR") : "/tmp";
   std::string scratch = JoinPath(scratch_root, "patchfarm-dry-run-XXXXXX");
@@ -237,7 +235,7 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* 
     return file.size();
   };
   PF_ASSIGN_OR_RETURN(std::vector<PlatformPlan> plans,
-                      PlanSite(status, PolicyOf(status), NowOf(status), full_size));
+                      PlanSite(status, PolicyOf(status), NowOf(status, *options.clock), full_size));
   PublishReport report;
   report.serial = std::max(CurrentSerial(site) + 1, now);
   report.site = site;
@@ -276,7 +274,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     return ErrnoToStatus(errno, "mkdir", options.out_dir);
   }
   const std::string site = JoinPath(options.out_dir, options.product);
-  const uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(options.clock->Now()));
   const uint64_t serial = std::max(CurrentSerial(site) + 1, now);
   const std::string published = JoinPath(options.out_dir, ".published");
   const std::string target = absl::StrCat(published, "/", options.product, ".", serial);
@@ -306,7 +304,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     return built.size;
   };
   PF_ASSIGN_OR_RETURN(std::vector<PlatformPlan> plans,
-                      PlanSite(status, PolicyOf(status), NowOf(status), full_size));
+                      PlanSite(status, PolicyOf(status), NowOf(status, *options.clock), full_size));
   PublishReport report;
   for (const auto& [channel, platforms] : ByChannel(plans)) {
     const std::string channel_dir = JoinPath(partial, channel);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "proto/patchfarm/v1/site.pb.h"
 
 namespace patchfarm {
@@ -39,6 +40,8 @@ struct PublishOptions {
   // to size go to a temporary directory under scratch_dir, removed after).
   bool dry_run = false;
   std::string scratch_dir;  // Default: $TMPDIR, else /tmp.
+  // Dates the index (serial, published, expires).
+  const Clock* clock = &SystemClock();
 };
 
 // A package the size gate kept off the site.

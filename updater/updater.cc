@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -283,7 +282,7 @@ absl::StatusOr<UpdateReport> Updater::Run() {
   UpdateReport report;
   PF_ASSIGN_OR_RETURN(index_, FetchIndex());
   const v1::UpdateIndex& index = index_;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = absl::ToUnixSeconds(options_.clock->Now());
   if (index.expires() < now) {
     Log("index rejected: expired");
     return absl::FailedPreconditionError("the update index has expired (a stale mirror?)");

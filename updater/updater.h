@@ -42,6 +42,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 
 namespace patchfarm {
 
@@ -52,6 +53,7 @@ struct UpdateOptions {
   std::string platform;         // Default: the marker's.
   bool check_only = false;      // Report, change nothing.
   std::function<void(const std::string&)> log;  // Gets each log line.
+  const Clock* clock = &SystemClock();  // The index's expiry is checked against it.
 };
 
 struct UpdateReport {

@@ -17,6 +17,8 @@
 
 #include "common/directory.h"
 #include "common/ed25519.h"
+#include "absl/time/clock.h"
+#include "common/fake_clock.h"
 #include "common/file.h"
 #include "common/sha256.h"
 #include "core/tree/manifest.h"
@@ -90,7 +92,7 @@ class UpdaterTest : public testing::Test {
     index.set_product("game");
     index.set_channel("stable");
     index.set_serial(serial);
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const int64_t now = absl::ToUnixSeconds(clock_.Now());
     index.set_published(now);
     index.set_expires(now + 86400);
     v1::SitePlatform* p = index.add_platforms();
@@ -157,6 +159,7 @@ class UpdaterTest : public testing::Test {
     options.public_key_pem = keys_.public_pem;
     options.install_dir = Install();
     options.platform = "linux-x64";
+    options.clock = &clock_;
     log_.clear();
     options.log = [this](const std::string& line) { log_ += line + "\n"; };
     return RunUpdate(options);
@@ -169,7 +172,7 @@ class UpdaterTest : public testing::Test {
     index.set_product("game");
     index.set_channel("stable");
     index.set_serial(serial);
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    const int64_t now = absl::ToUnixSeconds(clock_.Now());
     index.set_published(now);
     index.set_expires(now + 86400);
     v1::SitePlatform* p = index.add_platforms();
@@ -295,6 +298,7 @@ class UpdaterTest : public testing::Test {
   v1::SiteFile full1_, full2_, from1_, hotfix_;
   v1::SiteFile link12_, link23_, from2_, from3_, full4_;  // InstallFirstOfFourReleases.
   std::string log_;
+  FakeClock clock_{absl::Now()};
 };
 
 TEST_F(UpdaterTest, MarkerNamesTheNewVersionAndManifestAfterAnUpdate) {
@@ -339,9 +343,8 @@ TEST_F(UpdaterTest, MarkerNamesTheNewVersionAndManifestAfterAnUpdate) {
 }
 
 TEST_F(UpdaterTest, ExpiredIndexRefused) {
-  v1::UpdateIndex index = Index("1.0", 100);
-  index.set_expires(static_cast<int64_t>(std::time(nullptr)) - 1);
-  Sign(index);
+  Sign(Index("1.0", 100));  // Valid for a day.
+  clock_.Advance(absl::Hours(24) + absl::Seconds(1));
   auto report = Update();
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition)

@@ -18,15 +18,6 @@
 #include "storage/rocksdb_store.h"
 
 namespace patchfarm {
-namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   if (options.worker_id.empty()) {
@@ -157,7 +148,7 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
 }
 
 void Worker::Execute(const v1::Job& job, Active* active) {
-  const double start = Now();
+  const absl::Duration start = options_.clock->Monotonic();
   // The package goes to a scratch file, not memory: a huge pair's patch may
   // exceed the job's memory.
   absl::StatusOr<std::unique_ptr<ScratchFile>> package = ScratchFile::Create(options_.cache_dir);
@@ -179,7 +170,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       status = path.ok() ? UploadMissing(blobs_.get(), {{digest, *path}}) : path.status();
     }
   }
-  const double seconds = Now() - start;
+  const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
     Log(absl::StrCat("job ", job.job_id(), ": lease lost, result dropped"));
   } else if (status.ok()) {
@@ -197,7 +188,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
       sent = FromGrpcStatus(workers_->Complete(&context, request, &response));
       if (sent.code() != absl::StatusCode::kUnavailable || stop_) break;
-      SleepSeconds(backoff);
+      options_.clock->SleepFor(absl::Seconds(backoff));
     }
     ++(sent.ok() ? jobs_done_ : jobs_failed_);
     bytes_uploaded_ += package_size;
@@ -217,7 +208,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       if (workers_->Fail(&context, request, &response).error_code() != grpc::StatusCode::UNAVAILABLE) break;
-      SleepSeconds(0.2 * (attempt + 1));
+      options_.clock->SleepFor(absl::Seconds(0.2 * (attempt + 1)));
     }
     ++jobs_failed_;
     Log(absl::StrCat("job ", job.job_id(), " failed: ", status.message()));
@@ -228,7 +219,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
 void Worker::HeartbeatLoop() {
   while (true) {
     for (int i = 0; i < 10; ++i) {
-      SleepSeconds(lease_seconds_ / 30);
+      options_.clock->SleepFor(absl::Seconds(lease_seconds_ / 30));
       std::lock_guard<std::mutex> lock(mu_);
       if (active_.empty() && (stop_ || draining_)) return;
     }
@@ -283,12 +274,12 @@ absl::Status Worker::Run() {
     }
     if (stop_ || draining_) {
       if (running == 0) break;
-      SleepSeconds(0.1);
+      options_.clock->SleepFor(absl::Seconds(0.1));
       continue;
     }
     int free = options_.jobs - static_cast<int>(running);
     if (free <= 0) {
-      SleepSeconds(0.05);
+      options_.clock->SleepFor(absl::Seconds(0.05));
       continue;
     }
     v1::AcquireRequest request;
@@ -304,7 +295,7 @@ absl::Status Worker::Run() {
     grpc::Status status = workers_->Acquire(&context, request, &response);
     if (!status.ok()) {
       Log(absl::StrCat("coordinator: ", status.error_message(), "; retrying in ", backoff, " s"));
-      SleepSeconds(backoff);
+      options_.clock->SleepFor(absl::Seconds(backoff));
       backoff = std::min(backoff * 2, 10.0);
       continue;
     }
@@ -316,7 +307,7 @@ absl::Status Worker::Run() {
       continue;
     }
     if (response.jobs_size() == 0) {
-      SleepSeconds(0.2);
+      options_.clock->SleepFor(absl::Seconds(0.2));
       continue;
     }
     std::lock_guard<std::mutex> lock(mu_);

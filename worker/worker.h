@@ -22,6 +22,7 @@
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
 #include "storage/store.h"
+#include "common/clock.h"
 #include "worker/index_store.h"
 
 namespace patchfarm {
@@ -40,6 +41,7 @@ struct WorkerOptions {
   std::string http_listen;  // If set, serves /metrics (Prometheus) here.
   std::string token_file;   // If set, its bearer token goes with every call.
   std::string tls_ca_file, tls_cert_file, tls_key_file;  // TLS to the coordinator.
+  const Clock* clock = &SystemClock();  // Times jobs and paces retries.
 };
 
 class Worker {
