@@ -2,7 +2,8 @@
 
 // Debian's libcpp-httplib is split: this header declares, libcpp-httplib.so
 // implements. @system//:cpp_httplib defines the CPPHTTPLIB_*_SUPPORT macros the
-// library was built with, so the class layouts agree. Only this file includes it.
+// library was built with, so the class layouts agree. Only this file and
+// http_socket.h (its private part) include it.
 #include <httplib.h>
 
 #include <arpa/inet.h>
@@ -27,142 +28,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
+#include "common/http_socket.h"
 
 namespace patchfarm {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 // cpp-httplib listens with a backlog of 5; a burst of connections would have
 // SYNs dropped (and retried a second later).
 constexpr int kListenBacklog = 128;
-
-// Milliseconds from now to `deadline` for poll(), rounded up, at least 0.
-int PollMillis(SteadyClock::time_point deadline) {
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-  return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
-}
-
-// Waits until `fd` has `events` or `deadline` passes. True if it has.
-bool WaitFor(int fd, short events, SteadyClock::time_point deadline) {
-  while (true) {
-    pollfd p{fd, events, 0};
-    int n = poll(&p, 1, PollMillis(deadline));
-    if (n > 0) return true;
-    if (n == 0 || errno != EINTR) return false;
-  }
-}
-
-// A response the gate sends without a pool thread: best effort, never blocks.
-void SendAndForget(int fd, absl::string_view response) {
-  ssize_t ignored = send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  (void)ignored;
-}
-
-// The byte after the blank line ending the request head, or npos.
-size_t HeadEnd(const std::string& buffer, size_t searched_before) {
-  size_t from = searched_before > 3 ? searched_before - 3 : 0;
-  size_t at = buffer.find("\r\n\r\n", from);
-  return at == std::string::npos ? at : at + 4;
-}
-
-void SocketAddress(int fd, bool peer, std::string& ip, int& port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len)
-                : getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  if (rc != 0) return;
-  char text[INET6_ADDRSTRLEN] = "";
-  if (addr.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    port = ntohs(in6->sin6_port);
-  }
-  ip = text;
-}
-
-// A non-blocking socket whose request head the gate has already read: reads
-// come from that buffer first. Every read and the whole response's writes have
-// a deadline.
-class BufferedSocketStream : public httplib::Stream {
- public:
-  BufferedSocketStream(int fd, std::string buffered, SteadyClock::duration read_timeout,
-                       SteadyClock::duration write_timeout)
-      : fd_(fd),
-        buffered_(std::move(buffered)),
-        read_deadline_(SteadyClock::now() + read_timeout),
-        write_timeout_(write_timeout) {}
-
-  bool is_readable() const override {
-    return pos_ < buffered_.size() || WaitFor(fd_, POLLIN, read_deadline_);
-  }
-  bool is_writable() const override { return WaitFor(fd_, POLLOUT, WriteDeadline()); }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (pos_ < buffered_.size()) {
-      size_t n = std::min(size, buffered_.size() - pos_);
-      std::memcpy(ptr, buffered_.data() + pos_, n);
-      pos_ += n;
-      return static_cast<ssize_t>(n);
-    }
-    while (true) {
-      ssize_t n = recv(fd_, ptr, size, MSG_DONTWAIT);
-      if (n >= 0) return n;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      if (!WaitFor(fd_, POLLIN, read_deadline_)) return -1;
-    }
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    if (!write_deadline_started_) {
-      write_deadline_ = SteadyClock::now() + write_timeout_;
-      write_deadline_started_ = true;
-    }
-    size_t done = 0;
-    while (done < size) {
-      ssize_t n = send(fd_, ptr + done, size - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        if (!WaitFor(fd_, POLLOUT, write_deadline_)) return -1;
-      } else {
-        return -1;
-      }
-    }
-    return static_cast<ssize_t>(size);
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(fd_, /*peer=*/true, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(fd_, /*peer=*/false, ip, port);
-  }
-  socket_t socket() const override { return fd_; }
-
-  // The bytes read from the socket but not by the request (a pipelined request).
-  std::string TakeUnread() { return buffered_.substr(pos_); }
-
- private:
-  SteadyClock::time_point WriteDeadline() const {
-    return write_deadline_started_ ? write_deadline_ : SteadyClock::now() + write_timeout_;
-  }
-
-  int fd_;
-  std::string buffered_;
-  size_t pos_ = 0;
-  SteadyClock::time_point read_deadline_;
-  SteadyClock::duration write_timeout_;
-  SteadyClock::time_point write_deadline_;
-  bool write_deadline_started_ = false;
-};
 
 // cpp-httplib's task queue for accepted sockets. The override of
 // process_and_close_socket only hands the socket to the gate, so it runs on the

@@ -1,12 +1,7 @@
 #include "core/delta/bounded_diff.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +11,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "core/delta/block_index.h"
+#include "core/delta/bounded_streams.h"
 #include "core/delta/format.h"
 #include "core/delta/matcher.h"
 #include "core/delta/suffix_index.h"
@@ -27,7 +23,7 @@ namespace {
 
 // The process itself (code, libraries, stacks) and the I/O buffers.
 constexpr uint64_t kAllowance = uint64_t{40} << 20;
-constexpr size_t kPiece = size_t{1} << 20;
+constexpr size_t kPiece = kBoundedPiece;
 // Larger windows find a little more (1.5 MB less of 69 MB on a 1 GiB pack
 // with 152 MiB windows) at twice the time: suffix sorting is superlinear and
 // leaves the caches.
@@ -37,162 +33,11 @@ constexpr uint64_t kMaxWindow = uint64_t{64} << 20;
 constexpr uint64_t kDiagonalBlock = 4096;
 constexpr uint64_t kDiagonalMismatch = 8;
 
-// Reads [offset, offset + n) of `source` exactly.
-absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, size_t n,
-                         const char* what) {
-  PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(offset, buf, n));
-  if (got != n) {
-    return absl::FailedPreconditionError(absl::StrCat("the ", what, " file changed while diffed"));
-  }
-  return absl::OkStatus();
-}
-
-// Hands every byte of `source` to `fn`, in order, in pieces of at most kPiece.
-absl::Status ForEachPiece(const ByteSource& source,
-                          const std::function<absl::Status(absl::string_view)>& fn) {
-  std::string buf(kPiece, '\0');
-  for (uint64_t done = 0; done < source.size();) {
-    PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(done, buf.data(), buf.size()));
-    if (got == 0) return absl::InternalError("scratch file ended early");
-    PF_RETURN_IF_ERROR(fn(absl::string_view(buf.data(), got)));
-    done += got;
-  }
-  return absl::OkStatus();
-}
-
 // A run of old placed in the window.
 struct Piece {
   uint64_t window_pos;
   uint64_t old_pos;
   uint64_t length;
-};
-
-// Writes control entries (FORMAT.md, method 1) for ops given in file
-// coordinates, to a scratch file, counting what the streams will hold.
-class ControlWriter {
- public:
-  explicit ControlWriter(ByteSink* out) : out_(out) {}
-
-  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
-    const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
-    PutVarint(ZigZag(seek), &buf_);
-    PutVarint(diff_len, &buf_);
-    PutVarint(extra_len, &buf_);
-    if (diff_len > 0) old_cursor_ = old_pos + diff_len;
-    ++ops_;
-    diff_bytes_ += diff_len;
-    extra_bytes_ += extra_len;
-    return buf_.size() >= kPiece ? Flush() : absl::OkStatus();
-  }
-  absl::Status Flush() {
-    raw_bytes_ += buf_.size();
-    absl::Status status = out_->Append(buf_);
-    buf_.clear();
-    return status;
-  }
-  uint64_t ops() const { return ops_; }
-  uint64_t raw_bytes() const { return raw_bytes_; }
-  uint64_t diff_bytes() const { return diff_bytes_; }
-  uint64_t extra_bytes() const { return extra_bytes_; }
-
- private:
-  ByteSink* out_;
-  std::string buf_;
-  uint64_t old_cursor_ = 0;
-  uint64_t ops_ = 0, raw_bytes_ = 0, diff_bytes_ = 0, extra_bytes_ = 0;
-};
-
-// Reads the varints of a control stream back from a source, in pieces.
-class ControlReader {
- public:
-  explicit ControlReader(const ByteSource* source) : source_(source) {}
-  absl::StatusOr<uint64_t> Next() {
-    if (end_ - at_ < 10 && offset_ < source_->size()) {
-      buf_.erase(0, at_);
-      end_ -= at_;
-      at_ = 0;
-      buf_.resize(end_ + kPiece);
-      PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(offset_, buf_.data() + end_, kPiece));
-      offset_ += got;
-      end_ += got;
-    }
-    uint64_t value = 0;
-    for (int shift = 0; at_ < end_ && shift < 64; shift += 7) {
-      const auto byte = static_cast<uint8_t>(buf_[at_++]);
-      value |= uint64_t{byte & 0x7fu} << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-    return absl::InternalError("scratch control stream is malformed");
-  }
-
- private:
-  const ByteSource* source_;
-  std::string buf_;
-  size_t at_ = 0, end_ = 0;
-  uint64_t offset_ = 0;
-};
-
-// Feeds a ZstdStreamWriter, on a thread of its own when asked (the diff and
-// extra streams are compressed at once), through a queue of a few pieces.
-class StreamFeed {
- public:
-  StreamFeed(ZstdStreamWriter* writer, bool threaded) : writer_(writer) {
-    if (threaded) thread_ = std::thread([this] { Loop(); });
-  }
-  ~StreamFeed() { Close().IgnoreError(); }
-
-  // Blocks while the queue is full. The writer's first error, if any.
-  absl::Status Write(absl::string_view data) {
-    if (!thread_.joinable()) return writer_->Write(data);
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return queue_.size() < kQueuedPieces || !status_.ok(); });
-    if (!status_.ok()) return status_;
-    queue_.emplace_back(data);
-    cv_.notify_all();
-    return absl::OkStatus();
-  }
-  // Waits until every piece is written; the writer's first error, if any.
-  absl::Status Close() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        closed_ = true;
-        cv_.notify_all();
-      }
-      thread_.join();
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    return status_;
-  }
-
- private:
-  static constexpr size_t kQueuedPieces = 4;
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
-      if (queue_.empty()) return;
-      std::string piece = std::move(queue_.front());
-      queue_.pop_front();
-      cv_.notify_all();
-      lock.unlock();
-      absl::Status status = writer_->Write(piece);
-      lock.lock();
-      if (!status.ok() && status_.ok()) {
-        status_ = status;
-        queue_.clear();
-        cv_.notify_all();
-      }
-    }
-  }
-
-  ZstdStreamWriter* writer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;
-  bool closed_ = false;
-  absl::Status status_;
-  std::thread thread_;
 };
 
 class BoundedDiffer {

@@ -1,0 +1,116 @@
+#include "core/delta/bounded_streams.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "core/delta/varint.h"
+
+namespace patchfarm {
+
+absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, size_t n,
+                         const char* what) {
+  PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(offset, buf, n));
+  if (got != n) {
+    return absl::FailedPreconditionError(absl::StrCat("the ", what, " file changed while diffed"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForEachPiece(const ByteSource& source,
+                          const std::function<absl::Status(absl::string_view)>& fn) {
+  std::string buf(kBoundedPiece, '\0');
+  for (uint64_t done = 0; done < source.size();) {
+    PF_ASSIGN_OR_RETURN(size_t got, source.ReadAt(done, buf.data(), buf.size()));
+    if (got == 0) return absl::InternalError("scratch file ended early");
+    PF_RETURN_IF_ERROR(fn(absl::string_view(buf.data(), got)));
+    done += got;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ControlWriter::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
+  const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
+  PutVarint(ZigZag(seek), &buf_);
+  PutVarint(diff_len, &buf_);
+  PutVarint(extra_len, &buf_);
+  if (diff_len > 0) old_cursor_ = old_pos + diff_len;
+  ++ops_;
+  diff_bytes_ += diff_len;
+  extra_bytes_ += extra_len;
+  return buf_.size() >= kBoundedPiece ? Flush() : absl::OkStatus();
+}
+
+absl::Status ControlWriter::Flush() {
+  raw_bytes_ += buf_.size();
+  absl::Status status = out_->Append(buf_);
+  buf_.clear();
+  return status;
+}
+
+absl::StatusOr<uint64_t> ControlReader::Next() {
+  if (end_ - at_ < 10 && offset_ < source_->size()) {
+    buf_.erase(0, at_);
+    end_ -= at_;
+    at_ = 0;
+    buf_.resize(end_ + kBoundedPiece);
+    PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(offset_, buf_.data() + end_, kBoundedPiece));
+    offset_ += got;
+    end_ += got;
+  }
+  uint64_t value = 0;
+  for (int shift = 0; at_ < end_ && shift < 64; shift += 7) {
+    const auto byte = static_cast<uint8_t>(buf_[at_++]);
+    value |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) return value;
+  }
+  return absl::InternalError("scratch control stream is malformed");
+}
+
+StreamFeed::StreamFeed(ZstdStreamWriter* writer, bool threaded) : writer_(writer) {
+  if (threaded) thread_ = std::thread([this] { Loop(); });
+}
+
+absl::Status StreamFeed::Write(absl::string_view data) {
+  if (!thread_.joinable()) return writer_->Write(data);
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < kQueuedPieces || !status_.ok(); });
+  if (!status_.ok()) return status_;
+  queue_.emplace_back(data);
+  cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status StreamFeed::Close() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+      cv_.notify_all();
+    }
+    thread_.join();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+void StreamFeed::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return;
+    std::string piece = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    lock.unlock();
+    absl::Status status = writer_->Write(piece);
+    lock.lock();
+    if (!status.ok() && status_.ok()) {
+      status_ = status;
+      queue_.clear();
+      cv_.notify_all();
+    }
+  }
+}
+
+}  // namespace patchfarm

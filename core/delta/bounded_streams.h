@@ -1,0 +1,97 @@
+// The plumbing of bounded diff's passes (bounded_diff.cc): exact reads of its
+// sources, the control stream it keeps in a scratch file between the passes
+// (ControlWriter, ControlReader: FORMAT.md's method 1 entries), and the feed
+// of the zstd encoders of the diff and extra streams, which run at once.
+// Not thread-safe, except StreamFeed's own thread.
+#ifndef PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
+#define PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/byte_io.h"
+#include "core/delta/zstd_codec.h"
+
+namespace patchfarm {
+
+// The pieces in which bounded diff reads, buffers and feeds bytes.
+inline constexpr size_t kBoundedPiece = size_t{1} << 20;
+
+// Reads [offset, offset + n) of `source` exactly; FailedPrecondition naming
+// `what` ("old", "new") if it comes back short (the file changed).
+absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, size_t n,
+                         const char* what);
+
+// Hands every byte of `source` to `fn`, in order, in pieces of at most
+// kBoundedPiece. Internal error if it ends early; `fn`'s first error.
+absl::Status ForEachPiece(const ByteSource& source,
+                          const std::function<absl::Status(absl::string_view)>& fn);
+
+// Writes control entries for ops given in file coordinates to `out`,
+// counting what the streams will hold.
+class ControlWriter {
+ public:
+  explicit ControlWriter(ByteSink* out) : out_(out) {}
+  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len);
+  absl::Status Flush();
+  uint64_t ops() const { return ops_; }
+  uint64_t raw_bytes() const { return raw_bytes_; }
+  uint64_t diff_bytes() const { return diff_bytes_; }
+  uint64_t extra_bytes() const { return extra_bytes_; }
+
+ private:
+  ByteSink* out_;
+  std::string buf_;
+  uint64_t old_cursor_ = 0;
+  uint64_t ops_ = 0, raw_bytes_ = 0, diff_bytes_ = 0, extra_bytes_ = 0;
+};
+
+// Reads the varints of a control stream back from a source, in pieces.
+class ControlReader {
+ public:
+  explicit ControlReader(const ByteSource* source) : source_(source) {}
+  // The next varint; Internal error for a malformed stream.
+  absl::StatusOr<uint64_t> Next();
+
+ private:
+  const ByteSource* source_;
+  std::string buf_;
+  size_t at_ = 0, end_ = 0;
+  uint64_t offset_ = 0;
+};
+
+// Feeds a ZstdStreamWriter, on a thread of its own when asked, through a
+// queue of a few pieces.
+class StreamFeed {
+ public:
+  StreamFeed(ZstdStreamWriter* writer, bool threaded);
+  ~StreamFeed() { Close().IgnoreError(); }
+
+  // Blocks while the queue is full. The writer's first error, if any.
+  absl::Status Write(absl::string_view data);
+  // Waits until every piece is written; the writer's first error, if any.
+  absl::Status Close();
+
+ private:
+  static constexpr size_t kQueuedPieces = 4;
+  void Loop();
+
+  ZstdStreamWriter* writer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool closed_ = false;
+  absl::Status status_;
+  std::thread thread_;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
