@@ -338,6 +338,10 @@ absl::Status Serve(const Flags& f) {
     wo.cache_dir = options.data_dir + "/worker-cache";
     wo.jobs = workers;
     wo.worker_id = "embedded";
+    wo.log = [](const std::string& line) {
+      std::printf("patchfarm-worker %s\n", line.c_str());
+      std::fflush(stdout);
+    };
     PF_ASSIGN_OR_RETURN(worker, Worker::Create(wo));
     worker_thread = std::thread([&worker] { worker->Run().IgnoreError(); });
   }

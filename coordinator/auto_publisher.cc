@@ -1,7 +1,5 @@
 #include "coordinator/auto_publisher.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 
 namespace patchfarm {
@@ -34,10 +32,12 @@ class InProcessFarmSource : public FarmSource {
 
 }  // namespace
 
-AutoPublisher::AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options)
+AutoPublisher::AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options,
+                             std::function<void(const std::string&)> log)
     : coordinator_(coordinator),
       farm_(std::make_unique<InProcessFarmSource>(coordinator, blobs)),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      log_(std::move(log)) {
   options_.farm = farm_.get();
   thread_ = std::thread([this] { Run(); });
 }
@@ -78,23 +78,19 @@ void AutoPublisher::Run() {
       absl::StatusOr<PublishReport> report = Publish(options);
       published_[product] = s.first;  // Not retried until something changes.
       if (report.ok()) {
-        std::printf("patchfarm-coordinator: published %s (serial %llu, %d files)\n",
-                    report->site.c_str(), static_cast<unsigned long long>(report->serial),
-                    report->files);
+        Log(absl::StrCat("published ", report->site, " (serial ", report->serial, ", ",
+                         report->files, " files)"));
         for (const GatedPackage& g : report->gated) {
-          std::printf("patchfarm-coordinator: not published %s/%s: %llu bytes, the full package of "
-                      "%s is %llu bytes\n",
-                      g.channel.c_str(), g.name.c_str(), static_cast<unsigned long long>(g.bytes),
-                      g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
+          Log(absl::StrCat("not published ", g.channel, "/", g.name, ": ", g.bytes,
+                           " bytes, the full package of ", g.to_version, " is ", g.full_bytes,
+                           " bytes"));
         }
         for (const std::string& note : report->notes) {
-          std::printf("patchfarm-coordinator: publishing %s: %s\n", product.c_str(), note.c_str());
+          Log(absl::StrCat("publishing ", product, ": ", note));
         }
       } else if (!absl::IsFailedPrecondition(report.status())) {
-        std::printf("patchfarm-coordinator: publishing %s failed: %s\n", product.c_str(),
-                    std::string(report.status().message()).c_str());
+        Log(absl::StrCat("publishing ", product, " failed: ", report.status().message()));
       }
-      std::fflush(stdout);
     }
   }
 }

@@ -8,6 +8,7 @@
 #define PATCHFARM_COORDINATOR_AUTO_PUBLISHER_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,16 +26,22 @@ class AutoPublisher {
   // `options.product`, `farm`, `coordinator` and its credentials are
   // ignored: every product is published, from `coordinator` and `blobs`
   // (which must outlive this).
-  AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options);
+  // `log` gets one line per publish, package kept off and failure.
+  AutoPublisher(Coordinator* coordinator, BlobStore* blobs, PublishOptions options,
+                std::function<void(const std::string&)> log);
   ~AutoPublisher();
   void Stop();
 
  private:
   void Run();
+  void Log(const std::string& line) const {
+    if (log_) log_(line);
+  }
 
   Coordinator* coordinator_;
   std::unique_ptr<FarmSource> farm_;
   PublishOptions options_;
+  std::function<void(const std::string&)> log_;
   std::map<std::string, std::string> published_;  // Product -> state last published.
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
     publish.private_key_pem = *key;
     publish.out_dir = site;
     publish.motd = motd;
-    publisher = std::make_unique<patchfarm::AutoPublisher>((*server)->coordinator(),
-                                                           (*server)->blobs(), publish);
+    publisher = std::make_unique<patchfarm::AutoPublisher>(
+        (*server)->coordinator(), (*server)->blobs(), publish, options.coordinator.log);
   }
   int sig = 0;
   sigwait(&signals, &sig);

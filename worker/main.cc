@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.log = [](const std::string& line) {
+    std::printf("patchfarm-worker %s\n", line.c_str());
+    std::fflush(stdout);
+  };
   if (options.coordinator.empty() || options.cache_dir.empty()) {
     return kFlags.UsageError("--coordinator and --cache are required");
   }

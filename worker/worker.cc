@@ -105,9 +105,7 @@ std::string Worker::MetricsText() {
 }
 
 void Worker::Log(const std::string& line) {
-  if (options_.quiet) return;
-  std::printf("patchfarm-worker %s: %s\n", options_.worker_id.c_str(), line.c_str());
-  std::fflush(stdout);
+  if (options_.log) options_.log(absl::StrCat(options_.worker_id, ": ", line));
 }
 
 absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) {
