@@ -11,6 +11,7 @@
 #include "common/byte_size.h"
 #include "common/clock.h"
 #include "common/file.h"
+#include "common/flags.h"
 #include "common/status_macros.h"
 #include "core/delta/apply.h"
 #include "core/delta/diff_files.h"
@@ -155,11 +156,15 @@ int RunDiffCommand(const std::vector<std::string>& args) {
       }
       ++i;
     } else if (arg == "--level" || arg == "--threads") {
-      int value = 0;
-      if (i + 1 >= args.size() || !absl::SimpleAtoi(args[i + 1], &value) || value < 1) {
+      int64_t value = 0;
+      std::string error;
+      if (i + 1 >= args.size() ||
+          !ParseCount(args[i + 1], 1, arg == "--level" ? 22 : 256, &value, &error)) {
+        std::fprintf(stderr, "patchfarm: bad value for %s: '%.64s': %s\n", arg.c_str(),
+                     i + 1 < args.size() ? args[i + 1].c_str() : "", error.c_str());
         return Usage(kUsage);
       }
-      (arg == "--level" ? options.level : options.threads) = value;
+      (arg == "--level" ? options.level : options.threads) = static_cast<int>(value);
       ++i;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return Usage(kUsage);

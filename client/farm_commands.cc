@@ -20,6 +20,7 @@
 #include "client/retention_commands.h"
 #include "common/directory.h"
 #include "common/file.h"
+#include "common/flags.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -314,9 +315,11 @@ absl::Status Serve(const Flags& f) {
   options.data_dir = f.Get("--data");
   options.listen = f.Get("--listen", "127.0.0.1:0");
   options.plaintext = true;  // serve is the one-machine farm: loopback only, no TLS.
-  int workers = static_cast<int>(std::thread::hardware_concurrency());
-  if (!f.Get("--workers").empty() && !absl::SimpleAtoi(f.Get("--workers"), &workers)) {
-    return absl::InvalidArgumentError("--workers must be a number");
+  int64_t workers = std::thread::hardware_concurrency();
+  std::string error;
+  if (!f.Get("--workers").empty() && !ParseCount(f.Get("--workers"), 0, 1024, &workers, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad value for --workers: '", f.Get("--workers"), "': ", error));
   }
   sigset_t signals;
   sigemptyset(&signals);
@@ -336,7 +339,7 @@ absl::Status Serve(const Flags& f) {
     WorkerOptions wo;
     wo.coordinator = server->address();
     wo.cache_dir = options.data_dir + "/worker-cache";
-    wo.jobs = workers;
+    wo.jobs = static_cast<int>(workers);
     wo.worker_id = "embedded";
     wo.log = [](const std::string& line) {
       std::printf("patchfarm-worker %s\n", line.c_str());

@@ -1,5 +1,6 @@
 #include "client/retention_commands.h"
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -64,7 +65,7 @@ absl::Status PolicyCommand(const farm_cli::Flags& f) {
   }
   if (f.values.count("--max-patch-ratio") != 0) {
     double ratio = 0;
-    if (!absl::SimpleAtod(f.Get("--max-patch-ratio"), &ratio)) {
+    if (!absl::SimpleAtod(f.Get("--max-patch-ratio"), &ratio) || !std::isfinite(ratio)) {
       return absl::InvalidArgumentError(absl::StrCat("--max-patch-ratio must be a number, not '",
                                                      f.Get("--max-patch-ratio"), "'"));
     }

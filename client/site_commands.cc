@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ed25519.h"
 #include "common/file.h"
+#include "common/flags.h"
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
 #include "client/retention_commands.h"
@@ -82,8 +83,15 @@ int RunPublishCommand(const std::vector<std::string>& args) {
   options.out_dir = f["--out"];
   options.motd = f["--motd"];
   options.dry_run = f.count("--dry-run") != 0;
-  if (!f["--valid-days"].empty() && !absl::SimpleAtoi(f["--valid-days"], &options.valid_days)) {
-    return Usage(kUsage);
+  if (!f["--valid-days"].empty()) {
+    int64_t days = 0;
+    std::string error;
+    if (!ParseCount(f["--valid-days"], 1, 3650, &days, &error)) {
+      std::fprintf(stderr, "patchfarm: bad value for --valid-days: '%.64s': %s\n",
+                   f["--valid-days"].c_str(), error.c_str());
+      return Usage(kUsage);
+    }
+    options.valid_days = static_cast<int>(days);
   }
   auto key = ReadFileToString(f["--key"]);
   if (!key.ok()) return Fail(key.status());

@@ -52,6 +52,24 @@ grep -q "$T/nope" "$T/err" || fail "missing file not named"
 "$PF" info "$T/old" 2> "$T/err" && fail "info accepted a non-patch"
 grep -q "not a patchfarm patch" "$T/err" || fail "non-patch message unclear"
 
+# Bad flag values are refused naming the flag, before anything is done.
+bad() {  # FLAG ARGS...: the command must exit non-zero and name FLAG.
+  local flag="$1"; shift
+  "$PF" "$@" > /dev/null 2> "$T/err" && fail "$* was accepted"
+  grep -q -- "$flag" "$T/err" || fail "$*: the refusal does not name $flag: $(head -1 "$T/err")"
+}
+for v in 0 23 x -1; do bad --level diff --level "$v" "$T/old" "$T/new" "$T/p5"; done
+for v in 0 257 x; do bad --threads diff --threads "$v" "$T/old" "$T/new" "$T/p5"; done
+[ -e "$T/p5" ] && fail "a refused diff wrote a patch"
+"$PF" keygen --out "$T/key" > /dev/null || fail "keygen"
+for v in 0 -1 3651 x; do
+  bad --valid-days publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --valid-days "$v"
+done
+[ -e "$T/site" ] && fail "a refused publish made its site"
+for v in -1 1025 x; do bad --workers serve --data "$T/serve" --workers "$v"; done
+[ -e "$T/serve" ] && fail "a refused serve made its data directory"
+for v in nan inf x; do bad --max-patch-ratio policy --coordinator 127.0.0.1:1 --product p --max-patch-ratio "$v"; done
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
