@@ -268,6 +268,97 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* 
   return report;
 }
 
+// Writes one channel of the new site into `channel_dir`: the platforms'
+// packages, the signed index, version.ini and the download fragment.
+absl::Status WriteChannel(const PublishOptions& options, const std::string& channel,
+                          const std::vector<const PlatformPlan*>& platforms,
+                          const std::string& channel_dir, uint64_t serial, uint64_t now,
+                          SiteWriter* writer, PublishReport* report) {
+  if (mkdir(channel_dir.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", channel_dir);
+  v1::UpdateIndex index = NewIndex(options, channel, serial, now);
+  std::string newest_overall;
+  std::string html = absl::StrCat("<!-- patchfarm download fragment: ", HtmlEscape(options.product),
+                                  " ", HtmlEscape(channel), " -->\n<ul class=\"patchfarm-downloads\">\n");
+  for (const PlatformPlan* plan : platforms) {
+    v1::SitePlatform* p = index.add_platforms();
+    PF_ASSIGN_OR_RETURN(*p, WritePlatform(writer, *plan, channel_dir));
+    if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
+      newest_overall = p->newest();
+    }
+    for (const v1::SiteRelease& full : p->releases()) {
+      html += DownloadLine(options.product, plan->platform, full);
+    }
+    report->gated.insert(report->gated.end(), plan->gated.begin(), plan->gated.end());
+    AddSizes(*plan, *p, report);
+  }
+  html += "</ul>\n";
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  print.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(index, &json, print).ok()) {
+    return absl::InternalError("cannot encode the index");
+  }
+  PF_ASSIGN_OR_RETURN(std::string signature, SignEd25519(options.private_key_pem, json));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json"), json));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json.sig"), signature));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "version.ini"),
+                                         Ini(options.product, newest_overall, options.motd)));
+  PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "download.html"), html));
+  report->indexes.push_back(std::move(index));
+  ++report->channels;
+  return absl::OkStatus();
+}
+
+// Switches the site in: syncs `partial`, renames it to `target` and replaces
+// the <out>/<product> symlink with one rename (`*switched` set once it is);
+// then removes older published trees, except the one live until now (readers
+// may still be fetching from it).
+absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
+                      const std::string& target, uint64_t serial, bool* switched) {
+  const std::string site = JoinPath(options.out_dir, options.product);
+  const std::string published = JoinPath(options.out_dir, ".published");
+  PF_RETURN_IF_ERROR(SyncFileSystem(partial));
+  if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename", target);
+  std::string previous;
+  char link[4096];
+  ssize_t link_size = readlink(site.c_str(), link, sizeof(link));
+  if (link_size > 0 && static_cast<size_t>(link_size) < sizeof(link)) {
+    previous = std::string(link, static_cast<size_t>(link_size));
+    previous = previous.substr(previous.rfind('/') + 1);
+  }
+  const std::string link_tmp = site + ".switch";
+  unlink(link_tmp.c_str());
+  std::string relative = absl::StrCat(".published/", options.product, ".", serial);
+  if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
+  if (rename(link_tmp.c_str(), site.c_str()) != 0) {
+    absl::Status failed = ErrnoToStatus(errno, "rename to", site);
+    unlink(link_tmp.c_str());
+    return failed;
+  }
+  *switched = true;
+  PF_RETURN_IF_ERROR(FsyncDirectory(options.out_dir));
+  if (DIR* d = opendir(published.c_str())) {
+    const std::string prefix = options.product + ".";
+    const std::string current = prefix + std::to_string(serial);
+    std::vector<std::string> old;
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      uint64_t s = 0;
+      if (name.compare(0, prefix.size(), prefix) == 0 &&
+          absl::SimpleAtoi(name.substr(prefix.size()), &s) && name != current &&
+          name != previous) {
+        old.push_back(name);
+      }
+    }
+    closedir(d);
+    for (const std::string& name : old) {
+      RemoveTree(JoinPath(published, name)).IgnoreError();
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Publish proper: builds the new site beside the live one and switches it in.
 absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSource* farm) {
   if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -307,86 +398,15 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
                       PlanSite(status, PolicyOf(status), NowOf(status, *options.clock), full_size));
   PublishReport report;
   for (const auto& [channel, platforms] : ByChannel(plans)) {
-    const std::string channel_dir = JoinPath(partial, channel);
-    if (mkdir(channel_dir.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", channel_dir);
-    v1::UpdateIndex index = NewIndex(options, channel, serial, now);
-    std::string newest_overall;
-    std::string html = absl::StrCat("<!-- patchfarm download fragment: ", HtmlEscape(options.product),
-                                    " ", HtmlEscape(channel), " -->\n<ul class=\"patchfarm-downloads\">\n");
-    for (const PlatformPlan* plan : platforms) {
-      v1::SitePlatform* p = index.add_platforms();
-      PF_ASSIGN_OR_RETURN(*p, WritePlatform(&writer, *plan, channel_dir));
-      if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
-        newest_overall = p->newest();
-      }
-      for (const v1::SiteRelease& full : p->releases()) {
-        html += DownloadLine(options.product, plan->platform, full);
-      }
-      report.gated.insert(report.gated.end(), plan->gated.begin(), plan->gated.end());
-      AddSizes(*plan, *p, &report);
-    }
-    html += "</ul>\n";
-    std::string json;
-    google::protobuf::util::JsonPrintOptions print;
-    print.add_whitespace = true;
-    print.preserve_proto_field_names = true;
-    if (!google::protobuf::util::MessageToJsonString(index, &json, print).ok()) {
-      return absl::InternalError("cannot encode the index");
-    }
-    PF_ASSIGN_OR_RETURN(std::string signature, SignEd25519(options.private_key_pem, json));
-    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json"), json));
-    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "index.json.sig"), signature));
-    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "version.ini"),
-                                           Ini(options.product, newest_overall, options.motd)));
-    PF_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(channel_dir, "download.html"), html));
-    report.indexes.push_back(std::move(index));
-    ++report.channels;
+    PF_RETURN_IF_ERROR(
+        WriteChannel(options, channel, platforms, JoinPath(partial, channel), serial, now, &writer,
+                     &report));
   }
   if (report.channels == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(options.product, ": no finished formal tree release to publish"));
   }
-  // Switch: <out>/<product> is a symlink to the new tree, replaced in one rename.
-  PF_RETURN_IF_ERROR(SyncFileSystem(partial));
-  if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename", target);
-  // The tree live until now: readers may still be fetching from it.
-  std::string previous;
-  char link[4096];
-  ssize_t link_size = readlink(site.c_str(), link, sizeof(link));
-  if (link_size > 0 && static_cast<size_t>(link_size) < sizeof(link)) {
-    previous = std::string(link, static_cast<size_t>(link_size));
-    previous = previous.substr(previous.rfind('/') + 1);
-  }
-  const std::string link_tmp = site + ".switch";
-  unlink(link_tmp.c_str());
-  std::string relative = absl::StrCat(".published/", options.product, ".", serial);
-  if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
-  if (rename(link_tmp.c_str(), site.c_str()) != 0) {
-    absl::Status failed = ErrnoToStatus(errno, "rename to", site);
-    unlink(link_tmp.c_str());
-    return failed;
-  }
-  switched = true;
-  PF_RETURN_IF_ERROR(FsyncDirectory(options.out_dir));
-  // Older sites go, except the previous one.
-  if (DIR* d = opendir(published.c_str())) {
-    const std::string prefix = options.product + ".";
-    const std::string current = prefix + std::to_string(serial);
-    std::vector<std::string> old;
-    while (struct dirent* e = readdir(d)) {
-      std::string name = e->d_name;
-      uint64_t s = 0;
-      if (name.compare(0, prefix.size(), prefix) == 0 &&
-          absl::SimpleAtoi(name.substr(prefix.size()), &s) && name != current &&
-          name != previous) {
-        old.push_back(name);
-      }
-    }
-    closedir(d);
-    for (const std::string& name : old) {
-      RemoveTree(JoinPath(published, name)).IgnoreError();
-    }
-  }
+  PF_RETURN_IF_ERROR(SwitchIn(options, partial, target, serial, &switched));
   // For `status --sizes` and later publishes' size gate.
   if (absl::Status recorded = writer.RecordFullPackages(status); !recorded.ok()) {
     report.notes.push_back(absl::StrCat("full package sizes not recorded with the coordinator: ",
