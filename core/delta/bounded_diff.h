@@ -3,7 +3,8 @@
 // they may take (DiffOptions::max_memory).
 //
 // How: old is read once to hash it and to index its content-defined chunks
-// (block_index.h). New is then taken in segments: the chunks of a segment vote
+// (block_index.h), unless DiffOptions::index_store holds the index of the
+// old_digest the caller gives (then old is only read for the windows). New is then taken in segments: the chunks of a segment vote
 // for the regions of old they were found in, the most voted regions (wherever
 // they lie in old) are read into a window, and the segment is matched against
 // the window with the full engine (suffix array, bsdiff extension). So moves
