@@ -62,7 +62,9 @@ absl::Status Diff(const std::string& old_path, const std::string& new_path,
               new_size == 0 ? 0.0 : 100.0 * counted.bytes() / new_size,
               static_cast<unsigned long long>(new_size), PatchMethodName(stats.method),
               static_cast<unsigned long long>(stats.ops), SecondsSince(start),
-              stats.bounded ? ", bounded memory" : "");
+              stats.bounded          ? ", bounded memory"
+              : stats.near_identical ? ", near-identical: no suffix sort"
+                                     : "");
   return absl::OkStatus();
 }
 

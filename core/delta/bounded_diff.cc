@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,9 @@ constexpr uint64_t kMaxWindow = uint64_t{64} << 20;
 // in this many are taken on the diagonal (DiagonalRuns).
 constexpr uint64_t kDiagonalBlock = 4096;
 constexpr uint64_t kDiagonalMismatch = 8;
+// Stretches off a segment's diagonal from this size look for a diagonal of
+// their own before a suffix sort.
+constexpr uint64_t kMinDiagonalStretch = 16 * kDiagonalBlock;
 
 // A run of old placed in the window.
 struct Piece {
@@ -47,23 +51,31 @@ class BoundedDiffer {
       : old_(old), new_(new_file), options_(options), plan_(plan) {}
 
   absl::Status Run(const std::string& scratch_dir, ByteSink* patch, DiffStats* stats);
+  // Pass 1 alone, into `ops`, giving up (Aborted) once more than
+  // `max_off_diagonal` bytes of new are off the segments' main diagonals.
+  absl::Status MatchNearIdentical(uint64_t max_off_diagonal, OpCollector* ops, bool* index_cached) {
+    off_diagonal_limit_ = max_off_diagonal;
+    return MatchSegments(ops, index_cached);
+  }
 
  private:
   // Pass 1: the ops of every segment of new, into `control`.
   // Fills `index` with old's chunks, from options_.index_store if it holds
   // them (then old is not read), else by reading old, which also hashes it.
   absl::Status IndexOld(BlockIndex* index, bool* cached);
-  absl::Status MatchSegments(ControlWriter* control, bool* index_cached);
+  absl::Status MatchSegments(OpSink* control, bool* index_cached);
   // The segment of new at `begin`: the stretches that old holds almost
   // unchanged at the most voted diagonal are ops on it without a suffix sort
-  // (what makes a big file that barely changed cheap); the rest, or the whole
-  // segment when no diagonal holds most of it, goes to MatchRange.
+  // (what makes a big file that barely changed cheap); larger stretches off
+  // it are taken the same way on their own most voted diagonal; the rest, or
+  // the whole segment when no diagonal holds a quarter of it, goes to
+  // MatchRange.
   absl::Status MatchSegment(const BlockIndex& index, uint64_t begin, absl::string_view segment,
-                            ControlWriter* control);
+                            OpSink* control);
   // Bytes of new at `begin` matched with the full engine against a window of
   // the regions of old their chunks were found in (`votes`).
   absl::Status MatchRange(const BlockIndex& index, uint64_t begin, absl::string_view range,
-                          ControlWriter* control);
+                          OpSink* control);
   // Where the chunks of the segment of new at `begin` were found in old.
   struct Votes {
     uint64_t region = 0;          // Bytes per region of old.
@@ -92,7 +104,12 @@ class BoundedDiffer {
   const BoundedDiffPlan plan_;
   Digest old_digest_{}, new_digest_{};
   std::string window_;
+  uint64_t off_diagonal_ = 0;  // Bytes of new matched off the main diagonals,
+  uint64_t off_diagonal_limit_ = UINT64_MAX;  // and how many may be.
 };
+
+// The sentinel of a pair that is not near-identical.
+absl::Status NotNearIdentical() { return absl::AbortedError("not near-identical"); }
 
 BoundedDiffer::Votes BoundedDiffer::Vote(const BlockIndex& index, uint64_t begin,
                                           absl::string_view segment) const {
@@ -197,7 +214,7 @@ absl::StatusOr<std::vector<BoundedDiffer::Stretch>> BoundedDiffer::DiagonalRuns(
 }
 
 absl::Status BoundedDiffer::MatchSegment(const BlockIndex& index, uint64_t begin,
-                                         absl::string_view segment, ControlWriter* control) {
+                                         absl::string_view segment, OpSink* control) {
   const Votes votes = Vote(index, begin, segment);
   PF_ASSIGN_OR_RETURN(std::vector<Stretch> runs, DiagonalRuns(votes, begin, segment));
   uint64_t on_diagonal = 0;
@@ -206,6 +223,11 @@ absl::Status BoundedDiffer::MatchSegment(const BlockIndex& index, uint64_t begin
   for (const Stretch& run : runs) {
     if (run.on_diagonal) {
       PF_RETURN_IF_ERROR(control->Add(begin + run.offset + votes.diagonal, run.length, 0));
+    } else if (run.length >= kMinDiagonalStretch) {
+      // Another diagonal may hold it (content shifted by an insertion or a
+      // removal): its own votes say. At most 3/4 of the segment: this ends.
+      PF_RETURN_IF_ERROR(
+          MatchSegment(index, begin + run.offset, segment.substr(run.offset, run.length), control));
     } else {
       PF_RETURN_IF_ERROR(
           MatchRange(index, begin + run.offset, segment.substr(run.offset, run.length), control));
@@ -215,7 +237,9 @@ absl::Status BoundedDiffer::MatchSegment(const BlockIndex& index, uint64_t begin
 }
 
 absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
-                                       absl::string_view range, ControlWriter* control) {
+                                       absl::string_view range, OpSink* control) {
+  off_diagonal_ += range.size();
+  if (off_diagonal_ > off_diagonal_limit_) return NotNearIdentical();
   std::vector<Piece> pieces = ChooseWindow(Vote(index, begin, range));
   uint64_t window_size = pieces.empty() ? 0 : pieces.back().window_pos + pieces.back().length;
   if (window_size == 0) return control->Add(0, 0, range.size());
@@ -274,7 +298,7 @@ absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
   return absl::OkStatus();
 }
 
-absl::Status BoundedDiffer::MatchSegments(ControlWriter* control, bool* index_cached) {
+absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
   BlockIndex index(old_.size(), plan_.index_bytes);
   PF_RETURN_IF_ERROR(IndexOld(&index, index_cached));
   Sha256 new_hash;
@@ -287,7 +311,7 @@ absl::Status BoundedDiffer::MatchSegments(ControlWriter* control, bool* index_ca
     PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
   }
   new_digest_ = new_hash.Finish();
-  return control->Flush();
+  return absl::OkStatus();
 }
 
 absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamFeed* diff,
@@ -327,6 +351,7 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> control_raw, ScratchFile::Create(scratch_dir));
   ControlWriter control(control_raw.get());
   PF_RETURN_IF_ERROR(MatchSegments(&control, &stats->index_cached));
+  PF_RETURN_IF_ERROR(control.Flush());
   std::string().swap(window_);  // Pass 2 needs the memory.
 
   std::unique_ptr<ScratchFile> frames[3];
@@ -415,6 +440,19 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
   plan.level = zstd.level;
   plan.zstd_workers = zstd.workers;
   return plan;
+}
+
+absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchNearIdentical(
+    const ByteSource& old, const ByteSource& new_file, uint64_t max_off_diagonal,
+    const DiffOptions& options, bool* index_cached) {
+  BoundedDiffer differ(old, new_file, options, PlanBoundedDiff(old.size(), new_file.size(), options));
+  OpCollector ops;
+  bool cached = false;
+  absl::Status status = differ.MatchNearIdentical(max_off_diagonal, &ops, &cached);
+  if (index_cached != nullptr) *index_cached = cached;
+  if (absl::IsAborted(status)) return std::nullopt;
+  PF_RETURN_IF_ERROR(status);
+  return std::move(ops.ops());
 }
 
 absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,

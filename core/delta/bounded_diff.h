@@ -27,7 +27,9 @@
 #define PATCHFARM_CORE_DELTA_BOUNDED_DIFF_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/byte_io.h"
@@ -57,6 +59,18 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
 // content makes a patch that Apply refuses, never a wrong output); errors of
 // the reads, the scratch files and `patch`. On error `patch` may have
 // received part of a patch, which the caller must discard.
+// Bounded matching (pass 1 alone) for a pair that is near-identical: the
+// ops, when at most `max_off_diagonal` bytes of new are off its segments'
+// main diagonals (the stretches old holds almost unchanged, which need no
+// suffix sort); nullopt as soon as more are, so a pair that is not costs
+// about one read of old and of as much of new. Memory as DiffBounded's first
+// pass under options.max_memory. The chunk index is cached as DiffBounded's
+// (`*index_cached` says if it came from options.index_store). Errors of the
+// reads and of the index store.
+absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchNearIdentical(
+    const ByteSource& old, const ByteSource& new_file, uint64_t max_off_diagonal,
+    const DiffOptions& options, bool* index_cached = nullptr);
+
 absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,
                          const std::string& scratch_dir, ByteSink* patch,
                          const DiffOptions& options, DiffStats* stats = nullptr);

@@ -243,6 +243,55 @@ TEST(BoundedDiffTest, DiffFilesIsWholeFileDiffWhenItFits) {
   EXPECT_TRUE(FitsWholeFileDiff(uint64_t{1} << 40, uint64_t{1} << 40, "", options));
 }
 
+// A big pair that differs in a few places is coded from bounded matching's
+// diagonals without a suffix sort, exactly and about as small; a pair that
+// differs throughout gets exactly Diff's patch.
+TEST(BoundedDiffTest, NearIdenticalPairsSkipTheSuffixSort) {
+  std::mt19937_64 rng(17);
+  std::string old = RandomBytes(rng, 8 << 20);
+  for (int i = 0; i < 3; ++i) old += old.substr(0, 4 << 20);  // 20 MiB, with repeats.
+  std::string near = old;
+  near.insert(4096, RandomBytes(rng, 3000));  // Shifts what follows.
+  for (int i = 0; i < 20; ++i) near[rng() % near.size()] ^= 0x11;
+  near.erase(12 << 20, 5000);
+  std::string unrelated = RandomBytes(rng, 20 << 20);
+  const std::string dir = ScratchDir();
+  ASSERT_TRUE(WriteFileAtomically(dir + "/near-old.bin", old).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/near-new.bin", near).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/far-new.bin", unrelated).ok());
+  DiffOptions options;
+  options.level = 3;
+  options.max_memory = uint64_t{4} << 30;
+
+  std::string patch;
+  StringSink sink(&patch);
+  DiffStats stats;
+  ASSERT_TRUE(DiffFiles(dir + "/near-old.bin", dir + "/near-new.bin", dir, &sink, options, &stats).ok());
+  EXPECT_TRUE(stats.near_identical);
+  EXPECT_FALSE(stats.bounded);
+  std::string rebuilt;
+  StringSink out(&rebuilt);
+  ASSERT_TRUE(Apply(old, StringSource(patch), &out).ok());
+  EXPECT_TRUE(rebuilt == near);
+  absl::StatusOr<std::string> whole = Diff(old, near, options);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_LE(patch.size(), whole->size() + whole->size() / 10 + 256);
+
+  std::string far_patch;
+  StringSink far_sink(&far_patch);
+  DiffStats far_stats;
+  ASSERT_TRUE(
+      DiffFiles(dir + "/near-old.bin", dir + "/far-new.bin", dir, &far_sink, options, &far_stats).ok());
+  EXPECT_FALSE(far_stats.near_identical);
+  EXPECT_EQ(far_patch, *Diff(old, unrelated, options));
+
+  StringSource old_source(old), far_source(unrelated);
+  absl::StatusOr<std::optional<std::vector<DeltaOp>>> none =
+      MatchNearIdentical(old_source, far_source, unrelated.size() / 100, options);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+}
+
 // With old's digest known, the chunk index is cached: the second diff does not
 // read old before matching, and gives the same patch. A corrupt entry is
 // rebuilt; a digest that is not old's is refused when old is read.

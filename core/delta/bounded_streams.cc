@@ -29,6 +29,13 @@ absl::Status ForEachPiece(const ByteSource& source,
   return absl::OkStatus();
 }
 
+absl::Status OpCollector::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
+  ops_.push_back({new_pos_, static_cast<int64_t>(old_pos), static_cast<int64_t>(diff_len),
+                  static_cast<int64_t>(extra_len)});
+  new_pos_ += static_cast<int64_t>(diff_len + extra_len);
+  return absl::OkStatus();
+}
+
 absl::Status ControlWriter::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
   const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
   PutVarint(ZigZag(seek), &buf_);

@@ -13,10 +13,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/byte_io.h"
+#include "core/delta/matcher.h"
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
@@ -34,12 +36,31 @@ absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, s
 absl::Status ForEachPiece(const ByteSource& source,
                           const std::function<absl::Status(absl::string_view)>& fn);
 
-// Writes control entries for ops given in file coordinates to `out`,
-// counting what the streams will hold.
-class ControlWriter {
+// Where bounded matching puts its ops, in new's order: `diff_len` bytes
+// against old at `old_pos`, then `extra_len` bytes of new's own.
+class OpSink {
+ public:
+  virtual ~OpSink() = default;
+  virtual absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) = 0;
+};
+
+// Keeps the ops in memory, with their positions in new.
+class OpCollector : public OpSink {
+ public:
+  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) override;
+  std::vector<DeltaOp>& ops() { return ops_; }
+
+ private:
+  std::vector<DeltaOp> ops_;
+  int64_t new_pos_ = 0;
+};
+
+// Writes control entries for the ops to `out`, counting what the streams
+// will hold.
+class ControlWriter : public OpSink {
  public:
   explicit ControlWriter(ByteSink* out) : out_(out) {}
-  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len);
+  absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) override;
   absl::Status Flush();
   uint64_t ops() const { return ops_; }
   uint64_t raw_bytes() const { return raw_bytes_; }

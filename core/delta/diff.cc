@@ -162,55 +162,35 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
   return index;
 }
 
-}  // namespace
-
-uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable) {
-  const uint64_t suffix_array = old_size * (old_size < (uint64_t{2} << 30) ? 4 : 8);
-  const uint64_t inputs = (old_size + new_size) * (executable ? 2 : 1);
-  return inputs + suffix_array + 3 * new_size + (uint64_t{160} << 20);
-}
-
-absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
-                                 const DiffOptions& options, DiffStats* stats) {
-  if (old_data.size() > options.max_input_bytes ||
-      new_data.size() > options.max_input_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input too large: old ", old_data.size(), " bytes, new ", new_data.size(),
-        " bytes, limit ", options.max_input_bytes));
-  }
-  DiffStats local_stats;
-  if (stats == nullptr) stats = &local_stats;
+// A patch header's sizes and digests.
+PatchHeader BaseHeader(absl::string_view old_data, absl::string_view new_data) {
   PatchHeader base;
   base.old_size = old_data.size();
   base.new_size = new_data.size();
   base.old_digest = Sha256Of(old_data);
   base.new_digest = Sha256Of(new_data);
+  return base;
+}
 
-  // Executables are matched with their references' operands masked, so that
-  // code differing only in where it points matches as a whole (the predictor
-  // then accounts for the operands). The ops are as valid either way.
-  std::optional<InstructionSet> set;
-  if (options.predict_references) set = DetectInstructionSet(old_data);
+// The instruction set of both files, if they are executables of the same one
+// and references are predicted.
+std::optional<InstructionSet> SharedInstructionSet(absl::string_view old_data,
+                                                   absl::string_view new_data,
+                                                   const DiffOptions& options) {
+  if (!options.predict_references) return std::nullopt;
+  std::optional<InstructionSet> set = DetectInstructionSet(old_data);
   if (set && DetectInstructionSet(new_data) != set) set.reset();
-  std::vector<DeltaOp> ops;
-  {
-    std::string masked_old, masked_new;
-    absl::string_view match_old = old_data, match_new = new_data;
-    Digest index_key = base.old_digest;
-    if (set) {
-      masked_old = MaskReferences(old_data, *set);
-      masked_new = MaskReferences(new_data, *set);
-      match_old = masked_old;
-      match_new = masked_new;
-      index_key = Sha256Of(absl::StrCat("masked ", static_cast<int>(*set), " ",
-                                        DigestToHex(base.old_digest)));
-    }
-    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
-                                                            &stats->index_cached));
-    MatchOptions match;
-    match.threads = options.threads;
-    ops = MatchAll(match_old, match_new, index, match);
-  }  // The index (4 bytes per old byte) is freed before compression starts.
+  return set;
+}
+
+// The coding half of Diff: the streams of `ops`, with references predicted
+// where that leaves fewer non-zero diff bytes (of `set`, or else of each
+// instruction set), the diff stream modeled unless options.fast_apply, and the
+// zstd-prefix candidate where it may win.
+absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view old_data,
+                                    absl::string_view new_data, std::vector<DeltaOp> ops,
+                                    std::optional<InstructionSet> set, const DiffOptions& options,
+                                    DiffStats* stats) {
   RawStreams raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt);
   bool predicted = false;
   if (options.predict_references && raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
@@ -261,6 +241,72 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
     }
   }
   return patch;
+}
+
+}  // namespace
+
+uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable) {
+  const uint64_t suffix_array = old_size * (old_size < (uint64_t{2} << 30) ? 4 : 8);
+  const uint64_t inputs = (old_size + new_size) * (executable ? 2 : 1);
+  return inputs + suffix_array + 3 * new_size + (uint64_t{160} << 20);
+}
+
+absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
+                                 const DiffOptions& options, DiffStats* stats) {
+  if (old_data.size() > options.max_input_bytes ||
+      new_data.size() > options.max_input_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input too large: old ", old_data.size(), " bytes, new ", new_data.size(),
+        " bytes, limit ", options.max_input_bytes));
+  }
+  DiffStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
+  const PatchHeader base = BaseHeader(old_data, new_data);
+
+  // Executables are matched with their references' operands masked, so that
+  // code differing only in where it points matches as a whole (the predictor
+  // then accounts for the operands). The ops are as valid either way.
+  const std::optional<InstructionSet> set = SharedInstructionSet(old_data, new_data, options);
+  std::vector<DeltaOp> ops;
+  {
+    std::string masked_old, masked_new;
+    absl::string_view match_old = old_data, match_new = new_data;
+    Digest index_key = base.old_digest;
+    if (set) {
+      masked_old = MaskReferences(old_data, *set);
+      masked_new = MaskReferences(new_data, *set);
+      match_old = masked_old;
+      match_new = masked_new;
+      index_key = Sha256Of(absl::StrCat("masked ", static_cast<int>(*set), " ",
+                                        DigestToHex(base.old_digest)));
+    }
+    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
+                                                            &stats->index_cached));
+    MatchOptions match;
+    match.threads = options.threads;
+    ops = MatchAll(match_old, match_new, index, match);
+  }  // The index (4 bytes per old byte) is freed before compression starts.
+  return CodeOps(base, old_data, new_data, std::move(ops), set, options, stats);
+}
+
+absl::StatusOr<std::string> DiffWithOps(absl::string_view old_data, absl::string_view new_data,
+                                        std::vector<DeltaOp> ops, const DiffOptions& options,
+                                        DiffStats* stats) {
+  int64_t covered = 0;
+  for (const DeltaOp& op : ops) {
+    if (op.new_pos != covered || op.diff_len < 0 || op.extra_len < 0 || op.old_pos < 0 ||
+        (op.diff_len > 0 && op.old_pos + op.diff_len > static_cast<int64_t>(old_data.size()))) {
+      return absl::InternalError("DiffWithOps: ops that do not cover new in order within old");
+    }
+    covered += op.diff_len + op.extra_len;
+  }
+  if (covered != static_cast<int64_t>(new_data.size())) {
+    return absl::InternalError("DiffWithOps: ops that do not cover new");
+  }
+  DiffStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
+  return CodeOps(BaseHeader(old_data, new_data), old_data, new_data, std::move(ops),
+                 SharedInstructionSet(old_data, new_data, options), options, stats);
 }
 
 }  // namespace patchfarm

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/sha256.h"
 #include "core/delta/format.h"
+#include "core/delta/matcher.h"
 
 namespace patchfarm {
 
@@ -70,6 +72,7 @@ struct DiffStats {
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).
   bool index_cached = false;         // The suffix array or chunk index came from index_store.
   bool bounded = false;              // DiffBounded made the patch (bounded_diff.h).
+  bool near_identical = false;       // Matched on diagonals, no suffix sort (diff_files.h).
 };
 
 // About the peak memory of Diff for these sizes: both inputs (mapped and
@@ -81,6 +84,13 @@ uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executab
 // InvalidArgument if either input exceeds options.max_input_bytes.
 absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,
                                  const DiffOptions& options, DiffStats* stats = nullptr);
+
+// Diff's coding half alone: the patch of `ops`, which another matcher found
+// (DiffFiles' near-identical path). The ops must cover new in order, each
+// diff region inside old (matcher.h's contract); the patch is then exact.
+absl::StatusOr<std::string> DiffWithOps(absl::string_view old_data, absl::string_view new_data,
+                                        std::vector<DeltaOp> ops, const DiffOptions& options,
+                                        DiffStats* stats = nullptr);
 
 }  // namespace patchfarm
 

@@ -1,6 +1,9 @@
 #include "core/delta/diff_files.h"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "common/file.h"
 #include "common/status_macros.h"
@@ -8,6 +11,18 @@
 #include "core/delta/reference_predictor.h"
 
 namespace patchfarm {
+namespace {
+
+// Near-identical pairs (a big file whose next build differs in a few places):
+// new files from this size are first matched by bounded matching's
+// diagonals, in at most kNearIdenticalMemory, and if no more than
+// 1/kNearIdenticalOffDiagonal of new lies off them, coded from those ops with
+// no suffix sort. Below it the suffix sort is cheap anyway.
+constexpr uint64_t kNearIdenticalMinBytes = uint64_t{16} << 20;
+constexpr uint64_t kNearIdenticalMemory = uint64_t{256} << 20;
+constexpr uint64_t kNearIdenticalOffDiagonal = 100;
+
+}  // namespace
 
 bool FitsWholeFileDiff(uint64_t old_size, uint64_t new_size, absl::string_view old_head,
                        const DiffOptions& options) {
@@ -28,9 +43,26 @@ absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
   if (!FitsWholeFileDiff(old_file->size(), new_file->size(), head, options)) {
     return DiffBounded(*old_file, *new_file, scratch_dir, patch, options, stats);
   }
+  std::optional<std::vector<DeltaOp>> near;
+  if (new_file->size() >= kNearIdenticalMinBytes) {
+    DiffOptions match = options;
+    match.max_memory = std::min(std::max(options.max_memory, kMinBoundedMemory), kNearIdenticalMemory);
+    bool cached = false;
+    PF_ASSIGN_OR_RETURN(near, MatchNearIdentical(*old_file, *new_file,
+                                                 new_file->size() / kNearIdenticalOffDiagonal,
+                                                 match, &cached));
+    if (stats != nullptr) stats->index_cached = cached;
+  }
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_map, MappedFile::Open(old_path));
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_map, MappedFile::Open(new_path));
-  PF_ASSIGN_OR_RETURN(std::string bytes, Diff(old_map->data(), new_map->data(), options, stats));
+  std::string bytes;
+  if (near) {
+    PF_ASSIGN_OR_RETURN(bytes, DiffWithOps(old_map->data(), new_map->data(), *std::move(near),
+                                           options, stats));
+    if (stats != nullptr) stats->near_identical = true;
+  } else {
+    PF_ASSIGN_OR_RETURN(bytes, Diff(old_map->data(), new_map->data(), options, stats));
+  }
   return patch->Append(bytes);
 }
 

@@ -1,8 +1,11 @@
 // DiffFiles: the diff of two files as the CLI and the workers run it, within
 // DiffOptions::max_memory. A pair that whole-file matching handles within the
 // budget (WholeFileDiffMemory, diff.h) gets exactly Diff's patch (both files
-// are mapped); a larger pair is diffed by DiffBounded (bounded_diff.h), whose
-// scratch files go to `scratch_dir`. Thread-safe.
+// are mapped), except a near-identical pair of 16 MiB or more (99% of new on
+// the diagonals bounded matching finds, MatchNearIdentical), which is coded
+// by Diff's coder from those ops without a suffix sort; a larger pair is
+// diffed by DiffBounded (bounded_diff.h), whose scratch files go to
+// `scratch_dir`. Thread-safe.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_FILES_H_
 #define PATCHFARM_CORE_DELTA_DIFF_FILES_H_
 
