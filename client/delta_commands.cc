@@ -39,12 +39,6 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 absl::Status Diff(const std::string& old_path, const std::string& new_path,
                   const std::string& patch_path, const DiffOptions& options) {
   const absl::Duration start = SystemClock().Monotonic();
@@ -53,7 +47,7 @@ absl::Status Diff(const std::string& old_path, const std::string& new_path,
   CountingSink counted(out.get());
   DiffStats stats;
   PF_RETURN_IF_ERROR(
-      DiffFiles(old_path, new_path, DirectoryOf(patch_path), &counted, options, &stats));
+      DiffFiles(old_path, new_path, DirName(patch_path), &counted, options, &stats));
   PF_RETURN_IF_ERROR(out->Commit());
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> new_file, FileSource::Open(new_path));
   const uint64_t new_size = new_file->size();
@@ -92,7 +86,7 @@ absl::Status Apply(const std::string& old_path, const std::vector<std::string>& 
     const bool last = i + 1 == patch_paths.size();
     std::unique_ptr<ScratchFile> next;
     if (!last) {
-      PF_ASSIGN_OR_RETURN(next, ScratchFile::Create(DirectoryOf(out_path)));
+      PF_ASSIGN_OR_RETURN(next, ScratchFile::Create(DirName(out_path)));
     }
     absl::Status status = Apply(*old_source, *patch,
                                 last ? static_cast<ByteSink*>(out.get()) : next.get(), options);
@@ -185,7 +179,7 @@ int RunDiffCommand(const std::vector<std::string>& args) {
   if (old_is_dir) {
     TreeDiffOptions tree_options;
     tree_options.delta = options;
-    tree_options.scratch_dir = DirectoryOf(paths[2]);
+    tree_options.scratch_dir = DirName(paths[2]);
     status = DiffTrees(paths[0], paths[1], paths[2], tree_options);
   } else {
     status = Diff(paths[0], paths[1], paths[2], options);

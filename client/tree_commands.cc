@@ -83,14 +83,18 @@ absl::Status ApplyPackagesToNewTree(const std::string& old_dir,
                                     const std::vector<std::string>& packages,
                                     const std::string& out_dir) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<OpenChain> all, OpenAll(packages));
-  return ApplyToNewTree(old_dir, all->chain, out_dir);
+  ChainOptions options;
+  options.scratch_dir = DirName(out_dir);  // Large files of intermediate versions.
+  return ApplyToNewTree(old_dir, all->chain, out_dir, options);
 }
 
 absl::Status ApplyPackagesInPlace(const std::string& install_dir,
                                   const std::vector<std::string>& packages) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<OpenChain> all, OpenAll(packages));
   InPlaceReport report;
-  PF_RETURN_IF_ERROR(ApplyInPlace(install_dir, all->chain, InPlaceOptions(), &report));
+  InPlaceOptions options;
+  options.chain.scratch_dir = install_dir;  // Large files of intermediate versions.
+  PF_RETURN_IF_ERROR(ApplyInPlace(install_dir, all->chain, options, &report));
   if (report.recovery != Recovery::kNone) {
     std::printf("%s: first %s\n", install_dir.c_str(), RecoveryName(report.recovery));
   }

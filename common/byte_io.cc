@@ -39,4 +39,17 @@ absl::StatusOr<size_t> ConcatSource::ReadAt(uint64_t offset, char* buf, size_t n
   return done;
 }
 
+absl::Status CopySource(const ByteSource& from, ByteSink* to) {
+  std::string buffer(size_t{1} << 20, '\0');
+  for (uint64_t at = 0; at < from.size();) {
+    absl::StatusOr<size_t> got = from.ReadAt(at, buffer.data(), buffer.size());
+    if (!got.ok()) return got.status();
+    if (*got == 0) return absl::FailedPreconditionError("a source shrank while copied");
+    absl::Status appended = to->Append(absl::string_view(buffer.data(), *got));
+    if (!appended.ok()) return appended;
+    at += *got;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace patchfarm

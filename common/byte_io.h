@@ -84,6 +84,10 @@ class StringSink : public ByteSink {
   std::string* out_;
 };
 
+// Appends every byte of `from` to `to`, in pieces of at most 1 MiB.
+// FailedPrecondition if `from` comes back short; errors of either.
+absl::Status CopySource(const ByteSource& from, ByteSink* to);
+
 // Counts what passes through to another sink, which the caller keeps alive.
 class CountingSink : public ByteSink {
  public:

@@ -17,13 +17,6 @@ namespace {
 
 constexpr size_t kWriteBufferBytes = 1 << 20;
 
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 }  // namespace
 
 absl::Status FsyncDirectory(const std::string& dir) {
@@ -262,6 +255,13 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
                       AtomicFileWriter::Create(path, mode, fs));
   PF_RETURN_IF_ERROR(writer->Append(data));
   return writer->Commit();
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
 }
 
 }  // namespace patchfarm

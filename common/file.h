@@ -27,6 +27,10 @@ absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_vi
 // fsyncs the directory `dir`, making renames and creations in it durable.
 absl::Status FsyncDirectory(const std::string& dir);
 
+// The directory part of `path`: "." without a slash, "/" for a file in the
+// root ("a/b" -> "a", "/a" -> "/", "a" -> ".").
+std::string DirName(const std::string& path);
+
 // A regular file mapped read-only. Empty files map to an empty view.
 // data() is safe to read from several threads.
 class MappedFile {

@@ -51,4 +51,18 @@ absl::Status ParseDigest(absl::string_view raw, Digest* digest) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size) {
+  Sha256 hasher;
+  std::string buffer(size_t{1} << 20, '\0');
+  uint64_t offset = 0;
+  while (offset < source.size()) {
+    PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));
+    if (n == 0) break;
+    hasher.Update(absl::string_view(buffer.data(), n));
+    offset += n;
+  }
+  if (size != nullptr) *size = offset;
+  return hasher.Finish();
+}
+
 }  // namespace patchfarm

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/byte_io.h"
 #include "absl/strings/string_view.h"
 
 namespace patchfarm {
@@ -33,6 +35,10 @@ class Sha256 {
 
 // Returns the SHA-256 of `data`.
 Digest Sha256Of(absl::string_view data);
+
+// The SHA-256 of every byte of `source`, read in pieces, and their count in
+// *size (if given). Errors of the reads.
+absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size = nullptr);
 
 // Lower-case hex, 64 characters.
 std::string DigestToHex(const Digest& digest);

@@ -6,39 +6,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 
 namespace patchfarm {
 namespace {
 
-}  // namespace
-
-absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size) {
-  Sha256 hasher;
-  std::string buffer(1 << 20, '\0');
-  uint64_t offset = 0;
-  while (offset < source.size()) {
-    PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));
-    if (n == 0) break;
-    hasher.Update(absl::string_view(buffer.data(), n));
-    offset += n;
-  }
-  *size = offset;
-  return hasher.Finish();
-}
-
-namespace {
-
 absl::StatusOr<Digest> HashPath(FileSystem* fs, const std::string& path, uint64_t* size) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, fs->OpenReadable(path));
   return HashSource(*source, size);
-}
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 // Creates `dir` unless it exists; sets *created if it made it.

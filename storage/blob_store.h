@@ -38,9 +38,6 @@ namespace patchfarm {
 
 inline constexpr uint64_t kMaxBlobBytes = uint64_t{64} << 30;
 
-// The SHA-256 of every byte of `source`, and their count in *size.
-absl::StatusOr<Digest> HashSource(const ByteSource& source, uint64_t* size);
-
 class BlobStore {
  public:
   // Creates `dir` and `dir`/partial if missing and makes them durable. `fs`

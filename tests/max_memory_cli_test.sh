@@ -83,6 +83,25 @@ echo "in-place apply: peak RSS ${rss} KiB"
 [ "${rss:-999999}" -le $((96 * 1024)) ] || fail "in-place apply peak RSS ${rss} KiB over 96 MiB"
 diff -r --exclude=.patchfarm "$T/tree-new" "$T/install" > /dev/null || fail "in-place apply is not the new tree"
 
+# A chain of two packages: the intermediate version's pack goes to an
+# anonymous scratch file, not memory, so the apply stays in the same bound.
+mkdir -p "$T/tree-newer/data"
+python3 - "$T/tree-new/data/assets.pak" "$T/tree-newer/data/assets.pak" <<'PY2'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+for i in range(0, len(d), 7 << 20):
+    d[i] ^= 0x5a
+open(sys.argv[2], "wb").write(d)
+PY2
+cp "$T/tree-new/README" "$T/tree-newer/README"
+printf 'version newer\n' > "$T/tree-newer/data/version.txt"
+"$PF" diff --max-memory 96M "$T/tree-new" "$T/tree-newer" "$T/tree2.pkg" > /dev/null 2>&1 || fail "second tree diff"
+peak_rss "$PF" apply "$T/tree-old" "$T/tree.pkg" "$T/tree2.pkg" "$T/tree-out2" || fail "chained tree apply exited non-zero"
+rss=$(cat "$T/rss")
+echo "chained tree apply: peak RSS ${rss} KiB"
+[ "${rss:-999999}" -le $((96 * 1024)) ] || fail "chained tree apply peak RSS ${rss} KiB over 96 MiB"
+diff -r "$T/tree-newer" "$T/tree-out2" > /dev/null || fail "the chain does not rebuild the newer tree"
+
 for bad in 0 -1 1.5G nan 12X 99999999999999999999G ""; do
   "$PF" diff --max-memory "$bad" "$T/old.pak" "$T/new.pak" "$T/p3" 2> "$T/err" && fail "--max-memory '$bad' accepted"
   grep -q -- "--max-memory" "$T/err" || fail "refusal of '$bad' does not name --max-memory"

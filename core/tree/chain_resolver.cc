@@ -11,6 +11,32 @@
 namespace patchfarm {
 namespace {
 
+// A file of an intermediate version, rebuilt into memory or, from
+// kScratchFileBytes with a scratch directory, into an anonymous scratch file.
+class RebuiltFile : public ByteSource {
+ public:
+  static absl::StatusOr<std::shared_ptr<RebuiltFile>> Create(uint64_t size,
+                                                            const ChainOptions& options) {
+    auto file = std::make_shared<RebuiltFile>();
+    if (size >= kScratchFileBytes && !options.scratch_dir.empty()) {
+      PF_ASSIGN_OR_RETURN(file->scratch_, ScratchFile::Create(options.scratch_dir));
+    } else {
+      file->memory_.reserve(std::min<uint64_t>(size, uint64_t{1} << 20));
+    }
+    return file;
+  }
+  ByteSink* sink() { return scratch_ ? static_cast<ByteSink*>(scratch_.get()) : &memory_sink_; }
+  uint64_t size() const override { return scratch_ ? scratch_->size() : memory_.size(); }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override {
+    return scratch_ ? scratch_->ReadAt(offset, buf, n) : StringSource(memory_).ReadAt(offset, buf, n);
+  }
+
+ private:
+  std::unique_ptr<ScratchFile> scratch_;
+  std::string memory_;
+  StringSink memory_sink_{&memory_};
+};
+
 // Routes the output of one block to its files in order, hashing each. Files
 // going to FileOutputs are opened one at a time, when their first byte comes.
 class SplitSink : public ByteSink {
@@ -114,7 +140,7 @@ absl::StatusOr<const VersionEntry*> ChainResolver::Previous(size_t step, const s
 absl::StatusOr<Digest> ChainResolver::DigestOf(const FileContent& content) {
   if (content.digest_known) return content.digest;
   if (content.kind == FileContent::Kind::kBase) return base_->FileDigest(content.base_path);
-  if (content.kind == FileContent::Kind::kMemory) return Sha256Of(*content.data);
+  if (content.kind == FileContent::Kind::kRebuilt) return HashSource(*content.data);
   return absl::InternalError("output file without a digest");
 }
 
@@ -162,7 +188,7 @@ absl::Status ChainResolver::BuildView(size_t step, VersionView* next) {
         v.content.digest_known = true;
         v.content.digest = old.digest;
       } else {
-        v.content.kind = last ? FileContent::Kind::kOutput : FileContent::Kind::kMemory;
+        v.content.kind = last ? FileContent::Kind::kOutput : FileContent::Kind::kRebuilt;
         v.content.size = n.entry.size;
         v.content.digest_known = true;
         v.content.digest = n.entry.digest;
@@ -210,8 +236,8 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     for (uint32_t s : block.sources) {
       PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, table.old_entries[s].path));
       const FileContent& c = have->content;
-      if (c.kind == FileContent::Kind::kMemory) {
-        sources.push_back(std::make_unique<StringSource>(*c.data));
+      if (c.kind == FileContent::Kind::kRebuilt) {
+        sources.push_back(std::make_unique<SliceSource>(c.data.get(), 0, c.data->size()));
       } else {
         PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file,
                             FileSource::Open(base_->FullPath(c.base_path)));
@@ -222,8 +248,7 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     ConcatSource old_data(std::move(parts));
     // Outputs.
     std::vector<SplitSink::Target> targets;
-    std::vector<std::unique_ptr<std::string>> buffers;
-    std::vector<std::unique_ptr<StringSink>> memory_sinks;
+    std::vector<std::shared_ptr<RebuiltFile>> rebuilt;  // Intermediate versions' files.
     for (uint32_t index : block.entries) {
       const ManifestEntry& e = table.new_entries[index].entry;
       SplitSink::Target t;
@@ -233,10 +258,8 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
       if (last) {
         t.outputs = outputs;
       } else {
-        buffers.push_back(std::make_unique<std::string>());
-        buffers.back()->reserve(std::min<uint64_t>(e.size, uint64_t{1} << 20));
-        memory_sinks.push_back(std::make_unique<StringSink>(buffers.back().get()));
-        t.sink = memory_sinks.back().get();
+        PF_ASSIGN_OR_RETURN(rebuilt.emplace_back(), RebuiltFile::Create(e.size, options_));
+        t.sink = rebuilt.back()->sink();
       }
       targets.push_back(std::move(t));
     }
@@ -249,9 +272,9 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat(where, ": ", status.message()));
     }
-    for (size_t i = 0; i < buffers.size(); ++i) {
+    for (size_t i = 0; i < rebuilt.size(); ++i) {
       const std::string& path = table.new_entries[block.entries[i]].entry.path;
-      (*next)[path].content.data = std::shared_ptr<const std::string>(std::move(buffers[i]));
+      (*next)[path].content.data = std::move(rebuilt[i]);
     }
   }
   return absl::OkStatus();

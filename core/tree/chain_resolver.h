@@ -6,9 +6,9 @@
 //   2. derives the new version's entries and checks the package's new manifest
 //      digest (hashing kept files), so a modified install is refused before
 //      anything is written;
-//   3. rebuilds the package's blocks: into memory for an intermediate version
-//      (freed once the next version is built), into FileOutputs for the last,
-//      checking each rebuilt file's SHA-256.
+//   3. rebuilds the package's blocks: into memory (or scratch files) for an
+//      intermediate version (freed once the next version is built), into
+//      FileOutputs for the last, checking each rebuilt file's SHA-256.
 // Laying the final version out on disk is the caller's job (tree_apply.h).
 // Not thread-safe.
 #ifndef PATCHFARM_CORE_TREE_CHAIN_RESOLVER_H_
@@ -43,12 +43,13 @@ class FileOutputs {
 struct FileContent {
   enum class Kind {
     kBase,    // The base tree's file at base_path.
-    kMemory,  // `data`, rebuilt for an intermediate version.
+    kRebuilt,  // `data`, rebuilt for an intermediate version.
     kOutput,  // Written to FileOutputs under the entry's own path.
   };
   Kind kind = Kind::kBase;
   std::string base_path;
-  std::shared_ptr<const std::string> data;
+  // kRebuilt: in memory, or in an anonymous scratch file when large.
+  std::shared_ptr<const ByteSource> data;
   uint64_t size = 0;
   bool digest_known = false;
   Digest digest{};
@@ -72,9 +73,14 @@ struct PackageInput {
 struct ChainOptions {
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
   // Files of the last version are streamed to FileOutputs; an intermediate
-  // version's are held in memory.
+  // version's are held in memory, or, those of kScratchFileBytes or more,
+  // in anonymous scratch files (common/file.h ScratchFile) under
+  // scratch_dir if it is set.
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
+  std::string scratch_dir;                            // Default: none.
 };
+
+inline constexpr uint64_t kScratchFileBytes = uint64_t{16} << 20;
 
 class ChainResolver {
  public:

@@ -195,7 +195,7 @@ class SwitchPlanner {
       } else {
         PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
                             FileWriter::Create(dir_.Staged(op.id), v.mode, dir_.fs));
-        PF_RETURN_IF_ERROR(writer->Append(*c.data));
+        PF_RETURN_IF_ERROR(CopySource(*c.data, writer.get()));
         PF_RETURN_IF_ERROR(writer->Close());
       }
     }

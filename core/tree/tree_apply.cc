@@ -68,9 +68,9 @@ absl::Status LayOut(ChainResolver* resolver, BaseTree* base, const std::string& 
         const FileContent& c = v.content;
         if (c.kind == FileContent::Kind::kBase) {
           PF_RETURN_IF_ERROR(CopyFile(base->FullPath(c.base_path), full, v.mode));
-        } else if (c.kind == FileContent::Kind::kMemory) {
+        } else if (c.kind == FileContent::Kind::kRebuilt) {
           PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer, FileWriter::Create(full, v.mode));
-          PF_RETURN_IF_ERROR(writer->Append(*c.data));
+          PF_RETURN_IF_ERROR(CopySource(*c.data, writer.get()));
           PF_RETURN_IF_ERROR(writer->Close());
         } else {
           PF_RETURN_IF_ERROR(Chmod(full, v.mode));
