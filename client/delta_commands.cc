@@ -116,13 +116,24 @@ absl::Status Info(const std::string& patch_path) {
   std::printf("new_bytes: %llu\nnew_sha256: %s\n",
               static_cast<unsigned long long>(header->new_size),
               DigestToHex(header->new_digest).c_str());
-  static const char* kNames[] = {"control", "diff", "extra"};
-  for (size_t i = 0; i < header->streams.size(); ++i) {
-    const StreamExtent& s = header->streams[i];
-    std::printf("stream %s: %llu bytes -> %llu bytes\n",
-                HasThreeStreams(header->method) ? kNames[i] : "content",
-                static_cast<unsigned long long>(s.compressed_size),
-                static_cast<unsigned long long>(s.raw_size));
+  // Streams by name; a joined patch's frames add up to its diff and extra.
+  std::vector<std::pair<std::string, std::vector<StreamExtent>>> streams;
+  if (HasThreeStreams(header->method)) {
+    streams = {{"control", {header->streams[kControlStream]}},
+               {"diff", header->DiffFrames()},
+               {"extra", header->ExtraFrames()}};
+  } else {
+    streams = {{"content", header->streams}};
+  }
+  for (const auto& [name, frames] : streams) {
+    uint64_t compressed = 0, raw = 0;
+    for (const StreamExtent& frame : frames) {
+      compressed += frame.compressed_size;
+      raw += frame.raw_size;
+    }
+    std::printf("stream %s: %llu bytes -> %llu bytes%s\n", name.c_str(),
+                static_cast<unsigned long long>(compressed), static_cast<unsigned long long>(raw),
+                frames.size() > 1 ? absl::StrCat(" (", frames.size(), " frames)").c_str() : "");
   }
   return absl::OkStatus();
 }

@@ -72,9 +72,7 @@ absl::Status Coordinator::Load() {
       return false;
     }
     const std::string& id = j.status().job_id();
-    if (j.status().state() == v1::JOB_STATE_QUEUED) {
-      queue_.Push(id, j.priority(), j.seq(), j.old_manifest_digest());
-    } else if (j.status().state() == v1::JOB_STATE_LEASED) {
+    if (j.status().state() == v1::JOB_STATE_LEASED) {
       // Its worker may still finish it; if it stays silent the lease runs out.
       leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease};
     }
@@ -82,6 +80,7 @@ absl::Status Coordinator::Load() {
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
+  for (const auto& [id, job] : jobs_) QueueLocked(job);  // Split pairs once their segments are known.
   PF_RETURN_IF_ERROR(store_->Scan(kPolicyPrefix, [&](absl::string_view key, absl::string_view value) {
     v1::PolicyRequest p;
     if (!p.ParseFromArray(value.data(), static_cast<int>(value.size()))) {

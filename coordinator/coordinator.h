@@ -17,6 +17,14 @@
 // (core/tree/result_binding.h); its size is read from the blob store. A
 // refused result leaves the job as it was and logs event=result_refused.
 //
+// Huge file pairs (CoordinatorOptions::segment_bytes) are split when first
+// acquired into segment jobs (<job id>.s<k>, each a range of new, queued in
+// the pair's place), which workers run at once; a lost worker loses only its
+// segment. When every segment is done the pair's job is queued again as a
+// join job, whose result is the pair's patch (one patch, method 6); the
+// segments' results are dropped then. A segment that fails for good fails
+// the pair's job.
+//
 // Retention (core/release/retention.h, coordinator_retention.cc): after each
 // Submit and SetPolicy (and at start) the coordinator plans the chained
 // patches its product's policy keeps that have no job yet, and drops the
@@ -63,7 +71,12 @@ struct CoordinatorOptions {
   // jobs are forgotten to make room. Default: 10,000.
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
+  uint64_t segment_bytes = 0;
   Policy policy;  // For products without a policy of their own.
+  // File pairs whose new file is larger are split into segment jobs of about
+  // this many bytes of new (at most kMaxJoinedSegments: larger files get
+  // larger segments), which workers run at once and a join job makes one
+  // patch of (coordinator_segments.cc). 0: never split. Default: 0.
   // Gets one structured line ("event=... release=... job=...") per release,
   // job and worker event. Called with the coordinator's lock held: keep it
   // quick (a buffered write). Default: none.
@@ -192,6 +205,27 @@ class Coordinator {
                                        const v1::StoredManifest& new_manifest,
                                        const Digest& package_digest) const;
   void RequeueLocked(v1::StoredJob* job);
+  // Puts a queued job in the queue (a split pair's job only once its
+  // segments are done).
+  void QueueLocked(const v1::StoredJob& job);
+
+  // Segments (coordinator_segments.cc).
+  // True if `job` is a file pair to split into segment jobs now.
+  bool SplitsLocked(const v1::StoredJob& job) const;
+  // Creates (stores and queues) the segment jobs of `*job`, which stays
+  // queued but out of the queue; reuses segment jobs already done.
+  absl::Status SplitLocked(v1::StoredJob* job);
+  // True if every segment job of the split pair `job` is done.
+  bool SegmentsDoneLocked(const v1::StoredJob& job) const;
+  // The Job a worker gets for `job`: its segment range or the segment
+  // results to join.
+  void DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out) const;
+  // After a segment job is done or failed for good: queues its pair's join,
+  // or fails the pair.
+  void SegmentFinishedLocked(const v1::StoredJob& segment);
+  // Checks a segment job's result: a segment of the job's pair and range.
+  static absl::Status CheckSegmentResult(const v1::StoredJob& job, const ManifestEntry& old_file,
+                                         const ManifestEntry& new_file, const ByteSource& package);
   // Counts a failed attempt: requeues, or fails the job for good.
   void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
   absl::StatusOr<WorkerState*> SeenLocked(const std::string& worker_id);

@@ -42,10 +42,15 @@ v1::StoredJob Coordinator::NewJobLocked(const v1::StoredRelease& from, const v1:
 
 void Coordinator::AdoptJobLocked(v1::StoredJob job) {
   const std::string id = job.status().job_id();
-  if (job.status().state() == v1::JOB_STATE_QUEUED) {
-    queue_.Push(id, job.priority(), job.seq(), job.old_manifest_digest());
-  }
   jobs_[id] = std::move(job);
+  QueueLocked(jobs_[id]);
+}
+
+void Coordinator::QueueLocked(const v1::StoredJob& job) {
+  if (job.status().state() != v1::JOB_STATE_QUEUED) return;
+  if (job.segment_job_ids_size() > 0 && !SegmentsDoneLocked(job)) return;
+  const uint64_t part = job.parent_job_id().empty() ? 0 : job.segment_begin() + 1;
+  queue_.Push(job.status().job_id(), job.priority(), job.seq(), job.old_manifest_digest(), part);
 }
 
 absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest& request) {
@@ -81,6 +86,7 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
     s->set_state(v1::JOB_STATE_QUEUED);
     s->set_attempts(0);
     s->clear_error();
+    job.clear_segment_job_ids();  // Split again; segments done are kept.
   }
   if (s->state() == v1::JOB_STATE_QUEUED) {
     job.set_priority(0);
@@ -115,8 +121,22 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
   std::set<std::string> held = worker.held;
   for (const std::string& d : request.cached_manifests()) held.insert(d);
   const absl::Duration now = clock_->Monotonic();
-  for (const std::string& id : queue_.Pop(std::min<uint32_t>(request.max_jobs(), 64), held)) {
+  const int max_jobs = static_cast<int>(std::min<uint32_t>(request.max_jobs(), 64));
+  while (response.jobs_size() < max_jobs) {
+    std::vector<std::string> popped = queue_.Pop(1, held);
+    if (popped.empty()) break;
+    const std::string& id = popped[0];
     v1::StoredJob& job = jobs_[id];
+    if (SplitsLocked(job)) {
+      v1::StoredJob split = job;
+      absl::Status status = SplitLocked(&split);
+      if (status.ok()) {
+        job = std::move(split);
+      } else {
+        FailAttemptLocked(&job, absl::StrCat("splitting into segments: ", status.message()));
+      }
+      continue;  // Its segments are queued in its place.
+    }
     auto old_manifest = ManifestLocked(job.old_manifest_digest());
     auto new_manifest = ManifestLocked(job.new_manifest_digest());
     if (!old_manifest.ok() || !new_manifest.ok()) {
@@ -143,6 +163,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     out->set_new_manifest_digest(job.new_manifest_digest());
     *out->mutable_new_manifest() = (*new_manifest)->entries();
     out->set_engine_format(kEngineFormat);
+    DescribeSegmentsLocked(job, out);
   }
   if (response.jobs_size() > 0) ChangedLocked();
   return response;
@@ -182,6 +203,10 @@ absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
   if (job.kind() == v1::RELEASE_KIND_FILE) {
     if (old_entries.size() != 1 || new_entries.size() != 1) {
       return absl::InternalError("a file job's manifests hold one entry each");
+    }
+    if (!job.parent_job_id().empty()) {
+      PF_RETURN_IF_ERROR(CheckSegmentResult(job, old_entries[0], new_entries[0], *package));
+      return package->size();
     }
     PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, old_entries[0], new_entries[0]));
   } else {
@@ -255,6 +280,8 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   LogLocked(absl::StrCat("event=job_done job=", job_id, " from=", s->from_version(),
                          " to=", s->to_version(), " worker=", request.worker_id(),
                          " bytes=", *size, " seconds=", s->seconds()));
+  if (!done.parent_job_id().empty()) SegmentFinishedLocked(done);
+  if (done.segment_job_ids_size() > 0) DropExpiredLocked();  // The segments' results.
   ChangedLocked();
   return absl::OkStatus();
 }
@@ -262,7 +289,7 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
 void Coordinator::RequeueLocked(v1::StoredJob* job) {
   job->mutable_status()->set_state(v1::JOB_STATE_QUEUED);
   job->mutable_status()->clear_worker_id();
-  queue_.Push(job->status().job_id(), job->priority(), job->seq(), job->old_manifest_digest());
+  QueueLocked(*job);
 }
 
 void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error) {
@@ -280,6 +307,9 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
                          " job=", s->job_id(), " from=", s->from_version(), " to=", s->to_version(),
                          " attempts=", s->attempts(), " error=\"", s->error(), "\""));
   PersistJobLocked(*job, false).IgnoreError();  // Reloaded as it was; retried then.
+  if (s->state() == v1::JOB_STATE_FAILED && !job->parent_job_id().empty()) {
+    SegmentFinishedLocked(*job);
+  }
   ChangedLocked();
 }
 

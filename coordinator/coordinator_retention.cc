@@ -173,6 +173,22 @@ void Coordinator::DropExpiredLocked() {
     candidates.push_back(c);
     dropping.insert(id);
   }
+  // Segment jobs whose pair's job is done (joined) or gone: their results
+  // served the join only.
+  for (const auto& [id, job] : jobs_) {
+    if (job.parent_job_id().empty()) continue;
+    auto parent = jobs_.find(job.parent_job_id());
+    if (parent != jobs_.end() && parent->second.status().state() != v1::JOB_STATE_DONE) continue;
+    dropping.insert(id);
+    DropCandidate c;
+    if (job.status().state() == v1::JOB_STATE_DONE &&
+        ParseDigest(job.status().package_digest(), &c.digest).ok()) {
+      c.job_id = id;
+      c.from_version = job.status().from_version();
+      c.to_version = job.status().to_version();
+      candidates.push_back(c);
+    }
+  }
   std::set<std::string> markers;  // Hex digests with a drop/ record.
   absl::Status scanned = store_->Scan(kDropPrefix, [&](absl::string_view key, absl::string_view) {
     const std::string hex(key.substr(sizeof(kDropPrefix) - 1));

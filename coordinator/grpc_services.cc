@@ -99,12 +99,15 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
   if (!source.ok()) return ToGrpcStatus(source.status());
   uint64_t size = (*source)->size();
   if (request->offset() > size) return Invalid("offset past the end of the blob");
+  const uint64_t end = request->length() == 0 || request->length() > size - request->offset()
+                           ? size
+                           : request->offset() + request->length();
   std::string buffer(kBlobChunkBytes, '\0');
   uint64_t offset = request->offset();
   bool first = true;
-  while (offset < size || first) {
+  while (offset < end || first) {
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    auto n = (*source)->ReadAt(offset, buffer.data(), buffer.size());
+    auto n = (*source)->ReadAt(offset, buffer.data(), std::min<uint64_t>(buffer.size(), end - offset));
     if (!n.ok()) return ToGrpcStatus(n.status());
     v1::DownloadChunk chunk;
     if (first) chunk.set_size(size);

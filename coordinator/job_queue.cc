@@ -3,9 +3,9 @@
 namespace patchfarm {
 
 void JobQueue::Push(const std::string& job_id, uint32_t priority, uint64_t seq,
-                    const std::string& old_key) {
+                    const std::string& old_key, uint64_t part) {
   Remove(job_id);
-  Key key{priority, seq};
+  Key key{priority, seq, part};
   items_[key] = Item{job_id, old_key};
   index_[job_id] = key;
 }
@@ -21,10 +21,10 @@ std::vector<std::string> JobQueue::Pop(size_t n, const std::set<std::string>& he
   std::vector<std::string> out;
   while (out.size() < n && !items_.empty()) {
     auto chosen = items_.begin();
-    const uint32_t priority = chosen->first.first;
+    const uint32_t priority = std::get<0>(chosen->first);
     size_t looked = 0;
     for (auto it = items_.begin();
-         it != items_.end() && looked < kAffinityScan && it->first.first == priority;
+         it != items_.end() && looked < kAffinityScan && std::get<0>(it->first) == priority;
          ++it, ++looked) {
       if (held.count(it->second.old_key) != 0) {
         chosen = it;
@@ -40,8 +40,8 @@ std::vector<std::string> JobQueue::Pop(size_t n, const std::set<std::string>& he
 
 size_t JobQueue::size(uint32_t priority) const {
   size_t count = 0;
-  for (auto it = items_.lower_bound(Key{priority, 0});
-       it != items_.end() && it->first.first == priority; ++it) {
+  for (auto it = items_.lower_bound(Key{priority, 0, 0});
+       it != items_.end() && std::get<0>(it->first) == priority; ++it) {
     ++count;
   }
   return count;

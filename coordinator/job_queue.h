@@ -1,5 +1,6 @@
 // The queue of jobs waiting for a worker: one-off requests (priority 0) before
-// release jobs (priority 1), first in first out within a priority. A worker is
+// release jobs (priority 1), first in first out within a priority (the parts
+// of one job, its segment jobs, in the order of their `part`). A worker is
 // given the first job, among the next kAffinityScan of the leading priority,
 // whose old side it already holds, else the head. Not thread-safe (the
 // coordinator locks).
@@ -10,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -20,7 +22,8 @@ class JobQueue {
   static constexpr size_t kAffinityScan = 64;
 
   // Adds `job_id`, or moves it if queued already.
-  void Push(const std::string& job_id, uint32_t priority, uint64_t seq, const std::string& old_key);
+  void Push(const std::string& job_id, uint32_t priority, uint64_t seq, const std::string& old_key,
+            uint64_t part = 0);
   void Remove(const std::string& job_id);
   bool Contains(const std::string& job_id) const { return index_.count(job_id) != 0; }
   // Up to `n` jobs for a worker holding the old sides in `held`.
@@ -29,7 +32,7 @@ class JobQueue {
   size_t size(uint32_t priority) const;
 
  private:
-  using Key = std::pair<uint32_t, uint64_t>;  // (priority, seq)
+  using Key = std::tuple<uint32_t, uint64_t, uint64_t>;  // (priority, seq, part)
   struct Item {
     std::string job_id;
     std::string old_key;

@@ -1,7 +1,10 @@
 #include "transfer/blob_transfer.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -106,6 +109,58 @@ absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, 
   PF_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
   if (upload == nullptr) return absl::DataLossError("download returned nothing");
   return upload->Commit();
+}
+
+absl::StatusOr<size_t> RemoteBlobSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  if (offset >= size_ || n == 0) return 0;
+  n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
+  absl::StatusOr<size_t> got;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    got = ReadOnce(offset, buf, n);
+    if (got.ok() || got.status().code() != absl::StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
+  if (!got.ok()) {
+    return absl::Status(got.status().code(),
+                        absl::StrCat("reading blob ", DigestToHex(digest_).substr(0, 16), " at ",
+                                     offset, ": ", got.status().message()));
+  }
+  return got;
+}
+
+absl::StatusOr<size_t> RemoteBlobSource::ReadOnce(uint64_t offset, char* buf, size_t n) const {
+  v1::DownloadRequest request;
+  request.set_digest(DigestBytes(digest_));
+  request.set_offset(offset);
+  request.set_length(n);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+  std::unique_ptr<grpc::ClientReader<v1::DownloadChunk>> reader(stub_->Download(&context, request));
+  v1::DownloadChunk chunk;
+  size_t got = 0;
+  bool first = true;
+  absl::Status status;
+  while (status.ok() && reader->Read(&chunk)) {
+    if (first && chunk.size() != size_) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat("the blob is ", chunk.size(), " bytes, not ", size_));
+    } else if (chunk.data().size() > n - got) {
+      status = absl::DataLossError("the coordinator sent more than was asked");
+    } else {
+      std::memcpy(buf + got, chunk.data().data(), chunk.data().size());
+      got += chunk.data().size();
+    }
+    first = false;
+  }
+  if (!status.ok()) {
+    context.TryCancel();
+    reader->Finish().ok();
+    return status;
+  }
+  PF_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
+  if (got != n) return absl::DataLossError(absl::StrCat("got ", got, " of ", n, " bytes"));
+  bytes_read_ += got;
+  return got;
 }
 
 }  // namespace patchfarm

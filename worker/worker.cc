@@ -12,7 +12,9 @@
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "core/delta/bounded_diff.h"
 #include "core/delta/diff_files.h"
+#include "core/delta/segments.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 #include "storage/rocksdb_store.h"
@@ -108,9 +110,53 @@ void Worker::Log(const std::string& line) {
   if (options_.log) options_.log(absl::StrCat(options_.worker_id, ": ", line));
 }
 
+absl::Status Worker::ComputeSegment(const v1::Job& job, const ManifestEntry& old_file,
+                                    const ManifestEntry& new_file, ByteSink* out) {
+  RemoteBlobSource old_source(blobs_.get(), old_file.digest, old_file.size);
+  RemoteBlobSource new_source(blobs_.get(), new_file.digest, new_file.size);
+  SegmentSpec spec{old_file.digest, new_file.digest, job.segment_begin(), job.segment_end()};
+  PF_RETURN_IF_ERROR(
+      DiffSegment(old_source, new_source, spec, options_.cache_dir, out, options_.diff.delta));
+  Log(absl::StrCat("job ", job.job_id(), ": segment [", spec.begin, ", ", spec.end, ") read ",
+                   old_source.bytes_read(), " bytes of old and ", new_source.bytes_read(),
+                   " of new"));
+  return absl::OkStatus();
+}
+
+absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* out) {
+  std::vector<Digest> digests;
+  for (const std::string& raw : job.segment_digests()) {
+    Digest digest{};
+    PF_RETURN_IF_ERROR(ParseDigest(raw, &digest));
+    digests.push_back(digest);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active->blobs.insert(digest).second) active->pins.push_back(cache_->PinBlob(digest));
+  }
+  std::vector<std::unique_ptr<FileSource>> files;
+  for (const Digest& digest : digests) {
+    {
+      std::lock_guard<std::mutex> lock(download_mu_);
+      PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+    }
+    PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
+    files.push_back(std::move(file));
+  }
+  std::vector<const ByteSource*> segments;
+  for (const auto& file : files) segments.push_back(file.get());
+  return JoinSegments(segments, options_.cache_dir, out, options_.diff.delta.level);
+}
+
 absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) {
   PF_ASSIGN_OR_RETURN(Manifest old_tree, FromProto(job.old_manifest()));
   PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(job.new_manifest()));
+  const bool file_pair = job.kind() == v1::RELEASE_KIND_FILE && old_tree.size() == 1 &&
+                         new_tree.size() == 1;
+  if (job.segment_end() > 0 || job.segment_digests_size() > 0) {
+    if (!file_pair) return absl::InvalidArgumentError("a segment job needs one file on each side");
+    if (job.segment_digests_size() > 0) return ComputeJoin(job, active, out);
+    return ComputeSegment(job, old_tree[0], new_tree[0], out);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Manifest* m : {&old_tree, &new_tree}) {

@@ -1,7 +1,9 @@
 // A farm worker: pulls up to `jobs` delta jobs at a time from the coordinator,
 // fetches the blobs it lacks into a bounded local cache, runs the engine
 // (core/delta for file releases, core/tree for trees), uploads the package and
-// reports it. Heartbeats keep its leases; a lost coordinator is retried with
+// reports it. Segment jobs of a huge pair read old and new by ranged
+// downloads instead (nothing cached) and report a segment; join jobs fetch
+// the segments and report the pair's patch (core/delta/segments.h). Heartbeats keep its leases; a lost coordinator is retried with
 // backoff; Stop() (SIGTERM) or a drain from the coordinator makes it finish
 // the jobs it holds and return.
 #ifndef PATCHFARM_WORKER_WORKER_H_
@@ -74,6 +76,11 @@ class Worker {
   void Execute(const v1::Job& job, Active* active);
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
+  // A segment job: the segment, reading old and new by ranges.
+  absl::Status ComputeSegment(const v1::Job& job, const ManifestEntry& old_file,
+                              const ManifestEntry& new_file, ByteSink* out);
+  // A join job: the patch of the segments it names, fetched whole.
+  absl::Status ComputeJoin(const v1::Job& job, Active* active, ByteSink* out);
   void HeartbeatLoop();
   void Log(const std::string& line);
 

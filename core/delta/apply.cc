@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -122,6 +124,65 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 
+// One stream read as the sequence of its frames (FORMAT.md: one frame, or
+// one per segment for kJoinedStreams), each opened once the one before it is
+// read to its end and checked finished.
+class FrameSequence {
+ public:
+  FrameSequence(const ByteSource* patch, std::vector<StreamExtent> frames)
+      : patch_(patch), frames_(std::move(frames)) {}
+
+  // Fills `dst` with exactly `n` bytes. DataLoss if the frames end early.
+  absl::Status Read(char* dst, size_t n) {
+    while (n > 0) {
+      if (left_ == 0) {
+        PF_RETURN_IF_ERROR(FinishFrame());
+        if (next_ == frames_.size()) return absl::DataLossError("corrupt patch: a stream ends early");
+        PF_RETURN_IF_ERROR(OpenFrame(frames_[next_++]));
+        continue;
+      }
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(n, left_));
+      PF_RETURN_IF_ERROR(reader_->Read(dst, take));
+      dst += take;
+      n -= take;
+      left_ -= take;
+    }
+    return absl::OkStatus();
+  }
+  // OK if every frame was read to its end (checksum included).
+  absl::Status CheckFinished() {
+    for (;;) {
+      if (left_ != 0) return absl::DataLossError("corrupt patch: a stream has bytes left over");
+      PF_RETURN_IF_ERROR(FinishFrame());
+      if (next_ == frames_.size()) return absl::OkStatus();
+      PF_RETURN_IF_ERROR(OpenFrame(frames_[next_++]));
+    }
+  }
+
+ private:
+  absl::Status OpenFrame(const StreamExtent& frame) {
+    ZstdFrameReader::Limits limits;
+    limits.content_size = frame.raw_size;
+    limits.max_window_log = kMaxStreamWindowLog;
+    PF_ASSIGN_OR_RETURN(reader_, ZstdFrameReader::Open(patch_, frame.offset,
+                                                       frame.compressed_size, limits));
+    left_ = frame.raw_size;
+    return absl::OkStatus();
+  }
+  absl::Status FinishFrame() {
+    if (reader_ == nullptr) return absl::OkStatus();
+    PF_RETURN_IF_ERROR(reader_->CheckFinished());
+    reader_.reset();
+    return absl::OkStatus();
+  }
+
+  const ByteSource* patch_;
+  std::vector<StreamExtent> frames_;
+  size_t next_ = 0;
+  std::unique_ptr<ZstdFrameReader> reader_;
+  uint64_t left_ = 0;  // Bytes of the current frame not yet read.
+};
+
 struct ControlEntry {
   int64_t seek = 0;
   uint64_t diff_len = 0, extra_len = 0;
@@ -209,26 +270,22 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   const ReferenceMap map(all_ops);
   std::vector<DeltaOp>().swap(all_ops);
   InstructionSet set = InstructionSet::kX86_64;
-  std::unique_ptr<ZstdFrameReader> streams[3];
-  for (int i = 0; i < 3; ++i) {
-    if (modeled && i == kDiffStream) continue;
-    auto opened = i == kControlStream ? OpenControl(patch, header, &set)
-                                      : OpenStream(patch, header.streams[i], {}, kMaxStreamWindowLog);
-    if (!opened.ok()) {
-      return absl::Status(opened.status().code(),
-                          absl::StrCat("stream ", i, ": ", opened.status().message()));
-    }
-    streams[i] = *std::move(opened);
+  auto opened = OpenControl(patch, header, &set);
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(),
+                        absl::StrCat("stream 0: ", opened.status().message()));
   }
-  ZstdFrameReader& control = *streams[kControlStream];
-  ZstdFrameReader& extra = *streams[kExtraStream];
+  ZstdFrameReader& control = **opened;
+  FrameSequence diff(&patch, header.DiffFrames());
+  FrameSequence extra(&patch, header.ExtraFrames());
   const StreamExtent& diff_extent = header.streams[kDiffStream];
   std::unique_ptr<DiffModelDecoder> model;
   if (modeled) {
     model = std::make_unique<DiffModelDecoder>(&patch, diff_extent.offset,
                                                diff_extent.compressed_size);
   }
-  uint64_t diff_remaining = diff_extent.raw_size;
+  uint64_t diff_remaining = 0;
+  for (const StreamExtent& frame : header.DiffFrames()) diff_remaining += frame.raw_size;
   const uint64_t old_size = header.old_size;  // Apply checked old against it.
   const uint64_t new_size = header.new_size;
   ReferencePredictor predictor(&map, static_cast<int64_t>(old_size), set);
@@ -283,7 +340,7 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
                                         lookahead, reinterpret_cast<uint8_t*>(buf.data()),
                                         n));
       } else {
-        PF_RETURN_IF_ERROR(streams[kDiffStream]->Read(buf.data(), n));
+        PF_RETURN_IF_ERROR(diff.Read(buf.data(), n));
       }
       for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>(buf[i] + old_bytes[i]);
       PF_RETURN_IF_ERROR(out->Append(absl::string_view(buf.data(), n)));
@@ -300,10 +357,9 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
     return absl::DataLossError(absl::StrCat("corrupt patch: control covers ",
                                             out->written(), " of ", new_size, " bytes"));
   }
-  for (auto& stream : streams) {
-    if (stream != nullptr) PF_RETURN_IF_ERROR(stream->CheckFinished());
-  }
-  if (modeled) PF_RETURN_IF_ERROR(model->CheckFinished());
+  PF_RETURN_IF_ERROR(control.CheckFinished());
+  PF_RETURN_IF_ERROR(modeled ? model->CheckFinished() : diff.CheckFinished());
+  PF_RETURN_IF_ERROR(extra.CheckFinished());
   return absl::OkStatus();
 }
 

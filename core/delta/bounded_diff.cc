@@ -15,6 +15,7 @@
 #include "core/delta/bounded_streams.h"
 #include "core/delta/format.h"
 #include "core/delta/matcher.h"
+#include "core/delta/segments.h"
 #include "core/delta/suffix_index.h"
 #include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
@@ -48,9 +49,13 @@ class BoundedDiffer {
  public:
   BoundedDiffer(const ByteSource& old, const ByteSource& new_file, const DiffOptions& options,
                 const BoundedDiffPlan& plan)
-      : old_(old), new_(new_file), options_(options), plan_(plan) {}
+      : old_(old), new_(new_file), options_(options), plan_(plan), end_(new_file.size()) {}
 
+  // The whole patch (method 1).
   absl::Status Run(const std::string& scratch_dir, ByteSink* patch, DiffStats* stats);
+  // The segment of `spec` (segments.h): new[spec.begin, spec.end) only,
+  // trusting the digests it names.
+  absl::Status RunSegment(const SegmentSpec& spec, const std::string& scratch_dir, ByteSink* out);
   // Pass 1 alone, into `ops`, giving up (Aborted) once more than
   // `max_off_diagonal` bytes of new are off the segments' main diagonals.
   absl::Status MatchNearIdentical(uint64_t max_off_diagonal, OpCollector* ops, bool* index_cached) {
@@ -97,12 +102,24 @@ class BoundedDiffer {
                                                 absl::string_view segment) const;
   // Pass 2: the diff and extra streams, by the ops in `control_raw`.
   absl::Status EncodeStreams(const ByteSource& control_raw, StreamFeed* diff, StreamFeed* extra);
+  // Both passes over new[begin_, end_): the raw control entries into
+  // `*control_raw` (counted by `control`), the diff and extra frames into
+  // `frames` (kDiffStream, kExtraStream), their extents into `extents`.
+  // With `compress_control`, the control stream's frame goes to
+  // frames[kControlStream] first.
+  absl::Status Encode(const std::string& scratch_dir, bool compress_control,
+                      std::unique_ptr<ScratchFile>* control_raw, ControlWriter** control,
+                      std::unique_ptr<ScratchFile> frames[3], StreamExtent extents[3],
+                      bool* index_cached);
 
   const ByteSource& old_;
   const ByteSource& new_;
   const DiffOptions& options_;
   const BoundedDiffPlan plan_;
   Digest old_digest_{}, new_digest_{};
+  uint64_t begin_ = 0, end_;  // The bytes of new diffed.
+  bool digests_given_ = false;  // RunSegment: old_digest_ and new_digest_ are the spec's.
+  std::unique_ptr<ControlWriter> control_writer_;
   std::string window_;
   uint64_t off_diagonal_ = 0;  // Bytes of new matched off the main diagonals,
   uint64_t off_diagonal_limit_ = UINT64_MAX;  // and how many may be.
@@ -283,15 +300,16 @@ absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
     key = absl::StrCat("chunks/", index->Parameters(), "/", DigestToHex(*options_.old_digest));
     std::optional<std::string> bytes = store->Load(key);
     if (bytes && index->Restore(*bytes).ok()) {  // A bad entry is rebuilt and saved again.
-      old_digest_ = *options_.old_digest;
+      if (!digests_given_) old_digest_ = *options_.old_digest;
       *cached = true;
       return absl::OkStatus();
     }
   }
   Sha256 old_hash;
   PF_RETURN_IF_ERROR(index->AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
-  old_digest_ = old_hash.Finish();
-  if (options_.old_digest && *options_.old_digest != old_digest_) {
+  const Digest hashed = old_hash.Finish();
+  if (!digests_given_) old_digest_ = hashed;
+  if (options_.old_digest && *options_.old_digest != hashed) {
     return absl::FailedPreconditionError("old is not the file its digest names");
   }
   if (store != nullptr) store->Save(key, index->Serialize());
@@ -302,15 +320,14 @@ absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
   BlockIndex index(old_.size(), plan_.index_bytes);
   PF_RETURN_IF_ERROR(IndexOld(&index, index_cached));
   Sha256 new_hash;
-  const uint64_t new_size = new_.size();
   std::string segment;
-  for (uint64_t begin = 0; begin < new_size; begin += plan_.segment_bytes) {
-    segment.resize(static_cast<size_t>(std::min(plan_.segment_bytes, new_size - begin)));
+  for (uint64_t begin = begin_; begin < end_; begin += plan_.segment_bytes) {
+    segment.resize(static_cast<size_t>(std::min(plan_.segment_bytes, end_ - begin)));
     PF_RETURN_IF_ERROR(ReadExactly(new_, begin, segment.data(), segment.size(), "new"));
     new_hash.Update(segment);
     PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
   }
-  new_digest_ = new_hash.Finish();
+  if (!digests_given_) new_digest_ = new_hash.Finish();
   return absl::OkStatus();
 }
 
@@ -318,9 +335,8 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamF
                                           StreamFeed* extra) {
   ControlReader control(&control_raw);
   std::string old_buf(kPiece, '\0'), new_buf(kPiece, '\0');
-  uint64_t old_cursor = 0, new_cursor = 0;
-  const uint64_t new_size = new_.size();
-  while (new_cursor < new_size) {
+  uint64_t old_cursor = 0, new_cursor = begin_;
+  while (new_cursor < end_) {
     PF_ASSIGN_OR_RETURN(uint64_t seek, control.Next());
     PF_ASSIGN_OR_RETURN(uint64_t diff_len, control.Next());
     PF_ASSIGN_OR_RETURN(uint64_t extra_len, control.Next());
@@ -346,32 +362,29 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamF
   return absl::OkStatus();
 }
 
-absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
-                                DiffStats* stats) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> control_raw, ScratchFile::Create(scratch_dir));
-  ControlWriter control(control_raw.get());
-  PF_RETURN_IF_ERROR(MatchSegments(&control, &stats->index_cached));
-  PF_RETURN_IF_ERROR(control.Flush());
+absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress_control,
+                                   std::unique_ptr<ScratchFile>* control_raw,
+                                   ControlWriter** control, std::unique_ptr<ScratchFile> frames[3],
+                                   StreamExtent extents[3], bool* index_cached) {
+  PF_ASSIGN_OR_RETURN(*control_raw, ScratchFile::Create(scratch_dir));
+  control_writer_ = std::make_unique<ControlWriter>(control_raw->get());
+  *control = control_writer_.get();
+  PF_RETURN_IF_ERROR(MatchSegments(*control, index_cached));
+  PF_RETURN_IF_ERROR((*control)->Flush());
   std::string().swap(window_);  // Pass 2 needs the memory.
 
-  std::unique_ptr<ScratchFile> frames[3];
-  std::unique_ptr<ZstdStreamWriter> writers[3];
-  const uint64_t raw_sizes[3] = {control.raw_bytes(), control.diff_bytes(),
-                                 control.extra_bytes()};
   ZstdOptions zstd;
   zstd.level = plan_.level;
   zstd.workers = plan_.zstd_workers;
   for (int i = 0; i < 3; ++i) {
     PF_ASSIGN_OR_RETURN(frames[i], ScratchFile::Create(scratch_dir));
   }
-  {  // The control stream first, alone: its encoder is freed before the others start.
-    PF_ASSIGN_OR_RETURN(writers[kControlStream],
-                        ZstdStreamWriter::Create(raw_sizes[0], zstd, frames[0].get()));
-    PF_RETURN_IF_ERROR(ForEachPiece(*control_raw, [&](absl::string_view piece) {
-      return writers[kControlStream]->Write(piece);
-    }));
-    PF_RETURN_IF_ERROR(writers[kControlStream]->Finish());
+  if (compress_control) {  // Alone: its encoder is freed before the others start.
+    PF_ASSIGN_OR_RETURN(extents[kControlStream],
+                        CompressSource(**control_raw, zstd, frames[kControlStream].get()));
   }
+  std::unique_ptr<ZstdStreamWriter> writers[3];
+  const uint64_t raw_sizes[3] = {0, (*control)->diff_bytes(), (*control)->extra_bytes()};
   for (int i : {kDiffStream, kExtraStream}) {
     PF_ASSIGN_OR_RETURN(writers[i], ZstdStreamWriter::Create(raw_sizes[i], zstd, frames[i].get()));
   }
@@ -379,24 +392,32 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
     const bool threaded = options_.threads > 1;
     StreamFeed diff(writers[kDiffStream].get(), threaded);
     StreamFeed extra(writers[kExtraStream].get(), threaded);
-    absl::Status encoded = EncodeStreams(*control_raw, &diff, &extra);
+    absl::Status encoded = EncodeStreams(**control_raw, &diff, &extra);
     absl::Status diff_closed = diff.Close(), extra_closed = extra.Close();
     PF_RETURN_IF_ERROR(encoded);
     PF_RETURN_IF_ERROR(diff_closed);
     PF_RETURN_IF_ERROR(extra_closed);
   }
+  for (int i : {kDiffStream, kExtraStream}) {
+    PF_RETURN_IF_ERROR(writers[i]->Finish());
+    extents[i] = ExtentOf(*writers[i], raw_sizes[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
+                                DiffStats* stats) {
+  std::unique_ptr<ScratchFile> control_raw, frames[3];
+  ControlWriter* control = nullptr;
   PatchHeader header;
+  header.streams.resize(3);
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, &control_raw, &control,
+                            frames, header.streams.data(), &stats->index_cached));
   header.method = PatchMethod::kStreams;
   header.old_size = old_.size();
   header.new_size = new_.size();
   header.old_digest = old_digest_;
   header.new_digest = new_digest_;
-  for (int i = 0; i < 3; ++i) {
-    if (i != kControlStream) PF_RETURN_IF_ERROR(writers[i]->Finish());
-    header.streams.push_back({0, writers[i]->compressed_size(), raw_sizes[i],
-                              GetFixed64(reinterpret_cast<const char*>(
-                                  writers[i]->frame_digest().data()))});
-  }
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
   for (const auto& frame : frames) {
     PF_RETURN_IF_ERROR(
@@ -404,11 +425,55 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   }
   stats->bounded = true;
   stats->method = PatchMethod::kStreams;
-  stats->ops = control.ops();
-  stats->diff_bytes = control.diff_bytes();
-  stats->extra_bytes = control.extra_bytes();
+  stats->ops = control->ops();
+  stats->diff_bytes = control->diff_bytes();
+  stats->extra_bytes = control->extra_bytes();
   stats->streams_patch_bytes = PatchHeaderSize(3) + frames[0]->size() + frames[1]->size() +
                                frames[2]->size();
+  return absl::OkStatus();
+}
+
+absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::string& scratch_dir,
+                                       ByteSink* out) {
+  if (spec.begin >= spec.end || spec.end > new_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("segment [", spec.begin, ", ", spec.end,
+                                                   ") is not inside new's ", new_.size(),
+                                                   " bytes"));
+  }
+  begin_ = spec.begin;
+  end_ = spec.end;
+  old_digest_ = spec.old_digest;
+  new_digest_ = spec.new_digest;
+  digests_given_ = true;
+  std::unique_ptr<ScratchFile> control_raw, frames[3];
+  ControlWriter* control = nullptr;
+  StreamExtent extents[3];
+  bool index_cached = false;
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, &control_raw, &control,
+                            frames, extents, &index_cached));
+  SegmentHeader header;
+  header.old_size = old_.size();
+  header.new_size = new_.size();
+  header.old_digest = spec.old_digest;
+  header.new_digest = spec.new_digest;
+  header.begin = spec.begin;
+  header.end = spec.end;
+  header.control_bytes = control_raw->size();
+  Sha256 control_hash;
+  PF_RETURN_IF_ERROR(ForEachPiece(*control_raw, [&](absl::string_view piece) {
+    control_hash.Update(piece);
+    return absl::OkStatus();
+  }));
+  const Digest control_digest = control_hash.Finish();
+  header.control_checksum = GetFixed64(reinterpret_cast<const char*>(control_digest.data()));
+  header.diff = extents[kDiffStream];
+  header.extra = extents[kExtraStream];
+  PF_RETURN_IF_ERROR(out->Append(SerializeSegmentHeader(header)));
+  for (const ScratchFile* part : {control_raw.get(), frames[kDiffStream].get(),
+                                  frames[kExtraStream].get()}) {
+    PF_RETURN_IF_ERROR(
+        ForEachPiece(*part, [&](absl::string_view piece) { return out->Append(piece); }));
+  }
   return absl::OkStatus();
 }
 
@@ -462,6 +527,17 @@ absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,
   if (stats == nullptr) stats = &local_stats;
   BoundedDiffer differ(old, new_file, options, PlanBoundedDiff(old.size(), new_file.size(), options));
   return differ.Run(scratch_dir, patch, stats);
+}
+
+absl::Status DiffSegment(const ByteSource& old, const ByteSource& new_file,
+                         const SegmentSpec& spec, const std::string& scratch_dir, ByteSink* out,
+                         const DiffOptions& options) {
+  DiffOptions segment_options = options;
+  segment_options.old_digest = spec.old_digest;
+  const uint64_t length = spec.end > spec.begin ? spec.end - spec.begin : 0;
+  BoundedDiffer differ(old, new_file, segment_options,
+                       PlanBoundedDiff(old.size(), length, segment_options));
+  return differ.RunSegment(spec, scratch_dir, out);
 }
 
 }  // namespace patchfarm

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "common/byte_io.h"
 #include "core/delta/diff.h"
+#include "core/delta/segments.h"
 
 namespace patchfarm {
 
@@ -74,6 +75,16 @@ absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchNearIdentical(
 absl::Status DiffBounded(const ByteSource& old, const ByteSource& new_file,
                          const std::string& scratch_dir, ByteSink* patch,
                          const DiffOptions& options, DiffStats* stats = nullptr);
+
+// Writes to `out` the segment (segments.h) of DiffBounded's work that makes
+// new[spec.begin, spec.end): new is read only there, old only to index it
+// (not at all when options.index_store holds the index of spec.old_digest)
+// and where the segment's windows lie. The digests are taken as given (the
+// joined patch names them; Apply checks both). Same memory bound and errors
+// as DiffBounded; InvalidArgument for a range not inside new.
+absl::Status DiffSegment(const ByteSource& old, const ByteSource& new_file,
+                         const SegmentSpec& spec, const std::string& scratch_dir, ByteSink* out,
+                         const DiffOptions& options);
 
 }  // namespace patchfarm
 

@@ -1,5 +1,6 @@
 #include "core/delta/bounded_streams.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,21 @@ absl::Status ForEachPiece(const ByteSource& source,
     done += got;
   }
   return absl::OkStatus();
+}
+
+StreamExtent ExtentOf(const ZstdStreamWriter& writer, uint64_t raw_size) {
+  return {0, writer.compressed_size(), raw_size,
+          GetFixed64(reinterpret_cast<const char*>(writer.frame_digest().data()))};
+}
+
+absl::StatusOr<StreamExtent> CompressSource(const ByteSource& raw, const ZstdOptions& zstd,
+                                            ByteSink* out) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> writer,
+                      ZstdStreamWriter::Create(raw.size(), zstd, out));
+  PF_RETURN_IF_ERROR(
+      ForEachPiece(raw, [&](absl::string_view piece) { return writer->Write(piece); }));
+  PF_RETURN_IF_ERROR(writer->Finish());
+  return ExtentOf(*writer, raw.size());
 }
 
 absl::Status OpCollector::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {

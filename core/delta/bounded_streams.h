@@ -1,7 +1,8 @@
-// The plumbing of bounded diff's passes (bounded_diff.cc): exact reads of its
-// sources, the control stream it keeps in a scratch file between the passes
-// (ControlWriter, ControlReader: FORMAT.md's method 1 entries), and the feed
-// of the zstd encoders of the diff and extra streams, which run at once.
+// The plumbing of bounded diff's passes (bounded_diff.cc) and of joining
+// segments (segments.cc): exact reads of their sources, the control stream
+// kept in a scratch file between the passes (ControlWriter, ControlReader:
+// FORMAT.md's method 1 entries), frames of whole sources, and the feed of the
+// zstd encoders of the diff and extra streams, which run at once.
 // Not thread-safe, except StreamFeed's own thread.
 #ifndef PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
 #define PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/byte_io.h"
+#include "core/delta/format.h"
 #include "core/delta/matcher.h"
 #include "core/delta/zstd_codec.h"
 
@@ -35,6 +37,13 @@ absl::Status ReadExactly(const ByteSource& source, uint64_t offset, char* buf, s
 // kBoundedPiece. Internal error if it ends early; `fn`'s first error.
 absl::Status ForEachPiece(const ByteSource& source,
                           const std::function<absl::Status(absl::string_view)>& fn);
+
+// The table entry of the frame `writer` finished, of `raw_size` bytes.
+StreamExtent ExtentOf(const ZstdStreamWriter& writer, uint64_t raw_size);
+
+// Compresses every byte of `raw` into one frame written to `out`; its entry.
+absl::StatusOr<StreamExtent> CompressSource(const ByteSource& raw, const ZstdOptions& zstd,
+                                            ByteSink* out);
 
 // Where bounded matching puts its ops, in new's order: `diff_len` bytes
 // against old at `old_pos`, then `extra_len` bytes of new's own.
@@ -80,6 +89,8 @@ class ControlReader {
   explicit ControlReader(const ByteSource* source) : source_(source) {}
   // The next varint; Internal error for a malformed stream.
   absl::StatusOr<uint64_t> Next();
+  // Bytes of the source taken so far.
+  uint64_t position() const { return offset_ - (end_ - at_); }
 
  private:
   const ByteSource* source_;

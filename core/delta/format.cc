@@ -13,20 +13,33 @@ namespace {
 constexpr size_t kFixedBytes = 88;  // magic .. new digest
 constexpr size_t kStreamEntryBytes = 24;
 constexpr size_t kChecksumBytes = 8;
-constexpr size_t kMaxStreams = 3;
+constexpr size_t kMaxStreams = 1 + 2 * kMaxJoinedSegments;
 
 std::string HeaderChecksum(absl::string_view bytes) {
   Digest digest = Sha256Of(bytes);
   return std::string(reinterpret_cast<const char*>(digest.data()), kChecksumBytes);
 }
 
-size_t ExpectedStreams(PatchMethod method) { return HasThreeStreams(method) ? 3 : 1; }
+bool ValidStreamCount(PatchMethod method, size_t count) {
+  if (method == PatchMethod::kJoinedStreams) return count >= 3 && count % 2 == 1;
+  return count == (HasThreeStreams(method) ? 3 : 1);
+}
 
 }  // namespace
 
 uint64_t FrameChecksum(absl::string_view frame) {
   Digest digest = Sha256Of(frame);
   return GetFixed64(reinterpret_cast<const char*>(digest.data()));
+}
+
+std::vector<StreamExtent> PatchHeader::DiffFrames() const {
+  const size_t segments = (streams.size() - 1) / 2;
+  return {streams.begin() + 1, streams.begin() + 1 + segments};
+}
+
+std::vector<StreamExtent> PatchHeader::ExtraFrames() const {
+  const size_t segments = (streams.size() - 1) / 2;
+  return {streams.begin() + 1 + segments, streams.end()};
 }
 
 uint64_t PatchHeaderSize(size_t stream_count) {
@@ -65,6 +78,8 @@ const char* PatchMethodName(PatchMethod method) {
       return "predicted-modeled-streams";
     case PatchMethod::kPredictedStreams:
       return "predicted-streams";
+    case PatchMethod::kJoinedStreams:
+      return "joined-streams";
   }
   return "unknown";
 }
@@ -105,12 +120,12 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   header.version = version;
   const uint8_t method = static_cast<uint8_t>(buf[6]);
   header.method = static_cast<PatchMethod>(method);
-  if (method < 1 || method > 5 || FormatVersionOf(header.method) != version) {
+  if (method < 1 || method > 6 || FormatVersionOf(header.method) != version) {
     return absl::DataLossError(absl::StrCat("corrupt patch header: unknown method ", method,
                                             " for format version ", version));
   }
   size_t stream_count = static_cast<uint8_t>(buf[7]);
-  if (stream_count != ExpectedStreams(header.method)) {
+  if (!ValidStreamCount(header.method, stream_count)) {
     return absl::DataLossError("corrupt patch header: wrong stream count");
   }
   uint64_t header_size = PatchHeaderSize(stream_count);

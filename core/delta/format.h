@@ -16,8 +16,8 @@
 namespace patchfarm {
 
 inline constexpr char kPatchMagic[4] = {'P', 'F', 'D', 'L'};
-// Version 1: methods 1-3. Version 2 adds methods 4 and 5 (and is written only
-// for them, so that version 1 readers keep reading everything else).
+// Version 1: methods 1-3. Version 2 adds methods 4, 5 and 6 (and is written
+// only for them, so that version 1 readers keep reading everything else).
 inline constexpr uint16_t kPatchFormatVersion = 2;
 
 enum class PatchMethod : uint8_t {
@@ -33,6 +33,10 @@ enum class PatchMethod : uint8_t {
   // operands) of old are predicted through the ops (reference_predictor.h).
   kPredictedModeledStreams = 4,
   kPredictedStreams = 5,
+  // As kStreams, but the diff and extra streams are each a sequence of zstd
+  // frames, one per segment of new: what joining segments diffed apart
+  // (segments.h) makes without recompressing them.
+  kJoinedStreams = 6,
 };
 
 // True for the methods with control, diff and extra streams.
@@ -46,14 +50,22 @@ inline bool IsPredicted(PatchMethod method) {
   return method == PatchMethod::kPredictedModeledStreams || method == PatchMethod::kPredictedStreams;
 }
 // The format version a patch of `method` is written with.
-inline uint16_t FormatVersionOf(PatchMethod method) { return IsPredicted(method) ? 2 : 1; }
+inline uint16_t FormatVersionOf(PatchMethod method) {
+  return IsPredicted(method) || method == PatchMethod::kJoinedStreams ? 2 : 1;
+}
+
+// kJoinedStreams: at most this many segments (the stream count is one byte:
+// the control stream, then each segment's diff frame, then each one's extra
+// frame).
+inline constexpr size_t kMaxJoinedSegments = 127;
 
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
 // 1 MiB: at most ~350,000 entries, about 11 MiB of map (32 bytes an entry).
 inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
 
-// Stream indexes for kStreams.
+// Stream indexes for kStreams (for kJoinedStreams: the control stream and the
+// first segment's diff frame).
 inline constexpr int kControlStream = 0;
 inline constexpr int kDiffStream = 1;
 inline constexpr int kExtraStream = 2;
@@ -83,6 +95,11 @@ struct PatchHeader {
   Digest old_digest{};
   Digest new_digest{};
   std::vector<StreamExtent> streams;
+
+  // The frames of the diff and extra streams, in order: one each, or for
+  // kJoinedStreams one per segment. REQUIRES: HasThreeStreams(method).
+  std::vector<StreamExtent> DiffFrames() const;
+  std::vector<StreamExtent> ExtraFrames() const;
 };
 
 // Bytes of the header for `stream_count` streams, checksum included.
