@@ -2,7 +2,7 @@
 # Segment jobs end to end with real processes on loopback: a 24 MiB file pair
 # over a coordinator's --segment-size 4M is split into segment jobs, run by
 # one worker, then by three workers of which one is kill -9'd mid-segment;
-# both runs give the same patch (joined streams), which applies bit-exact,
+# both runs give the same patch (framed streams), which applies bit-exact,
 # and the segment jobs read old and new by ranges.
 set -u
 PF="$1"; COORDINATOR="$2"; WORKER="$3"
@@ -68,7 +68,7 @@ run one 1 0
 run three 3 1
 
 "$PF" info "$T/one.patch" > "$T/info" || fail "info"
-grep -q "^method: joined-streams" "$T/info" || fail "not a joined patch: $(cat "$T/info")"
+grep -q "^method: framed-streams" "$T/info" || fail "not a joined patch: $(cat "$T/info")"
 grep -q "^stream diff: .* (6 frames)" "$T/info" || fail "not 6 segments: $(cat "$T/info")"
 cmp -s "$T/one.patch" "$T/three.patch" || fail "three workers (one killed) made another patch than one worker"
 "$PF" apply "$T/v1/game.pak" "$T/one.patch" "$T/out.pak" > /dev/null || fail "apply"

@@ -114,21 +114,53 @@ absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, 
 absl::StatusOr<size_t> RemoteBlobSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
   if (offset >= size_ || n == 0) return 0;
   n = static_cast<size_t>(std::min<uint64_t>(n, size_ - offset));
-  absl::StatusOr<size_t> got;
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    got = ReadOnce(offset, buf, n);
-    if (got.ok() || got.status().code() != absl::StatusCode::kUnavailable) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  if (n >= kBlockBytes) {
+    PF_RETURN_IF_ERROR(Fetch(offset, buf, n));
+    return n;
   }
-  if (!got.ok()) {
-    return absl::Status(got.status().code(),
-                        absl::StrCat("reading blob ", DigestToHex(digest_).substr(0, 16), " at ",
-                                     offset, ": ", got.status().message()));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t done = 0; done < n;) {
+    const uint64_t at = offset + done;
+    PF_ASSIGN_OR_RETURN(const std::string* block, Block(at / kBlockBytes));
+    const size_t from = static_cast<size_t>(at % kBlockBytes);
+    const size_t take = std::min(n - done, block->size() - from);
+    std::memcpy(buf + done, block->data() + from, take);
+    done += take;
   }
-  return got;
+  return n;
 }
 
-absl::StatusOr<size_t> RemoteBlobSource::ReadOnce(uint64_t offset, char* buf, size_t n) const {
+absl::StatusOr<const std::string*> RemoteBlobSource::Block(uint64_t index) const {
+  for (auto it = blocks_.begin(); it != blocks_.end(); ++it) {
+    if (it->first == index) {
+      blocks_.splice(blocks_.begin(), blocks_, it);
+      return &blocks_.front().second;
+    }
+  }
+  const uint64_t start = index * kBlockBytes;
+  std::string block(static_cast<size_t>(std::min<uint64_t>(kBlockBytes, size_ - start)), '\0');
+  PF_RETURN_IF_ERROR(Fetch(start, block.data(), block.size()));
+  if (blocks_.size() == kCachedBlocks) blocks_.pop_back();
+  blocks_.emplace_front(index, std::move(block));
+  return &blocks_.front().second;
+}
+
+absl::Status RemoteBlobSource::Fetch(uint64_t offset, char* buf, size_t n) const {
+  absl::Status status;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    status = FetchOnce(offset, buf, n);
+    if (status.code() != absl::StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("reading blob ", DigestToHex(digest_).substr(0, 16), " at ",
+                                     offset, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoteBlobSource::FetchOnce(uint64_t offset, char* buf, size_t n) const {
   v1::DownloadRequest request;
   request.set_digest(DigestBytes(digest_));
   request.set_offset(offset);
@@ -160,7 +192,7 @@ absl::StatusOr<size_t> RemoteBlobSource::ReadOnce(uint64_t offset, char* buf, si
   PF_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
   if (got != n) return absl::DataLossError(absl::StrCat("got ", got, " of ", n, " bytes"));
   bytes_read_ += got;
-  return got;
+  return absl::OkStatus();
 }
 
 }  // namespace patchfarm

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -35,10 +37,16 @@ absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, 
 // A blob of the coordinator read by ranges (DownloadRequest.length), never
 // whole: how segment jobs read old and new, fetching only what they read.
 // Ranged bytes cannot be checked against the digest; the patch made from
-// them names the digests, and Apply checks its output. Each ReadAt is one
-// call (retried while the coordinator is unavailable). Thread-safe.
+// them names the digests, and Apply checks its output. Reads of less than
+// a block go through a cache of kCachedBlocks aligned blocks (8 MiB: the
+// diff's many small reads, near each other or coming back to a few places,
+// cost one call per block); larger ones are one call each. Calls are retried while the coordinator is unavailable.
+// Thread-safe.
 class RemoteBlobSource : public ByteSource {
  public:
+  static constexpr size_t kBlockBytes = size_t{64} << 10;
+  static constexpr size_t kCachedBlocks = 128;
+
   // `size`: the blob's size as the caller knows it (its manifest); a blob of
   // another size is refused on the first read (FailedPrecondition).
   RemoteBlobSource(v1::BlobService::Stub* stub, const Digest& digest, uint64_t size)
@@ -49,12 +57,18 @@ class RemoteBlobSource : public ByteSource {
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  absl::StatusOr<size_t> ReadOnce(uint64_t offset, char* buf, size_t n) const;
+  // Exactly [offset, offset + n), which lies inside the blob, in calls.
+  absl::Status Fetch(uint64_t offset, char* buf, size_t n) const;
+  absl::Status FetchOnce(uint64_t offset, char* buf, size_t n) const;
+  // The cached block at `index`, fetched if absent. REQUIRES: mu_ held.
+  absl::StatusOr<const std::string*> Block(uint64_t index) const;
 
   v1::BlobService::Stub* stub_;
   Digest digest_;
   uint64_t size_;
   mutable std::atomic<uint64_t> bytes_read_{0};
+  mutable std::mutex mu_;
+  mutable std::list<std::pair<uint64_t, std::string>> blocks_;  // Most recent first.
 };
 
 }  // namespace patchfarm

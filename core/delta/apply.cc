@@ -125,7 +125,7 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
 }
 
 // One stream read as the sequence of its frames (FORMAT.md: one frame, or
-// one per segment for kJoinedStreams), each opened once the one before it is
+// one per segment for kFramedStreams), each opened once the one before it is
 // read to its end and checked finished.
 class FrameSequence {
  public:

@@ -101,16 +101,17 @@ class BoundedDiffer {
   absl::StatusOr<std::vector<Stretch>> DiagonalRuns(const Votes& votes, uint64_t begin,
                                                 absl::string_view segment) const;
   // Pass 2: the diff and extra streams, by the ops in `control_raw`.
-  absl::Status EncodeStreams(const ByteSource& control_raw, StreamFeed* diff, StreamFeed* extra);
+  absl::Status EncodeStreams(const ByteSource& control_raw, ByteSink* diff, ByteSink* extra);
   // Both passes over new[begin_, end_): the raw control entries into
-  // `*control_raw` (counted by `control`), the diff and extra frames into
-  // `frames` (kDiffStream, kExtraStream), their extents into `extents`.
-  // With `compress_control`, the control stream's frame goes to
-  // frames[kControlStream] first.
-  absl::Status Encode(const std::string& scratch_dir, bool compress_control,
+  // `*control_raw` (counted by `control`), the diff frame and the extra
+  // frames into `frames` (kDiffStream, kExtraStream), their entries into
+  // `extents[kDiffStream]` and `extra_frames`. The extra stream is one frame,
+  // or with `framed_extra` CompressInRuns' frames. With `compress_control`,
+  // the control stream's frame goes to frames[kControlStream] first.
+  absl::Status Encode(const std::string& scratch_dir, bool compress_control, bool framed_extra,
                       std::unique_ptr<ScratchFile>* control_raw, ControlWriter** control,
                       std::unique_ptr<ScratchFile> frames[3], StreamExtent extents[3],
-                      bool* index_cached);
+                      std::vector<StreamExtent>* extra_frames, bool* index_cached);
 
   const ByteSource& old_;
   const ByteSource& new_;
@@ -331,8 +332,8 @@ absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
   return absl::OkStatus();
 }
 
-absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamFeed* diff,
-                                          StreamFeed* extra) {
+absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, ByteSink* diff,
+                                          ByteSink* extra) {
   ControlReader control(&control_raw);
   std::string old_buf(kPiece, '\0'), new_buf(kPiece, '\0');
   uint64_t old_cursor = 0, new_cursor = begin_;
@@ -346,7 +347,7 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamF
       PF_RETURN_IF_ERROR(ReadExactly(old_, old_cursor, old_buf.data(), n, "old"));
       PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
       for (size_t i = 0; i < n; ++i) new_buf[i] = static_cast<char>(new_buf[i] - old_buf[i]);
-      PF_RETURN_IF_ERROR(diff->Write(absl::string_view(new_buf.data(), n)));
+      PF_RETURN_IF_ERROR(diff->Append(absl::string_view(new_buf.data(), n)));
       done += n;
       old_cursor += n;
       new_cursor += n;
@@ -354,7 +355,7 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamF
     for (uint64_t done = 0; done < extra_len;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, extra_len - done));
       PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
-      PF_RETURN_IF_ERROR(extra->Write(absl::string_view(new_buf.data(), n)));
+      PF_RETURN_IF_ERROR(extra->Append(absl::string_view(new_buf.data(), n)));
       done += n;
       new_cursor += n;
     }
@@ -363,9 +364,10 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, StreamF
 }
 
 absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress_control,
-                                   std::unique_ptr<ScratchFile>* control_raw,
+                                   bool framed_extra, std::unique_ptr<ScratchFile>* control_raw,
                                    ControlWriter** control, std::unique_ptr<ScratchFile> frames[3],
-                                   StreamExtent extents[3], bool* index_cached) {
+                                   StreamExtent extents[3], std::vector<StreamExtent>* extra_frames,
+                                   bool* index_cached) {
   PF_ASSIGN_OR_RETURN(*control_raw, ScratchFile::Create(scratch_dir));
   control_writer_ = std::make_unique<ControlWriter>(control_raw->get());
   *control = control_writer_.get();
@@ -383,24 +385,41 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
     PF_ASSIGN_OR_RETURN(extents[kControlStream],
                         CompressSource(**control_raw, zstd, frames[kControlStream].get()));
   }
+  // The extra stream goes raw to a scratch file when it is framed later.
+  std::unique_ptr<ScratchFile> extra_raw;
+  if (framed_extra) {
+    PF_ASSIGN_OR_RETURN(extra_raw, ScratchFile::Create(scratch_dir));
+  }
   std::unique_ptr<ZstdStreamWriter> writers[3];
   const uint64_t raw_sizes[3] = {0, (*control)->diff_bytes(), (*control)->extra_bytes()};
   for (int i : {kDiffStream, kExtraStream}) {
+    if (i == kExtraStream && framed_extra) continue;
     PF_ASSIGN_OR_RETURN(writers[i], ZstdStreamWriter::Create(raw_sizes[i], zstd, frames[i].get()));
   }
   {
     const bool threaded = options_.threads > 1;
     StreamFeed diff(writers[kDiffStream].get(), threaded);
-    StreamFeed extra(writers[kExtraStream].get(), threaded);
-    absl::Status encoded = EncodeStreams(**control_raw, &diff, &extra);
-    absl::Status diff_closed = diff.Close(), extra_closed = extra.Close();
+    std::unique_ptr<StreamFeed> extra_feed;
+    if (!framed_extra) {
+      extra_feed = std::make_unique<StreamFeed>(writers[kExtraStream].get(), threaded);
+    }
+    ByteSink* extra = framed_extra ? static_cast<ByteSink*>(extra_raw.get()) : extra_feed.get();
+    absl::Status encoded = EncodeStreams(**control_raw, &diff, extra);
+    absl::Status diff_closed = diff.Close();
+    absl::Status extra_closed = extra_feed ? extra_feed->Close() : absl::OkStatus();
     PF_RETURN_IF_ERROR(encoded);
     PF_RETURN_IF_ERROR(diff_closed);
     PF_RETURN_IF_ERROR(extra_closed);
   }
-  for (int i : {kDiffStream, kExtraStream}) {
-    PF_RETURN_IF_ERROR(writers[i]->Finish());
-    extents[i] = ExtentOf(*writers[i], raw_sizes[i]);
+  PF_RETURN_IF_ERROR(writers[kDiffStream]->Finish());
+  extents[kDiffStream] = ExtentOf(*writers[kDiffStream], raw_sizes[kDiffStream]);
+  writers[kDiffStream].reset();
+  if (framed_extra) {
+    PF_ASSIGN_OR_RETURN(*extra_frames, CompressInRuns(*extra_raw, zstd, kMaxJoinedSegments,
+                                                      frames[kExtraStream].get()));
+  } else {
+    PF_RETURN_IF_ERROR(writers[kExtraStream]->Finish());
+    *extra_frames = {ExtentOf(*writers[kExtraStream], raw_sizes[kExtraStream])};
   }
   return absl::OkStatus();
 }
@@ -409,27 +428,45 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
                                 DiffStats* stats) {
   std::unique_ptr<ScratchFile> control_raw, frames[3];
   ControlWriter* control = nullptr;
+  StreamExtent extents[3];
+  std::vector<StreamExtent> extra_frames;
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, /*framed_extra=*/true,
+                            &control_raw, &control, frames, extents, &extra_frames,
+                            &stats->index_cached));
+  // One extra frame: method 1. Several: method 6, the diff stream padded
+  // with empty frames to as many.
   PatchHeader header;
-  header.streams.resize(3);
-  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, &control_raw, &control,
-                            frames, header.streams.data(), &stats->index_cached));
-  header.method = PatchMethod::kStreams;
+  header.method = extra_frames.size() == 1 ? PatchMethod::kStreams : PatchMethod::kFramedStreams;
   header.old_size = old_.size();
   header.new_size = new_.size();
   header.old_digest = old_digest_;
   header.new_digest = new_digest_;
-  PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
-  for (const auto& frame : frames) {
-    PF_RETURN_IF_ERROR(
-        ForEachPiece(*frame, [&](absl::string_view piece) { return patch->Append(piece); }));
+  header.streams = {extents[kControlStream], extents[kDiffStream]};
+  std::string empty_frame;
+  if (extra_frames.size() > 1) {
+    StringSink sink(&empty_frame);
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> writer,
+                        ZstdStreamWriter::Create(0, ZstdOptions(), &sink));
+    PF_RETURN_IF_ERROR(writer->Finish());
+    for (size_t i = 1; i < extra_frames.size(); ++i) header.streams.push_back(ExtentOf(*writer, 0));
   }
+  header.streams.insert(header.streams.end(), extra_frames.begin(), extra_frames.end());
+  PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
+  auto copy = [&](const ScratchFile& frame) {
+    return ForEachPiece(frame, [&](absl::string_view piece) { return patch->Append(piece); });
+  };
+  PF_RETURN_IF_ERROR(copy(*frames[kControlStream]));
+  PF_RETURN_IF_ERROR(copy(*frames[kDiffStream]));
+  for (size_t i = 1; i < extra_frames.size(); ++i) PF_RETURN_IF_ERROR(patch->Append(empty_frame));
+  PF_RETURN_IF_ERROR(copy(*frames[kExtraStream]));
   stats->bounded = true;
-  stats->method = PatchMethod::kStreams;
+  stats->method = header.method;
   stats->ops = control->ops();
   stats->diff_bytes = control->diff_bytes();
   stats->extra_bytes = control->extra_bytes();
-  stats->streams_patch_bytes = PatchHeaderSize(3) + frames[0]->size() + frames[1]->size() +
-                               frames[2]->size();
+  stats->streams_patch_bytes = PatchHeaderSize(header.streams.size()) + frames[0]->size() +
+                               frames[1]->size() + frames[2]->size() +
+                               empty_frame.size() * (extra_frames.size() - 1);
   return absl::OkStatus();
 }
 
@@ -448,9 +485,11 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   std::unique_ptr<ScratchFile> control_raw, frames[3];
   ControlWriter* control = nullptr;
   StreamExtent extents[3];
+  std::vector<StreamExtent> extra_frames;
   bool index_cached = false;
-  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, &control_raw, &control,
-                            frames, extents, &index_cached));
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, /*framed_extra=*/false,
+                            &control_raw, &control, frames, extents, &extra_frames,
+                            &index_cached));
   SegmentHeader header;
   header.old_size = old_.size();
   header.new_size = new_.size();
@@ -467,7 +506,7 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   const Digest control_digest = control_hash.Finish();
   header.control_checksum = GetFixed64(reinterpret_cast<const char*>(control_digest.data()));
   header.diff = extents[kDiffStream];
-  header.extra = extents[kExtraStream];
+  header.extra = extra_frames[0];
   PF_RETURN_IF_ERROR(out->Append(SerializeSegmentHeader(header)));
   for (const ScratchFile* part : {control_raw.get(), frames[kDiffStream].get(),
                                   frames[kExtraStream].get()}) {

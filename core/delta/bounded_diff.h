@@ -10,8 +10,11 @@
 // the window with the full engine (suffix array, bsdiff extension). So moves
 // anywhere in the file are found, as long as the segment's sources fit its
 // window. The ops go to a scratch file; a second pass reads old and new again
-// by the ops and streams the diff and extra bytes into zstd. The patch is
-// method 1 (FORMAT.md): Apply takes it as any other, in bounded memory.
+// by the ops and streams the diff bytes into zstd and the extra bytes to a
+// scratch file, which is then compressed in runs (CompressInRuns): what zstd
+// cannot shrink at level 1 is stored at level 1, the rest at the plan's
+// level. The patch is method 1 (one run) or 6 (FORMAT.md): Apply takes it as
+// any other, in bounded memory.
 //
 // Memory, for a budget M (at least kMinBoundedMemory): the chunk index takes
 // M / 8; the segment (S bytes), its window (W) and the window's suffix array

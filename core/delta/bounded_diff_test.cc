@@ -168,6 +168,42 @@ TEST(BoundedDiffTest, FindsMovesAnywhereInAPairLargerThanTheBudget) {
   EXPECT_LT(plan.segment_bytes, new_file.size() / 4);
 }
 
+// Text-like bytes: words of a small vocabulary (zstd shrinks them).
+std::string Words(std::mt19937_64& rng, size_t n) {
+  std::vector<std::string> vocabulary;
+  for (int i = 0; i < 300; ++i) vocabulary.push_back(std::to_string(rng()).substr(0, 3 + i % 7));
+  std::string s;
+  while (s.size() < n) s += vocabulary[rng() % vocabulary.size()] + " ";
+  s.resize(n);
+  return s;
+}
+
+TEST(BoundedDiffTest, IncompressibleRunsOfExtraGetFramesOfTheirOwn) {
+  std::mt19937_64 rng(11);
+  const std::string old = RandomBytes(rng, 1 << 20);
+  const std::string text = Words(rng, 6 << 20), fresh = RandomBytes(rng, 8 << 20);
+  const std::string new_file = text.substr(0, 3 << 20) + fresh + text.substr(3 << 20);
+  StringSource old_source(old), new_source(new_file);
+  DiffStats stats;
+  const std::string patch = RoundTrip(old_source, new_source, kMinBoundedMemory, &stats);
+  StringSource patch_source(patch);
+  absl::StatusOr<PatchHeader> header = InspectPatch(patch_source);
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->method, PatchMethod::kFramedStreams);
+  ASSERT_EQ(header->ExtraFrames().size(), 3u);  // Text, fresh bytes, text.
+  EXPECT_GE(header->ExtraFrames()[1].raw_size, fresh.size() - (1 << 20));
+  // Stored as it is; the text still shrinks.
+  EXPECT_LT(patch.size(), fresh.size() + text.size() / 2);
+  // Short incompressible runs do not cut the stream.
+  const std::string short_fresh = text.substr(0, 3 << 20) + RandomBytes(rng, 2 << 20);
+  StringSource short_source(short_fresh);
+  const std::string plain = RoundTrip(old_source, short_source, kMinBoundedMemory, &stats);
+  StringSource plain_source(plain);
+  header = InspectPatch(plain_source);
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->method, PatchMethod::kStreams);
+}
+
 TEST(BoundedDiffTest, PlansWithinTheBudget) {
   for (uint64_t budget : {uint64_t{64} << 20, uint64_t{256} << 20, uint64_t{1} << 30,
                           uint64_t{16} << 30}) {

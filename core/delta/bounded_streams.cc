@@ -1,7 +1,9 @@
 #include "core/delta/bounded_streams.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -43,6 +45,67 @@ absl::StatusOr<StreamExtent> CompressSource(const ByteSource& raw, const ZstdOpt
       ForEachPiece(raw, [&](absl::string_view piece) { return writer->Write(piece); }));
   PF_RETURN_IF_ERROR(writer->Finish());
   return ExtentOf(*writer, raw.size());
+}
+
+absl::StatusOr<std::vector<StreamExtent>> CompressInRuns(const ByteSource& raw,
+                                                         const ZstdOptions& zstd,
+                                                         size_t max_frames, ByteSink* out) {
+  // 1. Which pieces zstd's fastest level cannot shrink by 2%.
+  std::vector<bool> stored;
+  ZstdOptions fastest;
+  fastest.level = 1;
+  PF_RETURN_IF_ERROR(ForEachPiece(raw, [&](absl::string_view piece) {
+    PF_ASSIGN_OR_RETURN(std::string compressed, ZstdCompress(piece, fastest));
+    stored.push_back(compressed.size() * 50 >= piece.size() * 49);
+    return absl::OkStatus();
+  }));
+  // 2. Runs of pieces of one kind; short stored runs join their neighbours.
+  struct Run {
+    bool stored;
+    size_t pieces;
+  };
+  std::vector<Run> runs;
+  for (size_t min_stored = 4;; min_stored *= 2) {
+    runs.clear();
+    for (size_t i = 0; i < stored.size();) {
+      size_t j = i;
+      while (j < stored.size() && stored[j] == stored[i]) ++j;
+      const bool kind = stored[i] && j - i >= min_stored;
+      if (!runs.empty() && runs.back().stored == kind) {
+        runs.back().pieces += j - i;
+      } else {
+        runs.push_back({kind, j - i});
+      }
+      i = j;
+    }
+    if (runs.size() <= std::max<size_t>(max_frames, 1)) break;
+  }
+  if (runs.empty()) runs.push_back({false, 0});  // An empty stream: one empty frame.
+  // 3. A frame per run.
+  std::vector<StreamExtent> frames;
+  std::string buf(kBoundedPiece, '\0');
+  uint64_t at = 0;
+  for (const Run& run : runs) {
+    const uint64_t size =
+        std::min<uint64_t>(raw.size() - at, uint64_t{run.pieces} * kBoundedPiece);
+    ZstdOptions options = zstd;
+    if (run.stored) {
+      options.level = 1;
+      options.workers = 0;
+    }
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> writer,
+                        ZstdStreamWriter::Create(size, options, out));
+    for (uint64_t done = 0; done < size;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+      PF_RETURN_IF_ERROR(ReadExactly(raw, at + done, buf.data(), n, "scratch"));
+      PF_RETURN_IF_ERROR(writer->Write(absl::string_view(buf.data(), n)));
+      done += n;
+    }
+    PF_RETURN_IF_ERROR(writer->Finish());
+    frames.push_back(ExtentOf(*writer, size));
+    at += size;
+  }
+  return frames;
 }
 
 absl::Status OpCollector::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
@@ -94,7 +157,7 @@ StreamFeed::StreamFeed(ZstdStreamWriter* writer, bool threaded) : writer_(writer
   if (threaded) thread_ = std::thread([this] { Loop(); });
 }
 
-absl::Status StreamFeed::Write(absl::string_view data) {
+absl::Status StreamFeed::Append(absl::string_view data) {
   if (!thread_.joinable()) return writer_->Write(data);
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < kQueuedPieces || !status_.ok(); });

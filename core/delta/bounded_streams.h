@@ -45,6 +45,17 @@ StreamExtent ExtentOf(const ZstdStreamWriter& writer, uint64_t raw_size);
 absl::StatusOr<StreamExtent> CompressSource(const ByteSource& raw, const ZstdOptions& zstd,
                                             ByteSink* out);
 
+// Compresses `raw` (an extra stream) into frames written back to back to
+// `out`, at most `max_frames`: runs of 1 MiB pieces that zstd's fastest level
+// cannot shrink by 2% (fresh random or already compressed assets) in frames
+// of their own at level 1, which stores them as well as level 19 does without
+// its slow search; the rest at zstd.level. Incompressible runs shorter than 4
+// MiB (longer ones if the frames would be too many) stay with their
+// neighbours. Returns the frames' entries, in order.
+absl::StatusOr<std::vector<StreamExtent>> CompressInRuns(const ByteSource& raw,
+                                                         const ZstdOptions& zstd,
+                                                         size_t max_frames, ByteSink* out);
+
 // Where bounded matching puts its ops, in new's order: `diff_len` bytes
 // against old at `old_pos`, then `extra_len` bytes of new's own.
 class OpSink {
@@ -101,13 +112,13 @@ class ControlReader {
 
 // Feeds a ZstdStreamWriter, on a thread of its own when asked, through a
 // queue of a few pieces.
-class StreamFeed {
+class StreamFeed : public ByteSink {
  public:
   StreamFeed(ZstdStreamWriter* writer, bool threaded);
-  ~StreamFeed() { Close().IgnoreError(); }
+  ~StreamFeed() override { Close().IgnoreError(); }
 
   // Blocks while the queue is full. The writer's first error, if any.
-  absl::Status Write(absl::string_view data);
+  absl::Status Append(absl::string_view data) override;
   // Waits until every piece is written; the writer's first error, if any.
   absl::Status Close();
 

@@ -21,7 +21,7 @@ std::string HeaderChecksum(absl::string_view bytes) {
 }
 
 bool ValidStreamCount(PatchMethod method, size_t count) {
-  if (method == PatchMethod::kJoinedStreams) return count >= 3 && count % 2 == 1;
+  if (method == PatchMethod::kFramedStreams) return count >= 3 && count % 2 == 1;
   return count == (HasThreeStreams(method) ? 3 : 1);
 }
 
@@ -78,8 +78,8 @@ const char* PatchMethodName(PatchMethod method) {
       return "predicted-modeled-streams";
     case PatchMethod::kPredictedStreams:
       return "predicted-streams";
-    case PatchMethod::kJoinedStreams:
-      return "joined-streams";
+    case PatchMethod::kFramedStreams:
+      return "framed-streams";
   }
   return "unknown";
 }

@@ -34,9 +34,10 @@ enum class PatchMethod : uint8_t {
   kPredictedModeledStreams = 4,
   kPredictedStreams = 5,
   // As kStreams, but the diff and extra streams are each a sequence of zstd
-  // frames, one per segment of new: what joining segments diffed apart
-  // (segments.h) makes without recompressing them.
-  kJoinedStreams = 6,
+  // frames: what joining segments diffed apart (segments.h) makes without
+  // recompressing them, and what bounded diff makes when it gives the
+  // incompressible runs of the extra stream frames of their own.
+  kFramedStreams = 6,
 };
 
 // True for the methods with control, diff and extra streams.
@@ -51,12 +52,11 @@ inline bool IsPredicted(PatchMethod method) {
 }
 // The format version a patch of `method` is written with.
 inline uint16_t FormatVersionOf(PatchMethod method) {
-  return IsPredicted(method) || method == PatchMethod::kJoinedStreams ? 2 : 1;
+  return IsPredicted(method) || method == PatchMethod::kFramedStreams ? 2 : 1;
 }
 
-// kJoinedStreams: at most this many segments (the stream count is one byte:
-// the control stream, then each segment's diff frame, then each one's extra
-// frame).
+// kFramedStreams: at most this many frames per stream (the stream count is
+// one byte: the control stream, then n diff frames, then n extra frames).
 inline constexpr size_t kMaxJoinedSegments = 127;
 
 // Predicted methods decode the whole control stream before any output (the
@@ -64,7 +64,7 @@ inline constexpr size_t kMaxJoinedSegments = 127;
 // 1 MiB: at most ~350,000 entries, about 11 MiB of map (32 bytes an entry).
 inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
 
-// Stream indexes for kStreams (for kJoinedStreams: the control stream and the
+// Stream indexes for kStreams (for kFramedStreams: the control stream and the
 // first segment's diff frame).
 inline constexpr int kControlStream = 0;
 inline constexpr int kDiffStream = 1;
@@ -97,7 +97,7 @@ struct PatchHeader {
   std::vector<StreamExtent> streams;
 
   // The frames of the diff and extra streams, in order: one each, or for
-  // kJoinedStreams one per segment. REQUIRES: HasThreeStreams(method).
+  // kFramedStreams n each. REQUIRES: HasThreeStreams(method).
   std::vector<StreamExtent> DiffFrames() const;
   std::vector<StreamExtent> ExtraFrames() const;
 };

@@ -191,7 +191,7 @@ absl::Status JoinSegments(const std::vector<const ByteSource*>& segments,
                       CompressSource(*control_raw, zstd, control_frame.get()));
 
   PatchHeader header;
-  header.method = PatchMethod::kJoinedStreams;
+  header.method = PatchMethod::kFramedStreams;
   header.old_size = headers[0].old_size;
   header.new_size = headers[0].new_size;
   header.old_digest = headers[0].old_digest;

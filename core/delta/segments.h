@@ -3,7 +3,7 @@
 // with the old cursor starting at 0) and its diff and extra frames. Segments
 // are made apart (DiffSegment in bounded_diff.h: the farm's segment jobs, on
 // different workers at once) and JoinSegments makes one patch of them
-// (method 6, kJoinedStreams) without recompressing their frames: the control
+// (method 6, kFramedStreams) without recompressing their frames: the control
 // entries are re-encoded against one cursor and compressed, the frames are
 // copied. Layout in core/delta/FORMAT.md ("Segments").
 // Stateless functions; thread-safe.
@@ -55,7 +55,7 @@ std::string SerializeSegmentHeader(const SegmentHeader& header);
 // for another version, DataLoss for corruption.
 absl::StatusOr<SegmentHeader> ReadSegmentHeader(const ByteSource& segment);
 
-// Writes to `patch` the kJoinedStreams patch of `segments`, which must be
+// Writes to `patch` the kFramedStreams patch of `segments`, which must be
 // segments of one pair covering new from 0 to its end in order (at most
 // kMaxJoinedSegments). The control stream is compressed at zstd `level`, in a
 // scratch file in `scratch_dir`. InvalidArgument for segments that do not fit

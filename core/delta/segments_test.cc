@@ -111,7 +111,7 @@ TEST(SegmentsTest, JoinedPatchAppliesWhateverTheSplit) {
     StringSource source(patch);
     absl::StatusOr<PatchHeader> header = InspectPatch(source);
     ASSERT_TRUE(header.ok()) << header.status();
-    EXPECT_EQ(header->method, PatchMethod::kJoinedStreams);
+    EXPECT_EQ(header->method, PatchMethod::kFramedStreams);
     EXPECT_EQ(header->streams.size(), 1 + 2 * (cuts.size() + 1));
     absl::StatusOr<std::string> out = ApplyTo(pair.old_data, patch);
     ASSERT_TRUE(out.ok()) << out.status();
