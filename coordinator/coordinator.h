@@ -74,7 +74,7 @@ struct CoordinatorOptions {
   uint64_t segment_bytes = 0;
   Policy policy;  // For products without a policy of their own.
   // File pairs whose new file is larger are split into segment jobs of about
-  // this many bytes of new (at most kMaxJoinedSegments: larger files get
+  // this many bytes of new (at most kMaxSegments: larger files get
   // larger segments), which workers run at once and a join job makes one
   // patch of (coordinator_segments.cc). 0: never split. Default: 0.
   // Gets one structured line ("event=... release=... job=...") per release,

@@ -19,7 +19,7 @@ bool Coordinator::SplitsLocked(const v1::StoredJob& job) const {
 absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
   const uint64_t size = job->status().new_size();
   const uint64_t count = std::min<uint64_t>((size + options_.segment_bytes - 1) / options_.segment_bytes,
-                                            kMaxJoinedSegments);
+                                            kMaxSegments);
   const uint64_t step = (size + count - 1) / count;
   const std::string& id = job->status().job_id();
   std::vector<v1::StoredJob> segments;

@@ -105,10 +105,10 @@ class BoundedDiffer {
   // Both passes over new[begin_, end_): the raw control entries into
   // `*control_raw` (counted by `control`), the diff frame and the extra
   // frames into `frames` (kDiffStream, kExtraStream), their entries into
-  // `extents[kDiffStream]` and `extra_frames`. The extra stream is one frame,
-  // or with `framed_extra` CompressInRuns' frames. With `compress_control`,
+  // `extents[kDiffStream]` and `extra_frames`: CompressInRuns' frames, at
+  // most `extra_frames_max`. With `compress_control`,
   // the control stream's frame goes to frames[kControlStream] first.
-  absl::Status Encode(const std::string& scratch_dir, bool compress_control, bool framed_extra,
+  absl::Status Encode(const std::string& scratch_dir, bool compress_control, size_t extra_frames_max,
                       std::unique_ptr<ScratchFile>* control_raw, ControlWriter** control,
                       std::unique_ptr<ScratchFile> frames[3], StreamExtent extents[3],
                       std::vector<StreamExtent>* extra_frames, bool* index_cached);
@@ -364,7 +364,8 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, ByteSin
 }
 
 absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress_control,
-                                   bool framed_extra, std::unique_ptr<ScratchFile>* control_raw,
+                                   size_t extra_frames_max,
+                                   std::unique_ptr<ScratchFile>* control_raw,
                                    ControlWriter** control, std::unique_ptr<ScratchFile> frames[3],
                                    StreamExtent extents[3], std::vector<StreamExtent>* extra_frames,
                                    bool* index_cached) {
@@ -385,42 +386,23 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
     PF_ASSIGN_OR_RETURN(extents[kControlStream],
                         CompressSource(**control_raw, zstd, frames[kControlStream].get()));
   }
-  // The extra stream goes raw to a scratch file when it is framed later.
-  std::unique_ptr<ScratchFile> extra_raw;
-  if (framed_extra) {
-    PF_ASSIGN_OR_RETURN(extra_raw, ScratchFile::Create(scratch_dir));
-  }
-  std::unique_ptr<ZstdStreamWriter> writers[3];
-  const uint64_t raw_sizes[3] = {0, (*control)->diff_bytes(), (*control)->extra_bytes()};
-  for (int i : {kDiffStream, kExtraStream}) {
-    if (i == kExtraStream && framed_extra) continue;
-    PF_ASSIGN_OR_RETURN(writers[i], ZstdStreamWriter::Create(raw_sizes[i], zstd, frames[i].get()));
-  }
+  // The extra stream goes raw to a scratch file, compressed in runs after.
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> extra_raw, ScratchFile::Create(scratch_dir));
+  const uint64_t diff_size = (*control)->diff_bytes();
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> diff_writer,
+                      ZstdStreamWriter::Create(diff_size, zstd, frames[kDiffStream].get()));
   {
-    const bool threaded = options_.threads > 1;
-    StreamFeed diff(writers[kDiffStream].get(), threaded);
-    std::unique_ptr<StreamFeed> extra_feed;
-    if (!framed_extra) {
-      extra_feed = std::make_unique<StreamFeed>(writers[kExtraStream].get(), threaded);
-    }
-    ByteSink* extra = framed_extra ? static_cast<ByteSink*>(extra_raw.get()) : extra_feed.get();
-    absl::Status encoded = EncodeStreams(**control_raw, &diff, extra);
+    StreamFeed diff(diff_writer.get(), options_.threads > 1);
+    absl::Status encoded = EncodeStreams(**control_raw, &diff, extra_raw.get());
     absl::Status diff_closed = diff.Close();
-    absl::Status extra_closed = extra_feed ? extra_feed->Close() : absl::OkStatus();
     PF_RETURN_IF_ERROR(encoded);
     PF_RETURN_IF_ERROR(diff_closed);
-    PF_RETURN_IF_ERROR(extra_closed);
   }
-  PF_RETURN_IF_ERROR(writers[kDiffStream]->Finish());
-  extents[kDiffStream] = ExtentOf(*writers[kDiffStream], raw_sizes[kDiffStream]);
-  writers[kDiffStream].reset();
-  if (framed_extra) {
-    PF_ASSIGN_OR_RETURN(*extra_frames, CompressInRuns(*extra_raw, zstd, kMaxJoinedSegments,
-                                                      frames[kExtraStream].get()));
-  } else {
-    PF_RETURN_IF_ERROR(writers[kExtraStream]->Finish());
-    *extra_frames = {ExtentOf(*writers[kExtraStream], raw_sizes[kExtraStream])};
-  }
+  PF_RETURN_IF_ERROR(diff_writer->Finish());
+  extents[kDiffStream] = ExtentOf(*diff_writer, diff_size);
+  diff_writer.reset();
+  PF_ASSIGN_OR_RETURN(*extra_frames, CompressInRuns(*extra_raw, zstd, extra_frames_max,
+                                                    frames[kExtraStream].get()));
   return absl::OkStatus();
 }
 
@@ -430,7 +412,7 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   ControlWriter* control = nullptr;
   StreamExtent extents[3];
   std::vector<StreamExtent> extra_frames;
-  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, /*framed_extra=*/true,
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, kMaxJoinedSegments,
                             &control_raw, &control, frames, extents, &extra_frames,
                             &stats->index_cached));
   // One extra frame: method 1. Several: method 6, the diff stream padded
@@ -444,11 +426,9 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   header.streams = {extents[kControlStream], extents[kDiffStream]};
   std::string empty_frame;
   if (extra_frames.size() > 1) {
-    StringSink sink(&empty_frame);
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> writer,
-                        ZstdStreamWriter::Create(0, ZstdOptions(), &sink));
-    PF_RETURN_IF_ERROR(writer->Finish());
-    for (size_t i = 1; i < extra_frames.size(); ++i) header.streams.push_back(ExtentOf(*writer, 0));
+    StreamExtent empty_extent;
+    PF_ASSIGN_OR_RETURN(empty_frame, EmptyFrame(&empty_extent));
+    for (size_t i = 1; i < extra_frames.size(); ++i) header.streams.push_back(empty_extent);
   }
   header.streams.insert(header.streams.end(), extra_frames.begin(), extra_frames.end());
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
@@ -487,7 +467,7 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   StreamExtent extents[3];
   std::vector<StreamExtent> extra_frames;
   bool index_cached = false;
-  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, /*framed_extra=*/false,
+  PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, kMaxSegmentExtraFrames,
                             &control_raw, &control, frames, extents, &extra_frames,
                             &index_cached));
   SegmentHeader header;
@@ -506,7 +486,7 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   const Digest control_digest = control_hash.Finish();
   header.control_checksum = GetFixed64(reinterpret_cast<const char*>(control_digest.data()));
   header.diff = extents[kDiffStream];
-  header.extra = extra_frames[0];
+  header.extra = extra_frames;
   PF_RETURN_IF_ERROR(out->Append(SerializeSegmentHeader(header)));
   for (const ScratchFile* part : {control_raw.get(), frames[kDiffStream].get(),
                                   frames[kExtraStream].get()}) {

@@ -108,6 +108,16 @@ absl::StatusOr<std::vector<StreamExtent>> CompressInRuns(const ByteSource& raw,
   return frames;
 }
 
+absl::StatusOr<std::string> EmptyFrame(StreamExtent* extent) {
+  std::string frame;
+  StringSink sink(&frame);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> writer,
+                      ZstdStreamWriter::Create(0, ZstdOptions(), &sink));
+  PF_RETURN_IF_ERROR(writer->Finish());
+  *extent = ExtentOf(*writer, 0);
+  return frame;
+}
+
 absl::Status OpCollector::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
   ops_.push_back({new_pos_, static_cast<int64_t>(old_pos), static_cast<int64_t>(diff_len),
                   static_cast<int64_t>(extra_len)});

@@ -56,6 +56,9 @@ absl::StatusOr<std::vector<StreamExtent>> CompressInRuns(const ByteSource& raw,
                                                          const ZstdOptions& zstd,
                                                          size_t max_frames, ByteSink* out);
 
+// An empty zstd frame (content size 0, checksum), and its entry.
+absl::StatusOr<std::string> EmptyFrame(StreamExtent* extent);
+
 // Where bounded matching puts its ops, in new's order: `diff_len` bytes
 // against old at `old_pos`, then `extra_len` bytes of new's own.
 class OpSink {

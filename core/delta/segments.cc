@@ -1,7 +1,9 @@
 #include "core/delta/segments.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -47,7 +49,8 @@ absl::Status RewriteControl(const ByteSource& segment, const SegmentHeader& head
     return corrupt;
   }
   ControlReader reader(&raw);
-  uint64_t cursor = 0, diff_left = header.diff.raw_size, extra_left = header.extra.raw_size;
+  uint64_t cursor = 0, diff_left = header.diff.raw_size, extra_left = 0;
+  for (const StreamExtent& e : header.extra) extra_left += e.raw_size;
   while (diff_left + extra_left > 0) {
     absl::StatusOr<uint64_t> seek = reader.Next(), diff_len = reader.Next(),
                              extra_len = reader.Next();
@@ -105,7 +108,10 @@ std::string SerializeSegmentHeader(const SegmentHeader& header) {
   PutFixed64(header.control_bytes, &out);
   PutFixed64(header.control_checksum, &out);
   PutExtent(header.diff, &out);
-  PutExtent(header.extra, &out);
+  PutFixed64(header.extra.size(), &out);
+  for (size_t i = 0; i < kMaxSegmentExtraFrames; ++i) {
+    PutExtent(i < header.extra.size() ? header.extra[i] : StreamExtent(), &out);
+  }
   out += Checksum(out);
   return out;
 }
@@ -135,28 +141,45 @@ absl::StatusOr<SegmentHeader> ReadSegmentHeader(const ByteSource& segment) {
   header.control_bytes = GetFixed64(buf + 104);
   header.control_checksum = GetFixed64(buf + 112);
   header.diff = GetExtent(buf + 120);
-  header.extra = GetExtent(buf + 144);
+  const uint64_t frames = GetFixed64(buf + 144);
+  if (frames < 1 || frames > kMaxSegmentExtraFrames) {
+    return absl::DataLossError("corrupt segment header: bad extra frame count");
+  }
+  uint64_t extra_raw = 0;
+  for (size_t i = 0; i < kMaxSegmentExtraFrames; ++i) {
+    const StreamExtent extent = GetExtent(buf + 152 + 24 * i);
+    if (i < frames) {
+      header.extra.push_back(extent);
+      extra_raw += std::min<uint64_t>(extent.raw_size, uint64_t{1} << 62);
+    } else if (extent.compressed_size != 0 || extent.raw_size != 0 || extent.frame_checksum != 0) {
+      return absl::DataLossError("corrupt segment header: an unused frame entry is set");
+    }
+  }
   if (header.begin >= header.end || header.end > header.new_size ||
       header.diff.raw_size > header.end - header.begin ||
-      header.extra.raw_size != header.end - header.begin - header.diff.raw_size) {
+      extra_raw != header.end - header.begin - header.diff.raw_size) {
     return absl::DataLossError("corrupt segment header: its range and frames disagree");
   }
   uint64_t offset = kSegmentHeaderBytes;
-  for (uint64_t part : {header.control_bytes, header.diff.compressed_size,
-                        header.extra.compressed_size}) {
-    if (part > segment.size() - offset) return absl::DataLossError("segment is truncated");
-    offset += part;
+  std::vector<StreamExtent*> parts = {&header.diff};
+  for (StreamExtent& e : header.extra) parts.push_back(&e);
+  if (header.control_bytes > segment.size() - offset) return absl::DataLossError("segment is truncated");
+  offset += header.control_bytes;
+  for (StreamExtent* part : parts) {
+    if (part->compressed_size > segment.size() - offset) {
+      return absl::DataLossError("segment is truncated");
+    }
+    part->offset = offset;
+    offset += part->compressed_size;
   }
   if (offset != segment.size()) return absl::DataLossError("segment has trailing bytes");
-  header.diff.offset = kSegmentHeaderBytes + header.control_bytes;
-  header.extra.offset = header.diff.offset + header.diff.compressed_size;
   return header;
 }
 
 absl::Status JoinSegments(const std::vector<const ByteSource*>& segments,
                           const std::string& scratch_dir, ByteSink* patch, int level) {
-  if (segments.empty() || segments.size() > kMaxJoinedSegments) {
-    return absl::InvalidArgumentError(absl::StrCat("a patch joins 1 to ", kMaxJoinedSegments,
+  if (segments.empty() || segments.size() > kMaxSegments) {
+    return absl::InvalidArgumentError(absl::StrCat("a patch joins 1 to ", kMaxSegments,
                                                    " segments, not ", segments.size()));
   }
   std::vector<SegmentHeader> headers;
@@ -190,6 +213,10 @@ absl::Status JoinSegments(const std::vector<const ByteSource*>& segments,
   PF_ASSIGN_OR_RETURN(StreamExtent control_extent,
                       CompressSource(*control_raw, zstd, control_frame.get()));
 
+  // The diff stream: each segment's frame, then empty frames for its extra
+  // frames after the first, so that both streams have as many.
+  StreamExtent empty_extent;
+  PF_ASSIGN_OR_RETURN(const std::string empty_frame, EmptyFrame(&empty_extent));
   PatchHeader header;
   header.method = PatchMethod::kFramedStreams;
   header.old_size = headers[0].old_size;
@@ -197,16 +224,24 @@ absl::Status JoinSegments(const std::vector<const ByteSource*>& segments,
   header.old_digest = headers[0].old_digest;
   header.new_digest = headers[0].new_digest;
   header.streams.push_back(control_extent);
-  for (const SegmentHeader& h : headers) header.streams.push_back(h.diff);
-  for (const SegmentHeader& h : headers) header.streams.push_back(h.extra);
+  for (const SegmentHeader& h : headers) {
+    header.streams.push_back(h.diff);
+    for (size_t i = 1; i < h.extra.size(); ++i) header.streams.push_back(empty_extent);
+  }
+  for (const SegmentHeader& h : headers) {
+    header.streams.insert(header.streams.end(), h.extra.begin(), h.extra.end());
+  }
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
   PF_RETURN_IF_ERROR(ForEachPiece(*control_frame,
                                   [&](absl::string_view piece) { return patch->Append(piece); }));
   for (size_t i = 0; i < segments.size(); ++i) {
     PF_RETURN_IF_ERROR(CopyFrame(*segments[i], headers[i].diff, patch));
+    for (size_t k = 1; k < headers[i].extra.size(); ++k) PF_RETURN_IF_ERROR(patch->Append(empty_frame));
   }
   for (size_t i = 0; i < segments.size(); ++i) {
-    PF_RETURN_IF_ERROR(CopyFrame(*segments[i], headers[i].extra, patch));
+    for (const StreamExtent& frame : headers[i].extra) {
+      PF_RETURN_IF_ERROR(CopyFrame(*segments[i], frame, patch));
+    }
   }
   return absl::OkStatus();
 }

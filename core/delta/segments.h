@@ -1,6 +1,6 @@
 // Segments: a huge pair diffed in parts. A segment holds what DiffBounded
 // would make for the bytes new[begin, end) alone: its control entries (raw,
-// with the old cursor starting at 0) and its diff and extra frames. Segments
+// with the old cursor starting at 0), its diff frame and its extra frames. Segments
 // are made apart (DiffSegment in bounded_diff.h: the farm's segment jobs, on
 // different workers at once) and JoinSegments makes one patch of them
 // (method 6, kFramedStreams) without recompressing their frames: the control
@@ -23,8 +23,13 @@ namespace patchfarm {
 
 inline constexpr char kSegmentMagic[4] = {'P', 'F', 'S', 'G'};
 inline constexpr uint16_t kSegmentFormatVersion = 1;
+// A segment's extra stream is 1 to this many frames (CompressInRuns), and a
+// pair is split into at most kMaxSegments, so that their join fits one
+// patch's kMaxJoinedSegments frames a stream.
+inline constexpr size_t kMaxSegmentExtraFrames = 3;
+inline constexpr size_t kMaxSegments = kMaxJoinedSegments / kMaxSegmentExtraFrames;
 // Bytes of a segment's header, checksum included.
-inline constexpr uint64_t kSegmentHeaderBytes = 176;
+inline constexpr uint64_t kSegmentHeaderBytes = 232;
 
 // Which segment to make: new[begin, end) of the pair the digests name.
 struct SegmentSpec {
@@ -43,8 +48,8 @@ struct SegmentHeader {
   uint64_t end = 0;
   uint64_t control_bytes = 0;  // Raw control entries, right after the header,
   uint64_t control_checksum = 0;  // and FrameChecksum of them.
-  StreamExtent diff;           // Then the diff frame,
-  StreamExtent extra;          // then the extra frame (offsets set on read).
+  StreamExtent diff;                // Then the diff frame,
+  std::vector<StreamExtent> extra;  // then the extra frames (offsets set on read).
 };
 
 std::string SerializeSegmentHeader(const SegmentHeader& header);
@@ -57,7 +62,7 @@ absl::StatusOr<SegmentHeader> ReadSegmentHeader(const ByteSource& segment);
 
 // Writes to `patch` the kFramedStreams patch of `segments`, which must be
 // segments of one pair covering new from 0 to its end in order (at most
-// kMaxJoinedSegments). The control stream is compressed at zstd `level`, in a
+// kMaxSegments). The control stream is compressed at zstd `level`, in a
 // scratch file in `scratch_dir`. InvalidArgument for segments that do not fit
 // together, DataLoss for a corrupt one (a control entry outside the files, a
 // frame whose checksum differs from its header's); `patch` may then hold part

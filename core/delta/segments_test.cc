@@ -121,6 +121,29 @@ TEST(SegmentsTest, JoinedPatchAppliesWhateverTheSplit) {
   }
 }
 
+TEST(SegmentsTest, IncompressibleRunsGetFramesOfTheirOwn) {
+  // New: old's first half, 6 MiB of fresh random bytes, text, old's second half.
+  Pair pair = MakePair(1 << 20, 8, 8);
+  std::mt19937_64 rng(9);
+  std::string text;
+  while (text.size() < (3u << 20)) text += "level " + std::to_string(rng() % 1000) + " loaded; ";
+  const std::string fresh = RandomBytes(rng, 6 << 20);
+  pair.new_data = pair.old_data.substr(0, 4 << 20) + fresh + text + pair.old_data.substr(4 << 20);
+  const uint64_t cut = (4 << 20) + fresh.size() + text.size();
+  const std::string first = Segment(pair, 0, cut);
+  absl::StatusOr<SegmentHeader> header = ReadSegmentHeader(StringSource(first));
+  ASSERT_TRUE(header.ok()) << header.status();
+  ASSERT_EQ(header->extra.size(), 2u);  // The fresh bytes, stored; the text, compressed.
+  EXPECT_GE(header->extra[0].compressed_size, fresh.size());
+  EXPECT_LT(header->extra[1].compressed_size, text.size() / 4);
+  absl::StatusOr<std::string> patch =
+      Join({first, Segment(pair, cut, pair.new_data.size())});
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  absl::StatusOr<std::string> out = ApplyTo(pair.old_data, *patch);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(*out == pair.new_data);
+}
+
 TEST(SegmentsTest, SegmentsAreDeterministic) {
   const Pair pair = MakePair(1 << 20, 6, 2);
   EXPECT_EQ(Segment(pair, 1000, 3 << 20), Segment(pair, 1000, 3 << 20));
@@ -168,7 +191,7 @@ TEST(SegmentsTest, JoinRefusesCorruptSegments) {
   for (uint64_t i = 0; i < kSegmentHeaderBytes + header->control_bytes; ++i) offsets.push_back(i);
   for (uint64_t i = 0; i < 64; ++i) {
     offsets.push_back(header->diff.offset + i);
-    offsets.push_back(header->extra.offset + i);
+    offsets.push_back(header->extra[0].offset + i);
   }
   for (uint64_t at : offsets) {
     if (at >= b.size()) continue;
