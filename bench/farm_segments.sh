@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One huge pair through the farm (issue 13, item 3): the make_pak.py pack
 # pair of bench/huge_pack.sh submitted to a coordinator (--segment-size) and
-# diffed by 1, then by 2 workers (--jobs 1, --job-memory each), on loopback.
+# diffed by 1, then by 2 workers (--jobs 1, --threads ${THREADS:-1} and
+# --job-memory each: with one engine thread a worker, the 2 workers use what
+# two machines' single cores would), on loopback.
 # The clock runs from the workers' start (both releases uploaded before) to
 # the pair's patch being done. Prints one row per worker count: wall seconds,
 # patch bytes, bytes above the floor, the largest worker's peak RSS; checks
 # that both patches are the same bytes and apply bit-exact.
-#   bench/farm_segments.sh 1G 128M 1G    # pack size, segment size, job memory
+#   bench/farm_segments.sh 1G 64M 1G    # pack size, segment size, job memory
 # Data goes to ${HUGE_DIR:-/tmp/patchfarm-huge} (the pack pair, and the
 # coordinator's copy of it: about 5 x the pack size).
 set -euo pipefail
@@ -23,7 +25,7 @@ ln -f "$(readlink -f "$DIR/new-$SIZE.pak")" "$DIR/farm-rel/new/game.pak"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-echo "pack $SIZE, segments of $SEGMENT, $MEMORY a worker; floor $floor fresh bytes"
+echo "pack $SIZE, segments of $SEGMENT, $MEMORY and ${THREADS:-1} threads a worker; floor $floor fresh bytes"
 echo "| workers | wall s | patch bytes | MB above floor | worker peak MiB |"
 echo "| ---: | ---: | ---: | ---: | ---: |"
 for workers in 1 2; do
@@ -41,7 +43,8 @@ for workers in 1 2; do
   start=$(date +%s.%N)
   for i in $(seq "$workers"); do
     /usr/bin/time -f "%M" -o "$run/w$i.rss" dist/bin/patchfarm-worker --coordinator "$addr" \
-      --cache "$run/cache$i" --jobs 1 --id "w$i" --job-memory "$MEMORY" > "$run/w$i.log" 2>&1 &
+      --cache "$run/cache$i" --jobs 1 --threads "${THREADS:-1}" --id "w$i" --job-memory "$MEMORY" \
+      > "$run/w$i.log" 2>&1 &
     pids+=("$!")
   done
   "$PF" submit --coordinator "$addr" --product pak --platform any --version 1.1 --wait \

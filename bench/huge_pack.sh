@@ -48,7 +48,7 @@ row() {  # name, diff command..., then "--", apply command...
   printf "| %s | %d | %.2f | %.0f | %d | %.1f | %d |\n" "$name" "$bytes" \
     "$(python3 -c "print(($bytes - $floor) / 1e6)")" "$dsec" "$((drss / 1024))" "$asec" "$((arss / 1024))"
 }
-echo "pack $SIZE: $(stat -c %s "$old") -> $(stat -c %s "$new") bytes, floor $floor fresh bytes"
+echo "pack $SIZE: $(stat -Lc %s "$old") -> $(stat -Lc %s "$new") bytes, floor $floor fresh bytes"
 echo "| tool | patch bytes | MB above floor | diff s | diff MiB | apply s | apply MiB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for budget in "${BUDGETS[@]}"; do
