@@ -327,8 +327,8 @@ absl::Status Serve(const Flags& f) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   PF_ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorServer> server, CoordinatorServer::Start(options));
-  std::printf("patchfarm serve: listening on %s, data in %s, %d workers\n",
-              server->address().c_str(), options.data_dir.c_str(), workers);
+  std::printf("patchfarm serve: listening on %s, data in %s, %lld workers\n",
+              server->address().c_str(), options.data_dir.c_str(), static_cast<long long>(workers));
   std::fflush(stdout);
   if (!f.Get("--port-file").empty()) {
     PF_RETURN_IF_ERROR(WriteFileAtomically(f.Get("--port-file"), server->address() + "\n"));
