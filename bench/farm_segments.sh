@@ -9,8 +9,8 @@
 # patch bytes, bytes above the floor, the largest worker's peak RSS; checks
 # that both patches are the same bytes and apply bit-exact.
 #   bench/farm_segments.sh 1G 64M 1G    # pack size, segment size, job memory
-# Data goes to ${HUGE_DIR:-/tmp/patchfarm-huge} (the pack pair, and the
-# coordinator's copy of it: about 5 x the pack size).
+# Data goes to ${HUGE_DIR:-/tmp/patchfarm-huge} (the pack pair, and a
+# coordinator's copy of it during each run: about 5 x the pack size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE="${1:-1G}" SEGMENT="${2:-128M}" MEMORY="${3:-1G}"
@@ -60,6 +60,7 @@ for workers in 1 2; do
     "$bytes" "$(python3 -c "print(($bytes - $floor) / 1e6)")" "$((rss / 1024))"
   kill "${pids[@]}" 2>/dev/null || true
   pids=()
+  rm -rf "$run/coordinator" "$run"/cache*  # The pair's copy: disk for the next run.
 done
 cmp -s "$DIR/farm-1/patch" "$DIR/farm-2/patch" || { echo "1 and 2 workers made different patches" >&2; exit 1; }
 "$PF" apply "$DIR/old-$SIZE.pak" "$DIR/farm-1/patch" "$DIR/farm-out.pak" > /dev/null
