@@ -124,9 +124,9 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 
-// One stream read as the sequence of its frames (FORMAT.md: one frame, or
-// one per segment for kFramedStreams), each opened once the one before it is
-// read to its end and checked finished.
+// One stream read as the sequence of its frames (FORMAT.md: one frame, or n
+// for kFramedStreams), each opened once the one before it is read to its end
+// and checked finished.
 class FrameSequence {
  public:
   FrameSequence(const ByteSource* patch, std::vector<StreamExtent> frames)
@@ -161,11 +161,7 @@ class FrameSequence {
 
  private:
   absl::Status OpenFrame(const StreamExtent& frame) {
-    ZstdFrameReader::Limits limits;
-    limits.content_size = frame.raw_size;
-    limits.max_window_log = kMaxStreamWindowLog;
-    PF_ASSIGN_OR_RETURN(reader_, ZstdFrameReader::Open(patch_, frame.offset,
-                                                       frame.compressed_size, limits));
+    PF_ASSIGN_OR_RETURN(reader_, OpenStream(*patch_, frame, {}, kMaxStreamWindowLog));
     left_ = frame.raw_size;
     return absl::OkStatus();
   }

@@ -54,20 +54,20 @@ absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, ByteSin
 absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress_control,
                                    size_t extra_frames_max,
                                    std::unique_ptr<ScratchFile>* control_raw,
-                                   ControlWriter** control, std::unique_ptr<ScratchFile> frames[3],
+                                   std::unique_ptr<ScratchFile> frames[3],
                                    StreamExtent extents[3], std::vector<StreamExtent>* extra_frames,
                                    bool* index_cached) {
   PF_ASSIGN_OR_RETURN(*control_raw, ScratchFile::Create(scratch_dir));
   control_writer_ = std::make_unique<ControlWriter>(control_raw->get());
-  *control = control_writer_.get();
-  PF_RETURN_IF_ERROR(MatchSegments(*control, index_cached));
-  PF_RETURN_IF_ERROR((*control)->Flush());
+  PF_RETURN_IF_ERROR(MatchSegments(control_writer_.get(), index_cached));
+  PF_RETURN_IF_ERROR(control_writer_->Flush());
   std::string().swap(window_);  // Pass 2 needs the memory.
 
   ZstdOptions zstd;
   zstd.level = plan_.level;
   zstd.workers = plan_.zstd_workers;
   for (int i = 0; i < 3; ++i) {
+    if (i == kControlStream && !compress_control) continue;
     PF_ASSIGN_OR_RETURN(frames[i], ScratchFile::Create(scratch_dir));
   }
   if (compress_control) {  // Alone: its encoder is freed before the others start.
@@ -76,7 +76,7 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
   }
   // The extra stream goes raw to a scratch file, compressed in runs after.
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> extra_raw, ScratchFile::Create(scratch_dir));
-  const uint64_t diff_size = (*control)->diff_bytes();
+  const uint64_t diff_size = control_writer_->diff_bytes();
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> diff_writer,
                       ZstdStreamWriter::Create(diff_size, zstd, frames[kDiffStream].get()));
   {
@@ -97,12 +97,10 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
 absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
                                 DiffStats* stats) {
   std::unique_ptr<ScratchFile> control_raw, frames[3];
-  ControlWriter* control = nullptr;
   StreamExtent extents[3];
   std::vector<StreamExtent> extra_frames;
   PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/true, kMaxJoinedSegments,
-                            &control_raw, &control, frames, extents, &extra_frames,
-                            &stats->index_cached));
+                            &control_raw, frames, extents, &extra_frames, &stats->index_cached));
   // One extra frame: method 1. Several: method 6, the diff stream padded
   // with empty frames to as many.
   PatchHeader header;
@@ -120,18 +118,15 @@ absl::Status BoundedDiffer::Run(const std::string& scratch_dir, ByteSink* patch,
   }
   header.streams.insert(header.streams.end(), extra_frames.begin(), extra_frames.end());
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
-  auto copy = [&](const ScratchFile& frame) {
-    return ForEachPiece(frame, [&](absl::string_view piece) { return patch->Append(piece); });
-  };
-  PF_RETURN_IF_ERROR(copy(*frames[kControlStream]));
-  PF_RETURN_IF_ERROR(copy(*frames[kDiffStream]));
+  PF_RETURN_IF_ERROR(CopySource(*frames[kControlStream], patch));
+  PF_RETURN_IF_ERROR(CopySource(*frames[kDiffStream], patch));
   for (size_t i = 1; i < extra_frames.size(); ++i) PF_RETURN_IF_ERROR(patch->Append(empty_frame));
-  PF_RETURN_IF_ERROR(copy(*frames[kExtraStream]));
+  PF_RETURN_IF_ERROR(CopySource(*frames[kExtraStream], patch));
   stats->bounded = true;
   stats->method = header.method;
-  stats->ops = control->ops();
-  stats->diff_bytes = control->diff_bytes();
-  stats->extra_bytes = control->extra_bytes();
+  stats->ops = control_writer_->ops();
+  stats->diff_bytes = control_writer_->diff_bytes();
+  stats->extra_bytes = control_writer_->extra_bytes();
   stats->streams_patch_bytes = PatchHeaderSize(header.streams.size()) + frames[0]->size() +
                                frames[1]->size() + frames[2]->size() +
                                empty_frame.size() * (extra_frames.size() - 1);
@@ -151,13 +146,11 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   new_digest_ = spec.new_digest;
   digests_given_ = true;
   std::unique_ptr<ScratchFile> control_raw, frames[3];
-  ControlWriter* control = nullptr;
   StreamExtent extents[3];
   std::vector<StreamExtent> extra_frames;
   bool index_cached = false;
   PF_RETURN_IF_ERROR(Encode(scratch_dir, /*compress_control=*/false, kMaxSegmentExtraFrames,
-                            &control_raw, &control, frames, extents, &extra_frames,
-                            &index_cached));
+                            &control_raw, frames, extents, &extra_frames, &index_cached));
   SegmentHeader header;
   header.old_size = old_.size();
   header.new_size = new_.size();
@@ -166,20 +159,14 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   header.begin = spec.begin;
   header.end = spec.end;
   header.control_bytes = control_raw->size();
-  Sha256 control_hash;
-  PF_RETURN_IF_ERROR(ForEachPiece(*control_raw, [&](absl::string_view piece) {
-    control_hash.Update(piece);
-    return absl::OkStatus();
-  }));
-  const Digest control_digest = control_hash.Finish();
-  header.control_checksum = GetFixed64(reinterpret_cast<const char*>(control_digest.data()));
+  PF_ASSIGN_OR_RETURN(const Digest control_digest, HashSource(*control_raw));
+  header.control_checksum = FrameChecksum(control_digest);
   header.diff = extents[kDiffStream];
   header.extra = extra_frames;
   PF_RETURN_IF_ERROR(out->Append(SerializeSegmentHeader(header)));
   for (const ScratchFile* part : {control_raw.get(), frames[kDiffStream].get(),
                                   frames[kExtraStream].get()}) {
-    PF_RETURN_IF_ERROR(
-        ForEachPiece(*part, [&](absl::string_view piece) { return out->Append(piece); }));
+    PF_RETURN_IF_ERROR(CopySource(*part, out));
   }
   return absl::OkStatus();
 }
@@ -206,9 +193,11 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
   plan.window_bytes = std::min(left * 4 / 23, kMaxWindow);
   plan.segment_bytes = std::max<uint64_t>(plan.window_bytes * 3 / 4, 1);
   plan.window_bytes = std::min(plan.window_bytes, std::max<uint64_t>(old_size, 1));
-  // Pass 2: two encoders at once (diff and extra) and their queues; with
-  // zstd's threads if they fit the budget at the asked level, else without,
-  // at the highest level that fits.
+  // Pass 2: one encoder runs at a time (the diff stream's, then each run of
+  // the extra stream's), budgeted as two, as when both ran at once (headroom
+  // for the feed's queue and the scratch files' buffers; the levels measured
+  // in bench/RESULTS.md were chosen so); with zstd's threads if they fit the
+  // budget at the asked level, else without, at the highest level that fits.
   auto fits = [&](const ZstdOptions& zstd) {
     return 2 * ZstdStreamWriter::MemoryFor(new_size, zstd) + kAllowance + 10 * kBoundedPiece <= budget;
   };

@@ -19,10 +19,10 @@
 // Memory, for a budget M (at least kMinBoundedMemory): the chunk index takes
 // M / 8; the segment (S bytes), its window (W) and the window's suffix array
 // (4 W) share the rest with a fixed allowance for the process; then, in the
-// second pass, the zstd encoders of the diff and extra streams run at once,
-// with zstd's own threads where they fit M, else without, at a level lowered
-// until they fit. Sizes
-// and offsets are 64-bit throughout; there is no limit on the input sizes.
+// second pass, one zstd encoder at a time (the diff stream's, then each run
+// of the extra stream's), budgeted as two, with zstd's own threads where they
+// fit M, else without, at a level lowered until they fit. Sizes and offsets
+// are 64-bit throughout; there is no limit on the input sizes.
 // Reads old and new through ByteSources only (pread, so page cache is not
 // counted in the process's resident set).
 // Thread-safe (no shared state); uses up to options.threads threads.

@@ -102,13 +102,13 @@ class BoundedDiffer {
   // Pass 2: the diff and extra streams, by the ops in `control_raw`.
   absl::Status EncodeStreams(const ByteSource& control_raw, ByteSink* diff, ByteSink* extra);
   // Both passes over new[begin_, end_): the raw control entries into
-  // `*control_raw` (counted by `control`), the diff frame and the extra
+  // `*control_raw` (counted by control_writer_), the diff frame and the extra
   // frames into `frames` (kDiffStream, kExtraStream), their entries into
   // `extents[kDiffStream]` and `extra_frames`: CompressInRuns' frames, at
-  // most `extra_frames_max`. With `compress_control`,
-  // the control stream's frame goes to frames[kControlStream] first.
+  // most `extra_frames_max`. With `compress_control`, the control stream's
+  // frame goes to frames[kControlStream] first.
   absl::Status Encode(const std::string& scratch_dir, bool compress_control, size_t extra_frames_max,
-                      std::unique_ptr<ScratchFile>* control_raw, ControlWriter** control,
+                      std::unique_ptr<ScratchFile>* control_raw,
                       std::unique_ptr<ScratchFile> frames[3], StreamExtent extents[3],
                       std::vector<StreamExtent>* extra_frames, bool* index_cached);
 
@@ -119,7 +119,7 @@ class BoundedDiffer {
   Digest old_digest_{}, new_digest_{};
   uint64_t begin_ = 0, end_;  // The bytes of new diffed.
   bool digests_given_ = false;  // RunSegment: old_digest_ and new_digest_ are the spec's.
-  std::unique_ptr<ControlWriter> control_writer_;
+  std::unique_ptr<ControlWriter> control_writer_;  // Encode's, over its control_raw.
   std::string window_;
   uint64_t off_diagonal_ = 0;  // Bytes of new matched off the main diagonals,
   uint64_t off_diagonal_limit_ = UINT64_MAX;  // and how many may be.

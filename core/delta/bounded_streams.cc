@@ -33,8 +33,7 @@ absl::Status ForEachPiece(const ByteSource& source,
 }
 
 StreamExtent ExtentOf(const ZstdStreamWriter& writer, uint64_t raw_size) {
-  return {0, writer.compressed_size(), raw_size,
-          GetFixed64(reinterpret_cast<const char*>(writer.frame_digest().data()))};
+  return {0, writer.compressed_size(), raw_size, FrameChecksum(writer.frame_digest())};
 }
 
 absl::StatusOr<StreamExtent> CompressSource(const ByteSource& raw, const ZstdOptions& zstd,

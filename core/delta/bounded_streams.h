@@ -1,8 +1,8 @@
 // The plumbing of bounded diff's passes (bounded_diff.cc) and of joining
 // segments (segments.cc): exact reads of their sources, the control stream
 // kept in a scratch file between the passes (ControlWriter, ControlReader:
-// FORMAT.md's method 1 entries), frames of whole sources, and the feed of the
-// zstd encoders of the diff and extra streams, which run at once.
+// FORMAT.md's method 1 entries), frames of whole sources and of runs of the
+// extra stream, and the feed of the diff stream's zstd encoder.
 // Not thread-safe, except StreamFeed's own thread.
 #ifndef PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_
 #define PATCHFARM_CORE_DELTA_BOUNDED_STREAMS_H_

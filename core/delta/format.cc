@@ -27,9 +27,10 @@ bool ValidStreamCount(PatchMethod method, size_t count) {
 
 }  // namespace
 
-uint64_t FrameChecksum(absl::string_view frame) {
-  Digest digest = Sha256Of(frame);
-  return GetFixed64(reinterpret_cast<const char*>(digest.data()));
+uint64_t FrameChecksum(absl::string_view frame) { return FrameChecksum(Sha256Of(frame)); }
+
+uint64_t FrameChecksum(const Digest& sha256) {
+  return GetFixed64(reinterpret_cast<const char*>(sha256.data()));
 }
 
 std::vector<StreamExtent> PatchHeader::DiffFrames() const {
@@ -58,8 +59,7 @@ absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& h
       hasher.Update(absl::string_view(buf.data(), got));
       done += got;
     }
-    Digest digest = hasher.Finish();
-    if (GetFixed64(reinterpret_cast<const char*>(digest.data())) != stream.frame_checksum) {
+    if (FrameChecksum(hasher.Finish()) != stream.frame_checksum) {
       return absl::DataLossError(absl::StrCat("corrupt patch: stream ", i, " checksum mismatch"));
     }
   }

@@ -86,6 +86,8 @@ struct StreamExtent {
 // The first 8 bytes of the SHA-256 of `frame`, little-endian: lets Apply detect
 // any change to a stream, even one its decoder would not notice.
 uint64_t FrameChecksum(absl::string_view frame);
+// The same from the frame's SHA-256, for frames hashed in pieces.
+uint64_t FrameChecksum(const Digest& sha256);
 
 struct PatchHeader {
   uint16_t version = 1;  // Set by ReadPatchHeader; written as FormatVersionOf(method).

@@ -39,15 +39,8 @@ absl::Status RewriteControl(const ByteSource& segment, const SegmentHeader& head
   const SliceSource raw(&segment, kSegmentHeaderBytes, header.control_bytes);
   const absl::Status corrupt = absl::DataLossError(
       absl::StrCat("corrupt segment [", header.begin, ", ", header.end, "): bad control entry"));
-  Sha256 hash;
-  PF_RETURN_IF_ERROR(ForEachPiece(raw, [&](absl::string_view piece) {
-    hash.Update(piece);
-    return absl::OkStatus();
-  }));
-  Digest digest = hash.Finish();
-  if (GetFixed64(reinterpret_cast<const char*>(digest.data())) != header.control_checksum) {
-    return corrupt;
-  }
+  PF_ASSIGN_OR_RETURN(Digest digest, HashSource(raw));
+  if (FrameChecksum(digest) != header.control_checksum) return corrupt;
   ControlReader reader(&raw);
   uint64_t cursor = 0, diff_left = header.diff.raw_size, extra_left = 0;
   for (const StreamExtent& e : header.extra) extra_left += e.raw_size;
@@ -78,15 +71,11 @@ absl::Status RewriteControl(const ByteSource& segment, const SegmentHeader& head
 absl::Status CopyFrame(const ByteSource& segment, const StreamExtent& frame, ByteSink* patch) {
   const SliceSource bytes(&segment, frame.offset, frame.compressed_size);
   Sha256 hash;
-  uint64_t copied = 0;
   PF_RETURN_IF_ERROR(ForEachPiece(bytes, [&](absl::string_view piece) {
     hash.Update(piece);
-    copied += piece.size();
     return patch->Append(piece);
   }));
-  Digest digest = hash.Finish();
-  if (copied != frame.compressed_size ||
-      GetFixed64(reinterpret_cast<const char*>(digest.data())) != frame.frame_checksum) {
+  if (FrameChecksum(hash.Finish()) != frame.frame_checksum) {
     return absl::DataLossError("corrupt segment: frame checksum mismatch");
   }
   return absl::OkStatus();
@@ -232,8 +221,7 @@ absl::Status JoinSegments(const std::vector<const ByteSource*>& segments,
     header.streams.insert(header.streams.end(), h.extra.begin(), h.extra.end());
   }
   PF_RETURN_IF_ERROR(patch->Append(SerializePatchHeader(header)));
-  PF_RETURN_IF_ERROR(ForEachPiece(*control_frame,
-                                  [&](absl::string_view piece) { return patch->Append(piece); }));
+  PF_RETURN_IF_ERROR(CopySource(*control_frame, patch));
   for (size_t i = 0; i < segments.size(); ++i) {
     PF_RETURN_IF_ERROR(CopyFrame(*segments[i], headers[i].diff, patch));
     for (size_t k = 1; k < headers[i].extra.size(); ++k) PF_RETURN_IF_ERROR(patch->Append(empty_frame));
