@@ -20,16 +20,11 @@
 #include "core/delta/index_store_testing.h"
 #include "core/delta/diff_files.h"
 #include "core/delta/format.h"
+#include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {
 namespace {
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 std::string ScratchDir() {
   const char* dir = std::getenv("TEST_TMPDIR");

@@ -9,16 +9,11 @@
 #include "core/delta/apply.h"
 #include "core/delta/diff.h"
 #include "core/delta/index_store_testing.h"
+#include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {
 namespace {
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 // Bytes with the statistics of code: a small alphabet, repeated fragments.
 std::string CodeLike(std::mt19937_64& rng, size_t n) {
@@ -224,6 +219,8 @@ TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
   std::string old_data(300000, '\0');
   for (char& c : old_data) c = static_cast<char>(rng() % 7);
   std::string new_data = old_data.substr(1000) + "tail" + old_data.substr(0, 5000);
+  // No run of 4 KiB left unchanged: no anchors, so old is sorted whole.
+  for (size_t i = 0; i < new_data.size(); i += 2000) new_data[i] ^= 1;
   MapIndexStore store;
   DiffOptions options;
   options.index_store = &store;
@@ -231,7 +228,7 @@ TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
   auto first = Diff(old_data, new_data, options, &cold);
   auto second = Diff(old_data, new_data, options, &warm);
   ASSERT_TRUE(first.ok() && second.ok());
-  EXPECT_FALSE(cold.index_cached);
+  EXPECT_FALSE(cold.index_cached || cold.anchored);
   EXPECT_TRUE(warm.index_cached);
   EXPECT_EQ(*first, *second);
   ASSERT_EQ(store.saved.size(), 1u);
@@ -242,6 +239,25 @@ TEST(IndexStore, CachedIndexGivesTheSamePatchAndBadEntriesAreRebuilt) {
   ASSERT_TRUE(third.ok());
   EXPECT_FALSE(rebuilt.index_cached);
   EXPECT_EQ(*third, *first);
+}
+
+// A pair whose long unchanged runs cover most of old sorts only the rest of
+// old, which depends on new: the index store is neither read nor written.
+TEST(IndexStore, AnchoredPairsGoWithoutTheIndexStore) {
+  std::mt19937_64 rng(19);
+  const std::string old_data = CodeLike(rng, 1 << 20);
+  const std::string new_data = Edit(rng, old_data, 12);
+  MapIndexStore store;
+  DiffOptions options;
+  options.index_store = &store;
+  DiffStats stats;
+  absl::StatusOr<std::string> with_store = Diff(old_data, new_data, options, &stats);
+  ASSERT_TRUE(with_store.ok()) << with_store.status();
+  EXPECT_TRUE(stats.anchored);
+  EXPECT_FALSE(stats.index_cached);
+  EXPECT_TRUE(store.saved.empty());
+  EXPECT_EQ(*with_store, DiffOrDie(old_data, new_data));
+  ExpectRoundTrip(old_data, new_data);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "core/delta/diff.h"
 
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "core/delta/anchors.h"
 #include "core/delta/diff_model.h"
 #include "core/delta/matcher.h"
 #include "core/delta/reference_predictor.h"
@@ -19,6 +21,13 @@ namespace patchfarm {
 namespace {
 
 constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
+// Anchors (anchors.h) from this long are taken as they are and left out of
+// the suffix sort, when they cover at least kMinAnchoredPercent of old:
+// between builds of one program they cover 15-60% of it, and the sort of the
+// rest is that much shorter. Where they cover less, old is sorted whole, and
+// its suffix array may come from (and go to) DiffOptions::index_store.
+constexpr int64_t kMinAnchorBytes = 4096;
+constexpr uint64_t kMinAnchoredPercent = 15;
 
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
@@ -246,7 +255,9 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
 }  // namespace
 
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable) {
-  const uint64_t suffix_array = old_size * (old_size < (uint64_t{2} << 30) ? 4 : 8);
+  // The suffix array of old, or of old without its anchors (at most 85% of
+  // old) and that copy of it.
+  const uint64_t suffix_array = old_size * (old_size < (uint64_t{2} << 30) ? 4 : 8) + old_size / 4;
   const uint64_t inputs = (old_size + new_size) * (executable ? 2 : 1);
   return inputs + suffix_array + 3 * new_size + (uint64_t{160} << 20);
 }
@@ -280,11 +291,21 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
       index_key = Sha256Of(absl::StrCat("masked ", static_cast<int>(*set), " ",
                                         DigestToHex(base.old_digest)));
     }
-    PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
-                                                            &stats->index_cached));
     MatchOptions match;
     match.threads = options.threads;
-    ops = MatchAll(match_old, match_new, index, match);
+    const std::vector<Anchor> anchors = FindAnchors(match_old, match_new, kMinAnchorBytes);
+    auto reduced = std::make_unique<ReducedOld>(match_old, anchors);
+    if (reduced->bytes().size() * 100 <= match_old.size() * (100 - kMinAnchoredPercent)) {
+      PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(reduced->bytes()));
+      const Anchored anchored{&anchors, reduced.get()};
+      ops = MatchAll(match_old, match_new, index, match, &anchored);
+      stats->anchored = true;
+    } else {
+      reduced.reset();
+      PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
+                                                              &stats->index_cached));
+      ops = MatchAll(match_old, match_new, index, match);
+    }
   }  // The index (4 bytes per old byte) is freed before compression starts.
   return CodeOps(base, old_data, new_data, std::move(ops), set, options, stats);
 }

@@ -50,9 +50,11 @@ struct DiffOptions {
   // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
   // (bounded_diff.h); 0: no bound. Diff itself ignores it.
   uint64_t max_memory = 0;  // Default: 0.
-  // If set, the suffix array of old (Diff) or its chunk index (DiffBounded,
-  // when old_digest is set) is loaded from here when present and saved after
-  // building otherwise. The patch is the same either way.
+  // If set, the suffix array of old (Diff, when the pair's anchors leave
+  // old to be sorted whole: a sort of old without them depends on new) or
+  // its chunk index (DiffBounded, when old_digest is set) is loaded from here
+  // when present and saved after building otherwise. The patch is the same
+  // either way.
   IndexStore* index_store = nullptr;  // Default: none.
   // Old's SHA-256 as the caller knows it (the worker's content-addressed
   // blobs). DiffBounded then looks its chunk index up in index_store and, on a
@@ -73,6 +75,7 @@ struct DiffStats {
   bool index_cached = false;         // The suffix array or chunk index came from index_store.
   bool bounded = false;              // DiffBounded made the patch (bounded_diff.h).
   bool near_identical = false;       // Matched on diagonals, no suffix sort (diff_files.h).
+  bool anchored = false;             // Only old outside the anchors was sorted (anchors.h).
 };
 
 // About the peak memory of Diff for these sizes: both inputs (mapped and

@@ -18,6 +18,8 @@ constexpr int kValueLimit = 2;
 inline constexpr uint32_t kQuietRun = 8;
 // and one decision covers this many bytes when all are zero.
 constexpr size_t kBlock = 8;
+// Inside zero runs, the block this many bytes ahead has its slots fetched.
+constexpr size_t kPrefetchAhead = 4 * kBlock;
 
 inline uint32_t HashIndex(uint32_t a, uint32_t b) { return Hash(a, b) >> (32 - kHashBits); }
 
@@ -48,6 +50,7 @@ class DiffModel {
       if (mixed_block) {
         --mixed_left_;
       } else if (since_ >= kQuietRun && i + kBlock <= lookahead) {
+        if (i + kPrefetchAhead + kBlock <= lookahead) PrefetchBlock(old_bytes + i + kPrefetchAhead);
         if (CodeBlock(coder, old_bytes + i, in != nullptr ? in + i : nullptr)) {
           zero_left_ = kBlock - 1;
           Zero(out, i, o0);
@@ -99,6 +102,18 @@ class DiffModel {
     flags_ <<= 1;
     prev_diff_ = 0;
     old_hist_ = old_hist_ << 8 | o0;
+  }
+
+  // The slots of the old-content contexts of the block at old_bytes: their
+  // tables do not fit the cache, and inside long zero runs the blocks ahead
+  // are known, so their slots are fetched while this one is coded.
+  __attribute__((always_inline)) void PrefetchBlock(const uint8_t* old_bytes) {
+    uint64_t block_old;
+    std::memcpy(&block_old, old_bytes, sizeof block_old);
+    const uint32_t lo = static_cast<uint32_t>(block_old);
+    const uint32_t hi = static_cast<uint32_t>(block_old >> 32);
+    block_old_.Prefetch(HashIndex(lo, hi));
+    block_half_.Prefetch(HashIndex(lo, 1));
   }
 
   // Codes whether the next kBlock diff bytes are all zero (the encoder passes

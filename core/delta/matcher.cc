@@ -14,13 +14,23 @@ constexpr int64_t kSwitchMargin = 12;
 class SegmentMatcher {
  public:
   SegmentMatcher(absl::string_view old_data, absl::string_view new_data,
-                 const SuffixIndex& index, int64_t begin, int64_t end)
+                 const SuffixIndex& index, const Anchored* anchored, int64_t begin, int64_t end)
       : old_(old_data.data()),
         new_(new_data.data()),
         old_size_(static_cast<int64_t>(old_data.size())),
         index_(index),
+        anchored_(anchored),
         begin_(begin),
-        end_(end) {}
+        end_(end) {
+    if (anchored_ != nullptr) {
+      const std::vector<Anchor>& anchors = *anchored_->anchors;
+      next_anchor_ = std::partition_point(anchors.begin(), anchors.end(),
+                                          [&](const Anchor& a) {
+                                            return a.new_pos + a.length <= begin;
+                                          }) -
+                     anchors.begin();
+    }
+  }
 
   std::vector<DeltaOp> Run();
 
@@ -36,12 +46,15 @@ class SegmentMatcher {
     return CommonPrefix(old_ + old_pos, new_ + new_pos,
                         std::min(old_size_ - old_pos, end_ - new_pos));
   }
+  int64_t LongestMatch(int64_t scan, int64_t* pos);
   void Emit(int64_t scan, int64_t pos);
 
   const char* old_;
   const char* new_;
   const int64_t old_size_;
   const SuffixIndex& index_;
+  const Anchored* anchored_;
+  size_t next_anchor_ = 0;  // The first anchor not behind the scan.
   const int64_t begin_, end_;
   std::vector<DeltaOp> ops_;
   int64_t last_scan_ = 0, last_pos_ = 0, last_offset_ = 0;
@@ -65,7 +78,7 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
         len = 0;
         continue;
       }
-      len = index_.LongestMatch(absl::string_view(new_ + scan, end_ - scan), &pos);
+      len = LongestMatch(scan, &pos);
       for (; scsc < scan + len; ++scsc) {
         if (Same(scsc, last_offset_)) ++old_score;
       }
@@ -76,6 +89,32 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
     if (len != old_score || scan >= end_) Emit(std::min(scan, end_), pos);
   }
   return std::move(ops_);
+}
+
+// The longest match of new[scan, end_) in old: `*pos` gets where it starts.
+int64_t SegmentMatcher::LongestMatch(int64_t scan, int64_t* pos) {
+  const absl::string_view needle(new_ + scan, end_ - scan);
+  if (anchored_ == nullptr) return index_.LongestMatch(needle, pos);
+  const std::vector<Anchor>& anchors = *anchored_->anchors;
+  while (next_anchor_ < anchors.size() &&
+         anchors[next_anchor_].new_pos + anchors[next_anchor_].length <= scan) {
+    ++next_anchor_;
+  }
+  if (next_anchor_ < anchors.size() && anchors[next_anchor_].new_pos <= scan) {
+    const Anchor& a = anchors[next_anchor_];
+    *pos = a.old_pos + (scan - a.new_pos);
+    return std::min(a.new_pos + a.length, end_) - scan;
+  }
+  int64_t reduced_pos;
+  int64_t len = index_.LongestMatch(needle, &reduced_pos);
+  if (len == 0) return 0;
+  int64_t left;
+  *pos = anchored_->reduced->ToOld(reduced_pos, &left);
+  if (len < left) return len;
+  // The match runs to the end of its piece of old; old goes on under an
+  // anchor there, which may go on matching.
+  return left + CommonPrefix(old_ + *pos + left, new_ + scan + left,
+                             std::min(old_size_ - *pos, end_ - scan) - left);
 }
 
 // Closes the op that started at last_scan_: extends the previous alignment
@@ -131,23 +170,25 @@ void SegmentMatcher::Emit(int64_t scan, int64_t pos) {
 
 // Matches new[begin, end) alone (one thread).
 std::vector<DeltaOp> MatchSegment(absl::string_view old_data, absl::string_view new_data,
-                                  const SuffixIndex& index, int64_t begin, int64_t end) {
-  return SegmentMatcher(old_data, new_data, index, begin, end).Run();
+                                  const SuffixIndex& index, const Anchored* anchored,
+                                  int64_t begin, int64_t end) {
+  return SegmentMatcher(old_data, new_data, index, anchored, begin, end).Run();
 }
 
 }  // namespace
 
 std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
-                              const SuffixIndex& index, const MatchOptions& options) {
+                              const SuffixIndex& index, const MatchOptions& options,
+                              const Anchored* anchored) {
   const int64_t n = static_cast<int64_t>(new_data.size());
   int64_t segments = std::max<int64_t>(
       1, std::min<int64_t>(options.threads, n / std::max<int64_t>(1, options.min_segment_bytes)));
-  if (segments == 1) return MatchSegment(old_data, new_data, index, 0, n);
+  if (segments == 1) return MatchSegment(old_data, new_data, index, anchored, 0, n);
   std::vector<std::vector<DeltaOp>> parts(segments);
   std::vector<std::thread> threads;
   for (int64_t k = 0; k < segments; ++k) {
     threads.emplace_back([&, k] {
-      parts[k] = MatchSegment(old_data, new_data, index, n * k / segments,
+      parts[k] = MatchSegment(old_data, new_data, index, anchored, n * k / segments,
                               n * (k + 1) / segments);
     });
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "core/delta/anchors.h"
 #include "core/delta/suffix_index.h"
 
 namespace patchfarm {
@@ -30,10 +31,20 @@ struct MatchOptions {
   int64_t min_segment_bytes = int64_t{1} << 20;  // Default: 1 MiB.
 };
 
+// The anchors of a pair (anchors.h) and old without them: the matcher then
+// takes an anchor's match where new lies under one, and asks the suffix index
+// (of reduced->bytes()) elsewhere.
+struct Anchored {
+  const std::vector<Anchor>* anchors = nullptr;
+  const ReducedOld* reduced = nullptr;
+};
+
 // Returns ops covering new exactly, in order (ops[i].new_pos + diff_len +
-// extra_len == ops[i + 1].new_pos). `index` must index `old_data`.
+// extra_len == ops[i + 1].new_pos). `index` must index `old_data`, or
+// anchored->reduced->bytes() when `anchored` is given.
 std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
-                              const SuffixIndex& index, const MatchOptions& options);
+                              const SuffixIndex& index, const MatchOptions& options,
+                              const Anchored* anchored = nullptr);
 
 }  // namespace patchfarm
 

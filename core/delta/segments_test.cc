@@ -13,6 +13,7 @@
 #include "core/delta/apply.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/format.h"
+#include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {
@@ -21,12 +22,6 @@ namespace {
 std::string ScratchDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir != nullptr ? dir : "/tmp";
-}
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
 }
 
 // Old: random assets; new: the same with a move across the file, edits, an

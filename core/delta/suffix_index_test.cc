@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
 namespace patchfarm {
@@ -92,12 +93,6 @@ class PlainSearch {
   std::vector<int32_t> sa_;
   std::vector<int64_t> bucket_;
 };
-
-std::string RandomBytes(std::mt19937_64& rng, size_t size, int alphabet = 256) {
-  std::string s(size, '\0');
-  for (char& c : s) c = static_cast<char>(rng() % alphabet);
-  return s;
-}
 
 // Checks LongestMatch against the plain search (length and position), on the
 // built index and on one read back from Serialize(), and that the match is

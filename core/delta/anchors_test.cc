@@ -1,0 +1,81 @@
+#include "core/delta/anchors.h"
+
+#include <random>
+#include <string>
+
+#include "core/delta/test_bytes.h"
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+void ExpectExactSortedDisjoint(const std::string& old_data, const std::string& new_data,
+                               const std::vector<Anchor>& anchors, int64_t min_length) {
+  int64_t end = 0;
+  for (const Anchor& a : anchors) {
+    EXPECT_GE(a.new_pos, end);
+    EXPECT_GE(a.length, min_length);
+    ASSERT_LE(a.old_pos + a.length, static_cast<int64_t>(old_data.size()));
+    ASSERT_LE(a.new_pos + a.length, static_cast<int64_t>(new_data.size()));
+    EXPECT_EQ(old_data.substr(a.old_pos, a.length), new_data.substr(a.new_pos, a.length));
+    end = a.new_pos + a.length;
+  }
+}
+
+TEST(AnchorsTest, FindsMovedBlocksWholeAndExactly) {
+  std::mt19937_64 rng(3);
+  const std::string old_data = RandomBytes(rng, 256 << 10);
+  const std::string fresh = RandomBytes(rng, 5000);
+  const std::string new_data = old_data.substr(100000, 100000) + fresh + old_data.substr(0, 50000);
+  const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, 4096);
+  ExpectExactSortedDisjoint(old_data, new_data, anchors, 4096);
+  ASSERT_EQ(anchors.size(), 2u);
+  EXPECT_EQ(anchors[0].new_pos, 0);
+  EXPECT_EQ(anchors[0].old_pos, 100000);
+  EXPECT_EQ(anchors[0].length, 100000);
+  EXPECT_EQ(anchors[1].new_pos, 105000);
+  EXPECT_EQ(anchors[1].old_pos, 0);
+  EXPECT_EQ(anchors[1].length, 50000);
+}
+
+TEST(AnchorsTest, DropsMatchesShorterThanTheMinimum) {
+  std::mt19937_64 rng(5);
+  const std::string old_data = RandomBytes(rng, 64 << 10);
+  std::string new_data = old_data;
+  for (size_t i = 1500; i < new_data.size(); i += 3000) new_data[i] ^= 0x5a;
+  const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, 4096);
+  EXPECT_TRUE(anchors.empty());
+  const std::vector<Anchor> short_ones = FindAnchors(old_data, new_data, 1024);
+  ExpectExactSortedDisjoint(old_data, new_data, short_ones, 1024);
+  EXPECT_GE(short_ones.size(), 10u);
+  EXPECT_TRUE(FindAnchors("", new_data, 1).empty());
+  EXPECT_TRUE(FindAnchors(old_data, "", 1).empty());
+}
+
+TEST(AnchorsTest, ReducedOldKeepsWhatNoAnchorCoversAndMapsBack) {
+  std::mt19937_64 rng(7);
+  const std::string old_data = RandomBytes(rng, 100000);
+  // Overlapping and unordered old ranges: [10000, 30000), [20000, 40000), [70000, 80000).
+  const std::vector<Anchor> anchors = {
+      {0, 20000, 20000}, {30000, 10000, 20000}, {60000, 70000, 10000}};
+  const ReducedOld reduced(old_data, anchors);
+  EXPECT_EQ(reduced.bytes(),
+            old_data.substr(0, 10000) + old_data.substr(40000, 30000) + old_data.substr(80000));
+  int64_t left = 0;
+  EXPECT_EQ(reduced.ToOld(0, &left), 0);
+  EXPECT_EQ(left, 10000);
+  EXPECT_EQ(reduced.ToOld(9999, &left), 9999);
+  EXPECT_EQ(left, 1);
+  EXPECT_EQ(reduced.ToOld(10000, &left), 40000);
+  EXPECT_EQ(left, 30000);
+  EXPECT_EQ(reduced.ToOld(40000, &left), 80000);
+  EXPECT_EQ(left, 20000);
+  for (int64_t pos = 0; pos < static_cast<int64_t>(reduced.bytes().size()); pos += 997) {
+    EXPECT_EQ(reduced.bytes()[pos], old_data[reduced.ToOld(pos, &left)]);
+  }
+  const ReducedOld everything(old_data, {{0, 0, 100000}});
+  EXPECT_TRUE(everything.bytes().empty());
+}
+
+}  // namespace
+}  // namespace patchfarm
