@@ -76,15 +76,20 @@ def program(grow):
     return bytes(out)
 open(os.path.join(d, "code_old"), "wb").write(program(0))
 open(os.path.join(d, "code_new"), "wb").write(program(48))
+# One changed byte in 20 KB: long zero runs, exact entries (methods 7 and 8).
+long_old = bytes(rng.randrange(8) for _ in range(20000))
+open(os.path.join(d, "long_old"), "wb").write(long_old)
+open(os.path.join(d, "long_new"), "wb").write(long_old[:9000] + b"X" + long_old[9001:] + b"tail")
 PY
 "$pf" diff --no-prefix "$out/seeds/old" "$out/seeds/new" "$out/seeds/p1" > /dev/null
 "$pf" diff "$out/seeds/old" "$out/seeds/new" "$out/seeds/p2" > /dev/null
 "$pf" diff --no-prefix --fast-apply "$out/seeds/old" "$out/seeds/new" "$out/seeds/p3" > /dev/null
 "$pf" diff --no-prefix "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p4" | grep -q predicted-modeled
 "$pf" diff --no-prefix --fast-apply "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p5" | grep -q predicted-streams
-for p in p1 p2 p3 p4 p5; do
+"$pf" diff --no-prefix "$out/seeds/long_old" "$out/seeds/long_new" "$out/seeds/p6" | grep -q sparse-modeled
+for p in p1 p2 p3 p4 p5 p6; do
   old_file="$out/seeds/old"
-  case $p in p4|p5) old_file="$out/seeds/code_old" ;; esac
+  case $p in p4|p5) old_file="$out/seeds/code_old" ;; p6) old_file="$out/seeds/long_old" ;; esac
   python3 - "$old_file" "$out/seeds/$p" "$out/corpus/seed_$p" <<'PY'
 import struct, sys
 old = open(sys.argv[1], "rb").read()

@@ -182,14 +182,22 @@ class FrameSequence {
 struct ControlEntry {
   int64_t seek = 0;
   uint64_t diff_len = 0, extra_len = 0;
+  bool exact = false;  // Sparse methods: the diff bytes are all zero, not coded.
 };
 
-absl::StatusOr<ControlEntry> ReadEntry(ZstdFrameReader* control) {
+absl::StatusOr<ControlEntry> ReadEntry(ZstdFrameReader* control, PatchMethod method) {
   ControlEntry e;
   PF_ASSIGN_OR_RETURN(uint64_t zigzag_seek, control->ReadVarint());
   PF_ASSIGN_OR_RETURN(e.diff_len, control->ReadVarint());
   PF_ASSIGN_OR_RETURN(e.extra_len, control->ReadVarint());
   e.seek = UnZigZag(zigzag_seek);
+  if (IsSparse(method)) {
+    e.exact = (e.diff_len & 1) != 0;
+    e.diff_len >>= 1;
+    if (e.exact && e.diff_len == 0) {
+      return absl::DataLossError("corrupt patch: exact control entry without diff bytes");
+    }
+  }
   return e;
 }
 
@@ -243,7 +251,7 @@ absl::StatusOr<std::vector<DeltaOp>> ReadAllOps(const ByteSource& patch, const P
   std::vector<DeltaOp> ops;
   uint64_t old_pos = 0, new_pos = 0;
   while (!control->AtEnd()) {
-    PF_ASSIGN_OR_RETURN(ControlEntry e, ReadEntry(control.get()));
+    PF_ASSIGN_OR_RETURN(ControlEntry e, ReadEntry(control.get(), header.method));
     DeltaOp op;
     op.new_pos = static_cast<int64_t>(new_pos);
     PF_RETURN_IF_ERROR(CheckEntry(e, header.old_size, header.new_size, &old_pos, &new_pos));
@@ -290,7 +298,7 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   std::string buf(kChunkBytes, '\0');
   uint64_t old_end = 0, new_end = 0;  // The cursors after the entries so far.
   while (!control.AtEnd()) {
-    PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control));
+    PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control, header.method));
     const uint64_t new_at = new_end;
     PF_RETURN_IF_ERROR(CheckEntry(entry, old_size, new_size, &old_end, &new_end));
     const uint64_t diff_len = entry.diff_len, extra_len = entry.extra_len;
@@ -305,10 +313,11 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
       return absl::DataLossError("corrupt patch: diff stream ends early");
     }
     diff_remaining -= diff_len;
+    const bool decoded = modeled && !entry.exact;  // By the diff model.
     for (uint64_t done = 0; done < diff_len;) {
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
       const size_t lookahead =
-          modeled ? std::min<uint64_t>(diff_len - done, n + kModelLookaheadBytes) : n;
+          decoded ? std::min<uint64_t>(diff_len - done, n + kModelLookaheadBytes) : n;
       const char* old_bytes;
       if (predicted) {
         // Bases are computed front to back: keep those from `done` on and
@@ -330,6 +339,11 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
       } else {
         PF_ASSIGN_OR_RETURN(absl::string_view old_piece, old->Read(old_pos + done, lookahead));
         old_bytes = old_piece.data();
+      }
+      if (entry.exact) {
+        PF_RETURN_IF_ERROR(out->Append(absl::string_view(old_bytes, n)));
+        done += n;
+        continue;
       }
       if (modeled) {
         PF_RETURN_IF_ERROR(model->Decode(reinterpret_cast<const uint8_t*>(old_bytes),

@@ -111,6 +111,7 @@ Inputs MakeInputs() {
   DiffOptions options;
   options.level = 3;
   options.try_zstd_prefix = false;
+  options.sparse = false;  // Method 3: version 1 patches keep applying.
   in.modeled_patch =
       DiffOrEmpty(in.old_data, in.new_data, options, PatchMethod::kModeledStreams);
   options.fast_apply = true;

@@ -195,9 +195,29 @@ TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   ASSERT_TRUE(Diff(old_data, new_data, options, &modeled).ok());
   options.fast_apply = true;
   ASSERT_TRUE(Diff(old_data, new_data, options, &fast).ok());
-  EXPECT_EQ(modeled.method, PatchMethod::kModeledStreams);
+  EXPECT_EQ(modeled.method, PatchMethod::kSparseModeledStreams);
   EXPECT_EQ(fast.method, PatchMethod::kStreams);
   EXPECT_LT(modeled.streams_patch_bytes, fast.streams_patch_bytes);
+  ExpectRoundTrip(old_data, new_data, options);
+}
+
+// Long unchanged stretches become exact entries, which are not coded; the
+// methods before them stay available (sparse = false) and apply as ever.
+TEST(DeltaTest, SparseMethodsSkipLongZeroRuns) {
+  std::mt19937_64 rng(9);
+  const std::string old_data = CodeLike(rng, 1 << 20);
+  const std::string new_data = Edit(rng, old_data, 6);
+  DiffOptions options = StreamsOnly();
+  DiffStats sparse, dense;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &sparse).ok());
+  EXPECT_EQ(sparse.method, PatchMethod::kSparseModeledStreams);
+  EXPECT_GT(sparse.exact_diff_bytes, sparse.diff_bytes * 9 / 10);
+  ExpectRoundTrip(old_data, new_data, options);
+  options.sparse = false;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &dense).ok());
+  EXPECT_EQ(dense.method, PatchMethod::kModeledStreams);
+  EXPECT_EQ(dense.exact_diff_bytes, 0u);
+  EXPECT_LT(dense.ops, sparse.ops);
   ExpectRoundTrip(old_data, new_data, options);
 }
 

@@ -29,12 +29,19 @@ constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
 constexpr int64_t kMinAnchorBytes = 4096;
 constexpr uint64_t kMinAnchoredPercent = 15;
 
+// Sparse methods: zero runs of the diff stream this long are exact entries.
+// The model codes a long zero run in a few bits, a new control entry costs a
+// few bytes, and skipping the run saves the model's time on both sides.
+constexpr int64_t kMinExactRun = 4096;
+constexpr int64_t kExactRunMargin = 16;
+
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
   // What each diff byte was taken against: old's bytes under it, or with
   // predicted references (IsPredicted methods). The diff model's context.
   std::string bases;
   uint64_t nonzero_diff_bytes = 0;
+  std::vector<bool> exact;  // Per op: marked exact (sparse methods).
 };
 
 // The bases of every op's diff region, concatenated in op order: old's bytes,
@@ -62,32 +69,80 @@ std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& 
 }
 
 // `predicted`: the instruction set of the bases, which a predicted method's
-// control stream names in its first byte.
+// control stream names in its first byte. `sparse`: control entries mark
+// whether their diff bytes are all zero (IsSparse methods).
 RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops,
-                     std::string bases, std::optional<InstructionSet> predicted) {
+                     std::string bases, std::optional<InstructionSet> predicted, bool sparse) {
   RawStreams raw;
   std::string& control = raw.streams[kControlStream];
   if (predicted) control.push_back(static_cast<char>(*predicted));
   std::string& diff = raw.streams[kDiffStream];
   std::string& extra = raw.streams[kExtraStream];
   diff.resize(bases.size());
+  raw.exact.reserve(ops.size());
   int64_t old_cursor = 0;
   size_t at = 0;
   for (const DeltaOp& op : ops) {
-    int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
-    PutVarint(ZigZag(seek), &control);
-    PutVarint(static_cast<uint64_t>(op.diff_len), &control);
-    PutVarint(static_cast<uint64_t>(op.extra_len), &control);
-    old_cursor += seek;
+    uint64_t nonzero = 0;
     for (int64_t i = 0; i < op.diff_len; ++i, ++at) {
       diff[at] = static_cast<char>(new_data[op.new_pos + i] - bases[at]);
-      raw.nonzero_diff_bytes += diff[at] != 0;
+      nonzero += diff[at] != 0;
     }
-    old_cursor += op.diff_len;
+    raw.nonzero_diff_bytes += nonzero;
+    const bool exact = sparse && op.diff_len > 0 && nonzero == 0;
+    raw.exact.push_back(exact);
+    const int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
+    PutVarint(ZigZag(seek), &control);
+    const auto diff_len = static_cast<uint64_t>(op.diff_len);
+    PutVarint(sparse ? diff_len << 1 | exact : diff_len, &control);
+    PutVarint(static_cast<uint64_t>(op.extra_len), &control);
+    old_cursor += seek + op.diff_len;
     extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
   }
   raw.bases = std::move(bases);
   return raw;
+}
+
+// The ops cut so that the zero runs of their diff bytes (`diff`, in op order)
+// of kMinExactRun bytes or more, less kExactRunMargin at each end inside an
+// op, are entries of their own, which sparse methods mark exact. The margins
+// keep the cuts off the references around the changes (a reference across a
+// cut is not predicted).
+std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, absl::string_view diff) {
+  std::vector<DeltaOp> cut;
+  cut.reserve(ops.size());
+  size_t at = 0;
+  for (const DeltaOp& op : ops) {
+    if (op.diff_len == 0) {
+      cut.push_back(op);
+      continue;
+    }
+    const char* d = diff.data() + at;
+    at += op.diff_len;
+    int64_t begin = 0;  // Start of the piece not yet emitted.
+    auto emit = [&](int64_t end) {
+      if (end > begin) cut.push_back({op.new_pos + begin, op.old_pos + begin, end - begin, 0});
+      begin = end;
+    };
+    for (int64_t i = 0; i < op.diff_len;) {
+      if (d[i] != 0) {
+        ++i;
+        continue;
+      }
+      int64_t run_end = i;
+      while (run_end < op.diff_len && d[run_end] == 0) ++run_end;
+      const int64_t from = i == 0 ? 0 : i + kExactRunMargin;
+      const int64_t to = run_end == op.diff_len ? run_end : run_end - kExactRunMargin;
+      if (to - from >= kMinExactRun) {
+        emit(from);
+        emit(to);
+      }
+      i = run_end;
+    }
+    emit(op.diff_len);
+    cut.back().extra_len = op.extra_len;
+  }
+  return cut;
 }
 
 // Compresses the three streams, the diff stream beside the others: control and
@@ -102,10 +157,10 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
       DiffModelEncoder encoder;
       const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[i].data());
       const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
-      for (const DeltaOp& op : ops) {
-        encoder.Encode(bases, diff, op.diff_len);
-        diff += op.diff_len;
-        bases += op.diff_len;
+      for (size_t k = 0; k < ops.size(); ++k) {
+        if (!raw.exact[k]) encoder.Encode(bases, diff, ops[k].diff_len);
+        diff += ops[k].diff_len;
+        bases += ops[k].diff_len;
       }
       compressed[i] = encoder.Finish();
       return;
@@ -200,9 +255,14 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                                     absl::string_view new_data, std::vector<DeltaOp> ops,
                                     std::optional<InstructionSet> set, const DiffOptions& options,
                                     DiffStats* stats) {
-  RawStreams raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt);
-  bool predicted = false;
-  if (options.predict_references && raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
+  RawStreams raw =
+      EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt, false);
+  std::optional<InstructionSet> predicted;
+  // Prediction can only remove non-zero diff bytes; with next to none there
+  // is nothing to gain.
+  const bool worth_predicting = raw.nonzero_diff_bytes * 1024 > raw.streams[kDiffStream].size();
+  if (options.predict_references && worth_predicting &&
+      raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
     // The executable's instruction set, or else each, is tried; one is kept
     // where it leaves the fewest non-zero diff bytes (the model's cost is
     // mostly theirs).
@@ -210,10 +270,27 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     if (set) tried = {*set};
     for (InstructionSet candidate : tried) {
       RawStreams with =
-          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate), candidate);
+          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate), candidate, false);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
         raw = std::move(with);
-        predicted = true;
+        predicted = candidate;
+      }
+    }
+  }
+  PatchMethod method;
+  if (options.fast_apply) {
+    method = predicted ? PatchMethod::kPredictedStreams : PatchMethod::kStreams;
+  } else {
+    method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
+    if (options.sparse) {
+      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.streams[kDiffStream]);
+      RawStreams sparse =
+          EncodeOps(new_data, cut, RegionBases(old_data, cut, predicted), predicted, true);
+      if (!predicted || sparse.streams[kControlStream].size() <= kMaxPredictedControlBytes) {
+        ops = std::move(cut);
+        raw = std::move(sparse);
+        method = predicted ? PatchMethod::kSparsePredictedModeledStreams
+                           : PatchMethod::kSparseModeledStreams;
       }
     }
   }
@@ -221,11 +298,9 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   stats->diff_bytes = raw.streams[kDiffStream].size();
   stats->extra_bytes = raw.streams[kExtraStream].size();
   stats->nonzero_diff_bytes = raw.nonzero_diff_bytes;
-  PatchMethod method;
-  if (options.fast_apply) {
-    method = predicted ? PatchMethod::kPredictedStreams : PatchMethod::kStreams;
-  } else {
-    method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
+  stats->exact_diff_bytes = 0;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    if (raw.exact[k]) stats->exact_diff_bytes += ops[k].diff_len;
   }
   PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, method, options));
   stats->method = method;
@@ -236,7 +311,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   // The prefix candidate costs about as much time again; on release builds it
   // has only been seen to win where the streams patch came out large, and
   // never on machine code that prediction helped.
-  const bool worth_trying = !predicted && (new_data.size() <= kPrefixAlwaysTriedBytes ||
+  const bool worth_trying = !predicted.has_value() && (new_data.size() <= kPrefixAlwaysTriedBytes ||
                                            patch.size() > new_data.size() / 10);
   if (options.try_zstd_prefix && worth_trying && !old_data.empty() &&
       new_data.size() <= kMaxPrefixMethodNewBytes &&

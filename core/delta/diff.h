@@ -45,6 +45,10 @@ struct DiffOptions {
   // ops (methods 4 and 5, format version 2) where that leaves fewer non-zero
   // diff bytes; version 1 readers cannot apply such patches.
   bool predict_references = true;  // Default: true.
+  // Modeled patches mark the long zero runs of the diff stream as exact
+  // entries, which neither side codes (methods 7 and 8, format version 2);
+  // false writes methods 3 and 4 as before, for older readers.
+  bool sparse = true;  // Default: true.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
   // The memory a diff may take (bytes). Pairs whose whole-file matching would
   // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
@@ -68,7 +72,8 @@ struct DiffStats {
   PatchMethod method = PatchMethod::kStreams;
   uint64_t ops = 0;
   uint64_t diff_bytes = 0;   // Raw size of the diff stream.
-  uint64_t nonzero_diff_bytes = 0;  // Of them, those not zero.
+  uint64_t nonzero_diff_bytes = 0;  // Of them, those not zero,
+  uint64_t exact_diff_bytes = 0;    // and those in exact entries (not coded).
   uint64_t extra_bytes = 0;  // Raw size of the extra (literal) stream.
   uint64_t streams_patch_bytes = 0;  // Size of the three-stream candidate.
   uint64_t prefix_patch_bytes = 0;   // Size of the kZstdPrefix candidate (0: not tried).

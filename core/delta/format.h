@@ -16,8 +16,8 @@
 namespace patchfarm {
 
 inline constexpr char kPatchMagic[4] = {'P', 'F', 'D', 'L'};
-// Version 1: methods 1-3. Version 2 adds methods 4, 5 and 6 (and is written
-// only for them, so that version 1 readers keep reading everything else).
+// Version 1: methods 1-3. Version 2 adds methods 4 to 8 (and is written only
+// for them, so that version 1 readers keep reading everything else).
 inline constexpr uint16_t kPatchFormatVersion = 2;
 
 enum class PatchMethod : uint8_t {
@@ -38,21 +38,40 @@ enum class PatchMethod : uint8_t {
   // recompressing them, and what bounded diff makes when it gives the
   // incompressible runs of the extra stream frames of their own.
   kFramedStreams = 6,
+  // As kModeledStreams and kPredictedModeledStreams, but a control entry may
+  // say its diff bytes are all zero (an exact copy of old, or of the
+  // predicted bases): they are then not coded at all, so long unchanged
+  // stretches cost neither the model's time nor its bits.
+  kSparseModeledStreams = 7,
+  kSparsePredictedModeledStreams = 8,
 };
 
 // True for the methods with control, diff and extra streams.
 inline bool HasThreeStreams(PatchMethod method) { return method != PatchMethod::kZstdPrefix; }
 // True where the diff model codes the diff stream.
 inline bool IsModeled(PatchMethod method) {
-  return method == PatchMethod::kModeledStreams || method == PatchMethod::kPredictedModeledStreams;
+  return method == PatchMethod::kModeledStreams ||
+         method == PatchMethod::kPredictedModeledStreams ||
+         method == PatchMethod::kSparseModeledStreams ||
+         method == PatchMethod::kSparsePredictedModeledStreams;
 }
 // True where diff bytes are taken against predicted references.
 inline bool IsPredicted(PatchMethod method) {
-  return method == PatchMethod::kPredictedModeledStreams || method == PatchMethod::kPredictedStreams;
+  return method == PatchMethod::kPredictedModeledStreams ||
+         method == PatchMethod::kPredictedStreams ||
+         method == PatchMethod::kSparsePredictedModeledStreams;
+}
+// True where control entries mark exact copies (FORMAT.md, methods 7 and 8).
+inline bool IsSparse(PatchMethod method) {
+  return method == PatchMethod::kSparseModeledStreams ||
+         method == PatchMethod::kSparsePredictedModeledStreams;
 }
 // The format version a patch of `method` is written with.
 inline uint16_t FormatVersionOf(PatchMethod method) {
-  return IsPredicted(method) || method == PatchMethod::kFramedStreams ? 2 : 1;
+  return method == PatchMethod::kStreams || method == PatchMethod::kZstdPrefix ||
+                 method == PatchMethod::kModeledStreams
+             ? 1
+             : 2;
 }
 
 // kFramedStreams: at most this many frames per stream (the stream count is

@@ -124,9 +124,12 @@ TEST_P(PredictedTest, MovedCodeRoundTripsSmallerThanWithoutPrediction) {
   for (bool fast : {false, true}) {
     DiffStats with, without;
     absl::StatusOr<std::string> predicted = Diff(old_data, new_data, Options(true, fast), &with);
-    absl::StatusOr<std::string> plain = Diff(old_data, new_data, Options(false, fast), &without);
+    DiffOptions version1 = Options(false, fast);
+    version1.sparse = false;
+    absl::StatusOr<std::string> plain = Diff(old_data, new_data, version1, &without);
     ASSERT_TRUE(predicted.ok() && plain.ok());
-    EXPECT_EQ(with.method, fast ? PatchMethod::kPredictedStreams : PatchMethod::kPredictedModeledStreams);
+    EXPECT_EQ(with.method,
+              fast ? PatchMethod::kPredictedStreams : PatchMethod::kSparsePredictedModeledStreams);
     EXPECT_EQ(without.method, fast ? PatchMethod::kStreams : PatchMethod::kModeledStreams);
     EXPECT_LT(with.nonzero_diff_bytes * 4, without.nonzero_diff_bytes) << "fast " << fast;
     EXPECT_LT(predicted->size(), plain->size()) << "fast " << fast;
