@@ -17,9 +17,10 @@
 #include "core/delta/apply.h"
 #include "core/delta/block_index.h"
 #include "core/delta/diff.h"
-#include "core/delta/index_store_testing.h"
 #include "core/delta/diff_files.h"
+#include "core/delta/index_store_testing.h"
 #include "core/delta/format.h"
+#include "core/delta/streamed_coder.h"
 #include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
@@ -321,6 +322,65 @@ TEST(BoundedDiffTest, NearIdenticalPairsSkipTheSuffixSort) {
       MatchNearIdentical(old_source, far_source, unrelated.size() / 100, options);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_FALSE(none->has_value());
+}
+
+// CodeNearIdentical reads the files in pieces and gives DiffWithOps's bytes:
+// with exact entries, and without prediction with diff bytes throughout
+// (pieces of the model's coding cross 1 MiB boundaries). It declines a pair
+// whose diff bytes Diff would try to predict, and refuses ops that do not
+// cover new.
+TEST(BoundedDiffTest, NearIdenticalCodingStreamedGivesDiffWithOpsBytes) {
+  std::mt19937_64 rng(23);
+  const std::string old = RandomBytes(rng, 3 << 20, 16);
+  std::string edited = old.substr(0, 1 << 20) + "inserted" + old.substr(1 << 20);
+  for (int i = 0; i < 7; ++i) edited[rng() % edited.size()] ^= 0x20;
+  std::string shifted = old;
+  for (size_t i = 0; i < shifted.size(); i += 64) shifted[i] = static_cast<char>(shifted[i] + 3);
+  const std::vector<DeltaOp> edited_ops = {{0, 0, 1 << 20, 8},
+                                           {(1 << 20) + 8, 1 << 20, 2 << 20, 0}};
+  const std::vector<DeltaOp> shifted_ops = {{0, 0, 3 << 20, 0}};
+  DiffOptions options;
+  options.level = 3;
+  struct Case {
+    const std::string* new_data;
+    const std::vector<DeltaOp>* ops;
+    bool predict;
+    bool streamed;
+  };
+  for (const Case& c : {Case{&edited, &edited_ops, true, true},
+                        Case{&shifted, &shifted_ops, false, true},
+                        Case{&shifted, &shifted_ops, true, false}}) {
+    options.predict_references = c.predict;
+    std::string patch;
+    StringSink sink(&patch);
+    DiffStats stats;
+    absl::StatusOr<bool> coded = CodeNearIdentical(StringSource(old), StringSource(*c.new_data),
+                                                   *c.ops, options, &sink, &stats);
+    ASSERT_TRUE(coded.ok()) << coded.status();
+    ASSERT_EQ(*coded, c.streamed);
+    if (!c.streamed) {
+      EXPECT_TRUE(patch.empty());
+      continue;
+    }
+    absl::StatusOr<std::string> in_memory = DiffWithOps(old, *c.new_data, *c.ops, options);
+    ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+    EXPECT_TRUE(patch == *in_memory);
+    EXPECT_EQ(stats.method, PatchMethod::kSparseModeledStreams);
+    EXPECT_EQ(stats.exact_diff_bytes > 0, c.ops == &edited_ops);
+    std::string out;
+    StringSink out_sink(&out);
+    ASSERT_TRUE(Apply(old, StringSource(patch), &out_sink).ok());
+    EXPECT_TRUE(out == *c.new_data);
+  }
+  std::string patch;
+  StringSink sink(&patch);
+  DiffStats stats;
+  const std::vector<DeltaOp> short_ops = {{0, 0, 1 << 20, 8}};
+  EXPECT_EQ(CodeNearIdentical(StringSource(old), StringSource(edited), short_ops, options, &sink,
+                              &stats)
+                .status()
+                .code(),
+            absl::StatusCode::kInternal);
 }
 
 // With old's digest known, the chunk index is cached: the second diff does not

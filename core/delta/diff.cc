@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "core/delta/anchors.h"
 #include "core/delta/diff_model.h"
+#include "core/delta/exact_cuts.h"
 #include "core/delta/matcher.h"
 #include "core/delta/reference_predictor.h"
 #include "core/delta/suffix_index.h"
@@ -28,12 +29,6 @@ constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
 // its suffix array may come from (and go to) DiffOptions::index_store.
 constexpr int64_t kMinAnchorBytes = 4096;
 constexpr uint64_t kMinAnchoredPercent = 15;
-
-// Sparse methods: zero runs of the diff stream this long are exact entries.
-// The model codes a long zero run in a few bits, a new control entry costs a
-// few bytes, and skipping the run saves the model's time on both sides.
-constexpr int64_t kMinExactRun = 4096;
-constexpr int64_t kExactRunMargin = 16;
 
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
@@ -101,48 +96,6 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
   }
   raw.bases = std::move(bases);
   return raw;
-}
-
-// The ops cut so that the zero runs of their diff bytes (`diff`, in op order)
-// of kMinExactRun bytes or more, less kExactRunMargin at each end inside an
-// op, are entries of their own, which sparse methods mark exact. The margins
-// keep the cuts off the references around the changes (a reference across a
-// cut is not predicted).
-std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, absl::string_view diff) {
-  std::vector<DeltaOp> cut;
-  cut.reserve(ops.size());
-  size_t at = 0;
-  for (const DeltaOp& op : ops) {
-    if (op.diff_len == 0) {
-      cut.push_back(op);
-      continue;
-    }
-    const char* d = diff.data() + at;
-    at += op.diff_len;
-    int64_t begin = 0;  // Start of the piece not yet emitted.
-    auto emit = [&](int64_t end) {
-      if (end > begin) cut.push_back({op.new_pos + begin, op.old_pos + begin, end - begin, 0});
-      begin = end;
-    };
-    for (int64_t i = 0; i < op.diff_len;) {
-      if (d[i] != 0) {
-        ++i;
-        continue;
-      }
-      int64_t run_end = i;
-      while (run_end < op.diff_len && d[run_end] == 0) ++run_end;
-      const int64_t from = i == 0 ? 0 : i + kExactRunMargin;
-      const int64_t to = run_end == op.diff_len ? run_end : run_end - kExactRunMargin;
-      if (to - from >= kMinExactRun) {
-        emit(from);
-        emit(to);
-      }
-      i = run_end;
-    }
-    emit(op.diff_len);
-    cut.back().extra_len = op.extra_len;
-  }
-  return cut;
 }
 
 // Compresses the three streams, the diff stream beside the others: control and
@@ -283,7 +236,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   } else {
     method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
     if (options.sparse) {
-      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.streams[kDiffStream]);
+      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.streams[kDiffStream].data());
+      raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
       RawStreams sparse =
           EncodeOps(new_data, cut, RegionBases(old_data, cut, predicted), predicted, true);
       if (!predicted || sparse.streams[kControlStream].size() <= kMaxPredictedControlBytes) {
@@ -291,6 +245,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
         raw = std::move(sparse);
         method = predicted ? PatchMethod::kSparsePredictedModeledStreams
                            : PatchMethod::kSparseModeledStreams;
+      } else {
+        raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, predicted), predicted, false);
       }
     }
   }

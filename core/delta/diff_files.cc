@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/reference_predictor.h"
+#include "core/delta/streamed_coder.h"
 
 namespace patchfarm {
 namespace {
@@ -52,6 +53,16 @@ absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
                                                  new_file->size() / kNearIdenticalOffDiagonal,
                                                  match, &cached));
     if (stats != nullptr) stats->index_cached = cached;
+  }
+  if (near) {
+    DiffStats local_stats;
+    DiffStats* coded_stats = stats != nullptr ? stats : &local_stats;
+    PF_ASSIGN_OR_RETURN(bool coded, CodeNearIdentical(*old_file, *new_file, *near, options,
+                                                      patch, coded_stats));
+    if (coded) {
+      coded_stats->near_identical = true;
+      return absl::OkStatus();
+    }
   }
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_map, MappedFile::Open(old_path));
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_map, MappedFile::Open(new_path));

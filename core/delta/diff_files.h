@@ -3,7 +3,9 @@
 // budget (WholeFileDiffMemory, diff.h) gets exactly Diff's patch (both files
 // are mapped), except a near-identical pair of 16 MiB or more (99% of new on
 // the diagonals bounded matching finds, MatchNearIdentical), which is coded
-// by Diff's coder from those ops without a suffix sort; a larger pair is
+// from those ops without a suffix sort: by CodeNearIdentical
+// (streamed_coder.h), reading both files in pieces, when its diff bytes are
+// almost all zero, else by Diff's coder (DiffWithOps); a larger pair is
 // diffed by DiffBounded (bounded_diff.h), whose scratch files go to
 // `scratch_dir`. Thread-safe.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_FILES_H_

@@ -190,6 +190,11 @@ void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, siz
   model_->Code(&coder_, old_bytes, n, diff, nullptr, n);
 }
 
+void DiffModelEncoder::Encode(const uint8_t* old_bytes, size_t lookahead, const uint8_t* diff,
+                              size_t n) {
+  model_->Code(&coder_, old_bytes, lookahead, diff, nullptr, n);
+}
+
 std::string DiffModelEncoder::Finish() { return coder_.Finish(); }
 
 DiffModelDecoder::DiffModelDecoder(const ByteSource* source, uint64_t offset,

@@ -29,6 +29,12 @@ class DiffModelEncoder {
   ~DiffModelEncoder();
   // Codes diff[0, n); old[0, n) are the old bytes under them.
   void Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n);
+  // The same for a piece of an op: diff[0, lookahead) and old[0, lookahead)
+  // are the bytes of the piece and after it within the op (lookahead >= n);
+  // diff[0, n) is coded (a block decision may look at the bytes after it).
+  // Coding an op in pieces, each with the bytes of the next 64 or up to the
+  // op's end, codes the same bits as coding it whole.
+  void Encode(const uint8_t* old_bytes, size_t lookahead, const uint8_t* diff, size_t n);
   // Returns the coded stream. The encoder is then spent.
   std::string Finish();
 
