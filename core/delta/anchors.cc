@@ -69,7 +69,8 @@ std::vector<Anchor> FindAnchors(absl::string_view old_data, absl::string_view ne
   int64_t pos = 0, last_end = 0;
   while (pos < new_size) {
     const auto* at = reinterpret_cast<const uint8_t*>(new_bytes + pos);
-    const auto len = static_cast<int64_t>(chunker.Next(at, new_size - pos, /*at_end=*/true));
+    const auto len =
+        static_cast<int64_t>(chunker.Next(at, new_size - pos, /*at_end=*/true));
     const int64_t old_pos = table.Find(Chunker::Hash(at, len));
     if (old_pos < 0 || old_pos + len > old_size ||
         std::memcmp(old_bytes + old_pos, new_bytes + pos, len) != 0) {
@@ -112,11 +113,12 @@ ReducedOld::ReducedOld(absl::string_view old_data, const std::vector<Anchor>& an
 }
 
 int64_t ReducedOld::ToOld(int64_t pos, int64_t* left) const {
-  auto next = std::upper_bound(pieces_.begin(), pieces_.end(), pos,
-                               [](int64_t p, const Piece& piece) { return p < piece.reduced_pos; });
+  auto next = std::upper_bound(
+      pieces_.begin(), pieces_.end(), pos,
+      [](int64_t p, const Piece& piece) { return p < piece.reduced_pos; });
   const Piece& piece = *(next - 1);
-  const int64_t end = next == pieces_.end() ? static_cast<int64_t>(bytes_.size())
-                                             : next->reduced_pos;
+  const int64_t end =
+      next == pieces_.end() ? static_cast<int64_t>(bytes_.size()) : next->reduced_pos;
   *left = end - pos;
   return piece.old_pos + (pos - piece.reduced_pos);
 }

@@ -26,7 +26,8 @@ TEST(AnchorsTest, FindsMovedBlocksWholeAndExactly) {
   std::mt19937_64 rng(3);
   const std::string old_data = RandomBytes(rng, 256 << 10);
   const std::string fresh = RandomBytes(rng, 5000);
-  const std::string new_data = old_data.substr(100000, 100000) + fresh + old_data.substr(0, 50000);
+  const std::string new_data =
+      old_data.substr(100000, 100000) + fresh + old_data.substr(0, 50000);
   const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, 4096);
   ExpectExactSortedDisjoint(old_data, new_data, anchors, 4096);
   ASSERT_EQ(anchors.size(), 2u);
@@ -59,8 +60,8 @@ TEST(AnchorsTest, ReducedOldKeepsWhatNoAnchorCoversAndMapsBack) {
   const std::vector<Anchor> anchors = {
       {0, 20000, 20000}, {30000, 10000, 20000}, {60000, 70000, 10000}};
   const ReducedOld reduced(old_data, anchors);
-  EXPECT_EQ(reduced.bytes(),
-            old_data.substr(0, 10000) + old_data.substr(40000, 30000) + old_data.substr(80000));
+  EXPECT_EQ(reduced.bytes(), old_data.substr(0, 10000) + old_data.substr(40000, 30000) +
+                                 old_data.substr(80000));
   int64_t left = 0;
   EXPECT_EQ(reduced.ToOld(0, &left), 0);
   EXPECT_EQ(left, 10000);

@@ -244,7 +244,7 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenControl(const ByteSource& p
 }
 
 // The ops of a predicted patch: its whole control stream (at most
-// kMaxPredictedControlBytes), checked.
+// MaxPredictedControlBytes), checked.
 absl::StatusOr<std::vector<DeltaOp>> ReadAllOps(const ByteSource& patch, const PatchHeader& header) {
   InstructionSet set;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control, OpenControl(patch, header, &set));
@@ -286,7 +286,8 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   std::unique_ptr<DiffModelDecoder> model;
   if (modeled) {
     model = std::make_unique<DiffModelDecoder>(&patch, diff_extent.offset,
-                                               diff_extent.compressed_size);
+                                               diff_extent.compressed_size,
+                                               DiffModelHashBits(header.method));
   }
   uint64_t diff_remaining = 0;
   for (const StreamExtent& frame : header.DiffFrames()) diff_remaining += frame.raw_size;

@@ -12,10 +12,14 @@
 //   diff and extra for kStreams; control and extra for kModeledStreams) and,
 //   for kModeledStreams, about 32 MiB of diff model tables. So about 50 MiB
 //   for kStreams and 66 MiB for kModeledStreams at most, less for small files.
-// - Predicted methods (kPredictedStreams, kPredictedModeledStreams) as their
-//   unpredicted twins, plus the map of every entry (32 bytes each; the
-//   control stream is at most kMaxPredictedControlBytes, so at most ~11 MiB)
-//   and the bases of the current piece (256 KiB).
+// - Sparse methods (kSparseModeledStreams, kSparsePredictedModeledStreams) as
+//   their dense twins.
+// - Predicted methods (kPredictedStreams, kPredictedModeledStreams,
+//   kSparsePredictedModeledStreams) as their unpredicted twins, plus the map
+//   of every entry (32 bytes each, and the entries read, 32 bytes each, while
+//   it is built; the control stream is at most MaxPredictedControlBytes, 1 or
+//   2 MiB, so at most ~22 or ~44 MiB) and the bases of the current piece
+//   (256 KiB).
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
 //   zstd references the whole of old as a prefix, so old must be in memory.
 //   The ByteSource overload reads it into a buffer of old's size, which the

@@ -46,7 +46,9 @@ class Counters {
   uint32_t* At(uint32_t index) { return &slots_[index & mask_]; }
   // Starts loading the slot At(index) returns into the cache. Always inlined:
   // g++ 12 drops calls to a function that only prefetches.
-  __attribute__((always_inline)) void Prefetch(uint32_t index) const { __builtin_prefetch(slots_.data() + (index & mask_)); }
+  __attribute__((always_inline)) void Prefetch(uint32_t index) const {
+    __builtin_prefetch(slots_.data() + (index & mask_));
+  }
   static int P12(const uint32_t* slot) { return *slot >> 20; }
   static void Update(uint32_t* slot, int bit, int limit) {
     int p = *slot >> 16, n = *slot & 0xff;

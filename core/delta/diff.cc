@@ -107,7 +107,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
   absl::StatusOr<std::string> compressed[3];
   auto compress = [&](int i) {
     if (i == kDiffStream && IsModeled(method)) {
-      DiffModelEncoder encoder;
+      DiffModelEncoder encoder(DiffModelHashBits(method));
       const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[i].data());
       const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
       for (size_t k = 0; k < ops.size(); ++k) {
@@ -214,8 +214,11 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   // Prediction can only remove non-zero diff bytes; with next to none there
   // is nothing to gain.
   const bool worth_predicting = raw.nonzero_diff_bytes * 1024 > raw.streams[kDiffStream].size();
+  const bool sparse_modeled = options.sparse && !options.fast_apply;
+  const uint64_t max_control = MaxPredictedControlBytes(
+      sparse_modeled ? PatchMethod::kSparsePredictedModeledStreams : PatchMethod::kStreams);
   if (options.predict_references && worth_predicting &&
-      raw.streams[kControlStream].size() < kMaxPredictedControlBytes) {
+      raw.streams[kControlStream].size() < max_control) {
     // The executable's instruction set, or else each, is tried; one is kept
     // where it leaves the fewest non-zero diff bytes (the model's cost is
     // mostly theirs).
@@ -237,17 +240,23 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
     if (options.sparse) {
       std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.streams[kDiffStream].data());
+      // Cuts change the regions a predictor sees; without them, or without
+      // prediction, the bases stay.
+      std::string bases;
+      if (!predicted || cut.size() == ops.size()) bases = std::move(raw.bases);
       raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
-      RawStreams sparse =
-          EncodeOps(new_data, cut, RegionBases(old_data, cut, predicted), predicted, true);
-      if (!predicted || sparse.streams[kControlStream].size() <= kMaxPredictedControlBytes) {
-        ops = std::move(cut);
-        raw = std::move(sparse);
-        method = predicted ? PatchMethod::kSparsePredictedModeledStreams
-                           : PatchMethod::kSparseModeledStreams;
-      } else {
-        raw = EncodeOps(new_data, ops, RegionBases(old_data, ops, predicted), predicted, false);
+      if (bases.empty()) bases = RegionBases(old_data, cut, predicted);
+      raw = EncodeOps(new_data, cut, std::move(bases), predicted, true);
+      if (predicted && raw.streams[kControlStream].size() > max_control) {
+        // Too many entries for a reader to map: the same cuts, unpredicted.
+        predicted.reset();
+        raw = RawStreams();
+        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, std::nullopt), std::nullopt,
+                        true);
       }
+      ops = std::move(cut);
+      method = predicted ? PatchMethod::kSparsePredictedModeledStreams
+                         : PatchMethod::kSparseModeledStreams;
     }
   }
   stats->ops = ops.size();
@@ -264,14 +273,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   raw = RawStreams();
   std::vector<DeltaOp>().swap(ops);
 
-  // The prefix candidate costs about as much time again; on release builds it
-  // has only been seen to win where the streams patch came out large, and
-  // never on machine code that prediction helped.
-  const bool worth_trying = !predicted.has_value() && (new_data.size() <= kPrefixAlwaysTriedBytes ||
-                                           patch.size() > new_data.size() / 10);
-  if (options.try_zstd_prefix && worth_trying && !old_data.empty() &&
-      new_data.size() <= kMaxPrefixMethodNewBytes &&
-      old_data.size() + new_data.size() <= (uint64_t{1} << kMaxPrefixWindowLog)) {
+  if (!predicted && TriesPrefixMethod(old_data.size(), new_data.size(), patch.size(), options)) {
     PF_ASSIGN_OR_RETURN(std::string prefix_patch,
                         PrefixPatch(base, old_data, new_data, options));
     stats->prefix_patch_bytes = prefix_patch.size();
@@ -284,6 +286,18 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
 }
 
 }  // namespace
+
+bool TriesPrefixMethod(uint64_t old_size, uint64_t new_size, uint64_t streams_patch_bytes,
+                       const DiffOptions& options) {
+  // The prefix candidate costs about as much time again; on release builds it
+  // has only been seen to win where the streams patch came out large, and
+  // never on machine code that prediction helped.
+  const bool worth_trying =
+      new_size <= kPrefixAlwaysTriedBytes || streams_patch_bytes > new_size / 10;
+  return options.try_zstd_prefix && worth_trying && old_size > 0 &&
+         new_size <= kMaxPrefixMethodNewBytes &&
+         old_size + new_size <= (uint64_t{1} << kMaxPrefixWindowLog);
+}
 
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable) {
   // The suffix array of old, or of old without its anchors (at most 85% of

@@ -88,6 +88,12 @@ struct DiffStats {
 // masked copies of both when old is an executable.
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable);
 
+// Whether Diff also makes the kZstdPrefix candidate of an unpredicted pair of
+// these sizes whose three-stream patch came out `streams_patch_bytes` long
+// (and keeps it if smaller).
+bool TriesPrefixMethod(uint64_t old_size, uint64_t new_size, uint64_t streams_patch_bytes,
+                       const DiffOptions& options);
+
 // Returns a patch that Apply turns, with `old_data`, into `new_data`.
 // InvalidArgument if either input exceeds options.max_input_bytes.
 absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view new_data,

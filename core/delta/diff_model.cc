@@ -11,7 +11,6 @@ using cm::Counters;
 using cm::Hash;
 using cm::Mixer;
 
-constexpr int kHashBits = 20;
 constexpr int kFlagLimit = 8;
 constexpr int kValueLimit = 2;
 // After this many zero diff bytes in a row the cheap "quiet" model takes over,
@@ -21,18 +20,17 @@ constexpr size_t kBlock = 8;
 // Inside zero runs, the block this many bytes ahead has its slots fetched.
 constexpr size_t kPrefetchAhead = 4 * kBlock;
 
-inline uint32_t HashIndex(uint32_t a, uint32_t b) { return Hash(a, b) >> (32 - kHashBits); }
-
 }  // namespace
 
 class DiffModel {
  public:
-  DiffModel()
-      : flag_pair_(16), flag_prev3_(kHashBits), flag_hist_(12), flag_ahead_(kHashBits),
-        flag_wide_(kHashBits), value_last_(16), value_old_(16), value_carry_(kHashBits),
-        value_last2_(kHashBits), value_wide_(kHashBits), quiet_pair_(16),
-        quiet_ahead_(16), block_old_(kHashBits), block_half_(kHashBits), block_run_(8),
-        flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6), block_mixer_(8, 6) {}
+  explicit DiffModel(int hash_bits)
+      : hash_bits_(hash_bits), flag_pair_(16), flag_prev3_(hash_bits), flag_hist_(12),
+        flag_ahead_(hash_bits), flag_wide_(hash_bits), value_last_(16), value_old_(16),
+        value_carry_(hash_bits), value_last2_(hash_bits), value_wide_(hash_bits),
+        quiet_pair_(16), quiet_ahead_(16), block_old_(hash_bits), block_half_(hash_bits),
+        block_run_(8), flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6),
+        block_mixer_(8, 6) {}
 
   // Codes n diff bytes: the encoder passes them as `in`, the decoder gets them
   // in `out` (see DiffModelDecoder::Decode for `lookahead`).
@@ -96,6 +94,8 @@ class DiffModel {
   }
 
  private:
+  uint32_t HashIndex(uint32_t a, uint32_t b) const { return Hash(a, b) >> (32 - hash_bits_); }
+
   void Zero(uint8_t* out, size_t i, uint32_t o0) {
     if (out != nullptr) out[i] = 0;
     ++since_;
@@ -168,6 +168,7 @@ class DiffModel {
     return node & 0xff;
   }
 
+  const int hash_bits_;
   Counters flag_pair_, flag_prev3_, flag_hist_, flag_ahead_, flag_wide_;
   Counters value_last_, value_old_, value_carry_, value_last2_, value_wide_;
   Counters quiet_pair_, quiet_ahead_, block_old_, block_half_, block_run_;
@@ -183,7 +184,9 @@ class DiffModel {
   uint32_t mixed_left_ = 0;  // Bytes left in a block coded as not all zero.
 };
 
-DiffModelEncoder::DiffModelEncoder() : model_(new DiffModel()) {}
+int DiffModelHashBits(PatchMethod method) { return IsSparse(method) ? 19 : 20; }
+
+DiffModelEncoder::DiffModelEncoder(int hash_bits) : model_(new DiffModel(hash_bits)) {}
 DiffModelEncoder::~DiffModelEncoder() = default;
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n) {
@@ -198,8 +201,8 @@ void DiffModelEncoder::Encode(const uint8_t* old_bytes, size_t lookahead, const 
 std::string DiffModelEncoder::Finish() { return coder_.Finish(); }
 
 DiffModelDecoder::DiffModelDecoder(const ByteSource* source, uint64_t offset,
-                                   uint64_t length)
-    : model_(new DiffModel()), coder_(source, offset, length) {}
+                                   uint64_t length, int hash_bits)
+    : model_(new DiffModel(hash_bits)), coder_(source, offset, length) {}
 
 DiffModelDecoder::~DiffModelDecoder() = default;
 

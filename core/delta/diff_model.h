@@ -4,7 +4,7 @@
 // delta. So the model codes, per byte, "zero or not" (one decision per 8 bytes
 // inside long zero runs), then the value of a non-zero byte bit by bit, with
 // contexts made of the old bytes under it and the recent diff bytes. Encoder and
-// decoder run the same model code. Memory: about 32 MiB of tables.
+// decoder run the same model code. Memory: 17 or 33 MiB of tables (below).
 // Objects are single-threaded.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
 #define PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
@@ -17,15 +17,22 @@
 #include "absl/status/status.h"
 #include "common/byte_io.h"
 #include "core/delta/cm.h"
+#include "core/delta/format.h"
 
 namespace patchfarm {
 
 class DiffModel;
 
+// The model's hashed tables hold 2^hash_bits slots each (8 tables of 4-byte
+// slots, plus about 1.3 MiB of small ones): 20 bits for methods 3 and 4
+// (about 33 MiB), 19 for methods 7 and 8 (about 17 MiB), which keeps apply
+// within 64 MiB for a cost of 0.5-2% of the diff stream.
+int DiffModelHashBits(PatchMethod method);
+
 // Encodes diff bytes, one op's region at a time, in op order.
 class DiffModelEncoder {
  public:
-  DiffModelEncoder();
+  explicit DiffModelEncoder(int hash_bits);
   ~DiffModelEncoder();
   // Codes diff[0, n); old[0, n) are the old bytes under them.
   void Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n);
@@ -47,7 +54,7 @@ class DiffModelEncoder {
 // ByteSource, reading it in bounded chunks.
 class DiffModelDecoder {
  public:
-  DiffModelDecoder(const ByteSource* source, uint64_t offset, uint64_t length);
+  DiffModelDecoder(const ByteSource* source, uint64_t offset, uint64_t length, int hash_bits);
   ~DiffModelDecoder();
   // Decodes n diff bytes into `diff`. old[0, lookahead) are the old bytes under
   // them and after them within the same op (lookahead >= n).

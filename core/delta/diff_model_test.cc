@@ -36,47 +36,60 @@ Case MakeCase(std::mt19937_64& rng, size_t size) {
   return c;
 }
 
+// Both table sizes (methods 3 and 4, 7 and 8); encoding in pieces with the
+// look-ahead (Encode's second form) codes the same bits as per op.
 TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
-  std::mt19937_64 rng(11);
-  Case c = MakeCase(rng, 300000);
-  DiffModelEncoder encoder;
-  for (const Region& r : c.regions) {
-    encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset,
-                   reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset, r.size);
-  }
-  std::string coded = encoder.Finish();
-  EXPECT_LT(coded.size(), c.diff.size() / 4);
-
-  StringSource source(coded);
-  DiffModelDecoder decoder(&source, 0, coded.size());
-  std::string decoded(c.diff.size(), '\x55');
-  for (const Region& r : c.regions) {
-    for (size_t done = 0; done < r.size;) {
-      size_t n = std::min(r.size - done, size_t{1} + rng() % 700);
-      const auto* old_at =
-          reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset + done;
-      ASSERT_TRUE(decoder
-                      .Decode(old_at, r.size - done,
-                              reinterpret_cast<uint8_t*>(&decoded[r.offset + done]), n)
-                      .ok());
-      done += n;
+  for (PatchMethod method : {PatchMethod::kModeledStreams, PatchMethod::kSparseModeledStreams}) {
+    std::mt19937_64 rng(11);
+    Case c = MakeCase(rng, 300000);
+    const int bits = DiffModelHashBits(method);
+    DiffModelEncoder encoder(bits), pieces(bits);
+    for (const Region& r : c.regions) {
+      const auto* old_at = reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset;
+      const auto* diff_at = reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset;
+      encoder.Encode(old_at, diff_at, r.size);
+      for (size_t done = 0; done < r.size;) {
+        size_t n = std::min(r.size - done, size_t{1} + rng() % 700);
+        pieces.Encode(old_at + done, std::min(r.size - done, n + 64), diff_at + done, n);
+        done += n;
+      }
     }
+    std::string coded = encoder.Finish();
+    EXPECT_LT(coded.size(), c.diff.size() / 4);
+    EXPECT_TRUE(pieces.Finish() == coded);
+
+    StringSource source(coded);
+    DiffModelDecoder decoder(&source, 0, coded.size(), bits);
+    std::string decoded(c.diff.size(), '\x55');
+    for (const Region& r : c.regions) {
+      for (size_t done = 0; done < r.size;) {
+        size_t n = std::min(r.size - done, size_t{1} + rng() % 700);
+        const auto* old_at =
+            reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset + done;
+        ASSERT_TRUE(decoder
+                        .Decode(old_at, r.size - done,
+                                reinterpret_cast<uint8_t*>(&decoded[r.offset + done]), n)
+                        .ok());
+        done += n;
+      }
+    }
+    EXPECT_TRUE(decoded == c.diff);
+    EXPECT_TRUE(decoder.CheckFinished().ok());
   }
-  EXPECT_TRUE(decoded == c.diff);
-  EXPECT_TRUE(decoder.CheckFinished().ok());
 }
 
 TEST(DiffModelTest, TruncatedStreamIsReported) {
   std::mt19937_64 rng(12);
   Case c = MakeCase(rng, 20000);
-  DiffModelEncoder encoder;
+  DiffModelEncoder encoder(DiffModelHashBits(PatchMethod::kModeledStreams));
   encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()),
                  reinterpret_cast<const uint8_t*>(c.diff.data()), c.diff.size());
   std::string coded = encoder.Finish();
   std::string decoded(c.diff.size(), '\0');
   auto decode = [&](const std::string& stream) {
     StringSource source(stream);
-    DiffModelDecoder decoder(&source, 0, stream.size());
+    DiffModelDecoder decoder(&source, 0, stream.size(),
+                             DiffModelHashBits(PatchMethod::kModeledStreams));
     absl::Status status =
         decoder.Decode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()), c.diff.size(),
                        reinterpret_cast<uint8_t*>(decoded.data()), c.diff.size());

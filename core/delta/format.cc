@@ -171,7 +171,7 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
     return absl::DataLossError("corrupt patch header: streams do not add up to the new size");
   }
   if (IsPredicted(header.method) &&
-      header.streams[kControlStream].raw_size > kMaxPredictedControlBytes) {
+      header.streams[kControlStream].raw_size > MaxPredictedControlBytes(header.method)) {
     return absl::DataLossError("corrupt patch header: control stream too large");
   }
   if (header.method == PatchMethod::kZstdPrefix &&

@@ -80,8 +80,15 @@ inline constexpr size_t kMaxJoinedSegments = 127;
 
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
-// 1 MiB: at most ~350,000 entries, about 11 MiB of map (32 bytes an entry).
+// 1 MiB: at most ~350,000 entries, about 11 MiB of map (32 bytes an entry);
+// 2 MiB for kSparsePredictedModeledStreams, whose readers came later: the
+// cumulative pairs of big executables need 1-2 MiB.
 inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
+inline constexpr uint64_t kMaxSparsePredictedControlBytes = uint64_t{2} << 20;
+inline uint64_t MaxPredictedControlBytes(PatchMethod method) {
+  return method == PatchMethod::kSparsePredictedModeledStreams ? kMaxSparsePredictedControlBytes
+                                                               : kMaxPredictedControlBytes;
+}
 
 // Stream indexes for kStreams (for kFramedStreams: the control stream and the
 // first segment's diff frame).

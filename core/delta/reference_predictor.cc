@@ -7,6 +7,7 @@
 namespace patchfarm {
 
 ReferenceMap::ReferenceMap(const std::vector<DeltaOp>& ops) {
+  regions_.reserve(ops.size());
   for (const DeltaOp& op : ops) {
     if (op.diff_len > 0) regions_.push_back({op.old_pos, op.diff_len, op.new_pos});
   }

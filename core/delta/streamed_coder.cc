@@ -24,16 +24,22 @@ constexpr size_t kLookahead = 64;
 class RegionReader {
  public:
   RegionReader(const ByteSource* old, const ByteSource* new_file)
-      : old_(old), new_(new_file), old_buf_(kBoundedPiece + kLookahead, '\0'),
-        new_buf_(old_buf_.size(), '\0'), diff_(old_buf_.size(), '\0') {}
+      : old_(old),
+        new_(new_file),
+        old_buf_(kBoundedPiece + kLookahead, '\0'),
+        new_buf_(old_buf_.size(), '\0'),
+        diff_(old_buf_.size(), '\0') {}
 
   // Reads op's diff bytes [done, done + n) and the look-ahead after them;
   // returns how many bytes it read (n plus the look-ahead).
   absl::StatusOr<size_t> Read(const DeltaOp& op, uint64_t done, size_t n) {
     const size_t look = std::min<uint64_t>(op.diff_len - done, n + kLookahead);
-    PF_RETURN_IF_ERROR(ReadExactly(*old_, op.old_pos + done, old_buf_.data(), look, "old"));
-    PF_RETURN_IF_ERROR(ReadExactly(*new_, op.new_pos + done, new_buf_.data(), look, "new"));
-    for (size_t i = 0; i < look; ++i) diff_[i] = static_cast<char>(new_buf_[i] - old_buf_[i]);
+    PF_RETURN_IF_ERROR(
+        ReadExactly(*old_, op.old_pos + done, old_buf_.data(), look, "old"));
+    PF_RETURN_IF_ERROR(
+        ReadExactly(*new_, op.new_pos + done, new_buf_.data(), look, "new"));
+    for (size_t i = 0; i < look; ++i)
+      diff_[i] = static_cast<char>(new_buf_[i] - old_buf_[i]);
     return look;
   }
   const char* old_bytes() const { return old_buf_.data(); }
@@ -46,24 +52,27 @@ class RegionReader {
   std::string old_buf_, new_buf_, diff_;
 };
 
-absl::Status CheckOps(const std::vector<DeltaOp>& ops, uint64_t old_size, uint64_t new_size) {
+absl::Status CheckOps(const std::vector<DeltaOp>& ops, uint64_t old_size,
+                      uint64_t new_size) {
   uint64_t covered = 0;
   for (const DeltaOp& op : ops) {
     if (op.diff_len < 0 || op.extra_len < 0 || op.old_pos < 0 ||
         static_cast<uint64_t>(op.new_pos) != covered ||
         (op.diff_len > 0 && static_cast<uint64_t>(op.old_pos + op.diff_len) > old_size)) {
-      return absl::InternalError("CodeNearIdentical: ops that do not cover new in order within old");
+      return absl::InternalError(
+          "CodeNearIdentical: ops that do not cover new in order within old");
     }
     covered += op.diff_len + op.extra_len;
   }
-  if (covered != new_size) return absl::InternalError("CodeNearIdentical: ops that do not cover new");
+  if (covered != new_size)
+    return absl::InternalError("CodeNearIdentical: ops that do not cover new");
   return absl::OkStatus();
 }
 
 // Codes the diff bytes of the pieces that are not exact with the diff model.
 absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pieces,
                                       RegionReader* reader) {
-  DiffModelEncoder encoder;
+  DiffModelEncoder encoder(DiffModelHashBits(PatchMethod::kSparseModeledStreams));
   for (const ExactCutter::Piece& piece : pieces) {
     if (piece.all_zero) continue;
     for (uint64_t done = 0; done < static_cast<uint64_t>(piece.op.diff_len);) {
@@ -88,7 +97,8 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   uint64_t diff_bytes = 0;
   for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
   // Diff tries prediction above this (CodeOps), which needs whole streams.
-  const uint64_t max_nonzero = options.predict_references ? diff_bytes / 1024 : diff_bytes;
+  const uint64_t max_nonzero =
+      options.predict_references ? diff_bytes / 1024 : diff_bytes;
 
   // Pass 1: new in order (hashed on the way), its diff bytes cut at zero
   // runs, its extra bytes kept.
@@ -160,10 +170,13 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   const uint64_t raw_sizes[3] = {control.size(), diff_bytes, extra.size()};
   for (int i = 0; i < 3; ++i) {
     if (!frames[i].ok()) return frames[i].status();
-    header.streams.push_back({0, frames[i]->size(), raw_sizes[i], FrameChecksum(*frames[i])});
+    header.streams.push_back(
+        {0, frames[i]->size(), raw_sizes[i], FrameChecksum(*frames[i])});
   }
   std::string bytes = SerializePatchHeader(header);
   for (const auto& frame : frames) bytes += *frame;
+  // Diff would try the zstd-prefix method beside this patch: let it.
+  if (TriesPrefixMethod(old.size(), new_file.size(), bytes.size(), options)) return false;
   PF_RETURN_IF_ERROR(patch->Append(bytes));
 
   stats->method = header.method;

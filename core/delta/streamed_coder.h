@@ -19,9 +19,10 @@ namespace patchfarm {
 // Writes to `patch` the patch DiffWithOps would make of `ops` (the same
 // bytes), when that is a kSparseModeledStreams patch whose diff bytes are
 // almost all zero (no more than 1 in 1024 non-zero, where Diff does not try
-// prediction), and returns true; returns false, having written nothing, for
-// other pairs and options (fast_apply, sparse off), which the caller codes
-// with DiffWithOps. The ops must cover new in order within old (Internal
+// prediction) and Diff would not try the zstd-prefix method beside it
+// (TriesPrefixMethod), and returns true; returns false, having written
+// nothing, for other pairs and options (fast_apply, sparse off), which the
+// caller codes with DiffWithOps. The ops must cover new in order within old (Internal
 // error otherwise). FailedPrecondition if a file changes size while read;
 // errors of the reads and of `patch`.
 absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& new_file,
