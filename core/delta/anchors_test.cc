@@ -3,6 +3,7 @@
 #include <random>
 #include <string>
 
+#include "core/delta/matcher.h"
 #include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
@@ -76,6 +77,36 @@ TEST(AnchorsTest, ReducedOldKeepsWhatNoAnchorCoversAndMapsBack) {
   }
   const ReducedOld everything(old_data, {{0, 0, 100000}});
   EXPECT_TRUE(everything.bytes().empty());
+}
+
+// Matching with anchors covers new in order from within old, every byte under
+// an anchor matched exactly; old with no anchors is left to the caller.
+TEST(AnchorsTest, MatchAnchoredCoversNewOrDeclines) {
+  std::mt19937_64 rng(9);
+  const std::string old_data = RandomBytes(rng, 1 << 20, 64);
+  std::string new_data = old_data.substr(600000) + RandomBytes(rng, 3000, 64) +
+                         old_data.substr(0, 500000);
+  new_data[700000] ^= 1;
+  absl::StatusOr<std::optional<std::vector<DeltaOp>>> ops =
+      MatchAnchored(old_data, new_data, MatchOptions(), 85);
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  ASSERT_TRUE(ops->has_value());
+  int64_t covered = 0, same = 0;
+  for (const DeltaOp& op : **ops) {
+    ASSERT_EQ(op.new_pos, covered);
+    ASSERT_LE(op.old_pos + op.diff_len, static_cast<int64_t>(old_data.size()));
+    for (int64_t i = 0; i < op.diff_len; ++i) {
+      same += old_data[op.old_pos + i] == new_data[op.new_pos + i];
+    }
+    covered += op.diff_len + op.extra_len;
+  }
+  EXPECT_EQ(covered, static_cast<int64_t>(new_data.size()));
+  EXPECT_GE(same, static_cast<int64_t>(new_data.size()) - 3100);
+
+  const std::string unrelated = RandomBytes(rng, 1 << 20, 64);
+  ops = MatchAnchored(old_data, unrelated, MatchOptions(), 85);
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  EXPECT_FALSE(ops->has_value());
 }
 
 }  // namespace

@@ -155,10 +155,18 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
   }
   std::vector<DeltaOp> ops;
   {
-    PF_ASSIGN_OR_RETURN(SuffixIndex suffixes, SuffixIndex::Build(window));
     MatchOptions match;
     match.threads = options_.threads;
-    ops = MatchAll(window, range, suffixes, match);
+    // Where anchors leave at most 3/4 of the window to sort, that copy and its
+    // suffix array take less than the window's own suffix array would.
+    PF_ASSIGN_OR_RETURN(std::optional<std::vector<DeltaOp>> anchored,
+                        MatchAnchored(window, range, match, /*max_sorted_percent=*/75));
+    if (anchored) {
+      ops = *std::move(anchored);
+    } else {
+      PF_ASSIGN_OR_RETURN(SuffixIndex suffixes, SuffixIndex::Build(window));
+      ops = MatchAll(window, range, suffixes, match);
+    }
   }
   // Window positions to old ones; an op whose diff bytes cross from one piece
   // into the next is split there (the second part takes its extra bytes).

@@ -1,7 +1,6 @@
 #include "core/delta/diff.h"
 
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -9,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "core/delta/anchors.h"
 #include "core/delta/diff_model.h"
 #include "core/delta/exact_cuts.h"
 #include "core/delta/matcher.h"
@@ -22,13 +20,12 @@ namespace patchfarm {
 namespace {
 
 constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
-// Anchors (anchors.h) from this long are taken as they are and left out of
-// the suffix sort, when they cover at least kMinAnchoredPercent of old:
-// between builds of one program they cover 15-60% of it, and the sort of the
-// rest is that much shorter. Where they cover less, old is sorted whole, and
-// its suffix array may come from (and go to) DiffOptions::index_store.
-constexpr int64_t kMinAnchorBytes = 4096;
-constexpr uint64_t kMinAnchoredPercent = 15;
+// Anchors (matcher.h's MatchAnchored) that cover at least 15% of old leave
+// the rest to the suffix sort: between builds of one program they cover
+// 15-60% of it, and the sort is that much shorter. Where they cover less, old
+// is sorted whole, and its suffix array may come from (and go to)
+// DiffOptions::index_store.
+constexpr uint64_t kMaxAnchoredSortPercent = 85;
 
 struct RawStreams {
   std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
@@ -338,15 +335,12 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
     }
     MatchOptions match;
     match.threads = options.threads;
-    const std::vector<Anchor> anchors = FindAnchors(match_old, match_new, kMinAnchorBytes);
-    auto reduced = std::make_unique<ReducedOld>(match_old, anchors);
-    if (reduced->bytes().size() * 100 <= match_old.size() * (100 - kMinAnchoredPercent)) {
-      PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(reduced->bytes()));
-      const Anchored anchored{&anchors, reduced.get()};
-      ops = MatchAll(match_old, match_new, index, match, &anchored);
+    PF_ASSIGN_OR_RETURN(std::optional<std::vector<DeltaOp>> anchored,
+                        MatchAnchored(match_old, match_new, match, kMaxAnchoredSortPercent));
+    if (anchored) {
+      ops = *std::move(anchored);
       stats->anchored = true;
     } else {
-      reduced.reset();
       PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
                                                               &stats->index_cached));
       ops = MatchAll(match_old, match_new, index, match);

@@ -198,4 +198,19 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
   return ops;
 }
 
+absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
+    absl::string_view old_data, absl::string_view new_data, const MatchOptions& options,
+    uint64_t max_sorted_percent) {
+  const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, kMinAnchorBytes);
+  const ReducedOld reduced(old_data, anchors);
+  if (reduced.bytes().size() * 100 > old_data.size() * max_sorted_percent) {
+    return std::optional<std::vector<DeltaOp>>();
+  }
+  absl::StatusOr<SuffixIndex> index = SuffixIndex::Build(reduced.bytes());
+  if (!index.ok()) return index.status();
+  const Anchored anchored{&anchors, &reduced};
+  return std::optional<std::vector<DeltaOp>>(
+      MatchAll(old_data, new_data, *index, options, &anchored));
+}
+
 }  // namespace patchfarm

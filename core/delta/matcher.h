@@ -9,8 +9,10 @@
 #define PATCHFARM_CORE_DELTA_MATCHER_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/delta/anchors.h"
 #include "core/delta/suffix_index.h"
@@ -45,6 +47,16 @@ struct Anchored {
 std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_data,
                               const SuffixIndex& index, const MatchOptions& options,
                               const Anchored* anchored = nullptr);
+
+// The pair's anchors of kMinAnchorBytes or more (anchors.h) and, when they
+// leave at most `max_sorted_percent` of old uncovered, MatchAll over a suffix
+// index of the rest of old only; nullopt when they leave more (the caller
+// then sorts old whole). Memory: old's uncovered bytes again, and their
+// suffix array. ResourceExhausted if the suffix sort fails.
+inline constexpr int64_t kMinAnchorBytes = 4096;
+absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
+    absl::string_view old_data, absl::string_view new_data, const MatchOptions& options,
+    uint64_t max_sorted_percent);
 
 }  // namespace patchfarm
 
