@@ -20,8 +20,10 @@ PF="$PWD/dist/bin/patchfarm"
 export OURS_DIFF="$PF diff {old} {new} {patch}" OURS_APPLY="$PF apply {old} {patch} {out}" OURS_INPUT=both
 export OURS_FAST_DIFF="$PF diff --fast-apply {old} {new} {patch}" OURS_FAST_APPLY="$PF apply {old} {patch} {out}"
 export OURS_FAST_INPUT=both
+export HDIFFZ="$SHARED/bench/peers/hdiffz" HPATCHZ="$SHARED/bench/peers/hpatchz"
 PEERBENCH_DIR="$work" python3 "$SHARED/bench/run_peers.py" --fresh --families "$families" \
-  --tools ours,ours-fast,bsdiff,xdelta3-9,zstd-19-patch --slow-limit 100000 "$@" ||
+  --tools ours,ours-fast,bsdiff,xdelta3-9,zstd-19-patch,zstd-22-patch,hdiffz-m-lzma2 \
+  --slow-limit 100000 "$@" ||
   echo "run_peers.py exited $? (see above)" >&2
 bench/tree_apply.sh > "$work/tree_apply.md"
 python3 bench/summarize_trees.py "$work/results.csv" "$work/tree_apply.md" \
