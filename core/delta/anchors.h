@@ -1,7 +1,8 @@
 // Anchors: the long exact matches between old and new, found without a suffix
-// sort, so that whole-file matching (diff.h) only sorts the part of old that
-// no anchor covers. Between two builds of the same program most of old lies
-// under anchors, and sorting it was most of the diff's time.
+// sort, so that matching (matcher.h's MatchAnchored: whole-file diff and
+// bounded diff's windows) only sorts the part of old that no anchor covers.
+// Between two builds of the same program 15-60% of old lies under anchors of
+// 4 KiB or more, and sorting it was up to half of the diff's time.
 //
 // How: both files are cut into content-defined chunks (block_index.h's
 // Chunker, 256 bytes on average); each chunk of new found in old (by content
