@@ -27,26 +27,14 @@ fi
 floor=$(sed -n 's/.*fresh bytes (no patch can be smaller): \([0-9]*\).*/\1/p' "$DIR/make-$SIZE.txt")
 old="$DIR/old-$SIZE.pak" new="$DIR/new-$SIZE.pak" out="$DIR/out.pak"
 
-# Runs a command under GNU time; prints "seconds max_rss_kib".
-timed() {
-  /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" > /dev/null
-  cat "$DIR/time.txt"
-}
+source bench/diff_apply.sh
 row() {  # name, diff command..., then "--", apply command...
-  local name="$1" patch="$DIR/$1.patch"
+  local name="$1"
   shift
-  local diff=() apply=()
-  while [ "$1" != "--" ]; do diff+=("$1"); shift; done
-  shift
-  apply=("$@")
-  read -r dsec drss < <(timed "${diff[@]}")
-  read -r asec arss < <(timed "${apply[@]}")
-  cmp -s "$out" "$new" || { echo "$name: applied output differs" >&2; exit 1; }
-  rm -f "$out"
-  local bytes
-  bytes=$(stat -c %s "$patch")
-  printf "| %s | %d | %.2f | %.0f | %d | %.1f | %d |\n" "$name" "$bytes" \
-    "$(python3 -c "print(($bytes - $floor) / 1e6)")" "$dsec" "$((drss / 1024))" "$asec" "$((arss / 1024))"
+  diff_apply "$DIR" "$DIR/$name.patch" "$out" "$new" "$@"
+  printf "| %s | %d | %.2f | %.0f | %d | %.1f | %d |\n" "$name" "$patch_bytes" \
+    "$(python3 -c "print(($patch_bytes - $floor) / 1e6)")" "$diff_s" "$((diff_kib / 1024))" \
+    "$apply_s" "$((apply_kib / 1024))"
 }
 echo "pack $SIZE: $(stat -Lc %s "$old") -> $(stat -Lc %s "$new") bytes, floor $floor fresh bytes"
 echo "| tool | patch bytes | MB above floor | diff s | diff MiB | apply s | apply MiB |"

@@ -20,23 +20,13 @@ for pair in a b; do
   [ -s "$DIR/new-$pair.bin" ] || python3 bench/near_identical.py "$corpus" "$DIR/old.bin" "$DIR/new-$pair.bin" "$pair"
 done
 
-timed() {  # Runs a command under GNU time; prints "seconds max_rss_kib".
-  /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" > /dev/null
-  cat "$DIR/time.txt"
-}
+source bench/diff_apply.sh
 row() {  # pair, tool, diff command..., then "--", apply command...
-  local pair="$1" name="$2" patch="$DIR/$2-$1.patch" out="$DIR/out.bin"
+  local pair="$1" name="$2"
   shift 2
-  local diff=() apply=()
-  while [ "$1" != "--" ]; do diff+=("$1"); shift; done
-  shift
-  apply=("$@")
-  read -r dsec drss < <(timed "${diff[@]}")
-  read -r asec arss < <(timed "${apply[@]}")
-  cmp -s "$out" "$DIR/new-$pair.bin" || { echo "$name $pair: applied output differs" >&2; exit 1; }
-  rm -f "$out"
-  printf "| %s | %s | %d | %.2f | %d | %.2f | %d |\n" "$pair" "$name" "$(stat -c %s "$patch")" \
-    "$dsec" "$((drss / 1024))" "$asec" "$((arss / 1024))"
+  diff_apply "$DIR" "$DIR/$name-$pair.patch" "$DIR/out.bin" "$DIR/new-$pair.bin" "$@"
+  printf "| %s | %s | %d | %.2f | %d | %.2f | %d |\n" "$pair" "$name" "$patch_bytes" \
+    "$diff_s" "$((diff_kib / 1024))" "$apply_s" "$((apply_kib / 1024))"
 }
 echo "| pair | tool | patch bytes | diff s | diff MiB | apply s | apply MiB |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"

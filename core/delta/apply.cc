@@ -22,12 +22,7 @@ constexpr size_t kChunkBytes = 256 << 10;
 constexpr int kMaxStreamWindowLog = 24;
 // Old is read through one buffer of this size.
 constexpr size_t kOldBufferBytes = 1 << 20;
-// Old bytes past a decoded piece that the diff model is shown. It looks at most
-// 7 bytes ahead (an 8-byte block starting at the piece's last byte, see
-// core/delta/diff_model.cc), so decoding an entry in pieces codes the same bits
-// as decoding it whole.
-constexpr size_t kModelLookaheadBytes = 64;
-static_assert(kChunkBytes + kModelLookaheadBytes <= kOldBufferBytes,
+static_assert(kChunkBytes + kDiffModelLookahead <= kOldBufferBytes,
               "a piece and its look-ahead must fit the old buffer");
 
 // Reads exactly `n` bytes of old at `offset` (which the caller has checked lie
@@ -318,7 +313,7 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
     for (uint64_t done = 0; done < diff_len;) {
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
       const size_t lookahead =
-          decoded ? std::min<uint64_t>(diff_len - done, n + kModelLookaheadBytes) : n;
+          decoded ? std::min<uint64_t>(diff_len - done, n + kDiffModelLookahead) : n;
       const char* old_bytes;
       if (predicted) {
         // Bases are computed front to back: keep those from `done` on and

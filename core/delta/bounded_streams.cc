@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "core/delta/varint.h"
 
 namespace patchfarm {
 
@@ -125,11 +124,7 @@ absl::Status OpCollector::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extr
 }
 
 absl::Status ControlWriter::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) {
-  const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
-  PutVarint(ZigZag(seek), &buf_);
-  PutVarint(diff_len, &buf_);
-  PutVarint(extra_len, &buf_);
-  if (diff_len > 0) old_cursor_ = old_pos + diff_len;
+  encoder_.Add(old_pos, diff_len, extra_len);
   ++ops_;
   diff_bytes_ += diff_len;
   extra_bytes_ += extra_len;

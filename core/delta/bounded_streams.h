@@ -82,7 +82,7 @@ class OpCollector : public OpSink {
 // will hold.
 class ControlWriter : public OpSink {
  public:
-  explicit ControlWriter(ByteSink* out) : out_(out) {}
+  explicit ControlWriter(ByteSink* out) : out_(out), encoder_(&buf_, /*sparse=*/false) {}
   absl::Status Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len) override;
   absl::Status Flush();
   uint64_t ops() const { return ops_; }
@@ -93,7 +93,7 @@ class ControlWriter : public OpSink {
  private:
   ByteSink* out_;
   std::string buf_;
-  uint64_t old_cursor_ = 0;
+  ControlEncoder encoder_;  // Into buf_.
   uint64_t ops_ = 0, raw_bytes_ = 0, diff_bytes_ = 0, extra_bytes_ = 0;
 };
 

@@ -72,7 +72,7 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
   std::string& extra = raw.streams[kExtraStream];
   diff.resize(bases.size());
   raw.exact.reserve(ops.size());
-  int64_t old_cursor = 0;
+  ControlEncoder entries(&control, sparse);
   size_t at = 0;
   for (const DeltaOp& op : ops) {
     uint64_t nonzero = 0;
@@ -83,12 +83,7 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
     raw.nonzero_diff_bytes += nonzero;
     const bool exact = sparse && op.diff_len > 0 && nonzero == 0;
     raw.exact.push_back(exact);
-    const int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
-    PutVarint(ZigZag(seek), &control);
-    const auto diff_len = static_cast<uint64_t>(op.diff_len);
-    PutVarint(sparse ? diff_len << 1 | exact : diff_len, &control);
-    PutVarint(static_cast<uint64_t>(op.extra_len), &control);
-    old_cursor += seek + op.diff_len;
+    entries.Add(op.old_pos, op.diff_len, op.extra_len, exact);
     extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
   }
   raw.bases = std::move(bases);
@@ -129,16 +124,13 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
   compress(kExtraStream);
   compress(kControlStream);
   if (diff_thread.joinable()) diff_thread.join();
+  for (const auto& frame : compressed) {
+    if (!frame.ok()) return frame.status();
+  }
   PatchHeader header = base;
   header.method = method;
-  for (int i = 0; i < 3; ++i) {
-    if (!compressed[i].ok()) return compressed[i].status();
-    header.streams.push_back({0, compressed[i]->size(), raw.streams[i].size(),
-                              FrameChecksum(*compressed[i])});
-  }
-  std::string patch = SerializePatchHeader(header);
-  for (int i = 0; i < 3; ++i) patch += *compressed[i];
-  return patch;
+  return SerializePatch(header, {*compressed[0], *compressed[1], *compressed[2]},
+                        {raw.streams[0].size(), raw.streams[1].size(), raw.streams[2].size()});
 }
 
 absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_view old_data,
@@ -150,8 +142,7 @@ absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_vi
   PF_ASSIGN_OR_RETURN(std::string frame, ZstdCompress(new_data, zstd));
   PatchHeader header = base;
   header.method = PatchMethod::kZstdPrefix;
-  header.streams.push_back({0, frame.size(), new_data.size(), FrameChecksum(frame)});
-  return SerializePatchHeader(header) + frame;
+  return SerializePatch(header, {frame}, {new_data.size()});
 }
 
 absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const Digest& digest,
@@ -352,17 +343,7 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
 absl::StatusOr<std::string> DiffWithOps(absl::string_view old_data, absl::string_view new_data,
                                         std::vector<DeltaOp> ops, const DiffOptions& options,
                                         DiffStats* stats) {
-  int64_t covered = 0;
-  for (const DeltaOp& op : ops) {
-    if (op.new_pos != covered || op.diff_len < 0 || op.extra_len < 0 || op.old_pos < 0 ||
-        (op.diff_len > 0 && op.old_pos + op.diff_len > static_cast<int64_t>(old_data.size()))) {
-      return absl::InternalError("DiffWithOps: ops that do not cover new in order within old");
-    }
-    covered += op.diff_len + op.extra_len;
-  }
-  if (covered != static_cast<int64_t>(new_data.size())) {
-    return absl::InternalError("DiffWithOps: ops that do not cover new");
-  }
+  PF_RETURN_IF_ERROR(CheckOpsCover(ops, old_data.size(), new_data.size()));
   DiffStats local_stats;
   if (stats == nullptr) stats = &local_stats;
   return CodeOps(BaseHeader(old_data, new_data), old_data, new_data, std::move(ops),

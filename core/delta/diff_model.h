@@ -29,6 +29,12 @@ class DiffModel;
 // within 64 MiB for a cost of 0.5-2% of the diff stream.
 int DiffModelHashBits(PatchMethod method);
 
+// Old bytes past a piece that coders show the model when they code an op in
+// pieces: it looks at most 40 bytes ahead (an 8-byte block 32 bytes on, whose
+// slots it fetches early), so pieces with this look-ahead (or up to the op's
+// end) code the same bits as the op whole.
+inline constexpr size_t kDiffModelLookahead = 64;
+
 // Encodes diff bytes, one op's region at a time, in op order.
 class DiffModelEncoder {
  public:

@@ -18,6 +18,7 @@ void ExactCutter::Add(const char* diff, size_t n) {
       if (run_start_ >= 0) CloseRun(at_ + static_cast<int64_t>(i));
       run_start_ = -1;
       ++nonzero_;
+      ++total_nonzero_;
       ++i;
       continue;
     }

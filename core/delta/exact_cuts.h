@@ -34,6 +34,8 @@ class ExactCutter {
   void EndOp();
 
   std::vector<Piece>& pieces() { return pieces_; }
+  // Non-zero diff bytes added so far, over all ops.
+  uint64_t nonzero() const { return total_nonzero_; }
 
  private:
   void Emit(int64_t end);
@@ -45,6 +47,7 @@ class ExactCutter {
   int64_t begin_ = 0;       // Start of the piece not yet emitted.
   int64_t run_start_ = -1;  // Start of the current zero run, or -1.
   uint64_t nonzero_ = 0;    // Non-zero bytes in [begin_, at_).
+  uint64_t total_nonzero_ = 0;
 };
 
 // The ops cut by ExactCutter, `diff` holding their diff bytes in op order.

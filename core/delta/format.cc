@@ -88,6 +88,25 @@ const char* PatchMethodName(PatchMethod method) {
   return "unknown";
 }
 
+std::string SerializePatch(PatchHeader header, const std::vector<absl::string_view>& frames,
+                           const std::vector<uint64_t>& raw_sizes) {
+  header.streams.clear();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    header.streams.push_back({0, frames[i].size(), raw_sizes[i], FrameChecksum(frames[i])});
+  }
+  std::string patch = SerializePatchHeader(header);
+  for (absl::string_view frame : frames) patch.append(frame.data(), frame.size());
+  return patch;
+}
+
+void ControlEncoder::Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len, bool exact) {
+  const int64_t seek = diff_len > 0 ? static_cast<int64_t>(old_pos - old_cursor_) : 0;
+  PutVarint(ZigZag(seek), out_);
+  PutVarint(sparse_ ? diff_len << 1 | exact : diff_len, out_);
+  PutVarint(extra_len, out_);
+  if (diff_len > 0) old_cursor_ = old_pos + diff_len;
+}
+
 std::string SerializePatchHeader(const PatchHeader& header) {
   std::string out(kPatchMagic, sizeof kPatchMagic);
   const uint16_t version = FormatVersionOf(header.method);

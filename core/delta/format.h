@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/byte_io.h"
 #include "common/sha256.h"
 
@@ -135,6 +136,26 @@ uint64_t PatchHeaderSize(size_t stream_count);
 
 // Encodes `header` (offsets are ignored) followed by its checksum.
 std::string SerializePatchHeader(const PatchHeader& header);
+
+// A whole patch in memory: `header` with one table entry per frame (its size,
+// raw_sizes[i] and checksum; header.streams is replaced), then the frames.
+std::string SerializePatch(PatchHeader header, const std::vector<absl::string_view>& frames,
+                           const std::vector<uint64_t>& raw_sizes);
+
+// Appends control entries (FORMAT.md) to a string, keeping the old cursor:
+// three varints each, the diff length with its exact bit for sparse methods.
+class ControlEncoder {
+ public:
+  ControlEncoder(std::string* out, bool sparse) : out_(out), sparse_(sparse) {}
+  // `diff_len` bytes against old at `old_pos` (ignored when 0), then
+  // `extra_len` bytes of new's own; `exact` only for sparse methods.
+  void Add(uint64_t old_pos, uint64_t diff_len, uint64_t extra_len, bool exact = false);
+
+ private:
+  std::string* out_;
+  const bool sparse_;
+  uint64_t old_cursor_ = 0;
+};
 
 // Reads and validates the header of `patch`: magic, version, method, checksum,
 // and that the stream table exactly accounts for the patch size and new size.

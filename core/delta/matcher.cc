@@ -198,6 +198,21 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
   return ops;
 }
 
+absl::Status CheckOpsCover(const std::vector<DeltaOp>& ops, uint64_t old_size,
+                           uint64_t new_size) {
+  uint64_t covered = 0;
+  for (const DeltaOp& op : ops) {
+    if (op.diff_len < 0 || op.extra_len < 0 || op.old_pos < 0 ||
+        static_cast<uint64_t>(op.new_pos) != covered ||
+        (op.diff_len > 0 && static_cast<uint64_t>(op.old_pos + op.diff_len) > old_size)) {
+      return absl::InternalError("ops that do not cover new in order within old");
+    }
+    covered += op.diff_len + op.extra_len;
+  }
+  if (covered != new_size) return absl::InternalError("ops that do not cover new");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
     absl::string_view old_data, absl::string_view new_data, const MatchOptions& options,
     uint64_t max_sorted_percent) {

@@ -33,6 +33,12 @@ struct MatchOptions {
   int64_t min_segment_bytes = int64_t{1} << 20;  // Default: 1 MiB.
 };
 
+// OK if `ops` cover new (new_size bytes) exactly and in order, each diff
+// region within old (old_size bytes), as MatchAll's are; Internal otherwise
+// (a matcher's bug).
+absl::Status CheckOpsCover(const std::vector<DeltaOp>& ops, uint64_t old_size,
+                           uint64_t new_size);
+
 // The anchors of a pair (anchors.h) and old without them: the matcher then
 // takes an anchor's match where new lies under one, and asks the suffix index
 // (of reduced->bytes()) elsewhere.

@@ -10,30 +10,26 @@
 #include "core/delta/diff_model.h"
 #include "core/delta/exact_cuts.h"
 #include "core/delta/format.h"
-#include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
 namespace {
 
-// Old bytes past a piece that the diff model is shown (diff_model.h).
-constexpr size_t kLookahead = 64;
-
 // Pieces of one op's diff region: old and new under it, their diff bytes,
-// each with up to kLookahead bytes more within the op.
+// each with up to kDiffModelLookahead bytes more within the op.
 class RegionReader {
  public:
   RegionReader(const ByteSource* old, const ByteSource* new_file)
       : old_(old),
         new_(new_file),
-        old_buf_(kBoundedPiece + kLookahead, '\0'),
+        old_buf_(kBoundedPiece + kDiffModelLookahead, '\0'),
         new_buf_(old_buf_.size(), '\0'),
         diff_(old_buf_.size(), '\0') {}
 
   // Reads op's diff bytes [done, done + n) and the look-ahead after them;
   // returns how many bytes it read (n plus the look-ahead).
   absl::StatusOr<size_t> Read(const DeltaOp& op, uint64_t done, size_t n) {
-    const size_t look = std::min<uint64_t>(op.diff_len - done, n + kLookahead);
+    const size_t look = std::min<uint64_t>(op.diff_len - done, n + kDiffModelLookahead);
     PF_RETURN_IF_ERROR(
         ReadExactly(*old_, op.old_pos + done, old_buf_.data(), look, "old"));
     PF_RETURN_IF_ERROR(
@@ -51,23 +47,6 @@ class RegionReader {
   const ByteSource* new_;
   std::string old_buf_, new_buf_, diff_;
 };
-
-absl::Status CheckOps(const std::vector<DeltaOp>& ops, uint64_t old_size,
-                      uint64_t new_size) {
-  uint64_t covered = 0;
-  for (const DeltaOp& op : ops) {
-    if (op.diff_len < 0 || op.extra_len < 0 || op.old_pos < 0 ||
-        static_cast<uint64_t>(op.new_pos) != covered ||
-        (op.diff_len > 0 && static_cast<uint64_t>(op.old_pos + op.diff_len) > old_size)) {
-      return absl::InternalError(
-          "CodeNearIdentical: ops that do not cover new in order within old");
-    }
-    covered += op.diff_len + op.extra_len;
-  }
-  if (covered != new_size)
-    return absl::InternalError("CodeNearIdentical: ops that do not cover new");
-  return absl::OkStatus();
-}
 
 // Codes the diff bytes of the pieces that are not exact with the diff model.
 absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pieces,
@@ -93,7 +72,7 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
                                        const DiffOptions& options, ByteSink* patch,
                                        DiffStats* stats) {
   if (options.fast_apply || !options.sparse) return false;
-  PF_RETURN_IF_ERROR(CheckOps(ops, old.size(), new_file.size()));
+  PF_RETURN_IF_ERROR(CheckOpsCover(ops, old.size(), new_file.size()));
   uint64_t diff_bytes = 0;
   for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
   // Diff tries prediction above this (CodeOps), which needs whole streams.
@@ -106,16 +85,14 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   ExactCutter cutter;
   Sha256 new_hash;
   std::string extra;
-  uint64_t nonzero = 0;
   for (const DeltaOp& op : ops) {
     cutter.StartOp(op);
     for (uint64_t done = 0; done < static_cast<uint64_t>(op.diff_len);) {
       const size_t n = std::min<uint64_t>(kBoundedPiece, op.diff_len - done);
       PF_RETURN_IF_ERROR(reader.Read(op, done, n).status());
       new_hash.Update(absl::string_view(reader.new_bytes(), n));
-      for (size_t i = 0; i < n; ++i) nonzero += reader.diff()[i] != 0;
-      if (nonzero > max_nonzero) return false;
       cutter.Add(reader.diff(), n);
+      if (cutter.nonzero() > max_nonzero) return false;
       done += n;
     }
     cutter.EndOp();
@@ -140,15 +117,11 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
 
   const std::vector<ExactCutter::Piece>& pieces = cutter.pieces();
   std::string control;
-  int64_t old_cursor = 0;
+  ControlEncoder entries(&control, /*sparse=*/true);
   uint64_t exact_bytes = 0;
   for (const ExactCutter::Piece& piece : pieces) {
     const DeltaOp& op = piece.op;
-    const int64_t seek = op.diff_len > 0 ? op.old_pos - old_cursor : 0;
-    PutVarint(ZigZag(seek), &control);
-    PutVarint(static_cast<uint64_t>(op.diff_len) << 1 | piece.all_zero, &control);
-    PutVarint(static_cast<uint64_t>(op.extra_len), &control);
-    old_cursor += seek + op.diff_len;
+    entries.Add(op.old_pos, op.diff_len, op.extra_len, piece.all_zero);
     if (piece.all_zero) exact_bytes += op.diff_len;
   }
 
@@ -167,14 +140,11 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   frames[kExtraStream] = ZstdCompress(extra, zstd);
   frames[kControlStream] = ZstdCompress(control, zstd);
   if (model_thread.joinable()) model_thread.join();
-  const uint64_t raw_sizes[3] = {control.size(), diff_bytes, extra.size()};
-  for (int i = 0; i < 3; ++i) {
-    if (!frames[i].ok()) return frames[i].status();
-    header.streams.push_back(
-        {0, frames[i]->size(), raw_sizes[i], FrameChecksum(*frames[i])});
+  for (const auto& frame : frames) {
+    if (!frame.ok()) return frame.status();
   }
-  std::string bytes = SerializePatchHeader(header);
-  for (const auto& frame : frames) bytes += *frame;
+  const std::string bytes = SerializePatch(header, {*frames[0], *frames[1], *frames[2]},
+                                           {control.size(), diff_bytes, extra.size()});
   // Diff would try the zstd-prefix method beside this patch: let it.
   if (TriesPrefixMethod(old.size(), new_file.size(), bytes.size(), options)) return false;
   PF_RETURN_IF_ERROR(patch->Append(bytes));
@@ -182,7 +152,7 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   stats->method = header.method;
   stats->ops = pieces.size();
   stats->diff_bytes = diff_bytes;
-  stats->nonzero_diff_bytes = nonzero;
+  stats->nonzero_diff_bytes = cutter.nonzero();
   stats->exact_diff_bytes = exact_bytes;
   stats->extra_bytes = extra.size();
   stats->streams_patch_bytes = bytes.size();
