@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -105,9 +106,11 @@ absl::Status ApplyPackagesInPlace(const std::string& install_dir,
 absl::Status DescribePackage(const std::string& package_path) {
   PF_ASSIGN_OR_RETURN(OpenPackage open, Open(package_path));
   const PackageTable& t = open.package.table;
-  std::printf("format: patchfarm tree package v%d\n", kPackageFormatVersion);
+  const bool v1 = t.version == 1;  // Version 2 stores no digests of files.
+  std::printf("format: patchfarm tree package v%d\n", t.version);
   std::printf("package_bytes: %llu\n", U(open.package.size));
   std::printf("new_manifest_sha256: %s\n", DigestToHex(t.new_manifest_digest).c_str());
+  if (!v1) std::printf("base_sha256: %s\n", DigestToHex(t.base_digest).c_str());
   std::printf("new_entries: %zu\nold_entries_needed: %zu\nblocks: %zu\n", t.new_entries.size(),
               t.old_entries.size(), open.package.blocks.size());
   for (size_t i = 0; i < open.package.blocks.size(); ++i) {
@@ -133,9 +136,14 @@ absl::Status DescribePackage(const std::string& package_path) {
         what = "whole";
       }
       if (n.source == ContentSource::kBlock && n.old_index != kNoOldEntry) what = "delta";
-      std::string digest = n.source == ContentSource::kKeep ? "-" : DigestToHex(e.digest);
-      if (n.source == ContentSource::kCopy) digest = DigestToHex(t.old_entries[n.old_index].digest);
-      std::printf("  %-7s %04o  %llu  %s  %s%s\n", what, e.mode, U(e.size), digest.c_str(),
+      std::string digest = "-";
+      if (v1 && n.source == ContentSource::kBlock) digest = DigestToHex(e.digest);
+      if (v1 && n.source == ContentSource::kCopy) {
+        digest = DigestToHex(t.old_entries[n.old_index].digest);
+      }
+      const bool size_stored = v1 || n.source != ContentSource::kKeep;
+      std::printf("  %-7s %04o  %s  %s  %s%s\n", what, e.mode,
+                  size_stored ? std::to_string(e.size).c_str() : "-", digest.c_str(),
                   QuotePath(e.path).c_str(), source.c_str());
     }
   }
@@ -145,7 +153,7 @@ absl::Status DescribePackage(const std::string& package_path) {
                                [](const NewEntry& n, const std::string& p) { return n.entry.path < p; });
     bool removed = it == t.new_entries.end() || it->entry.path != e.path;
     std::printf("  %s %-7s %llu  %s  %s\n", removed ? "remove" : "read  ", EntryTypeName(e.type), U(e.size),
-                e.type == EntryType::kFile ? DigestToHex(e.digest).c_str() : "-",
+                v1 && e.type == EntryType::kFile ? DigestToHex(e.digest).c_str() : "-",
                 QuotePath(e.path).c_str());
   }
   return absl::OkStatus();

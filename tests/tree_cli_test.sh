@@ -49,10 +49,10 @@ grep -q "2 delta, 0 whole, 2 removed" "$T/diff.out" || fail "diff summary: $(cat
 [ "$(stat -c %s "$T/p12")" -lt 20000 ] || fail "package is not small: $(stat -c %s "$T/p12")"
 
 "$PF" info "$T/p12" > "$T/info" || fail "info exited $?"
-grep -q "format: patchfarm tree package v1" "$T/info" || fail "info lacks format"
+grep -q "format: patchfarm tree package v2" "$T/info" || fail "info lacks format"
 grep -q "data/world/levels.dat' <- 'data/levels.txt'" "$T/info" || fail "rename+edit not a delta"
 grep -q "remove file .*'old.txt'" "$T/info" || fail "info lacks the removal"
-grep -q "$(sha256sum "$T/v2/bin/game" | cut -c1-64)" "$T/info" || fail "info lacks new digest"
+grep -q "^base_sha256: [0-9a-f]\{64\}$" "$T/info" || fail "info lacks the base digest"
 
 "$PF" apply "$T/v1" "$T/p12" "$T/out" || fail "apply exited $?"
 same_tree "$T/v2" "$T/out" || fail "applied tree differs"

@@ -107,6 +107,7 @@ table_size = struct.unpack("<Q", data[-52:-44])[0]
 sys.stdout.buffer.write(data[-52 - table_size:-52])
 PY
   { printf 'RAW:'; cat "$out/seeds/raw_$p"; } > "$out/package_corpus/raw_$p"
+  { printf 'RAW1:'; cat "$out/seeds/raw_$p"; } > "$out/package_corpus/raw1_$p"  # Read as version 1.
 done
 
 run() {

@@ -1,6 +1,7 @@
 #include "core/tree/chain_resolver.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -44,7 +45,8 @@ class SplitSink : public ByteSink {
   struct Target {
     std::string path;
     uint64_t size = 0;
-    Digest digest{};
+    std::optional<Digest> expected;  // Checked if known (version 1 packages).
+    Digest* digest = nullptr;        // Receives the file's SHA-256.
     ByteSink* sink = nullptr;        // Memory, or
     FileOutputs* outputs = nullptr;  // Open(path) ... Close(path).
   };
@@ -85,7 +87,8 @@ class SplitSink : public ByteSink {
         PF_ASSIGN_OR_RETURN(t.sink, t.outputs->Open(t.path));
       }
       if (written_ < t.size) return absl::OkStatus();
-      if (hasher_.Finish() != t.digest) {
+      *t.digest = hasher_.Finish();
+      if (t.expected && *t.digest != *t.expected) {
         return absl::DataLossError(
             absl::StrCat("corrupt package: rebuilt ", QuotePath(t.path), " has the wrong SHA-256"));
       }
@@ -159,6 +162,7 @@ absl::Status ChainResolver::VerifyOldEntries(size_t step) {
     }
     if (old.type != EntryType::kFile) continue;
     if (have->content.size != old.size) return Mismatch(where, old.path, "has another size");
+    if (chain_[step].package->table.version >= 2) continue;  // Covered by the base digest.
     PF_ASSIGN_OR_RETURN(Digest digest, DigestOf(have->content));
     if (digest != old.digest) return Mismatch(where, old.path, "has other content");
   }
@@ -177,20 +181,22 @@ absl::Status ChainResolver::BuildView(size_t step, VersionView* next) {
       if (n.source == ContentSource::kKeep) {
         PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, n.entry.path));
         if (have == nullptr || have->type != EntryType::kFile ||
-            have->content.size != n.entry.size) {
+            (table.version == 1 && have->content.size != n.entry.size)) {
           return Mismatch(Where(step), n.entry.path, "is not the file the package keeps");
         }
         v.content = have->content;
       } else if (n.source == ContentSource::kCopy) {
         const ManifestEntry& old = table.old_entries[n.old_index];
         PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, old.path));
-        v.content = have->content;  // Verified by VerifyOldEntries.
-        v.content.digest_known = true;
-        v.content.digest = old.digest;
+        v.content = have->content;  // Verified by VerifyOldEntries or the base digest.
+        if (table.version == 1) {
+          v.content.digest_known = true;
+          v.content.digest = old.digest;
+        }
       } else {
         v.content.kind = last ? FileContent::Kind::kOutput : FileContent::Kind::kRebuilt;
         v.content.size = n.entry.size;
-        v.content.digest_known = true;
+        v.content.digest_known = table.version == 1;  // Else known once rebuilt.
         v.content.digest = n.entry.digest;
       }
     }
@@ -199,25 +205,52 @@ absl::Status ChainResolver::BuildView(size_t step, VersionView* next) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<ManifestEntry> ChainResolver::ManifestEntryOf(const std::string& path,
+                                                             const VersionEntry& v) {
+  ManifestEntry e;
+  e.path = path;
+  e.type = v.type;
+  e.mode = v.mode;
+  e.target = v.target;
+  if (v.type == EntryType::kFile) {
+    e.size = v.content.size;
+    PF_ASSIGN_OR_RETURN(e.digest, DigestOf(v.content));
+  }
+  return e;
+}
+
 absl::Status ChainResolver::CheckManifestDigest(size_t step, const VersionView& next) {
   Manifest manifest;
   manifest.reserve(next.size());
   for (const auto& [path, v] : next) {
-    ManifestEntry e;
-    e.path = path;
-    e.type = v.type;
-    e.mode = v.mode;
-    e.target = v.target;
-    if (v.type == EntryType::kFile) {
-      e.size = v.content.size;
-      PF_ASSIGN_OR_RETURN(e.digest, DigestOf(v.content));
-    }
-    manifest.push_back(std::move(e));
+    PF_ASSIGN_OR_RETURN(manifest.emplace_back(), ManifestEntryOf(path, v));
   }
   if (ManifestDigest(manifest) != chain_[step].package->table.new_manifest_digest) {
     return absl::FailedPreconditionError(absl::StrCat(
         Where(step), ": the result would not match the package's manifest digest; a file the "
                      "package keeps differs from the version it updates from"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChainResolver::CheckBaseDigest(size_t step, const VersionView& next) {
+  const PackageTable& table = chain_[step].package->table;
+  Manifest old_entries = table.old_entries;
+  for (ManifestEntry& e : old_entries) {
+    if (e.type != EntryType::kFile) continue;
+    PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, e.path));
+    PF_ASSIGN_OR_RETURN(e.digest, DigestOf(have->content));  // Found by VerifyOldEntries.
+  }
+  Manifest unrebuilt;
+  for (const NewEntry& n : table.new_entries) {
+    if (Rebuilt(n)) continue;
+    PF_ASSIGN_OR_RETURN(unrebuilt.emplace_back(),
+                        ManifestEntryOf(n.entry.path, next.at(n.entry.path)));
+  }
+  if (PackageBaseDigest(old_entries, unrebuilt) != table.base_digest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Where(step), ": a file the package reads, keeps or removes has other content (the tree "
+                     "is not the version this package updates from)"));
   }
   return absl::OkStatus();
 }
@@ -254,7 +287,8 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
       SplitSink::Target t;
       t.path = e.path;
       t.size = e.size;
-      t.digest = e.digest;
+      if (table.version == 1) t.expected = e.digest;
+      t.digest = &(*next)[e.path].content.digest;
       if (last) {
         t.outputs = outputs;
       } else {
@@ -272,9 +306,10 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat(where, ": ", status.message()));
     }
-    for (size_t i = 0; i < rebuilt.size(); ++i) {
-      const std::string& path = table.new_entries[block.entries[i]].entry.path;
-      (*next)[path].content.data = std::move(rebuilt[i]);
+    for (size_t i = 0; i < block.entries.size(); ++i) {
+      FileContent& content = (*next)[table.new_entries[block.entries[i]].entry.path].content;
+      content.digest_known = true;
+      if (!last) content.data = std::move(rebuilt[i]);
     }
   }
   return absl::OkStatus();
@@ -311,8 +346,17 @@ absl::Status ChainResolver::Run(FileOutputs* outputs) {
     VersionView next;
     PF_RETURN_IF_ERROR(VerifyOldEntries(step));
     PF_RETURN_IF_ERROR(BuildView(step, &next));
-    PF_RETURN_IF_ERROR(CheckManifestDigest(step, next));
-    PF_RETURN_IF_ERROR(ApplyBlocks(step, &next, outputs));
+    if (chain_[step].package->table.version == 1) {
+      PF_RETURN_IF_ERROR(CheckManifestDigest(step, next));
+      PF_RETURN_IF_ERROR(ApplyBlocks(step, &next, outputs));
+    } else {
+      // Rebuilt files' digests are known once they are written (and checked
+      // by their block's payload): the old side is checked before, the whole
+      // new tree after.
+      PF_RETURN_IF_ERROR(CheckBaseDigest(step, next));
+      PF_RETURN_IF_ERROR(ApplyBlocks(step, &next, outputs));
+      PF_RETURN_IF_ERROR(CheckManifestDigest(step, next));
+    }
     view_ = std::move(next);
   }
   return absl::OkStatus();

@@ -2,13 +2,17 @@
 // over a base tree and works out what every file of the final version holds,
 // without writing intermediate versions to disk. For each package in turn it
 //   1. verifies every old entry the package names against the version before it
-//      (type, size, SHA-256, symlink target);
-//   2. derives the new version's entries and checks the package's new manifest
-//      digest (hashing kept files), so a modified install is refused before
-//      anything is written;
+//      (type, size, symlink target; SHA-256 in version 1 packages);
+//   2. derives the new version's entries and checks what the package expects
+//      of the old tree, hashing the files it reads, removes, keeps or copies
+//      (version 1: the new manifest digest, with the rebuilt files' digests
+//      from the package; version 2: the base digest), so a modified install is
+//      refused before anything is written;
 //   3. rebuilds the package's blocks: into memory (or scratch files) for an
 //      intermediate version (freed once the next version is built), into
-//      FileOutputs for the last, checking each rebuilt file's SHA-256.
+//      FileOutputs for the last, hashing each rebuilt file (version 1: checked
+//      against the package's digest);
+//   4. version 2: checks the new manifest digest.
 // Laying the final version out on disk is the caller's job (tree_apply.h).
 // Not thread-safe.
 #ifndef PATCHFARM_CORE_TREE_CHAIN_RESOLVER_H_
@@ -106,7 +110,9 @@ class ChainResolver {
   absl::StatusOr<const VersionEntry*> Previous(size_t step, const std::string& path);
   absl::Status VerifyOldEntries(size_t step);
   absl::Status BuildView(size_t step, VersionView* next);
+  absl::StatusOr<ManifestEntry> ManifestEntryOf(const std::string& path, const VersionEntry& v);
   absl::Status CheckManifestDigest(size_t step, const VersionView& next);
+  absl::Status CheckBaseDigest(size_t step, const VersionView& next);
   absl::Status ApplyBlocks(size_t step, VersionView* next, FileOutputs* outputs);
   std::string Where(size_t step) const;
 

@@ -130,9 +130,11 @@ absl::StatusOr<std::string> ReadTarget(TableReader* in, const std::string& path)
   return std::string(target);
 }
 
+// Writes the current version (kPackageFormatVersion).
 std::string EncodeTable(const PackageTable& t) {
   std::string out;
   PutDigest(t.new_manifest_digest, &out);
+  PutDigest(t.base_digest, &out);
   PutVarint(t.old_entries.size(), &out);
   std::string previous;
   for (const ManifestEntry& e : t.old_entries) {
@@ -141,7 +143,6 @@ std::string EncodeTable(const PackageTable& t) {
     out.push_back(static_cast<char>(e.type));
     if (e.type == EntryType::kFile) {
       PutVarint(e.size, &out);
-      PutDigest(e.digest, &out);
     } else if (e.type == EntryType::kSymlink) {
       PutString(e.target, &out);
     }
@@ -159,14 +160,14 @@ std::string EncodeTable(const PackageTable& t) {
     }
     PutVarint(e.mode, &out);
     if (e.type != EntryType::kFile) continue;
-    PutVarint(e.size, &out);
     out.push_back(static_cast<char>(n.source));
+    if (n.source == ContentSource::kKeep) continue;
+    PutVarint(e.size, &out);
     if (n.source == ContentSource::kCopy) {
       PutVarint(n.old_index, &out);
-    } else if (n.source == ContentSource::kBlock) {
+    } else {
       PutVarint(n.block, &out);
       PutVarint(n.old_index == kNoOldEntry ? 0 : uint64_t{n.old_index} + 1, &out);
-      PutDigest(e.digest, &out);
     }
   }
   PutVarint(t.block_payload_sizes.size(), &out);
@@ -174,10 +175,17 @@ std::string EncodeTable(const PackageTable& t) {
   return out;
 }
 
-absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw) {
+// Versions 1 and 2 (PACKAGE.md: version 2 adds the base digest and drops the
+// digests of old entries and rebuilt files, and the sizes of kept files).
+absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw, uint16_t version) {
   TableReader in(raw);
   PackageTable t;
+  t.version = version;
+  const bool v1 = version == 1;
   PF_ASSIGN_OR_RETURN(t.new_manifest_digest, in.ReadDigest());
+  if (!v1) {
+    PF_ASSIGN_OR_RETURN(t.base_digest, in.ReadDigest());
+  }
   // Every entry takes at least 3 bytes, which bounds the counts before allocating.
   PF_ASSIGN_OR_RETURN(uint64_t old_count, in.Varint());
   if (old_count > in.remaining() / 3 || old_count > kMaxPackageEntries) {
@@ -193,7 +201,9 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw) {
     PF_ASSIGN_OR_RETURN(e.type, ReadType(&in));
     if (e.type == EntryType::kFile) {
       PF_ASSIGN_OR_RETURN(e.size, in.Varint());
-      PF_ASSIGN_OR_RETURN(e.digest, in.ReadDigest());
+      if (v1) {
+        PF_ASSIGN_OR_RETURN(e.digest, in.ReadDigest());
+      }
     } else if (e.type == EntryType::kSymlink) {
       PF_ASSIGN_OR_RETURN(e.target, ReadTarget(&in, e.path));
     }
@@ -217,10 +227,15 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw) {
     }
     PF_ASSIGN_OR_RETURN(e.mode, ReadMode(&in));
     if (e.type != EntryType::kFile) continue;
-    PF_ASSIGN_OR_RETURN(e.size, in.Varint());
+    if (v1) {
+      PF_ASSIGN_OR_RETURN(e.size, in.Varint());
+    }
     PF_ASSIGN_OR_RETURN(uint8_t source, in.Byte());
     if (source > 2) return Corrupt("unknown content source");
     n.source = static_cast<ContentSource>(source);
+    if (!v1 && n.source != ContentSource::kKeep) {
+      PF_ASSIGN_OR_RETURN(e.size, in.Varint());
+    }
     if (n.source == ContentSource::kCopy) {
       PF_ASSIGN_OR_RETURN(n.old_index, in.Index(old_count, "old entry"));
     } else if (n.source == ContentSource::kBlock) {
@@ -229,7 +244,9 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw) {
       n.block = static_cast<uint32_t>(block);
       PF_ASSIGN_OR_RETURN(uint32_t source_plus_one, in.Index(old_count + 1, "old entry"));
       n.old_index = source_plus_one == 0 ? kNoOldEntry : source_plus_one - 1;
-      PF_ASSIGN_OR_RETURN(e.digest, in.ReadDigest());
+      if (v1) {
+        PF_ASSIGN_OR_RETURN(e.digest, in.ReadDigest());
+      }
     }
   }
   PF_ASSIGN_OR_RETURN(uint64_t block_count, in.Varint());
@@ -286,6 +303,16 @@ absl::StatusOr<std::vector<PackageBlock>> CheckTable(const PackageTable& t) {
 
 }  // namespace
 
+Digest PackageBaseDigest(const Manifest& old_entries, const Manifest& unrebuilt) {
+  Sha256 hasher;
+  const Digest old_digest = ManifestDigest(old_entries);
+  const Digest unrebuilt_digest = ManifestDigest(unrebuilt);
+  hasher.Update(absl::string_view(reinterpret_cast<const char*>(old_digest.data()), old_digest.size()));
+  hasher.Update(absl::string_view(reinterpret_cast<const char*>(unrebuilt_digest.data()),
+                                  unrebuilt_digest.size()));
+  return hasher.Finish();
+}
+
 const char* ContentSourceName(ContentSource source) {
   switch (source) {
     case ContentSource::kKeep:
@@ -338,9 +365,12 @@ bool IsPackage(const ByteSource& source) {
   return n.ok() && *n == sizeof(magic) && std::memcmp(magic, kPackageMagic, 4) == 0;
 }
 
-absl::StatusOr<Package> DecodePackageTable(absl::string_view raw) {
+absl::StatusOr<Package> DecodePackageTable(absl::string_view raw, uint16_t version) {
+  if (version < 1 || version > kPackageFormatVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("no package format version ", version));
+  }
   Package package;
-  PF_ASSIGN_OR_RETURN(package.table, DecodeTable(raw));
+  PF_ASSIGN_OR_RETURN(package.table, DecodeTable(raw, version));
   PF_ASSIGN_OR_RETURN(package.blocks, CheckTable(package.table));
   return package;
 }
@@ -355,10 +385,11 @@ absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   if (got != sizeof(header)) return Corrupt("truncated");
   uint16_t version = static_cast<uint8_t>(header[4]) | static_cast<uint8_t>(header[5]) << 8;
   uint16_t flags = static_cast<uint8_t>(header[6]) | static_cast<uint8_t>(header[7]) << 8;
-  if (version != kPackageFormatVersion || flags != 0) {
+  if (version < 1 || version > kPackageFormatVersion || flags != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "package format version ", version, " with flags ", flags,
-        " is not supported (this build reads version ", kPackageFormatVersion, ", flags 0)"));
+        " is not supported (this build reads versions 1 to ", kPackageFormatVersion,
+        ", flags 0)"));
   }
   PF_ASSIGN_OR_RETURN(got, source.ReadAt(size - kFooterBytes, footer, sizeof(footer)));
   if (got != sizeof(footer) || std::memcmp(footer + 48, kFooterMagic, 4) != 0) {
@@ -384,7 +415,7 @@ absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   PF_RETURN_IF_ERROR(reader->Read(raw.data(), raw.size()));
   PF_RETURN_IF_ERROR(reader->CheckFinished());
 
-  PF_ASSIGN_OR_RETURN(Package package, DecodePackageTable(raw));
+  PF_ASSIGN_OR_RETURN(Package package, DecodePackageTable(raw, version));
   package.size = size;
   uint64_t offset = kHeaderBytes;
   for (size_t i = 0; i < package.blocks.size(); ++i) {

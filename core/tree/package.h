@@ -23,7 +23,8 @@
 namespace patchfarm {
 
 inline constexpr char kPackageMagic[4] = {'P', 'F', 'T', 'R'};
-inline constexpr uint16_t kPackageFormatVersion = 1;
+// Written by PackageWriter; versions 1 and 2 are read.
+inline constexpr uint16_t kPackageFormatVersion = 2;
 inline constexpr uint32_t kNoOldEntry = 0xffffffffu;
 // Limits a package must respect, which bound what reading one can cost.
 inline constexpr uint64_t kMaxPackageTableBytes = uint64_t{64} << 20;
@@ -39,8 +40,10 @@ enum class ContentSource : uint8_t {
 const char* ContentSourceName(ContentSource source);
 
 struct NewEntry {
-  // For kKeep files `entry.digest` is not stored (all zero); it is covered by
-  // the new manifest digest only.
+  // Not stored (zero): for kKeep files `entry.digest`, and from version 2 on
+  // `entry.size` too (the old file's, covered by PackageTable::base_digest);
+  // from version 2 on, the digest of kBlock files (covered by their block's
+  // payload and the new manifest digest).
   ManifestEntry entry;
   ContentSource source = ContentSource::kKeep;  // Files only.
   uint32_t old_index = kNoOldEntry;
@@ -48,14 +51,29 @@ struct NewEntry {
 };
 
 struct PackageTable {
+  uint16_t version = kPackageFormatVersion;  // The format version it was read from.
   Digest new_manifest_digest{};  // ManifestDigest of the whole new tree.
+  // Version 2: PackageBaseDigest of what the package expects of the old tree.
+  Digest base_digest{};
   // Old entries the package reads, removes or overwrites, sorted by path; the
-  // mode of each is 0 (not checked).
+  // mode of each is 0 (not checked). Version 1 stores each file's digest,
+  // version 2 none (zero; covered by base_digest).
   Manifest old_entries;
   // Every entry of the new tree, sorted by path.
   std::vector<NewEntry> new_entries;
   std::vector<uint64_t> block_payload_sizes;
 };
+
+// True for the new files that blocks rebuild (the others are the old tree's).
+inline bool Rebuilt(const NewEntry& n) {
+  return n.entry.type == EntryType::kFile && n.source == ContentSource::kBlock;
+}
+
+// Version 2's base digest: what a package expects of the old tree, checked
+// before any output. SHA-256 of ManifestDigest(`old_entries`: the table's old
+// entries with their digests) followed by ManifestDigest(`unrebuilt`: the
+// new tree's entries that no block rebuilds, with digests and sizes).
+Digest PackageBaseDigest(const Manifest& old_entries, const Manifest& unrebuilt);
 
 // A block, derived from the table: its new files are the kBlock entries naming
 // it, in path order, concatenated; its old data is the concatenation of their
@@ -106,9 +124,9 @@ bool IsPackage(const ByteSource& source);
 absl::StatusOr<Package> ReadPackage(const ByteSource& source);
 
 // The table half of ReadPackage: decodes and validates an uncompressed table
-// (payload offsets are left 0). Exposed for the fuzzer, which cannot forge the
-// table checksum. DataLoss as ReadPackage.
-absl::StatusOr<Package> DecodePackageTable(absl::string_view raw);
+// of format `version` (1 or 2; payload offsets are left 0). Exposed for the
+// fuzzer, which cannot forge the table checksum. DataLoss as ReadPackage.
+absl::StatusOr<Package> DecodePackageTable(absl::string_view raw, uint16_t version);
 
 }  // namespace patchfarm
 

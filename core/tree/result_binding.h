@@ -1,6 +1,7 @@
 // What binds a computed result to the job that asked for it: a file patch
 // names its old and new files by size and SHA-256 in its header
-// (core/delta/FORMAT.md), a tree package names the old entries it reads and
+// (core/delta/FORMAT.md), a tree package names the old entries it reads, what
+// it expects of the old tree (digests, or from version 2 one base digest) and
 // the digest of the whole new manifest (core/tree/PACKAGE.md). Whoever made
 // the bytes (a worker, a mirror), these checks decide whether they may stand
 // for "release A -> release B": the coordinator runs them when a worker
@@ -24,10 +25,11 @@ namespace patchfarm {
 absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry& old_file,
                                    const ManifestEntry& new_file);
 
-// OK if `package`'s new manifest digest is `new_manifest_digest` and every old
+// OK if `package`'s new manifest digest is `new_manifest_digest`, every old
 // entry it reads, removes or overwrites is in `old_manifest` as the same type,
-// size, digest (files) and target (symlinks). PermissionDenied naming the
-// first difference.
+// size, digest (files; version 1) and target (symlinks), and (version 2) its
+// base digest is the one applying it to that tree computes. PermissionDenied
+// naming the first difference.
 absl::Status CheckPackageBinding(const Package& package, const Manifest& old_manifest,
                                  const Digest& new_manifest_digest);
 

@@ -257,6 +257,11 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
     PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, block_options,
                                 &writer, stats));
   }
+  Manifest unrebuilt;
+  for (size_t i = 0; i < new_tree.size(); ++i) {
+    if (!Rebuilt(plan.entries[i])) unrebuilt.push_back(new_tree[i]);
+  }
+  table.base_digest = PackageBaseDigest(table.old_entries, unrebuilt);
   for (NewEntry& n : plan.entries) {
     if (n.old_index != kNoOldEntry) n.old_index = table_index[n.old_index];
     table.new_entries.push_back(std::move(n));

@@ -206,6 +206,32 @@ TEST_F(HostileInstallTest, ModifiedKeptFileIsRefused) {
   ExpectUntouched(before);
 }
 
+// Same size, other content: what the package reads (a delta source), removes
+// or keeps is checked by content (the base digest) before any output.
+TEST_F(HostileInstallTest, SameSizeEditsAreRefused) {
+  for (const char* path : {"lib/core.so", "gone.txt", "kept.txt"}) {
+    SCOPED_TRACE(path);
+    ASSERT_TRUE(RemoveTree(install_).ok());
+    ASSERT_TRUE(WriteTree(install_, old_spec_).ok());
+    std::string content = old_spec_.at(path).content;
+    content[content.size() / 2] ^= 1;
+    ASSERT_TRUE(WriteFileAtomically(install_ + "/" + path, content, 0644).ok());
+    ASSERT_EQ(chmod((install_ + "/" + path).c_str(), old_spec_.at(path).mode), 0);
+    Digest before = ManifestDigest(ScanOrDie(install_));
+    absl::Status status = ApplyBytes(package_bytes_);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    ExpectUntouched(before);
+    std::string out = NewTempPath("out");
+    StringSource source(package_bytes_);
+    absl::StatusOr<Package> package = ReadPackage(source);
+    ASSERT_TRUE(package.ok());
+    status = ApplyToNewTree(install_, {PackageInput{"pkg", &source, &*package}}, out);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    struct stat st;
+    EXPECT_NE(lstat(out.c_str(), &st), 0);
+  }
+}
+
 TEST_F(HostileInstallTest, EveryCorruptionOrTruncationIsRefused) {
   Digest before = ManifestDigest(ScanOrDie(install_));
   std::mt19937_64 rng(99);

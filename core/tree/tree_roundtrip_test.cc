@@ -128,6 +128,77 @@ TEST(TreeRoundTrip, GeneratedReleasesOutOfPlaceInPlaceAndChained) {
 // Under a budget too small for whole-file matching every block is diffed by
 // the bounded engine over the files; the packages apply as any other, alone,
 // chained (an intermediate version's files are a block's sources) and in place.
+// A package written in format version 1 (by the build before version 2, from
+// the trees below) still applies, alone and followed by a version 2 package.
+TEST(TreeRoundTrip, VersionOnePackagesStillApply) {
+  std::string tool;
+  for (int i = 0; i < 60; ++i) {
+    tool += "step " + std::to_string(i) + ": call helper " + std::to_string(i * 7 % 13) + "\n";
+  }
+  std::string notes;
+  for (int i = 0; i < 40; ++i) notes += "alpha\n";
+  std::string new_tool = tool;
+  new_tool.replace(new_tool.find("step 30"), 7, "step thirty");
+  new_tool += "step 60: done\n";
+  const std::string gone = "removed in the next release\n";
+  const TreeSpec old_spec = {{"bin/tool", {EntryType::kFile, 0755, tool, ""}},
+                             {"data/notes.txt", {EntryType::kFile, 0644, notes, ""}},
+                             {"data/gone.txt", {EntryType::kFile, 0644, gone, ""}},
+                             {"README", {EntryType::kFile, 0644, "version 1\n", ""}}};
+  TreeSpec new_spec = {{"bin/tool", {EntryType::kFile, 0755, new_tool, ""}},
+                       {"data/notes.txt", {EntryType::kFile, 0644, notes, ""}},
+                       {"docs/notes-copy.txt", {EntryType::kFile, 0644, notes, ""}},
+                       {"docs/tool", {EntryType::kSymlink, 0, "", "../bin/tool"}},
+                       {"README", {EntryType::kFile, 0600, "version 2\n", ""}}};
+  const std::string v1_hex =
+    "50465452010000005046444c0100020171050000000000008305000000000000e37b1ffc5c20"
+    "4b6fb0667d8f861229de67eb1acd88bef294c6640029c9a51d7823bef500233edb827643329e"
+    "24d4201a6b92a8b5b73e62bb27d46f2635c1a08d30000000000000008305000000000000c9e3"
+    "bf76bb7e54e788eb821d92846fca28b52ffd64830415010088763274686972747936303a2064"
+    "6f6e650a04003b05f00aaf5c552c508fae2cb301297cc45928b52ffd648f005d0b0044142abe"
+    "b08cc5898d30f6c0c9aa37c75696038d6292ff421e2b953e2127a55ba5b8040006524541444d"
+    "45010a3a79bf37b571938d1f2907afb6a643f48088b83769dde8bc58f5ee866a5c3636000862"
+    "696e2f746f6f6c01e70a794f0b5999c63526258c31a3fa8c50a538d29869c1a8ceba0230a743"
+    "ff00f7c7000d646174612f676f6e652e747874011cf7de252542c4ef49beca3695a0554aae58"
+    "e121d03535d5300ab89495a94239e305096e6f746573f001bdd5711dc9f73eeadb4e9f8e6407"
+    "a41425ab0a627370c19c9bb398830845455a0880030a020001b03d44cd60d71de68a4aca7808"
+    "c6f768802f6d6c414430ff8ccea10c1aa57b4c000302ed030305ed03f9023184c8e7ee9d8910"
+    "24ada9f41161ed9b49852f067dca9038fc830c6256cd1bf10004040a2fa403f0010001036f63"
+    "730f2d636f707901030504030b2e2e2fa8010d003a5b9a0d810855140ceb095df4b6d90a6049"
+    "133cad60106dd0f81928d399223078293475d075ca79010000000000008f0100000000000068"
+    "3f2b3f4ba8dc700d4f786a15e7494d04b150d0310585efad8f96ac6c2ebd5a50465445";
+  std::string v1_bytes;
+  for (size_t i = 0; i < v1_hex.size(); i += 2) {
+    v1_bytes.push_back(static_cast<char>(std::stoi(v1_hex.substr(i, 2), nullptr, 16)));
+  }
+  PackageFile v1;
+  v1.path = NewTempPath("v1-package");
+  ASSERT_TRUE(WriteFileAtomically(v1.path, v1_bytes).ok());
+  auto source = FileSource::Open(v1.path);
+  ASSERT_TRUE(source.ok());
+  v1.source = std::move(*source);
+  auto package = ReadPackage(*v1.source);
+  ASSERT_TRUE(package.ok()) << package.status();
+  EXPECT_EQ(package->table.version, 1);
+  v1.package = std::move(*package);
+
+  const std::string old_root = Write(old_spec, "v1-old");
+  const std::string new_root = Write(new_spec, "v1-new");
+  std::string out = NewTempPath("v1-out");
+  absl::Status status = ApplyToNewTree(old_root, Chain({&v1}), out);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(new_root, out);
+
+  new_spec["README"].content = "version 3\n";
+  const std::string newer_root = Write(new_spec, "v1-newer");
+  auto v2 = MakePackageFile(new_root, newer_root);
+  EXPECT_EQ(v2->package.table.version, 2);
+  std::string out_chain = NewTempPath("v1-out-chain");
+  status = ApplyToNewTree(old_root, Chain({&v1, v2.get()}), out_chain);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(newer_root, out_chain);
+}
+
 TEST(TreeRoundTrip, BlocksOverTheMemoryBudgetAreDiffedBounded) {
   std::mt19937_64 rng(21);
   std::vector<TreeSpec> specs = {RandomTree(rng, 40)};
