@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,30 +24,30 @@ namespace bounded_internal {
 absl::Status BoundedDiffer::EncodeStreams(const ByteSource& control_raw, ByteSink* diff,
                                           ByteSink* extra) {
   ControlReader control(&control_raw);
-  std::string old_buf(kPiece, '\0'), new_buf(kPiece, '\0');
+  std::string old_buf(diff != nullptr ? kPiece : 0, '\0'), new_buf(kPiece, '\0');
   uint64_t old_cursor = 0, new_cursor = begin_;
   while (new_cursor < end_) {
     PF_ASSIGN_OR_RETURN(uint64_t seek, control.Next());
     PF_ASSIGN_OR_RETURN(uint64_t diff_len, control.Next());
     PF_ASSIGN_OR_RETURN(uint64_t extra_len, control.Next());
     old_cursor += static_cast<uint64_t>(UnZigZag(seek));
-    for (uint64_t done = 0; done < diff_len;) {
+    for (uint64_t done = 0; diff != nullptr && done < diff_len;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, diff_len - done));
-      PF_RETURN_IF_ERROR(ReadExactly(old_, old_cursor, old_buf.data(), n, "old"));
-      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
+      PF_RETURN_IF_ERROR(ReadExactly(old_, old_cursor + done, old_buf.data(), n, "old"));
+      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor + done, new_buf.data(), n, "new"));
       for (size_t i = 0; i < n; ++i) new_buf[i] = static_cast<char>(new_buf[i] - old_buf[i]);
       PF_RETURN_IF_ERROR(diff->Append(absl::string_view(new_buf.data(), n)));
       done += n;
-      old_cursor += n;
-      new_cursor += n;
     }
-    for (uint64_t done = 0; done < extra_len;) {
+    old_cursor += diff_len;
+    new_cursor += diff_len;
+    for (uint64_t done = 0; extra != nullptr && done < extra_len;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, extra_len - done));
-      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor, new_buf.data(), n, "new"));
+      PF_RETURN_IF_ERROR(ReadExactly(new_, new_cursor + done, new_buf.data(), n, "new"));
       PF_RETURN_IF_ERROR(extra->Append(absl::string_view(new_buf.data(), n)));
       done += n;
-      new_cursor += n;
     }
+    new_cursor += extra_len;
   }
   return absl::OkStatus();
 }
@@ -74,23 +75,39 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
     PF_ASSIGN_OR_RETURN(extents[kControlStream],
                         CompressSource(**control_raw, zstd, frames[kControlStream].get()));
   }
-  // The extra stream goes raw to a scratch file, compressed in runs after.
+  // The extra stream goes raw to a scratch file first (it is read whole to
+  // find its runs). Then it is compressed in runs while the diff stream is
+  // made and compressed: two encoders at once, as PlanBoundedDiff budgets, on
+  // two threads when options_.threads allows.
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> extra_raw, ScratchFile::Create(scratch_dir));
+  PF_RETURN_IF_ERROR(EncodeStreams(**control_raw, nullptr, extra_raw.get()));
+  absl::StatusOr<std::vector<StreamExtent>> extra_result;
+  auto compress_extra = [&] {
+    extra_result =
+        CompressInRuns(*extra_raw, zstd, extra_frames_max, frames[kExtraStream].get());
+  };
+  std::thread extra_thread;
+  if (options_.threads > 1) {
+    extra_thread = std::thread(compress_extra);
+  } else {
+    compress_extra();
+  }
   const uint64_t diff_size = control_writer_->diff_bytes();
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> diff_writer,
-                      ZstdStreamWriter::Create(diff_size, zstd, frames[kDiffStream].get()));
-  {
+  absl::Status diff_status = [&]() -> absl::Status {
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdStreamWriter> diff_writer,
+                        ZstdStreamWriter::Create(diff_size, zstd, frames[kDiffStream].get()));
     StreamFeed diff(diff_writer.get(), options_.threads > 1);
-    absl::Status encoded = EncodeStreams(**control_raw, &diff, extra_raw.get());
+    absl::Status encoded = EncodeStreams(**control_raw, &diff, nullptr);
     absl::Status diff_closed = diff.Close();
     PF_RETURN_IF_ERROR(encoded);
     PF_RETURN_IF_ERROR(diff_closed);
-  }
-  PF_RETURN_IF_ERROR(diff_writer->Finish());
-  extents[kDiffStream] = ExtentOf(*diff_writer, diff_size);
-  diff_writer.reset();
-  PF_ASSIGN_OR_RETURN(*extra_frames, CompressInRuns(*extra_raw, zstd, extra_frames_max,
-                                                    frames[kExtraStream].get()));
+    PF_RETURN_IF_ERROR(diff_writer->Finish());
+    extents[kDiffStream] = ExtentOf(*diff_writer, diff_size);
+    return absl::OkStatus();
+  }();
+  if (extra_thread.joinable()) extra_thread.join();
+  PF_RETURN_IF_ERROR(diff_status);
+  PF_ASSIGN_OR_RETURN(*extra_frames, std::move(extra_result));
   return absl::OkStatus();
 }
 
@@ -193,11 +210,10 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
   plan.window_bytes = std::min(left * 4 / 23, kMaxWindow);
   plan.segment_bytes = std::max<uint64_t>(plan.window_bytes * 3 / 4, 1);
   plan.window_bytes = std::min(plan.window_bytes, std::max<uint64_t>(old_size, 1));
-  // Pass 2: one encoder runs at a time (the diff stream's, then each run of
-  // the extra stream's), budgeted as two, as when both ran at once (headroom
-  // for the feed's queue and the scratch files' buffers; the levels measured
-  // in bench/RESULTS.md were chosen so); with zstd's threads if they fit the
-  // budget at the asked level, else without, at the highest level that fits.
+  // Pass 2: two encoders run at once (the diff stream's, and each run of the
+  // extra stream's in turn), plus headroom for the feed's queue and the
+  // scratch files' buffers; with zstd's threads if they fit the budget at
+  // the asked level, else without, at the highest level that fits.
   auto fits = [&](const ZstdOptions& zstd) {
     return 2 * ZstdStreamWriter::MemoryFor(new_size, zstd) + kAllowance + 10 * kBoundedPiece <= budget;
   };
