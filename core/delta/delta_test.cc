@@ -143,6 +143,25 @@ TEST(DeltaTest, PointerRewritesBecomeSmallDiffs) {
   ExpectRoundTrip(old_data, new_data, StreamsOnly());
 }
 
+// Exact copies of 48 bytes of new elsewhere in old (coincidences) do not
+// split an alignment that goes on matching two bytes in three around them.
+TEST(DeltaTest, CoincidentalShortMatchesDoNotSplitAnAlignment) {
+  std::mt19937_64 rng(6);
+  const std::string kept = RandomBytes(rng, 100000);
+  std::string new_data = kept;
+  for (size_t i = 20000; i < 60000; i += 3) new_data[i] = static_cast<char>(new_data[i] ^ 0x5a);
+  const std::string junk = RandomBytes(rng, 50000);
+  std::string planted = junk;
+  for (size_t k = 0; k < 50; ++k) {
+    planted.replace(k * 1000, 48, new_data.substr(20000 + k * 800, 48));
+  }
+  DiffStats baseline, with_copies;
+  ASSERT_TRUE(Diff(kept + junk, new_data, StreamsOnly(), &baseline).ok());
+  ASSERT_TRUE(Diff(kept + planted, new_data, StreamsOnly(), &with_copies).ok());
+  EXPECT_LE(with_copies.ops, baseline.ops + 10);
+  ExpectRoundTrip(kept + planted, new_data, StreamsOnly());
+}
+
 TEST(DeltaTest, RandomEditsRoundTrip) {
   std::random_device seeder;
   const uint64_t base_seed = (uint64_t{seeder()} << 32) | seeder();

@@ -10,6 +10,14 @@ namespace {
 constexpr int64_t kSkipRun = 32;
 // A new exact match must beat the current alignment by this many bytes.
 constexpr int64_t kSwitchMargin = 12;
+// A shorter one must also go on matching: over the match and kLookBeyond
+// bytes after it, the new alignment must match kShortSwitchMargin bytes more
+// than the current one. Short exact matches are often coincidences whose op
+// costs more than it saves (on cumulative pairs of big executables, 2-3 x the
+// ops for a larger patch).
+constexpr int64_t kShortMatch = 64;
+constexpr int64_t kLookBeyond = 96;
+constexpr int64_t kShortSwitchMargin = 28;
 
 class SegmentMatcher {
  public:
@@ -47,6 +55,9 @@ class SegmentMatcher {
                         std::min(old_size_ - old_pos, end_ - new_pos));
   }
   int64_t LongestMatch(int64_t scan, int64_t* pos);
+  // Whether the exact match (scan, pos, len) found beats the current
+  // alignment, which matches old_score of its bytes.
+  bool Switches(int64_t scan, int64_t pos, int64_t len, int64_t old_score) const;
   void Emit(int64_t scan, int64_t pos);
 
   const char* old_;
@@ -82,13 +93,25 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
       for (; scsc < scan + len; ++scsc) {
         if (Same(scsc, last_offset_)) ++old_score;
       }
-      if ((len == old_score && len != 0) || len > old_score + kSwitchMargin) break;
+      if ((len == old_score && len != 0) || Switches(scan, pos, len, old_score)) break;
       if (Same(scan, last_offset_)) --old_score;
       ++scan;
     }
     if (len != old_score || scan >= end_) Emit(std::min(scan, end_), pos);
   }
   return std::move(ops_);
+}
+
+bool SegmentMatcher::Switches(int64_t scan, int64_t pos, int64_t len, int64_t old_score) const {
+  if (len <= old_score + kSwitchMargin) return false;
+  if (len >= kShortMatch) return true;
+  const int64_t stop = std::min(end_, scan + len + kLookBeyond);
+  int64_t new_score = 0, current_score = 0;
+  for (int64_t k = scan; k < stop; ++k) {
+    new_score += Same(k, pos - scan);
+    current_score += Same(k, last_offset_);
+  }
+  return new_score > current_score + kShortSwitchMargin;
 }
 
 // The longest match of new[scan, end_) in old: `*pos` gets where it starts.

@@ -3,7 +3,8 @@
 // extra_len literal bytes". The algorithm is bsdiff's (exact matches from a
 // suffix array, extended approximately in both directions so that shifted
 // pointers become small diff bytes) plus a skip over long runs that the current
-// alignment already matches and parallel matching of segments of new.
+// alignment already matches, a check that short matches go on matching before
+// they replace the current alignment, and parallel matching of segments of new.
 // Stateless functions; thread-safe.
 #ifndef PATCHFARM_CORE_DELTA_MATCHER_H_
 #define PATCHFARM_CORE_DELTA_MATCHER_H_
