@@ -238,36 +238,30 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenControl(const ByteSource& p
   return control;
 }
 
-// The ops of a predicted patch: its whole control stream (at most
+// The map of a predicted patch's ops: its whole control stream (at most
 // MaxPredictedControlBytes), checked.
-absl::StatusOr<std::vector<DeltaOp>> ReadAllOps(const ByteSource& patch, const PatchHeader& header) {
+absl::Status ReadReferenceMap(const ByteSource& patch, const PatchHeader& header,
+                              ReferenceMap* map) {
   InstructionSet set;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control, OpenControl(patch, header, &set));
-  std::vector<DeltaOp> ops;
   uint64_t old_pos = 0, new_pos = 0;
   while (!control->AtEnd()) {
     PF_ASSIGN_OR_RETURN(ControlEntry e, ReadEntry(control.get(), header.method));
-    DeltaOp op;
-    op.new_pos = static_cast<int64_t>(new_pos);
+    const uint64_t new_at = new_pos;
     PF_RETURN_IF_ERROR(CheckEntry(e, header.old_size, header.new_size, &old_pos, &new_pos));
-    op.old_pos = static_cast<int64_t>(old_pos - e.diff_len);
-    op.diff_len = static_cast<int64_t>(e.diff_len);
-    op.extra_len = static_cast<int64_t>(e.extra_len);
-    ops.push_back(op);
+    map->Add(static_cast<int64_t>(old_pos - e.diff_len), static_cast<int64_t>(e.diff_len),
+             static_cast<int64_t>(new_at));
   }
-  return ops;
+  map->Finish();
+  return absl::OkStatus();
 }
 
 absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHeader& header,
                           HashingOutput* out) {
   const bool modeled = IsModeled(header.method);
   const bool predicted = IsPredicted(header.method);
-  std::vector<DeltaOp> all_ops;
-  if (predicted) {
-    PF_ASSIGN_OR_RETURN(all_ops, ReadAllOps(patch, header));
-  }
-  const ReferenceMap map(all_ops);
-  std::vector<DeltaOp>().swap(all_ops);
+  ReferenceMap map;
+  if (predicted) PF_RETURN_IF_ERROR(ReadReferenceMap(patch, header, &map));
   InstructionSet set = InstructionSet::kX86_64;
   auto opened = OpenControl(patch, header, &set);
   if (!opened.ok()) {

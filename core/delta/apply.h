@@ -16,10 +16,9 @@
 //   their dense twins.
 // - Predicted methods (kPredictedStreams, kPredictedModeledStreams,
 //   kSparsePredictedModeledStreams) as their unpredicted twins, plus the map
-//   of every entry (32 bytes each, and the entries read, 32 bytes each, while
-//   it is built; the control stream is at most MaxPredictedControlBytes, 1 or
-//   2 MiB, so at most ~22 or ~44 MiB) and the bases of the current piece
-//   (256 KiB).
+//   of every entry (16 bytes each for files under 4 GiB, else 32; the control
+//   stream is at most MaxPredictedControlBytes, 1 or 2 MiB, so at most ~6 or
+//   ~11 MiB under 4 GiB) and the bases of the current piece (256 KiB).
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
 //   zstd references the whole of old as a prefix, so old must be in memory.
 //   The ByteSource overload reads it into a buffer of old's size, which the

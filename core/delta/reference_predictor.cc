@@ -7,29 +7,63 @@
 namespace patchfarm {
 
 ReferenceMap::ReferenceMap(const std::vector<DeltaOp>& ops) {
-  regions_.reserve(ops.size());
-  for (const DeltaOp& op : ops) {
-    if (op.diff_len > 0) regions_.push_back({op.old_pos, op.diff_len, op.new_pos});
+  for (const DeltaOp& op : ops) Add(op.old_pos, op.diff_len, op.new_pos);
+  Finish();
+}
+
+void ReferenceMap::Add(int64_t old_pos, int64_t length, int64_t new_pos) {
+  if (length <= 0) return;
+  constexpr int64_t kSmall = std::numeric_limits<uint32_t>::max();
+  const bool fits = old_pos >= 0 && new_pos >= 0 && old_pos <= kSmall - length &&
+                    new_pos <= kSmall - length;
+  if (!fits && !small_.regions.empty()) {  // Moves to 64 bits for good.
+    for (const auto& r : small_.regions) large_.regions.push_back({r.old_pos, r.length, r.new_pos});
+    std::vector<Regions<uint32_t>::Region>().swap(small_.regions);
   }
-  std::stable_sort(regions_.begin(), regions_.end(),
-                   [](const Region& a, const Region& b) { return a.old_pos < b.old_pos; });
-  max_end_.reserve(regions_.size());
-  int64_t end = std::numeric_limits<int64_t>::min();
-  for (const Region& r : regions_) {
-    end = std::max(end, r.old_pos + r.length);
-    max_end_.push_back(end);
+  if (fits && large_.regions.empty()) {
+    small_.regions.push_back({static_cast<uint32_t>(old_pos), static_cast<uint32_t>(length),
+                              static_cast<uint32_t>(new_pos)});
+  } else {
+    large_.regions.push_back({old_pos, length, new_pos});
   }
 }
 
+void ReferenceMap::Finish() {
+  small_.Finish();
+  large_.Finish();
+}
+
 bool ReferenceMap::MapOld(int64_t old_pos, int64_t* new_pos) const {
-  auto it = std::upper_bound(regions_.begin(), regions_.end(), old_pos,
-                             [](int64_t pos, const Region& r) { return pos < r.old_pos; });
-  for (int64_t i = (it - regions_.begin()) - 1, seen = 0; i >= 0 && seen < kMaxCandidates;
+  return large_.regions.empty() ? small_.MapOld(old_pos, new_pos)
+                                : large_.MapOld(old_pos, new_pos);
+}
+
+template <typename Position>
+void ReferenceMap::Regions<Position>::Finish() {
+  // new_pos grows in patch order, so this is the order of a stable sort by
+  // old_pos, without its buffer.
+  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) {
+    return a.old_pos != b.old_pos ? a.old_pos < b.old_pos : a.new_pos < b.new_pos;
+  });
+  max_end.clear();
+  max_end.reserve(regions.size());
+  Position end = 0;
+  for (const Region& r : regions) {
+    end = std::max<Position>(end, r.old_pos + r.length);
+    max_end.push_back(end);
+  }
+}
+
+template <typename Position>
+bool ReferenceMap::Regions<Position>::MapOld(int64_t old_pos, int64_t* new_pos) const {
+  auto it = std::upper_bound(regions.begin(), regions.end(), old_pos,
+                             [](int64_t pos, const Region& r) { return pos < int64_t{r.old_pos}; });
+  for (int64_t i = (it - regions.begin()) - 1, seen = 0; i >= 0 && seen < kMaxCandidates;
        --i, ++seen) {
-    if (max_end_[i] <= old_pos) return false;  // Nothing at or before i reaches it.
-    const Region& r = regions_[i];
-    if (old_pos < r.old_pos + r.length) {
-      *new_pos = old_pos - r.old_pos + r.new_pos;
+    if (int64_t{max_end[i]} <= old_pos) return false;  // Nothing at or before i reaches it.
+    const Region& r = regions[i];
+    if (old_pos < int64_t{r.old_pos} + int64_t{r.length}) {
+      *new_pos = old_pos - int64_t{r.old_pos} + int64_t{r.new_pos};
       return true;
     }
   }

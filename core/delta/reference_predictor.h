@@ -30,11 +30,19 @@
 namespace patchfarm {
 
 // Where the matched regions of old went in new: the diff regions of a
-// patch's ops, searchable by old position.
+// patch's ops, searchable by old position. 16 bytes a region where old and
+// new positions stay below 4 GiB, 32 past it.
 class ReferenceMap {
  public:
-  // `ops` in patch order (DeltaOp::old_pos is where each diff region starts).
+  ReferenceMap() = default;  // Maps nothing until regions are added.
+  // Add for each of `ops` in patch order (DeltaOp::old_pos is where each diff
+  // region starts), then Finish.
   explicit ReferenceMap(const std::vector<DeltaOp>& ops);
+
+  // Builds the map one op at a time: Add each op's diff region in patch
+  // order (new_pos increasing), then Finish before any MapOld.
+  void Add(int64_t old_pos, int64_t length, int64_t new_pos);
+  void Finish();
 
   // The new position of old position `old_pos`, through the covering region
   // that starts last in old (the later op on a tie), looking at no more than
@@ -43,11 +51,18 @@ class ReferenceMap {
 
  private:
   static constexpr int kMaxCandidates = 64;
-  struct Region {
-    int64_t old_pos, length, new_pos;
+  template <typename Position>
+  struct Regions {
+    struct Region {
+      Position old_pos, length, new_pos;
+    };
+    std::vector<Region> regions;   // By old_pos, then op order.
+    std::vector<Position> max_end;  // max_end[i]: largest old end in regions[0, i].
+    void Finish();
+    bool MapOld(int64_t old_pos, int64_t* new_pos) const;
   };
-  std::vector<Region> regions_;  // By old_pos, then op order.
-  std::vector<int64_t> max_end_;  // max_end_[i]: largest old end in regions_[0, i].
+  Regions<uint32_t> small_;  // While every region fits 32 bits,
+  Regions<int64_t> large_;   // else all of them here.
 };
 
 // Computes the base of one op's diff region, front to back, in pieces.

@@ -36,6 +36,25 @@ TEST(ReferenceMapTest, OverlappingRegionsPreferTheLaterStart) {
   EXPECT_EQ(to, 300);
 }
 
+// Regions past 4 GiB move the whole map to 64-bit positions; it maps the
+// same. DeltaOp is {new_pos, old_pos, diff_len, extra_len}.
+TEST(ReferenceMapTest, PositionsPast4GiBMapToo) {
+  const int64_t big = int64_t{5} << 30;
+  std::vector<DeltaOp> ops = {{0, 100, 50, 0}, {50, big, 1000, 0}, {big, 200, 10, 0}};
+  ReferenceMap map(ops);
+  int64_t to = 0;
+  ASSERT_TRUE(map.MapOld(120, &to));
+  EXPECT_EQ(to, 20);
+  ASSERT_TRUE(map.MapOld(big + 999, &to));
+  EXPECT_EQ(to, 1049);
+  ASSERT_TRUE(map.MapOld(205, &to));  // Into new past 4 GiB.
+  EXPECT_EQ(to, big + 5);
+  EXPECT_FALSE(map.MapOld(big + 1000, &to));
+  ReferenceMap empty;
+  empty.Finish();
+  EXPECT_FALSE(empty.MapOld(0, &to));
+}
+
 // x86-64-like code: calls (E8), jumps (E9), conditional jumps (0F 8x) and
 // RIP-relative loads (48 8B 05) to functions and data, with random filler.
 std::string X86Code(std::mt19937_64& rng, size_t size) {
