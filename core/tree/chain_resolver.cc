@@ -205,49 +205,50 @@ absl::Status ChainResolver::BuildView(size_t step, VersionView* next) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ManifestEntry> ChainResolver::ManifestEntryOf(const std::string& path,
-                                                             const VersionEntry& v) {
-  ManifestEntry e;
-  e.path = path;
-  e.type = v.type;
-  e.mode = v.mode;
-  e.target = v.target;
-  if (v.type == EntryType::kFile) {
-    e.size = v.content.size;
-    PF_ASSIGN_OR_RETURN(e.digest, DigestOf(v.content));
-  }
-  return e;
-}
-
 absl::Status ChainResolver::CheckManifestDigest(size_t step, const VersionView& next) {
   Manifest manifest;
   manifest.reserve(next.size());
   for (const auto& [path, v] : next) {
-    PF_ASSIGN_OR_RETURN(manifest.emplace_back(), ManifestEntryOf(path, v));
+    ManifestEntry e;
+    e.path = path;
+    e.type = v.type;
+    e.mode = v.mode;
+    e.target = v.target;
+    if (v.type == EntryType::kFile) {
+      e.size = v.content.size;
+      PF_ASSIGN_OR_RETURN(e.digest, DigestOf(v.content));
+    }
+    manifest.push_back(std::move(e));
   }
-  if (ManifestDigest(manifest) != chain_[step].package->table.new_manifest_digest) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        Where(step), ": the result would not match the package's manifest digest; a file the "
-                     "package keeps differs from the version it updates from"));
+  const PackageTable& table = chain_[step].package->table;
+  if (ManifestDigest(manifest) == table.new_manifest_digest) return absl::OkStatus();
+  if (table.version >= 2) {
+    // Checked after the blocks, once the base digest held: the package's own
+    // entries and payloads disagree.
+    return absl::DataLossError(absl::StrCat(
+        Where(step), ": corrupt package: the rebuilt tree does not match its manifest digest"));
   }
-  return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      Where(step), ": the result would not match the package's manifest digest; a file the "
+                   "package keeps differs from the version it updates from"));
 }
 
-absl::Status ChainResolver::CheckBaseDigest(size_t step, const VersionView& next) {
+absl::Status ChainResolver::CheckBaseDigest(size_t step) {
   const PackageTable& table = chain_[step].package->table;
-  Manifest old_entries = table.old_entries;
-  for (ManifestEntry& e : old_entries) {
-    if (e.type != EntryType::kFile) continue;
-    PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, e.path));
-    PF_ASSIGN_OR_RETURN(e.digest, DigestOf(have->content));  // Found by VerifyOldEntries.
-  }
-  Manifest unrebuilt;
-  for (const NewEntry& n : table.new_entries) {
-    if (Rebuilt(n)) continue;
-    PF_ASSIGN_OR_RETURN(unrebuilt.emplace_back(),
-                        ManifestEntryOf(n.entry.path, next.at(n.entry.path)));
-  }
-  if (PackageBaseDigest(old_entries, unrebuilt) != table.base_digest) {
+  // The paths asked for are old entries and kept files, which VerifyOldEntries
+  // and BuildView found to be files.
+  auto file_at = [&](const std::string& path) -> absl::StatusOr<BaseFile> {
+    PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, path));
+    if (have == nullptr || have->type != EntryType::kFile) {
+      return Mismatch(Where(step), path, "is not a file");
+    }
+    BaseFile file;
+    file.size = have->content.size;
+    PF_ASSIGN_OR_RETURN(file.digest, DigestOf(have->content));
+    return file;
+  };
+  PF_ASSIGN_OR_RETURN(Digest base, ComputeBaseDigest(table, file_at));
+  if (base != table.base_digest) {
     return absl::FailedPreconditionError(absl::StrCat(
         Where(step), ": a file the package reads, keeps or removes has other content (the tree "
                      "is not the version this package updates from)"));
@@ -353,7 +354,7 @@ absl::Status ChainResolver::Run(FileOutputs* outputs) {
       // Rebuilt files' digests are known once they are written (and checked
       // by their block's payload): the old side is checked before, the whole
       // new tree after.
-      PF_RETURN_IF_ERROR(CheckBaseDigest(step, next));
+      PF_RETURN_IF_ERROR(CheckBaseDigest(step));
       PF_RETURN_IF_ERROR(ApplyBlocks(step, &next, outputs));
       PF_RETURN_IF_ERROR(CheckManifestDigest(step, next));
     }

@@ -110,9 +110,8 @@ class ChainResolver {
   absl::StatusOr<const VersionEntry*> Previous(size_t step, const std::string& path);
   absl::Status VerifyOldEntries(size_t step);
   absl::Status BuildView(size_t step, VersionView* next);
-  absl::StatusOr<ManifestEntry> ManifestEntryOf(const std::string& path, const VersionEntry& v);
   absl::Status CheckManifestDigest(size_t step, const VersionView& next);
-  absl::Status CheckBaseDigest(size_t step, const VersionView& next);
+  absl::Status CheckBaseDigest(size_t step);
   absl::Status ApplyBlocks(size_t step, VersionView* next, FileOutputs* outputs);
   std::string Where(size_t step) const;
 

@@ -124,6 +124,13 @@ absl::StatusOr<Manifest> ScanPaths(const std::string& root, const std::vector<st
   return manifest;
 }
 
+const ManifestEntry* FindEntry(const Manifest& manifest, const std::string& path) {
+  auto it = std::lower_bound(
+      manifest.begin(), manifest.end(), path,
+      [](const ManifestEntry& m, const std::string& p) { return m.path < p; });
+  return it == manifest.end() || it->path != path ? nullptr : &*it;
+}
+
 Digest ManifestDigest(const Manifest& manifest) {
   Sha256 hasher;
   hasher.Update(kManifestDigestTag);

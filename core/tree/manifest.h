@@ -48,6 +48,9 @@ absl::StatusOr<Manifest> ScanTree(const std::string& root);
 // path is missing.
 absl::StatusOr<Manifest> ScanPaths(const std::string& root, const std::vector<std::string>& paths);
 
+// The entry of `manifest` (sorted, unique) at `path`, or null.
+const ManifestEntry* FindEntry(const Manifest& manifest, const std::string& path);
+
 // SHA-256 of the canonical encoding of `manifest` (sorted, unique).
 Digest ManifestDigest(const Manifest& manifest);
 

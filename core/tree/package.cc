@@ -303,14 +303,28 @@ absl::StatusOr<std::vector<PackageBlock>> CheckTable(const PackageTable& t) {
 
 }  // namespace
 
-Digest PackageBaseDigest(const Manifest& old_entries, const Manifest& unrebuilt) {
-  Sha256 hasher;
-  const Digest old_digest = ManifestDigest(old_entries);
-  const Digest unrebuilt_digest = ManifestDigest(unrebuilt);
-  hasher.Update(absl::string_view(reinterpret_cast<const char*>(old_digest.data()), old_digest.size()));
-  hasher.Update(absl::string_view(reinterpret_cast<const char*>(unrebuilt_digest.data()),
-                                  unrebuilt_digest.size()));
-  return hasher.Finish();
+absl::StatusOr<Digest> ComputeBaseDigest(const PackageTable& table, const BaseFileLookup& file_at) {
+  Manifest old_entries = table.old_entries;
+  for (ManifestEntry& e : old_entries) {
+    if (e.type != EntryType::kFile) continue;
+    PF_ASSIGN_OR_RETURN(BaseFile file, file_at(e.path));
+    e.digest = file.digest;
+  }
+  Manifest unrebuilt;
+  for (const NewEntry& n : table.new_entries) {
+    if (Rebuilt(n)) continue;
+    ManifestEntry e = n.entry;
+    if (e.type == EntryType::kFile) {
+      const std::string& from =
+          n.source == ContentSource::kKeep ? e.path : table.old_entries[n.old_index].path;
+      PF_ASSIGN_OR_RETURN(BaseFile file, file_at(from));
+      e.size = file.size;
+      e.digest = file.digest;
+    }
+    unrebuilt.push_back(std::move(e));
+  }
+  const Digest digests[2] = {ManifestDigest(old_entries), ManifestDigest(unrebuilt)};
+  return Sha256Of(absl::string_view(reinterpret_cast<const char*>(digests), sizeof(digests)));
 }
 
 const char* ContentSourceName(ContentSource source) {

@@ -53,7 +53,7 @@ struct NewEntry {
 struct PackageTable {
   uint16_t version = kPackageFormatVersion;  // The format version it was read from.
   Digest new_manifest_digest{};  // ManifestDigest of the whole new tree.
-  // Version 2: PackageBaseDigest of what the package expects of the old tree.
+  // Version 2: ComputeBaseDigest, what the package expects of the old tree.
   Digest base_digest{};
   // Old entries the package reads, removes or overwrites, sorted by path; the
   // mode of each is 0 (not checked). Version 1 stores each file's digest,
@@ -69,11 +69,21 @@ inline bool Rebuilt(const NewEntry& n) {
   return n.entry.type == EntryType::kFile && n.source == ContentSource::kBlock;
 }
 
-// Version 2's base digest: what a package expects of the old tree, checked
-// before any output. SHA-256 of ManifestDigest(`old_entries`: the table's old
-// entries with their digests) followed by ManifestDigest(`unrebuilt`: the
-// new tree's entries that no block rebuilds, with digests and sizes).
-Digest PackageBaseDigest(const Manifest& old_entries, const Manifest& unrebuilt);
+// A file of the tree a package updates, as the base digest sees it.
+struct BaseFile {
+  uint64_t size = 0;
+  Digest digest{};
+};
+using BaseFileLookup = std::function<absl::StatusOr<BaseFile>(const std::string& path)>;
+
+// Version 2's base digest of `table`: what it expects of the old tree,
+// checked before any output. SHA-256 of ManifestDigest of the table's old
+// entries (each file with its digest) followed by ManifestDigest of the new
+// entries no block rebuilds (kept and copied files with the size and digest of
+// their old file). `file_at` gives the old tree's file at a path (the old
+// entries', kept files' and copy sources'); its errors are returned. The
+// writer, apply and the coordinator's binding check all compute it here.
+absl::StatusOr<Digest> ComputeBaseDigest(const PackageTable& table, const BaseFileLookup& file_at);
 
 // A block, derived from the table: its new files are the kBlock entries naming
 // it, in path order, concatenated; its old data is the concatenation of their

@@ -257,15 +257,15 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
     PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, block_options,
                                 &writer, stats));
   }
-  Manifest unrebuilt;
-  for (size_t i = 0; i < new_tree.size(); ++i) {
-    if (!Rebuilt(plan.entries[i])) unrebuilt.push_back(new_tree[i]);
-  }
-  table.base_digest = PackageBaseDigest(table.old_entries, unrebuilt);
   for (NewEntry& n : plan.entries) {
     if (n.old_index != kNoOldEntry) n.old_index = table_index[n.old_index];
     table.new_entries.push_back(std::move(n));
   }
+  auto file_at = [&](const std::string& path) -> absl::StatusOr<BaseFile> {
+    const ManifestEntry* old = FindEntry(old_tree, path);  // The plan's own entries.
+    return BaseFile{old->size, old->digest};
+  };
+  PF_ASSIGN_OR_RETURN(table.base_digest, ComputeBaseDigest(table, file_at));
   return writer.Finish(std::move(table));
 }
 

@@ -215,8 +215,7 @@ TEST_F(HostileInstallTest, SameSizeEditsAreRefused) {
     ASSERT_TRUE(WriteTree(install_, old_spec_).ok());
     std::string content = old_spec_.at(path).content;
     content[content.size() / 2] ^= 1;
-    ASSERT_TRUE(WriteFileAtomically(install_ + "/" + path, content, 0644).ok());
-    ASSERT_EQ(chmod((install_ + "/" + path).c_str(), old_spec_.at(path).mode), 0);
+    ASSERT_TRUE(WriteFileAtomically(install_ + "/" + path, content, old_spec_.at(path).mode).ok());
     Digest before = ManifestDigest(ScanOrDie(install_));
     absl::Status status = ApplyBytes(package_bytes_);
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
