@@ -163,8 +163,9 @@ work = tempfile.mkdtemp(prefix="check_deploy_", dir="/tmp")
 atexit.register(shutil.rmtree, work, True)
 os.chmod(work, 0o755)  # The pod's user must reach the binary and the files.
 pf_copy = os.path.join(work, "patchfarm")
-shutil.copy(pf, pf_copy)
-os.chmod(pf_copy, 0o755)
+for b in ("patchfarm", "patchfarm-farm"):  # patchfarm runs token verbs in patchfarm-farm.
+    shutil.copy(os.path.join(os.path.dirname(os.path.realpath(pf)), b), os.path.join(work, b))
+    os.chmod(os.path.join(work, b), 0o755)
 token = "check-deploy-token-0123456789abcdef"
 hashed = subprocess.run([pf, "token", "hash", "--roles", "worker"], input=token + "\n",
                         capture_output=True, text=True).stdout
@@ -257,7 +258,7 @@ for unit in glob.glob(os.path.join(deploy, "systemd", "*.service")):
     if "User=patchfarm" not in text: fail(f"{unit}: runs as root")
 container = open(os.path.join(deploy, "Containerfile")).read()
 if not re.search(r"^USER (?!root)\S+", container, re.M): fail("Containerfile: no non-root USER")
-for b in ("patchfarm", "patchfarm-coordinator", "patchfarm-worker"):
+for b in ("patchfarm", "patchfarm-farm", "patchfarm-coordinator", "patchfarm-worker"):
     if f"dist/bin/{b}" not in container: fail(f"Containerfile: does not install {b}")
 
 for f in failures: print("FAIL:", f)

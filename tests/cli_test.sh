@@ -47,6 +47,14 @@ echo keep > "$T/existing"
 # Usage errors exit 2; missing files exit 1 with the path named.
 "$PF" diff "$T/old" 2>/dev/null; [ $? -eq 2 ] || fail "usage error did not exit 2"
 "$PF" frobnicate 2>/dev/null; [ $? -eq 2 ] || fail "unknown verb did not exit 2"
+
+# The farm's verbs run in patchfarm-farm beside patchfarm; without it they say so.
+echo abcdefghijklmnopqrstuvwxyz | "$PF" token hash --roles submit > "$T/hash" 2>&1
+grep -q "sha256:" "$T/hash" || fail "token hash through patchfarm-farm: $(head -1 "$T/hash")"
+mkdir -p "$T/alone" && cp "$PF" "$T/alone/patchfarm"
+echo abcdefghijklmnopqrstuvwxyz | "$T/alone/patchfarm" token hash --roles submit 2> "$T/err"
+[ $? -eq 1 ] || fail "a farm verb without patchfarm-farm did not exit 1"
+grep -q "needs .*/alone/patchfarm-farm" "$T/err" || fail "missing patchfarm-farm not named"
 "$PF" apply "$T/nope" "$T/patch" "$T/o4" 2> "$T/err"; [ $? -eq 1 ] || fail "missing old"
 grep -q "$T/nope" "$T/err" || fail "missing file not named"
 "$PF" info "$T/old" 2> "$T/err" && fail "info accepted a non-patch"
