@@ -11,7 +11,8 @@ out=.bazel/fuzz
 rm -rf "$out/seeds" "$out/trees"
 mkdir -p "$out/corpus" "$out/package_corpus" "$out/seeds" "$out/trees"
 common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc core/delta/cm.cc
-             core/delta/diff_model.cc core/delta/format.cc core/delta/reference_predictor.cc
+             core/delta/diff_model.cc core/delta/format.cc core/delta/lzma_codec.cc
+             core/delta/reference_predictor.cc core/delta/stream_reader.cc
              core/delta/zstd_codec.cc)
 tree_srcs=(common/directory.cc common/file.cc common/file_system.cc core/tree/base_tree.cc
            core/tree/chain_resolver.cc core/tree/manifest.cc core/tree/package.cc
@@ -23,7 +24,7 @@ libs=(-labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor
   -labsl_synchronization -labsl_time -labsl_time_zone -labsl_civil_time
   -labsl_stacktrace -labsl_symbolize -labsl_debugging_internal -labsl_demangle_internal
   -labsl_malloc_internal -labsl_graphcycles_internal -labsl_bad_optional_access
-  -labsl_strerror -lzstd -lcrypto)
+  -labsl_strerror -lzstd -llzma -lcrypto)
 flags=(-std=c++17 -O1 -g -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang++ "${flags[@]}" tests/fuzz/apply_fuzzer.cc "${common_srcs[@]}" -o "$out/apply_fuzzer" "${libs[@]}"
 clang++ "${flags[@]}" tests/fuzz/package_fuzzer.cc "${common_srcs[@]}" "${tree_srcs[@]}" \
@@ -84,9 +85,9 @@ PY
 "$pf" diff --no-prefix "$out/seeds/old" "$out/seeds/new" "$out/seeds/p1" > /dev/null
 "$pf" diff "$out/seeds/old" "$out/seeds/new" "$out/seeds/p2" > /dev/null
 "$pf" diff --no-prefix --fast-apply "$out/seeds/old" "$out/seeds/new" "$out/seeds/p3" > /dev/null
-"$pf" diff --no-prefix "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p4" | grep -q predicted-modeled
+"$pf" diff --no-prefix "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p4" | grep -q lzma-sparse-predicted-modeled
 "$pf" diff --no-prefix --fast-apply "$out/seeds/code_old" "$out/seeds/code_new" "$out/seeds/p5" | grep -q predicted-streams
-"$pf" diff --no-prefix "$out/seeds/long_old" "$out/seeds/long_new" "$out/seeds/p6" | grep -q sparse-modeled
+"$pf" diff --no-prefix "$out/seeds/long_old" "$out/seeds/long_new" "$out/seeds/p6" | grep -q lzma-sparse-modeled
 for p in p1 p2 p3 p4 p5 p6; do
   old_file="$out/seeds/old"
   case $p in p4|p5) old_file="$out/seeds/code_old" ;; p6) old_file="$out/seeds/long_old" ;; esac

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   bazel-bootstrap bazel-rules-java g++
-  libabsl-dev libzstd-dev libdivsufsort-dev libssl-dev libcurl4-openssl-dev
+  libabsl-dev libzstd-dev liblzma-dev libdivsufsort-dev libssl-dev libcurl4-openssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc librocksdb-dev
   libcpp-httplib-dev
   # tests and fuzzing

@@ -10,6 +10,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "core/delta/diff_model.h"
+#include "core/delta/lzma_codec.h"
 #include "core/delta/reference_predictor.h"
 #include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
@@ -119,13 +120,25 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& pa
   return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
 }
 
+// A stream of `method`: one LZMA2 stream for IsLzma methods' control and extra
+// streams, else a zstd frame.
+absl::StatusOr<std::unique_ptr<StreamReader>> OpenStream(const ByteSource& patch,
+                                                        PatchMethod method,
+                                                        const StreamExtent& extent) {
+  if (IsLzma(method)) {
+    return LzmaStreamReader::Open(&patch, extent.offset, extent.compressed_size,
+                                  extent.raw_size);
+  }
+  return OpenStream(patch, extent, {}, kMaxStreamWindowLog);
+}
+
 // One stream read as the sequence of its frames (FORMAT.md: one frame, or n
 // for kFramedStreams), each opened once the one before it is read to its end
 // and checked finished.
 class FrameSequence {
  public:
-  FrameSequence(const ByteSource* patch, std::vector<StreamExtent> frames)
-      : patch_(patch), frames_(std::move(frames)) {}
+  FrameSequence(const ByteSource* patch, PatchMethod method, std::vector<StreamExtent> frames)
+      : patch_(patch), method_(method), frames_(std::move(frames)) {}
 
   // Fills `dst` with exactly `n` bytes. DataLoss if the frames end early.
   absl::Status Read(char* dst, size_t n) {
@@ -156,7 +169,7 @@ class FrameSequence {
 
  private:
   absl::Status OpenFrame(const StreamExtent& frame) {
-    PF_ASSIGN_OR_RETURN(reader_, OpenStream(*patch_, frame, {}, kMaxStreamWindowLog));
+    PF_ASSIGN_OR_RETURN(reader_, OpenStream(*patch_, method_, frame));
     left_ = frame.raw_size;
     return absl::OkStatus();
   }
@@ -168,9 +181,10 @@ class FrameSequence {
   }
 
   const ByteSource* patch_;
+  const PatchMethod method_;
   std::vector<StreamExtent> frames_;
   size_t next_ = 0;
-  std::unique_ptr<ZstdFrameReader> reader_;
+  std::unique_ptr<StreamReader> reader_;
   uint64_t left_ = 0;  // Bytes of the current frame not yet read.
 };
 
@@ -180,7 +194,7 @@ struct ControlEntry {
   bool exact = false;  // Sparse methods: the diff bytes are all zero, not coded.
 };
 
-absl::StatusOr<ControlEntry> ReadEntry(ZstdFrameReader* control, PatchMethod method) {
+absl::StatusOr<ControlEntry> ReadEntry(StreamReader* control, PatchMethod method) {
   ControlEntry e;
   PF_ASSIGN_OR_RETURN(uint64_t zigzag_seek, control->ReadVarint());
   PF_ASSIGN_OR_RETURN(e.diff_len, control->ReadVarint());
@@ -221,11 +235,11 @@ absl::Status CheckEntry(const ControlEntry& e, uint64_t old_size, uint64_t new_s
 
 // Opens the control stream; for predicted methods, checks and skips the byte
 // naming the instruction set.
-absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenControl(const ByteSource& patch,
-                                                            const PatchHeader& header,
-                                                            InstructionSet* set) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control,
-                      OpenStream(patch, header.streams[kControlStream], {}, kMaxStreamWindowLog));
+absl::StatusOr<std::unique_ptr<StreamReader>> OpenControl(const ByteSource& patch,
+                                                         const PatchHeader& header,
+                                                         InstructionSet* set) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<StreamReader> control,
+                      OpenStream(patch, header.method, header.streams[kControlStream]));
   if (IsPredicted(header.method)) {
     char byte = 0;
     PF_RETURN_IF_ERROR(control->Read(&byte, 1));
@@ -243,7 +257,7 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenControl(const ByteSource& p
 absl::Status ReadReferenceMap(const ByteSource& patch, const PatchHeader& header,
                               ReferenceMap* map) {
   InstructionSet set;
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> control, OpenControl(patch, header, &set));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<StreamReader> control, OpenControl(patch, header, &set));
   uint64_t old_pos = 0, new_pos = 0;
   while (!control->AtEnd()) {
     PF_ASSIGN_OR_RETURN(ControlEntry e, ReadEntry(control.get(), header.method));
@@ -268,9 +282,9 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
     return absl::Status(opened.status().code(),
                         absl::StrCat("stream 0: ", opened.status().message()));
   }
-  ZstdFrameReader& control = **opened;
-  FrameSequence diff(&patch, header.DiffFrames());
-  FrameSequence extra(&patch, header.ExtraFrames());
+  StreamReader& control = **opened;
+  FrameSequence diff(&patch, header.method, header.DiffFrames());
+  FrameSequence extra(&patch, header.method, header.ExtraFrames());
   const StreamExtent& diff_extent = header.streams[kDiffStream];
   std::unique_ptr<DiffModelDecoder> model;
   if (modeled) {

@@ -214,14 +214,15 @@ TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   ASSERT_TRUE(Diff(old_data, new_data, options, &modeled).ok());
   options.fast_apply = true;
   ASSERT_TRUE(Diff(old_data, new_data, options, &fast).ok());
-  EXPECT_EQ(modeled.method, PatchMethod::kSparseModeledStreams);
+  EXPECT_EQ(modeled.method, PatchMethod::kLzmaSparseModeledStreams);
   EXPECT_EQ(fast.method, PatchMethod::kStreams);
   EXPECT_LT(modeled.streams_patch_bytes, fast.streams_patch_bytes);
   ExpectRoundTrip(old_data, new_data, options);
 }
 
 // Long unchanged stretches become exact entries, which are not coded; the
-// methods before them stay available (sparse = false) and apply as ever.
+// methods before them stay available (lzma_streams = false, sparse = false)
+// and apply as ever.
 TEST(DeltaTest, SparseMethodsSkipLongZeroRuns) {
   std::mt19937_64 rng(9);
   const std::string old_data = CodeLike(rng, 1 << 20);
@@ -229,8 +230,14 @@ TEST(DeltaTest, SparseMethodsSkipLongZeroRuns) {
   DiffOptions options = StreamsOnly();
   DiffStats sparse, dense;
   ASSERT_TRUE(Diff(old_data, new_data, options, &sparse).ok());
-  EXPECT_EQ(sparse.method, PatchMethod::kSparseModeledStreams);
+  EXPECT_EQ(sparse.method, PatchMethod::kLzmaSparseModeledStreams);
   EXPECT_GT(sparse.exact_diff_bytes, sparse.diff_bytes * 9 / 10);
+  ExpectRoundTrip(old_data, new_data, options);
+  options.lzma_streams = false;
+  DiffStats zstd_streams;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &zstd_streams).ok());
+  EXPECT_EQ(zstd_streams.method, PatchMethod::kSparseModeledStreams);
+  EXPECT_EQ(zstd_streams.exact_diff_bytes, sparse.exact_diff_bytes);
   ExpectRoundTrip(old_data, new_data, options);
   options.sparse = false;
   ASSERT_TRUE(Diff(old_data, new_data, options, &dense).ok());

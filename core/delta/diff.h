@@ -49,6 +49,10 @@ struct DiffOptions {
   // entries, which neither side codes (methods 7 and 8, format version 2);
   // false writes methods 3 and 4 as before, for older readers.
   bool sparse = true;  // Default: true.
+  // With `sparse`: code the control and extra streams with LZMA2 (methods 9
+  // and 10); false writes them with zstd (methods 7 and 8), for readers that
+  // came before methods 9 and 10.
+  bool lzma_streams = true;  // Default: true.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
   // The memory a diff may take (bytes). Pairs whose whole-file matching would
   // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
@@ -87,6 +91,14 @@ struct DiffStats {
 // read), the suffix array of old, the raw streams and the zstd encoders, and
 // masked copies of both when old is an executable.
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable);
+
+// The sparse modeled method Diff writes for `options` (methods 7 to 10).
+PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options);
+
+// The control or extra stream of a `method` patch compressed as Diff does it:
+// LZMA2 for IsLzma methods, else one zstd frame at options.level.
+absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,
+                                               const DiffOptions& options);
 
 // Whether Diff also makes the kZstdPrefix candidate of an unpredicted pair of
 // these sizes whose three-stream patch came out `streams_patch_bytes` long

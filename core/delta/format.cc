@@ -84,6 +84,10 @@ const char* PatchMethodName(PatchMethod method) {
       return "sparse-modeled-streams";
     case PatchMethod::kSparsePredictedModeledStreams:
       return "sparse-predicted-modeled-streams";
+    case PatchMethod::kLzmaSparseModeledStreams:
+      return "lzma-sparse-modeled-streams";
+    case PatchMethod::kLzmaSparsePredictedModeledStreams:
+      return "lzma-sparse-predicted-modeled-streams";
   }
   return "unknown";
 }
@@ -143,7 +147,7 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   header.version = version;
   const uint8_t method = static_cast<uint8_t>(buf[6]);
   header.method = static_cast<PatchMethod>(method);
-  if (method < 1 || method > 8 || FormatVersionOf(header.method) != version) {
+  if (method < 1 || method > 10 || FormatVersionOf(header.method) != version) {
     return absl::DataLossError(absl::StrCat("corrupt patch header: unknown method ", method,
                                             " for format version ", version));
   }

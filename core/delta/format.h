@@ -45,6 +45,11 @@ enum class PatchMethod : uint8_t {
   // stretches cost neither the model's time nor its bits.
   kSparseModeledStreams = 7,
   kSparsePredictedModeledStreams = 8,
+  // As kSparseModeledStreams and kSparsePredictedModeledStreams, but the
+  // control and extra streams are raw LZMA2 (lzma_codec.h) instead of zstd:
+  // 4-8% smaller on executables' new code and data.
+  kLzmaSparseModeledStreams = 9,
+  kLzmaSparsePredictedModeledStreams = 10,
 };
 
 // True for the methods with control, diff and extra streams.
@@ -54,18 +59,27 @@ inline bool IsModeled(PatchMethod method) {
   return method == PatchMethod::kModeledStreams ||
          method == PatchMethod::kPredictedModeledStreams ||
          method == PatchMethod::kSparseModeledStreams ||
-         method == PatchMethod::kSparsePredictedModeledStreams;
+         method == PatchMethod::kSparsePredictedModeledStreams ||
+         method == PatchMethod::kLzmaSparseModeledStreams ||
+         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
 }
 // True where diff bytes are taken against predicted references.
 inline bool IsPredicted(PatchMethod method) {
   return method == PatchMethod::kPredictedModeledStreams ||
          method == PatchMethod::kPredictedStreams ||
-         method == PatchMethod::kSparsePredictedModeledStreams;
+         method == PatchMethod::kSparsePredictedModeledStreams ||
+         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
+}
+// True where the control and extra streams are LZMA2 (FORMAT.md, methods 9
+// and 10).
+inline bool IsLzma(PatchMethod method) {
+  return method == PatchMethod::kLzmaSparseModeledStreams ||
+         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
 }
 // True where control entries mark exact copies (FORMAT.md, methods 7 and 8).
 inline bool IsSparse(PatchMethod method) {
   return method == PatchMethod::kSparseModeledStreams ||
-         method == PatchMethod::kSparsePredictedModeledStreams;
+         method == PatchMethod::kSparsePredictedModeledStreams || IsLzma(method);
 }
 // The format version a patch of `method` is written with.
 inline uint16_t FormatVersionOf(PatchMethod method) {
@@ -82,13 +96,14 @@ inline constexpr size_t kMaxJoinedSegments = 127;
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
 // 1 MiB: at most ~350,000 entries, about 6 MiB of map (16 bytes an entry);
-// 2 MiB for kSparsePredictedModeledStreams, whose readers came later: the
+// 2 MiB for kSparsePredictedModeledStreams and
+// kLzmaSparsePredictedModeledStreams, whose readers came later: the
 // cumulative pairs of big executables need 1-2 MiB.
 inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
 inline constexpr uint64_t kMaxSparsePredictedControlBytes = uint64_t{2} << 20;
 inline uint64_t MaxPredictedControlBytes(PatchMethod method) {
-  return method == PatchMethod::kSparsePredictedModeledStreams ? kMaxSparsePredictedControlBytes
-                                                               : kMaxPredictedControlBytes;
+  return IsPredicted(method) && IsSparse(method) ? kMaxSparsePredictedControlBytes
+                                                 : kMaxPredictedControlBytes;
 }
 
 // Stream indexes for kStreams (for kFramedStreams: the control stream and the

@@ -128,9 +128,20 @@ TEST_P(PredictedTest, MovedCodeRoundTripsSmallerThanWithoutPrediction) {
     version1.sparse = false;
     absl::StatusOr<std::string> plain = Diff(old_data, new_data, version1, &without);
     ASSERT_TRUE(predicted.ok() && plain.ok());
-    EXPECT_EQ(with.method,
-              fast ? PatchMethod::kPredictedStreams : PatchMethod::kSparsePredictedModeledStreams);
+    EXPECT_EQ(with.method, fast ? PatchMethod::kPredictedStreams
+                                : PatchMethod::kLzmaSparsePredictedModeledStreams);
     EXPECT_EQ(without.method, fast ? PatchMethod::kStreams : PatchMethod::kModeledStreams);
+    if (!fast) {  // Method 8 (zstd streams) is still written on request, and applied.
+      DiffOptions zstd_streams = Options(true, false);
+      zstd_streams.lzma_streams = false;
+      DiffStats stats;
+      absl::StatusOr<std::string> patch = Diff(old_data, new_data, zstd_streams, &stats);
+      ASSERT_TRUE(patch.ok());
+      EXPECT_EQ(stats.method, PatchMethod::kSparsePredictedModeledStreams);
+      absl::StatusOr<std::string> out = ApplyBytes(old_data, *patch);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_TRUE(*out == new_data);
+    }
     EXPECT_LT(with.nonzero_diff_bytes * 4, without.nonzero_diff_bytes) << "fast " << fast;
     EXPECT_LT(predicted->size(), plain->size()) << "fast " << fast;
     absl::StatusOr<std::string> out = ApplyBytes(old_data, *predicted);

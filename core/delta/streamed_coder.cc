@@ -10,7 +10,6 @@
 #include "core/delta/diff_model.h"
 #include "core/delta/exact_cuts.h"
 #include "core/delta/format.h"
-#include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
 namespace {
@@ -104,7 +103,7 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   }
 
   PatchHeader header;
-  header.method = PatchMethod::kSparseModeledStreams;
+  header.method = SparseModeledMethod(/*predicted=*/false, options);
   header.old_size = old.size();
   header.new_size = new_file.size();
   header.new_digest = new_hash.Finish();
@@ -125,8 +124,8 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
     if (piece.all_zero) exact_bytes += op.diff_len;
   }
 
-  // Pass 2: the model codes what is not exact, beside zstd's work, as Diff's
-  // StreamsPatch does.
+  // Pass 2: the model codes what is not exact, beside the other streams'
+  // compression, as Diff's StreamsPatch does.
   absl::StatusOr<std::string> frames[3];
   auto model = [&] { frames[kDiffStream] = ModelDiff(pieces, &reader); };
   std::thread model_thread;
@@ -135,10 +134,8 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   } else {
     model();
   }
-  ZstdOptions zstd;
-  zstd.level = options.level;
-  frames[kExtraStream] = ZstdCompress(extra, zstd);
-  frames[kControlStream] = ZstdCompress(control, zstd);
+  frames[kExtraStream] = CompressSideStream(extra, header.method, options);
+  frames[kControlStream] = CompressSideStream(control, header.method, options);
   if (model_thread.joinable()) model_thread.join();
   for (const auto& frame : frames) {
     if (!frame.ok()) return frame.status();

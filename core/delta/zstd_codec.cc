@@ -140,13 +140,9 @@ absl::Status ZstdStreamWriter::Finish() {
 
 ZstdFrameReader::ZstdFrameReader(const ByteSource* source, uint64_t offset,
                                  uint64_t length, const Limits& limits, void* dctx)
-    : source_(source),
-      next_in_(offset),
-      end_in_(offset + length),
-      limits_(limits),
-      dctx_(dctx),
-      in_buf_(ZSTD_DStreamInSize(), '\0'),
-      out_buf_(ZSTD_DStreamOutSize(), '\0') {}
+    : StreamReader(source, offset, length, limits.content_size, ZSTD_DStreamInSize(),
+                   ZSTD_DStreamOutSize()),
+      dctx_(dctx) {}
 
 ZstdFrameReader::~ZstdFrameReader() { ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_)); }
 
@@ -185,74 +181,25 @@ absl::StatusOr<std::unique_ptr<ZstdFrameReader>> ZstdFrameReader::Open(
 
 absl::Status ZstdFrameReader::Step() {
   if (frame_done_) return absl::DataLossError("stream ends before its declared size");
-  if (in_pos_ == in_end_ && !output_was_full_) {
-    if (next_in_ == end_in_) return absl::DataLossError("stream is truncated");
-    size_t want = std::min<uint64_t>(in_buf_.size(), end_in_ - next_in_);
-    PF_ASSIGN_OR_RETURN(size_t got, source_->ReadAt(next_in_, in_buf_.data(), want));
-    if (got != want) return absl::DataLossError("patch is shorter than its header says");
-    next_in_ += got;
-    in_pos_ = 0;
-    in_end_ = got;
-  }
+  if (!output_was_full_) PF_RETURN_IF_ERROR(ReadInput());
   ZSTD_inBuffer in{in_buf_.data(), in_end_, in_pos_};
   ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), 0};
   size_t rc = ZSTD_decompressStream(static_cast<ZSTD_DCtx*>(dctx_), &out, &in);
   if (ZSTD_isError(rc)) return FromZstd(rc, "decompressing stream");
   in_pos_ = in.pos;
-  out_pos_ = 0;
-  out_end_ = out.pos;
   output_was_full_ = out.pos == out.size;
-  produced_ += out.pos;
-  if (produced_ > limits_.content_size) {
-    return absl::DataLossError("stream is longer than its declared size");
-  }
+  PF_RETURN_IF_ERROR(Produced(out.pos));
   if (rc == 0) frame_done_ = true;
   return absl::OkStatus();
 }
 
-absl::Status ZstdFrameReader::Refill() {
-  do {
-    PF_RETURN_IF_ERROR(Step());
-  } while (out_end_ == 0);
-  return absl::OkStatus();
-}
-
-absl::Status ZstdFrameReader::Read(char* dst, size_t n) {
-  while (n > 0) {
-    if (out_pos_ == out_end_) PF_RETURN_IF_ERROR(Refill());
-    size_t take = std::min(n, out_end_ - out_pos_);
-    std::memcpy(dst, out_buf_.data() + out_pos_, take);
-    out_pos_ += take;
-    dst += take;
-    n -= take;
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> ZstdFrameReader::ReadVarint() {
-  uint64_t value = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (out_pos_ == out_end_) PF_RETURN_IF_ERROR(Refill());
-    uint8_t byte = static_cast<uint8_t>(out_buf_[out_pos_++]);
-    if (shift == 63 && byte > 1) break;
-    value |= uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) return value;
-  }
-  return absl::DataLossError("malformed varint in control stream");
-}
-
 absl::Status ZstdFrameReader::CheckFinished() {
-  if (out_pos_ != out_end_ || produced_ != limits_.content_size) {
-    return absl::DataLossError("stream has unread content");
-  }
+  PF_RETURN_IF_ERROR(CheckContentRead());
   // The content is complete; drive the decoder on to verify the checksum.
   while (!frame_done_) {
-    PF_RETURN_IF_ERROR(Step());
-    if (out_end_ != 0) return absl::DataLossError("stream is longer than its declared size");
+    PF_RETURN_IF_ERROR(Step());  // Fails if the frame holds more content.
   }
-  if (in_pos_ != in_end_ || next_in_ != end_in_) {
-    return absl::DataLossError("unexpected bytes after stream");
-  }
+  if (!InputConsumed()) return absl::DataLossError("unexpected bytes after stream");
   return absl::OkStatus();
 }
 

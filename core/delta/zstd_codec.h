@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "common/byte_io.h"
 #include "common/sha256.h"
+#include "core/delta/stream_reader.h"
 
 namespace patchfarm {
 
@@ -76,7 +77,7 @@ class ZstdStreamWriter {
 
 // Reads the decompressed content of one zstd frame occupying exactly
 // [offset, offset + length) of a ByteSource, in bounded memory.
-class ZstdFrameReader {
+class ZstdFrameReader : public StreamReader {
  public:
   struct Limits {
     uint64_t content_size = 0;  // The frame must declare exactly this size.
@@ -89,36 +90,17 @@ class ZstdFrameReader {
                                                               uint64_t offset,
                                                               uint64_t length,
                                                               const Limits& limits);
-  ~ZstdFrameReader();
+  ~ZstdFrameReader() override;
 
-  // Fills `dst` with exactly `n` bytes. DataLoss on corruption or if the frame
-  // ends early.
-  absl::Status Read(char* dst, size_t n);
-  // Reads a LEB128 varint. DataLoss if malformed or past the end.
-  absl::StatusOr<uint64_t> ReadVarint();
-  // True when every byte of the content has been read.
-  bool AtEnd() const { return produced_ == limits_.content_size && out_pos_ == out_end_; }
-  // OK if the whole frame, checksum included, was consumed and nothing follows.
-  absl::Status CheckFinished();
+  // Also verifies the frame's checksum.
+  absl::Status CheckFinished() override;
 
  private:
   ZstdFrameReader(const ByteSource* source, uint64_t offset, uint64_t length,
                   const Limits& limits, void* dctx);
-  // Runs the decoder once, reading input as needed; output lands in out_buf_.
-  absl::Status Step();
-  // Steps until some output is available.
-  absl::Status Refill();
+  absl::Status Step() override;
 
-  const ByteSource* source_;
-  uint64_t next_in_;  // Next source offset to read.
-  uint64_t end_in_;
-  Limits limits_;
   void* dctx_;  // ZSTD_DCtx*
-  std::string in_buf_;
-  size_t in_pos_ = 0, in_end_ = 0;
-  std::string out_buf_;
-  size_t out_pos_ = 0, out_end_ = 0;
-  uint64_t produced_ = 0;
   bool output_was_full_ = false;  // The decoder may hold more to flush.
   bool frame_done_ = false;
 };

@@ -1,0 +1,55 @@
+// LZMA2 compression of patch streams (methods 9 and 10, FORMAT.md) and its
+// bounded-memory streaming decompression from a range of a ByteSource. The
+// only place that talks to liblzma. Streams are raw LZMA2 (no .xz container:
+// the patch's stream table holds sizes and checksums) with a dictionary of
+// LzmaDictionaryBytes(raw size). Objects are single-threaded.
+#ifndef PATCHFARM_CORE_DELTA_LZMA_CODEC_H_
+#define PATCHFARM_CORE_DELTA_LZMA_CODEC_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/byte_io.h"
+#include "core/delta/stream_reader.h"
+
+namespace patchfarm {
+
+// The dictionary of a stream of `raw_size` bytes: the raw size rounded up to
+// a power of two, at least 4 KiB and at most 8 MiB. Writer and reader derive
+// it alike; it bounds the decoder's memory to about 8 MiB.
+uint32_t LzmaDictionaryBytes(uint64_t raw_size);
+
+// Compresses `data` into one raw LZMA2 stream (end marker included) with
+// liblzma's preset `preset` (0-9) and the dictionary above.
+absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset);
+
+// Reads one raw LZMA2 stream occupying exactly [offset, offset + length) of a
+// ByteSource that decodes to exactly `content_size` bytes.
+class LzmaStreamReader : public StreamReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<LzmaStreamReader>> Open(const ByteSource* source,
+                                                               uint64_t offset,
+                                                               uint64_t length,
+                                                               uint64_t content_size);
+  ~LzmaStreamReader() override;
+
+  // Also verifies the stream's end marker.
+  absl::Status CheckFinished() override;
+
+ private:
+  LzmaStreamReader(const ByteSource* source, uint64_t offset, uint64_t length,
+                   uint64_t content_size);
+  absl::Status Step() override;
+
+  struct Decoder;
+  std::unique_ptr<Decoder> decoder_;
+  bool output_was_full_ = false;
+  bool stream_done_ = false;
+};
+
+}  // namespace patchfarm
+
+#endif  // PATCHFARM_CORE_DELTA_LZMA_CODEC_H_
