@@ -60,8 +60,19 @@ class DiffModel {
       const int want = in != nullptr && in[i] != 0;
       const uint32_t ahead = i + 1 < lookahead ? old_bytes[i + 1] : 0;
       const uint32_t o1 = old_hist_ & 0xff;
+      const bool quiet = since_ >= kQuietRun && !mixed_block;
+      if (!quiet) {
+        // The value's and the next byte's slots load while this byte is
+        // coded: for the byte the encoder codes, for a zero byte (the likely
+        // case) the decoder.
+        if (in == nullptr || want) PrefetchValue(o0, in != nullptr ? in[i] >> 4 : -1);
+        if (i + 1 < lookahead) {
+          PrefetchFlag(ahead, i + 2 < lookahead ? old_bytes[i + 2] : 0, old_hist_ << 8 | o0,
+                       flags_ << 1 | want, want ? 0 : since_ + 1);
+        }
+      }
       int nonzero;
-      if (since_ >= kQuietRun && !mixed_block) {
+      if (quiet) {
         uint32_t* slots[2] = {quiet_pair_.At(o0 | o1 << 8), quiet_ahead_.At(o0 | ahead << 8)};
         nonzero = CodeBit(coder, &quiet_mixer_, slots, o0 == 0, want, kFlagLimit);
       } else {
@@ -102,6 +113,34 @@ class DiffModel {
     flags_ <<= 1;
     prev_diff_ = 0;
     old_hist_ = old_hist_ << 8 | o0;
+  }
+
+  // Starts loading the flag decision's hashed slots for a byte with old byte
+  // o0 and the next one `ahead`, after old bytes `hist`, with state `flags`
+  // and `since` (as Code computes them).
+  __attribute__((always_inline)) void PrefetchFlag(uint32_t o0, uint32_t ahead, uint32_t hist,
+                                                   uint32_t flags, uint32_t since) {
+    const uint32_t o1 = hist & 0xff, o2 = (hist >> 8) & 0xff, o3 = (hist >> 16) & 0xff;
+    since = std::min<uint32_t>(since, 15);
+    flag_prev3_.Prefetch(HashIndex(o1 | o2 << 8 | o3 << 16, flags & 15));
+    flag_ahead_.Prefetch(HashIndex(o0 | since << 8, ahead));
+    flag_wide_.Prefetch(HashIndex(o0 | o1 << 8 | o2 << 16, ahead | (flags & 3) << 8));
+  }
+
+  // Starts loading the hashed lines CodeValue reads for a value over old
+  // byte o0: those of its high nibble, and of its low nibble if `high` (the
+  // high nibble's value) is known, not -1.
+  __attribute__((always_inline)) void PrefetchValue(uint32_t o0, int high) {
+    const uint32_t o1 = old_hist_ & 0xff, o2 = (old_hist_ >> 8) & 0xff;
+    const uint32_t carry = prev_diff_ | o1 << 8;
+    const uint32_t last2 = last1_ | last2_ << 8 | 1 << 16;
+    const uint32_t wide = o0 | o1 << 8 | o2 << 16;
+    for (uint32_t nibble : {0, high < 0 ? 0 : 16 | high}) {
+      value_carry_.Prefetch(HashIndex(carry, nibble) & ~15u);
+      value_last2_.Prefetch(HashIndex(last2, nibble) & ~15u);
+      value_wide_.Prefetch(HashIndex(wide, prev_diff_ | nibble << 8) & ~15u);
+      if (high < 0) break;
+    }
   }
 
   // The slots of the old-content contexts of the block at old_bytes: their
