@@ -138,7 +138,8 @@ void SuffixIndex::BuildBuckets() {
 // before the previous step has finished; one that starts at 0 runs ahead on
 // the predicted branch as the plain search's memcmp does, so short known
 // prefixes (below kMinSkip) are not skipped. And each step prefetches the old
-// bytes it compares and the two suffix array entries the next step may read.
+// bytes of the two suffixes the next step may compare and the four suffix
+// array entries the step after may read.
 template <typename Index>
 int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view needle,
                             int64_t* pos) const {
@@ -172,8 +173,16 @@ int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view need
     const int64_t mid = lo + (hi - lo) / 2;
     const int64_t start = sa[mid];
     __builtin_prefetch(text + start);
-    __builtin_prefetch(&sa[lo + (mid - lo) / 2]);
-    __builtin_prefetch(&sa[mid + (hi - mid) / 2]);
+    // Two steps ahead: the entries the next step may read were fetched by
+    // this step's predecessor, so their old bytes can be fetched now, and the
+    // entries of the step after.
+    const int64_t left = lo + (mid - lo) / 2, right = mid + (hi - mid) / 2;
+    __builtin_prefetch(text + sa[left]);
+    __builtin_prefetch(text + sa[right]);
+    __builtin_prefetch(&sa[lo + (left - lo) / 2]);
+    __builtin_prefetch(&sa[left + (mid - left) / 2]);
+    __builtin_prefetch(&sa[mid + (right - mid) / 2]);
+    __builtin_prefetch(&sa[right + (hi - right) / 2]);
     const int64_t skip = std::min(lcp_lo, lcp_hi);
     bool before;
     int64_t same;
