@@ -1,6 +1,7 @@
 #include "core/delta/matcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 namespace patchfarm {
@@ -18,6 +19,8 @@ constexpr int64_t kSwitchMargin = 12;
 constexpr int64_t kShortMatch = 64;
 constexpr int64_t kLookBeyond = 96;
 constexpr int64_t kShortSwitchMargin = 28;
+// MatchAll cuts new into this many segments per thread.
+constexpr int64_t kSegmentsPerThread = 4;
 
 class SegmentMatcher {
  public:
@@ -204,18 +207,25 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
                               const SuffixIndex& index, const MatchOptions& options,
                               const Anchored* anchored) {
   const int64_t n = static_cast<int64_t>(new_data.size());
-  int64_t segments = std::max<int64_t>(
-      1, std::min<int64_t>(options.threads, n / std::max<int64_t>(1, options.min_segment_bytes)));
+  const int64_t threads = std::max(1, options.threads);
+  const int64_t segments = std::max<int64_t>(
+      1, std::min<int64_t>(threads * kSegmentsPerThread,
+                           n / std::max<int64_t>(1, options.min_segment_bytes)));
   if (segments == 1) return MatchSegment(old_data, new_data, index, anchored, 0, n);
+  // Segments match at very different speeds (changed code costs a search at
+  // every byte, unchanged code a skip): each thread takes the next one left.
   std::vector<std::vector<DeltaOp>> parts(segments);
-  std::vector<std::thread> threads;
-  for (int64_t k = 0; k < segments; ++k) {
-    threads.emplace_back([&, k] {
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t k; (k = next++) < segments;) {
       parts[k] = MatchSegment(old_data, new_data, index, anchored, n * k / segments,
                               n * (k + 1) / segments);
-    });
-  }
-  for (std::thread& t : threads) t.join();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < std::min(threads, segments); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
   std::vector<DeltaOp> ops;
   for (auto& part : parts) ops.insert(ops.end(), part.begin(), part.end());
   return ops;
