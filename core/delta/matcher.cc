@@ -20,7 +20,7 @@ constexpr int64_t kShortMatch = 64;
 constexpr int64_t kLookBeyond = 96;
 constexpr int64_t kShortSwitchMargin = 28;
 // MatchAll cuts new into this many segments per thread.
-constexpr int64_t kSegmentsPerThread = 4;
+constexpr int64_t kSegmentsPerThread = 8;
 
 class SegmentMatcher {
  public:

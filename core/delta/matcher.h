@@ -31,7 +31,7 @@ struct MatchOptions {
   // Segments of new matched in parallel; 1 disables threading.
   int threads = 2;  // Default: 2.
   // New files smaller than this are matched in one segment.
-  int64_t min_segment_bytes = int64_t{1} << 20;  // Default: 1 MiB.
+  int64_t min_segment_bytes = int64_t{256} << 10;  // Default: 256 KiB.
 };
 
 // OK if `ops` cover new (new_size bytes) exactly and in order, each diff
