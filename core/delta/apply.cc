@@ -188,6 +188,60 @@ class FrameSequence {
   uint64_t left_ = 0;  // Bytes of the current frame not yet read.
 };
 
+// The diff model decoders of a modeled patch's diff stream: one over all of
+// it, or for HasDiffParts methods one per part, the second opened (after the
+// first is checked finished and freed) at the first entry it codes.
+class ModelParts {
+ public:
+  ModelParts(const ByteSource* patch, const PatchHeader& header)
+      : patch_(patch), method_(header.method), stream_(header.streams[kDiffStream]) {}
+
+  absl::Status Open() {
+    if (!HasDiffParts(method_)) {
+      return OpenPart(stream_.offset, stream_.compressed_size);
+    }
+    PF_ASSIGN_OR_RETURN(parts_, ReadDiffParts(*patch_, stream_));
+    return OpenPart(stream_.offset + parts_.head_bytes, parts_.first_bytes);
+  }
+  // Called before the entry at `index` (0, 1, ...) is decoded.
+  absl::Status StartEntry(uint64_t index) {
+    if (!HasDiffParts(method_) || index != parts_.first_entries) return absl::OkStatus();
+    return NextPart();
+  }
+  DiffModelDecoder* decoder() { return decoder_.get(); }
+  // OK if every part was read exactly.
+  absl::Status CheckFinished() {
+    PF_RETURN_IF_ERROR(decoder_->CheckFinished());
+    if (HasDiffParts(method_) && !second_ && SecondBytes() != 0) {
+      return absl::DataLossError("corrupt patch: a diff stream part that no entry reads");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  uint64_t SecondBytes() const {
+    return stream_.compressed_size - parts_.head_bytes - parts_.first_bytes;
+  }
+  absl::Status OpenPart(uint64_t offset, uint64_t length) {
+    decoder_.reset();  // One model's tables at a time.
+    decoder_ = std::make_unique<DiffModelDecoder>(patch_, offset, length,
+                                                  DiffModelHashBits(method_));
+    return absl::OkStatus();
+  }
+  absl::Status NextPart() {
+    PF_RETURN_IF_ERROR(decoder_->CheckFinished());
+    second_ = true;
+    return OpenPart(stream_.offset + parts_.head_bytes + parts_.first_bytes, SecondBytes());
+  }
+
+  const ByteSource* patch_;
+  const PatchMethod method_;
+  const StreamExtent stream_;
+  DiffParts parts_;
+  bool second_ = false;
+  std::unique_ptr<DiffModelDecoder> decoder_;
+};
+
 struct ControlEntry {
   int64_t seek = 0;
   uint64_t diff_len = 0, extra_len = 0;
@@ -285,13 +339,8 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   StreamReader& control = **opened;
   FrameSequence diff(&patch, header.method, header.DiffFrames());
   FrameSequence extra(&patch, header.method, header.ExtraFrames());
-  const StreamExtent& diff_extent = header.streams[kDiffStream];
-  std::unique_ptr<DiffModelDecoder> model;
-  if (modeled) {
-    model = std::make_unique<DiffModelDecoder>(&patch, diff_extent.offset,
-                                               diff_extent.compressed_size,
-                                               DiffModelHashBits(header.method));
-  }
+  ModelParts model(&patch, header);
+  if (modeled) PF_RETURN_IF_ERROR(model.Open());
   uint64_t diff_remaining = 0;
   for (const StreamExtent& frame : header.DiffFrames()) diff_remaining += frame.raw_size;
   const uint64_t old_size = header.old_size;  // Apply checked old against it.
@@ -301,8 +350,9 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   uint64_t base_at = 0;
   std::string buf(kChunkBytes, '\0');
   uint64_t old_end = 0, new_end = 0;  // The cursors after the entries so far.
-  while (!control.AtEnd()) {
+  for (uint64_t index = 0; !control.AtEnd(); ++index) {
     PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control, header.method));
+    if (modeled) PF_RETURN_IF_ERROR(model.StartEntry(index));
     const uint64_t new_at = new_end;
     PF_RETURN_IF_ERROR(CheckEntry(entry, old_size, new_size, &old_end, &new_end));
     const uint64_t diff_len = entry.diff_len, extra_len = entry.extra_len;
@@ -350,9 +400,9 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
         continue;
       }
       if (modeled) {
-        PF_RETURN_IF_ERROR(model->Decode(reinterpret_cast<const uint8_t*>(old_bytes),
-                                        lookahead, reinterpret_cast<uint8_t*>(buf.data()),
-                                        n));
+        PF_RETURN_IF_ERROR(model.decoder()->Decode(reinterpret_cast<const uint8_t*>(old_bytes),
+                                                  lookahead,
+                                                  reinterpret_cast<uint8_t*>(buf.data()), n));
       } else {
         PF_RETURN_IF_ERROR(diff.Read(buf.data(), n));
       }
@@ -372,7 +422,7 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
                                             out->written(), " of ", new_size, " bytes"));
   }
   PF_RETURN_IF_ERROR(control.CheckFinished());
-  PF_RETURN_IF_ERROR(modeled ? model->CheckFinished() : diff.CheckFinished());
+  PF_RETURN_IF_ERROR(modeled ? model.CheckFinished() : diff.CheckFinished());
   PF_RETURN_IF_ERROR(extra.CheckFinished());
   return absl::OkStatus();
 }

@@ -220,6 +220,43 @@ TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   ExpectRoundTrip(old_data, new_data, options);
 }
 
+// A diff stream with 1 MiB or more to code is coded in two parts by two
+// models at once (methods 9 and 10); one thread codes it whole.
+TEST(DeltaTest, BigDiffStreamsAreCodedInTwoParts) {
+  std::mt19937_64 rng(12);
+  const std::string old_data = RandomBytes(rng, 3 << 20);
+  std::string new_data;
+  for (size_t at = 0; at < old_data.size(); at += 64 << 10) {
+    std::string block = old_data.substr(at, 64 << 10);
+    for (size_t i = 0; i < block.size(); i += 512) ++block[i];  // No zero run to cut.
+    new_data += block + RandomBytes(rng, 100);
+  }
+  for (int threads : {2, 1}) {
+    DiffOptions options = StreamsOnly();
+    options.threads = threads;
+    DiffStats stats;
+    absl::StatusOr<std::string> patch = Diff(old_data, new_data, options, &stats);
+    ASSERT_TRUE(patch.ok()) << patch.status();
+    ASSERT_EQ(stats.method, PatchMethod::kLzmaSparseModeledStreams);
+    StringSource source(*patch);
+    absl::StatusOr<PatchHeader> header = ReadPatchHeader(source);
+    ASSERT_TRUE(header.ok());
+    absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header->streams[kDiffStream]);
+    ASSERT_TRUE(parts.ok()) << parts.status();
+    const uint64_t second =
+        header->streams[kDiffStream].compressed_size - parts->head_bytes - parts->first_bytes;
+    if (threads == 2) {
+      EXPECT_GT(parts->first_entries, stats.ops / 3);
+      EXPECT_LT(parts->first_entries, stats.ops * 2 / 3);
+      EXPECT_GT(second, 0u);
+    } else {
+      EXPECT_EQ(parts->first_entries, stats.ops);
+      EXPECT_EQ(second, 0u);
+    }
+    ExpectRoundTrip(old_data, new_data, options);
+  }
+}
+
 // Long unchanged stretches become exact entries, which are not coded; the
 // methods before them stay available (lzma_streams = false, sparse = false)
 // and apply as ever.

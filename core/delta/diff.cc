@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -28,6 +29,10 @@ constexpr uint64_t kPrefixAlwaysTriedBytes = uint64_t{1} << 20;
 // is sorted whole, and its suffix array may come from (and go to)
 // DiffOptions::index_store.
 constexpr uint64_t kMaxAnchoredSortPercent = 85;
+
+// Diff streams that code fewer bytes than this are not split in two parts:
+// a second model would learn again what the first knows, for little time.
+constexpr uint64_t kMinDiffPartBytes = uint64_t{1} << 20;
 
 // The LZMA preset for a zstd level (DiffOptions::level): 6 for the default 19
 // and above (as slow as zstd -19 on extra streams and 4-8% smaller), lower
@@ -97,39 +102,64 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
   return raw;
 }
 
-// Compresses the three streams, the diff stream beside the others: control and
-// extra with zstd or, for IsLzma methods, LZMA2; diff with zstd or, for
-// IsModeled methods, the diff model.
+// Compresses the three streams at once: control and extra with zstd or, for
+// IsLzma methods, LZMA2; diff with zstd or, for IsModeled methods, the diff
+// model (two, each coding a part, for HasDiffParts methods).
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, PatchMethod method,
                                          const DiffOptions& options) {
-  absl::StatusOr<std::string> compressed[3];
-  auto compress = [&](int i) {
-    if (i == kDiffStream && IsModeled(method)) {
-      DiffModelEncoder encoder(DiffModelHashBits(method));
-      const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[i].data());
-      const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
-      for (size_t k = 0; k < ops.size(); ++k) {
-        if (!raw.exact[k]) encoder.Encode(bases, diff, ops[k].diff_len);
-        diff += ops[k].diff_len;
-        bases += ops[k].diff_len;
-      }
-      compressed[i] = encoder.Finish();
-      return;
-    }
-    compressed[i] = CompressSideStream(raw.streams[i], method, options);
-  };
-  // The diff stream is the long one: it gets its own thread when allowed.
-  std::thread diff_thread;
-  if (options.threads > 1) {
-    diff_thread = std::thread(compress, kDiffStream);
-  } else {
-    compress(kDiffStream);
+  // Where each op's diff bytes start in the raw diff stream, and how many of
+  // them the model codes (none for exact ops).
+  std::vector<uint64_t> coded(ops.size()), starts(ops.size());
+  for (size_t k = 0, at = 0; k < ops.size(); at += ops[k].diff_len, ++k) {
+    starts[k] = at;
+    coded[k] = raw.exact[k] ? 0 : ops[k].diff_len;
   }
-  compress(kExtraStream);
-  compress(kControlStream);
-  if (diff_thread.joinable()) diff_thread.join();
+  const size_t first_entries =
+      HasDiffParts(method) ? FirstPartEntries(coded, options) : ops.size();
+  // The diff model's output for ops [begin, end).
+  auto model = [&](size_t begin, size_t end) {
+    DiffModelEncoder encoder(DiffModelHashBits(method));
+    const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[kDiffStream].data());
+    const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
+    for (size_t k = begin; k < end; ++k) {
+      if (coded[k] > 0) encoder.Encode(bases + starts[k], diff + starts[k], coded[k]);
+    }
+    return encoder.Finish();
+  };
+  // The jobs, longest first: the diff stream's (one, or one per part), then
+  // the extra and control streams. With threads, each gets a thread of its
+  // own and the system shares the cores among them.
+  std::string parts[2];
+  absl::StatusOr<std::string> compressed[3];
+  std::vector<std::function<void()>> jobs;
+  if (!IsModeled(method)) {
+    jobs.push_back([&] { compressed[kDiffStream] = CompressSideStream(
+                             raw.streams[kDiffStream], method, options); });
+  } else {
+    jobs.push_back([&] { parts[0] = model(0, first_entries); });
+    if (first_entries < ops.size()) {
+      jobs.push_back([&] { parts[1] = model(first_entries, ops.size()); });
+    }
+  }
+  for (int i : {kExtraStream, kControlStream}) {
+    jobs.push_back([&, i] { compressed[i] = CompressSideStream(raw.streams[i], method, options); });
+  }
+  std::vector<std::thread> threads;
+  for (size_t j = 1; j < jobs.size() && options.threads > 1; ++j) threads.emplace_back(jobs[j]);
+  jobs[0]();
+  if (threads.empty()) {
+    for (size_t j = 1; j < jobs.size(); ++j) jobs[j]();
+  }
+  for (std::thread& t : threads) t.join();
+  if (IsModeled(method)) {
+    std::string diff;
+    if (HasDiffParts(method)) {
+      AppendDiffPartsHead({first_entries, parts[0].size()}, &diff);
+    }
+    compressed[kDiffStream] = diff + parts[0] + parts[1];
+  }
   for (const auto& frame : compressed) {
     if (!frame.ok()) return frame.status();
   }
@@ -279,6 +309,15 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
 }
 
 }  // namespace
+
+size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& options) {
+  uint64_t total = 0;
+  for (uint64_t n : coded) total += n;
+  if (options.threads < 2 || total < kMinDiffPartBytes) return coded.size();
+  size_t k = 0;
+  for (uint64_t sum = 0; k < coded.size() && sum < total / 2; ++k) sum += coded[k];
+  return k;
+}
 
 PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options) {
   if (options.lzma_streams) {

@@ -92,6 +92,12 @@ struct DiffStats {
 // masked copies of both when old is an executable.
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable);
 
+// For HasDiffParts methods: how many of the control entries, whose diff
+// bytes the model codes `coded[k]` of, the first part codes. Two parts, each
+// about half of the coded bytes, when the diff has 1 MiB or more to code and
+// two threads to code it; else all entries (no second part).
+size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& options);
+
 // The sparse modeled method Diff writes for `options` (methods 7 to 10).
 PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options);
 

@@ -66,6 +66,34 @@ absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& h
   return absl::OkStatus();
 }
 
+void AppendDiffPartsHead(const DiffParts& parts, std::string* out) {
+  PutVarint(parts.first_entries, out);
+  PutVarint(parts.first_bytes, out);
+}
+
+absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream) {
+  char head[20];
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof head, stream.compressed_size));
+  PF_ASSIGN_OR_RETURN(size_t got, patch.ReadAt(stream.offset, head, want));
+  if (got != want) return absl::DataLossError("patch is shorter than its header says");
+  DiffParts parts;
+  size_t at = 0;
+  for (uint64_t* field : {&parts.first_entries, &parts.first_bytes}) {
+    *field = 0;
+    for (int shift = 0;; shift += 7) {
+      if (at == got || shift > 63) return absl::DataLossError("corrupt patch: diff stream head");
+      const uint8_t byte = static_cast<uint8_t>(head[at++]);
+      *field |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+  }
+  parts.head_bytes = at;
+  if (parts.first_bytes > stream.compressed_size - at) {
+    return absl::DataLossError("corrupt patch: diff stream's first part exceeds it");
+  }
+  return parts;
+}
+
 const char* PatchMethodName(PatchMethod method) {
   switch (method) {
     case PatchMethod::kStreams:

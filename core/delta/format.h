@@ -76,6 +76,9 @@ inline bool IsLzma(PatchMethod method) {
   return method == PatchMethod::kLzmaSparseModeledStreams ||
          method == PatchMethod::kLzmaSparsePredictedModeledStreams;
 }
+// True where two diff models code the diff stream, each its own part
+// (FORMAT.md, methods 9 and 10: DiffParts).
+inline bool HasDiffParts(PatchMethod method) { return IsLzma(method); }
 // True where control entries mark exact copies (FORMAT.md, methods 7 and 8).
 inline bool IsSparse(PatchMethod method) {
   return method == PatchMethod::kSparseModeledStreams ||
@@ -181,6 +184,21 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch);
 // Reads every stream of `patch` once and checks its FrameChecksum, so that a
 // corrupt patch is refused before any output. DataLoss names the stream.
 absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& header);
+
+// The head of a HasDiffParts method's diff stream: the first `first_entries`
+// control entries' diff bytes are coded in the first part, of `first_bytes`
+// bytes, the others' in the second part, which takes the rest of the stream
+// and is empty if no entry is left for it. Each part is a diff model's output.
+struct DiffParts {
+  uint64_t first_entries = 0;
+  uint64_t first_bytes = 0;
+  uint64_t head_bytes = 0;  // Bytes of the head itself (set by ReadDiffParts).
+};
+// Appends the head of `parts` to `out`: two LEB128 varints.
+void AppendDiffPartsHead(const DiffParts& parts, std::string* out);
+// Reads the head of the diff stream `stream` of `patch` and checks that the
+// first part fits the stream. DataLoss if not.
+absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream);
 
 const char* PatchMethodName(PatchMethod method);
 

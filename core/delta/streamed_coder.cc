@@ -47,11 +47,13 @@ class RegionReader {
   std::string old_buf_, new_buf_, diff_;
 };
 
-// Codes the diff bytes of the pieces that are not exact with the diff model.
+// Codes the diff bytes of pieces [begin, end) that are not exact with the
+// diff model.
 absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pieces,
-                                      RegionReader* reader) {
+                                      size_t begin, size_t end, RegionReader* reader) {
   DiffModelEncoder encoder(DiffModelHashBits(PatchMethod::kSparseModeledStreams));
-  for (const ExactCutter::Piece& piece : pieces) {
+  for (size_t k = begin; k < end; ++k) {
+    const ExactCutter::Piece& piece = pieces[k];
     if (piece.all_zero) continue;
     for (uint64_t done = 0; done < static_cast<uint64_t>(piece.op.diff_len);) {
       const size_t n = std::min<uint64_t>(kBoundedPiece, piece.op.diff_len - done);
@@ -62,6 +64,28 @@ absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pie
     }
   }
   return encoder.Finish();
+}
+
+// The diff stream of a `method` patch of the pieces, as Diff codes it: in two
+// parts (one after the other here) for HasDiffParts methods.
+absl::StatusOr<std::string> DiffStream(const std::vector<ExactCutter::Piece>& pieces,
+                                       PatchMethod method, const DiffOptions& options,
+                                       RegionReader* reader) {
+  if (!HasDiffParts(method)) return ModelDiff(pieces, 0, pieces.size(), reader);
+  std::vector<uint64_t> coded;
+  for (const ExactCutter::Piece& piece : pieces) {
+    coded.push_back(piece.all_zero ? 0 : piece.op.diff_len);
+  }
+  const size_t first = FirstPartEntries(coded, options);
+  PF_ASSIGN_OR_RETURN(std::string part0, ModelDiff(pieces, 0, first, reader));
+  std::string stream;
+  AppendDiffPartsHead({first, part0.size()}, &stream);
+  stream += part0;
+  if (first < pieces.size()) {
+    PF_ASSIGN_OR_RETURN(std::string part1, ModelDiff(pieces, first, pieces.size(), reader));
+    stream += part1;
+  }
+  return stream;
 }
 
 }  // namespace
@@ -127,7 +151,9 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   // Pass 2: the model codes what is not exact, beside the other streams'
   // compression, as Diff's StreamsPatch does.
   absl::StatusOr<std::string> frames[3];
-  auto model = [&] { frames[kDiffStream] = ModelDiff(pieces, &reader); };
+  auto model = [&] {
+    frames[kDiffStream] = DiffStream(pieces, header.method, options, &reader);
+  };
   std::thread model_thread;
   if (options.threads > 1) {
     model_thread = std::thread(model);
