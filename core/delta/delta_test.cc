@@ -220,6 +220,27 @@ TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   ExpectRoundTrip(old_data, new_data, options);
 }
 
+// Short side streams whose literals zstd codes better than LZMA (few
+// distinct bytes, nothing repeated) keep zstd: the patch is then exactly
+// the method 7 patch.
+TEST(DeltaTest, ShortSideStreamsKeepZstdWhereSmaller) {
+  std::mt19937_64 rng(13);
+  const std::string old_data = RandomBytes(rng, 100000);
+  std::string letters = RandomBytes(rng, 3000, 10);
+  for (char& c : letters) c = static_cast<char>('a' + c);
+  const std::string new_data = old_data.substr(0, 50000) + letters + old_data.substr(50000);
+  DiffOptions options = StreamsOnly();
+  DiffStats stats;
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options, &stats);
+  ASSERT_TRUE(patch.ok());
+  EXPECT_EQ(stats.method, PatchMethod::kSparseModeledStreams);
+  options.lzma_streams = false;
+  absl::StatusOr<std::string> zstd_patch = Diff(old_data, new_data, options);
+  ASSERT_TRUE(zstd_patch.ok());
+  EXPECT_TRUE(*patch == *zstd_patch);
+  ExpectRoundTrip(old_data, new_data, StreamsOnly());
+}
+
 // A diff stream with 1 MiB or more to code is coded in two parts by two
 // models at once (methods 9 and 10); one thread codes it whole.
 TEST(DeltaTest, BigDiffStreamsAreCodedInTwoParts) {

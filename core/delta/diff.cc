@@ -34,6 +34,10 @@ constexpr uint64_t kMaxAnchoredSortPercent = 85;
 // a second model would learn again what the first knows, for little time.
 constexpr uint64_t kMinDiffPartBytes = uint64_t{1} << 20;
 
+// Side streams (control and extra) of fewer bytes than this are also
+// compressed with zstd (PreferZstdSideStreams): a few milliseconds at most.
+constexpr uint64_t kMaxZstdTriedBytes = uint64_t{64} << 10;
+
 // The LZMA preset for a zstd level (DiffOptions::level): 6 for the default 19
 // and above (as slow as zstd -19 on extra streams and 4-8% smaller), lower
 // presets for the faster levels.
@@ -107,8 +111,9 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
 // model (two, each coding a part, for HasDiffParts methods).
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
                                          const std::vector<DeltaOp>& ops,
-                                         const RawStreams& raw, PatchMethod method,
+                                         const RawStreams& raw, PatchMethod* method_in_out,
                                          const DiffOptions& options) {
+  PatchMethod method = *method_in_out;
   // Where each op's diff bytes start in the raw diff stream, and how many of
   // them the model codes (none for exact ops).
   std::vector<uint64_t> coded(ops.size()), starts(ops.size());
@@ -153,16 +158,20 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
     for (size_t j = 1; j < jobs.size(); ++j) jobs[j]();
   }
   for (std::thread& t : threads) t.join();
+  for (int i : {kExtraStream, kControlStream}) {
+    if (!compressed[i].ok()) return compressed[i].status();
+  }
   if (IsModeled(method)) {
-    std::string diff;
-    if (HasDiffParts(method)) {
-      AppendDiffPartsHead({first_entries, parts[0].size()}, &diff);
-    }
-    compressed[kDiffStream] = diff + parts[0] + parts[1];
+    std::string& extra = *compressed[kExtraStream];
+    std::string& control = *compressed[kControlStream];
+    PF_RETURN_IF_ERROR(PreferZstdSideStreams(raw.streams[kControlStream],
+                                             raw.streams[kExtraStream], first_entries, ops.size(),
+                                             parts[0].size(), options, &method, &control,
+                                             &extra));
+    compressed[kDiffStream] = DiffStreamOf(method, first_entries, parts[0], parts[1]);
   }
-  for (const auto& frame : compressed) {
-    if (!frame.ok()) return frame.status();
-  }
+  if (!compressed[kDiffStream].ok()) return compressed[kDiffStream].status();
+  *method_in_out = method;
   PatchHeader header = base;
   header.method = method;
   return SerializePatch(header, {*compressed[0], *compressed[1], *compressed[2]},
@@ -279,7 +288,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                         true);
       }
       ops = std::move(cut);
-      method = SparseModeledMethod(predicted.has_value(), options);
+      method = SparseModeledMethod(predicted.has_value(), options.lzma_streams);
     }
   }
   stats->ops = ops.size();
@@ -290,7 +299,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   for (size_t k = 0; k < ops.size(); ++k) {
     if (raw.exact[k]) stats->exact_diff_bytes += ops[k].diff_len;
   }
-  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, method, options));
+  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, &method, options));
   stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();
@@ -319,13 +328,42 @@ size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& o
   return k;
 }
 
-PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options) {
-  if (options.lzma_streams) {
+PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams) {
+  if (lzma_streams) {
     return predicted ? PatchMethod::kLzmaSparsePredictedModeledStreams
                      : PatchMethod::kLzmaSparseModeledStreams;
   }
   return predicted ? PatchMethod::kSparsePredictedModeledStreams
                    : PatchMethod::kSparseModeledStreams;
+}
+
+absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_view raw_extra,
+                                   size_t first_entries, size_t entries, uint64_t first_bytes,
+                                   const DiffOptions& options, PatchMethod* method,
+                                   std::string* control, std::string* extra) {
+  if (!IsLzma(*method) || first_entries != entries ||
+      raw_control.size() + raw_extra.size() >= kMaxZstdTriedBytes) {
+    return absl::OkStatus();
+  }
+  // zstd's Huffman-coded literals may beat LZMA's, which learn slowly.
+  const PatchMethod twin = SparseModeledMethod(IsPredicted(*method), /*lzma_streams=*/false);
+  PF_ASSIGN_OR_RETURN(std::string zstd_extra, CompressSideStream(raw_extra, twin, options));
+  PF_ASSIGN_OR_RETURN(std::string zstd_control, CompressSideStream(raw_control, twin, options));
+  std::string head;
+  AppendDiffPartsHead({first_entries, first_bytes}, &head);
+  if (zstd_extra.size() + zstd_control.size() < extra->size() + control->size() + head.size()) {
+    *method = twin;
+    *extra = std::move(zstd_extra);
+    *control = std::move(zstd_control);
+  }
+  return absl::OkStatus();
+}
+
+std::string DiffStreamOf(PatchMethod method, size_t first_entries, absl::string_view first,
+                         absl::string_view second) {
+  std::string stream;
+  if (HasDiffParts(method)) AppendDiffPartsHead({first_entries, first.size()}, &stream);
+  return absl::StrCat(stream, first, second);
 }
 
 absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,

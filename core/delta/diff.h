@@ -98,8 +98,25 @@ uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executab
 // two threads to code it; else all entries (no second part).
 size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& options);
 
-// The sparse modeled method Diff writes for `options` (methods 7 to 10).
-PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options);
+// The sparse modeled method Diff writes (methods 7 to 10).
+PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams);
+
+// For an IsLzma `*method` whose diff stream has one part (first_entries ==
+// entries, the part first_bytes long) and whose side streams have fewer than
+// 64 KiB raw: compresses them with zstd too and, where that makes the patch
+// smaller, switches *method to its zstd twin (methods 7 and 8) and replaces
+// `*control` and `*extra`. Short streams are where LZMA's literals, which
+// learn slowly, lose to zstd's Huffman codes.
+absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_view raw_extra,
+                                   size_t first_entries, size_t entries, uint64_t first_bytes,
+                                   const DiffOptions& options, PatchMethod* method,
+                                   std::string* control, std::string* extra);
+
+// The diff stream of a modeled `method` patch from its parts' model outputs
+// (`second` empty when there is one part): with its head (DiffParts) for
+// HasDiffParts methods.
+std::string DiffStreamOf(PatchMethod method, size_t first_entries, absl::string_view first,
+                         absl::string_view second);
 
 // The control or extra stream of a `method` patch compressed as Diff does it:
 // LZMA2 for IsLzma methods, else one zstd frame at options.level.

@@ -66,28 +66,6 @@ absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pie
   return encoder.Finish();
 }
 
-// The diff stream of a `method` patch of the pieces, as Diff codes it: in two
-// parts (one after the other here) for HasDiffParts methods.
-absl::StatusOr<std::string> DiffStream(const std::vector<ExactCutter::Piece>& pieces,
-                                       PatchMethod method, const DiffOptions& options,
-                                       RegionReader* reader) {
-  if (!HasDiffParts(method)) return ModelDiff(pieces, 0, pieces.size(), reader);
-  std::vector<uint64_t> coded;
-  for (const ExactCutter::Piece& piece : pieces) {
-    coded.push_back(piece.all_zero ? 0 : piece.op.diff_len);
-  }
-  const size_t first = FirstPartEntries(coded, options);
-  PF_ASSIGN_OR_RETURN(std::string part0, ModelDiff(pieces, 0, first, reader));
-  std::string stream;
-  AppendDiffPartsHead({first, part0.size()}, &stream);
-  stream += part0;
-  if (first < pieces.size()) {
-    PF_ASSIGN_OR_RETURN(std::string part1, ModelDiff(pieces, first, pieces.size(), reader));
-    stream += part1;
-  }
-  return stream;
-}
-
 }  // namespace
 
 absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& new_file,
@@ -127,7 +105,7 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   }
 
   PatchHeader header;
-  header.method = SparseModeledMethod(/*predicted=*/false, options);
+  header.method = SparseModeledMethod(/*predicted=*/false, options.lzma_streams);
   header.old_size = old.size();
   header.new_size = new_file.size();
   header.new_digest = new_hash.Finish();
@@ -151,8 +129,19 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   // Pass 2: the model codes what is not exact, beside the other streams'
   // compression, as Diff's StreamsPatch does.
   absl::StatusOr<std::string> frames[3];
+  // In two parts for HasDiffParts methods (one after the other here).
+  std::vector<uint64_t> coded;
+  for (const ExactCutter::Piece& piece : pieces) {
+    coded.push_back(piece.all_zero ? 0 : piece.op.diff_len);
+  }
+  const size_t first = HasDiffParts(header.method) ? FirstPartEntries(coded, options)
+                                                   : pieces.size();
+  absl::StatusOr<std::string> parts[2] = {std::string(), std::string()};
   auto model = [&] {
-    frames[kDiffStream] = DiffStream(pieces, header.method, options, &reader);
+    parts[0] = ModelDiff(pieces, 0, first, &reader);
+    if (parts[0].ok() && first < pieces.size()) {
+      parts[1] = ModelDiff(pieces, first, pieces.size(), &reader);
+    }
   };
   std::thread model_thread;
   if (options.threads > 1) {
@@ -163,9 +152,16 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   frames[kExtraStream] = CompressSideStream(extra, header.method, options);
   frames[kControlStream] = CompressSideStream(control, header.method, options);
   if (model_thread.joinable()) model_thread.join();
-  for (const auto& frame : frames) {
-    if (!frame.ok()) return frame.status();
+  for (const auto& part : parts) {
+    if (!part.ok()) return part.status();
   }
+  for (int i : {kExtraStream, kControlStream}) {
+    if (!frames[i].ok()) return frames[i].status();
+  }
+  PF_RETURN_IF_ERROR(PreferZstdSideStreams(control, extra, first, pieces.size(),
+                                           parts[0]->size(), options, &header.method,
+                                           &*frames[kControlStream], &*frames[kExtraStream]));
+  frames[kDiffStream] = DiffStreamOf(header.method, first, *parts[0], *parts[1]);
   const std::string bytes = SerializePatch(header, {*frames[0], *frames[1], *frames[2]},
                                            {control.size(), diff_bytes, extra.size()});
   // Diff would try the zstd-prefix method beside this patch: let it.

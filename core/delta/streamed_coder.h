@@ -17,8 +17,8 @@
 namespace patchfarm {
 
 // Writes to `patch` the patch DiffWithOps would make of `ops` (the same
-// bytes), when that is a sparse modeled patch (method 7 or 9, by
-// DiffOptions::lzma_streams) whose diff bytes are
+// bytes), when that is a sparse modeled patch (method 7 or 9, chosen as Diff
+// chooses) whose diff bytes are
 // almost all zero (no more than 1 in 1024 non-zero, where Diff does not try
 // prediction) and Diff would not try the zstd-prefix method beside it
 // (TriesPrefixMethod), and returns true; returns false, having written
