@@ -198,10 +198,12 @@ class ModelParts {
 
   absl::Status Open() {
     if (!HasDiffParts(method_)) {
-      return OpenPart(stream_.offset, stream_.compressed_size);
+      OpenPart(stream_.offset, stream_.compressed_size);
+      return absl::OkStatus();
     }
     PF_ASSIGN_OR_RETURN(parts_, ReadDiffParts(*patch_, stream_));
-    return OpenPart(stream_.offset + parts_.head_bytes, parts_.first_bytes);
+    OpenPart(stream_.offset + parts_.head_bytes, parts_.first_bytes);
+    return absl::OkStatus();
   }
   // Called before the entry at `index` (0, 1, ...) is decoded.
   absl::Status StartEntry(uint64_t index) {
@@ -222,16 +224,16 @@ class ModelParts {
   uint64_t SecondBytes() const {
     return stream_.compressed_size - parts_.head_bytes - parts_.first_bytes;
   }
-  absl::Status OpenPart(uint64_t offset, uint64_t length) {
+  void OpenPart(uint64_t offset, uint64_t length) {
     decoder_.reset();  // One model's tables at a time.
     decoder_ = std::make_unique<DiffModelDecoder>(patch_, offset, length,
                                                   DiffModelHashBits(method_));
-    return absl::OkStatus();
   }
   absl::Status NextPart() {
     PF_RETURN_IF_ERROR(decoder_->CheckFinished());
     second_ = true;
-    return OpenPart(stream_.offset + parts_.head_bytes + parts_.first_bytes, SecondBytes());
+    OpenPart(stream_.offset + parts_.head_bytes + parts_.first_bytes, SecondBytes());
+    return absl::OkStatus();
   }
 
   const ByteSource* patch_;

@@ -118,8 +118,9 @@ absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_v
 std::string DiffStreamOf(PatchMethod method, size_t first_entries, absl::string_view first,
                          absl::string_view second);
 
-// The control or extra stream of a `method` patch compressed as Diff does it:
-// LZMA2 for IsLzma methods, else one zstd frame at options.level.
+// A stream of a `method` patch that the diff model does not code, compressed
+// as Diff does it: LZMA2 for IsLzma methods (their control and extra
+// streams), else one zstd frame at options.level.
 absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,
                                                const DiffOptions& options);
 
