@@ -46,8 +46,10 @@ enum class PatchMethod : uint8_t {
   kSparseModeledStreams = 7,
   kSparsePredictedModeledStreams = 8,
   // As kSparseModeledStreams and kSparsePredictedModeledStreams, but the
-  // control and extra streams are raw LZMA2 (lzma_codec.h) instead of zstd:
-  // 4-8% smaller on executables' new code and data.
+  // control and extra streams are raw LZMA2 (lzma_codec.h) instead of zstd
+  // (4-8% smaller on executables' new code and data), and the diff stream is
+  // in two parts (DiffParts), each coded by its own model, which writers
+  // code at once.
   kLzmaSparseModeledStreams = 9,
   kLzmaSparsePredictedModeledStreams = 10,
 };
