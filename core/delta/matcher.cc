@@ -19,6 +19,10 @@ constexpr int64_t kSwitchMargin = 12;
 constexpr int64_t kShortMatch = 64;
 constexpr int64_t kLookBeyond = 96;
 constexpr int64_t kShortSwitchMargin = 28;
+// After a search that finds less than kTinyMatch bytes, the scan skips
+// kTinySkip more positions without searching.
+constexpr int64_t kTinyMatch = 8;
+constexpr int64_t kTinySkip = 3;
 // MatchAll cuts new into this many segments per thread.
 constexpr int64_t kSegmentsPerThread = 8;
 
@@ -99,6 +103,15 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
       if ((len == old_score && len != 0) || Switches(scan, pos, len, old_score)) break;
       if (Same(scan, last_offset_)) --old_score;
       ++scan;
+      if (len < kTinyMatch) {
+        // Nothing here to build on (fresh data): the next few positions are
+        // skipped; a real match starting among them is still found a little
+        // later, and Emit extends it back over them.
+        for (const int64_t stop = std::min(end_, scan + kTinySkip); scan < stop; ++scan) {
+          if (scan < scsc && Same(scan, last_offset_)) --old_score;
+        }
+        scsc = std::max(scsc, scan);
+      }
     }
     if (len != old_score || scan >= end_) Emit(std::min(scan, end_), pos);
   }
