@@ -77,18 +77,13 @@ absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExt
   PF_ASSIGN_OR_RETURN(size_t got, patch.ReadAt(stream.offset, head, want));
   if (got != want) return absl::DataLossError("patch is shorter than its header says");
   DiffParts parts;
-  size_t at = 0;
-  for (uint64_t* field : {&parts.first_entries, &parts.first_bytes}) {
-    *field = 0;
-    for (int shift = 0;; shift += 7) {
-      if (at == got || shift > 63) return absl::DataLossError("corrupt patch: diff stream head");
-      const uint8_t byte = static_cast<uint8_t>(head[at++]);
-      *field |= uint64_t{byte & 0x7fu} << shift;
-      if ((byte & 0x80) == 0) break;
-    }
+  const char* at = head;
+  if (!GetVarint(&at, head + got, &parts.first_entries) ||
+      !GetVarint(&at, head + got, &parts.first_bytes)) {
+    return absl::DataLossError("corrupt patch: diff stream head");
   }
-  parts.head_bytes = at;
-  if (parts.first_bytes > stream.compressed_size - at) {
+  parts.head_bytes = at - head;
+  if (parts.first_bytes > stream.compressed_size - parts.head_bytes) {
     return absl::DataLossError("corrupt patch: diff stream's first part exceeds it");
   }
   return parts;

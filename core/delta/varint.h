@@ -16,6 +16,18 @@ inline void PutVarint(uint64_t value, std::string* out) {
   out->push_back(static_cast<char>(value));
 }
 
+// Reads a varint PutVarint wrote from [*p, end) and moves *p past it. False
+// (with *p anywhere in the range) if it runs past `end` or past 64 bits.
+inline bool GetVarint(const char** p, const char* end, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*(*p)++);
+    *value |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
 inline uint64_t ZigZag(int64_t value) {
   return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
 }
