@@ -76,6 +76,7 @@ absl::Status Apply(const std::string& old_path, const std::vector<std::string>& 
   const ByteSource* old_source = old_file.get();
   ApplyOptions options;
   options.max_output_bytes = kMaxApplyOutputBytes;
+  options.threads = 2;  // FileSource and ScratchFile allow concurrent reads.
   for (size_t i = 0; i < patch_paths.size(); ++i) {
     const std::string& patch_path = patch_paths[i];
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> patch, FileSource::Open(patch_path));

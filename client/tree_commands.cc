@@ -86,6 +86,7 @@ absl::Status ApplyPackagesToNewTree(const std::string& old_dir,
   PF_ASSIGN_OR_RETURN(std::unique_ptr<OpenChain> all, OpenAll(packages));
   ChainOptions options;
   options.scratch_dir = DirName(out_dir);  // Large files of intermediate versions.
+  options.apply_threads = 2;               // FileSources read from two threads.
   return ApplyToNewTree(old_dir, all->chain, out_dir, options);
 }
 
@@ -95,6 +96,7 @@ absl::Status ApplyPackagesInPlace(const std::string& install_dir,
   InPlaceReport report;
   InPlaceOptions options;
   options.chain.scratch_dir = install_dir;  // Large files of intermediate versions.
+  options.chain.apply_threads = 2;          // FileSources read from two threads.
   PF_RETURN_IF_ERROR(ApplyInPlace(install_dir, all->chain, options, &report));
   if (report.recovery != Recovery::kNone) {
     std::printf("%s: first %s\n", install_dir.c_str(), RecoveryName(report.recovery));

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -137,10 +138,15 @@ absl::Status ScratchFile::Flush() const {
 }
 
 absl::StatusOr<size_t> ScratchFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
-  if (!buffer_.empty()) PF_RETURN_IF_ERROR(Flush());
+  uint64_t size;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!buffer_.empty()) PF_RETURN_IF_ERROR(Flush());
+    size = size_;
+  }
   size_t done = 0;
-  while (done < n && offset + done < size_) {
-    ssize_t got = pread(fd_, buf + done, std::min<uint64_t>(n - done, size_ - offset - done),
+  while (done < n && offset + done < size) {
+    ssize_t got = pread(fd_, buf + done, std::min<uint64_t>(n - done, size - offset - done),
                         static_cast<off_t>(offset + done));
     if (got < 0) {
       if (errno == EINTR) continue;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -69,7 +70,8 @@ class FileSource : public ByteSource {
 // An anonymous temporary file for bytes too large to keep in memory (a patch's
 // streams while its header cannot be written yet): appended to, then read
 // back. It has no name (O_TMPFILE, or unlinked at once where the file system
-// lacks it), so nothing is left behind, even by a crash. Not thread-safe.
+// lacks it), so nothing is left behind, even by a crash. Appends must not run
+// beside other calls; reads (ReadAt, size) may run from several threads at once.
 class ScratchFile : public ByteSink, public ByteSource {
  public:
   // A scratch file on the file system of directory `dir`.
@@ -90,6 +92,7 @@ class ScratchFile : public ByteSink, public ByteSource {
   int fd_;
   std::string dir_;  // For messages.
   uint64_t size_ = 0;
+  mutable std::mutex mu_;       // Guards buffer_ in ReadAt.
   mutable std::string buffer_;  // Appended bytes not yet written.
 };
 

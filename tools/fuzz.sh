@@ -10,8 +10,9 @@ half=$(( (seconds + 1) / 2 ))
 out=.bazel/fuzz
 rm -rf "$out/seeds" "$out/trees"
 mkdir -p "$out/corpus" "$out/package_corpus" "$out/seeds" "$out/trees"
-common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc core/delta/cm.cc
-             core/delta/diff_model.cc core/delta/format.cc core/delta/lzma_codec.cc
+common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc
+             core/delta/apply_entries.cc core/delta/cm.cc core/delta/diff_model.cc
+             core/delta/format.cc core/delta/lzma_codec.cc core/delta/model_parts.cc
              core/delta/reference_predictor.cc core/delta/stream_reader.cc
              core/delta/zstd_codec.cc)
 tree_srcs=(common/directory.cc common/file.cc common/file_system.cc core/tree/base_tree.cc

@@ -177,10 +177,13 @@ absl::StatusOr<std::optional<StepFailure>> Updater::Follow(const UpdatePath& pat
     if (!package.ok()) return StepFailure{step.id, step.file.url(), package.status()};
     checked.push_back(*std::move(package));
   }
+  InPlaceOptions apply;
+  apply.chain.apply_threads = 2;  // FileSources read from two threads.
   for (size_t i = 0; i < path.steps.size(); ++i) {
     const PathEdge& step = path.steps[i];
-    absl::Status applied = ApplyInPlace(
-        options_.install_dir, {{step.file.url(), checked[i].source.get(), &checked[i].package}});
+    absl::Status applied =
+        ApplyInPlace(options_.install_dir,
+                     {{step.file.url(), checked[i].source.get(), &checked[i].package}}, apply);
     if (!applied.ok()) return StepFailure{step.id, step.file.url(), applied};
     // The switch committed: the marker says so before anything else runs.
     PF_RETURN_IF_ERROR(Record(step.to_version, step.to_manifest));

@@ -9,67 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "core/delta/apply_entries.h"
 #include "core/delta/diff_model.h"
-#include "core/delta/lzma_codec.h"
+#include "core/delta/model_parts.h"
 #include "core/delta/reference_predictor.h"
-#include "core/delta/varint.h"
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
 namespace {
-
-// Output is produced in pieces of at most this size.
-constexpr size_t kChunkBytes = 256 << 10;
-constexpr int kMaxStreamWindowLog = 24;
-// Old is read through one buffer of this size.
-constexpr size_t kOldBufferBytes = 1 << 20;
-static_assert(kChunkBytes + kDiffModelLookahead <= kOldBufferBytes,
-              "a piece and its look-ahead must fit the old buffer");
-
-// Reads exactly `n` bytes of old at `offset` (which the caller has checked lie
-// within old.size()).
-absl::Status ReadOld(const ByteSource& old, uint64_t offset, char* buf, size_t n) {
-  absl::StatusOr<size_t> got = old.ReadAt(offset, buf, n);
-  if (!got.ok()) {
-    return absl::Status(got.status().code(),
-                        absl::StrCat("reading the old file at offset ", offset, ": ",
-                                     got.status().message()));
-  }
-  if (*got != n) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the old file gave ", *got, " of ", n, " bytes at offset ", offset,
-                     " though it has ", old.size(), "; did it change during apply?"));
-  }
-  return absl::OkStatus();
-}
-
-// Old through a buffer of kOldBufferBytes, allocated on first use. A miss
-// reads exactly the bytes asked for: the control entries of real patches jump
-// around old (biome 2.5.14 -> 2.5.15: of 103k reads, 54k go back and 40k more
-// than 1 MiB forward), so read-ahead would mostly copy bytes never used.
-class OldReader {
- public:
-  explicit OldReader(const ByteSource* old) : old_(old) {}
-
-  // Returns old[offset, offset + n), valid until the next call.
-  // REQUIRES: n <= kOldBufferBytes, offset + n <= old size.
-  absl::StatusOr<absl::string_view> Read(uint64_t offset, size_t n) {
-    if (offset < start_ || offset - start_ + n > length_) {
-      if (buffer_.empty()) buffer_.resize(kOldBufferBytes);
-      start_ = offset;
-      length_ = 0;
-      PF_RETURN_IF_ERROR(ReadOld(*old_, offset, buffer_.data(), n));
-      length_ = n;
-    }
-    return absl::string_view(buffer_.data() + (offset - start_), n);
-  }
-
- private:
-  const ByteSource* old_;
-  std::string buffer_;
-  uint64_t start_ = 0;  // old[start_, start_ + length_) is in buffer_.
-  size_t length_ = 0;
-};
 
 // Returns the SHA-256 of old, read in pieces of kOldBufferBytes: through
 // `reader`, or, if `copy` is not null, into *copy, which then holds all of old.
@@ -108,29 +55,6 @@ class HashingOutput {
   Sha256 hasher_;
   uint64_t written_ = 0;
 };
-
-absl::StatusOr<std::unique_ptr<ZstdFrameReader>> OpenStream(const ByteSource& patch,
-                                                           const StreamExtent& extent,
-                                                           absl::string_view prefix,
-                                                           int max_window_log) {
-  ZstdFrameReader::Limits limits;
-  limits.content_size = extent.raw_size;
-  limits.max_window_log = max_window_log;
-  limits.prefix = prefix;
-  return ZstdFrameReader::Open(&patch, extent.offset, extent.compressed_size, limits);
-}
-
-// A stream of `method`: one LZMA2 stream for IsLzma methods' control and extra
-// streams, else a zstd frame.
-absl::StatusOr<std::unique_ptr<StreamReader>> OpenStream(const ByteSource& patch,
-                                                        PatchMethod method,
-                                                        const StreamExtent& extent) {
-  if (IsLzma(method)) {
-    return LzmaStreamReader::Open(&patch, extent.offset, extent.compressed_size,
-                                  extent.raw_size);
-  }
-  return OpenStream(patch, extent, {}, kMaxStreamWindowLog);
-}
 
 // One stream read as the sequence of its frames (FORMAT.md: one frame, or n
 // for kFramedStreams), each opened once the one before it is read to its end
@@ -188,126 +112,6 @@ class FrameSequence {
   uint64_t left_ = 0;  // Bytes of the current frame not yet read.
 };
 
-// The diff model decoders of a modeled patch's diff stream: one over all of
-// it, or for HasDiffParts methods one per part, the second opened (after the
-// first is checked finished and freed) at the first entry it codes.
-class ModelParts {
- public:
-  ModelParts(const ByteSource* patch, const PatchHeader& header)
-      : patch_(patch), method_(header.method), stream_(header.streams[kDiffStream]) {}
-
-  absl::Status Open() {
-    if (!HasDiffParts(method_)) {
-      OpenPart(stream_.offset, stream_.compressed_size);
-      return absl::OkStatus();
-    }
-    PF_ASSIGN_OR_RETURN(parts_, ReadDiffParts(*patch_, stream_));
-    OpenPart(stream_.offset + parts_.head_bytes, parts_.first_bytes);
-    return absl::OkStatus();
-  }
-  // Called before the entry at `index` (0, 1, ...) is decoded.
-  absl::Status StartEntry(uint64_t index) {
-    if (!HasDiffParts(method_) || index != parts_.first_entries) return absl::OkStatus();
-    return NextPart();
-  }
-  DiffModelDecoder* decoder() { return decoder_.get(); }
-  // OK if every part was read exactly.
-  absl::Status CheckFinished() {
-    PF_RETURN_IF_ERROR(decoder_->CheckFinished());
-    if (HasDiffParts(method_) && !second_ && SecondBytes() != 0) {
-      return absl::DataLossError("corrupt patch: a diff stream part that no entry reads");
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  uint64_t SecondBytes() const {
-    return stream_.compressed_size - parts_.head_bytes - parts_.first_bytes;
-  }
-  void OpenPart(uint64_t offset, uint64_t length) {
-    decoder_.reset();  // One model's tables at a time.
-    decoder_ = std::make_unique<DiffModelDecoder>(patch_, offset, length,
-                                                  DiffModelHashBits(method_));
-  }
-  absl::Status NextPart() {
-    PF_RETURN_IF_ERROR(decoder_->CheckFinished());
-    second_ = true;
-    OpenPart(stream_.offset + parts_.head_bytes + parts_.first_bytes, SecondBytes());
-    return absl::OkStatus();
-  }
-
-  const ByteSource* patch_;
-  const PatchMethod method_;
-  const StreamExtent stream_;
-  DiffParts parts_;
-  bool second_ = false;
-  std::unique_ptr<DiffModelDecoder> decoder_;
-};
-
-struct ControlEntry {
-  int64_t seek = 0;
-  uint64_t diff_len = 0, extra_len = 0;
-  bool exact = false;  // Sparse methods: the diff bytes are all zero, not coded.
-};
-
-absl::StatusOr<ControlEntry> ReadEntry(StreamReader* control, PatchMethod method) {
-  ControlEntry e;
-  PF_ASSIGN_OR_RETURN(uint64_t zigzag_seek, control->ReadVarint());
-  PF_ASSIGN_OR_RETURN(e.diff_len, control->ReadVarint());
-  PF_ASSIGN_OR_RETURN(e.extra_len, control->ReadVarint());
-  e.seek = UnZigZag(zigzag_seek);
-  if (IsSparse(method)) {
-    e.exact = (e.diff_len & 1) != 0;
-    e.diff_len >>= 1;
-    if (e.exact && e.diff_len == 0) {
-      return absl::DataLossError("corrupt patch: exact control entry without diff bytes");
-    }
-  }
-  return e;
-}
-
-// Checks one control entry against the sizes and moves the cursors past it:
-// `*old_pos` to the end of its diff region, `*new_pos` past its output.
-// DataLoss if it leaves the files.
-absl::Status CheckEntry(const ControlEntry& e, uint64_t old_size, uint64_t new_size,
-                        uint64_t* old_pos, uint64_t* new_pos) {
-  if ((e.seek < 0 && static_cast<uint64_t>(-(e.seek + 1)) >= *old_pos) ||
-      (e.seek > 0 && static_cast<uint64_t>(e.seek) > old_size - *old_pos)) {
-    return absl::DataLossError("corrupt patch: control seeks outside the old file");
-  }
-  *old_pos += e.seek;
-  if (e.diff_len == 0 && e.extra_len == 0) {
-    return absl::DataLossError("corrupt patch: empty control entry");
-  }
-  const uint64_t remaining = new_size - *new_pos;
-  if (e.diff_len > old_size - *old_pos || e.diff_len > remaining ||
-      e.extra_len > remaining - e.diff_len) {
-    return absl::DataLossError("corrupt patch: control entry exceeds the file sizes");
-  }
-  *old_pos += e.diff_len;
-  *new_pos += e.diff_len + e.extra_len;
-  return absl::OkStatus();
-}
-
-// Opens the control stream; for predicted methods, checks and skips the byte
-// naming the instruction set.
-absl::StatusOr<std::unique_ptr<StreamReader>> OpenControl(const ByteSource& patch,
-                                                         const PatchHeader& header,
-                                                         InstructionSet* set) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<StreamReader> control,
-                      OpenStream(patch, header.method, header.streams[kControlStream]));
-  if (IsPredicted(header.method)) {
-    char byte = 0;
-    PF_RETURN_IF_ERROR(control->Read(&byte, 1));
-    if (byte != static_cast<char>(InstructionSet::kX86_64) &&
-        byte != static_cast<char>(InstructionSet::kArm64)) {
-      return absl::DataLossError("corrupt patch: unknown instruction set");
-    }
-    *set = static_cast<InstructionSet>(byte);
-  }
-  return control;
-}
-
 // The map of a predicted patch's ops: its whole control stream (at most
 // MaxPredictedControlBytes), checked.
 absl::Status ReadReferenceMap(const ByteSource& patch, const PatchHeader& header,
@@ -326,7 +130,10 @@ absl::Status ReadReferenceMap(const ByteSource& patch, const PatchHeader& header
   return absl::OkStatus();
 }
 
-absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHeader& header,
+// Writes new from old (read through `old`, or by the thread that decodes a
+// diff stream's second part ahead, from `old_source`) and the patch's streams.
+absl::Status ApplyStreams(const ByteSource& old_source, OldReader* old,
+                          const ByteSource& patch, const PatchHeader& header, int threads,
                           HashingOutput* out) {
   const bool modeled = IsModeled(header.method);
   const bool predicted = IsPredicted(header.method);
@@ -341,16 +148,14 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
   StreamReader& control = **opened;
   FrameSequence diff(&patch, header.method, header.DiffFrames());
   FrameSequence extra(&patch, header.method, header.ExtraFrames());
-  ModelParts model(&patch, header);
+  ModelParts model(&old_source, &patch, header, &map, threads);
   if (modeled) PF_RETURN_IF_ERROR(model.Open());
   uint64_t diff_remaining = 0;
   for (const StreamExtent& frame : header.DiffFrames()) diff_remaining += frame.raw_size;
   const uint64_t old_size = header.old_size;  // Apply checked old against it.
   const uint64_t new_size = header.new_size;
-  ReferencePredictor predictor(&map, static_cast<int64_t>(old_size), set);
-  std::string base;       // Predicted bases of the current region [base_at, base_at + size).
-  uint64_t base_at = 0;
-  std::string buf(kChunkBytes, '\0');
+  RegionBytes region(old, &map, old_size, set, predicted);
+  std::string buf(kApplyChunkBytes, '\0');
   uint64_t old_end = 0, new_end = 0;  // The cursors after the entries so far.
   for (uint64_t index = 0; !control.AtEnd(); ++index) {
     PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control, header.method));
@@ -358,13 +163,7 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
     const uint64_t new_at = new_end;
     PF_RETURN_IF_ERROR(CheckEntry(entry, old_size, new_size, &old_end, &new_end));
     const uint64_t diff_len = entry.diff_len, extra_len = entry.extra_len;
-    const uint64_t old_pos = old_end - diff_len;
-    if (predicted && diff_len > 0) {
-      predictor.StartRegion(static_cast<int64_t>(old_pos), static_cast<int64_t>(new_at),
-                            static_cast<int64_t>(diff_len));
-      base.clear();
-      base_at = 0;
-    }
+    if (diff_len > 0) region.Start(old_end - diff_len, new_at, diff_len);
     if (diff_len > diff_remaining) {
       return absl::DataLossError("corrupt patch: diff stream ends early");
     }
@@ -374,37 +173,15 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
       size_t n = std::min<uint64_t>(buf.size(), diff_len - done);
       const size_t lookahead =
           decoded ? std::min<uint64_t>(diff_len - done, n + kDiffModelLookahead) : n;
-      const char* old_bytes;
-      if (predicted) {
-        // Bases are computed front to back: keep those from `done` on and
-        // add up to the look-ahead (the predictor reads 7 old bytes further).
-        base.erase(0, done - base_at);
-        base_at = done;
-        const uint64_t have = base.size();
-        if (have < lookahead) {
-          const uint64_t from = done + have;
-          const uint64_t more = lookahead - have;
-          const uint64_t readable = std::min<uint64_t>(
-              diff_len - from, more + ReferencePredictor::kLookahead);
-          PF_ASSIGN_OR_RETURN(absl::string_view piece, old->Read(old_pos + from, readable));
-          base.resize(lookahead);
-          predictor.Fill(static_cast<int64_t>(from), reinterpret_cast<const uint8_t*>(piece.data()),
-                         static_cast<int64_t>(more), reinterpret_cast<uint8_t*>(&base[have]));
-        }
-        old_bytes = base.data();
-      } else {
-        PF_ASSIGN_OR_RETURN(absl::string_view old_piece, old->Read(old_pos + done, lookahead));
-        old_bytes = old_piece.data();
-      }
+      PF_ASSIGN_OR_RETURN(const char* old_bytes, region.At(done, lookahead));
       if (entry.exact) {
         PF_RETURN_IF_ERROR(out->Append(absl::string_view(old_bytes, n)));
         done += n;
         continue;
       }
       if (modeled) {
-        PF_RETURN_IF_ERROR(model.decoder()->Decode(reinterpret_cast<const uint8_t*>(old_bytes),
-                                                  lookahead,
-                                                  reinterpret_cast<uint8_t*>(buf.data()), n));
+        PF_RETURN_IF_ERROR(model.Decode(reinterpret_cast<const uint8_t*>(old_bytes), lookahead,
+                                        reinterpret_cast<uint8_t*>(buf.data()), n));
       } else {
         PF_RETURN_IF_ERROR(diff.Read(buf.data(), n));
       }
@@ -431,10 +208,14 @@ absl::Status ApplyStreams(OldReader* old, const ByteSource& patch, const PatchHe
 
 absl::Status ApplyPrefix(absl::string_view old_data, const ByteSource& patch,
                          const PatchHeader& header, HashingOutput* out) {
-  PF_ASSIGN_OR_RETURN(
-      std::unique_ptr<ZstdFrameReader> frame,
-      OpenStream(patch, header.streams[0], old_data, kMaxPrefixWindowLog));
-  std::string buf(kChunkBytes, '\0');
+  ZstdFrameReader::Limits limits;
+  limits.content_size = header.streams[0].raw_size;
+  limits.max_window_log = kMaxPrefixWindowLog;
+  limits.prefix = old_data;
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<ZstdFrameReader> frame,
+                      ZstdFrameReader::Open(&patch, header.streams[0].offset,
+                                            header.streams[0].compressed_size, limits));
+  std::string buf(kApplyChunkBytes, '\0');
   while (out->written() < header.new_size) {
     size_t n = std::min<uint64_t>(buf.size(), header.new_size - out->written());
     PF_RETURN_IF_ERROR(frame->Read(buf.data(), n));
@@ -485,7 +266,7 @@ absl::Status ApplyFrom(const ByteSource& old, const absl::string_view* old_in_me
   absl::Status status =
       prefix ? ApplyPrefix(copy_old ? absl::string_view(old_copy) : *old_in_memory, patch,
                            header, &output)
-             : ApplyStreams(&old_reader, patch, header, &output);
+             : ApplyStreams(old, &old_reader, patch, header, options.threads, &output);
   PF_RETURN_IF_ERROR(status);
   Digest new_digest = output.Finish();
   if (new_digest != header.new_digest) {

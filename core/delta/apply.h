@@ -19,6 +19,10 @@
 //   of every entry (16 bytes each for files under 4 GiB, else 32; the control
 //   stream is at most MaxPredictedControlBytes, 1 or 2 MiB, so at most ~6 or
 //   ~11 MiB under 4 GiB) and the bases of the current piece (256 KiB).
+// - With ApplyOptions::threads = 2 and a diff stream in two parts (methods 9
+//   and 10): a second diff model's tables (about 17 MiB), old buffer (1 MiB)
+//   and control stream decoder, and at most kAheadBytes (4 MiB) of decoded
+//   pieces held for the first thread (core/delta/model_parts.h).
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
 //   zstd references the whole of old as a prefix, so old must be in memory.
 //   The ByteSource overload reads it into a buffer of old's size, which the
@@ -47,6 +51,11 @@ namespace patchfarm {
 struct ApplyOptions {
   // Patches declaring a larger new file are refused before any output.
   uint64_t max_output_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
+  // 2: a diff stream in two parts (methods 9 and 10) has its second part
+  // decoded on a thread of its own while the first is decoded and written
+  // (core/delta/model_parts.h): old and patch are then read from two threads
+  // at once, so their ReadAt must allow that. 1: one thread.
+  int threads = 1;
 };
 
 // Verifies `old` against the patch's old size and SHA-256, then writes the new

@@ -33,6 +33,8 @@ constexpr uint64_t kMaxAnchoredSortPercent = 85;
 // Diff streams that code fewer bytes than this are not split in two parts:
 // a second model would learn again what the first knows, for little time.
 constexpr uint64_t kMinDiffPartBytes = uint64_t{1} << 20;
+// What a non-zero diff byte costs the model, in decisions (FirstPartEntries).
+constexpr uint64_t kNonzeroDecisions = 12;
 
 // Side streams (control and extra) of fewer bytes than this are also
 // compressed with zstd (PreferZstdSideStreams): a few milliseconds at most.
@@ -49,7 +51,8 @@ struct RawStreams {
   // predicted references (IsPredicted methods). The diff model's context.
   std::string bases;
   uint64_t nonzero_diff_bytes = 0;
-  std::vector<bool> exact;  // Per op: marked exact (sparse methods).
+  std::vector<bool> exact;         // Per op: marked exact (sparse methods).
+  std::vector<uint64_t> nonzero;  // Per op: its non-zero diff bytes.
 };
 
 // The bases of every op's diff region, concatenated in op order: old's bytes,
@@ -97,6 +100,7 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
       nonzero += diff[at] != 0;
     }
     raw.nonzero_diff_bytes += nonzero;
+    raw.nonzero.push_back(nonzero);
     const bool exact = sparse && op.diff_len > 0 && nonzero == 0;
     raw.exact.push_back(exact);
     entries.Add(op.old_pos, op.diff_len, op.extra_len, exact);
@@ -122,7 +126,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
     coded[k] = raw.exact[k] ? 0 : ops[k].diff_len;
   }
   const size_t first_entries =
-      HasDiffParts(method) ? FirstPartEntries(coded, options) : ops.size();
+      HasDiffParts(method) ? FirstPartEntries(coded, raw.nonzero, options) : ops.size();
   // The diff model's output for ops [begin, end).
   auto model = [&](size_t begin, size_t end) {
     DiffModelEncoder encoder(DiffModelHashBits(method));
@@ -319,12 +323,21 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
 
 }  // namespace
 
-size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& options) {
+size_t FirstPartEntries(const std::vector<uint64_t>& coded, const std::vector<uint64_t>& nonzero,
+                        const DiffOptions& options) {
   uint64_t total = 0;
   for (uint64_t n : coded) total += n;
   if (options.threads < 2 || total < kMinDiffPartBytes) return coded.size();
+  // The model's decisions: about one per 8 bytes inside zero runs, and a
+  // value's 8 and the flags around it per non-zero byte.
+  std::vector<uint64_t> cost(coded.size());
+  uint64_t total_cost = 0;
+  for (size_t k = 0; k < coded.size(); ++k) {
+    cost[k] = coded[k] == 0 ? 0 : coded[k] / 8 + kNonzeroDecisions * nonzero[k];
+    total_cost += cost[k];
+  }
   size_t k = 0;
-  for (uint64_t sum = 0; k < coded.size() && sum < total / 2; ++k) sum += coded[k];
+  for (uint64_t sum = 0; k < cost.size() && sum < total_cost / 2; ++k) sum += cost[k];
   return k;
 }
 

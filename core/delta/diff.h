@@ -93,10 +93,12 @@ struct DiffStats {
 uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executable);
 
 // For HasDiffParts methods: how many of the control entries, whose diff
-// bytes the model codes `coded[k]` of, the first part codes. Two parts, each
-// about half of the coded bytes, when the diff has 1 MiB or more to code and
-// two threads to code it; else all entries (no second part).
-size_t FirstPartEntries(const std::vector<uint64_t>& coded, const DiffOptions& options);
+// bytes the model codes `coded[k]` of (`nonzero[k]` of them non-zero), the
+// first part codes. Two parts, each about half of the model's work (its
+// decisions, estimated from both counts), when the diff has 1 MiB or more to
+// code and two threads to code it; else all entries (no second part).
+size_t FirstPartEntries(const std::vector<uint64_t>& coded, const std::vector<uint64_t>& nonzero,
+                        const DiffOptions& options);
 
 // The sparse modeled method Diff writes (methods 7 to 10).
 PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams);

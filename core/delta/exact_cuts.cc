@@ -35,7 +35,7 @@ void ExactCutter::Add(const char* diff, size_t n) {
 
 void ExactCutter::EndOp() {
   if (op_.diff_len == 0) {
-    pieces_.push_back({op_, false});
+    pieces_.push_back({op_, false, 0});
     return;
   }
   if (run_start_ >= 0) CloseRun(op_.diff_len);
@@ -46,7 +46,7 @@ void ExactCutter::EndOp() {
 void ExactCutter::Emit(int64_t end) {
   if (end > begin_) {
     pieces_.push_back(
-        {{op_.new_pos + begin_, op_.old_pos + begin_, end - begin_, 0}, nonzero_ == 0});
+        {{op_.new_pos + begin_, op_.old_pos + begin_, end - begin_, 0}, nonzero_ == 0, nonzero_});
   }
   begin_ = end;
   nonzero_ = 0;

@@ -24,7 +24,8 @@ class ExactCutter {
  public:
   struct Piece {
     DeltaOp op;
-    bool all_zero;  // Its diff bytes are all zero (diff_len > 0).
+    bool all_zero;     // Its diff bytes are all zero (diff_len > 0).
+    uint64_t nonzero;  // Its non-zero diff bytes.
   };
 
   // Starts `op`; its diff_len bytes follow through Add.

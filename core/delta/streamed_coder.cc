@@ -130,11 +130,12 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   // compression, as Diff's StreamsPatch does.
   absl::StatusOr<std::string> frames[3];
   // In two parts for HasDiffParts methods (one after the other here).
-  std::vector<uint64_t> coded;
+  std::vector<uint64_t> coded, nonzero;
   for (const ExactCutter::Piece& piece : pieces) {
     coded.push_back(piece.all_zero ? 0 : piece.op.diff_len);
+    nonzero.push_back(piece.nonzero);
   }
-  const size_t first = HasDiffParts(header.method) ? FirstPartEntries(coded, options)
+  const size_t first = HasDiffParts(header.method) ? FirstPartEntries(coded, nonzero, options)
                                                    : pieces.size();
   absl::StatusOr<std::string> parts[2] = {std::string(), std::string()};
   auto model = [&] {

@@ -302,6 +302,7 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     SliceSource payload(input.source, block.payload_offset, block.payload_size);
     ApplyOptions apply_options;
     apply_options.max_output_bytes = block.new_bytes;
+    apply_options.threads = options_.apply_threads;
     absl::Status status = Apply(old_data, payload, &split, apply_options);
     if (status.ok()) status = split.Finish();
     if (!status.ok()) {

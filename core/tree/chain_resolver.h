@@ -82,6 +82,9 @@ struct ChainOptions {
   // scratch_dir if it is set.
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
   std::string scratch_dir;                            // Default: none.
+  // ApplyOptions::threads for the payloads' patches: 2 only where every
+  // package source allows concurrent ReadAt calls (core/delta/apply.h).
+  int apply_threads = 1;
 };
 
 inline constexpr uint64_t kScratchFileBytes = uint64_t{16} << 20;

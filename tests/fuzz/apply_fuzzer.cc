@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   patchfarm::StringSink sink(&out);
   patchfarm::ApplyOptions options;
   options.max_output_bytes = 1 << 20;
+  options.threads = 2;  // Two-part diff streams: the second decoded ahead.
   (void)patchfarm::Apply(old_data, patch, &sink, options);
   return 0;
 }
