@@ -110,12 +110,51 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
   return raw;
 }
 
+// The extra stream of `ops` (new's bytes that no op takes from old),
+// compressed as `method`'s side streams: with threads, on a thread of its own
+// from construction on, while the diff stream is made (the extra stream
+// depends on the ops alone; cutting them at zero runs does not change it).
+class ExtraCompression {
+ public:
+  ExtraCompression(absl::string_view new_data, const std::vector<DeltaOp>& ops,
+                   PatchMethod method, const DiffOptions& options)
+      : lzma_(IsLzma(method)) {
+    for (const DeltaOp& op : ops) {
+      raw_.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
+    }
+    auto job = [this, method, options] { result_ = CompressSideStream(raw_, method, options); };
+    if (options.threads > 1) {
+      thread_ = std::thread(job);
+    } else {
+      job();
+    }
+  }
+  ~ExtraCompression() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Whether it was compressed as IsLzma methods' side streams are.
+  bool lzma() const { return lzma_; }
+  // The compressed stream (waits for it).
+  absl::StatusOr<std::string>& Get() {
+    if (thread_.joinable()) thread_.join();
+    return result_;
+  }
+
+ private:
+  const bool lzma_;
+  std::string raw_;
+  absl::StatusOr<std::string> result_;
+  std::thread thread_;
+};
+
 // Compresses the three streams at once: control and extra with zstd or, for
 // IsLzma methods, LZMA2; diff with zstd or, for IsModeled methods, the diff
-// model (two, each coding a part, for HasDiffParts methods).
+// model (two, each coding a part, for HasDiffParts methods). The extra stream
+// is taken from `extra` if it was compressed for the same kind of method.
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
                                          const std::vector<DeltaOp>& ops,
-                                         const RawStreams& raw, PatchMethod* method_in_out,
+                                         const RawStreams& raw, ExtraCompression* extra,
+                                         PatchMethod* method_in_out,
                                          const DiffOptions& options) {
   PatchMethod method = *method_in_out;
   // Where each op's diff bytes start in the raw diff stream, and how many of
@@ -152,7 +191,9 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
       jobs.push_back([&] { parts[1] = model(first_entries, ops.size()); });
     }
   }
+  const bool extra_ready = extra->lzma() == IsLzma(method);
   for (int i : {kExtraStream, kControlStream}) {
+    if (i == kExtraStream && extra_ready) continue;
     jobs.push_back([&, i] { compressed[i] = CompressSideStream(raw.streams[i], method, options); });
   }
   std::vector<std::thread> threads;
@@ -162,6 +203,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
     for (size_t j = 1; j < jobs.size(); ++j) jobs[j]();
   }
   for (std::thread& t : threads) t.join();
+  if (extra_ready) compressed[kExtraStream] = std::move(extra->Get());
   for (int i : {kExtraStream, kControlStream}) {
     if (!compressed[i].ok()) return compressed[i].status();
   }
@@ -245,6 +287,12 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                                     absl::string_view new_data, std::vector<DeltaOp> ops,
                                     std::optional<InstructionSet> set, const DiffOptions& options,
                                     DiffStats* stats) {
+  // Side streams are LZMA2 exactly where the sparse modeled methods are written.
+  const PatchMethod side_method =
+      options.sparse && !options.fast_apply
+          ? SparseModeledMethod(/*predicted=*/false, options.lzma_streams)
+          : PatchMethod::kStreams;
+  ExtraCompression extra(new_data, ops, side_method, options);
   RawStreams raw =
       EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt, false);
   std::optional<InstructionSet> predicted;
@@ -303,7 +351,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   for (size_t k = 0; k < ops.size(); ++k) {
     if (raw.exact[k]) stats->exact_diff_bytes += ops[k].diff_len;
   }
-  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, &method, options));
+  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, &extra, &method, options));
   stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();
