@@ -1,5 +1,9 @@
 #include "core/delta/cm.h"
 
+#include <sys/mman.h>
+
+#include <new>
+
 #include "common/status_macros.h"
 
 namespace patchfarm {
@@ -37,6 +41,18 @@ Tables::Tables() {
 }
 
 const Tables kTables;
+
+Counters::Counters(int bits) : mask_((1u << bits) - 1) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t count = size_t{1} << bits;
+  const size_t bytes = count * sizeof(uint32_t);  // A power of two.
+  const size_t align = bytes >= kHugePage ? kHugePage : 64;
+  void* memory = std::aligned_alloc(align, std::max(bytes, align));
+  if (memory == nullptr) throw std::bad_alloc();
+  if (align == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // A hint: may fail.
+  slots_.reset(static_cast<uint32_t*>(memory));
+  std::fill_n(slots_.get(), count, 0x80000000u);
+}
 
 std::string ArithmeticEncoder::Finish() {
   for (int i = 0; i < 4; ++i) {

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,15 +41,19 @@ inline uint32_t Hash(uint32_t a, uint32_t b) {
 // A table of adaptive probabilities. Each slot holds P(1) in its high 16 bits
 // and a hit count in its low 8 bits; the count slows adaptation to
 // 1 / (limit + 1.6), so rare contexts learn fast and common ones settle.
+// Tables of 2 MiB or more ask the kernel for huge pages (madvise, where
+// transparent huge pages are on): their slots are read at random, and with
+// 4 KiB pages nearly every read also missed the TLB.
 class Counters {
  public:
-  explicit Counters(int bits)
-      : slots_(size_t{1} << bits, 0x80000000u), mask_((1u << bits) - 1) {}
+  explicit Counters(int bits);
+  Counters(const Counters&) = delete;
+  Counters& operator=(const Counters&) = delete;
   uint32_t* At(uint32_t index) { return &slots_[index & mask_]; }
   // Starts loading the slot At(index) returns into the cache. Always inlined:
   // g++ 12 drops calls to a function that only prefetches.
   __attribute__((always_inline)) void Prefetch(uint32_t index) const {
-    __builtin_prefetch(slots_.data() + (index & mask_));
+    __builtin_prefetch(slots_.get() + (index & mask_));
   }
   static int P12(const uint32_t* slot) { return *slot >> 20; }
   static void Update(uint32_t* slot, int bit, int limit) {
@@ -58,7 +64,10 @@ class Counters {
   }
 
  private:
-  std::vector<uint32_t> slots_;
+  struct Free {
+    void operator()(uint32_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint32_t[], Free> slots_;
   uint32_t mask_;
 };
 
