@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -156,6 +157,34 @@ TEST_F(FileTest, FileSourceReadsAtOffsetsAndStopsAtTheEnd) {
   EXPECT_EQ(std::string(buf, 50), data.substr(4950));
   EXPECT_EQ(*(*source)->ReadAt(5000, buf, sizeof(buf)), 0u);
   EXPECT_EQ(*(*source)->ReadAt(1'000'000, buf, sizeof(buf)), 0u);
+}
+
+// Apply reads an intermediate version of a chain from two threads at once.
+TEST_F(FileTest, ScratchFileReadsFromSeveralThreadsAtOnce) {
+  absl::StatusOr<std::unique_ptr<ScratchFile>> scratch = ScratchFile::Create(dir_);
+  ASSERT_TRUE(scratch.ok());
+  // Past the 1 MiB that is written at once, and some still buffered.
+  const std::string data = Pattern((3 << 20) + 12345, 4);
+  for (size_t at = 0; at < data.size(); at += 100000) {
+    ASSERT_TRUE((*scratch)->Append(absl::string_view(data).substr(at, 100000)).ok());
+  }
+  std::vector<std::string> errors(2);
+  auto read = [&](int reader) {
+    std::string buf(70000, '\0');
+    for (size_t at = reader * 5000; at < data.size(); at += 65536) {
+      absl::StatusOr<size_t> n = (*scratch)->ReadAt(at, buf.data(), buf.size());
+      const size_t want = std::min(buf.size(), data.size() - at);
+      if (!n.ok() || *n != want || buf.compare(0, want, data, at, want) != 0) {
+        errors[reader] = absl::StrCat("reader ", reader, " at ", at);
+        return;
+      }
+    }
+  };
+  std::thread other(read, 1);
+  read(0);
+  other.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
 }
 
 // --- FileWriter and CopyFile ---

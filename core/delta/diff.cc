@@ -79,6 +79,36 @@ std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& 
   return bases;
 }
 
+// Whether predicting references of `set` (through all of `ops`) leaves fewer
+// non-zero diff bytes than `raw` has in a sample: the first ops that hold an
+// eighth of raw's non-zero diff bytes. Counts without keeping any stream.
+bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new_data,
+                               const std::vector<DeltaOp>& ops, const RawStreams& raw,
+                               InstructionSet set) {
+  size_t end = 0;
+  uint64_t unpredicted = 0;
+  while (end < ops.size() && unpredicted * 8 < raw.nonzero_diff_bytes) {
+    unpredicted += raw.nonzero[end++];
+  }
+  const ReferenceMap map(ops);
+  ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()), set);
+  uint8_t base[64 << 10];
+  uint64_t predicted = 0;
+  for (size_t k = 0; k < end; ++k) {
+    const DeltaOp& op = ops[k];
+    if (op.diff_len > 0) predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
+    for (int64_t at = 0; at < op.diff_len;) {
+      const int64_t n = std::min<int64_t>(sizeof base, op.diff_len - at);
+      predictor.Fill(at, reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos + at, n,
+                     base);
+      const auto* want = reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos + at;
+      for (int64_t i = 0; i < n; ++i) predicted += want[i] != base[i];
+      at += n;
+    }
+  }
+  return predicted < unpredicted;
+}
+
 // `predicted`: the instruction set of the bases, which a predicted method's
 // control stream names in its first byte. `sparse`: control entries mark
 // whether their diff bytes are all zero (IsSparse methods).
@@ -306,10 +336,12 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
       raw.streams[kControlStream].size() < max_control) {
     // The executable's instruction set, or else each, is tried; one is kept
     // where it leaves the fewest non-zero diff bytes (the model's cost is
-    // mostly theirs).
+    // mostly theirs). Data of no executable format is tried whole only where
+    // a sample gains (text: a tenth of a second on an 8 MB tar saved).
     std::vector<InstructionSet> tried = {InstructionSet::kX86_64, InstructionSet::kArm64};
     if (set) tried = {*set};
     for (InstructionSet candidate : tried) {
+      if (!set && !SampleGainsFromPrediction(old_data, new_data, ops, raw, candidate)) continue;
       RawStreams with =
           EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate), candidate, false);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {

@@ -158,6 +158,31 @@ TEST_P(PredictedTest, MovedCodeRoundTripsSmallerThanWithoutPrediction) {
 INSTANTIATE_TEST_SUITE_P(Shapes, PredictedTest,
                          testing::Values(Shape::kElfX86, Shape::kPeX86, Shape::kMachOArm64));
 
+// Without a header to name the instruction set, each is tried where a sample
+// of the ops gains from it: code still gets its references predicted, text
+// is left as it is.
+TEST(PredictedUnknownFormatTest, CodeWithoutHeaderIsPredictedAndTextIsNot) {
+  std::string old_code = Build(Shape::kElfX86, 11, 400, 150, 0);
+  std::string new_code = Build(Shape::kElfX86, 11, 400, 150, 96);
+  old_code[0] = new_code[0] = 'X';  // No ELF magic.
+  DiffStats code;
+  ASSERT_TRUE(Diff(old_code, new_code, Options(true, false), &code).ok());
+  EXPECT_EQ(code.method, PatchMethod::kLzmaSparsePredictedModeledStreams);
+
+  std::string old_text, new_text;
+  for (int i = 0; i < 20000; ++i) {
+    old_text += "line " + std::to_string(i * 7919 % 100003) + " of the old text\n";
+    new_text += "line " + std::to_string(i * 7919 % 100003 + (i % 50 == 0)) + " of the old text\n";
+  }
+  DiffStats text;
+  absl::StatusOr<std::string> patch = Diff(old_text, new_text, Options(true, false), &text);
+  ASSERT_TRUE(patch.ok());
+  EXPECT_EQ(text.method, PatchMethod::kLzmaSparseModeledStreams);
+  absl::StatusOr<std::string> out = ApplyBytes(old_text, *patch);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(*out == new_text);
+}
+
 TEST(PredictedHostileTest, EveryTruncationAndBitFlipIsRefused) {
   const std::string old_data = Build(Shape::kElfX86, 5, 60, 20, 0);
   const std::string new_data = Build(Shape::kElfX86, 5, 60, 20, 40);
