@@ -45,8 +45,10 @@ constexpr uint64_t kMaxZstdTriedBytes = uint64_t{64} << 10;
 // presets for the faster levels.
 int LzmaPresetFor(int zstd_level) { return std::clamp(zstd_level / 3, 0, 6); }
 
+// The control and diff streams of a set of ops, uncompressed. (Their extra
+// stream depends on the ops alone: ExtraCompression makes it once.)
 struct RawStreams {
-  std::string streams[3];  // Indexed by kControlStream, kDiffStream, kExtraStream.
+  std::string control, diff;
   // What each diff byte was taken against: old's bytes under it, or with
   // predicted references (IsPredicted methods). The diff model's context.
   std::string bases;
@@ -115,10 +117,9 @@ bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new
 RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops,
                      std::string bases, std::optional<InstructionSet> predicted, bool sparse) {
   RawStreams raw;
-  std::string& control = raw.streams[kControlStream];
+  std::string& control = raw.control;
   if (predicted) control.push_back(static_cast<char>(*predicted));
-  std::string& diff = raw.streams[kDiffStream];
-  std::string& extra = raw.streams[kExtraStream];
+  std::string& diff = raw.diff;
   diff.resize(bases.size());
   raw.exact.reserve(ops.size());
   ControlEncoder entries(&control, sparse);
@@ -134,24 +135,28 @@ RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops
     const bool exact = sparse && op.diff_len > 0 && nonzero == 0;
     raw.exact.push_back(exact);
     entries.Add(op.old_pos, op.diff_len, op.extra_len, exact);
-    extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
   }
   raw.bases = std::move(bases);
   return raw;
 }
 
-// The extra stream of `ops` (new's bytes that no op takes from old),
-// compressed as `method`'s side streams: with threads, on a thread of its own
-// from construction on, while the diff stream is made (the extra stream
-// depends on the ops alone; cutting them at zero runs does not change it).
+// The extra stream of `ops` (new's bytes that no op takes from old), and it
+// compressed as the side streams of the methods `options` make: with threads,
+// on a thread of its own from construction on, while the diff stream is made
+// (the extra stream depends on the ops alone; cutting them at zero runs or
+// predicting references does not change it).
 class ExtraCompression {
  public:
   ExtraCompression(absl::string_view new_data, const std::vector<DeltaOp>& ops,
-                   PatchMethod method, const DiffOptions& options)
-      : lzma_(IsLzma(method)) {
+                   const DiffOptions& options) {
     for (const DeltaOp& op : ops) {
       raw_.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
     }
+    // Side streams are LZMA2 exactly where the sparse modeled methods are
+    // written (methods 9 and 10).
+    const PatchMethod method = options.sparse && !options.fast_apply
+                                   ? SparseModeledMethod(/*predicted=*/false, options.lzma_streams)
+                                   : PatchMethod::kStreams;
     auto job = [this, method, options] { result_ = CompressSideStream(raw_, method, options); };
     if (options.threads > 1) {
       thread_ = std::thread(job);
@@ -162,8 +167,7 @@ class ExtraCompression {
   ~ExtraCompression() {
     if (thread_.joinable()) thread_.join();
   }
-  // Whether it was compressed as IsLzma methods' side streams are.
-  bool lzma() const { return lzma_; }
+  const std::string& raw() const { return raw_; }
   // The compressed stream (waits for it).
   absl::StatusOr<std::string>& Get() {
     if (thread_.joinable()) thread_.join();
@@ -171,7 +175,6 @@ class ExtraCompression {
   }
 
  private:
-  const bool lzma_;
   std::string raw_;
   absl::StatusOr<std::string> result_;
   std::thread thread_;
@@ -180,7 +183,7 @@ class ExtraCompression {
 // Compresses the three streams at once: control and extra with zstd or, for
 // IsLzma methods, LZMA2; diff with zstd or, for IsModeled methods, the diff
 // model (two, each coding a part, for HasDiffParts methods). The extra stream
-// is taken from `extra` if it was compressed for the same kind of method.
+// comes compressed from `extra`.
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, ExtraCompression* extra,
@@ -199,7 +202,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
   // The diff model's output for ops [begin, end).
   auto model = [&](size_t begin, size_t end) {
     DiffModelEncoder encoder(DiffModelHashBits(method));
-    const auto* diff = reinterpret_cast<const uint8_t*>(raw.streams[kDiffStream].data());
+    const auto* diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
     const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
     for (size_t k = begin; k < end; ++k) {
       if (coded[k] > 0) encoder.Encode(bases + starts[k], diff + starts[k], coded[k]);
@@ -207,25 +210,22 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
     return encoder.Finish();
   };
   // The jobs, longest first: the diff stream's (one, or one per part), then
-  // the extra and control streams. With threads, each gets a thread of its
-  // own and the system shares the cores among them.
+  // the control stream's (the extra stream's runs already). With threads,
+  // each gets a thread of its own and the system shares the cores among them.
   std::string parts[2];
   absl::StatusOr<std::string> compressed[3];
   std::vector<std::function<void()>> jobs;
   if (!IsModeled(method)) {
-    jobs.push_back([&] { compressed[kDiffStream] = CompressSideStream(
-                             raw.streams[kDiffStream], method, options); });
+    jobs.push_back(
+        [&] { compressed[kDiffStream] = CompressSideStream(raw.diff, method, options); });
   } else {
     jobs.push_back([&] { parts[0] = model(0, first_entries); });
     if (first_entries < ops.size()) {
       jobs.push_back([&] { parts[1] = model(first_entries, ops.size()); });
     }
   }
-  const bool extra_ready = extra->lzma() == IsLzma(method);
-  for (int i : {kExtraStream, kControlStream}) {
-    if (i == kExtraStream && extra_ready) continue;
-    jobs.push_back([&, i] { compressed[i] = CompressSideStream(raw.streams[i], method, options); });
-  }
+  jobs.push_back(
+      [&] { compressed[kControlStream] = CompressSideStream(raw.control, method, options); });
   std::vector<std::thread> threads;
   for (size_t j = 1; j < jobs.size() && options.threads > 1; ++j) threads.emplace_back(jobs[j]);
   jobs[0]();
@@ -233,17 +233,15 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
     for (size_t j = 1; j < jobs.size(); ++j) jobs[j]();
   }
   for (std::thread& t : threads) t.join();
-  if (extra_ready) compressed[kExtraStream] = std::move(extra->Get());
+  compressed[kExtraStream] = std::move(extra->Get());
   for (int i : {kExtraStream, kControlStream}) {
     if (!compressed[i].ok()) return compressed[i].status();
   }
   if (IsModeled(method)) {
-    std::string& extra = *compressed[kExtraStream];
-    std::string& control = *compressed[kControlStream];
-    PF_RETURN_IF_ERROR(PreferZstdSideStreams(raw.streams[kControlStream],
-                                             raw.streams[kExtraStream], first_entries, ops.size(),
-                                             parts[0].size(), options, &method, &control,
-                                             &extra));
+    PF_RETURN_IF_ERROR(PreferZstdSideStreams(raw.control, extra->raw(), first_entries, ops.size(),
+                                             parts[0].size(), options, &method,
+                                             &*compressed[kControlStream],
+                                             &*compressed[kExtraStream]));
     compressed[kDiffStream] = DiffStreamOf(method, first_entries, parts[0], parts[1]);
   }
   if (!compressed[kDiffStream].ok()) return compressed[kDiffStream].status();
@@ -251,7 +249,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
   PatchHeader header = base;
   header.method = method;
   return SerializePatch(header, {*compressed[0], *compressed[1], *compressed[2]},
-                        {raw.streams[0].size(), raw.streams[1].size(), raw.streams[2].size()});
+                        {raw.control.size(), raw.diff.size(), extra->raw().size()});
 }
 
 absl::StatusOr<std::string> PrefixPatch(const PatchHeader& base, absl::string_view old_data,
@@ -317,23 +315,18 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                                     absl::string_view new_data, std::vector<DeltaOp> ops,
                                     std::optional<InstructionSet> set, const DiffOptions& options,
                                     DiffStats* stats) {
-  // Side streams are LZMA2 exactly where the sparse modeled methods are written.
-  const PatchMethod side_method =
-      options.sparse && !options.fast_apply
-          ? SparseModeledMethod(/*predicted=*/false, options.lzma_streams)
-          : PatchMethod::kStreams;
-  ExtraCompression extra(new_data, ops, side_method, options);
+  ExtraCompression extra(new_data, ops, options);
   RawStreams raw =
       EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt, false);
   std::optional<InstructionSet> predicted;
   // Prediction can only remove non-zero diff bytes; with next to none there
   // is nothing to gain.
-  const bool worth_predicting = raw.nonzero_diff_bytes * 1024 > raw.streams[kDiffStream].size();
+  const bool worth_predicting = raw.nonzero_diff_bytes * 1024 > raw.diff.size();
   const bool sparse_modeled = options.sparse && !options.fast_apply;
   const uint64_t max_control = MaxPredictedControlBytes(
       sparse_modeled ? PatchMethod::kLzmaSparsePredictedModeledStreams : PatchMethod::kStreams);
   if (options.predict_references && worth_predicting &&
-      raw.streams[kControlStream].size() < max_control) {
+      raw.control.size() < max_control) {
     // The executable's instruction set, or else each, is tried; one is kept
     // where it leaves the fewest non-zero diff bytes (the model's cost is
     // mostly theirs). Data of no executable format is tried whole only where
@@ -356,7 +349,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   } else {
     method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
     if (options.sparse) {
-      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.streams[kDiffStream].data());
+      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.diff.data());
       // Cuts change the regions a predictor sees; without them, or without
       // prediction, the bases stay.
       std::string bases;
@@ -364,7 +357,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
       raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
       if (bases.empty()) bases = RegionBases(old_data, cut, predicted);
       raw = EncodeOps(new_data, cut, std::move(bases), predicted, true);
-      if (predicted && raw.streams[kControlStream].size() > max_control) {
+      if (predicted && raw.control.size() > max_control) {
         // Too many entries for a reader to map: the same cuts, unpredicted.
         predicted.reset();
         raw = RawStreams();
@@ -376,8 +369,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     }
   }
   stats->ops = ops.size();
-  stats->diff_bytes = raw.streams[kDiffStream].size();
-  stats->extra_bytes = raw.streams[kExtraStream].size();
+  stats->diff_bytes = raw.diff.size();
+  stats->extra_bytes = extra.raw().size();
   stats->nonzero_diff_bytes = raw.nonzero_diff_bytes;
   stats->exact_diff_bytes = 0;
   for (size_t k = 0; k < ops.size(); ++k) {
