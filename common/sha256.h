@@ -30,7 +30,7 @@ class Sha256 {
   Digest Finish();
 
  private:
-  void* ctx_;  // EVP_MD_CTX*
+  void* ctx_;  // SHA256_CTX*
 };
 
 // Returns the SHA-256 of `data`.

@@ -4,25 +4,28 @@
 // memory) and the updater.
 //
 // Memory contract, for one call:
-// - Apply's own buffers: 1 MiB through which old is read (its SHA-256 in a
+// - Apply's own buffers: 256 KiB through which old is read (its SHA-256 in a
 //   streaming pass, then the bytes each control entry needs, in pieces of at
-//   most 256 KiB plus a few bytes of look-ahead), a 256 KiB output buffer, and
+//   most 128 KiB plus a few bytes of look-ahead), a 128 KiB output buffer, and
 //   about 256 KiB of input and output buffers per zstd stream.
 // - The decoders' state: a zstd window of at most 16 MiB per stream (control,
 //   diff and extra for kStreams; control and extra for kModeledStreams) and,
 //   for kModeledStreams, about 32 MiB of diff model tables. So about 50 MiB
 //   for kStreams and 66 MiB for kModeledStreams at most, less for small files.
 // - Sparse methods (kSparseModeledStreams, kSparsePredictedModeledStreams) as
-//   their dense twins.
+//   their dense twins; LZMA methods (9 and 10) hold an LZMA2 dictionary of at
+//   most 8 MiB (LzmaDictionaryBytes) for each of control and extra instead.
 // - Predicted methods (kPredictedStreams, kPredictedModeledStreams,
 //   kSparsePredictedModeledStreams) as their unpredicted twins, plus the map
-//   of every entry (16 bytes each for files under 4 GiB, else 32; the control
-//   stream is at most MaxPredictedControlBytes, 1 or 2 MiB, so at most ~6 or
-//   ~11 MiB under 4 GiB) and the bases of the current piece (256 KiB).
+//   of every entry (about 12 bytes each for files under 4 GiB, else 24; the
+//   control stream is at most MaxPredictedControlBytes, 1 or 2 MiB, so at
+//   most ~4.5 or ~9 MiB under 4 GiB) and the bases of the current piece.
 // - With ApplyOptions::threads = 2 and a diff stream in two parts (methods 9
-//   and 10): a second diff model's tables (about 17 MiB), old buffer (1 MiB)
-//   and control stream decoder, and at most kAheadBytes (4 MiB) of decoded
-//   pieces held for the first thread (core/delta/model_parts.h).
+//   and 10): a second diff model's tables (about 17 MiB), old buffer and
+//   control stream decoder, and kAheadBytes (4 MiB) of decoded pieces, packed,
+//   held for the first thread (core/delta/model_parts.h). The largest
+//   benchmark patch so (biome 2.5.4 -> 2.5.15, 66 MB, method 10) peaks at
+//   63.4 MiB resident, the process's code included.
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
 //   zstd references the whole of old as a prefix, so old must be in memory.
 //   The ByteSource overload reads it into a buffer of old's size, which the

@@ -23,9 +23,9 @@
 namespace patchfarm {
 
 // Output is produced, and diff regions decoded, in pieces of at most this size.
-inline constexpr size_t kApplyChunkBytes = 256 << 10;
+inline constexpr size_t kApplyChunkBytes = 128 << 10;
 // Old is read through one buffer of this size.
-inline constexpr size_t kOldBufferBytes = 1 << 20;
+inline constexpr size_t kOldBufferBytes = 256 << 10;
 static_assert(kApplyChunkBytes + kDiffModelLookahead <= kOldBufferBytes,
               "a piece and its look-ahead must fit the old buffer");
 

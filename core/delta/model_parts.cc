@@ -15,40 +15,63 @@
 namespace patchfarm {
 namespace {
 
-// diff[0, n) as zero runs and the bytes between them: varints (zeros,
-// literals) each followed by that many literal bytes.
-std::string PackZeroRuns(const uint8_t* diff, size_t n) {
-  std::string packed;
+// The thread queues packed pieces in blocks of about this many bytes (a
+// piece is never split), so that small pieces cost no allocation each.
+constexpr size_t kBlockBytes = 64 << 10;
+
+// Run lengths from this on are stored as kLongRun and a varint of the rest.
+constexpr uint64_t kLongRun = 15;
+
+// Appends diff[0, n) to `packed` as zero runs and the bytes between them:
+// per run, a byte whose high nibble holds the zeros and low nibble the
+// literals (each varint-extended from kLongRun), then the literal bytes.
+void PackZeroRuns(const uint8_t* diff, size_t n, std::string* packed) {
   for (size_t i = 0; i < n;) {
     const size_t zeros_from = i;
     while (i < n && diff[i] == 0) ++i;
     const size_t literals_from = i;
     while (i < n && diff[i] != 0) ++i;
-    PutVarint(literals_from - zeros_from, &packed);
-    PutVarint(i - literals_from, &packed);
-    packed.append(reinterpret_cast<const char*>(diff + literals_from), i - literals_from);
+    const uint64_t zeros = literals_from - zeros_from, literals = i - literals_from;
+    packed->push_back(static_cast<char>(std::min(zeros, kLongRun) << 4 |
+                                        std::min(literals, kLongRun)));
+    if (zeros >= kLongRun) PutVarint(zeros - kLongRun, packed);
+    if (literals >= kLongRun) PutVarint(literals - kLongRun, packed);
+    packed->append(reinterpret_cast<const char*>(diff + literals_from), literals);
   }
-  return packed;
 }
 
-// Unpacks what PackZeroRuns made of exactly n bytes into diff[0, n).
-absl::Status UnpackZeroRuns(const std::string& packed, uint8_t* diff, size_t n) {
-  const char* p = packed.data();
-  const char* end = p + packed.size();
-  size_t at = 0;
-  while (p < end) {
+// Reads one run length of PackZeroRuns: `nibble`, extended if kLongRun.
+bool GetRun(uint64_t nibble, const char** p, const char* end, uint64_t* run) {
+  if (nibble < kLongRun) {
+    *run = nibble;
+    return true;
+  }
+  if (!GetVarint(p, end, run) || *run > ~uint64_t{0} - kLongRun) return false;
+  *run += kLongRun;
+  return true;
+}
+
+// Unpacks the next n bytes PackZeroRuns made, from packed[*at, ...), into
+// diff[0, n), and moves *at past them.
+absl::Status UnpackZeroRuns(const std::string& packed, size_t* at, uint8_t* diff, size_t n) {
+  const char* p = packed.data() + *at;
+  const char* end = packed.data() + packed.size();
+  size_t done = 0;
+  while (done < n) {
+    if (p == end) return absl::InternalError("apply: a piece decoded ahead is short");
+    const uint8_t head = static_cast<uint8_t>(*p++);
     uint64_t zeros, literals;
-    if (!GetVarint(&p, end, &zeros) || !GetVarint(&p, end, &literals) ||
-        zeros > n - at || literals > n - at - zeros ||
+    if (!GetRun(head >> 4, &p, end, &zeros) || !GetRun(head & 15, &p, end, &literals) ||
+        zeros + literals == 0 || zeros > n - done || literals > n - done - zeros ||
         literals > static_cast<size_t>(end - p)) {
       return absl::InternalError("apply: a piece decoded ahead is malformed");
     }
-    std::fill_n(diff + at, zeros, 0);
-    std::copy_n(reinterpret_cast<const uint8_t*>(p), literals, diff + at + zeros);
+    std::fill_n(diff + done, zeros, 0);
+    std::copy_n(reinterpret_cast<const uint8_t*>(p), literals, diff + done + zeros);
     p += literals;
-    at += zeros + literals;
+    done += zeros + literals;
   }
-  if (at != n) return absl::InternalError("apply: a piece decoded ahead has the wrong size");
+  *at = p - packed.data();
   return absl::OkStatus();
 }
 
@@ -77,20 +100,24 @@ class AheadDecoder {
   // Fills diff[0, n) with the next piece, waiting for it; the thread's error
   // if it stopped before that piece.
   absl::Status Take(uint8_t* diff, size_t n) {
-    std::string piece;
-    {
+    if (taken_at_ == taken_.size()) {  // The block in hand is spent.
+      std::string().swap(taken_);
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !pieces_.empty() || done_; });
-      if (pieces_.empty()) {
+      held_ -= taken_capacity_;
+      taken_capacity_ = 0;
+      cv_.wait(lock, [this] { return !blocks_.empty() || done_; });
+      if (blocks_.empty()) {
         if (!status_.ok()) return status_;
         return absl::DataLossError("corrupt patch: diff stream ends early");
       }
-      piece = std::move(pieces_.front());
-      pieces_.pop_front();
-      held_ -= piece.size();
+      taken_ = std::move(blocks_.front());
+      blocks_.pop_front();
+      taken_capacity_ = taken_.capacity();
+      taken_at_ = 0;
+      lock.unlock();
+      cv_.notify_all();
     }
-    cv_.notify_all();
-    return UnpackZeroRuns(piece, diff, n);
+    return UnpackZeroRuns(taken_, &taken_at_, diff, n);
   }
 
   // After the last piece was taken: the thread's outcome (its part read
@@ -98,7 +125,7 @@ class AheadDecoder {
   absl::Status Wait() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return done_; });
-    if (status_.ok() && !pieces_.empty()) {
+    if (status_.ok() && (!blocks_.empty() || taken_at_ != taken_.size())) {
       return absl::DataLossError("corrupt patch: diff stream has bytes left over");
     }
     return status_;
@@ -115,6 +142,7 @@ class AheadDecoder {
     DiffModelDecoder decoder(patch_, offset_, length_, DiffModelHashBits(method));
     std::string diff(kApplyChunkBytes, '\0');
     auto* diff_bytes = reinterpret_cast<uint8_t*>(diff.data());
+    std::string block;  // Pieces packed since the last block was queued.
     uint64_t old_end = 0, new_end = 0;
     bool reached = false;  // An entry of the second part was read.
     for (uint64_t index = 0; !control->AtEnd(); ++index) {
@@ -133,10 +161,15 @@ class AheadDecoder {
         PF_ASSIGN_OR_RETURN(const char* old_bytes, region.At(done, lookahead));
         PF_RETURN_IF_ERROR(decoder.Decode(reinterpret_cast<const uint8_t*>(old_bytes),
                                           lookahead, diff_bytes, n));
-        if (!Put(PackZeroRuns(diff_bytes, n))) return absl::CancelledError("apply stopped");
+        if (block.empty()) block.reserve(kBlockBytes + kBlockBytes / 4);
+        PackZeroRuns(diff_bytes, n, &block);
+        if (block.size() >= kBlockBytes && !Put(&block)) {
+          return absl::CancelledError("apply stopped");
+        }
         done += n;
       }
     }
+    if (!block.empty() && !Put(&block)) return absl::CancelledError("apply stopped");
     if (!reached) {
       return length_ == 0 ? absl::OkStatus()
                           : absl::DataLossError(
@@ -145,15 +178,17 @@ class AheadDecoder {
     return decoder.CheckFinished();
   }
 
-  // Queues a piece, waiting while kAheadBytes are held. False if stopped.
-  bool Put(std::string piece) {
+  // Queues `block` and empties it, waiting while kAheadBytes are held.
+  // False if stopped.
+  bool Put(std::string* block) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return held_ < kAheadBytes || stop_; });
       if (stop_) return false;
-      held_ += piece.size();
-      pieces_.push_back(std::move(piece));
+      held_ += block->capacity();
+      blocks_.push_back(std::move(*block));
     }
+    block->clear();
     cv_.notify_all();
     return true;
   }
@@ -174,11 +209,15 @@ class AheadDecoder {
   const uint64_t first_entries_, offset_, length_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> pieces_;  // Guarded by mu_, like the four below.
-  size_t held_ = 0;                 // Bytes in pieces_.
+  // Packed pieces (PackZeroRuns), whole pieces to a block.
+  std::deque<std::string> blocks_;  // Guarded by mu_, like the four below.
+  size_t held_ = 0;                 // Capacity of blocks_ and taken_.
   bool stop_ = false;               // Set by the destructor.
   bool done_ = false;               // Run returned; status_ is its outcome.
   absl::Status status_;
+  std::string taken_;  // The block Take reads from, and where.
+  size_t taken_at_ = 0;
+  size_t taken_capacity_ = 0;  // Guarded by mu_: counted in held_.
   std::thread thread_;  // Last: started once the members above exist.
 };
 

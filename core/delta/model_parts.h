@@ -7,8 +7,9 @@
 // part from the start, ahead of the entries that use it, while the caller
 // decodes the first: it reads the control stream, old and the patch itself
 // (so both sources must allow concurrent ReadAt calls) and hands decoded
-// pieces over in a queue of at most kAheadBytes, zero runs stored as their
-// lengths. That costs a second model's tables (about 17 MiB) and the queue.
+// pieces over in a queue of blocks holding at most kAheadBytes, zero runs
+// stored as their lengths. That costs a second model's tables (about 17 MiB)
+// and the queue.
 // Objects are single-threaded (apart from the thread they own).
 #ifndef PATCHFARM_CORE_DELTA_MODEL_PARTS_H_
 #define PATCHFARM_CORE_DELTA_MODEL_PARTS_H_
@@ -25,7 +26,9 @@
 
 namespace patchfarm {
 
-// Bytes of decoded second-part pieces (packed) the thread may hold ahead.
+// Bytes of decoded second-part pieces (packed, counted as allocated) the
+// thread may hold ahead: on biome 2.5.4 -> 2.5.15, 4 MiB holds 95% of the
+// second part, and 3 MiB would cost 13% of apply's wall time.
 inline constexpr size_t kAheadBytes = 4 << 20;
 
 class AheadDecoder;

@@ -109,6 +109,39 @@ TEST_F(ModelPartsTest, ForgedSecondPartIsRefused) {
   }
 }
 
+// Changes every few bytes, some of them runs of 20 and more: the second part
+// decodes to many pieces whose packed runs need long lengths and fill several
+// of the thread's blocks.
+TEST(ModelPartsDenseTest, TwoThreadsWriteWhatOneWrites) {
+  std::mt19937_64 rng(8);
+  const std::string old_data = RandomBytes(rng, 2 << 20);
+  std::string new_data = old_data;
+  for (size_t i = 0; i < new_data.size(); i += 2 + rng() % 24) {
+    const size_t run = rng() % 16 == 0 ? 20 + rng() % 40 : 1;
+    for (size_t k = i; k < std::min(new_data.size(), i + run); ++k) new_data[k] += 1 + rng() % 3;
+    i += run;
+  }
+  DiffOptions options;
+  options.try_zstd_prefix = false;
+  options.level = 3;
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  StringSource patch_source(*patch);
+  absl::StatusOr<PatchHeader> header = ReadPatchHeader(patch_source);
+  ASSERT_TRUE(header.ok()) << header.status();
+  ASSERT_TRUE(HasDiffParts(header->method));
+  for (int threads : {1, 2}) {
+    StringSource old(old_data);
+    std::string out;
+    StringSink sink(&out);
+    ApplyOptions apply;
+    apply.threads = threads;
+    absl::Status status = Apply(old, patch_source, &sink, apply);
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_TRUE(out == new_data) << threads << " threads";
+  }
+}
+
 // A sink that fails once it has taken `limit` bytes.
 class FailingSink : public ByteSink {
  public:

@@ -45,12 +45,12 @@ void ReferenceMap::Regions<Position>::Finish() {
   std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) {
     return a.old_pos != b.old_pos ? a.old_pos < b.old_pos : a.new_pos < b.new_pos;
   });
-  max_end.clear();
-  max_end.reserve(regions.size());
+  regions.shrink_to_fit();  // Up to half its capacity was growth room.
+  reach.assign(regions.size() / kReachStride + 1, 0);
   Position end = 0;
-  for (const Region& r : regions) {
-    end = std::max<Position>(end, r.old_pos + r.length);
-    max_end.push_back(end);
+  for (size_t i = 0; i <= regions.size(); ++i) {
+    if (i % kReachStride == 0) reach[i / kReachStride] = end;
+    if (i < regions.size()) end = std::max<Position>(end, regions[i].old_pos + regions[i].length);
   }
 }
 
@@ -60,7 +60,10 @@ bool ReferenceMap::Regions<Position>::MapOld(int64_t old_pos, int64_t* new_pos) 
                              [](int64_t pos, const Region& r) { return pos < int64_t{r.old_pos}; });
   for (int64_t i = (it - regions.begin()) - 1, seen = 0; i >= 0 && seen < kMaxCandidates;
        --i, ++seen) {
-    if (int64_t{max_end[i]} <= old_pos) return false;  // Nothing at or before i reaches it.
+    const size_t next = static_cast<size_t>(i) + 1;
+    if (next % kReachStride == 0 && int64_t{reach[next / kReachStride]} <= old_pos) {
+      return false;  // Nothing at or before i reaches it.
+    }
     const Region& r = regions[i];
     if (old_pos < int64_t{r.old_pos} + int64_t{r.length}) {
       *new_pos = old_pos - int64_t{r.old_pos} + int64_t{r.new_pos};

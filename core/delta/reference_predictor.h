@@ -51,13 +51,15 @@ class ReferenceMap {
 
  private:
   static constexpr int kMaxCandidates = 64;
+  static constexpr size_t kReachStride = 16;
   template <typename Position>
   struct Regions {
     struct Region {
       Position old_pos, length, new_pos;
     };
     std::vector<Region> regions;   // By old_pos, then op order.
-    std::vector<Position> max_end;  // max_end[i]: largest old end in regions[0, i].
+    // reach[b]: the largest old end in regions[0, b * kReachStride).
+    std::vector<Position> reach;
     void Finish();
     bool MapOld(int64_t old_pos, int64_t* new_pos) const;
   };
