@@ -23,7 +23,8 @@
 // - With ApplyOptions::threads = 2 and a diff stream in two parts (methods 9
 //   and 10): a second diff model's tables (about 17 MiB), old buffer and
 //   control stream decoder, and kAheadBytes (4 MiB) of decoded pieces, packed,
-//   held for the first thread (core/delta/model_parts.h). The largest
+//   held for the first thread (core/delta/model_parts.h), only where
+//   AheadApplyBytes estimates that all of it stays within 64 MiB. The largest
 //   benchmark patch so (biome 2.5.4 -> 2.5.15, 66 MB, method 10) peaks at
 //   63.4 MiB resident, the process's code included.
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):

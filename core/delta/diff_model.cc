@@ -225,6 +225,12 @@ class DiffModel {
 
 int DiffModelHashBits(PatchMethod method) { return IsSparse(method) ? 19 : 20; }
 
+uint64_t DiffModelBytes(int hash_bits) {
+  // The hashed tables, and those of 16, 12 and 8 bits (see DiffModel).
+  constexpr uint64_t kSlot = sizeof(uint32_t);
+  return kSlot * ((uint64_t{8} << hash_bits) + (uint64_t{5} << 16) + (1 << 12) + (1 << 8));
+}
+
 DiffModelEncoder::DiffModelEncoder(int hash_bits) : model_(new DiffModel(hash_bits)) {}
 DiffModelEncoder::~DiffModelEncoder() = default;
 

@@ -29,6 +29,9 @@ class DiffModel;
 // within 64 MiB for a cost of 0.5-2% of the diff stream.
 int DiffModelHashBits(PatchMethod method);
 
+// Bytes of one model's tables (encoder or decoder) with 2^hash_bits slots.
+uint64_t DiffModelBytes(int hash_bits);
+
 // Old bytes past a piece that coders show the model when they code an op in
 // pieces: it looks at most 40 bytes ahead (an 8-byte block 32 bytes on, whose
 // slots it fetches early), so pieces with this look-ahead (or up to the op's

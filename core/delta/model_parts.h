@@ -31,13 +31,27 @@ namespace patchfarm {
 // second part, and 3 MiB would cost 13% of apply's wall time.
 inline constexpr size_t kAheadBytes = 4 << 20;
 
+// Apply's memory bound (apply.h). Decoding ahead keeps it: the thread is
+// started only where AheadApplyBytes fits it, else the parts are decoded one
+// after the other.
+inline constexpr uint64_t kApplyMemoryBytes = uint64_t{64} << 20;
+
+// An estimate of apply's peak memory with the second part of `header`'s
+// diff stream decoded ahead and a reference map of `map_bytes`: two models'
+// tables, two control decoders and the extra decoder (LZMA2 dictionaries,
+// touched up to the raw size), kAheadBytes, the map, and about 8 MiB of
+// code, libraries and buffers. Biome 2.5.4 -> 2.5.15 (measured 63.4 MiB):
+// 62 MiB. A control stream over about 3 MiB (no predicted patch has one)
+// does not fit.
+uint64_t AheadApplyBytes(const PatchHeader& header, uint64_t map_bytes);
+
 class AheadDecoder;
 
 class ModelParts {
  public:
   // `old`, `patch`, `header` and `map` (the predicted methods' map of every
   // entry, else empty) must outlive this. `threads`: 1, or 2 to decode the
-  // second part ahead.
+  // second part ahead where that fits kApplyMemoryBytes.
   ModelParts(const ByteSource* old, const ByteSource* patch, const PatchHeader& header,
              const ReferenceMap* map, int threads);
   ~ModelParts();  // Stops the thread, if any, and waits for it.

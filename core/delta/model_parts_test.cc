@@ -10,6 +10,7 @@
 #include "core/delta/apply.h"
 #include "core/delta/diff.h"
 #include "core/delta/format.h"
+#include "core/delta/model_parts.h"
 #include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
@@ -140,6 +141,23 @@ TEST(ModelPartsDenseTest, TwoThreadsWriteWhatOneWrites) {
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_TRUE(out == new_data) << threads << " threads";
   }
+}
+
+// The memory estimate that decides whether the second part is decoded ahead:
+// the largest benchmark patch fits the bound, a control stream of 8 MiB
+// (an unpredicted whole-file patch of millions of entries) does not.
+TEST(AheadApplyBytesTest, LargeControlStreamsDecodeOnOneThread) {
+  PatchHeader header;
+  header.method = PatchMethod::kLzmaSparsePredictedModeledStreams;
+  header.streams.resize(3);
+  header.streams[kControlStream].raw_size = 1916040;  // biome 2.5.4 -> 2.5.15
+  header.streams[kDiffStream].raw_size = 44650334;
+  header.streams[kExtraStream].raw_size = 22011530;
+  const uint64_t map_bytes = 324344 * 12;
+  EXPECT_LE(AheadApplyBytes(header, map_bytes), kApplyMemoryBytes);
+  header.method = PatchMethod::kLzmaSparseModeledStreams;
+  header.streams[kControlStream].raw_size = 8 << 20;
+  EXPECT_GT(AheadApplyBytes(header, 0), kApplyMemoryBytes);
 }
 
 // A sink that fails once it has taken `limit` bytes.

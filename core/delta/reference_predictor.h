@@ -49,6 +49,9 @@ class ReferenceMap {
   // kMaxCandidates regions. False if none of them covers it.
   bool MapOld(int64_t old_pos, int64_t* new_pos) const;
 
+  // Bytes the map holds (after Finish).
+  uint64_t bytes() const { return small_.bytes() + large_.bytes(); }
+
  private:
   static constexpr int kMaxCandidates = 64;
   static constexpr size_t kReachStride = 16;
@@ -62,6 +65,9 @@ class ReferenceMap {
     std::vector<Position> reach;
     void Finish();
     bool MapOld(int64_t old_pos, int64_t* new_pos) const;
+    uint64_t bytes() const {
+      return regions.capacity() * sizeof(Region) + reach.capacity() * sizeof(Position);
+    }
   };
   Regions<uint32_t> small_;  // While every region fits 32 bits,
   Regions<int64_t> large_;   // else all of them here.
