@@ -135,6 +135,8 @@ class DiffModel {
     const uint32_t carry = prev_diff_ | o1 << 8;
     const uint32_t last2 = last1_ | last2_ << 8 | 1 << 16;
     const uint32_t wide = o0 | o1 << 8 | o2 << 16;
+    value_last_.Prefetch(last1_ << 8);  // The high nibble's nodes (1-15).
+    value_old_.Prefetch(o0 << 8);
     for (uint32_t nibble : {0, high < 0 ? 0 : 16 | high}) {
       value_carry_.Prefetch(HashIndex(carry, nibble) & ~15u);
       value_last2_.Prefetch(HashIndex(last2, nibble) & ~15u);
@@ -199,10 +201,28 @@ class DiffModel {
           value_carry_.At(carry_at | sub),    value_last2_.At(last2_at | sub),
           value_wide_.At(wide_at | sub),
       };
+      if (b == 3) {
+        // The nodes of the low nibble's last three bits lie in one line each
+        // of the two direct tables, known once the high nibble is.
+        const uint32_t high = node - 16;
+        for (uint32_t at : {32 + 2 * high, 64 + 4 * high, 128 + 8 * high}) {
+          value_last_.Prefetch(last1_ << 8 | at);
+          value_old_.Prefetch(o0 << 8 | at);
+        }
+      }
       int set = (7 - b) * 4 + (prev_diff_ != 0) * 2 + (since_ < 4);
       int bit = CodeBit(coder, &value_mixer_, slots, set, (value >> b) & 1, kValueLimit);
       node = node << 1 | bit;
       sub = sub << 1 | bit;
+      if (b == 5) {
+        // Three bits of the high nibble known: the hashed lines of both
+        // low nibbles it may lead to load during the fourth.
+        for (uint32_t nibble : {node << 1, node << 1 | 1}) {
+          value_carry_.Prefetch(HashIndex(carry, nibble) & ~15u);
+          value_last2_.Prefetch(HashIndex(last2, nibble) & ~15u);
+          value_wide_.Prefetch(HashIndex(wide, prev_diff_ | nibble << 8) & ~15u);
+        }
+      }
     }
     return node & 0xff;
   }
