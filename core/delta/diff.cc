@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -490,7 +491,17 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   }
   DiffStats local_stats;
   if (stats == nullptr) stats = &local_stats;
-  const PatchHeader base = BaseHeader(old_data, new_data);
+  // The digests are the header's, and the suffix-array cache's key: with
+  // threads, old and new are hashed on a thread of their own while the
+  // single-threaded start of matching (masks, anchors, the sort) runs.
+  std::future<PatchHeader> hashing =
+      std::async(options.threads > 1 ? std::launch::async : std::launch::deferred,
+                 [old_data, new_data] { return BaseHeader(old_data, new_data); });
+  std::optional<PatchHeader> base;
+  auto header = [&hashing, &base]() -> const PatchHeader& {
+    if (!base) base = hashing.get();
+    return *base;
+  };
 
   // Executables are matched with their references' operands masked, so that
   // code differing only in where it points matches as a whole (the predictor
@@ -500,14 +511,11 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
   {
     std::string masked_old, masked_new;
     absl::string_view match_old = old_data, match_new = new_data;
-    Digest index_key = base.old_digest;
     if (set) {
       masked_old = MaskReferences(old_data, *set);
       masked_new = MaskReferences(new_data, *set);
       match_old = masked_old;
       match_new = masked_new;
-      index_key = Sha256Of(absl::StrCat("masked ", static_cast<int>(*set), " ",
-                                        DigestToHex(base.old_digest)));
     }
     MatchOptions match;
     match.threads = options.threads;
@@ -517,12 +525,17 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
       ops = *std::move(anchored);
       stats->anchored = true;
     } else {
+      Digest index_key = header().old_digest;
+      if (set) {
+        index_key = Sha256Of(
+            absl::StrCat("masked ", static_cast<int>(*set), " ", DigestToHex(index_key)));
+      }
       PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
                                                               &stats->index_cached));
       ops = MatchAll(match_old, match_new, index, match);
     }
   }  // The index (4 bytes per old byte) is freed before compression starts.
-  return CodeOps(base, old_data, new_data, std::move(ops), set, options, stats);
+  return CodeOps(header(), old_data, new_data, std::move(ops), set, options, stats);
 }
 
 absl::StatusOr<std::string> DiffWithOps(absl::string_view old_data, absl::string_view new_data,
