@@ -14,7 +14,9 @@
 
 namespace patchfarm {
 
-Sha256::Sha256() : ctx_(new SHA256_CTX) { PF_CHECK(SHA256_Init(static_cast<SHA256_CTX*>(ctx_)) == 1); }
+Sha256::Sha256() : ctx_(new SHA256_CTX) {
+  PF_CHECK(SHA256_Init(static_cast<SHA256_CTX*>(ctx_)) == 1);
+}
 
 Sha256::~Sha256() { delete static_cast<SHA256_CTX*>(ctx_); }
 

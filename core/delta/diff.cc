@@ -525,10 +525,13 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
       ops = *std::move(anchored);
       stats->anchored = true;
     } else {
-      Digest index_key = header().old_digest;
-      if (set) {
-        index_key = Sha256Of(
-            absl::StrCat("masked ", static_cast<int>(*set), " ", DigestToHex(index_key)));
+      Digest index_key{};  // Only a cache needs one: it waits for the digests.
+      if (options.index_store != nullptr) {
+        index_key = header().old_digest;
+        if (set) {
+          index_key = Sha256Of(
+              absl::StrCat("masked ", static_cast<int>(*set), " ", DigestToHex(index_key)));
+        }
       }
       PF_ASSIGN_OR_RETURN(SuffixIndex index, LoadOrBuildIndex(match_old, index_key, options,
                                                               &stats->index_cached));

@@ -100,7 +100,7 @@ inline constexpr size_t kMaxJoinedSegments = 127;
 
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
-// 1 MiB: at most ~350,000 entries, about 6 MiB of map (16 bytes an entry);
+// 1 MiB: at most ~350,000 entries, about 4.3 MiB of map (12 bytes an entry);
 // 2 MiB for kSparsePredictedModeledStreams and
 // kLzmaSparsePredictedModeledStreams, whose readers came later: the
 // cumulative pairs of big executables need 1-2 MiB.

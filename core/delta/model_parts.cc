@@ -1,6 +1,7 @@
 #include "core/delta/model_parts.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -21,8 +22,9 @@ namespace {
 constexpr size_t kBlockBytes = 64 << 10;
 
 // What apply holds beside its decoders, the queue and the map: code,
-// libraries, buffers (measured on biome 2.5.4 -> 2.5.15).
-constexpr uint64_t kApplyBaseBytes = uint64_t{8} << 20;
+// libraries, buffers, the block being filled (measured on biome 2.5.4 ->
+// 2.5.15: 63.4 MiB in all, which the estimate puts at 63.5).
+constexpr uint64_t kApplyBaseBytes = uint64_t{19} << 19;  // 9.5 MiB
 
 // Run lengths from this on are stored as kLongRun and a varint of the rest.
 constexpr uint64_t kLongRun = 15;
@@ -105,11 +107,12 @@ class AheadDecoder {
   // Fills diff[0, n) with the next piece, waiting for it; the thread's error
   // if it stopped before that piece.
   absl::Status Take(uint8_t* diff, size_t n) {
-    if (taken_at_ == taken_.size()) {  // The block in hand is spent.
-      std::string().swap(taken_);
+    if (taken_at_ == taken_.bytes.size()) {  // The block in hand is spent.
+      const size_t counted = taken_.counted;
+      taken_ = Block();
       std::unique_lock<std::mutex> lock(mu_);
-      held_ -= taken_capacity_;
-      taken_capacity_ = 0;
+      held_ -= counted;
+      cv_.notify_all();
       cv_.wait(lock, [this] { return !blocks_.empty() || done_; });
       if (blocks_.empty()) {
         if (!status_.ok()) return status_;
@@ -117,12 +120,10 @@ class AheadDecoder {
       }
       taken_ = std::move(blocks_.front());
       blocks_.pop_front();
-      taken_capacity_ = taken_.capacity();
+      starving_ = blocks_.empty();
       taken_at_ = 0;
-      lock.unlock();
-      cv_.notify_all();
     }
-    return UnpackZeroRuns(taken_, &taken_at_, diff, n);
+    return UnpackZeroRuns(taken_.bytes, &taken_at_, diff, n);
   }
 
   // After the last piece was taken: the thread's outcome (its part read
@@ -130,7 +131,7 @@ class AheadDecoder {
   absl::Status Wait() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return done_; });
-    if (status_.ok() && (!blocks_.empty() || taken_at_ != taken_.size())) {
+    if (status_.ok() && (!blocks_.empty() || taken_at_ != taken_.bytes.size())) {
       return absl::DataLossError("corrupt patch: diff stream has bytes left over");
     }
     return status_;
@@ -166,9 +167,11 @@ class AheadDecoder {
         PF_ASSIGN_OR_RETURN(const char* old_bytes, region.At(done, lookahead));
         PF_RETURN_IF_ERROR(decoder.Decode(reinterpret_cast<const uint8_t*>(old_bytes),
                                           lookahead, diff_bytes, n));
+        if (stop_) return absl::CancelledError("apply stopped");
         if (block.empty()) block.reserve(kBlockBytes + kBlockBytes / 4);
         PackZeroRuns(diff_bytes, n, &block);
-        if (block.size() >= kBlockBytes && !Put(&block)) {
+        // A block goes at kBlockBytes, or at once while the reader has none.
+        if ((block.size() >= kBlockBytes || starving_) && !Put(&block)) {
           return absl::CancelledError("apply stopped");
         }
         done += n;
@@ -183,15 +186,19 @@ class AheadDecoder {
     return decoder.CheckFinished();
   }
 
-  // Queues `block` and empties it, waiting while kAheadBytes are held.
-  // False if stopped.
+  // Queues `block` and empties it, waiting while that would hold more than
+  // kAheadBytes. False if stopped.
   bool Put(std::string* block) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return held_ < kAheadBytes || stop_; });
+      const size_t counted = block->capacity();
+      cv_.wait(lock, [this, counted] {
+        return held_ + counted <= kAheadBytes || held_ == 0 || stop_;
+      });
       if (stop_) return false;
-      held_ += block->capacity();
-      blocks_.push_back(std::move(*block));
+      held_ += counted;
+      blocks_.push_back({std::move(*block), counted});
+      starving_ = false;
     }
     block->clear();
     cv_.notify_all();
@@ -214,15 +221,23 @@ class AheadDecoder {
   const uint64_t first_entries_, offset_, length_;
   std::mutex mu_;
   std::condition_variable cv_;
-  // Packed pieces (PackZeroRuns), whole pieces to a block.
-  std::deque<std::string> blocks_;  // Guarded by mu_, like the four below.
-  size_t held_ = 0;                 // Capacity of blocks_ and taken_.
-  bool stop_ = false;               // Set by the destructor.
-  bool done_ = false;               // Run returned; status_ is its outcome.
+  // Packed pieces (PackZeroRuns), whole pieces to a block, and the bytes it
+  // is counted for (its capacity when queued).
+  struct Block {
+    std::string bytes;
+    size_t counted = 0;
+  };
+  std::deque<Block> blocks_;  // Guarded by mu_, like held_, done_ and status_.
+  size_t held_ = 0;           // Counted bytes of blocks_ and taken_.
+  bool done_ = false;         // Run returned; status_ is its outcome.
   absl::Status status_;
-  std::string taken_;  // The block Take reads from, and where.
+  // Set by the destructor (under mu_, read by the thread at every piece).
+  std::atomic<bool> stop_{false};
+  // Whether the queue ran empty under Take (set under mu_, read by the
+  // thread at every piece): then pieces are queued one by one.
+  std::atomic<bool> starving_{true};
+  Block taken_;  // The block Take reads from, and where.
   size_t taken_at_ = 0;
-  size_t taken_capacity_ = 0;  // Guarded by mu_: counted in held_.
   std::thread thread_;  // Last: started once the members above exist.
 };
 

@@ -7,9 +7,9 @@
 // part from the start, ahead of the entries that use it, while the caller
 // decodes the first: it reads the control stream, old and the patch itself
 // (so both sources must allow concurrent ReadAt calls) and hands decoded
-// pieces over in a queue of blocks holding at most kAheadBytes, zero runs
-// stored as their lengths. That costs a second model's tables (about 17 MiB)
-// and the queue.
+// pieces over in a queue of blocks holding at most kAheadBytes (counted as
+// allocated, the block being filled apart), zero runs stored as their
+// lengths. That costs a second model's tables (about 17 MiB) and the queue.
 // Objects are single-threaded (apart from the thread they own).
 #ifndef PATCHFARM_CORE_DELTA_MODEL_PARTS_H_
 #define PATCHFARM_CORE_DELTA_MODEL_PARTS_H_
@@ -39,10 +39,10 @@ inline constexpr uint64_t kApplyMemoryBytes = uint64_t{64} << 20;
 // An estimate of apply's peak memory with the second part of `header`'s
 // diff stream decoded ahead and a reference map of `map_bytes`: two models'
 // tables, two control decoders and the extra decoder (LZMA2 dictionaries,
-// touched up to the raw size), kAheadBytes, the map, and about 8 MiB of
-// code, libraries and buffers. Biome 2.5.4 -> 2.5.15 (measured 63.4 MiB):
-// 62 MiB. A control stream over about 3 MiB (no predicted patch has one)
-// does not fit.
+// touched up to the raw size), kAheadBytes, the map, and 9.5 MiB of code,
+// libraries and buffers. Biome 2.5.4 -> 2.5.15: 63.5 MiB (measured 63.4).
+// Past about 4 MiB of raw control stream (2 MiB with a predicted patch's
+// map) it does not fit 64 MiB.
 uint64_t AheadApplyBytes(const PatchHeader& header, uint64_t map_bytes);
 
 class AheadDecoder;

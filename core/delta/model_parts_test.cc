@@ -17,6 +17,20 @@
 namespace patchfarm {
 namespace {
 
+// A sink that fails once it has taken `limit` bytes.
+class FailingSink : public ByteSink {
+ public:
+  explicit FailingSink(uint64_t limit) : limit_(limit) {}
+  absl::Status Append(absl::string_view data) override {
+    taken_ += data.size();
+    if (taken_ > limit_) return absl::UnavailableError("disk full");
+    return absl::OkStatus();
+  }
+
+ private:
+  uint64_t limit_, taken_ = 0;
+};
+
 class ModelPartsTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -110,36 +124,62 @@ TEST_F(ModelPartsTest, ForgedSecondPartIsRefused) {
   }
 }
 
-// Changes every few bytes, some of them runs of 20 and more: the second part
-// decodes to many pieces whose packed runs need long lengths and fill several
-// of the thread's blocks.
-TEST(ModelPartsDenseTest, TwoThreadsWriteWhatOneWrites) {
-  std::mt19937_64 rng(8);
-  const std::string old_data = RandomBytes(rng, 2 << 20);
-  std::string new_data = old_data;
-  for (size_t i = 0; i < new_data.size(); i += 2 + rng() % 24) {
-    const size_t run = rng() % 16 == 0 ? 20 + rng() % 40 : 1;
-    for (size_t k = i; k < std::min(new_data.size(), i + run); ++k) new_data[k] += 1 + rng() % 3;
-    i += run;
+// Changes every few bytes, some of them runs of 20 to 300: the second part
+// decodes to many pieces whose packed runs need long lengths (one and two
+// varint bytes) and fill several of the thread's blocks.
+class ModelPartsDenseTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937_64 rng(8);
+    old_ = RandomBytes(rng, 2 << 20);
+    new_ = old_;
+    for (size_t i = 0; i < new_.size(); i += 2 + rng() % 24) {
+      const size_t run = rng() % 16 != 0 ? 1 : rng() % 4 == 0 ? 150 + rng() % 150 : 20 + rng() % 40;
+      for (size_t k = i; k < std::min(new_.size(), i + run); ++k) new_[k] += 1 + rng() % 3;
+      i += run;
+    }
+    DiffOptions options;
+    options.try_zstd_prefix = false;
+    options.level = 3;
+    absl::StatusOr<std::string> patch = Diff(old_, new_, options);
+    ASSERT_TRUE(patch.ok()) << patch.status();
+    patch_ = *patch;
   }
-  DiffOptions options;
-  options.try_zstd_prefix = false;
-  options.level = 3;
-  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options);
-  ASSERT_TRUE(patch.ok()) << patch.status();
-  StringSource patch_source(*patch);
-  absl::StatusOr<PatchHeader> header = ReadPatchHeader(patch_source);
-  ASSERT_TRUE(header.ok()) << header.status();
-  ASSERT_TRUE(HasDiffParts(header->method));
-  for (int threads : {1, 2}) {
-    StringSource old(old_data);
-    std::string out;
-    StringSink sink(&out);
+
+  absl::Status ApplyWith(int threads, ByteSink* sink) {
+    StringSource old(old_);
+    StringSource source(patch_);
     ApplyOptions apply;
     apply.threads = threads;
-    absl::Status status = Apply(old, patch_source, &sink, apply);
+    return Apply(old, source, sink, apply);
+  }
+
+  std::string old_, new_, patch_;
+};
+
+TEST_F(ModelPartsDenseTest, TwoThreadsWriteWhatOneWrites) {
+  StringSource source(patch_);
+  absl::StatusOr<PatchHeader> header = ReadPatchHeader(source);
+  ASSERT_TRUE(header.ok()) << header.status();
+  ASSERT_TRUE(HasDiffParts(header->method));
+  absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header->streams[kDiffStream]);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_LT(parts->head_bytes + parts->first_bytes,
+            header->streams[kDiffStream].compressed_size);  // A second part.
+  for (int threads : {1, 2}) {
+    std::string out;
+    StringSink sink(&out);
+    absl::Status status = ApplyWith(threads, &sink);
     ASSERT_TRUE(status.ok()) << status;
-    EXPECT_TRUE(out == new_data) << threads << " threads";
+    EXPECT_TRUE(out == new_) << threads << " threads";
+  }
+}
+
+// A sink failing while the thread is still decoding: the error, not a hang.
+TEST_F(ModelPartsDenseTest, FailingOutputStopsTheThread) {
+  for (uint64_t limit : {uint64_t{0}, uint64_t{1} << 20}) {
+    FailingSink sink(limit);
+    EXPECT_EQ(ApplyWith(2, &sink).code(), absl::StatusCode::kUnavailable) << limit;
   }
 }
 
@@ -159,20 +199,6 @@ TEST(AheadApplyBytesTest, LargeControlStreamsDecodeOnOneThread) {
   header.streams[kControlStream].raw_size = 8 << 20;
   EXPECT_GT(AheadApplyBytes(header, 0), kApplyMemoryBytes);
 }
-
-// A sink that fails once it has taken `limit` bytes.
-class FailingSink : public ByteSink {
- public:
-  explicit FailingSink(uint64_t limit) : limit_(limit) {}
-  absl::Status Append(absl::string_view data) override {
-    taken_ += data.size();
-    if (taken_ > limit_) return absl::UnavailableError("disk full");
-    return absl::OkStatus();
-  }
-
- private:
-  uint64_t limit_, taken_ = 0;
-};
 
 TEST_F(ModelPartsTest, FailingOutputStopsTheThread) {
   for (uint64_t limit : {uint64_t{0}, uint64_t{1} << 20, new_.size() - 1}) {

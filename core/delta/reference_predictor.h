@@ -30,8 +30,8 @@
 namespace patchfarm {
 
 // Where the matched regions of old went in new: the diff regions of a
-// patch's ops, searchable by old position. 16 bytes a region where old and
-// new positions stay below 4 GiB, 32 past it.
+// patch's ops, searchable by old position. About 12 bytes a region where old
+// and new positions stay below 4 GiB, 24 past it.
 class ReferenceMap {
  public:
   ReferenceMap() = default;  // Maps nothing until regions are added.
