@@ -17,6 +17,14 @@
 namespace patchfarm {
 namespace {
 
+// Fast enough for tests; the two-part diff stream as the default writes it.
+DiffOptions PatchOptions() {
+  DiffOptions options;
+  options.try_zstd_prefix = false;
+  options.level = 3;
+  return options;
+}
+
 // A sink that fails once it has taken `limit` bytes.
 class FailingSink : public ByteSink {
  public:
@@ -41,10 +49,7 @@ class ModelPartsTest : public testing::Test {
       for (size_t i = 0; i < block.size(); i += 256 + rng() % 512) block[i] += 1 + rng() % 3;
       new_ += block + RandomBytes(rng, 100);
     }
-    DiffOptions options;
-    options.try_zstd_prefix = false;
-    options.level = 3;
-    absl::StatusOr<std::string> patch = Diff(old_, new_, options);
+    absl::StatusOr<std::string> patch = Diff(old_, new_, PatchOptions());
     ASSERT_TRUE(patch.ok()) << patch.status();
     patch_ = *patch;
     StringSource source(patch_);
@@ -138,10 +143,7 @@ class ModelPartsDenseTest : public testing::Test {
       for (size_t k = i; k < std::min(new_.size(), i + run); ++k) new_[k] += 1 + rng() % 3;
       i += run;
     }
-    DiffOptions options;
-    options.try_zstd_prefix = false;
-    options.level = 3;
-    absl::StatusOr<std::string> patch = Diff(old_, new_, options);
+    absl::StatusOr<std::string> patch = Diff(old_, new_, PatchOptions());
     ASSERT_TRUE(patch.ok()) << patch.status();
     patch_ = *patch;
   }
