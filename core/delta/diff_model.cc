@@ -93,6 +93,12 @@ class DiffModel {
         Zero(out, i, o0);
         continue;
       }
+      if (in == nullptr && i + 1 < lookahead) {
+        // The decoder fetched the next byte's flag slots for a zero here (or
+        // none, if quiet); for this non-zero byte they load during its value.
+        PrefetchFlag(ahead, i + 2 < lookahead ? old_bytes[i + 2] : 0, old_hist_ << 8 | o0,
+                     flags_ << 1 | 1, 0);
+      }
       uint32_t value = CodeValue(coder, in != nullptr ? in[i] : 0, o0);
       if (out != nullptr) out[i] = static_cast<uint8_t>(value);
       flags_ = flags_ << 1 | 1;
