@@ -34,6 +34,8 @@ constexpr uint64_t kMaxAnchoredSortPercent = 85;
 // Diff streams that code fewer bytes than this are not split in two parts:
 // a second model would learn again what the first knows, for little time.
 constexpr uint64_t kMinDiffPartBytes = uint64_t{1} << 20;
+// Predicted bases of fewer bytes than this are made on one thread.
+constexpr uint64_t kMinThreadedBasesBytes = uint64_t{1} << 20;
 // What a non-zero diff byte costs the model, in decisions (FirstPartEntries).
 constexpr uint64_t kNonzeroDecisions = 12;
 
@@ -60,25 +62,39 @@ struct RawStreams {
 
 // The bases of every op's diff region, concatenated in op order: old's bytes,
 // with references of instruction set `*predict` predicted through the ops.
+// With threads, predicted bases are made in two halves at once (a region's
+// base depends on its own old bytes and the map alone).
 std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
-                        std::optional<InstructionSet> predict) {
-  std::string bases;
+                        std::optional<InstructionSet> predict, int threads) {
+  std::vector<uint64_t> starts(ops.size() + 1);
+  for (size_t k = 0; k < ops.size(); ++k) starts[k + 1] = starts[k] + ops[k].diff_len;
+  std::string bases(starts.back(), '\0');
   const ReferenceMap map(predict ? ops : std::vector<DeltaOp>());
-  ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()),
-                               predict.value_or(InstructionSet::kX86_64));
-  for (const DeltaOp& op : ops) {
-    if (op.diff_len == 0) continue;
-    const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
-    size_t at = bases.size();
-    bases.resize(at + op.diff_len);
-    auto* base = reinterpret_cast<uint8_t*>(&bases[at]);
-    if (predict) {
-      predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
-      predictor.Fill(0, old_bytes, op.diff_len, base);
-    } else {
-      std::memcpy(base, old_bytes, op.diff_len);
+  auto fill = [&](size_t begin, size_t end) {
+    ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()),
+                                 predict.value_or(InstructionSet::kX86_64));
+    for (size_t k = begin; k < end; ++k) {
+      const DeltaOp& op = ops[k];
+      if (op.diff_len == 0) continue;
+      const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
+      auto* base = reinterpret_cast<uint8_t*>(&bases[starts[k]]);
+      if (predict) {
+        predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
+        predictor.Fill(0, old_bytes, op.diff_len, base);
+      } else {
+        std::memcpy(base, old_bytes, op.diff_len);
+      }
     }
+  };
+  if (!predict || threads < 2 || bases.size() < kMinThreadedBasesBytes) {
+    fill(0, ops.size());
+    return bases;
   }
+  const size_t half =
+      std::upper_bound(starts.begin(), starts.end(), starts.back() / 2) - starts.begin() - 1;
+  std::thread second(fill, half, ops.size());
+  fill(0, half);
+  second.join();
   return bases;
 }
 
@@ -112,31 +128,70 @@ bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new
   return predicted < unpredicted;
 }
 
+// Writes diff[i] = new_bytes[i] - bases[i] for i < n and returns how many
+// are non-zero: eight bytes at a time (bytewise subtraction without borrows
+// across bytes), as most diff bytes are zero.
+uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* diff, size_t n) {
+  constexpr uint64_t kHigh = 0x8080808080808080u, kLow = 0x0101010101010101u;
+  uint64_t nonzero = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t a, b;
+    std::memcpy(&a, new_bytes + i, 8);
+    std::memcpy(&b, bases + i, 8);
+    const uint64_t d = ((a | kHigh) - (b & ~kHigh)) ^ ((a ^ ~b) & kHigh);
+    std::memcpy(diff + i, &d, 8);
+    if (d != 0) {
+      uint64_t any = d | d >> 4;  // Each byte's bits folded into its lowest.
+      any |= any >> 2;
+      any |= any >> 1;
+      nonzero += ((any & kLow) * kLow) >> 56;  // Adds up the bytes' low bits.
+    }
+  }
+  for (; i < n; ++i) {
+    diff[i] = static_cast<uint8_t>(new_bytes[i] - bases[i]);
+    nonzero += diff[i] != 0;
+  }
+  return nonzero;
+}
+
+// Sets raw's control stream and per-op fields for `ops`, whose diff bytes
+// (raw->diff, in op order) have nonzero[k] non-zero bytes each.
 // `predicted`: the instruction set of the bases, which a predicted method's
 // control stream names in its first byte. `sparse`: control entries mark
 // whether their diff bytes are all zero (IsSparse methods).
+void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero,
+                std::optional<InstructionSet> predicted, bool sparse, RawStreams* raw) {
+  raw->control.clear();
+  if (predicted) raw->control.push_back(static_cast<char>(*predicted));
+  ControlEncoder entries(&raw->control, sparse);
+  raw->exact.assign(ops.size(), false);
+  raw->nonzero_diff_bytes = 0;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const DeltaOp& op = ops[k];
+    raw->nonzero_diff_bytes += nonzero[k];
+    raw->exact[k] = sparse && op.diff_len > 0 && nonzero[k] == 0;
+    entries.Add(op.old_pos, op.diff_len, op.extra_len, raw->exact[k]);
+  }
+  raw->nonzero = std::move(nonzero);
+}
+
+// The streams of `ops` against `bases` (SetEntries for the rest).
 RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops,
                      std::string bases, std::optional<InstructionSet> predicted, bool sparse) {
   RawStreams raw;
-  std::string& control = raw.control;
-  if (predicted) control.push_back(static_cast<char>(*predicted));
-  std::string& diff = raw.diff;
-  diff.resize(bases.size());
-  raw.exact.reserve(ops.size());
-  ControlEncoder entries(&control, sparse);
-  size_t at = 0;
-  for (const DeltaOp& op : ops) {
-    uint64_t nonzero = 0;
-    for (int64_t i = 0; i < op.diff_len; ++i, ++at) {
-      diff[at] = static_cast<char>(new_data[op.new_pos + i] - bases[at]);
-      nonzero += diff[at] != 0;
-    }
-    raw.nonzero_diff_bytes += nonzero;
-    raw.nonzero.push_back(nonzero);
-    const bool exact = sparse && op.diff_len > 0 && nonzero == 0;
-    raw.exact.push_back(exact);
-    entries.Add(op.old_pos, op.diff_len, op.extra_len, exact);
+  raw.diff.resize(bases.size());
+  std::vector<uint64_t> nonzero(ops.size());
+  const auto* base = reinterpret_cast<const uint8_t*>(bases.data());
+  auto* diff = reinterpret_cast<uint8_t*>(raw.diff.data());
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const DeltaOp& op = ops[k];
+    nonzero[k] = SubtractBases(reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos,
+                               base, diff, op.diff_len);
+    base += op.diff_len;
+    diff += op.diff_len;
   }
+  SetEntries(ops, std::move(nonzero), predicted, sparse, &raw);
   raw.bases = std::move(bases);
   return raw;
 }
@@ -318,7 +373,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                                     DiffStats* stats) {
   ExtraCompression extra(new_data, ops, options);
   RawStreams raw =
-      EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt), std::nullopt, false);
+      EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt, options.threads),
+                std::nullopt, false);
   std::optional<InstructionSet> predicted;
   // Prediction can only remove non-zero diff bytes; with next to none there
   // is nothing to gain.
@@ -337,7 +393,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     for (InstructionSet candidate : tried) {
       if (!set && !SampleGainsFromPrediction(old_data, new_data, ops, raw, candidate)) continue;
       RawStreams with =
-          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate), candidate, false);
+          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate, options.threads),
+                    candidate, false);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
         raw = std::move(with);
         predicted = candidate;
@@ -350,20 +407,24 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   } else {
     method = predicted ? PatchMethod::kPredictedModeledStreams : PatchMethod::kModeledStreams;
     if (options.sparse) {
-      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.diff.data());
+      std::vector<uint64_t> nonzero;
+      std::vector<DeltaOp> cut = CutAtZeroRuns(ops, raw.diff.data(), &nonzero);
       // Cuts change the regions a predictor sees; without them, or without
-      // prediction, the bases stay.
-      std::string bases;
-      if (!predicted || cut.size() == ops.size()) bases = std::move(raw.bases);
-      raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
-      if (bases.empty()) bases = RegionBases(old_data, cut, predicted);
-      raw = EncodeOps(new_data, cut, std::move(bases), predicted, true);
+      // prediction, the bases and so the diff bytes stay: only the entries
+      // change.
+      if (!predicted || cut.size() == ops.size()) {
+        SetEntries(cut, std::move(nonzero), predicted, true, &raw);
+      } else {
+        raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
+        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, predicted, options.threads),
+                        predicted, true);
+      }
       if (predicted && raw.control.size() > max_control) {
         // Too many entries for a reader to map: the same cuts, unpredicted.
         predicted.reset();
         raw = RawStreams();
-        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, std::nullopt), std::nullopt,
-                        true);
+        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, std::nullopt, options.threads),
+                        std::nullopt, true);
       }
       ops = std::move(cut);
       method = SparseModeledMethod(predicted.has_value(), options.lzma_streams);
@@ -512,8 +573,11 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
     std::string masked_old, masked_new;
     absl::string_view match_old = old_data, match_new = new_data;
     if (set) {
+      std::future<std::string> masking_new =
+          std::async(options.threads > 1 ? std::launch::async : std::launch::deferred,
+                     [new_data, set] { return MaskReferences(new_data, *set); });
       masked_old = MaskReferences(old_data, *set);
-      masked_new = MaskReferences(new_data, *set);
+      masked_new = masking_new.get();
       match_old = masked_old;
       match_new = masked_new;
     }

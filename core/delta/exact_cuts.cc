@@ -63,7 +63,8 @@ void ExactCutter::CloseRun(int64_t run_end) {
   }
 }
 
-std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, const char* diff) {
+std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, const char* diff,
+                                   std::vector<uint64_t>* nonzero) {
   ExactCutter cutter;
   for (const DeltaOp& op : ops) {
     cutter.StartOp(op);
@@ -73,7 +74,12 @@ std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, const char* 
   }
   std::vector<DeltaOp> cut;
   cut.reserve(cutter.pieces().size());
-  for (const ExactCutter::Piece& piece : cutter.pieces()) cut.push_back(piece.op);
+  nonzero->clear();
+  nonzero->reserve(cutter.pieces().size());
+  for (const ExactCutter::Piece& piece : cutter.pieces()) {
+    cut.push_back(piece.op);
+    nonzero->push_back(piece.nonzero);
+  }
   return cut;
 }
 

@@ -51,8 +51,10 @@ class ExactCutter {
   uint64_t total_nonzero_ = 0;
 };
 
-// The ops cut by ExactCutter, `diff` holding their diff bytes in op order.
-std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, const char* diff);
+// The ops cut by ExactCutter, `diff` holding their diff bytes in op order;
+// `nonzero` gets each cut op's non-zero diff bytes.
+std::vector<DeltaOp> CutAtZeroRuns(const std::vector<DeltaOp>& ops, const char* diff,
+                                   std::vector<uint64_t>* nonzero);
 
 }  // namespace patchfarm
 
