@@ -52,41 +52,39 @@ int LzmaPresetFor(int zstd_level) { return std::clamp(zstd_level / 3, 0, 6); }
 // stream depends on the ops alone: ExtraCompression makes it once.)
 struct RawStreams {
   std::string control, diff;
-  // What each diff byte was taken against: old's bytes under it, or with
-  // predicted references (IsPredicted methods). The diff model's context.
-  std::string bases;
+  // The instruction set whose references were predicted (IsPredicted
+  // methods), and then what each diff byte was taken against, in op order:
+  // old's bytes under it with the references predicted. Without prediction
+  // the diff bytes are taken against old's bytes themselves. Either is the
+  // diff model's context (BasesOf).
+  std::optional<InstructionSet> predicted;
+  std::string predicted_bases;
   uint64_t nonzero_diff_bytes = 0;
   std::vector<bool> exact;         // Per op: marked exact (sparse methods).
   std::vector<uint64_t> nonzero;  // Per op: its non-zero diff bytes.
 };
 
-// The bases of every op's diff region, concatenated in op order: old's bytes,
-// with references of instruction set `*predict` predicted through the ops.
-// With threads, predicted bases are made in two halves at once (a region's
-// base depends on its own old bytes and the map alone).
-std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
-                        std::optional<InstructionSet> predict, int threads) {
+// The bases of every op's diff region, concatenated in op order: old's bytes
+// with references of instruction set `set` predicted through the ops. With
+// threads, they are made in two halves at once (a region's base depends on
+// its own old bytes and the map alone).
+std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
+                           InstructionSet set, int threads) {
   std::vector<uint64_t> starts(ops.size() + 1);
   for (size_t k = 0; k < ops.size(); ++k) starts[k + 1] = starts[k] + ops[k].diff_len;
   std::string bases(starts.back(), '\0');
-  const ReferenceMap map(predict ? ops : std::vector<DeltaOp>());
+  const ReferenceMap map(ops);
   auto fill = [&](size_t begin, size_t end) {
-    ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()),
-                                 predict.value_or(InstructionSet::kX86_64));
+    ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()), set);
     for (size_t k = begin; k < end; ++k) {
       const DeltaOp& op = ops[k];
       if (op.diff_len == 0) continue;
-      const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
-      auto* base = reinterpret_cast<uint8_t*>(&bases[starts[k]]);
-      if (predict) {
-        predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
-        predictor.Fill(0, old_bytes, op.diff_len, base);
-      } else {
-        std::memcpy(base, old_bytes, op.diff_len);
-      }
+      predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
+      predictor.Fill(0, reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos,
+                     op.diff_len, reinterpret_cast<uint8_t*>(&bases[starts[k]]));
     }
   };
-  if (!predict || threads < 2 || bases.size() < kMinThreadedBasesBytes) {
+  if (threads < 2 || bases.size() < kMinThreadedBasesBytes) {
     fill(0, ops.size());
     return bases;
   }
@@ -96,6 +94,14 @@ std::string RegionBases(absl::string_view old_data, const std::vector<DeltaOp>& 
   fill(0, half);
   second.join();
   return bases;
+}
+
+// The bases of `op`'s diff bytes, the first of which is at `start` in
+// raw's diff stream.
+const uint8_t* BasesOf(const RawStreams& raw, absl::string_view old_data, const DeltaOp& op,
+                       uint64_t start) {
+  if (raw.predicted) return reinterpret_cast<const uint8_t*>(raw.predicted_bases.data()) + start;
+  return reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
 }
 
 // Whether predicting references of `set` (through all of `ops`) leaves fewer
@@ -156,14 +162,14 @@ uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* 
 }
 
 // Sets raw's control stream and per-op fields for `ops`, whose diff bytes
-// (raw->diff, in op order) have nonzero[k] non-zero bytes each.
-// `predicted`: the instruction set of the bases, which a predicted method's
-// control stream names in its first byte. `sparse`: control entries mark
-// whether their diff bytes are all zero (IsSparse methods).
-void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero,
-                std::optional<InstructionSet> predicted, bool sparse, RawStreams* raw) {
+// (raw->diff, in op order) have nonzero[k] non-zero bytes each. A predicted
+// method's control stream names raw->predicted in its first byte. `sparse`:
+// control entries mark whether their diff bytes are all zero (IsSparse
+// methods).
+void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero, bool sparse,
+                RawStreams* raw) {
   raw->control.clear();
-  if (predicted) raw->control.push_back(static_cast<char>(*predicted));
+  if (raw->predicted) raw->control.push_back(static_cast<char>(*raw->predicted));
   ControlEncoder entries(&raw->control, sparse);
   raw->exact.assign(ops.size(), false);
   raw->nonzero_diff_bytes = 0;
@@ -176,23 +182,25 @@ void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero,
   raw->nonzero = std::move(nonzero);
 }
 
-// The streams of `ops` against `bases` (SetEntries for the rest).
-RawStreams EncodeOps(absl::string_view new_data, const std::vector<DeltaOp>& ops,
-                     std::string bases, std::optional<InstructionSet> predicted, bool sparse) {
+// The streams of `ops`, with references of `predicted` predicted (SetEntries
+// for the rest).
+RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
+                     const std::vector<DeltaOp>& ops, std::optional<InstructionSet> predicted,
+                     bool sparse, int threads) {
   RawStreams raw;
-  raw.diff.resize(bases.size());
+  raw.predicted = predicted;
+  if (predicted) raw.predicted_bases = PredictedBases(old_data, ops, *predicted, threads);
+  uint64_t diff_bytes = 0;
+  for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
+  raw.diff.resize(diff_bytes);
   std::vector<uint64_t> nonzero(ops.size());
-  const auto* base = reinterpret_cast<const uint8_t*>(bases.data());
   auto* diff = reinterpret_cast<uint8_t*>(raw.diff.data());
-  for (size_t k = 0; k < ops.size(); ++k) {
+  for (size_t k = 0, start = 0; k < ops.size(); start += ops[k].diff_len, ++k) {
     const DeltaOp& op = ops[k];
     nonzero[k] = SubtractBases(reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos,
-                               base, diff, op.diff_len);
-    base += op.diff_len;
-    diff += op.diff_len;
+                               BasesOf(raw, old_data, op, start), diff + start, op.diff_len);
   }
-  SetEntries(ops, std::move(nonzero), predicted, sparse, &raw);
-  raw.bases = std::move(bases);
+  SetEntries(ops, std::move(nonzero), sparse, &raw);
   return raw;
 }
 
@@ -240,7 +248,7 @@ class ExtraCompression {
 // IsLzma methods, LZMA2; diff with zstd or, for IsModeled methods, the diff
 // model (two, each coding a part, for HasDiffParts methods). The extra stream
 // comes compressed from `extra`.
-absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
+absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_view old_data,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, ExtraCompression* extra,
                                          PatchMethod* method_in_out,
@@ -259,9 +267,10 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base,
   auto model = [&](size_t begin, size_t end) {
     DiffModelEncoder encoder(DiffModelHashBits(method));
     const auto* diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
-    const auto* bases = reinterpret_cast<const uint8_t*>(raw.bases.data());
     for (size_t k = begin; k < end; ++k) {
-      if (coded[k] > 0) encoder.Encode(bases + starts[k], diff + starts[k], coded[k]);
+      if (coded[k] > 0) {
+        encoder.Encode(BasesOf(raw, old_data, ops[k], starts[k]), diff + starts[k], coded[k]);
+      }
     }
     return encoder.Finish();
   };
@@ -372,9 +381,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
                                     std::optional<InstructionSet> set, const DiffOptions& options,
                                     DiffStats* stats) {
   ExtraCompression extra(new_data, ops, options);
-  RawStreams raw =
-      EncodeOps(new_data, ops, RegionBases(old_data, ops, std::nullopt, options.threads),
-                std::nullopt, false);
+  RawStreams raw = EncodeOps(old_data, new_data, ops, std::nullopt, false, options.threads);
   std::optional<InstructionSet> predicted;
   // Prediction can only remove non-zero diff bytes; with next to none there
   // is nothing to gain.
@@ -392,9 +399,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     if (set) tried = {*set};
     for (InstructionSet candidate : tried) {
       if (!set && !SampleGainsFromPrediction(old_data, new_data, ops, raw, candidate)) continue;
-      RawStreams with =
-          EncodeOps(new_data, ops, RegionBases(old_data, ops, candidate, options.threads),
-                    candidate, false);
+      RawStreams with = EncodeOps(old_data, new_data, ops, candidate, false, options.threads);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
         raw = std::move(with);
         predicted = candidate;
@@ -413,18 +418,16 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
       // prediction, the bases and so the diff bytes stay: only the entries
       // change.
       if (!predicted || cut.size() == ops.size()) {
-        SetEntries(cut, std::move(nonzero), predicted, true, &raw);
+        SetEntries(cut, std::move(nonzero), true, &raw);
       } else {
         raw = RawStreams();  // Two sets of whole-file streams would not fit the budget.
-        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, predicted, options.threads),
-                        predicted, true);
+        raw = EncodeOps(old_data, new_data, cut, predicted, true, options.threads);
       }
       if (predicted && raw.control.size() > max_control) {
         // Too many entries for a reader to map: the same cuts, unpredicted.
         predicted.reset();
         raw = RawStreams();
-        raw = EncodeOps(new_data, cut, RegionBases(old_data, cut, std::nullopt, options.threads),
-                        std::nullopt, true);
+        raw = EncodeOps(old_data, new_data, cut, std::nullopt, true, options.threads);
       }
       ops = std::move(cut);
       method = SparseModeledMethod(predicted.has_value(), options.lzma_streams);
@@ -438,7 +441,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
   for (size_t k = 0; k < ops.size(); ++k) {
     if (raw.exact[k]) stats->exact_diff_bytes += ops[k].diff_len;
   }
-  PF_ASSIGN_OR_RETURN(std::string patch, StreamsPatch(base, ops, raw, &extra, &method, options));
+  PF_ASSIGN_OR_RETURN(std::string patch,
+                      StreamsPatch(base, old_data, ops, raw, &extra, &method, options));
   stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();
