@@ -257,15 +257,16 @@ uint64_t DiffModelBytes(int hash_bits) {
   return kSlot * ((uint64_t{8} << hash_bits) + (uint64_t{5} << 16) + (1 << 12) + (1 << 8));
 }
 
-DiffModelEncoder::DiffModelEncoder(int hash_bits) : model_(new DiffModel(hash_bits)) {}
+DiffModelEncoder::DiffModelEncoder(int hash_bits) : hash_bits_(hash_bits) {}
 DiffModelEncoder::~DiffModelEncoder() = default;
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n) {
-  model_->Code(&coder_, old_bytes, n, diff, nullptr, n);
+  Encode(old_bytes, n, diff, n);
 }
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, size_t lookahead, const uint8_t* diff,
                               size_t n) {
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_);
   model_->Code(&coder_, old_bytes, lookahead, diff, nullptr, n);
 }
 
@@ -273,12 +274,13 @@ std::string DiffModelEncoder::Finish() { return coder_.Finish(); }
 
 DiffModelDecoder::DiffModelDecoder(const ByteSource* source, uint64_t offset,
                                    uint64_t length, int hash_bits)
-    : model_(new DiffModel(hash_bits)), coder_(source, offset, length) {}
+    : hash_bits_(hash_bits), coder_(source, offset, length) {}
 
 DiffModelDecoder::~DiffModelDecoder() = default;
 
 absl::Status DiffModelDecoder::Decode(const uint8_t* old_bytes, size_t lookahead,
                                       uint8_t* diff, size_t n) {
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_);
   model_->Code(&coder_, old_bytes, lookahead, nullptr, diff, n);
   return coder_.status();
 }

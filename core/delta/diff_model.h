@@ -38,7 +38,9 @@ uint64_t DiffModelBytes(int hash_bits);
 // end) code the same bits as the op whole.
 inline constexpr size_t kDiffModelLookahead = 64;
 
-// Encodes diff bytes, one op's region at a time, in op order.
+// Encodes diff bytes, one op's region at a time, in op order. The model's
+// tables are made at the first Encode (an encoder given nothing to code
+// allocates none), as are the decoder's at its first Decode.
 class DiffModelEncoder {
  public:
   explicit DiffModelEncoder(int hash_bits);
@@ -55,6 +57,7 @@ class DiffModelEncoder {
   std::string Finish();
 
  private:
+  const int hash_bits_;
   std::unique_ptr<DiffModel> model_;
   cm::ArithmeticEncoder coder_;
 };
@@ -72,6 +75,7 @@ class DiffModelDecoder {
   absl::Status CheckFinished() { return coder_.CheckFinished(); }
 
  private:
+  const int hash_bits_;
   std::unique_ptr<DiffModel> model_;
   cm::ArithmeticDecoder coder_;
 };
