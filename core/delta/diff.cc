@@ -397,10 +397,26 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     // a sample gains (text: a tenth of a second on an 8 MB tar saved).
     std::vector<InstructionSet> tried = {InstructionSet::kX86_64, InstructionSet::kArm64};
     if (set) tried = {*set};
+    auto sample_gains = [&](InstructionSet candidate) {
+      return SampleGainsFromPrediction(old_data, new_data, ops, raw, candidate);
+    };
+    // With threads, arm64's sample is taken beside x86-64's, against the
+    // unpredicted streams; again if x86-64's prediction is kept.
+    std::future<bool> arm64_sample;
+    if (!set && options.threads > 1) {
+      arm64_sample = std::async(std::launch::async, sample_gains, InstructionSet::kArm64);
+    }
     for (InstructionSet candidate : tried) {
-      if (!set && !SampleGainsFromPrediction(old_data, new_data, ops, raw, candidate)) continue;
+      bool gains = true;
+      if (!set && candidate == InstructionSet::kArm64) {
+        gains = arm64_sample.valid() && !predicted ? arm64_sample.get() : sample_gains(candidate);
+      } else if (!set) {
+        gains = sample_gains(candidate);
+      }
+      if (!gains) continue;
       RawStreams with = EncodeOps(old_data, new_data, ops, candidate, false, options.threads);
       if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
+        if (arm64_sample.valid()) arm64_sample.wait();  // It reads raw.
         raw = std::move(with);
         predicted = candidate;
       }
