@@ -90,9 +90,9 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
   }
   const size_t half =
       std::upper_bound(starts.begin(), starts.end(), starts.back() / 2) - starts.begin() - 1;
-  std::thread second(fill, half, ops.size());
+  std::future<void> second = std::async(std::launch::async, fill, half, ops.size());
   fill(0, half);
-  second.join();
+  second.get();
   return bases;
 }
 
