@@ -13,14 +13,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-# Releases: a 1.5 MB executable-like file edited per version, data files, a
-# symlink; each platform differs.
+# Releases: a 6 MB executable-like file edited per version (jobs on a 1.5 MB
+# one ran too briefly to be caught running), data files, a symlink; each
+# platform differs.
 python3 - "$T/rel" <<'PY'
 import os, random, sys
 root = sys.argv[1]
 for platform in ("linux-x64", "win32-x64"):
     rng = random.Random(platform)
-    exe = bytearray(rng.randbytes(1_500_000))
+    exe = bytearray(rng.randbytes(6_000_000))
     for v in range(1, 6):
         for _ in range(20):  # Edits that shift code around.
             at = rng.randrange(len(exe))
