@@ -5,7 +5,6 @@
 #include <functional>
 #include <future>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -53,11 +52,10 @@ int LzmaPresetFor(int zstd_level) { return std::clamp(zstd_level / 3, 0, 6); }
 struct RawStreams {
   std::string control, diff;
   // The instruction set whose references were predicted (IsPredicted
-  // methods), and then what each diff byte was taken against, in op order:
-  // old's bytes under it with the references predicted. Without prediction
-  // the diff bytes are taken against old's bytes themselves. Either is the
-  // diff model's context (BasesOf).
+  // methods); none where the diff bytes are taken against old's own bytes.
   std::optional<InstructionSet> predicted;
+  // With `predicted`: what each diff byte was taken against, in op order
+  // (old's bytes under it, the references predicted). Empty otherwise.
   std::string predicted_bases;
   uint64_t nonzero_diff_bytes = 0;
   std::vector<bool> exact;         // Per op: marked exact (sparse methods).
@@ -73,6 +71,7 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
   std::vector<uint64_t> starts(ops.size() + 1);
   for (size_t k = 0; k < ops.size(); ++k) starts[k + 1] = starts[k] + ops[k].diff_len;
   std::string bases(starts.back(), '\0');
+  auto* out = reinterpret_cast<uint8_t*>(bases.data());
   const ReferenceMap map(ops);
   auto fill = [&](size_t begin, size_t end) {
     ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()), set);
@@ -81,7 +80,7 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
       if (op.diff_len == 0) continue;
       predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
       predictor.Fill(0, reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos,
-                     op.diff_len, reinterpret_cast<uint8_t*>(&bases[starts[k]]));
+                     op.diff_len, out + starts[k]);
     }
   };
   if (threads < 2 || bases.size() < kMinThreadedBasesBytes) {
@@ -97,7 +96,8 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
 }
 
 // The bases of `op`'s diff bytes, the first of which is at `start` in
-// raw's diff stream.
+// raw's diff stream: in raw.predicted_bases, or old's own bytes under them.
+// REQUIRES: op.diff_len > 0.
 const uint8_t* BasesOf(const RawStreams& raw, absl::string_view old_data, const DeltaOp& op,
                        uint64_t start) {
   if (raw.predicted) return reinterpret_cast<const uint8_t*>(raw.predicted_bases.data()) + start;
@@ -197,6 +197,7 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
   auto* diff = reinterpret_cast<uint8_t*>(raw.diff.data());
   for (size_t k = 0, start = 0; k < ops.size(); start += ops[k].diff_len, ++k) {
     const DeltaOp& op = ops[k];
+    if (op.diff_len == 0) continue;
     nonzero[k] = SubtractBases(reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos,
                                BasesOf(raw, old_data, op, start), diff + start, op.diff_len);
   }
@@ -223,25 +224,22 @@ class ExtraCompression {
                                    : PatchMethod::kStreams;
     auto job = [this, method, options] { result_ = CompressSideStream(raw_, method, options); };
     if (options.threads > 1) {
-      thread_ = std::thread(job);
+      running_ = std::async(std::launch::async, job);
     } else {
       job();
     }
   }
-  ~ExtraCompression() {
-    if (thread_.joinable()) thread_.join();
-  }
   const std::string& raw() const { return raw_; }
   // The compressed stream (waits for it).
   absl::StatusOr<std::string>& Get() {
-    if (thread_.joinable()) thread_.join();
+    if (running_.valid()) running_.get();
     return result_;
   }
 
  private:
   std::string raw_;
   absl::StatusOr<std::string> result_;
-  std::thread thread_;
+  std::future<void> running_;  // Declared last: destroyed (waited for) first.
 };
 
 // Compresses the three streams at once: control and extra with zstd or, for
@@ -291,13 +289,16 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
   }
   jobs.push_back(
       [&] { compressed[kControlStream] = CompressSideStream(raw.control, method, options); });
-  std::vector<std::thread> threads;
-  for (size_t j = 1; j < jobs.size() && options.threads > 1; ++j) threads.emplace_back(jobs[j]);
+  // Futures: each waits for its job even if another job throws.
+  std::vector<std::future<void>> running;
+  for (size_t j = 1; j < jobs.size() && options.threads > 1; ++j) {
+    running.push_back(std::async(std::launch::async, jobs[j]));
+  }
   jobs[0]();
-  if (threads.empty()) {
+  if (running.empty()) {
     for (size_t j = 1; j < jobs.size(); ++j) jobs[j]();
   }
-  for (std::thread& t : threads) t.join();
+  for (std::future<void>& job : running) job.get();
   compressed[kExtraStream] = std::move(extra->Get());
   for (int i : {kExtraStream, kControlStream}) {
     if (!compressed[i].ok()) return compressed[i].status();
@@ -409,7 +410,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     for (InstructionSet candidate : tried) {
       bool gains = true;
       if (!set && candidate == InstructionSet::kArm64) {
-        gains = arm64_sample.valid() && !predicted ? arm64_sample.get() : sample_gains(candidate);
+        gains = (arm64_sample.valid() && !predicted) ? arm64_sample.get() : sample_gains(candidate);
       } else if (!set) {
         gains = sample_gains(candidate);
       }

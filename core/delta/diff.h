@@ -1,6 +1,9 @@
 // Diff: turns (old, new) into a patch (core/delta/FORMAT.md). The entry point of
 // the delta engine for the CLI, the workers and the tree packager.
-// Thread-safe; uses up to options.threads threads internally.
+// Thread-safe. DiffOptions::threads is the cores it may keep busy: with 1 all
+// work runs on the calling thread; with more, independent work (matching
+// segments, hashing, masking, prediction, each stream's compression) runs on
+// threads of its own at once.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_H_
 #define PATCHFARM_CORE_DELTA_DIFF_H_
 

@@ -183,6 +183,32 @@ TEST(PredictedUnknownFormatTest, CodeWithoutHeaderIsPredictedAndTextIsNot) {
   EXPECT_TRUE(*out == new_text);
 }
 
+// Predicted bases of 1 MiB or more are made in two halves at once: the same
+// bases as on one thread (so the same non-zero diff bytes), and the patch
+// applies.
+TEST(PredictedLargeTest, BasesMadeInTwoHalvesMatchOneThread) {
+  const std::string old_data = Build(Shape::kElfX86, 3, 12000, 6000, 0);
+  const std::string new_data = Build(Shape::kElfX86, 3, 12000, 6000, 96);
+  ASSERT_GT(old_data.size(), size_t{3} << 20 >> 1);
+  DiffOptions options = Options(true, false);
+  options.threads = 1;
+  DiffStats one, two;
+  absl::StatusOr<std::string> one_thread = Diff(old_data, new_data, options, &one);
+  options.threads = 2;
+  absl::StatusOr<std::string> two_threads = Diff(old_data, new_data, options, &two);
+  ASSERT_TRUE(one_thread.ok() && two_threads.ok());
+  EXPECT_EQ(two.method, PatchMethod::kLzmaSparsePredictedModeledStreams);
+  EXPECT_EQ(one.method, two.method);
+  EXPECT_EQ(one.diff_bytes, two.diff_bytes);
+  EXPECT_EQ(one.nonzero_diff_bytes, two.nonzero_diff_bytes);
+  EXPECT_LT(two.nonzero_diff_bytes * 100, two.diff_bytes);
+  for (const std::string* patch : {&*one_thread, &*two_threads}) {
+    absl::StatusOr<std::string> out = ApplyBytes(old_data, *patch);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(*out == new_data);
+  }
+}
+
 TEST(PredictedHostileTest, EveryTruncationAndBitFlipIsRefused) {
   const std::string old_data = Build(Shape::kElfX86, 5, 60, 20, 0);
   const std::string new_data = Build(Shape::kElfX86, 5, 60, 20, 40);
