@@ -1,6 +1,8 @@
 #include "core/delta/apply.h"
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -37,6 +39,51 @@ absl::StatusOr<Digest> HashOld(const ByteSource& old, OldReader* reader, std::st
   }
   return hasher.Finish();
 }
+
+// FailedPrecondition unless old's SHA-256 `digest` is the patch's, `want`.
+absl::Status CheckOldDigest(const Digest& digest, const Digest& want) {
+  if (digest == want) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("old file's SHA-256 is ", DigestToHex(digest),
+                                                    " but the patch was made from ",
+                                                    DigestToHex(want)));
+}
+
+// Checks old's SHA-256 against the patch's: on a thread of its own, so that
+// old is hashed while new is written (old's bytes are then read once from
+// the disk for both, through the page cache, where a huge old file was read
+// twice), or at once.
+class OldCheck {
+ public:
+  OldCheck(const ByteSource* old, const Digest& want, bool concurrent) {
+    auto check = [old, want]() -> absl::Status {
+      OldReader reader(old);
+      PF_ASSIGN_OR_RETURN(Digest digest, HashOld(*old, &reader, nullptr));
+      return CheckOldDigest(digest, want);
+    };
+    if (concurrent) {
+      running_ = std::async(std::launch::async, check);
+    } else {
+      verdict_ = check();
+    }
+  }
+  // The verdict once known, OK until then: lets a writer stop early.
+  absl::Status Poll() {
+    if (running_.valid() &&
+        running_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      verdict_ = running_.get();
+    }
+    return verdict_;
+  }
+  // Waits for the verdict.
+  absl::Status Wait() {
+    if (running_.valid()) verdict_ = running_.get();
+    return verdict_;
+  }
+
+ private:
+  absl::Status verdict_;
+  std::future<absl::Status> running_;
+};
 
 // Writes output and hashes it on the way.
 class HashingOutput {
@@ -131,10 +178,11 @@ absl::Status ReadReferenceMap(const ByteSource& patch, const PatchHeader& header
 }
 
 // Writes new from old (read through `old`, or by the thread that decodes a
-// diff stream's second part ahead, from `old_source`) and the patch's streams.
+// diff stream's second part ahead, from `old_source`) and the patch's streams;
+// stops at the first entry after `old_check` finds old is not the patch's.
 absl::Status ApplyStreams(const ByteSource& old_source, OldReader* old,
                           const ByteSource& patch, const PatchHeader& header, int threads,
-                          HashingOutput* out) {
+                          OldCheck* old_check, HashingOutput* out) {
   const bool modeled = IsModeled(header.method);
   const bool predicted = IsPredicted(header.method);
   ReferenceMap map;
@@ -158,6 +206,7 @@ absl::Status ApplyStreams(const ByteSource& old_source, OldReader* old,
   std::string buf(kApplyChunkBytes, '\0');
   uint64_t old_end = 0, new_end = 0;  // The cursors after the entries so far.
   for (uint64_t index = 0; !control.AtEnd(); ++index) {
+    PF_RETURN_IF_ERROR(old_check->Poll());
     PF_ASSIGN_OR_RETURN(ControlEntry entry, ReadEntry(&control, header.method));
     if (modeled) PF_RETURN_IF_ERROR(model.StartEntry(index));
     const uint64_t new_at = new_end;
@@ -251,22 +300,26 @@ absl::Status ApplyFrom(const ByteSource& old, const absl::string_view* old_in_me
   }
   PF_RETURN_IF_ERROR(VerifyStreamChecksums(patch, header));
   OldReader old_reader(&old);
-  // kZstdPrefix references all of old: in place if the caller has it in
-  // memory, else copied while hashing (bounded by the check above).
-  std::string old_copy;
-  const bool copy_old = prefix && old_in_memory == nullptr;
-  PF_ASSIGN_OR_RETURN(Digest old_digest,
-                      HashOld(old, &old_reader, copy_old ? &old_copy : nullptr));
-  if (old_digest != header.old_digest) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "old file's SHA-256 is ", DigestToHex(old_digest), " but the patch was made from ",
-        DigestToHex(header.old_digest)));
-  }
   HashingOutput output(out);
-  absl::Status status =
-      prefix ? ApplyPrefix(copy_old ? absl::string_view(old_copy) : *old_in_memory, patch,
-                           header, &output)
-             : ApplyStreams(old, &old_reader, patch, header, options.threads, &output);
+  absl::Status status;
+  if (prefix) {
+    // kZstdPrefix references all of old: in place if the caller has it in
+    // memory, else copied while hashing (bounded by the check above).
+    std::string old_copy;
+    const bool copy_old = old_in_memory == nullptr;
+    PF_ASSIGN_OR_RETURN(Digest old_digest,
+                        HashOld(old, &old_reader, copy_old ? &old_copy : nullptr));
+    PF_RETURN_IF_ERROR(CheckOldDigest(old_digest, header.old_digest));
+    status = ApplyPrefix(copy_old ? absl::string_view(old_copy) : *old_in_memory, patch,
+                         header, &output);
+  } else {
+    OldCheck old_check(&old, header.old_digest, /*concurrent=*/options.threads > 1);
+    PF_RETURN_IF_ERROR(old_check.Poll());  // Without threads, known before any output.
+    status = ApplyStreams(old, &old_reader, patch, header, options.threads, &old_check,
+                          &output);
+    // A wrong old file explains any other failure: it is the error reported.
+    PF_RETURN_IF_ERROR(old_check.Wait());
+  }
   PF_RETURN_IF_ERROR(status);
   Digest new_digest = output.Finish();
   if (new_digest != header.new_digest) {

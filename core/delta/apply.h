@@ -6,8 +6,10 @@
 // Memory contract, for one call:
 // - Apply's own buffers: 256 KiB through which old is read (its SHA-256 in a
 //   streaming pass, then the bytes each control entry needs, in pieces of at
-//   most 128 KiB plus a few bytes of look-ahead), a 128 KiB output buffer, and
-//   about 256 KiB of input and output buffers per zstd stream.
+//   most 128 KiB plus a few bytes of look-ahead; with threads = 2 the
+//   SHA-256 pass has a 256 KiB buffer of its own and runs beside the rest), a
+//   128 KiB output buffer, and about 256 KiB of input and output buffers per
+//   zstd stream.
 // - The decoders' state: a zstd window of at most 16 MiB per stream (control,
 //   diff and extra for kStreams; control and extra for kModeledStreams) and,
 //   for kModeledStreams, about 32 MiB of diff model tables. So about 50 MiB
@@ -35,9 +37,14 @@
 //   buffer of at most the new size (48 MiB).
 // The sink's own buffering is the caller's (AtomicFileWriter holds 1 MiB).
 //
-// Old must not change during the call: it is verified by size and SHA-256
-// before any output and read again while writing it; a change made in between
-// gives DataLoss (or FailedPrecondition if old shrank), never a wrong output.
+// Old must not change during the call: it is verified by size before any
+// output, and by SHA-256 before any output (threads = 1, and kZstdPrefix
+// patches) or while new is written (threads = 2, kZstdPrefix aside: old is
+// then read once from the disk for both, not twice; a wrong old ends the call
+// at the next control entry after its hash, with the same error, which also
+// takes the place of any other error the call met). A change while old is
+// read gives DataLoss (or FailedPrecondition if old shrank), never a wrong
+// output.
 // Thread-safe (no shared state); the sources must allow the reads of one call.
 #ifndef PATCHFARM_CORE_DELTA_APPLY_H_
 #define PATCHFARM_CORE_DELTA_APPLY_H_
@@ -62,8 +69,8 @@ struct ApplyOptions {
   int threads = 1;
 };
 
-// Verifies `old` against the patch's old size and SHA-256, then writes the new
-// file to `out` and verifies its SHA-256. Reads `old` with ReadAt only, in
+// Verifies `old` against the patch's old size and SHA-256 (see above for
+// when), writes the new file to `out` and verifies its SHA-256. Reads `old` with ReadAt only, in
 // bounded pieces (see the memory contract above), and never past old.size().
 // FailedPrecondition if old is not the file the patch was made from, if a read
 // of old comes back short (old shrank during the call) or the patch's format

@@ -145,6 +145,31 @@ TEST_F(ApplyHostileTest, WrongOldFileIsNamed) {
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// With two threads old is hashed while new is written: a wrong old file is
+// still the error reported, whatever else decoding against it ran into.
+TEST_F(ApplyHostileTest, WrongOldFileIsNamedWhenHashedBesideTheOutput) {
+  std::string flipped = old_;
+  flipped[7] ^= 1;
+  std::string reversed(old_.rbegin(), old_.rend());
+  ApplyOptions options;
+  options.threads = 2;
+  for (const std::string* patch : {&patch_, &fast_patch_}) {
+    for (const std::string* other_old : {&flipped, &reversed}) {
+      std::string out;
+      StringSink sink(&out);
+      StringSource source(*patch);
+      absl::Status status = Apply(*other_old, source, &sink, options);
+      EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+      EXPECT_NE(status.message().find("SHA-256"), absl::string_view::npos) << status;
+    }
+    std::string out;
+    StringSink sink(&out);
+    StringSource source(*patch);
+    ASSERT_TRUE(Apply(old_, source, &sink, options).ok());
+    EXPECT_TRUE(out == new_);
+  }
+}
+
 TEST_F(ApplyHostileTest, NotAPatch) {
   std::string out;
   EXPECT_EQ(ApplyBytes("hello, world", &out).code(), absl::StatusCode::kInvalidArgument);
