@@ -2,8 +2,9 @@
 # The farm end to end with real processes on loopback: a coordinator and three
 # workers (ports chosen by the OS); five releases x two platforms of a release
 # tree submitted; one worker kill -9'd while it runs a job and the coordinator
-# kill -9'd and restarted on the same data mid-run. At the end every planned
-# package exists and applies bit-exact, and submitting again is idempotent.
+# kill -9'd and restarted on the same data mid-run. At the end every package
+# the coordinator still lists (at least those its retention keeps) exists and
+# applies bit-exact, and submitting again is idempotent.
 set -u
 PF="$1"; COORDINATOR="$2"; WORKER="$3"
 T="${TEST_TMPDIR:-$(mktemp -d)}"
@@ -13,15 +14,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-# Releases: a 6 MB executable-like file edited per version (jobs on a 1.5 MB
-# one ran too briefly to be caught running), data files, a symlink; each
-# platform differs.
+# Releases: a 1.5 MB executable-like file edited per version, data files, a
+# symlink; each platform differs.
 python3 - "$T/rel" <<'PY'
 import os, random, sys
 root = sys.argv[1]
 for platform in ("linux-x64", "win32-x64"):
     rng = random.Random(platform)
-    exe = bytearray(rng.randbytes(6_000_000))
+    exe = bytearray(rng.randbytes(1_500_000))
     for v in range(1, 6):
         for _ in range(20):  # Edits that shift code around.
             at = rng.randrange(len(exe))
@@ -66,18 +66,25 @@ for v in 1 2 3; do
   for p in linux-x64 win32-x64; do submit "$p" "2.0.$v" > /dev/null || fail "submit $p 2.0.$v"; done
 done
 
-# Kill -9 a worker while it holds a job.
+# Kill -9 a worker while it holds a job: the first one the coordinator's log
+# shows leased and not done (read every 10 ms; asking `patchfarm workers` for
+# a running job missed jobs that took 50 ms).
 killed=""
-for _ in $(seq 200); do
-  line="$("$PF" workers --coordinator "$addr" 2>/dev/null | grep -m1 " 1 jobs running")"
-  if [ -n "$line" ]; then
-    killed="${line%% *}"
+for _ in $(seq 2000); do
+  while read -r job worker; do
+    if ! grep -q "event=job_done job=$job " "$T/coordinator.log"; then
+      killed="$worker"
+      break
+    fi
+  done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\) .* worker=\(w[0-9]\) .*/\1 \2/p' \
+             "$T/coordinator.log")
+  if [ -n "$killed" ]; then
     kill -9 "${worker_pid[$killed]}"
     break
   fi
-  sleep 0.05
+  sleep 0.01
 done
-[ -n "$killed" ] || fail "no worker was ever seen running a job"
+[ -n "$killed" ] || fail "no worker was ever seen holding a job"
 echo "killed worker $killed mid-job"
 
 # Kill -9 the coordinator mid-run; restart it on the same data and port.
@@ -99,7 +106,7 @@ for v in 1 2 3 4 5; do
   done
 done
 
-# Every planned package exists and applies bit-exact.
+# Every package listed exists and applies bit-exact.
 "$PF" status --coordinator "$addr" --json > "$T/status.json" || fail "status --json"
 python3 - "$T/status.json" > "$T/jobs.txt" <<'PY'
 import json, sys
@@ -108,8 +115,18 @@ for r in s.get("releases", []):
     for j in r.get("jobs", []):
         print(r["release"]["platform"], j["fromVersion"], j["toVersion"], j["state"])
 PY
+# Retention (core/release/retention.h) drops a finished job that no policy
+# keeps once a newer release is submitted, so how many of the 20 planned are
+# left depends on how fast the workers were. What the default policy keeps
+# for 2.0.5 is always there: the cumulative patches to it and the chain.
 planned=$(wc -l < "$T/jobs.txt")
-[ "$planned" -eq 20 ] || fail "expected 20 planned jobs, got $planned"
+[ "$planned" -ge 14 ] && [ "$planned" -le 20 ] || fail "expected 14-20 jobs, got $planned"
+for platform in linux-x64 win32-x64; do
+  for pair in "2.0.1 2.0.5" "2.0.2 2.0.5" "2.0.3 2.0.5" "2.0.4 2.0.5" "2.0.1 2.0.2" "2.0.2 2.0.3" \
+              "2.0.3 2.0.4"; do
+    grep -q "^$platform $pair " "$T/jobs.txt" || fail "no job $platform $pair"
+  done
+done
 while read -r platform from to state; do
   [ "$state" = JOB_STATE_DONE ] || fail "job $platform $from -> $to is $state"
   pkg="$T/pkg-$platform-$from-$to"
@@ -124,9 +141,10 @@ done < "$T/jobs.txt"
 # Metrics and the status page.
 http="$(grep -o 'http://[0-9.:]*' "$T/coordinator.log" | tail -n 1)"
 curl -sf "$http/metrics" > "$T/metrics" || fail "coordinator /metrics"
-grep -q '^patchfarm_jobs{state="done"} 20$' "$T/metrics" || fail "metrics: $(grep patchfarm_jobs "$T/metrics")"
+grep -q "^patchfarm_jobs{state=\"done\"} $planned\$" "$T/metrics" ||
+  fail "metrics: $(grep patchfarm_jobs "$T/metrics")"
 grep -q '^patchfarm_queue_depth{priority="release"} 0$' "$T/metrics" || fail "queue depth metric"
-grep -q '^patchfarm_patch_size_bytes_count 20$' "$T/metrics" || fail "patch size histogram"
+grep -q "^patchfarm_patch_size_bytes_count $planned\$" "$T/metrics" || fail "patch size histogram"
 grep -q '^patchfarm_lease_expiries_total' "$T/metrics" || fail "lease expiry metric"
 curl -sf "$http/" > "$T/status.html" || fail "status page"
 grep -q "game/linux-x64/stable/2.0.5" "$T/status.html" || fail "status page lacks a release"
