@@ -77,20 +77,29 @@ int BlockIndexAvgLog(uint64_t old_size, uint64_t max_bytes) {
   return log;
 }
 
-BlockIndex::BlockIndex(uint64_t old_size, uint64_t max_bytes)
+BlockIndex::BlockIndex(uint64_t old_size, uint64_t max_bytes, uint64_t part_bytes)
     : table_(Slots(max_bytes)),
       mask_(table_.size() - 1),
       old_size_(old_size),
+      part_bytes_(std::max<uint64_t>(part_bytes, 1)),
       avg_log_(BlockIndexAvgLog(old_size, max_bytes)),
       chunker_(avg_log_) {}
 
-std::string BlockIndex::Parameters() const { return absl::StrCat(table_.size(), "-", avg_log_); }
+std::string BlockIndex::Parameters() const {
+  return absl::StrCat(table_.size(), "-", avg_log_, "-", part_bytes_);
+}
 
 std::string BlockIndex::Serialize() const {
-  std::string bytes;
-  bytes.reserve(used_ * 16);
+  std::vector<Slot> chunks;
+  chunks.reserve(used_);
   for (const Slot& slot : table_) {
-    if (slot.hash == 0) continue;
+    if (slot.hash != 0) chunks.push_back(slot);
+  }
+  std::sort(chunks.begin(), chunks.end(),
+            [](const Slot& a, const Slot& b) { return a.pos < b.pos; });
+  std::string bytes;
+  bytes.reserve(chunks.size() * 16);
+  for (const Slot& slot : chunks) {
     PutFixed64(slot.hash, &bytes);
     PutFixed64(slot.pos, &bytes);
   }
@@ -101,32 +110,36 @@ absl::Status BlockIndex::Restore(absl::string_view bytes) {
   auto fail = [this](const char* why) {
     std::fill(table_.begin(), table_.end(), Slot());
     used_ = 0;
-    return absl::DataLossError(absl::StrCat("cached chunk index: ", why));
+    restored_end_ = 0;
+    return absl::DataLossError(absl::StrCat("chunk index: ", why));
   };
-  if (used_ != 0) return absl::FailedPreconditionError("chunk index is not empty");
   if (bytes.size() % 16 != 0) return fail("length is not a multiple of 16");
   if (bytes.size() / 16 > TableCapacity()) return fail("more chunks than the table takes");
+  const uint64_t first = restored_end_;  // Chunks at or past it are these bytes'.
   for (size_t at = 0; at < bytes.size(); at += 16) {
     const uint64_t hash = GetFixed64(bytes.data() + at);
     const uint64_t pos = GetFixed64(bytes.data() + at + 8);
     if (hash == 0 || pos >= old_size_) return fail("a chunk lies outside old");
-    const uint64_t before = used_;
-    Add(hash, pos);
-    if (used_ == before) return fail("a chunk is listed twice");
+    if (pos < restored_end_) return fail("chunks are not in order of their offsets");
+    restored_end_ = pos + 1;
+    const Slot* slot = Add(hash, pos);
+    if (slot != nullptr && slot->pos != pos && slot->pos >= first) {
+      return fail("a chunk is listed twice");
+    }
   }
   return absl::OkStatus();
 }
 
 uint64_t BlockIndex::TableCapacity() const { return table_.size() * 3 / 4; }
 
-void BlockIndex::Add(uint64_t hash, uint64_t pos) {
-  if (used_ >= TableCapacity()) return;  // Full: later chunks go unindexed.
+const BlockIndex::Slot* BlockIndex::Add(uint64_t hash, uint64_t pos) {
   for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
-    if (table_[i].hash == hash) return;  // The first of equal chunks is kept.
+    if (table_[i].hash == hash) return &table_[i];  // The first of equal chunks is kept.
     if (table_[i].hash == 0) {
+      if (used_ >= TableCapacity()) return nullptr;  // Full: later chunks go unindexed.
       table_[i] = {hash, pos};
       ++used_;
-      return;
+      return &table_[i];
     }
   }
 }
@@ -140,21 +153,34 @@ int64_t BlockIndex::Find(uint64_t hash) const {
 
 absl::Status BlockIndex::AddAll(const ByteSource& old,
                                 const std::function<void(absl::string_view)>& observe) {
-  std::string buf(kReadPiece + chunker_.max_length(), '\0');
+  for (uint64_t begin = 0; begin < old.size(); begin += part_bytes_) {
+    PF_RETURN_IF_ERROR(AddPart(old, begin, observe));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockIndex::AddPart(const ByteSource& old, uint64_t begin,
+                                 const std::function<void(absl::string_view)>& observe) {
   const uint64_t size = old.size();
-  uint64_t read = 0;    // Bytes of old read so far.
-  uint64_t start = 0;   // Old offset of buf[0].
-  size_t have = 0;      // Bytes in buf.
-  while (read < size || have > 0) {
-    if (read < size) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(kReadPiece, size - read));
+  if (begin % part_bytes_ != 0 || begin >= size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no part of the chunk index starts at ", begin, " of ", size, " bytes"));
+  }
+  const uint64_t end = std::min(size, begin + part_bytes_);
+  std::string buf(kReadPiece + chunker_.max_length(), '\0');
+  uint64_t read = begin;  // Old offset up to which old was read.
+  uint64_t start = begin;  // Old offset of buf[0].
+  size_t have = 0;         // Bytes in buf.
+  while (read < end || have > 0) {
+    if (read < end) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(kReadPiece, end - read));
       PF_ASSIGN_OR_RETURN(size_t got, old.ReadAt(read, buf.data() + have, want));
       if (got != want) return absl::FailedPreconditionError("old file shrank while indexed");
       observe(absl::string_view(buf.data() + have, got));
       have += got;
       read += got;
     }
-    const bool at_end = read == size;
+    const bool at_end = read == end;
     const auto* bytes = reinterpret_cast<const uint8_t*>(buf.data());
     size_t at = 0;
     while (at < have) {

@@ -52,29 +52,44 @@ class Chunker {
 class BlockIndex {
  public:
   // An empty index for an old file of `old_size` bytes using at most
-  // `max_bytes` of table (at least 64 KiB is used).
-  BlockIndex(uint64_t old_size, uint64_t max_bytes);
+  // `max_bytes` of table (at least 64 KiB is used). Chunking starts afresh
+  // at every multiple of `part_bytes` (> 0) of old, so that the chunks of
+  // each such part can be found apart (by different workers at once:
+  // index_parts.h) and joined into the index AddAll makes.
+  BlockIndex(uint64_t old_size, uint64_t max_bytes, uint64_t part_bytes);
 
-  // Indexes old, read through `old` in pieces of at most 4 MiB plus a chunk,
-  // handing every byte once and in order to `observe` (to hash old on the way).
+  // Indexes old, part after part, read through `old` in pieces of at most
+  // 4 MiB plus a chunk, handing every byte once and in order to `observe` (to
+  // hash old on the way).
   absl::Status AddAll(const ByteSource& old,
                       const std::function<void(absl::string_view)>& observe);
+  // Indexes the part of old that starts at `begin` (a multiple of
+  // part_bytes() below old's size) as AddAll does. InvalidArgument for
+  // another `begin`.
+  absl::Status AddPart(const ByteSource& old, uint64_t begin,
+                       const std::function<void(absl::string_view)>& observe);
   // Where a chunk of `hash` starts in old, or -1.
   int64_t Find(uint64_t hash) const;
 
   const Chunker& chunker() const { return chunker_; }
   uint64_t memory_bytes() const { return table_.size() * sizeof(Slot); }
-  // What the index's content depends on besides old: its table and chunk size
-  // (part of its cache key, IndexStore in diff.h).
+  uint64_t slots() const { return table_.size(); }
+  int chunk_log() const { return avg_log_; }
+  uint64_t part_bytes() const { return part_bytes_; }
+  // What the index's content depends on besides old: its table, chunk and
+  // part size (part of its cache key, IndexStore in diff.h).
   std::string Parameters() const;
 
-  // The index as bytes, to cache it: its chunks as (hash, offset) pairs of
-  // little-endian 64-bit words, in table order.
+  // The index as bytes, to cache it or send a part of it: its chunks as
+  // (hash, offset) pairs of little-endian 64-bit words, by offset.
   std::string Serialize() const;
-  // Fills an empty index with the bytes Serialize gave for an index of the
-  // same old size and Parameters. DataLoss for other bytes (a length not a
-  // multiple of 16, a zero or repeated hash, an offset past old, more chunks
-  // than the table takes); the index is then empty again.
+  // Adds the chunks of bytes that Serialize gave for an index of the same old
+  // size and Parameters, whole or of one part; parts restored one after the
+  // other, in order, make the index AddAll makes (a chunk equal to one of an
+  // earlier part is not added: the first is kept). DataLoss for other bytes
+  // (a length not a multiple of 16, a zero hash, an offset past old or not
+  // after the one before, in these bytes or those restored before, the same
+  // hash twice, more chunks than the table takes); the index is then empty.
   absl::Status Restore(absl::string_view bytes);
 
  private:
@@ -82,13 +97,17 @@ class BlockIndex {
     uint64_t hash = 0;  // 0: empty.
     uint64_t pos = 0;
   };
-  void Add(uint64_t hash, uint64_t pos);
+  // The slot that holds `hash` once added at `pos`: a new one, or the one
+  // of an equal chunk added before; nullptr if the table is full.
+  const Slot* Add(uint64_t hash, uint64_t pos);
   uint64_t TableCapacity() const;  // Chunks the table takes (three quarters of its slots).
 
   std::vector<Slot> table_;
   uint64_t mask_;
   uint64_t used_ = 0;
   uint64_t old_size_;
+  uint64_t part_bytes_;
+  uint64_t restored_end_ = 0;  // One past the last offset Restore added.
   int avg_log_;
   Chunker chunker_;
 };

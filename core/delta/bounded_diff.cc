@@ -188,6 +188,10 @@ absl::Status BoundedDiffer::RunSegment(const SegmentSpec& spec, const std::strin
   return absl::OkStatus();
 }
 
+uint64_t BoundedIndexBytes(const DiffOptions& options) {
+  return std::max(options.max_memory, kMinBoundedMemory) / 8;
+}
+
 }  // namespace bounded_internal
 
 namespace {
@@ -204,7 +208,7 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
                                 const DiffOptions& options) {
   const uint64_t budget = std::max(options.max_memory, kMinBoundedMemory);
   BoundedDiffPlan plan;
-  plan.index_bytes = budget / 8;
+  plan.index_bytes = bounded_internal::BoundedIndexBytes(options);
   // Pass 1: S + W + 4 W (8 W from 2 GiB) in what is left, with S = 3 W / 4.
   const uint64_t left = budget - plan.index_bytes - kAllowance;
   plan.window_bytes = std::min(left * 4 / 23, kMaxWindow);

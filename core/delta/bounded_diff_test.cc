@@ -27,6 +27,8 @@
 namespace patchfarm {
 namespace {
 
+constexpr uint64_t kPart = uint64_t{1} << 30;
+
 std::string ScratchDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir != nullptr ? dir : "/tmp";
@@ -449,12 +451,12 @@ TEST(BlockIndexTest, SerializedIndexRestoresAndBadBytesAreRefused) {
   std::mt19937_64 rng(12);
   const std::string old = RandomBytes(rng, 3 << 20);
   StringSource source(old);
-  BlockIndex index(old.size(), 1 << 20);
+  BlockIndex index(old.size(), 1 << 20, kPart);
   ASSERT_TRUE(index.AddAll(source, [](absl::string_view) {}).ok());
   const std::string bytes = index.Serialize();
   ASSERT_GT(bytes.size(), 0u);
   ASSERT_EQ(bytes.size() % 16, 0u);
-  BlockIndex restored(old.size(), 1 << 20);
+  BlockIndex restored(old.size(), 1 << 20, kPart);
   EXPECT_EQ(restored.Parameters(), index.Parameters());
   ASSERT_TRUE(restored.Restore(bytes).ok());
   EXPECT_EQ(restored.Serialize(), bytes);
@@ -463,10 +465,10 @@ TEST(BlockIndexTest, SerializedIndexRestoresAndBadBytesAreRefused) {
     std::memcpy(&hash, bytes.data() + at, 8);
     EXPECT_EQ(restored.Find(hash), index.Find(hash));
   }
-  EXPECT_NE(BlockIndex(old.size(), 4 << 20).Parameters(), index.Parameters());
+  EXPECT_NE(BlockIndex(old.size(), 4 << 20, kPart).Parameters(), index.Parameters());
 
   auto refused = [&](std::string bad) {
-    BlockIndex target(old.size(), 1 << 20);
+    BlockIndex target(old.size(), 1 << 20, kPart);
     absl::Status status = target.Restore(bad);
     EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
     EXPECT_EQ(target.Serialize(), "");  // Left empty.

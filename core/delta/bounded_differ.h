@@ -37,6 +37,12 @@ inline constexpr uint64_t kDiagonalMismatch = 8;
 // their own before a suffix sort.
 inline constexpr uint64_t kMinDiagonalStretch = 16 * kDiagonalBlock;
 
+// The chunk index's table under `options`: an eighth of the budget.
+uint64_t BoundedIndexBytes(const DiffOptions& options);
+// The key `index` of the old file `old_digest` names is cached under
+// (IndexStore in diff.h).
+std::string ChunkIndexKey(const BlockIndex& index, const Digest& old_digest);
+
 // A run of old placed in the window.
 struct Piece {
   uint64_t window_pos;

@@ -188,12 +188,16 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
   return absl::OkStatus();
 }
 
+std::string ChunkIndexKey(const BlockIndex& index, const Digest& old_digest) {
+  return absl::StrCat("chunks/", index.Parameters(), "/", DigestToHex(old_digest));
+}
+
 absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
   *cached = false;
   IndexStore* store = options_.old_digest ? options_.index_store : nullptr;
   std::string key;
   if (store != nullptr) {
-    key = absl::StrCat("chunks/", index->Parameters(), "/", DigestToHex(*options_.old_digest));
+    key = ChunkIndexKey(*index, *options_.old_digest);
     std::optional<std::string> bytes = store->Load(key);
     if (bytes && index->Restore(*bytes).ok()) {  // A bad entry is rebuilt and saved again.
       if (!digests_given_) old_digest_ = *options_.old_digest;
@@ -213,7 +217,7 @@ absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
 }
 
 absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
-  BlockIndex index(old_.size(), plan_.index_bytes);
+  BlockIndex index(old_.size(), plan_.index_bytes, options_.index_part_bytes);
   PF_RETURN_IF_ERROR(IndexOld(&index, index_cached));
   Sha256 new_hash;
   std::string segment;

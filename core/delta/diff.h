@@ -22,8 +22,8 @@ namespace patchfarm {
 
 // Where the engine keeps indexes of old files between runs (the worker's
 // RocksDB cache): suffix arrays (Diff, key "sa/<old SHA-256, hex>") and chunk
-// indexes (DiffBounded, key "chunks/<table slots>-<chunk log>/<old SHA-256,
-// hex>"). Entries are checked when loaded; a bad one is rebuilt and saved
+// indexes (DiffBounded, key "chunks/<table slots>-<chunk log>-<part
+// bytes>/<old SHA-256, hex>"). Entries are checked when loaded; a bad one is rebuilt and saved
 // again. Must be thread-safe.
 class IndexStore {
  public:
@@ -72,6 +72,9 @@ struct DiffOptions {
   // hit, does not read old before matching; on a miss it checks the digest
   // it computes against this one (FailedPrecondition if they differ).
   std::optional<Digest> old_digest;  // Default: unknown.
+  // DiffBounded's chunk index of old is cut afresh every this many bytes of
+  // old (block_index.h), so that its parts can be built apart (index_parts.h).
+  uint64_t index_part_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
 };
 
 // What Diff did, for logs and benchmarks.
