@@ -18,12 +18,14 @@
 // refused result leaves the job as it was and logs event=result_refused.
 //
 // Huge file pairs (CoordinatorOptions::segment_bytes) are split when first
-// acquired into segment jobs (<job id>.s<k>, each a range of new, queued in
-// the pair's place), which workers run at once; a lost worker loses only its
-// segment. When every segment is done the pair's job is queued again as a
-// join job, whose result is the pair's patch (one patch, method 6); the
-// segments' results are dropped then. A segment that fails for good fails
-// the pair's job.
+// acquired into index jobs (<job id>.i<k>, each a part of old's chunk index:
+// core/delta/index_parts.h) and segment jobs (<job id>.s<k>, each a range of
+// new, queued once every index job is done, with the index parts to join),
+// which workers run at once in the pair's place; a lost worker loses only
+// its part or segment. When every segment is done the pair's job is queued
+// again as a join job, whose result is the pair's patch (one patch, method
+// 6); the parts' and segments' results are dropped then. An index or segment
+// job that fails for good fails the pair's job.
 //
 // Retention (core/release/retention.h, coordinator_retention.cc): after each
 // Submit and SetPolicy (and at start) the coordinator plans the chained
@@ -71,12 +73,16 @@ struct CoordinatorOptions {
   // jobs are forgotten to make room. Default: 10,000.
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
-  uint64_t segment_bytes = 0;
-  Policy policy;  // For products without a policy of their own.
   // File pairs whose new file is larger are split into segment jobs of about
   // this many bytes of new (at most kMaxSegments: larger files get
   // larger segments), which workers run at once and a join job makes one
   // patch of (coordinator_segments.cc). 0: never split. Default: 0.
+  uint64_t segment_bytes = 0;
+  // A split pair's old file is indexed in parts of this many bytes (1 MiB
+  // at least: less is taken as 1 MiB), one index job each. Default: 1 GiB
+  // (DiffOptions::index_part_bytes).
+  uint64_t index_part_bytes = uint64_t{1} << 30;
+  Policy policy;  // For products without a policy of their own.
   // Gets one structured line ("event=... release=... job=...") per release,
   // job and worker event. Called with the coordinator's lock held: keep it
   // quick (a buffered write). Default: none.
@@ -212,20 +218,27 @@ class Coordinator {
   // Segments (coordinator_segments.cc).
   // True if `job` is a file pair to split into segment jobs now.
   bool SplitsLocked(const v1::StoredJob& job) const;
-  // Creates (stores and queues) the segment jobs of `*job`, which stays
-  // queued but out of the queue; reuses segment jobs already done.
+  // Creates (stores and queues) the index and segment jobs of `*job`, which
+  // stays queued but out of the queue; reuses those already done.
   absl::Status SplitLocked(v1::StoredJob* job);
   // True if every segment job of the split pair `job` is done.
   bool SegmentsDoneLocked(const v1::StoredJob& job) const;
-  // The Job a worker gets for `job`: its segment range or the segment
-  // results to join.
+  // True if every index job of the pair of the segment job `segment` is done.
+  bool IndexDoneLocked(const v1::StoredJob& segment) const;
+  bool AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids) const;
+  // The Job a worker gets for `job`: its index or segment range (and the
+  // index parts to join), or the segment results to join.
   void DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out) const;
-  // After a segment job is done or failed for good: queues its pair's join,
-  // or fails the pair.
-  void SegmentFinishedLocked(const v1::StoredJob& segment);
+  // After an index or segment job is done or failed for good: queues its
+  // pair's segments (once every index job is done) or join (once every
+  // segment is), or fails the pair.
+  void SegmentFinishedLocked(const v1::StoredJob& child);
   // Checks a segment job's result: a segment of the job's pair and range.
   static absl::Status CheckSegmentResult(const v1::StoredJob& job, const ManifestEntry& old_file,
                                          const ManifestEntry& new_file, const ByteSource& package);
+  // Checks an index job's result: the index part of the job's old and range.
+  static absl::Status CheckIndexResult(const v1::StoredJob& job, const ManifestEntry& old_file,
+                                       const ByteSource& package);
   // Counts a failed attempt: requeues, or fails the job for good.
   void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
   absl::StatusOr<WorkerState*> SeenLocked(const std::string& worker_id);

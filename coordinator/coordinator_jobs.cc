@@ -49,7 +49,11 @@ void Coordinator::AdoptJobLocked(v1::StoredJob job) {
 void Coordinator::QueueLocked(const v1::StoredJob& job) {
   if (job.status().state() != v1::JOB_STATE_QUEUED) return;
   if (job.segment_job_ids_size() > 0 && !SegmentsDoneLocked(job)) return;
-  const uint64_t part = job.parent_job_id().empty() ? 0 : job.segment_begin() + 1;
+  if (job.segment_end() > 0 && !IndexDoneLocked(job)) return;
+  // A pair's index jobs and its segment jobs are never queued at once.
+  const uint64_t part = job.parent_job_id().empty() ? 0
+                        : job.index_end() > 0     ? job.index_begin() + 1
+                                                  : job.segment_begin() + 1;
   queue_.Push(job.status().job_id(), job.priority(), job.seq(), job.old_manifest_digest(), part);
 }
 
@@ -86,7 +90,8 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
     s->set_state(v1::JOB_STATE_QUEUED);
     s->set_attempts(0);
     s->clear_error();
-    job.clear_segment_job_ids();  // Split again; segments done are kept.
+    job.clear_segment_job_ids();  // Split again; index and segment jobs done are kept.
+    job.clear_index_job_ids();
   }
   if (s->state() == v1::JOB_STATE_QUEUED) {
     job.set_priority(0);
@@ -203,6 +208,10 @@ absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
   if (job.kind() == v1::RELEASE_KIND_FILE) {
     if (old_entries.size() != 1 || new_entries.size() != 1) {
       return absl::InternalError("a file job's manifests hold one entry each");
+    }
+    if (job.index_end() > 0) {
+      PF_RETURN_IF_ERROR(CheckIndexResult(job, old_entries[0], *package));
+      return package->size();
     }
     if (!job.parent_job_id().empty()) {
       PF_RETURN_IF_ERROR(CheckSegmentResult(job, old_entries[0], new_entries[0], *package));

@@ -1,11 +1,13 @@
 // The coordinator's segment jobs (coordinator.h): huge file pairs split into
-// ranges of new that workers diff at once, and the join of their results.
+// index jobs (parts of old's chunk index), then ranges of new that workers
+// diff at once, and the join of their results.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store_keys.h"
+#include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 
 namespace patchfarm {
@@ -16,57 +18,111 @@ bool Coordinator::SplitsLocked(const v1::StoredJob& job) const {
          job.status().new_size() > options_.segment_bytes;
 }
 
+namespace {
+
+// A queued job of `job`'s pair, with id `id`, made as part of its split.
+v1::StoredJob ChildJob(const v1::StoredJob& job, const std::string& id) {
+  v1::StoredJob child;
+  *child.mutable_status() = job.status();
+  v1::JobStatus* s = child.mutable_status();
+  s->set_job_id(id);
+  s->set_state(v1::JOB_STATE_QUEUED);
+  s->set_attempts(0);
+  s->clear_error();
+  s->clear_worker_id();
+  child.set_kind(job.kind());
+  child.set_old_manifest_digest(job.old_manifest_digest());
+  child.set_new_manifest_digest(job.new_manifest_digest());
+  child.set_priority(job.priority());
+  child.set_seq(job.seq());
+  child.set_parent_job_id(job.status().job_id());
+  return child;
+}
+
+bool IsIndexJob(const v1::StoredJob& job) { return job.index_end() > 0; }
+
+constexpr uint64_t kMinIndexPartBytes = uint64_t{1} << 20;
+
+}  // namespace
+
 absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> old_manifest,
+                      ManifestLocked(job->old_manifest_digest()));
+  if (old_manifest->entries_size() != 1) {
+    return absl::InternalError("a file job's manifests hold one entry each");
+  }
+  const uint64_t old_size = old_manifest->entries(0).size();
   const uint64_t size = job->status().new_size();
   const uint64_t count = std::min<uint64_t>((size + options_.segment_bytes - 1) / options_.segment_bytes,
                                             kMaxSegments);
   const uint64_t step = (size + count - 1) / count;
   const std::string& id = job->status().job_id();
-  std::vector<v1::StoredJob> segments;
-  std::vector<StoreWrite> writes;
-  for (uint64_t k = 0, begin = 0; begin < size; ++k, begin += step) {
-    const std::string segment_id = absl::StrCat(id, ".s", k);
-    job->add_segment_job_ids(segment_id);
-    auto existing = jobs_.find(segment_id);
-    if (existing != jobs_.end() && existing->second.status().state() == v1::JOB_STATE_DONE &&
-        existing->second.segment_begin() == begin) {
-      continue;  // Done before a failure of another segment: kept.
+  std::vector<v1::StoredJob> children;
+  // A child done before a failure of another is kept (the same range).
+  auto kept = [&](const std::string& child_id, uint64_t begin, uint64_t end) {
+    auto existing = jobs_.find(child_id);
+    if (existing == jobs_.end() || existing->second.status().state() != v1::JOB_STATE_DONE) {
+      return false;
     }
-    v1::StoredJob segment;
-    *segment.mutable_status() = job->status();
-    v1::JobStatus* s = segment.mutable_status();
-    s->set_job_id(segment_id);
-    s->set_state(v1::JOB_STATE_QUEUED);
-    s->set_attempts(0);
-    s->clear_error();
-    s->clear_worker_id();
-    s->set_new_size(std::min(step, size - begin));
-    segment.set_kind(job->kind());
-    segment.set_old_manifest_digest(job->old_manifest_digest());
-    segment.set_new_manifest_digest(job->new_manifest_digest());
-    segment.set_priority(job->priority());
-    segment.set_seq(job->seq());
-    segment.set_parent_job_id(id);
+    const v1::StoredJob& child = existing->second;
+    return IsIndexJob(child) ? child.index_begin() == begin && child.index_end() == end &&
+                                   child.index_part_bytes() == job->index_part_bytes()
+                             : child.segment_begin() == begin && child.segment_end() == end;
+  };
+  job->set_index_part_bytes(std::max<uint64_t>(options_.index_part_bytes, kMinIndexPartBytes));
+  uint64_t k = 0;
+  for (const auto& [begin, end] : IndexPartRanges(old_size, job->index_part_bytes())) {
+    const std::string index_id = absl::StrCat(id, ".i", k++);
+    job->add_index_job_ids(index_id);
+    if (kept(index_id, begin, end)) continue;
+    v1::StoredJob index = ChildJob(*job, index_id);
+    index.set_index_begin(begin);
+    index.set_index_end(end);
+    index.set_index_part_bytes(job->index_part_bytes());
+    children.push_back(std::move(index));
+  }
+  k = 0;
+  for (uint64_t begin = 0; begin < size; begin += step) {
+    const uint64_t end = begin + std::min(step, size - begin);
+    const std::string segment_id = absl::StrCat(id, ".s", k++);
+    job->add_segment_job_ids(segment_id);
+    if (kept(segment_id, begin, end)) continue;
+    v1::StoredJob segment = ChildJob(*job, segment_id);
+    segment.mutable_status()->set_new_size(end - begin);
     segment.set_segment_begin(begin);
-    segment.set_segment_end(begin + std::min(step, size - begin));
-    writes.push_back({coordinator_keys::kJobPrefix + segment_id, segment.SerializeAsString()});
-    segments.push_back(std::move(segment));
+    segment.set_segment_end(end);
+    children.push_back(std::move(segment));
+  }
+  std::vector<StoreWrite> writes;
+  for (const v1::StoredJob& child : children) {
+    writes.push_back({coordinator_keys::kJobPrefix + child.status().job_id(),
+                      child.SerializeAsString()});
   }
   writes.push_back({coordinator_keys::kJobPrefix + id, job->SerializeAsString()});
   PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/false));
-  for (v1::StoredJob& segment : segments) {
-    const std::string segment_id = segment.status().job_id();
-    QueueLocked(segment);
-    jobs_[segment_id] = std::move(segment);
+  jobs_[id] = *job;  // Segments look their pair's index jobs up when queued.
+  for (v1::StoredJob& child : children) {
+    const std::string child_id = child.status().job_id();
+    jobs_[child_id] = std::move(child);
+    QueueLocked(jobs_[child_id]);
   }
   LogLocked(absl::StrCat("event=job_split job=", id, " segments=", job->segment_job_ids_size(),
-                         " segment_bytes=", step));
+                         " segment_bytes=", step, " index_parts=", job->index_job_ids_size()));
   QueueLocked(*job);  // Joined at once if every segment was done already.
   return absl::OkStatus();
 }
 
 bool Coordinator::SegmentsDoneLocked(const v1::StoredJob& job) const {
-  for (const std::string& id : job.segment_job_ids()) {
+  return AllDoneLocked(job.segment_job_ids());
+}
+
+bool Coordinator::IndexDoneLocked(const v1::StoredJob& segment) const {
+  auto parent = jobs_.find(segment.parent_job_id());
+  return parent == jobs_.end() || AllDoneLocked(parent->second.index_job_ids());
+}
+
+bool Coordinator::AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids) const {
+  for (const std::string& id : ids) {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || it->second.status().state() != v1::JOB_STATE_DONE) return false;
   }
@@ -74,31 +130,69 @@ bool Coordinator::SegmentsDoneLocked(const v1::StoredJob& job) const {
 }
 
 void Coordinator::DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out) const {
-  if (!job.parent_job_id().empty()) {
+  auto result_of = [this](const std::string& id) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? std::string() : it->second.status().package_digest();
+  };
+  if (IsIndexJob(job)) {
+    out->set_index_begin(job.index_begin());
+    out->set_index_end(job.index_end());
+    out->set_index_part_bytes(job.index_part_bytes());
+  } else if (!job.parent_job_id().empty()) {
     out->set_segment_begin(job.segment_begin());
     out->set_segment_end(job.segment_end());
+    auto parent = jobs_.find(job.parent_job_id());
+    if (parent != jobs_.end() && parent->second.index_job_ids_size() > 0) {
+      out->set_index_part_bytes(parent->second.index_part_bytes());
+      for (const std::string& id : parent->second.index_job_ids()) {
+        out->add_index_digests(result_of(id));
+      }
+    }
   }
-  for (const std::string& id : job.segment_job_ids()) {
-    out->add_segment_digests(jobs_.at(id).status().package_digest());
-  }
+  for (const std::string& id : job.segment_job_ids()) out->add_segment_digests(result_of(id));
 }
 
-void Coordinator::SegmentFinishedLocked(const v1::StoredJob& segment) {
-  auto parent = jobs_.find(segment.parent_job_id());
+void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
+  auto parent = jobs_.find(child.parent_job_id());
   if (parent == jobs_.end() || parent->second.status().state() != v1::JOB_STATE_QUEUED) return;
   v1::StoredJob& job = parent->second;
-  if (segment.status().state() == v1::JOB_STATE_FAILED) {
+  if (child.status().state() == v1::JOB_STATE_FAILED) {
     job.mutable_status()->set_state(v1::JOB_STATE_FAILED);
-    job.mutable_status()->set_error(
-        absl::StrCat("segment ", segment.status().job_id(), ": ", segment.status().error()));
+    job.mutable_status()->set_error(absl::StrCat(IsIndexJob(child) ? "index job " : "segment ",
+                                                 child.status().job_id(), ": ",
+                                                 child.status().error()));
     job.clear_segment_job_ids();  // Asked again, it is split again.
+    job.clear_index_job_ids();
     LogLocked(absl::StrCat("event=job_failed job=", job.status().job_id(),
                            " error=\"", job.status().error(), "\""));
     PersistJobLocked(job, false).IgnoreError();
+  } else if (IsIndexJob(child)) {
+    if (!AllDoneLocked(job.index_job_ids())) return;
+    LogLocked(absl::StrCat("event=job_indexed job=", job.status().job_id()));
+    for (const std::string& id : job.segment_job_ids()) {
+      auto segment = jobs_.find(id);
+      if (segment != jobs_.end()) QueueLocked(segment->second);
+    }
   } else if (SegmentsDoneLocked(job)) {
     LogLocked(absl::StrCat("event=job_join_queued job=", job.status().job_id()));
     QueueLocked(job);
   }
+}
+
+absl::Status Coordinator::CheckIndexResult(const v1::StoredJob& job, const ManifestEntry& old_file,
+                                           const ByteSource& package) {
+  PF_ASSIGN_OR_RETURN(IndexPartHeader header, ReadIndexPartHeader(package));
+  if (header.old_size != old_file.size || header.old_digest != old_file.digest) {
+    return absl::PermissionDeniedError("the index part is of another old file");
+  }
+  if (header.begin != job.index_begin() || header.end != job.index_end() ||
+      header.part_bytes != job.index_part_bytes()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the index part is old[", header.begin, ", ", header.end, ") in parts of ",
+        header.part_bytes, " bytes, not [", job.index_begin(), ", ", job.index_end(), ") in parts of ",
+        job.index_part_bytes()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Coordinator::CheckSegmentResult(const v1::StoredJob& job,

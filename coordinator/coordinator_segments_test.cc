@@ -1,7 +1,9 @@
 // Segment jobs in the coordinator (fake clock, in-memory store, real blob
-// store and segments): a huge pair is split, its segments run and are
-// checked, the join is queued once they are all done, survives a restart,
-// and a segment failing for good fails the pair.
+// store, index parts and segments): a huge pair is split, its index jobs run
+// and are checked, its segments are queued once they are all done (with the
+// parts to join), run and are checked, the join is queued once they are all
+// done, survives a restart, and an index job or a segment failing for good
+// fails the pair.
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -11,6 +13,7 @@
 #include "common/file.h"
 #include "coordinator/coordinator.h"
 #include "core/delta/bounded_diff.h"
+#include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 #include "gtest/gtest.h"
 #include "storage/memory_store.h"
@@ -25,9 +28,9 @@ class SegmentsTest : public ::testing::Test {
     ASSERT_TRUE(blobs.ok());
     blobs_ = std::move(*blobs);
     std::mt19937_64 rng(1);
-    old_.resize(200 << 10);
+    old_.resize(5 << 19);  // 2.5 MiB: three index parts.
     for (char& c : old_) c = static_cast<char>(rng());
-    new_ = old_.substr(100 << 10) + old_.substr(0, 100 << 10);  // A move.
+    new_ = old_.substr(1 << 20) + old_.substr(0, 1 << 20);  // A move.
     new_[5000] ^= 1;
     Reopen();
     for (const auto& [version, content] : {std::pair<std::string, std::string>{"1.0", old_},
@@ -41,7 +44,8 @@ class SegmentsTest : public ::testing::Test {
     CoordinatorOptions options;
     options.lease = absl::Seconds(10);
     options.max_attempts = 2;
-    options.segment_bytes = 64 << 10;
+    options.segment_bytes = 1 << 20;
+    options.index_part_bytes = 1 << 20;
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
@@ -74,6 +78,32 @@ class SegmentsTest : public ::testing::Test {
                          : std::vector<v1::Job>();
   }
 
+  // The index part of old at `begin`, uploaded; its digest.
+  std::string UploadIndexPart(uint64_t begin) {
+    StringSource old(old_);
+    std::string part;
+    StringSink sink(&part);
+    DiffOptions options;
+    options.index_part_bytes = 1 << 20;
+    EXPECT_TRUE(MakeIndexPart(old, Sha256Of(old_), begin, options, &sink).ok());
+    auto digest = blobs_->Put(part);
+    EXPECT_TRUE(digest.ok());
+    return std::string(reinterpret_cast<const char*>(digest->data()), digest->size());
+  }
+
+  // Runs the pair's three index jobs; their results' digests.
+  std::vector<std::string> RunIndexJobs() {
+    std::vector<v1::Job> jobs = Acquire("w1", 10);
+    EXPECT_EQ(jobs.size(), 3u);  // The segments wait for them.
+    std::vector<std::string> digests;
+    for (const v1::Job& job : jobs) {
+      EXPECT_EQ(job.index_part_bytes(), 1u << 20);
+      digests.push_back(UploadIndexPart(job.index_begin()));
+      EXPECT_TRUE(Complete(job, digests.back(), "w1").ok());
+    }
+    return digests;
+  }
+
   // The segment of new [begin, end), uploaded; its digest.
   std::string UploadSegment(uint64_t begin, uint64_t end) {
     StringSource old(old_), new_file(new_);
@@ -103,12 +133,36 @@ class SegmentsTest : public ::testing::Test {
 };
 
 TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
-  std::vector<v1::Job> jobs = Acquire("w1", 10);
-  ASSERT_EQ(jobs.size(), 4u);  // 200 KiB in segments of 64 KiB at most.
+  std::vector<v1::Job> index_jobs = Acquire("w1", 10);
+  ASSERT_EQ(index_jobs.size(), 3u);  // Old's parts first; the segments wait.
   uint64_t at = 0;
+  for (const v1::Job& job : index_jobs) {
+    EXPECT_EQ(job.index_begin(), at);
+    EXPECT_EQ(job.index_end(), std::min<uint64_t>(at + (1 << 20), old_.size()));
+    EXPECT_EQ(job.segment_end(), 0u);
+    at = job.index_end();
+  }
+  // Another part's result is refused; the job stays leased.
+  EXPECT_EQ(Complete(index_jobs[1], UploadIndexPart(0), "w1").code(),
+            absl::StatusCode::kPermissionDenied);
+  std::vector<std::string> parts;
+  for (const v1::Job& job : index_jobs) parts.push_back(UploadIndexPart(job.index_begin()));
+  ASSERT_TRUE(Complete(index_jobs[0], parts[0], "w1").ok());
+  Reopen();  // The segments still wait for the other parts.
+  EXPECT_TRUE(Acquire("w2", 10).empty());
+  ASSERT_TRUE(Complete(index_jobs[1], parts[1], "w1").ok());
+  EXPECT_TRUE(Acquire("w2", 10).empty());
+  ASSERT_TRUE(Complete(index_jobs[2], parts[2], "w1").ok());
+
+  std::vector<v1::Job> jobs = Acquire("w1", 10);
+  ASSERT_EQ(jobs.size(), 3u);  // 2.5 MiB in segments of 1 MiB at most.
+  at = 0;
   for (const v1::Job& job : jobs) {
     EXPECT_EQ(job.segment_begin(), at);
     EXPECT_GT(job.segment_end(), job.segment_begin());
+    EXPECT_EQ(std::vector<std::string>(job.index_digests().begin(), job.index_digests().end()),
+              parts);
+    EXPECT_EQ(job.index_part_bytes(), 1u << 20);
     at = job.segment_end();
   }
   EXPECT_EQ(at, new_.size());
@@ -129,7 +183,7 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
   }
   std::vector<v1::Job> join = Acquire("w2", 10);
   ASSERT_EQ(join.size(), 1u);
-  ASSERT_EQ(join[0].segment_digests_size(), 4);
+  ASSERT_EQ(join[0].segment_digests_size(), 3);
   EXPECT_EQ(join[0].segment_end(), 0u);
   std::vector<std::unique_ptr<FileSource>> files;
   std::vector<const ByteSource*> segments;
@@ -153,26 +207,51 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->state(), v1::JOB_STATE_DONE);
   EXPECT_EQ(status->package_size(), patch.size());
-  // The segments' records and results are gone.
+  // The index parts' and segments' records and results are gone.
   EXPECT_EQ(coordinator_->GetJobStatus(jobs[0].job_id()).status().code(),
             absl::StatusCode::kNotFound);
-  for (const std::string& raw : join[0].segment_digests()) {
+  EXPECT_EQ(coordinator_->GetJobStatus(index_jobs[0].job_id()).status().code(),
+            absl::StatusCode::kNotFound);
+  std::vector<std::string> results = parts;
+  results.insert(results.end(), join[0].segment_digests().begin(), join[0].segment_digests().end());
+  for (const std::string& raw : results) {
     Digest d{};
     ASSERT_TRUE(ParseDigest(raw, &d).ok());
     EXPECT_FALSE(blobs_->Has(d));
   }
 }
 
-TEST_F(SegmentsTest, ASegmentFailingForGoodFailsThePair) {
+TEST_F(SegmentsTest, AnIndexJobFailingForGoodFailsThePair) {
   std::vector<v1::Job> jobs = Acquire("w1", 10);
-  ASSERT_EQ(jobs.size(), 4u);
+  ASSERT_EQ(jobs.size(), 3u);
+  ASSERT_GT(jobs[0].index_end(), 0u);
+  const std::string pair = jobs[0].job_id().substr(0, jobs[0].job_id().find('.'));
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    clock_.Advance(absl::Seconds(11));  // The leases run out: only the index jobs are retried.
+    coordinator_->ExpireLeases();
+    std::vector<v1::Job> again = Acquire("w2", 10);
+    if (attempt == 0) {
+      EXPECT_EQ(again.size(), 3u);
+      for (const v1::Job& job : again) EXPECT_GT(job.index_end(), 0u);
+    }
+  }
+  auto status = coordinator_->GetJobStatus(pair);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(status->error().find("index job"), std::string::npos) << status->error();
+}
+
+TEST_F(SegmentsTest, ASegmentFailingForGoodFailsThePair) {
+  RunIndexJobs();
+  std::vector<v1::Job> jobs = Acquire("w1", 10);
+  ASSERT_EQ(jobs.size(), 3u);
   const std::string pair = jobs[0].job_id().substr(0, jobs[0].job_id().find('.'));
   for (int attempt = 0; attempt < 2; ++attempt) {
     clock_.Advance(absl::Seconds(11));  // The lease runs out: only this segment is retried.
     coordinator_->ExpireLeases();
     std::vector<v1::Job> again = Acquire("w2", 10);
     if (attempt == 0) {
-      EXPECT_EQ(again.size(), 4u);
+      EXPECT_EQ(again.size(), 3u);
     }
   }
   clock_.Advance(absl::Seconds(11));

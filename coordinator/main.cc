@@ -43,6 +43,9 @@ ABSL_FLAG(MibPerSecond, upload_mib_per_second, MibPerSecond{0},
 ABSL_FLAG(patchfarm::ByteSize, segment_size, patchfarm::ByteSize{uint64_t{1} << 30},
           "split file pairs whose new file is larger into segment jobs of about this many "
           "bytes of new, run by several workers at once (64G or more: never)");
+ABSL_FLAG(patchfarm::ByteSize, index_part_size, patchfarm::ByteSize{uint64_t{1} << 30},
+          "a split pair's old file is indexed in parts of this many bytes (at least 1M), one "
+          "index job each, run by several workers at once before its segment jobs");
 ABSL_FLAG(Streams, max_streams_per_client, Streams{64}, "concurrent calls per connection");
 ABSL_FLAG(std::string, site, "", "publish each product here whenever its jobs finish; with --key");
 ABSL_FLAG(std::string, key, "", "Ed25519 private key (patchfarm keygen) that signs the site");
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
   options.coordinator.policy.cumulative_window = static_cast<int>(absl::GetFlag(FLAGS_window).value);
   options.coordinator.lease = absl::GetFlag(FLAGS_lease_seconds).duration;
   options.coordinator.segment_bytes = absl::GetFlag(FLAGS_segment_size).bytes;
+  options.coordinator.index_part_bytes = absl::GetFlag(FLAGS_index_part_size).bytes;
   options.upload_bytes_per_second = static_cast<uint64_t>(absl::GetFlag(FLAGS_upload_mib_per_second).value) << 20;
   options.max_streams_per_client = static_cast<int>(absl::GetFlag(FLAGS_max_streams_per_client).value);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Segment jobs end to end with real processes on loopback: a 24 MiB file pair
-# over a coordinator's --segment-size 4M is split into segment jobs, run by
-# one worker, then by three workers of which one is kill -9'd mid-segment;
-# both runs give the same patch (framed streams), which applies bit-exact,
-# and the segment jobs read old and new by ranges.
+# over a coordinator's --segment-size 4M and --index-part-size 8M is split
+# into three index jobs (old's chunk index in parts) and segment jobs, run by
+# one worker, then by three workers of which one is kill -9'd mid-job; both
+# runs give the same patch (framed streams), which applies bit-exact, the
+# segments join the parts instead of indexing old, and the index and segment
+# jobs read old and new by ranges.
 set -u
 PF="$1"; COORDINATOR="$2"; WORKER="$3"
 T="${TEST_TMPDIR:-$(mktemp -d)}"
@@ -34,7 +36,7 @@ run() {
   local name="$1" workers="$2" kill="$3" data="$T/$1"
   mkdir -p "$data"
   "$COORDINATOR" --plaintext --listen 127.0.0.1:0 --data "$data/coordinator" --port-file "$data/port" \
-    --lease-seconds 2 --segment-size 4M > "$data/coordinator.log" 2>&1 &
+    --lease-seconds 2 --segment-size 4M --index-part-size 8M > "$data/coordinator.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 100); do [ -s "$data/port" ] && break; sleep 0.1; done
   local addr; addr="$(cat "$data/port")"
@@ -56,7 +58,7 @@ run() {
       if [ -n "$line" ]; then killed="${line%% *}"; kill -9 "${wpid[$killed]}"; break; fi
       sleep 0.02
     done
-    [ -n "$killed" ] && echo "$name: killed $killed mid-segment" || fail "$name: no worker seen running"
+    [ -n "$killed" ] && echo "$name: killed $killed mid-job" || fail "$name: no worker seen running"
   fi
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.1 --wait \
     "$T/v2/game.pak" > "$data/wait.log" 2>&1 || fail "$name: the release did not finish: $(cat "$data/wait.log")"
@@ -76,19 +78,31 @@ cmp -s "$T/out.pak" "$T/v2/game.pak" || fail "the joined patch does not rebuild 
 size=$(stat -c %s "$T/one.patch")
 [ "$size" -lt 1000000 ] || fail "the patch is $size bytes: moves across segments were not found"
 
-grep -q "event=job_split job=[0-9a-f]* segments=6" "$T/one/coordinator.log" || fail "no split logged"
+grep -q "event=job_split job=[0-9a-f]* segments=6 .* index_parts=3" "$T/one/coordinator.log" ||
+  fail "no split logged"
+grep -q "event=job_indexed" "$T/one/coordinator.log" || fail "no end of the index jobs logged"
+[ "$(grep -c "index part \[" "$T/one/w1.log")" = 3 ] || fail "one worker did not run 3 index jobs"
+if grep -q "index parts not joined" "$T"/one/w*.log "$T"/three/w*.log; then
+  fail "a worker did not join the index parts: $(grep -h "not joined" "$T"/*/w*.log | head -n 1)"
+fi
 grep -q "event=job_join_queued" "$T/one/coordinator.log" || fail "no join logged"
-grep -q "event=job_retry .*\.s[0-9]* .*lease expired" "$T/three/coordinator.log" ||
-  fail "the killed worker's segment was not retried alone"
+grep -q "event=job_retry .*\.[si][0-9]* .*lease expired" "$T/three/coordinator.log" ||
+  fail "the killed worker's job was not retried alone"
 grep -q "event=blob_dropped" "$T/one/coordinator.log" || fail "the segments' results were not dropped"
 busy=0
 for w in w1 w2 w3; do grep -q "segment \[" "$T/three/$w.log" 2>/dev/null && busy=$((busy + 1)); done
 [ "$busy" -ge 2 ] || fail "only $busy workers ran segments"
-# Ranged reads: no segment read all of new.
-new_size=$(stat -c %s "$T/v2/game.pak")
+# Ranged reads: no segment read all of new, nor all of old (the index parts
+# were joined); an index job reads its part of old.
+new_size=$(stat -c %s "$T/v2/game.pak") old_size=$(stat -c %s "$T/v1/game.pak")
+while read -r old_bytes new_bytes; do
+  [ "$new_bytes" -lt "$new_size" ] || fail "a segment job read $new_bytes bytes of new"
+  [ "$old_bytes" -lt "$old_size" ] || fail "a segment job read $old_bytes bytes of old"
+done < <(grep -ho "read [0-9]* bytes of old and [0-9]* of new" "$T"/one/w*.log "$T"/three/w*.log |
+         awk '{print $2, $7}')
 while read -r n; do
-  [ "$n" -lt "$new_size" ] || fail "a segment job read $n bytes of new"
-done < <(grep -ho "bytes of old and [0-9]* of new" "$T"/one/w*.log "$T"/three/w*.log | awk '{print $5}')
+  [ "$n" -le $((8 << 20)) ] || fail "an index job read $n bytes of old"
+done < <(grep -ho "index part .* read [0-9]* bytes" "$T"/one/w*.log | awk '{print $(NF-1)}')
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"; tail -n 30 "$T"/*/coordinator.log "$T"/*/w*.log

@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/diff_files.h"
+#include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
@@ -110,22 +111,64 @@ void Worker::Log(const std::string& line) {
   if (options_.log) options_.log(absl::StrCat(options_.worker_id, ": ", line));
 }
 
-absl::Status Worker::ComputeSegment(const v1::Job& job, const ManifestEntry& old_file,
-                                    const ManifestEntry& new_file, ByteSink* out) {
+DiffOptions Worker::SegmentOptions(const v1::Job& job) const {
+  DiffOptions delta = options_.diff.delta;
+  if (job.index_part_bytes() > 0) delta.index_part_bytes = job.index_part_bytes();
+  return delta;
+}
+
+absl::Status Worker::ComputeIndexPart(const v1::Job& job, const ManifestEntry& old_file,
+                                      ByteSink* out) {
+  RemoteBlobSource old_source(blobs_.get(), old_file.digest, old_file.size);
+  PF_RETURN_IF_ERROR(
+      MakeIndexPart(old_source, old_file.digest, job.index_begin(), SegmentOptions(job), out));
+  Log(absl::StrCat("job ", job.job_id(), ": index part [", job.index_begin(), ", ",
+                   job.index_end(), ") read ", old_source.bytes_read(), " bytes of old"));
+  return absl::OkStatus();
+}
+
+absl::Status Worker::JoinIndexParts(const v1::Job& job, Active* active, const Digest& old_digest) {
+  std::string parts;  // What identifies the parts: their digests.
+  for (const std::string& digest : job.index_digests()) parts += digest;
+  std::lock_guard<std::mutex> joining(join_mu_);
+  if (joined_indexes_.count(parts) != 0) return absl::OkStatus();
+  PF_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<FileSource>> files,
+                      FetchWhole(job.index_digests(), active));
+  std::vector<const ByteSource*> sources;
+  for (const auto& file : files) sources.push_back(file.get());
+  DiffOptions delta = SegmentOptions(job);
+  delta.old_digest = old_digest;
+  absl::Status joined = SaveJoinedIndex(sources, delta);
+  if (!joined.ok()) {  // Costs this worker a read of old, not the job.
+    Log(absl::StrCat("job ", job.job_id(), ": index parts not joined (", joined.message(),
+                     "); indexing old here"));
+    return absl::OkStatus();
+  }
+  joined_indexes_.insert(parts);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::ComputeSegment(const v1::Job& job, Active* active,
+                                    const ManifestEntry& old_file, const ManifestEntry& new_file,
+                                    ByteSink* out) {
+  if (job.index_digests_size() > 0 && index_store_ != nullptr) {
+    PF_RETURN_IF_ERROR(JoinIndexParts(job, active, old_file.digest));
+  }
   RemoteBlobSource old_source(blobs_.get(), old_file.digest, old_file.size);
   RemoteBlobSource new_source(blobs_.get(), new_file.digest, new_file.size);
   SegmentSpec spec{old_file.digest, new_file.digest, job.segment_begin(), job.segment_end()};
   PF_RETURN_IF_ERROR(
-      DiffSegment(old_source, new_source, spec, options_.cache_dir, out, options_.diff.delta));
+      DiffSegment(old_source, new_source, spec, options_.cache_dir, out, SegmentOptions(job)));
   Log(absl::StrCat("job ", job.job_id(), ": segment [", spec.begin, ", ", spec.end, ") read ",
                    old_source.bytes_read(), " bytes of old and ", new_source.bytes_read(),
                    " of new"));
   return absl::OkStatus();
 }
 
-absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* out) {
+absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
+    const google::protobuf::RepeatedPtrField<std::string>& raw_digests, Active* active) {
   std::vector<Digest> digests;
-  for (const std::string& raw : job.segment_digests()) {
+  for (const std::string& raw : raw_digests) {
     Digest digest{};
     PF_RETURN_IF_ERROR(ParseDigest(raw, &digest));
     digests.push_back(digest);
@@ -142,6 +185,12 @@ absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* o
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
     files.push_back(std::move(file));
   }
+  return files;
+}
+
+absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* out) {
+  PF_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<FileSource>> files,
+                      FetchWhole(job.segment_digests(), active));
   std::vector<const ByteSource*> segments;
   for (const auto& file : files) segments.push_back(file.get());
   return JoinSegments(segments, options_.cache_dir, out, options_.diff.delta.level);
@@ -152,10 +201,11 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
   PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(job.new_manifest()));
   const bool file_pair = job.kind() == v1::RELEASE_KIND_FILE && old_tree.size() == 1 &&
                          new_tree.size() == 1;
-  if (job.segment_end() > 0 || job.segment_digests_size() > 0) {
+  if (job.segment_end() > 0 || job.segment_digests_size() > 0 || job.index_end() > 0) {
     if (!file_pair) return absl::InvalidArgumentError("a segment job needs one file on each side");
     if (job.segment_digests_size() > 0) return ComputeJoin(job, active, out);
-    return ComputeSegment(job, old_tree[0], new_tree[0], out);
+    if (job.index_end() > 0) return ComputeIndexPart(job, old_tree[0], out);
+    return ComputeSegment(job, active, old_tree[0], new_tree[0], out);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -18,8 +18,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "common/file.h"
 #include "common/http_server.h"
 #include "core/tree/tree_diff.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
@@ -76,9 +78,21 @@ class Worker {
   void Execute(const v1::Job& job, Active* active);
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
+  // The engine's options for an index or segment job (its part size).
+  DiffOptions SegmentOptions(const v1::Job& job) const;
+  // An index job: the index part, reading old by ranges.
+  absl::Status ComputeIndexPart(const v1::Job& job, const ManifestEntry& old_file,
+                                ByteSink* out);
+  // Joins the index parts a segment job names into the index cache, once per
+  // set of parts; where they cannot be joined, logs why and leaves the
+  // segment to index old itself. Errors of the downloads.
+  absl::Status JoinIndexParts(const v1::Job& job, Active* active, const Digest& old_digest);
   // A segment job: the segment, reading old and new by ranges.
-  absl::Status ComputeSegment(const v1::Job& job, const ManifestEntry& old_file,
+  absl::Status ComputeSegment(const v1::Job& job, Active* active, const ManifestEntry& old_file,
                               const ManifestEntry& new_file, ByteSink* out);
+  // Blobs of the coordinator, fetched whole into the cache (pinned for the job).
+  absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> FetchWhole(
+      const google::protobuf::RepeatedPtrField<std::string>& raw_digests, Active* active);
   // A join job: the patch of the segments it names, fetched whole.
   absl::Status ComputeJoin(const v1::Job& job, Active* active, ByteSink* out);
   void HeartbeatLoop();
@@ -97,6 +111,8 @@ class Worker {
   std::atomic<uint64_t> jobs_done_{0}, jobs_failed_{0}, blobs_cached_{0}, blobs_fetched_{0};
   std::atomic<uint64_t> bytes_uploaded_{0};
   std::unique_ptr<HttpServer> http_;
+  std::mutex join_mu_;  // Held while index parts are joined.
+  std::set<std::string> joined_indexes_;  // The parts joined (their digests), under join_mu_.
 
   std::mutex download_mu_;  // One download at a time: jobs often share blobs.
   std::mutex mu_;
