@@ -6,8 +6,10 @@
 # two machines' single cores would), on loopback.
 # The clock runs from the workers' start (both releases uploaded before) to
 # the pair's patch being done. Prints one row per worker count: wall seconds,
-# patch bytes, bytes above the floor, the largest worker's peak RSS; checks
-# that both patches are the same bytes and apply bit-exact.
+# patch bytes, bytes above the floor, the largest worker's peak RSS, the
+# coordinator's CPU seconds on the clock (it serves every ranged read of old
+# and new);
+# checks that both patches are the same bytes and apply bit-exact.
 #   bench/farm_segments.sh 1G 64M 1G    # pack size, segment size, job memory
 # Data goes to ${HUGE_DIR:-/tmp/patchfarm-huge} (the pack pair, and a
 # coordinator's copy of it during each run: about 5 x the pack size).
@@ -26,14 +28,15 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
 echo "pack $SIZE, segments of $SEGMENT, $MEMORY and ${THREADS:-1} threads a worker; floor $floor fresh bytes"
-echo "| workers | wall s | patch bytes | MB above floor | worker peak MiB |"
-echo "| ---: | ---: | ---: | ---: | ---: |"
+echo "| workers | wall s | patch bytes | MB above floor | worker peak MiB | coordinator CPU s |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 for workers in 1 2; do
   run="$DIR/farm-$workers"
   rm -rf "$run" && mkdir -p "$run"
   dist/bin/patchfarm-coordinator --plaintext --listen 127.0.0.1:0 --data "$run/coordinator" \
     --port-file "$run/port" --segment-size "$SEGMENT" > "$run/coordinator.log" 2>&1 &
-  pids+=("$!")
+  coordinator=$!
+  pids+=("$coordinator")
   for _ in $(seq 100); do [ -s "$run/port" ] && break; sleep 0.1; done
   addr="$(cat "$run/port")"
   for v in old new; do
@@ -41,6 +44,7 @@ for workers in 1 2; do
       --version "$([ $v = old ] && echo 1.0 || echo 1.1)" "$DIR/farm-rel/$v/game.pak" > /dev/null
   done
   start=$(date +%s.%N)
+  cpu0=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$coordinator/stat")
   for i in $(seq "$workers"); do
     /usr/bin/time -f "%M" -o "$run/w$i.rss" dist/bin/patchfarm-worker --coordinator "$addr" \
       --cache "$run/cache$i" --jobs 1 --threads "${THREADS:-1}" --id "w$i" --job-memory "$MEMORY" \
@@ -56,8 +60,10 @@ for workers in 1 2; do
   wait "${pids[@]: -$workers}" 2>/dev/null || true
   rss=$(cat "$run"/w*.rss | sort -n | tail -n 1)
   bytes=$(stat -c %s "$run/patch")
-  printf "| %d | %.0f | %d | %.2f | %d |\n" "$workers" "$(python3 -c "print($end - $start)")" \
-    "$bytes" "$(python3 -c "print(($bytes - $floor) / 1e6)")" "$((rss / 1024))"
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" -v from="$cpu0" '{print ($14 + $15) / hz - from}' \
+    "/proc/$coordinator/stat")
+  printf "| %d | %.0f | %d | %.2f | %d | %.0f |\n" "$workers" "$(python3 -c "print($end - $start)")" \
+    "$bytes" "$(python3 -c "print(($bytes - $floor) / 1e6)")" "$((rss / 1024))" "$cpu"
   kill "${pids[@]}" 2>/dev/null || true
   pids=()
   rm -rf "$run/coordinator" "$run"/cache*  # The pair's copy: disk for the next run.

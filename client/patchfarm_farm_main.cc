@@ -8,12 +8,14 @@
 #include "client/farm_commands.h"
 #include "client/site_commands.h"
 #include "client/token_commands.h"
+#include "common/streaming_malloc.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs("usage: patchfarm VERB ARGS... (patchfarm --help lists the verbs)\n", stderr);
     return 2;
   }
+  patchfarm::TuneMallocForStreaming();
   std::string verb = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (verb == "submit") return patchfarm::RunSubmitCommand(args);

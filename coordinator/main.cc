@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "common/file.h"
 #include "common/flags.h"
+#include "common/streaming_malloc.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 
@@ -64,6 +65,7 @@ const patchfarm::DaemonFlags kFlags{
 
 int main(int argc, char** argv) {
   if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
+  patchfarm::TuneMallocForStreaming();
   patchfarm::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data);

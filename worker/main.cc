@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "common/byte_size.h"
 #include "common/flags.h"
+#include "common/streaming_malloc.h"
 #include "worker/worker.h"
 
 using Jobs = patchfarm::Count<1, 1024>;
@@ -52,6 +53,7 @@ const patchfarm::DaemonFlags kFlags{
 
 int main(int argc, char** argv) {
   if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
+  patchfarm::TuneMallocForStreaming();
   patchfarm::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.cache_dir = absl::GetFlag(FLAGS_cache);
