@@ -56,7 +56,7 @@ class ApplyHostileTest : public testing::Test {
     std::memcpy(&(*patch)[body], digest.data(), 8);
   }
 
-  // patch_ is kLzmaSparseModeledStreams (with exact entries), fast_patch_
+  // patch_ is kSizedLzmaSparseModeledStreams (with exact entries), fast_patch_
   // kStreams, prefix_patch_ kZstdPrefix.
   std::string old_, new_, patch_, fast_patch_, prefix_patch_;
 };

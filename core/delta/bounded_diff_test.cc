@@ -367,7 +367,7 @@ TEST(BoundedDiffTest, NearIdenticalCodingStreamedGivesDiffWithOpsBytes) {
     absl::StatusOr<std::string> in_memory = DiffWithOps(old, *c.new_data, *c.ops, options);
     ASSERT_TRUE(in_memory.ok()) << in_memory.status();
     EXPECT_TRUE(patch == *in_memory);
-    EXPECT_EQ(stats.method, PatchMethod::kLzmaSparseModeledStreams);
+    EXPECT_EQ(stats.method, PatchMethod::kSizedLzmaSparseModeledStreams);
     EXPECT_EQ(stats.exact_diff_bytes > 0, c.ops == &edited_ops);
     std::string out;
     StringSink out_sink(&out);

@@ -214,7 +214,7 @@ TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   ASSERT_TRUE(Diff(old_data, new_data, options, &modeled).ok());
   options.fast_apply = true;
   ASSERT_TRUE(Diff(old_data, new_data, options, &fast).ok());
-  EXPECT_EQ(modeled.method, PatchMethod::kLzmaSparseModeledStreams);
+  EXPECT_EQ(modeled.method, PatchMethod::kSizedLzmaSparseModeledStreams);
   EXPECT_EQ(fast.method, PatchMethod::kStreams);
   EXPECT_LT(modeled.streams_patch_bytes, fast.streams_patch_bytes);
   ExpectRoundTrip(old_data, new_data, options);
@@ -242,7 +242,7 @@ TEST(DeltaTest, ShortSideStreamsKeepZstdWhereSmaller) {
 }
 
 // A diff stream with 1 MiB or more to code is coded in two parts by two
-// models at once (methods 9 and 10); one thread codes it whole.
+// models at once (methods 9 to 12); one thread codes it whole.
 TEST(DeltaTest, BigDiffStreamsAreCodedInTwoParts) {
   std::mt19937_64 rng(12);
   const std::string old_data = RandomBytes(rng, 3 << 20);
@@ -258,11 +258,12 @@ TEST(DeltaTest, BigDiffStreamsAreCodedInTwoParts) {
     DiffStats stats;
     absl::StatusOr<std::string> patch = Diff(old_data, new_data, options, &stats);
     ASSERT_TRUE(patch.ok()) << patch.status();
-    ASSERT_EQ(stats.method, PatchMethod::kLzmaSparseModeledStreams);
+    ASSERT_EQ(stats.method, PatchMethod::kSizedLzmaSparseModeledStreams);
     StringSource source(*patch);
     absl::StatusOr<PatchHeader> header = ReadPatchHeader(source);
     ASSERT_TRUE(header.ok());
-    absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header->streams[kDiffStream]);
+    absl::StatusOr<DiffParts> parts =
+        ReadDiffParts(source, header->streams[kDiffStream], header->method);
     ASSERT_TRUE(parts.ok()) << parts.status();
     const uint64_t second =
         header->streams[kDiffStream].compressed_size - parts->head_bytes - parts->first_bytes;
@@ -270,17 +271,29 @@ TEST(DeltaTest, BigDiffStreamsAreCodedInTwoParts) {
       EXPECT_GT(parts->first_entries, stats.ops / 3);
       EXPECT_LT(parts->first_entries, stats.ops * 2 / 3);
       EXPECT_GT(second, 0u);
+      EXPECT_EQ(parts->model_bits, 17);  // 1.5 MiB a part: the smallest tables writers pick.
     } else {
       EXPECT_EQ(parts->first_entries, stats.ops);
       EXPECT_EQ(second, 0u);
+      EXPECT_EQ(parts->model_bits, 19);  // One part, short side streams: the zstd twin's.
     }
     ExpectRoundTrip(old_data, new_data, options);
+    // A head naming a table size out of bounds is refused.
+    for (uint8_t bits : {kMinModelBits - 1, kMaxModelBits + 1}) {
+      std::string bad = *patch;
+      bad[header->streams[kDiffStream].offset + parts->head_bytes - 1] = static_cast<char>(bits);
+      StringSource bad_source(bad);
+      EXPECT_EQ(ReadDiffParts(bad_source, header->streams[kDiffStream], header->method)
+                    .status()
+                    .code(),
+                absl::StatusCode::kDataLoss);
+    }
   }
 }
 
 // Long unchanged stretches become exact entries, which are not coded; the
-// methods before them stay available (lzma_streams = false, sparse = false)
-// and apply as ever.
+// methods before them stay available (sized_model = false, lzma_streams =
+// false, sparse = false) and apply as ever.
 TEST(DeltaTest, SparseMethodsSkipLongZeroRuns) {
   std::mt19937_64 rng(9);
   const std::string old_data = CodeLike(rng, 1 << 20);
@@ -288,8 +301,13 @@ TEST(DeltaTest, SparseMethodsSkipLongZeroRuns) {
   DiffOptions options = StreamsOnly();
   DiffStats sparse, dense;
   ASSERT_TRUE(Diff(old_data, new_data, options, &sparse).ok());
-  EXPECT_EQ(sparse.method, PatchMethod::kLzmaSparseModeledStreams);
+  EXPECT_EQ(sparse.method, PatchMethod::kSizedLzmaSparseModeledStreams);
   EXPECT_GT(sparse.exact_diff_bytes, sparse.diff_bytes * 9 / 10);
+  ExpectRoundTrip(old_data, new_data, options);
+  options.sized_model = false;
+  DiffStats fixed_model;
+  ASSERT_TRUE(Diff(old_data, new_data, options, &fixed_model).ok());
+  EXPECT_EQ(fixed_model.method, PatchMethod::kLzmaSparseModeledStreams);
   ExpectRoundTrip(old_data, new_data, options);
   options.lzma_streams = false;
   DiffStats zstd_streams;

@@ -220,7 +220,7 @@ class ExtraCompression {
     // Side streams are LZMA2 exactly where the sparse modeled methods are
     // written (methods 9 and 10).
     const PatchMethod method = options.sparse && !options.fast_apply
-                                   ? SparseModeledMethod(/*predicted=*/false, options.lzma_streams)
+                                   ? SparseModeledMethod(/*predicted=*/false, options)
                                    : PatchMethod::kStreams;
     auto job = [this, method, options] { result_ = CompressSideStream(raw_, method, options); };
     if (options.threads > 1) {
@@ -261,9 +261,11 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
   }
   const size_t first_entries =
       HasDiffParts(method) ? FirstPartEntries(coded, raw.nonzero, options) : ops.size();
+  const int model_bits =
+      ModelBitsFor(method, coded, first_entries, raw.control.size() + extra->raw().size());
   // The diff model's output for ops [begin, end).
   auto model = [&](size_t begin, size_t end) {
-    DiffModelEncoder encoder(DiffModelHashBits(method));
+    DiffModelEncoder encoder(model_bits);
     const auto* diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
     for (size_t k = begin; k < end; ++k) {
       if (coded[k] > 0) {
@@ -305,10 +307,10 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
   }
   if (IsModeled(method)) {
     PF_RETURN_IF_ERROR(PreferZstdSideStreams(raw.control, extra->raw(), first_entries, ops.size(),
-                                             parts[0].size(), options, &method,
+                                             parts[0].size(), model_bits, options, &method,
                                              &*compressed[kControlStream],
                                              &*compressed[kExtraStream]));
-    compressed[kDiffStream] = DiffStreamOf(method, first_entries, parts[0], parts[1]);
+    compressed[kDiffStream] = DiffStreamOf(method, first_entries, model_bits, parts[0], parts[1]);
   }
   if (!compressed[kDiffStream].ok()) return compressed[kDiffStream].status();
   *method_in_out = method;
@@ -447,7 +449,7 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
         raw = EncodeOps(old_data, new_data, cut, std::nullopt, true, options.threads);
       }
       ops = std::move(cut);
-      method = SparseModeledMethod(predicted.has_value(), options.lzma_streams);
+      method = SparseModeledMethod(predicted.has_value(), options);
     }
   }
   stats->ops = ops.size();
@@ -497,8 +499,12 @@ size_t FirstPartEntries(const std::vector<uint64_t>& coded, const std::vector<ui
   return k;
 }
 
-PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams) {
-  if (lzma_streams) {
+PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options) {
+  if (options.lzma_streams && options.sized_model) {
+    return predicted ? PatchMethod::kSizedLzmaSparsePredictedModeledStreams
+                     : PatchMethod::kSizedLzmaSparseModeledStreams;
+  }
+  if (options.lzma_streams) {
     return predicted ? PatchMethod::kLzmaSparsePredictedModeledStreams
                      : PatchMethod::kLzmaSparseModeledStreams;
   }
@@ -506,20 +512,31 @@ PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams) {
                    : PatchMethod::kSparseModeledStreams;
 }
 
+int ModelBitsFor(PatchMethod method, const std::vector<uint64_t>& coded, size_t first_entries,
+                 uint64_t side_bytes) {
+  const bool may_take_twin = first_entries == coded.size() && side_bytes < kMaxZstdTriedBytes;
+  if (!HasSizedModel(method) || may_take_twin) return FixedModelBits(method);
+  uint64_t first = 0, second = 0;
+  for (size_t k = 0; k < coded.size(); ++k) (k < first_entries ? first : second) += coded[k];
+  return SizedModelBits(std::max(first, second));
+}
+
 absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_view raw_extra,
                                    size_t first_entries, size_t entries, uint64_t first_bytes,
-                                   const DiffOptions& options, PatchMethod* method,
-                                   std::string* control, std::string* extra) {
-  if (!IsLzma(*method) || first_entries != entries ||
+                                   int model_bits, const DiffOptions& options,
+                                   PatchMethod* method, std::string* control,
+                                   std::string* extra) {
+  const PatchMethod twin = IsPredicted(*method) ? PatchMethod::kSparsePredictedModeledStreams
+                                                : PatchMethod::kSparseModeledStreams;
+  if (!IsLzma(*method) || first_entries != entries || model_bits != FixedModelBits(twin) ||
       raw_control.size() + raw_extra.size() >= kMaxZstdTriedBytes) {
     return absl::OkStatus();
   }
   // zstd's Huffman-coded literals may beat LZMA's, which learn slowly.
-  const PatchMethod twin = SparseModeledMethod(IsPredicted(*method), /*lzma_streams=*/false);
   PF_ASSIGN_OR_RETURN(std::string zstd_extra, CompressSideStream(raw_extra, twin, options));
   PF_ASSIGN_OR_RETURN(std::string zstd_control, CompressSideStream(raw_control, twin, options));
   std::string head;
-  AppendDiffPartsHead({first_entries, first_bytes}, &head);
+  AppendDiffPartsHead({first_entries, first_bytes, model_bits}, *method, &head);
   if (zstd_extra.size() + zstd_control.size() < extra->size() + control->size() + head.size()) {
     *method = twin;
     *extra = std::move(zstd_extra);
@@ -528,10 +545,12 @@ absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_v
   return absl::OkStatus();
 }
 
-std::string DiffStreamOf(PatchMethod method, size_t first_entries, absl::string_view first,
-                         absl::string_view second) {
+std::string DiffStreamOf(PatchMethod method, size_t first_entries, int model_bits,
+                         absl::string_view first, absl::string_view second) {
   std::string stream;
-  if (HasDiffParts(method)) AppendDiffPartsHead({first_entries, first.size()}, &stream);
+  if (HasDiffParts(method)) {
+    AppendDiffPartsHead({first_entries, first.size(), model_bits}, method, &stream);
+  }
   return absl::StrCat(stream, first, second);
 }
 

@@ -56,6 +56,10 @@ struct DiffOptions {
   // and 10); false writes them with zstd (methods 7 and 8), for readers that
   // came before methods 9 and 10.
   bool lzma_streams = true;  // Default: true.
+  // With `lzma_streams`: size the diff models' tables by the bytes they code
+  // (methods 11 and 12); false writes methods 9 and 10, for readers that came
+  // before methods 11 and 12.
+  bool sized_model = true;  // Default: true.
   uint64_t max_input_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
   // The memory a diff may take (bytes). Pairs whose whole-file matching would
   // need more (WholeFileDiffMemory) are diffed in bounded memory by DiffFiles
@@ -106,25 +110,36 @@ uint64_t WholeFileDiffMemory(uint64_t old_size, uint64_t new_size, bool executab
 size_t FirstPartEntries(const std::vector<uint64_t>& coded, const std::vector<uint64_t>& nonzero,
                         const DiffOptions& options);
 
-// The sparse modeled method Diff writes (methods 7 to 10).
-PatchMethod SparseModeledMethod(bool predicted, bool lzma_streams);
+// The sparse modeled method Diff writes (methods 7 to 12).
+PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options);
+
+// The size of the diff models' tables (bits, diff_model.h) of a modeled
+// `method` patch whose first part codes the diff bytes of the first
+// `first_entries` entries (`coded` as for FirstPartEntries) and whose control
+// and extra streams hold `side_bytes` raw: SizedModelBits of the larger part
+// for HasSizedModel methods, except where PreferZstdSideStreams may take the
+// zstd twin (whose tables are FixedModelBits').
+int ModelBitsFor(PatchMethod method, const std::vector<uint64_t>& coded, size_t first_entries,
+                 uint64_t side_bytes);
 
 // For an IsLzma `*method` whose diff stream has one part (first_entries ==
-// entries, the part first_bytes long) and whose side streams have fewer than
-// 64 KiB raw: compresses them with zstd too and, where that makes the patch
+// entries, the part first_bytes long, coded with tables of `model_bits`,
+// those of its zstd twin) and whose side streams have fewer than 64 KiB
+// raw: compresses them with zstd too and, where that makes the patch
 // smaller, switches *method to its zstd twin (methods 7 and 8) and replaces
 // `*control` and `*extra`. Short streams are where LZMA's literals, which
 // learn slowly, lose to zstd's Huffman codes.
 absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_view raw_extra,
                                    size_t first_entries, size_t entries, uint64_t first_bytes,
-                                   const DiffOptions& options, PatchMethod* method,
-                                   std::string* control, std::string* extra);
+                                   int model_bits, const DiffOptions& options,
+                                   PatchMethod* method, std::string* control,
+                                   std::string* extra);
 
 // The diff stream of a modeled `method` patch from its parts' model outputs
-// (`second` empty when there is one part): with its head (DiffParts) for
-// HasDiffParts methods.
-std::string DiffStreamOf(PatchMethod method, size_t first_entries, absl::string_view first,
-                         absl::string_view second);
+// (`second` empty when there is one part), coded with tables of `model_bits`:
+// with its head (DiffParts) for HasDiffParts methods.
+std::string DiffStreamOf(PatchMethod method, size_t first_entries, int model_bits,
+                         absl::string_view first, absl::string_view second);
 
 // A stream of a `method` patch that the diff model does not code, compressed
 // as Diff does it: LZMA2 for IsLzma methods (their control and extra

@@ -249,7 +249,11 @@ class DiffModel {
   uint32_t mixed_left_ = 0;  // Bytes left in a block coded as not all zero.
 };
 
-int DiffModelHashBits(PatchMethod method) { return IsSparse(method) ? 19 : 20; }
+int SizedModelBits(uint64_t coded_bytes) {
+  int bits = 17;
+  while (bits < 19 && coded_bytes >= (uint64_t{1} << (bits + 6))) ++bits;
+  return bits;
+}
 
 uint64_t DiffModelBytes(int hash_bits) {
   // The hashed tables, and those of 16, 12 and 8 bits (see DiffModel).

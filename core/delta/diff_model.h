@@ -24,10 +24,15 @@ namespace patchfarm {
 class DiffModel;
 
 // The model's hashed tables hold 2^hash_bits slots each (8 tables of 4-byte
-// slots, plus about 1.3 MiB of small ones): 20 bits for methods 3 and 4
-// (about 33 MiB), 19 for methods 7 and 8 (about 17 MiB), which keeps apply
-// within 64 MiB for a cost of 0.5-2% of the diff stream.
-int DiffModelHashBits(PatchMethod method);
+// slots, plus about 1.3 MiB of small ones): FixedModelBits (format.h) for
+// methods 3 to 10, the diff stream's head's for methods 11 and 12
+// (SizedModelBits).
+
+// The table size writers of methods 11 and 12 pick for parts of which the
+// larger codes `coded_bytes` diff bytes: 2^19 slots (17 MiB of tables) from
+// 16 MiB coded, 2^18 from 8 MiB, else 2^17 (4.3 MiB). (2^16 cost the corpus'
+// prettier tars 4-6% of their patches, 2^17 2-3%.)
+int SizedModelBits(uint64_t coded_bytes);
 
 // Bytes of one model's tables (encoder or decoder) with 2^hash_bits slots.
 uint64_t DiffModelBytes(int hash_bits);

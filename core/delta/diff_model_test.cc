@@ -42,7 +42,7 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
   for (PatchMethod method : {PatchMethod::kModeledStreams, PatchMethod::kSparseModeledStreams}) {
     std::mt19937_64 rng(11);
     Case c = MakeCase(rng, 300000);
-    const int bits = DiffModelHashBits(method);
+    const int bits = FixedModelBits(method);
     DiffModelEncoder encoder(bits), pieces(bits);
     for (const Region& r : c.regions) {
       const auto* old_at = reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset;
@@ -81,7 +81,7 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
 TEST(DiffModelTest, TruncatedStreamIsReported) {
   std::mt19937_64 rng(12);
   Case c = MakeCase(rng, 20000);
-  DiffModelEncoder encoder(DiffModelHashBits(PatchMethod::kModeledStreams));
+  DiffModelEncoder encoder(FixedModelBits(PatchMethod::kModeledStreams));
   encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()),
                  reinterpret_cast<const uint8_t*>(c.diff.data()), c.diff.size());
   std::string coded = encoder.Finish();
@@ -89,7 +89,7 @@ TEST(DiffModelTest, TruncatedStreamIsReported) {
   auto decode = [&](const std::string& stream) {
     StringSource source(stream);
     DiffModelDecoder decoder(&source, 0, stream.size(),
-                             DiffModelHashBits(PatchMethod::kModeledStreams));
+                             FixedModelBits(PatchMethod::kModeledStreams));
     absl::Status status =
         decoder.Decode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()), c.diff.size(),
                        reinterpret_cast<uint8_t*>(decoded.data()), c.diff.size());

@@ -66,12 +66,14 @@ absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& h
   return absl::OkStatus();
 }
 
-void AppendDiffPartsHead(const DiffParts& parts, std::string* out) {
+void AppendDiffPartsHead(const DiffParts& parts, PatchMethod method, std::string* out) {
   PutVarint(parts.first_entries, out);
   PutVarint(parts.first_bytes, out);
+  if (HasSizedModel(method)) PutVarint(static_cast<uint64_t>(parts.model_bits), out);
 }
 
-absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream) {
+absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream,
+                                        PatchMethod method) {
   char head[20];
   const size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof head, stream.compressed_size));
   PF_ASSIGN_OR_RETURN(size_t got, patch.ReadAt(stream.offset, head, want));
@@ -81,6 +83,14 @@ absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExt
   if (!GetVarint(&at, head + got, &parts.first_entries) ||
       !GetVarint(&at, head + got, &parts.first_bytes)) {
     return absl::DataLossError("corrupt patch: diff stream head");
+  }
+  parts.model_bits = FixedModelBits(method);
+  if (HasSizedModel(method)) {
+    uint64_t bits;
+    if (!GetVarint(&at, head + got, &bits) || bits < kMinModelBits || bits > kMaxModelBits) {
+      return absl::DataLossError("corrupt patch: diff stream head's table size");
+    }
+    parts.model_bits = static_cast<int>(bits);
   }
   parts.head_bytes = at - head;
   if (parts.first_bytes > stream.compressed_size - parts.head_bytes) {
@@ -111,6 +121,10 @@ const char* PatchMethodName(PatchMethod method) {
       return "lzma-sparse-modeled-streams";
     case PatchMethod::kLzmaSparsePredictedModeledStreams:
       return "lzma-sparse-predicted-modeled-streams";
+    case PatchMethod::kSizedLzmaSparseModeledStreams:
+      return "sized-lzma-sparse-modeled-streams";
+    case PatchMethod::kSizedLzmaSparsePredictedModeledStreams:
+      return "sized-lzma-sparse-predicted-modeled-streams";
   }
   return "unknown";
 }
@@ -170,7 +184,7 @@ absl::StatusOr<PatchHeader> ReadPatchHeader(const ByteSource& patch) {
   header.version = version;
   const uint8_t method = static_cast<uint8_t>(buf[6]);
   header.method = static_cast<PatchMethod>(method);
-  if (method < 1 || method > 10 || FormatVersionOf(header.method) != version) {
+  if (method < 1 || method > 12 || FormatVersionOf(header.method) != version) {
     return absl::DataLossError(absl::StrCat("corrupt patch header: unknown method ", method,
                                             " for format version ", version));
   }

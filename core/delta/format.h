@@ -52,40 +52,58 @@ enum class PatchMethod : uint8_t {
   // code at once.
   kLzmaSparseModeledStreams = 9,
   kLzmaSparsePredictedModeledStreams = 10,
+  // As kLzmaSparseModeledStreams and kLzmaSparsePredictedModeledStreams, but
+  // the diff stream's head also says how large the models' tables are
+  // (DiffParts::model_bits), which writers size by the bytes each part codes:
+  // small diff streams take smaller tables, for less memory and time on both
+  // sides at a cost of a few percent of their size.
+  kSizedLzmaSparseModeledStreams = 11,
+  kSizedLzmaSparsePredictedModeledStreams = 12,
 };
 
 // True for the methods with control, diff and extra streams.
 inline bool HasThreeStreams(PatchMethod method) { return method != PatchMethod::kZstdPrefix; }
+// True where the diff stream's head sizes the models' tables (methods 11
+// and 12).
+inline bool HasSizedModel(PatchMethod method) {
+  return method == PatchMethod::kSizedLzmaSparseModeledStreams ||
+         method == PatchMethod::kSizedLzmaSparsePredictedModeledStreams;
+}
+// True where the control and extra streams are LZMA2 (FORMAT.md, methods 9
+// to 12).
+inline bool IsLzma(PatchMethod method) {
+  return method == PatchMethod::kLzmaSparseModeledStreams ||
+         method == PatchMethod::kLzmaSparsePredictedModeledStreams || HasSizedModel(method);
+}
 // True where the diff model codes the diff stream.
 inline bool IsModeled(PatchMethod method) {
   return method == PatchMethod::kModeledStreams ||
          method == PatchMethod::kPredictedModeledStreams ||
          method == PatchMethod::kSparseModeledStreams ||
          method == PatchMethod::kSparsePredictedModeledStreams ||
-         method == PatchMethod::kLzmaSparseModeledStreams ||
-         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
+         IsLzma(method);
 }
 // True where diff bytes are taken against predicted references.
 inline bool IsPredicted(PatchMethod method) {
   return method == PatchMethod::kPredictedModeledStreams ||
          method == PatchMethod::kPredictedStreams ||
          method == PatchMethod::kSparsePredictedModeledStreams ||
-         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
-}
-// True where the control and extra streams are LZMA2 (FORMAT.md, methods 9
-// and 10).
-inline bool IsLzma(PatchMethod method) {
-  return method == PatchMethod::kLzmaSparseModeledStreams ||
-         method == PatchMethod::kLzmaSparsePredictedModeledStreams;
+         method == PatchMethod::kLzmaSparsePredictedModeledStreams ||
+         method == PatchMethod::kSizedLzmaSparsePredictedModeledStreams;
 }
 // True where two diff models code the diff stream, each its own part
-// (FORMAT.md, methods 9 and 10: DiffParts).
+// (FORMAT.md, methods 9 to 12: DiffParts).
 inline bool HasDiffParts(PatchMethod method) { return IsLzma(method); }
 // True where control entries mark exact copies (FORMAT.md, methods 7 and 8).
 inline bool IsSparse(PatchMethod method) {
   return method == PatchMethod::kSparseModeledStreams ||
          method == PatchMethod::kSparsePredictedModeledStreams || IsLzma(method);
 }
+// The size of the diff model's tables (diff_model.h: 2^bits slots) for the
+// modeled methods that do not say it: 20 for methods 3 and 4 (about 33 MiB),
+// 19 for methods 7 to 10 (about 17 MiB), which keeps apply within 64 MiB for
+// a cost of 0.5-2% of the diff stream.
+inline int FixedModelBits(PatchMethod method) { return IsSparse(method) ? 19 : 20; }
 // The format version a patch of `method` is written with.
 inline uint16_t FormatVersionOf(PatchMethod method) {
   return method == PatchMethod::kStreams || method == PatchMethod::kZstdPrefix ||
@@ -101,8 +119,8 @@ inline constexpr size_t kMaxJoinedSegments = 127;
 // Predicted methods decode the whole control stream before any output (the
 // ops map old positions to new ones); its raw size is bounded by this.
 // 1 MiB: at most ~350,000 entries, about 4.3 MiB of map (12 bytes an entry);
-// 2 MiB for kSparsePredictedModeledStreams and
-// kLzmaSparsePredictedModeledStreams, whose readers came later: the
+// 2 MiB for kSparsePredictedModeledStreams and the LZMA predicted methods,
+// whose readers came later: the
 // cumulative pairs of big executables need 1-2 MiB.
 inline constexpr uint64_t kMaxPredictedControlBytes = uint64_t{1} << 20;
 inline constexpr uint64_t kMaxSparsePredictedControlBytes = uint64_t{2} << 20;
@@ -194,13 +212,22 @@ absl::Status VerifyStreamChecksums(const ByteSource& patch, const PatchHeader& h
 struct DiffParts {
   uint64_t first_entries = 0;
   uint64_t first_bytes = 0;
+  // The models' tables hold 2^model_bits slots each (diff_model.h): written
+  // in the head for HasSizedModel methods, kMinModelBits to kMaxModelBits;
+  // FixedModelBits(method) for the others.
+  int model_bits = 0;
   uint64_t head_bytes = 0;  // Bytes of the head itself (set by ReadDiffParts).
 };
-// Appends the head of `parts` to `out`: two LEB128 varints.
-void AppendDiffPartsHead(const DiffParts& parts, std::string* out);
-// Reads the head of the diff stream `stream` of `patch` and checks that the
-// first part fits the stream. DataLoss if not.
-absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream);
+inline constexpr int kMinModelBits = 16;
+inline constexpr int kMaxModelBits = 20;
+// Appends the head of `parts` for `method` to `out`: LEB128 varints, two, and
+// model_bits for HasSizedModel methods.
+void AppendDiffPartsHead(const DiffParts& parts, PatchMethod method, std::string* out);
+// Reads the head of the diff stream `stream` of a `method` patch and checks
+// that the first part fits the stream and the table size its bounds. DataLoss
+// if not.
+absl::StatusOr<DiffParts> ReadDiffParts(const ByteSource& patch, const StreamExtent& stream,
+                                        PatchMethod method);
 
 const char* PatchMethodName(PatchMethod method);
 

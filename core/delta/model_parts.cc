@@ -88,10 +88,10 @@ absl::Status UnpackZeroRuns(const std::string& packed, size_t* at, uint8_t* diff
 class AheadDecoder {
  public:
   AheadDecoder(const ByteSource* old, const ByteSource* patch, const PatchHeader& header,
-               const ReferenceMap* map, uint64_t first_entries, uint64_t offset,
-               uint64_t length)
+               const ReferenceMap* map, uint64_t first_entries, int model_bits,
+               uint64_t offset, uint64_t length)
       : old_(old), patch_(patch), header_(header), map_(map), first_entries_(first_entries),
-        offset_(offset), length_(length) {
+        model_bits_(model_bits), offset_(offset), length_(length) {
     thread_ = std::thread([this] { Finish(Run()); });
   }
 
@@ -145,7 +145,7 @@ class AheadDecoder {
                         OpenControl(*patch_, header_, &set));
     OldReader old(old_);
     RegionBytes region(&old, map_, header_.old_size, set, IsPredicted(method));
-    DiffModelDecoder decoder(patch_, offset_, length_, DiffModelHashBits(method));
+    DiffModelDecoder decoder(patch_, offset_, length_, model_bits_);
     std::string diff(kApplyChunkBytes, '\0');
     auto* diff_bytes = reinterpret_cast<uint8_t*>(diff.data());
     std::string block;  // Pieces packed since the last block was queued.
@@ -218,7 +218,9 @@ class AheadDecoder {
   const ByteSource* patch_;
   const PatchHeader& header_;
   const ReferenceMap* map_;
-  const uint64_t first_entries_, offset_, length_;
+  const uint64_t first_entries_;
+  const int model_bits_;
+  const uint64_t offset_, length_;
   std::mutex mu_;
   std::condition_variable cv_;
   // Packed pieces (PackZeroRuns), whole pieces to a block, and the bytes it
@@ -241,12 +243,12 @@ class AheadDecoder {
   std::thread thread_;  // Last: started once the members above exist.
 };
 
-uint64_t AheadApplyBytes(const PatchHeader& header, uint64_t map_bytes) {
+uint64_t AheadApplyBytes(const PatchHeader& header, int model_bits, uint64_t map_bytes) {
   auto dictionary = [&header](int stream) {
     const uint64_t raw = header.streams[stream].raw_size;
     return std::min<uint64_t>(raw, LzmaDictionaryBytes(raw));
   };
-  return kApplyBaseBytes + 2 * DiffModelBytes(DiffModelHashBits(header.method)) +
+  return kApplyBaseBytes + 2 * DiffModelBytes(model_bits) +
          2 * dictionary(kControlStream) + dictionary(kExtraStream) + kAheadBytes + map_bytes;
 }
 
@@ -262,12 +264,12 @@ absl::Status ModelParts::Open() {
     OpenPart(stream_.offset, stream_.compressed_size);
     return absl::OkStatus();
   }
-  PF_ASSIGN_OR_RETURN(parts_, ReadDiffParts(*patch_, stream_));
+  PF_ASSIGN_OR_RETURN(parts_, ReadDiffParts(*patch_, stream_, header_.method));
   OpenPart(stream_.offset + parts_.head_bytes, parts_.first_bytes);
   if (threads_ >= 2 && SecondBytes() > 0 &&
-      AheadApplyBytes(header_, map_->bytes()) <= kApplyMemoryBytes) {
+      AheadApplyBytes(header_, parts_.model_bits, map_->bytes()) <= kApplyMemoryBytes) {
     ahead_ = std::make_unique<AheadDecoder>(
-        old_, patch_, header_, map_, parts_.first_entries,
+        old_, patch_, header_, map_, parts_.first_entries, parts_.model_bits,
         stream_.offset + parts_.head_bytes + parts_.first_bytes, SecondBytes());
   }
   return absl::OkStatus();
@@ -304,8 +306,9 @@ uint64_t ModelParts::SecondBytes() const {
 }
 
 void ModelParts::OpenPart(uint64_t offset, uint64_t length) {
-  decoder_ = std::make_unique<DiffModelDecoder>(patch_, offset, length,
-                                                DiffModelHashBits(header_.method));
+  decoder_ = std::make_unique<DiffModelDecoder>(
+      patch_, offset, length,
+      HasDiffParts(header_.method) ? parts_.model_bits : FixedModelBits(header_.method));
 }
 
 }  // namespace patchfarm

@@ -37,13 +37,13 @@ inline constexpr size_t kAheadBytes = 4 << 20;
 inline constexpr uint64_t kApplyMemoryBytes = uint64_t{64} << 20;
 
 // An estimate of apply's peak memory with the second part of `header`'s
-// diff stream decoded ahead and a reference map of `map_bytes`: two models'
-// tables, two control decoders and the extra decoder (LZMA2 dictionaries,
+// diff stream decoded ahead, models of 2^model_bits slots and a reference map
+// of `map_bytes`: two models' tables, two control decoders and the extra decoder (LZMA2 dictionaries,
 // touched up to the raw size), kAheadBytes, the map, and 9.5 MiB of code,
 // libraries and buffers. Biome 2.5.4 -> 2.5.15: 63.5 MiB (measured 63.4).
 // Past about 4 MiB of raw control stream (2 MiB with a predicted patch's
 // map) it does not fit 64 MiB.
-uint64_t AheadApplyBytes(const PatchHeader& header, uint64_t map_bytes);
+uint64_t AheadApplyBytes(const PatchHeader& header, int model_bits, uint64_t map_bytes);
 
 class AheadDecoder;
 

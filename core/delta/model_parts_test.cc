@@ -56,7 +56,7 @@ class ModelPartsTest : public testing::Test {
     absl::StatusOr<PatchHeader> header = ReadPatchHeader(source);
     ASSERT_TRUE(header.ok());
     header_ = *header;
-    absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header_.streams[kDiffStream]);
+    absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header_.streams[kDiffStream], header_.method);
     ASSERT_TRUE(parts.ok()) << parts.status();
     parts_ = *parts;
     second_at_ = parts_.head_bytes + parts_.first_bytes;
@@ -164,7 +164,7 @@ TEST_F(ModelPartsDenseTest, TwoThreadsWriteWhatOneWrites) {
   absl::StatusOr<PatchHeader> header = ReadPatchHeader(source);
   ASSERT_TRUE(header.ok()) << header.status();
   ASSERT_TRUE(HasDiffParts(header->method));
-  absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header->streams[kDiffStream]);
+  absl::StatusOr<DiffParts> parts = ReadDiffParts(source, header->streams[kDiffStream], header->method);
   ASSERT_TRUE(parts.ok()) << parts.status();
   ASSERT_LT(parts->head_bytes + parts->first_bytes,
             header->streams[kDiffStream].compressed_size);  // A second part.
@@ -196,10 +196,10 @@ TEST(AheadApplyBytesTest, LargeControlStreamsDecodeOnOneThread) {
   header.streams[kDiffStream].raw_size = 44650334;
   header.streams[kExtraStream].raw_size = 22011530;
   const uint64_t map_bytes = 324344 * 12;
-  EXPECT_LE(AheadApplyBytes(header, map_bytes), kApplyMemoryBytes);
+  EXPECT_LE(AheadApplyBytes(header, 19, map_bytes), kApplyMemoryBytes);
   header.method = PatchMethod::kLzmaSparseModeledStreams;
   header.streams[kControlStream].raw_size = 8 << 20;
-  EXPECT_GT(AheadApplyBytes(header, 0), kApplyMemoryBytes);
+  EXPECT_GT(AheadApplyBytes(header, 19, 0), kApplyMemoryBytes);
 }
 
 TEST_F(ModelPartsTest, FailingOutputStopsTheThread) {

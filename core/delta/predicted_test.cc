@@ -129,7 +129,7 @@ TEST_P(PredictedTest, MovedCodeRoundTripsSmallerThanWithoutPrediction) {
     absl::StatusOr<std::string> plain = Diff(old_data, new_data, version1, &without);
     ASSERT_TRUE(predicted.ok() && plain.ok());
     EXPECT_EQ(with.method, fast ? PatchMethod::kPredictedStreams
-                                : PatchMethod::kLzmaSparsePredictedModeledStreams);
+                                : PatchMethod::kSizedLzmaSparsePredictedModeledStreams);
     EXPECT_EQ(without.method, fast ? PatchMethod::kStreams : PatchMethod::kModeledStreams);
     if (!fast) {  // Method 8 (zstd streams) is still written on request, and applied.
       DiffOptions zstd_streams = Options(true, false);
@@ -167,7 +167,7 @@ TEST(PredictedUnknownFormatTest, CodeWithoutHeaderIsPredictedAndTextIsNot) {
   old_code[0] = new_code[0] = 'X';  // No ELF magic.
   DiffStats code;
   ASSERT_TRUE(Diff(old_code, new_code, Options(true, false), &code).ok());
-  EXPECT_EQ(code.method, PatchMethod::kLzmaSparsePredictedModeledStreams);
+  EXPECT_EQ(code.method, PatchMethod::kSizedLzmaSparsePredictedModeledStreams);
 
   std::string old_text, new_text;
   for (int i = 0; i < 20000; ++i) {
@@ -177,7 +177,7 @@ TEST(PredictedUnknownFormatTest, CodeWithoutHeaderIsPredictedAndTextIsNot) {
   DiffStats text;
   absl::StatusOr<std::string> patch = Diff(old_text, new_text, Options(true, false), &text);
   ASSERT_TRUE(patch.ok());
-  EXPECT_EQ(text.method, PatchMethod::kLzmaSparseModeledStreams);
+  EXPECT_EQ(text.method, PatchMethod::kSizedLzmaSparseModeledStreams);
   absl::StatusOr<std::string> out = ApplyBytes(old_text, *patch);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(*out == new_text);
@@ -198,7 +198,7 @@ TEST(PredictedLargeTest, BasesMadeInTwoHalvesMatchOneThread) {
   ASSERT_TRUE(one_thread.ok() && two_threads.ok());
   // Past diff.cc's kMinThreadedBasesBytes (1 MiB): the bases are made in halves.
   ASSERT_GT(two.diff_bytes, uint64_t{1} << 20);
-  EXPECT_EQ(two.method, PatchMethod::kLzmaSparsePredictedModeledStreams);
+  EXPECT_EQ(two.method, PatchMethod::kSizedLzmaSparsePredictedModeledStreams);
   EXPECT_EQ(one.method, two.method);
   EXPECT_EQ(one.diff_bytes, two.diff_bytes);
   EXPECT_EQ(one.nonzero_diff_bytes, two.nonzero_diff_bytes);

@@ -50,8 +50,9 @@ class RegionReader {
 // Codes the diff bytes of pieces [begin, end) that are not exact with the
 // diff model.
 absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pieces,
-                                      size_t begin, size_t end, RegionReader* reader) {
-  DiffModelEncoder encoder(DiffModelHashBits(PatchMethod::kSparseModeledStreams));
+                                      size_t begin, size_t end, int model_bits,
+                                      RegionReader* reader) {
+  DiffModelEncoder encoder(model_bits);
   for (size_t k = begin; k < end; ++k) {
     const ExactCutter::Piece& piece = pieces[k];
     if (piece.all_zero) continue;
@@ -105,7 +106,7 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   }
 
   PatchHeader header;
-  header.method = SparseModeledMethod(/*predicted=*/false, options.lzma_streams);
+  header.method = SparseModeledMethod(/*predicted=*/false, options);
   header.old_size = old.size();
   header.new_size = new_file.size();
   header.new_digest = new_hash.Finish();
@@ -137,11 +138,12 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
   }
   const size_t first = HasDiffParts(header.method) ? FirstPartEntries(coded, nonzero, options)
                                                    : pieces.size();
+  const int model_bits = ModelBitsFor(header.method, coded, first, control.size() + extra.size());
   absl::StatusOr<std::string> parts[2] = {std::string(), std::string()};
   auto model = [&] {
-    parts[0] = ModelDiff(pieces, 0, first, &reader);
+    parts[0] = ModelDiff(pieces, 0, first, model_bits, &reader);
     if (parts[0].ok() && first < pieces.size()) {
-      parts[1] = ModelDiff(pieces, first, pieces.size(), &reader);
+      parts[1] = ModelDiff(pieces, first, pieces.size(), model_bits, &reader);
     }
   };
   std::thread model_thread;
@@ -160,9 +162,10 @@ absl::StatusOr<bool> CodeNearIdentical(const ByteSource& old, const ByteSource& 
     if (!frames[i].ok()) return frames[i].status();
   }
   PF_RETURN_IF_ERROR(PreferZstdSideStreams(control, extra, first, pieces.size(),
-                                           parts[0]->size(), options, &header.method,
-                                           &*frames[kControlStream], &*frames[kExtraStream]));
-  frames[kDiffStream] = DiffStreamOf(header.method, first, *parts[0], *parts[1]);
+                                           parts[0]->size(), model_bits, options,
+                                           &header.method, &*frames[kControlStream],
+                                           &*frames[kExtraStream]));
+  frames[kDiffStream] = DiffStreamOf(header.method, first, model_bits, *parts[0], *parts[1]);
   const std::string bytes = SerializePatch(header, {*frames[0], *frames[1], *frames[2]},
                                            {control.size(), diff_bytes, extra.size()});
   // Diff would try the zstd-prefix method beside this patch: let it.
