@@ -15,15 +15,17 @@
 //   for kModeledStreams, about 32 MiB of diff model tables. So about 50 MiB
 //   for kStreams and 66 MiB for kModeledStreams at most, less for small files.
 // - Sparse methods (kSparseModeledStreams, kSparsePredictedModeledStreams) as
-//   their dense twins; LZMA methods (9 and 10) hold an LZMA2 dictionary of at
-//   most 8 MiB (LzmaDictionaryBytes) for each of control and extra instead.
+//   their dense twins; LZMA methods (9 to 12) hold an LZMA2 dictionary of at
+//   most 8 MiB (LzmaDictionaryBytes) for each of control and extra instead;
+//   methods 11 and 12 have diff model tables of 4.3-17 MiB, as their diff
+//   stream's head says.
 // - Predicted methods (kPredictedStreams, kPredictedModeledStreams,
 //   kSparsePredictedModeledStreams) as their unpredicted twins, plus the map
 //   of every entry (about 12 bytes each for files under 4 GiB, else 24; the
 //   control stream is at most MaxPredictedControlBytes, 1 or 2 MiB, so at
 //   most ~4.5 or ~9 MiB under 4 GiB) and the bases of the current piece.
 // - With ApplyOptions::threads = 2 and a diff stream in two parts (methods 9
-//   and 10): a second diff model's tables (about 17 MiB), old buffer and
+//   to 12): a second diff model's tables (at most about 17 MiB), old buffer and
 //   control stream decoder, and kAheadBytes (4 MiB) of decoded pieces, packed,
 //   held for the first thread (core/delta/model_parts.h), only where
 //   AheadApplyBytes estimates that all of it stays within 64 MiB. The largest
@@ -62,7 +64,7 @@ namespace patchfarm {
 struct ApplyOptions {
   // Patches declaring a larger new file are refused before any output.
   uint64_t max_output_bytes = uint64_t{4} << 30;  // Default: 4 GiB.
-  // 2: a diff stream in two parts (methods 9 and 10) has its second part
+  // 2: a diff stream in two parts (methods 9 to 12) has its second part
   // decoded on a thread of its own while the first is decoded and written
   // (core/delta/model_parts.h): old and patch are then read from two threads
   // at once, so their ReadAt must allow that. 1: one thread.

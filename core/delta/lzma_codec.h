@@ -1,4 +1,4 @@
-// LZMA2 compression of patch streams (methods 9 and 10, FORMAT.md) and its
+// LZMA2 compression of patch streams (methods 9 to 12, FORMAT.md) and its
 // bounded-memory streaming decompression from a range of a ByteSource. The
 // only place that talks to liblzma. Streams are raw LZMA2 (no .xz container:
 // the patch's stream table holds sizes and checksums) with a dictionary of
