@@ -78,14 +78,17 @@ class SegmentsTest : public ::testing::Test {
                          : std::vector<v1::Job>();
   }
 
-  // The index part of old at `begin`, uploaded; its digest.
-  std::string UploadIndexPart(uint64_t begin) {
+  // The index part of old at `begin` (named as the old file `as_old` names,
+  // parts of `part_bytes`), uploaded; its digest.
+  std::string UploadIndexPart(uint64_t begin, const std::string& as_old = "",
+                              uint64_t part_bytes = 1 << 20) {
     StringSource old(old_);
     std::string part;
     StringSink sink(&part);
     DiffOptions options;
-    options.index_part_bytes = 1 << 20;
-    EXPECT_TRUE(MakeIndexPart(old, Sha256Of(old_), begin, options, &sink).ok());
+    options.index_part_bytes = part_bytes;
+    const Digest named = Sha256Of(as_old.empty() ? old_ : as_old);
+    EXPECT_TRUE(MakeIndexPart(old, named, begin, options, &sink).ok());
     auto digest = blobs_->Put(part);
     EXPECT_TRUE(digest.ok());
     return std::string(reinterpret_cast<const char*>(digest->data()), digest->size());
@@ -142,9 +145,16 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
     EXPECT_EQ(job.segment_end(), 0u);
     at = job.index_end();
   }
-  // Another part's result is refused; the job stays leased.
+  // Another part's, another old file's or another part size's result is
+  // refused; the job stays leased.
   EXPECT_EQ(Complete(index_jobs[1], UploadIndexPart(0), "w1").code(),
             absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Complete(index_jobs[0], UploadIndexPart(0, new_), "w1").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Complete(index_jobs[0], UploadIndexPart(0, "", 2 << 20), "w1").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Complete(index_jobs[0], UploadSegment(0, 1 << 20), "w1").code(),
+            absl::StatusCode::kInvalidArgument);  // Not an index part at all.
   std::vector<std::string> parts;
   for (const v1::Job& job : index_jobs) parts.push_back(UploadIndexPart(job.index_begin()));
   ASSERT_TRUE(Complete(index_jobs[0], parts[0], "w1").ok());

@@ -512,10 +512,22 @@ PatchMethod SparseModeledMethod(bool predicted, const DiffOptions& options) {
                    : PatchMethod::kSparseModeledStreams;
 }
 
+namespace {
+
+// Whether PreferZstdSideStreams tries the zstd twin of a patch whose diff
+// stream has one part (first_entries == entries) and whose control and extra
+// streams hold `side_bytes` raw.
+bool TriesZstdTwin(size_t first_entries, size_t entries, uint64_t side_bytes) {
+  return first_entries == entries && side_bytes < kMaxZstdTriedBytes;
+}
+
+}  // namespace
+
 int ModelBitsFor(PatchMethod method, const std::vector<uint64_t>& coded, size_t first_entries,
                  uint64_t side_bytes) {
-  const bool may_take_twin = first_entries == coded.size() && side_bytes < kMaxZstdTriedBytes;
-  if (!HasSizedModel(method) || may_take_twin) return FixedModelBits(method);
+  if (!HasSizedModel(method) || TriesZstdTwin(first_entries, coded.size(), side_bytes)) {
+    return FixedModelBits(method);
+  }
   uint64_t first = 0, second = 0;
   for (size_t k = 0; k < coded.size(); ++k) (k < first_entries ? first : second) += coded[k];
   return SizedModelBits(std::max(first, second));
@@ -528,8 +540,8 @@ absl::Status PreferZstdSideStreams(absl::string_view raw_control, absl::string_v
                                    std::string* extra) {
   const PatchMethod twin = IsPredicted(*method) ? PatchMethod::kSparsePredictedModeledStreams
                                                 : PatchMethod::kSparseModeledStreams;
-  if (!IsLzma(*method) || first_entries != entries || model_bits != FixedModelBits(twin) ||
-      raw_control.size() + raw_extra.size() >= kMaxZstdTriedBytes) {
+  if (!IsLzma(*method) || model_bits != FixedModelBits(twin) ||
+      !TriesZstdTwin(first_entries, entries, raw_control.size() + raw_extra.size())) {
     return absl::OkStatus();
   }
   // zstd's Huffman-coded literals may beat LZMA's, which learn slowly.
