@@ -52,13 +52,28 @@ run() {
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.1 \
     "$T/v2/game.pak" > /dev/null || fail "$name: submit 1.1"
   if [ "$kill" = 1 ]; then
-    local killed=""
-    for _ in $(seq 400); do
-      line="$("$PF" workers --coordinator "$addr" 2>/dev/null | grep -m1 " 1 jobs running")"
-      if [ -n "$line" ]; then killed="${line%% *}"; kill -9 "${wpid[$killed]}"; break; fi
-      sleep 0.02
+    # Kill -9 the worker of the first index or segment job the coordinator's
+    # log shows leased and not done (read every 10 ms: jobs take 20-100 ms
+    # here). A job that was done before the kill landed does not count: then
+    # the next such job's worker is killed, while two workers are left.
+    local killed="" job worker
+    for _ in $(seq 2000); do
+      while read -r job worker; do
+        [ -n "${wpid[$worker]:-}" ] || continue  # Killed already.
+        grep -q "event=job_done job=$job " "$data/coordinator.log" && continue
+        kill -9 "${wpid[$worker]}"
+        unset "wpid[$worker]"
+        sleep 0.05  # A result the worker sent before dying is logged by now.
+        if ! grep -q "event=job_done job=$job .* worker=$worker " "$data/coordinator.log"; then
+          killed="$worker"
+        fi
+        break
+      done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\.[si][0-9]*\) .* worker=\(w[0-9]\) .*/\1 \2/p' \
+                 "$data/coordinator.log")
+      [ -n "$killed" ] || [ "${#wpid[@]}" -le 1 ] && break
+      sleep 0.01
     done
-    [ -n "$killed" ] && echo "$name: killed $killed mid-job" || fail "$name: no worker seen running"
+    [ -n "$killed" ] && echo "$name: killed $killed mid-job" || fail "$name: no worker killed mid-job"
   fi
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.1 --wait \
     "$T/v2/game.pak" > "$data/wait.log" 2>&1 || fail "$name: the release did not finish: $(cat "$data/wait.log")"
