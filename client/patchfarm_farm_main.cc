@@ -8,7 +8,7 @@
 #include "client/farm_commands.h"
 #include "client/site_commands.h"
 #include "client/token_commands.h"
-#include "common/streaming_malloc.h"
+#include "common/malloc_tuning.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

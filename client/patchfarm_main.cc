@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "client/delta_commands.h"
+#include "common/malloc_tuning.h"
 
 namespace {
 
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   }
   std::string verb = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  patchfarm::TuneMallocForPhases();
   if (verb == "diff") return patchfarm::RunDiffCommand(args);
   if (verb == "apply") return patchfarm::RunApplyCommand(args);
   if (verb == "info") return patchfarm::RunInfoCommand(args);

@@ -90,6 +90,11 @@ MappedFile::~MappedFile() {
   if (addr_ != nullptr) munmap(addr_, data_.size());
 }
 
+void MappedFile::ReleasePages() const {
+  // Advice only: on failure the pages simply stay resident.
+  if (addr_ != nullptr) madvise(addr_, data_.size(), MADV_DONTNEED);
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
   return std::string(file->data());

@@ -44,6 +44,11 @@ class MappedFile {
 
   absl::string_view data() const { return data_; }
 
+  // Drops the mapping's pages from this process's resident set; later reads
+  // fault them back from the file (the page cache). What data() reads does
+  // not change. Safe beside concurrent reads, which only fault.
+  void ReleasePages() const;
+
  private:
   MappedFile(void* addr, size_t size)
       : addr_(addr), data_(static_cast<const char*>(addr), size) {}

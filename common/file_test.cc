@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +143,30 @@ TEST_F(FileTest, MappedFileOfEmptyAndNonEmptyFiles) {
   ASSERT_TRUE(full.ok());
   EXPECT_EQ((*full)->data(), data);
   EXPECT_EQ(MappedFile::Open(Path("missing")).status().code(), absl::StatusCode::kNotFound);
+}
+
+// The resident KiB of the mapping that starts at `addr` (/proc/self/smaps).
+int64_t MappingRssKb(const void* addr) {
+  std::ifstream smaps("/proc/self/smaps");
+  const std::string start = absl::StrCat(absl::Hex(reinterpret_cast<uintptr_t>(addr)), "-");
+  bool in_mapping = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.rfind(start, 0) == 0) in_mapping = true;
+    if (in_mapping && line.rfind("Rss:", 0) == 0) return std::stoll(line.substr(4));
+  }
+  return -1;
+}
+
+TEST_F(FileTest, ReleasedPagesLeaveTheResidentSetAndReadBackTheSame) {
+  const std::string data = Pattern(4 << 20, 3);
+  ASSERT_TRUE(WriteFileAtomically(Path("f"), data).ok());
+  absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(Path("f"));
+  ASSERT_TRUE(file.ok());
+  ASSERT_EQ((*file)->data(), data);  // Every page read: resident.
+  EXPECT_GE(MappingRssKb((*file)->data().data()), 4000);
+  (*file)->ReleasePages();
+  EXPECT_LT(MappingRssKb((*file)->data().data()), 1000);
+  EXPECT_EQ((*file)->data(), data);
 }
 
 TEST_F(FileTest, FileSourceReadsAtOffsetsAndStopsAtTheEnd) {

@@ -14,7 +14,7 @@
 #include "absl/flags/flag.h"
 #include "common/file.h"
 #include "common/flags.h"
-#include "common/streaming_malloc.h"
+#include "common/malloc_tuning.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 

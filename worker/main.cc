@@ -15,7 +15,7 @@
 #include "absl/flags/flag.h"
 #include "common/byte_size.h"
 #include "common/flags.h"
-#include "common/streaming_malloc.h"
+#include "common/malloc_tuning.h"
 #include "worker/worker.h"
 
 using Jobs = patchfarm::Count<1, 1024>;

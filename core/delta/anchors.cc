@@ -99,17 +99,25 @@ ReducedOld::ReducedOld(absl::string_view old_data, const std::vector<Anchor>& an
   covered.reserve(anchors.size());
   for (const Anchor& a : anchors) covered.emplace_back(a.old_pos, a.old_pos + a.length);
   std::sort(covered.begin(), covered.end());
-  int64_t cursor = 0;
-  auto keep = [&](int64_t end) {
-    if (end <= cursor) return;
-    pieces_.push_back({static_cast<int64_t>(bytes_.size()), cursor});
-    bytes_.append(old_data.data() + cursor, end - cursor);
-  };
-  for (const auto& [begin, end] : covered) {
-    keep(begin);
-    cursor = std::max(cursor, end);
+  // Two passes: the first only counts, so that the copy is allocated once at
+  // its size (appending would leave up to twice that reserved).
+  for (bool copy : {false, true}) {
+    int64_t cursor = 0, kept = 0;
+    auto keep = [&](int64_t end) {
+      if (end <= cursor) return;
+      if (copy) {
+        pieces_.push_back({static_cast<int64_t>(bytes_.size()), cursor});
+        bytes_.append(old_data.data() + cursor, end - cursor);
+      }
+      kept += end - cursor;
+    };
+    for (const auto& [begin, end] : covered) {
+      keep(begin);
+      cursor = std::max(cursor, end);
+    }
+    keep(static_cast<int64_t>(old_data.size()));
+    if (!copy) bytes_.reserve(kept);
   }
-  keep(static_cast<int64_t>(old_data.size()));
 }
 
 int64_t ReducedOld::ToOld(int64_t pos, int64_t* left) const {

@@ -53,10 +53,10 @@ struct RawStreams {
   std::string control, diff;
   // The instruction set whose references were predicted (IsPredicted
   // methods); none where the diff bytes are taken against old's own bytes.
+  // With it, each diff byte was taken against old's byte under it with the
+  // references predicted; that base is not kept (it is new's byte less the
+  // diff byte).
   std::optional<InstructionSet> predicted;
-  // With `predicted`: what each diff byte was taken against, in op order
-  // (old's bytes under it, the references predicted). Empty otherwise.
-  std::string predicted_bases;
   uint64_t nonzero_diff_bytes = 0;
   std::vector<bool> exact;         // Per op: marked exact (sparse methods).
   std::vector<uint64_t> nonzero;  // Per op: its non-zero diff bytes.
@@ -95,15 +95,6 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
   return bases;
 }
 
-// The bases of `op`'s diff bytes, the first of which is at `start` in
-// raw's diff stream: in raw.predicted_bases, or old's own bytes under them.
-// REQUIRES: op.diff_len > 0.
-const uint8_t* BasesOf(const RawStreams& raw, absl::string_view old_data, const DeltaOp& op,
-                       uint64_t start) {
-  if (raw.predicted) return reinterpret_cast<const uint8_t*>(raw.predicted_bases.data()) + start;
-  return reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos;
-}
-
 // Whether predicting references of `set` (through all of `ops`) leaves fewer
 // non-zero diff bytes than `raw` has in a sample: the first ops that hold an
 // eighth of raw's non-zero diff bytes. Counts without keeping any stream.
@@ -136,7 +127,7 @@ bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new
 
 // Writes diff[i] = new_bytes[i] - bases[i] for i < n and returns how many
 // are non-zero: eight bytes at a time (bytewise subtraction without borrows
-// across bytes), as most diff bytes are zero.
+// across bytes), as most diff bytes are zero. `diff` may be `bases`.
 uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* diff, size_t n) {
   constexpr uint64_t kHigh = 0x8080808080808080u, kLow = 0x0101010101010101u;
   uint64_t nonzero = 0;
@@ -182,6 +173,21 @@ void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero, 
   raw->nonzero = std::move(nonzero);
 }
 
+// Codes n diff bytes taken against predicted bases, which are new's bytes
+// less the diff bytes: made for a piece at a time in `bases`, each piece
+// coded with the bytes after it that the model looks at (the same bits as
+// coding the n bytes whole).
+void EncodePredicted(const uint8_t* new_bytes, const uint8_t* diff, size_t n,
+                     std::vector<uint8_t>* bases, DiffModelEncoder* encoder) {
+  constexpr size_t kPiece = 64 << 10, kLookahead = 64;
+  bases->resize(std::min(n, kPiece + kLookahead));
+  for (size_t at = 0; at < n; at += kPiece) {
+    const size_t piece = std::min(kPiece, n - at), seen = std::min(n - at, piece + kLookahead);
+    SubtractBases(new_bytes + at, diff + at, bases->data(), seen);
+    encoder->Encode(bases->data(), seen, diff + at, piece);
+  }
+}
+
 // The streams of `ops`, with references of `predicted` predicted (SetEntries
 // for the rest).
 RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
@@ -189,17 +195,23 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
                      bool sparse, int threads) {
   RawStreams raw;
   raw.predicted = predicted;
-  if (predicted) raw.predicted_bases = PredictedBases(old_data, ops, *predicted, threads);
-  uint64_t diff_bytes = 0;
-  for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
-  raw.diff.resize(diff_bytes);
+  // Predicted bases are made in the diff stream's place and subtracted there.
+  if (predicted) {
+    raw.diff = PredictedBases(old_data, ops, *predicted, threads);
+  } else {
+    uint64_t diff_bytes = 0;
+    for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
+    raw.diff.resize(diff_bytes);
+  }
   std::vector<uint64_t> nonzero(ops.size());
   auto* diff = reinterpret_cast<uint8_t*>(raw.diff.data());
+  const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data());
   for (size_t k = 0, start = 0; k < ops.size(); start += ops[k].diff_len, ++k) {
     const DeltaOp& op = ops[k];
     if (op.diff_len == 0) continue;
+    const uint8_t* bases = predicted ? diff + start : old_bytes + op.old_pos;
     nonzero[k] = SubtractBases(reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos,
-                               BasesOf(raw, old_data, op, start), diff + start, op.diff_len);
+                               bases, diff + start, op.diff_len);
   }
   SetEntries(ops, std::move(nonzero), sparse, &raw);
   return raw;
@@ -247,6 +259,7 @@ class ExtraCompression {
 // model (two, each coding a part, for HasDiffParts methods). The extra stream
 // comes compressed from `extra`.
 absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_view old_data,
+                                         absl::string_view new_data,
                                          const std::vector<DeltaOp>& ops,
                                          const RawStreams& raw, ExtraCompression* extra,
                                          PatchMethod* method_in_out,
@@ -267,9 +280,15 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
   auto model = [&](size_t begin, size_t end) {
     DiffModelEncoder encoder(model_bits);
     const auto* diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
+    std::vector<uint8_t> bases;  // Predicted bases, a piece at a time.
     for (size_t k = begin; k < end; ++k) {
-      if (coded[k] > 0) {
-        encoder.Encode(BasesOf(raw, old_data, ops[k], starts[k]), diff + starts[k], coded[k]);
+      if (coded[k] == 0) continue;
+      if (!raw.predicted) {
+        encoder.Encode(reinterpret_cast<const uint8_t*>(old_data.data()) + ops[k].old_pos,
+                       diff + starts[k], coded[k]);
+      } else {
+        EncodePredicted(reinterpret_cast<const uint8_t*>(new_data.data()) + ops[k].new_pos,
+                        diff + starts[k], coded[k], &bases, &encoder);
       }
     }
     return encoder.Finish();
@@ -417,11 +436,19 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
         gains = sample_gains(candidate);
       }
       if (!gains) continue;
+      // An executable's one candidate is compared by counts alone: the
+      // unpredicted streams are dropped first and made again only if the
+      // prediction loses (seldom), so that two diff streams are never held.
+      const uint64_t unpredicted_nonzero = raw.nonzero_diff_bytes;
+      if (set) raw = RawStreams();
       RawStreams with = EncodeOps(old_data, new_data, ops, candidate, false, options.threads);
-      if (with.nonzero_diff_bytes < raw.nonzero_diff_bytes) {
+      if (with.nonzero_diff_bytes < unpredicted_nonzero) {
         if (arm64_sample.valid()) arm64_sample.wait();  // It reads raw.
         raw = std::move(with);
         predicted = candidate;
+      } else if (set) {
+        with = RawStreams();
+        raw = EncodeOps(old_data, new_data, ops, std::nullopt, false, options.threads);
       }
     }
   }
@@ -461,7 +488,8 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
     if (raw.exact[k]) stats->exact_diff_bytes += ops[k].diff_len;
   }
   PF_ASSIGN_OR_RETURN(std::string patch,
-                      StreamsPatch(base, old_data, ops, raw, &extra, &method, options));
+                      StreamsPatch(base, old_data, new_data, ops, raw, &extra, &method,
+                                   options));
   stats->method = method;
   stats->streams_patch_bytes = patch.size();
   raw = RawStreams();
@@ -632,6 +660,10 @@ absl::StatusOr<std::string> Diff(absl::string_view old_data, absl::string_view n
       masked_new = masking_new.get();
       match_old = masked_old;
       match_new = masked_new;
+      if (options.release_inputs) {
+        header();  // The hashing thread is done reading old and new.
+        options.release_inputs();
+      }
     }
     MatchOptions match;
     match.threads = options.threads;

@@ -8,6 +8,7 @@
 #define PATCHFARM_CORE_DELTA_DIFF_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,6 +80,12 @@ struct DiffOptions {
   // DiffBounded's chunk index of old is cut afresh every this many bytes of
   // old (block_index.h), so that its parts can be built apart (index_parts.h).
   uint64_t index_part_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
+  // If set, Diff calls it once while it matches copies of old and new (the
+  // executables' masked copies) and does not read old and new themselves.
+  // Callers whose inputs are file mappings drop their pages there
+  // (MappedFile::ReleasePages), which coding then reads back: the copies and
+  // the originals are not resident together.
+  std::function<void()> release_inputs;  // Default: none.
 };
 
 // What Diff did, for logs and benchmarks.

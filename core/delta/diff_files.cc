@@ -72,7 +72,12 @@ absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
                                            options, stats));
     if (stats != nullptr) stats->near_identical = true;
   } else {
-    PF_ASSIGN_OR_RETURN(bytes, Diff(old_map->data(), new_map->data(), options, stats));
+    DiffOptions releasing = options;
+    releasing.release_inputs = [&old_map, &new_map] {
+      old_map->ReleasePages();
+      new_map->ReleasePages();
+    };
+    PF_ASSIGN_OR_RETURN(bytes, Diff(old_map->data(), new_map->data(), releasing, stats));
   }
   return patch->Append(bytes);
 }

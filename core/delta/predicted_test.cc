@@ -183,6 +183,32 @@ TEST(PredictedUnknownFormatTest, CodeWithoutHeaderIsPredictedAndTextIsNot) {
   EXPECT_TRUE(*out == new_text);
 }
 
+// Executables are matched on masked copies: Diff lets its caller release old
+// and new meanwhile (once), and the patch is the same. Text is matched on old
+// and new themselves: no release.
+TEST(PredictedReleaseTest, InputsReleasedOnceWhileExecutablesAreMatched) {
+  // The PE header names its machine (x86-64); the ELF shape's does not.
+  const std::string old_data = Build(Shape::kPeX86, 11, 400, 150, 0);
+  const std::string new_data = Build(Shape::kPeX86, 11, 400, 150, 96);
+  absl::StatusOr<std::string> plain = Diff(old_data, new_data, Options(true, false));
+  DiffOptions releasing = Options(true, false);
+  int released = 0;
+  releasing.release_inputs = [&released] { ++released; };
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, releasing);
+  ASSERT_TRUE(plain.ok() && patch.ok());
+  EXPECT_EQ(released, 1);
+  EXPECT_TRUE(*patch == *plain);
+
+  std::string old_text, new_text;
+  for (int i = 0; i < 2000; ++i) {
+    old_text += "line " + std::to_string(i) + " of the text\n";
+    new_text += "line " + std::to_string(i + (i % 50 == 0)) + " of the text\n";
+  }
+  released = 0;
+  ASSERT_TRUE(Diff(old_text, new_text, releasing).ok());
+  EXPECT_EQ(released, 0);
+}
+
 // Predicted bases of 1 MiB or more are made in two halves at once: the same
 // bases as on one thread (so the same non-zero diff bytes), and the patch
 // applies.
