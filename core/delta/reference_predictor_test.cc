@@ -212,6 +212,31 @@ TEST(DetectInstructionSetTest, ReadsElfPeAndMachOHeaders) {
   EXPECT_EQ(DetectInstructionSet("just text"), std::nullopt);
 }
 
+TEST(LooksLikeTextTest, TextAndTarsAreTextCodeAndOtherScriptsAreNot) {
+  std::string js;
+  while (js.size() < (1 << 20)) {
+    js += "function f" + std::to_string(js.size()) + "(a) {\r\n\treturn a + \"\xc3\xa9\";\n}\n";
+    if (js.size() % 7 == 0) js += std::string(512, '\0');  // Tar headers.
+  }
+  EXPECT_TRUE(LooksLikeText(js));
+  EXPECT_TRUE(LooksLikeText("short text\n"));
+  EXPECT_FALSE(LooksLikeText(""));  // Nothing to tell by.
+
+  std::mt19937 rng(5);
+  std::string code(1 << 20, '\0');
+  for (char& c : code) c = static_cast<char>(rng());  // Half the bytes from 0x80.
+  EXPECT_FALSE(LooksLikeText(code));
+  // One unlike byte in 7 is too many; one in 9 is not.
+  std::string mixed(1 << 20, 'a');
+  for (size_t i = 0; i < mixed.size(); i += 7) mixed[i] = '\x01';
+  EXPECT_FALSE(LooksLikeText(mixed));
+  for (size_t i = 0; i < mixed.size(); ++i) mixed[i] = i % 9 == 0 ? '\x90' : 'a';
+  EXPECT_TRUE(LooksLikeText(mixed));
+  std::string cjk;  // U+4E2D, three bytes from 0x80 each.
+  while (cjk.size() < 4096) cjk += "\xe4\xb8\xad ";
+  EXPECT_FALSE(LooksLikeText(cjk));
+}
+
 TEST(MaskReferencesTest, ZeroesOperandsOnly) {
   const std::string code = std::string("\x90\xe8\x11\x22\x33\x44\x48\x8b\x05\x55\x66\x77\x88\xc3", 14);
   const std::string masked = MaskReferences(code, InstructionSet::kX86_64);
