@@ -164,7 +164,7 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
     if (anchored) {
       ops = *std::move(anchored);
     } else {
-      PF_ASSIGN_OR_RETURN(SuffixIndex suffixes, SuffixIndex::Build(window));
+      PF_ASSIGN_OR_RETURN(SuffixIndex suffixes, SuffixIndex::Build(window, match.threads));
       ops = MatchAll(window, range, suffixes, match);
     }
   }

@@ -365,7 +365,7 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
       }  // A bad entry is rebuilt and overwritten.
     }
   }
-  PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data));
+  PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data, options.threads));
   if (options.index_store != nullptr && !old_data.empty()) {
     std::string bytes = index.Serialize();
     if (!bytes.empty()) options.index_store->Save(key, bytes);

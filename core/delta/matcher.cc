@@ -267,7 +267,7 @@ absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
   if (reduced.bytes().size() * 100 > old_data.size() * max_sorted_percent) {
     return std::optional<std::vector<DeltaOp>>();
   }
-  absl::StatusOr<SuffixIndex> index = SuffixIndex::Build(reduced.bytes());
+  absl::StatusOr<SuffixIndex> index = SuffixIndex::Build(reduced.bytes(), options.threads);
   if (!index.ok()) return index.status();
   const Anchored anchored{&anchors, &reduced};
   return std::optional<std::vector<DeltaOp>>(

@@ -8,11 +8,15 @@
 #include <limits>
 
 #include "absl/base/optimization.h"
+#include "core/delta/parallel_suffix_sort.h"
 
 namespace patchfarm {
 namespace {
 
 constexpr int kBuckets = 1 << 16;
+
+// Below this, threads cost more than they save.
+constexpr uint64_t kParallelSortMinBytes = uint64_t{1} << 20;
 
 inline int Bucket(const char* p) {
   return (static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]);
@@ -59,14 +63,17 @@ int64_t CommonPrefix(const char* a, const char* b, int64_t max_len) {
   return i;
 }
 
-absl::StatusOr<SuffixIndex> SuffixIndex::Build(absl::string_view old) {
+absl::StatusOr<SuffixIndex> SuffixIndex::Build(absl::string_view old, int threads) {
   SuffixIndex index;
   index.old_ = old;
   if (old.empty()) return index;
   const auto* text = reinterpret_cast<const sauchar_t*>(old.data());
   if (old.size() < static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
     index.sa32_.resize(old.size());
-    if (divsufsort(text, index.sa32_.data(), static_cast<saidx_t>(old.size())) != 0) {
+    if (threads > 1 && old.size() >= kParallelSortMinBytes) {
+      absl::Status sorted = ParallelSuffixSort(old, index.sa32_.data(), threads);
+      if (!sorted.ok()) return sorted;
+    } else if (divsufsort(text, index.sa32_.data(), static_cast<saidx_t>(old.size())) != 0) {
       return absl::ResourceExhaustedError("suffix sort of the old file failed");
     }
   } else {

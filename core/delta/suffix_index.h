@@ -19,9 +19,10 @@ int64_t CommonPrefix(const char* a, const char* b, int64_t max_len);
 
 class SuffixIndex {
  public:
-  // Indexes `old`, which must outlive the index. ResourceExhausted if the
-  // suffix sort fails.
-  static absl::StatusOr<SuffixIndex> Build(absl::string_view old);
+  // Indexes `old`, which must outlive the index, sorting it on up to
+  // `threads` threads (parallel_suffix_sort.h: from 1 MiB, below 2 GiB).
+  // ResourceExhausted if the suffix sort fails.
+  static absl::StatusOr<SuffixIndex> Build(absl::string_view old, int threads = 1);
 
   // The suffix array as bytes, to cache it (IndexStore in diff.h). Empty for
   // old files of 2 GiB and more, whose index is not cached.
