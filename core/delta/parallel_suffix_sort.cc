@@ -9,12 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
-#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
-
-#include "absl/status/statusor.h"
 
 extern "C" {
 // libdivsufsort 2.0.1's internal sorts (divsufsort_private.h there), exported
@@ -49,10 +46,10 @@ struct Range {
 };
 
 // Sorts the B* substrings of every bucket in `ranges` (disjoint ranges of sa)
-// on `threads` threads, each with its own part of `buf` as scratch space.
-absl::Status SortBuckets(const uint8_t* t, const int32_t* pab, int32_t* sa, int32_t n, int32_t m,
-                         std::vector<Range> ranges, int32_t* buf, int32_t buf_size,
-                         int threads) {
+// on up to `threads` threads, each with its own part of `buf` as scratch
+// space. A thread that cannot be started leaves its share to the others.
+void SortBuckets(const uint8_t* t, const int32_t* pab, int32_t* sa, int32_t n, int32_t m,
+                 std::vector<Range> ranges, int32_t* buf, int32_t buf_size, int threads) {
   std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) {
     return x.last - x.first > y.last - y.first;
   });
@@ -66,24 +63,20 @@ absl::Status SortBuckets(const uint8_t* t, const int32_t* pab, int32_t* sa, int3
     }
   };
   std::vector<std::thread> helpers;
-  absl::Status status;
   for (int k = 1; k < threads; ++k) {
     try {
       helpers.emplace_back(work, k);
-    } catch (const std::system_error& e) {
-      status = absl::ResourceExhaustedError(std::string("suffix sort thread: ") + e.what());
+    } catch (const std::system_error&) {
       break;
     }
   }
-  work(0);  // Sorts whatever the helpers do not, even if none started.
+  work(0);
   for (std::thread& helper : helpers) helper.join();
-  return status;
 }
 
 // Stage 1: sorts the B* suffixes and leaves them at their places in sa, with
 // the buckets' bounds set for stage 2. Returns their count.
-absl::StatusOr<int32_t> SortTypeBStar(const uint8_t* t, int32_t* sa, int32_t n, int threads,
-                                      Buckets* bk) {
+int32_t SortTypeBStar(const uint8_t* t, int32_t* sa, int32_t n, int threads, Buckets* bk) {
   // Count the suffixes of each type by first byte(s); put B* positions at the
   // end of sa.
   int32_t m = n;
@@ -129,9 +122,7 @@ absl::StatusOr<int32_t> SortTypeBStar(const uint8_t* t, int32_t* sa, int32_t n, 
       if (1 < j - i) ranges.push_back({i, j});
     }
   }
-  absl::Status sorted = SortBuckets(t, pab, sa, n, m, std::move(ranges), sa + m, n - 2 * m,
-                                    threads);
-  if (!sorted.ok()) return sorted;
+  SortBuckets(t, pab, sa, n, m, std::move(ranges), sa + m, n - 2 * m, threads);
 
   // Ranks of the B* substrings (equal ones share a rank; sssort left each
   // group of equals as a non-negative head and negated members).
@@ -231,14 +222,13 @@ absl::Status ParallelSuffixSort(absl::string_view text, int32_t* sa, int threads
   }
   const auto* t = reinterpret_cast<const uint8_t*>(text.data());
   const auto n = static_cast<int32_t>(text.size());
-  if (n < 3) {  // Stage 2 reads two bytes back from the end.
+  if (n < 3) {  // divsufsort answers texts this short itself, without its stages.
     return divsufsort(t, sa, n) == 0 ? absl::OkStatus()
                                      : absl::ResourceExhaustedError("suffix sort failed");
   }
   Buckets buckets;
-  absl::StatusOr<int32_t> m = SortTypeBStar(t, sa, n, std::max(threads, 1), &buckets);
-  if (!m.ok()) return m.status();
-  ConstructSuffixArray(t, sa, n, *m, &buckets);
+  const int32_t m = SortTypeBStar(t, sa, n, std::max(threads, 1), &buckets);
+  ConstructSuffixArray(t, sa, n, m, &buckets);
   return absl::OkStatus();
 }
 

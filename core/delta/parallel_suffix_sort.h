@@ -27,8 +27,8 @@
 namespace patchfarm {
 
 // Writes the suffix array of `text` to sa[0, text.size()) using up to
-// `threads` threads (the caller's among them). InvalidArgument if text is
-// 2 GiB or more; ResourceExhausted if a thread cannot be started.
+// `threads` threads (the caller's among them; fewer if the system starts
+// fewer). InvalidArgument if text is 2 GiB or more.
 absl::Status ParallelSuffixSort(absl::string_view text, int32_t* sa, int threads);
 
 }  // namespace patchfarm
