@@ -23,8 +23,11 @@ constexpr int64_t kShortSwitchMargin = 28;
 // kTinySkip more positions without searching.
 constexpr int64_t kTinyMatch = 8;
 constexpr int64_t kTinySkip = 3;
-// MatchAll cuts new into this many segments per thread.
+// MatchAll cuts new into this many segments per thread, and into segments of
+// at most kMaxSegmentBytes: the last segment taken runs alone, and on a 1 GiB
+// pack one of 64 MiB kept a core idle for 7 of 19 s.
 constexpr int64_t kSegmentsPerThread = 8;
+constexpr int64_t kMaxSegmentBytes = int64_t{16} << 20;
 
 class SegmentMatcher {
  public:
@@ -222,8 +225,9 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
   const int64_t n = static_cast<int64_t>(new_data.size());
   const int64_t threads = std::max(1, options.threads);
   const int64_t segments = std::max<int64_t>(
-      1, std::min<int64_t>(threads * kSegmentsPerThread,
-                           n / std::max<int64_t>(1, options.min_segment_bytes)));
+      {1, (n + kMaxSegmentBytes - 1) / kMaxSegmentBytes,
+       std::min<int64_t>(threads * kSegmentsPerThread,
+                         n / std::max<int64_t>(1, options.min_segment_bytes))});
   if (segments == 1) return MatchSegment(old_data, new_data, index, anchored, 0, n);
   // Segments match at very different speeds (changed code costs a search at
   // every byte, unchanged code a skip): each thread takes the next one left.
