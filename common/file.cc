@@ -122,15 +122,23 @@ absl::StatusOr<std::unique_ptr<ScratchFile>> ScratchFile::Create(const std::stri
 ScratchFile::~ScratchFile() { close(fd_); }
 
 absl::Status ScratchFile::Append(absl::string_view data) {
-  buffer_.append(data.data(), data.size());
+  constexpr size_t kBufferBytes = size_t{1} << 20;
+  if (buffer_.size() + data.size() < kBufferBytes) {
+    buffer_.append(data.data(), data.size());
+    size_ += data.size();
+    return absl::OkStatus();
+  }
+  // What is buffered, then `data` written as it is (not copied: appends of
+  // tens of MiB would otherwise leave the buffer that large).
+  PF_RETURN_IF_ERROR(Flush());
+  PF_RETURN_IF_ERROR(WriteAt(size_, data));
   size_ += data.size();
-  return buffer_.size() >= (size_t{1} << 20) ? Flush() : absl::OkStatus();
+  return absl::OkStatus();
 }
 
-absl::Status ScratchFile::Flush() const {
-  const uint64_t offset = size_ - buffer_.size();
-  for (size_t done = 0; done < buffer_.size();) {
-    ssize_t n = pwrite(fd_, buffer_.data() + done, buffer_.size() - done,
+absl::Status ScratchFile::WriteAt(uint64_t offset, absl::string_view data) const {
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = pwrite(fd_, data.data() + done, data.size() - done,
                        static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -138,6 +146,11 @@ absl::Status ScratchFile::Flush() const {
     }
     done += static_cast<size_t>(n);
   }
+  return absl::OkStatus();
+}
+
+absl::Status ScratchFile::Flush() const {
+  PF_RETURN_IF_ERROR(WriteAt(size_ - buffer_.size(), buffer_));
   buffer_.clear();
   return absl::OkStatus();
 }

@@ -92,6 +92,7 @@ class ScratchFile : public ByteSink, public ByteSource {
 
  private:
   ScratchFile(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  absl::Status WriteAt(uint64_t offset, absl::string_view data) const;
   absl::Status Flush() const;
 
   int fd_;

@@ -148,7 +148,7 @@ TEST_F(FileTest, MappedFileOfEmptyAndNonEmptyFiles) {
 // The resident KiB of the mapping that starts at `addr` (/proc/self/smaps).
 int64_t MappingRssKb(const void* addr) {
   std::ifstream smaps("/proc/self/smaps");
-  const std::string start = absl::StrCat(absl::Hex(reinterpret_cast<uintptr_t>(addr)), "-");
+  const std::string start = absl::StrCat(absl::Hex(reinterpret_cast<uintptr_t>(addr), absl::kZeroPad8), "-");
   bool in_mapping = false;
   for (std::string line; std::getline(smaps, line);) {
     if (line.rfind(start, 0) == 0) in_mapping = true;
@@ -210,6 +210,27 @@ TEST_F(FileTest, ScratchFileReadsFromSeveralThreadsAtOnce) {
   other.join();
   EXPECT_EQ(errors[0], "");
   EXPECT_EQ(errors[1], "");
+}
+
+// Appends of 1 MiB and more are written straight, after what is buffered.
+TEST_F(FileTest, ScratchFileKeepsTheOrderOfSmallAndLargeAppends) {
+  absl::StatusOr<std::unique_ptr<ScratchFile>> scratch = ScratchFile::Create(dir_);
+  ASSERT_TRUE(scratch.ok());
+  const std::string data = Pattern((9 << 20) + 7, 6);
+  const size_t sizes[] = {10, 3 << 20, 500000, 600000, 1 << 20, 1, 4 << 20};
+  size_t at = 0;
+  for (size_t n : sizes) {
+    n = std::min(n, data.size() - at);
+    ASSERT_TRUE((*scratch)->Append(absl::string_view(data).substr(at, n)).ok());
+    at += n;
+    EXPECT_EQ((*scratch)->size(), at);
+  }
+  ASSERT_EQ(at, data.size());
+  std::string back(data.size(), '\0');
+  absl::StatusOr<size_t> n = (*scratch)->ReadAt(0, back.data(), back.size());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, data.size());
+  EXPECT_TRUE(back == data);
 }
 
 // --- FileWriter and CopyFile ---

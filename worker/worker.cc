@@ -11,6 +11,7 @@
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
+#include "common/spooled_source.h"
 #include "common/status_macros.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/diff_files.h"
@@ -154,14 +155,21 @@ absl::Status Worker::ComputeSegment(const v1::Job& job, Active* active,
   if (job.index_digests_size() > 0 && index_store_ != nullptr) {
     PF_RETURN_IF_ERROR(JoinIndexParts(job, active, old_file.digest));
   }
-  RemoteBlobSource old_source(blobs_.get(), old_file.digest, old_file.size);
-  RemoteBlobSource new_source(blobs_.get(), new_file.digest, new_file.size);
+  RemoteBlobSource old_remote(blobs_.get(), old_file.digest, old_file.size);
+  RemoteBlobSource new_remote(blobs_.get(), new_file.digest, new_file.size);
   SegmentSpec spec{old_file.digest, new_file.digest, job.segment_begin(), job.segment_end()};
+  // Matching and then coding read the same ranges: the second time from disk.
+  const uint64_t spool_bytes = 2 * (spec.end > spec.begin ? spec.end - spec.begin : 0);
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<SpooledSource> old_source,
+                      SpooledSource::Create(&old_remote, options_.cache_dir, spool_bytes));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<SpooledSource> new_source,
+                      SpooledSource::Create(&new_remote, options_.cache_dir, spool_bytes));
   PF_RETURN_IF_ERROR(
-      DiffSegment(old_source, new_source, spec, options_.cache_dir, out, SegmentOptions(job)));
+      DiffSegment(*old_source, *new_source, spec, options_.cache_dir, out, SegmentOptions(job)));
   Log(absl::StrCat("job ", job.job_id(), ": segment [", spec.begin, ", ", spec.end, ") read ",
-                   old_source.bytes_read(), " bytes of old and ", new_source.bytes_read(),
-                   " of new"));
+                   old_remote.bytes_read(), " bytes of old and ", new_remote.bytes_read(),
+                   " of new (", old_source->bytes_reread(), " and ",
+                   new_source->bytes_reread(), " again from disk)"));
   return absl::OkStatus();
 }
 
