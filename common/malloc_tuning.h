@@ -20,9 +20,9 @@ void TuneMallocForStreaming();
 
 // For the one-shot verbs of the CLI (diff, apply), which allocate a few
 // large buffers phase by phase (copies of old and new, suffix arrays, model
-// tables): the thresholds stay at their small defaults, so buffers of 128 KiB
-// and more are mapped and unmapped whole, and free space over 1 MiB at an
-// arena's top is returned. patchfarm diff of two esbuild builds otherwise
+// tables): fixed thresholds, so that buffers of 128 KiB and more are mapped
+// and unmapped whole, and free space over 1 MiB at an arena's top is
+// returned. patchfarm diff of two esbuild builds otherwise
 // held 16-20 MB of freed memory at its peak (84 against 68 MB resident).
 // Call once at the start of main, before any other thread runs.
 void TuneMallocForPhases();

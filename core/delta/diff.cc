@@ -179,10 +179,11 @@ void SetEntries(const std::vector<DeltaOp>& ops, std::vector<uint64_t> nonzero, 
 // coding the n bytes whole).
 void EncodePredicted(const uint8_t* new_bytes, const uint8_t* diff, size_t n,
                      std::vector<uint8_t>* bases, DiffModelEncoder* encoder) {
-  constexpr size_t kPiece = 64 << 10, kLookahead = 64;
-  bases->resize(std::min(n, kPiece + kLookahead));
+  constexpr size_t kPiece = 64 << 10;
+  bases->resize(std::min(n, kPiece + kDiffModelLookahead));
   for (size_t at = 0; at < n; at += kPiece) {
-    const size_t piece = std::min(kPiece, n - at), seen = std::min(n - at, piece + kLookahead);
+    const size_t piece = std::min(kPiece, n - at);
+    const size_t seen = std::min(n - at, piece + kDiffModelLookahead);
     SubtractBases(new_bytes + at, diff + at, bases->data(), seen);
     encoder->Encode(bases->data(), seen, diff + at, piece);
   }
@@ -441,10 +442,10 @@ absl::StatusOr<std::string> CodeOps(const PatchHeader& base, absl::string_view o
       // An executable's one candidate is compared by counts alone: the
       // unpredicted streams are dropped first and made again only if the
       // prediction loses (seldom), so that two diff streams are never held.
-      const uint64_t unpredicted_nonzero = raw.nonzero_diff_bytes;
+      const uint64_t best_nonzero = raw.nonzero_diff_bytes;
       if (set) raw = RawStreams();
       RawStreams with = EncodeOps(old_data, new_data, ops, candidate, false, options.threads);
-      if (with.nonzero_diff_bytes < unpredicted_nonzero) {
+      if (with.nonzero_diff_bytes < best_nonzero) {
         if (arm64_sample.valid()) arm64_sample.wait();  // It reads raw.
         raw = std::move(with);
         predicted = candidate;

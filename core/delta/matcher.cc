@@ -23,9 +23,9 @@ constexpr int64_t kShortSwitchMargin = 28;
 // kTinySkip more positions without searching.
 constexpr int64_t kTinyMatch = 8;
 constexpr int64_t kTinySkip = 3;
-// MatchAll cuts new into this many segments per thread, and into segments of
-// at most kMaxSegmentBytes: the last segment taken runs alone, and on a 1 GiB
-// pack one of 64 MiB kept a core idle for 7 of 19 s.
+// MatchAll cuts new into this many segments per thread, and with threads into
+// segments of at most kMaxSegmentBytes: the last segment taken runs alone, and
+// on a 1 GiB pack one of 64 MiB kept a core idle for 7 of 19 s.
 constexpr int64_t kSegmentsPerThread = 8;
 constexpr int64_t kMaxSegmentBytes = int64_t{16} << 20;
 
@@ -224,8 +224,9 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
                               const Anchored* anchored) {
   const int64_t n = static_cast<int64_t>(new_data.size());
   const int64_t threads = std::max(1, options.threads);
+  const int64_t capped = threads > 1 ? (n + kMaxSegmentBytes - 1) / kMaxSegmentBytes : 1;
   const int64_t segments = std::max<int64_t>(
-      {1, (n + kMaxSegmentBytes - 1) / kMaxSegmentBytes,
+      {1, capped,
        std::min<int64_t>(threads * kSegmentsPerThread,
                          n / std::max<int64_t>(1, options.min_segment_bytes))});
   if (segments == 1) return MatchSegment(old_data, new_data, index, anchored, 0, n);

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <limits>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -53,6 +53,8 @@ void SortBuckets(const uint8_t* t, const int32_t* pab, int32_t* sa, int32_t n, i
   std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) {
     return x.last - x.first > y.last - y.first;
   });
+  // No more threads than buckets: each one's buffer share is then larger.
+  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(ranges.size(), 1)));
   std::atomic<size_t> next{0};
   const int32_t share = buf_size / threads;
   auto work = [&](int k) {
@@ -63,10 +65,11 @@ void SortBuckets(const uint8_t* t, const int32_t* pab, int32_t* sa, int32_t n, i
     }
   };
   std::vector<std::thread> helpers;
+  helpers.reserve(threads - 1);
   for (int k = 1; k < threads; ++k) {
     try {
       helpers.emplace_back(work, k);
-    } catch (const std::system_error&) {
+    } catch (...) {  // std::system_error, or std::bad_alloc for its state.
       break;
     }
   }
@@ -222,7 +225,11 @@ absl::Status ParallelSuffixSort(absl::string_view text, int32_t* sa, int threads
   }
   const auto* t = reinterpret_cast<const uint8_t*>(text.data());
   const auto n = static_cast<int32_t>(text.size());
-  if (n < 3) {  // divsufsort answers texts this short itself, without its stages.
+  if (n == 0) return absl::OkStatus();
+  // sssort and trsort are internals of the library: another version may
+  // take other arguments. Short texts need no stages.
+  static const bool known_library = std::strcmp(divsufsort_version(), "2.0.1") == 0;
+  if (n < 3 || !known_library) {
     return divsufsort(t, sa, n) == 0 ? absl::OkStatus()
                                      : absl::ResourceExhaustedError("suffix sort failed");
   }

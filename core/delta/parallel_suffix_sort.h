@@ -28,7 +28,9 @@ namespace patchfarm {
 
 // Writes the suffix array of `text` to sa[0, text.size()) using up to
 // `threads` threads (the caller's among them; fewer if the system starts
-// fewer). InvalidArgument if text is 2 GiB or more.
+// fewer). InvalidArgument if text is 2^31 - 1 bytes or more. With a
+// libdivsufsort other than 2.0.1, whose internals may differ, it is
+// divsufsort() on one thread.
 absl::Status ParallelSuffixSort(absl::string_view text, int32_t* sa, int threads);
 
 }  // namespace patchfarm

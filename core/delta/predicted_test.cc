@@ -236,6 +236,27 @@ TEST(PredictedLargeTest, BasesMadeInTwoHalvesMatchOneThread) {
   }
 }
 
+// The model codes predicted diff bytes from bases remade 64 KiB at a time
+// (new less diff): ops far longer than that, not cut at zero runs, round-trip.
+TEST(PredictedLargeTest, LongPredictedOpsRoundTrip) {
+  const std::string old_data = Build(Shape::kPeX86, 3, 12000, 6000, 0);
+  std::string new_data = Build(Shape::kPeX86, 3, 12000, 6000, 96);
+  // Single-byte edits everywhere, some at the pieces' edges: non-zero diff
+  // bytes inside the long ops.
+  for (size_t at = 8192; at < new_data.size(); at += (64 << 10) / 3) new_data[at] ^= 0x21;
+  DiffOptions options = Options(true, false);
+  options.sparse = false;
+  DiffStats stats;
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, options, &stats);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  EXPECT_EQ(stats.method, PatchMethod::kPredictedModeledStreams);
+  ASSERT_GT(stats.diff_bytes / stats.ops, uint64_t{2} << 16);  // Ops of several pieces.
+  ASSERT_GT(stats.nonzero_diff_bytes, 0u);
+  absl::StatusOr<std::string> out = ApplyBytes(old_data, *patch);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(*out == new_data);
+}
+
 TEST(PredictedHostileTest, EveryTruncationAndBitFlipIsRefused) {
   const std::string old_data = Build(Shape::kElfX86, 5, 60, 20, 0);
   const std::string new_data = Build(Shape::kElfX86, 5, 60, 20, 40);

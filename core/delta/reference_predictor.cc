@@ -246,13 +246,13 @@ void ReferencePredictor::Fill(int64_t at, const uint8_t* old, int64_t n, uint8_t
 
 bool LooksLikeText(absl::string_view data) {
   constexpr size_t kPieces = 64, kPiece = 1024;
-  size_t sampled = 0, unlike_text = 0;
+  size_t sampled = 0, unlike_text = 0;  // NUL bytes are not counted.
   for (size_t k = 0; k < kPieces; ++k) {
     const size_t at = data.size() > kPiece ? (data.size() - kPiece) * k / (kPieces - 1) : 0;
     for (unsigned char b : data.substr(at, kPiece)) {
-      ++sampled;
-      unlike_text += b >= 0x80 || (b < 0x20 && b != 0 && b != '\t' && b != '\n' && b != '\f' &&
-                                   b != '\r');
+      sampled += b != 0;
+      unlike_text +=
+          b >= 0x80 || (b < 0x20 && b != 0 && b != '\t' && b != '\n' && b != '\f' && b != '\r');
     }
     if (data.size() <= kPiece) break;
   }

@@ -133,11 +133,12 @@ class ReferencePredictor {
 std::optional<InstructionSet> DetectInstructionSet(absl::string_view data);
 
 // Whether `data` reads as text, which has no references to predict: in a
-// sample of it (64 pieces of 1 KiB, spread evenly), fewer than one byte in 8
-// is one that text seldom has (a control byte other than NUL, tab, line feed,
-// form feed and carriage return, or a byte from 0x80). Code has 40-55% such
-// bytes, JavaScript tars 1-3%; text in a non-Latin script has more than an
-// eighth and is not called text here, nor is empty data.
+// sample of it (64 pieces of 1 KiB, spread evenly), fewer than one non-NUL
+// byte in 8 is one that text seldom has (a control byte other than tab, line
+// feed, form feed and carriage return, or a byte from 0x80). NUL bytes (tar
+// headers, padding) count neither way. Code has 40-55% such bytes, JavaScript
+// tars 1-3%; text in a non-Latin script has more than an eighth and is not
+// called text here, nor is data of NUL bytes alone or empty data.
 bool LooksLikeText(absl::string_view data);
 
 // `data` with the operands of the references of `set` zeroed (the same scan as

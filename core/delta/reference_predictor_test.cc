@@ -232,6 +232,11 @@ TEST(LooksLikeTextTest, TextAndTarsAreTextCodeAndOtherScriptsAreNot) {
   EXPECT_FALSE(LooksLikeText(mixed));
   for (size_t i = 0; i < mixed.size(); ++i) mixed[i] = i % 9 == 0 ? '\x90' : 'a';
   EXPECT_TRUE(LooksLikeText(mixed));
+  // Mostly NUL padding: judged by the bytes that are not NUL.
+  std::string padded(1 << 20, '\0');
+  for (size_t i = 0; i < padded.size(); i += 64) padded[i] = static_cast<char>(0x80 + i % 100);
+  EXPECT_FALSE(LooksLikeText(padded));
+  EXPECT_FALSE(LooksLikeText(std::string(1 << 16, '\0')));
   std::string cjk;  // U+4E2D, three bytes from 0x80 each.
   while (cjk.size() < 4096) cjk += "\xe4\xb8\xad ";
   EXPECT_FALSE(LooksLikeText(cjk));
