@@ -20,12 +20,9 @@ constexpr int64_t kShortMatch = 64;
 constexpr int64_t kLookBeyond = 96;
 constexpr int64_t kShortSwitchMargin = 28;
 // After a search that finds less than kTinyMatch bytes, the scan skips
-// kTinySkip more positions without searching; after every kTinyRun such
-// searches in a row (fresh data), twice as many more, up to kMaxTinySkip.
+// kTinySkip more positions without searching.
 constexpr int64_t kTinyMatch = 8;
 constexpr int64_t kTinySkip = 3;
-constexpr int64_t kTinyRun = 64;
-constexpr int64_t kMaxTinySkip = 31;
 // MatchAll cuts new into this many segments per thread, and with threads into
 // segments of at most kMaxSegmentBytes: the last segment taken runs alone, and
 // on a 1 GiB pack one of 64 MiB kept a core idle for 7 of 19 s.
@@ -89,7 +86,6 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
   last_pos_ = std::min(begin_, old_size_);
   last_offset_ = last_pos_ - begin_;
   int64_t scan = begin_, len = 0, pos = 0;
-  int64_t tiny = 0;  // Searches in a row that found less than kTinyMatch.
   while (scan < end_) {
     int64_t old_score = 0;  // Matches under last_offset_ in [scan, scsc).
     int64_t scsc = scan += len;
@@ -97,7 +93,6 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
     while (scan < end_) {
       int64_t run = RunLength(scan, last_offset_);
       if (run >= kSkipRun) {
-        tiny = 0;
         if (scsc > scan) old_score -= std::min(scsc, scan + run) - scan;
         scan += run;
         scsc = std::max(scsc, scan);
@@ -105,20 +100,17 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
         continue;
       }
       len = LongestMatch(scan, &pos);
-      tiny = len < kTinyMatch ? tiny + 1 : 0;
       for (; scsc < scan + len; ++scsc) {
         if (Same(scsc, last_offset_)) ++old_score;
       }
       if ((len == old_score && len != 0) || Switches(scan, pos, len, old_score)) break;
       if (Same(scan, last_offset_)) --old_score;
       ++scan;
-      if (tiny > 0) {
+      if (len < kTinyMatch) {
         // Nothing here to build on (fresh data): the next few positions are
-        // skipped, more the longer it lasts; a real match starting among them
-        // is still found a little later, and Emit extends it back over them.
-        const int64_t skip =
-            std::min(kMaxTinySkip, ((kTinySkip + 1) << std::min<int64_t>(tiny / kTinyRun, 4)) - 1);
-        for (const int64_t stop = std::min(end_, scan + skip); scan < stop; ++scan) {
+        // skipped; a real match starting among them is still found a little
+        // later, and Emit extends it back over them.
+        for (const int64_t stop = std::min(end_, scan + kTinySkip); scan < stop; ++scan) {
           if (scan < scsc && Same(scan, last_offset_)) --old_score;
         }
         scsc = std::max(scsc, scan);
