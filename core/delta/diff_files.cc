@@ -25,6 +25,16 @@ constexpr uint64_t kNearIdenticalOffDiagonal = 100;
 
 }  // namespace
 
+absl::StatusOr<std::string> DiffMapped(const MappedFile& old_file, const MappedFile& new_file,
+                                       const DiffOptions& options, DiffStats* stats) {
+  DiffOptions releasing = options;
+  releasing.release_inputs = [&old_file, &new_file] {
+    old_file.ReleasePages();
+    new_file.ReleasePages();
+  };
+  return Diff(old_file.data(), new_file.data(), releasing, stats);
+}
+
 bool FitsWholeFileDiff(uint64_t old_size, uint64_t new_size, absl::string_view old_head,
                        const DiffOptions& options) {
   if (options.max_memory == 0) return true;
@@ -72,12 +82,7 @@ absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
                                            options, stats));
     if (stats != nullptr) stats->near_identical = true;
   } else {
-    DiffOptions releasing = options;
-    releasing.release_inputs = [&old_map, &new_map] {
-      old_map->ReleasePages();
-      new_map->ReleasePages();
-    };
-    PF_ASSIGN_OR_RETURN(bytes, Diff(old_map->data(), new_map->data(), releasing, stats));
+    PF_ASSIGN_OR_RETURN(bytes, DiffMapped(*old_map, *new_map, options, stats));
   }
   return patch->Append(bytes);
 }

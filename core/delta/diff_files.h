@@ -14,7 +14,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/byte_io.h"
+#include "common/file.h"
 #include "core/delta/diff.h"
 
 namespace patchfarm {
@@ -24,6 +26,12 @@ namespace patchfarm {
 // tell an executable, whose matching needs masked copies of both files.
 bool FitsWholeFileDiff(uint64_t old_size, uint64_t new_size, absl::string_view old_head,
                        const DiffOptions& options);
+
+// Diff of two mapped files, whose pages are released while executables are
+// matched on masked copies (DiffOptions::release_inputs): the same patch as
+// Diff of their bytes.
+absl::StatusOr<std::string> DiffMapped(const MappedFile& old_file, const MappedFile& new_file,
+                                       const DiffOptions& options, DiffStats* stats = nullptr);
 
 // Writes the patch from the file `old_path` to `new_path` to `patch`. Errors
 // of opening the files, of Diff and of DiffBounded; on error `patch` may hold

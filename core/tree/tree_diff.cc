@@ -180,6 +180,17 @@ absl::Status AddBlock(const std::vector<std::string>& old_paths, uint64_t old_by
   head.resize(got);
   if (FitsWholeFileDiff(old_bytes, new_bytes, head, options.delta)) {
     files.clear();
+    if (old_paths.size() == 1 && new_paths.size() == 1) {
+      // One file a side (a big executable has a block of its own): diffed
+      // from its mapping, not a copy (DiffMapped).
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> old_map, MappedFile::Open(old_paths[0]));
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_map, MappedFile::Open(new_paths[0]));
+      if (old_map->data().size() != old_bytes || new_map->data().size() != new_bytes) {
+        return absl::FailedPreconditionError("a file of the trees changed size while diffed");
+      }
+      PF_ASSIGN_OR_RETURN(std::string payload, DiffMapped(*old_map, *new_map, options.delta));
+      return writer->AddBlock(payload);
+    }
     PF_ASSIGN_OR_RETURN(std::string old_whole, ReadConcatenated(old_paths));
     PF_ASSIGN_OR_RETURN(std::string new_whole, ReadConcatenated(new_paths));
     PF_ASSIGN_OR_RETURN(std::string payload, Diff(old_whole, new_whole, options.delta));
