@@ -148,7 +148,8 @@ TEST_F(FileTest, MappedFileOfEmptyAndNonEmptyFiles) {
 // The resident KiB of the mapping that starts at `addr` (/proc/self/smaps).
 int64_t MappingRssKb(const void* addr) {
   std::ifstream smaps("/proc/self/smaps");
-  const std::string start = absl::StrCat(absl::Hex(reinterpret_cast<uintptr_t>(addr), absl::kZeroPad8), "-");
+  const std::string start =
+      absl::StrCat(absl::Hex(reinterpret_cast<uintptr_t>(addr), absl::kZeroPad8), "-");
   bool in_mapping = false;
   for (std::string line; std::getline(smaps, line);) {
     if (line.rfind(start, 0) == 0) in_mapping = true;

@@ -22,8 +22,8 @@ void TuneMallocForStreaming();
 // large buffers phase by phase (copies of old and new, suffix arrays, model
 // tables): fixed thresholds, so that buffers of 128 KiB and more are mapped
 // and unmapped whole, and free space over 1 MiB at an arena's top is
-// returned. patchfarm diff of two esbuild builds otherwise
-// held 16-20 MB of freed memory at its peak (84 against 68 MB resident).
+// returned. patchfarm diff of two esbuild builds otherwise held 16-20 MB of
+// freed memory at its peak (84 against 68 MB resident).
 // Call once at the start of main, before any other thread runs.
 void TuneMallocForPhases();
 

@@ -27,8 +27,8 @@ absl::StatusOr<size_t> SpooledSource::ReadKept(uint64_t offset, char* buf, size_
     --it;
     if (it->second.end <= at) break;
     const size_t take = static_cast<size_t>(std::min<uint64_t>(n - done, it->second.end - at));
-    PF_ASSIGN_OR_RETURN(size_t got,
-                        spool_->ReadAt(it->second.spool_begin + (at - it->first), buf + done, take));
+    const uint64_t spool_at = it->second.spool_begin + (at - it->first);
+    PF_ASSIGN_OR_RETURN(size_t got, spool_->ReadAt(spool_at, buf + done, take));
     if (got != take) return absl::DataLossError("scratch file shorter than what it kept");
     done += take;
   }
@@ -38,11 +38,18 @@ absl::StatusOr<size_t> SpooledSource::ReadKept(uint64_t offset, char* buf, size_
 absl::StatusOr<size_t> SpooledSource::ReadAt(uint64_t offset, char* buf, size_t n) const {
   if (offset >= size()) return 0;
   n = static_cast<size_t>(std::min<uint64_t>(n, size() - offset));
-  size_t kept;
+  size_t kept = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    PF_ASSIGN_OR_RETURN(kept, ReadKept(offset, buf, n));
-    bytes_reread_ += kept;
+    if (!failed_) {
+      absl::StatusOr<size_t> read = ReadKept(offset, buf, n);
+      if (read.ok()) {
+        kept = *read;
+        bytes_reread_ += kept;
+      } else {
+        failed_ = true;  // The scratch file failed (a full disk): the source serves all.
+      }
+    }
   }
   if (kept == n) return n;
   const uint64_t at = offset + kept;
@@ -51,11 +58,14 @@ absl::StatusOr<size_t> SpooledSource::ReadAt(uint64_t offset, char* buf, size_t 
   if (got != rest) return kept + got;  // The source ended early: nothing kept.
   if (rest >= kMinSpooledBytes) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (spool_->size() + rest <= max_spooled_bytes_) {
+    if (!failed_ && spool_->size() + rest <= max_spooled_bytes_) {
       const uint64_t spool_begin = spool_->size();
-      PF_RETURN_IF_ERROR(spool_->Append(absl::string_view(buf + kept, rest)));
-      Kept& range = kept_[at];
-      if (range.end < at + rest) range = Kept{at + rest, spool_begin};
+      if (spool_->Append(absl::string_view(buf + kept, rest)).ok()) {
+        Kept& range = kept_[at];
+        if (range.end < at + rest) range = Kept{at + rest, spool_begin};
+      } else {
+        failed_ = true;
+      }
     }
   }
   return n;

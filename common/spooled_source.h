@@ -8,6 +8,8 @@
 // remote source caches small reads itself). A read that is partly kept takes
 // the kept bytes from the front of it and the rest from the source. Kept
 // copies stop growing at `max_spooled_bytes`; later misses go to the source.
+// If the scratch file fails (a full disk), every later read goes to the
+// source: a failing disk costs reads, never a read's result.
 // Thread-safe.
 #ifndef PATCHFARM_COMMON_SPOOLED_SOURCE_H_
 #define PATCHFARM_COMMON_SPOOLED_SOURCE_H_
@@ -59,6 +61,7 @@ class SpooledSource : public ByteSource {
   mutable std::mutex mu_;
   mutable std::map<uint64_t, Kept> kept_;  // By source offset; ranges may overlap.
   mutable uint64_t bytes_reread_ = 0;
+  mutable bool failed_ = false;  // The scratch file failed once: not used again.
 };
 
 }  // namespace patchfarm

@@ -2,6 +2,9 @@
 // same bytes, and only reads it has not seen reach the source.
 #include "common/spooled_source.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <random>
@@ -88,6 +91,28 @@ TEST_F(SpooledSourceTest, KeepsNoMoreThanItsBound) {
   EXPECT_EQ(source_.read(), 3u << 20);
   EXPECT_EQ(Read(s, 0, 1 << 20), data_.substr(0, 1 << 20));  // Still kept.
   EXPECT_EQ(source_.read(), 3u << 20);
+}
+
+// A scratch file that cannot grow (here: a file size limit, as a full disk
+// would) costs reads from the source, never a read's result.
+TEST_F(SpooledSourceTest, AFailingScratchFileFallsBackToTheSource) {
+  absl::StatusOr<std::unique_ptr<SpooledSource>> spooled =
+      SpooledSource::Create(&source_, dir_, uint64_t{1} << 30);
+  ASSERT_TRUE(spooled.ok());
+  const SpooledSource& s = **spooled;
+  EXPECT_EQ(Read(s, 0, 1 << 20), data_.substr(0, 1 << 20));  // Kept.
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limited = saved;
+  limited.rlim_cur = (1 << 20) + 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  EXPECT_EQ(Read(s, 1 << 20, 2 << 20), data_.substr(1 << 20, 2 << 20));  // Not kept: fails.
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  const uint64_t before = source_.read();
+  EXPECT_EQ(Read(s, 0, 1 << 20), data_.substr(0, 1 << 20));  // From the source now.
+  EXPECT_EQ(source_.read(), before + (1 << 20));
+  EXPECT_EQ(Read(s, 1 << 20, 2 << 20), data_.substr(1 << 20, 2 << 20));
 }
 
 TEST_F(SpooledSourceTest, ConcurrentReadsGetTheSourceBytes) {
