@@ -80,11 +80,12 @@ struct DiffOptions {
   // DiffBounded's chunk index of old is cut afresh every this many bytes of
   // old (block_index.h), so that its parts can be built apart (index_parts.h).
   uint64_t index_part_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
-  // If set, Diff calls it once while it matches copies of old and new (the
-  // executables' masked copies) and does not read old and new themselves.
-  // Callers whose inputs are file mappings drop their pages there
-  // (MappedFile::ReleasePages), which coding then reads back: the copies and
-  // the originals are not resident together.
+  // If set, Diff calls it at most once: when old and new are executables of
+  // one instruction set (with predict_references), after their digests and
+  // masked copies are made and before matching, which reads only the copies
+  // (DiffWithOps never calls it). Callers whose inputs are file mappings drop
+  // their pages there (MappedFile::ReleasePages), which coding then reads
+  // back: the copies and the originals are not resident together.
   std::function<void()> release_inputs;  // Default: none.
 };
 
