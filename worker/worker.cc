@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
                         StoreIndexStore::Open(w->index_db_.get(), /*max_entry_bytes=*/uint64_t{1} << 30,
                                               w->options_.index_cache_bytes));
     w->options_.diff.delta.index_store = w->index_store_.get();
+    w->options_.diff.delta.chunk_index_cache = &w->chunk_indexes_;
   }
   ChannelOptions channel;
   if (!w->options_.token_file.empty()) {
@@ -77,7 +78,7 @@ std::string Worker::MetricsText() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, a] : active_) active += !a->finished;
   }
-  uint64_t hits = index_store_ ? index_store_->hits() : 0;
+  uint64_t hits = index_store_ ? index_store_->hits() + chunk_indexes_.hits() : 0;
   uint64_t misses = index_store_ ? index_store_->misses() : 0;
   uint64_t evicted = index_store_ ? index_store_->evicted() : 0;
   uint64_t index_bytes = index_store_ ? index_store_->bytes() : 0;
@@ -93,7 +94,7 @@ std::string Worker::MetricsText() {
       "patchfarm_worker_blob_cache_total{result=\"hit\"} ", blobs_cached_.load(), "\n",
       "patchfarm_worker_blob_cache_total{result=\"miss\"} ", blobs_fetched_.load(), "\n",
       "# HELP patchfarm_worker_index_cache_total Indexes of old files (suffix arrays, chunk\n"
-      "# indexes) loaded from the index cache or built.\n"
+      "# indexes) loaded from the index cache (or the chunk index kept in memory) or built.\n"
       "# TYPE patchfarm_worker_index_cache_total counter\n"
       "patchfarm_worker_index_cache_total{result=\"hit\"} ", hits, "\n",
       "patchfarm_worker_index_cache_total{result=\"miss\"} ", misses, "\n",

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "common/file.h"
 #include "common/http_server.h"
+#include "core/delta/bounded_diff.h"
 #include "core/tree/tree_diff.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
@@ -102,6 +103,9 @@ class Worker {
   std::unique_ptr<BlobStore> cache_;
   std::unique_ptr<Store> index_db_;
   std::unique_ptr<StoreIndexStore> index_store_;
+  // The chunk index of the old file its last bounded diff or segment job
+  // used: the next segment jobs of that pair do not restore it again.
+  ChunkIndexCache chunk_indexes_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;

@@ -79,6 +79,7 @@ int BlockIndexAvgLog(uint64_t old_size, uint64_t max_bytes) {
 
 BlockIndex::BlockIndex(uint64_t old_size, uint64_t max_bytes, uint64_t part_bytes)
     : table_(Slots(max_bytes)),
+      max_bytes_(max_bytes),
       mask_(table_.size() - 1),
       old_size_(old_size),
       part_bytes_(std::max<uint64_t>(part_bytes, 1)),
@@ -86,7 +87,13 @@ BlockIndex::BlockIndex(uint64_t old_size, uint64_t max_bytes, uint64_t part_byte
       chunker_(avg_log_) {}
 
 std::string BlockIndex::Parameters() const {
-  return absl::StrCat(table_.size(), "-", avg_log_, "-", part_bytes_);
+  return ParametersFor(old_size_, max_bytes_, part_bytes_);
+}
+
+std::string BlockIndex::ParametersFor(uint64_t old_size, uint64_t max_bytes,
+                                      uint64_t part_bytes) {
+  return absl::StrCat(Slots(max_bytes), "-", BlockIndexAvgLog(old_size, max_bytes), "-",
+                      std::max<uint64_t>(part_bytes, 1));
 }
 
 std::string BlockIndex::Serialize() const {

@@ -79,6 +79,9 @@ class BlockIndex {
   // What the index's content depends on besides old: its table, chunk and
   // part size (part of its cache key, IndexStore in diff.h).
   std::string Parameters() const;
+  // Parameters() of BlockIndex(old_size, max_bytes, part_bytes), without
+  // making its table.
+  static std::string ParametersFor(uint64_t old_size, uint64_t max_bytes, uint64_t part_bytes);
 
   // The index as bytes, to cache it or send a part of it: its chunks as
   // (hash, offset) pairs of little-endian 64-bit words, by offset.
@@ -103,6 +106,7 @@ class BlockIndex {
   uint64_t TableCapacity() const;  // Chunks the table takes (three quarters of its slots).
 
   std::vector<Slot> table_;
+  uint64_t max_bytes_;
   uint64_t mask_;
   uint64_t used_ = 0;
   uint64_t old_size_;

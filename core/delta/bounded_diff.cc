@@ -204,6 +204,27 @@ constexpr uint64_t kAllowance = uint64_t{40} << 20;
 using bounded_internal::BoundedDiffer;
 using bounded_internal::kMaxWindow;
 
+std::shared_ptr<const BlockIndex> ChunkIndexCache::Get(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (key_ != key) {
+    key_.clear();
+    index_.reset();
+  }
+  hits_ += index_ != nullptr;
+  return index_;
+}
+
+uint64_t ChunkIndexCache::hits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hits_;
+}
+
+void ChunkIndexCache::Put(const std::string& key, std::shared_ptr<const BlockIndex> index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  key_ = key;
+  index_ = std::move(index);
+}
+
 BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
                                 const DiffOptions& options) {
   const uint64_t budget = std::max(options.max_memory, kMinBoundedMemory);

@@ -447,6 +447,41 @@ TEST(BoundedDiffTest, CachedChunkIndexGivesTheSamePatch) {
   EXPECT_TRUE(store.saved.empty());
 }
 
+// A kept chunk index (ChunkIndexCache) serves the next diff of the same old
+// without the store; a diff of another old replaces it.
+TEST(BoundedDiffTest, KeptChunkIndexServesTheNextDiffOfTheSameOld) {
+  std::mt19937_64 rng(14);
+  const std::string old = RandomBytes(rng, 6 << 20), other = RandomBytes(rng, 6 << 20);
+  std::string new_file = old;
+  new_file[12345] ^= 1;
+  StringSource old_source(old), other_source(other), new_source(new_file);
+  MapIndexStore store;
+  ChunkIndexCache kept;
+  DiffOptions options;
+  options.max_memory = kMinBoundedMemory;
+  options.index_store = &store;
+  options.chunk_index_cache = &kept;
+  auto diff = [&](const ByteSource& from, const std::string& bytes, DiffStats* stats) {
+    options.old_digest = Sha256Of(bytes);
+    std::string patch;
+    StringSink sink(&patch);
+    absl::Status status = DiffBounded(from, new_source, ScratchDir(), &sink, options, stats);
+    EXPECT_TRUE(status.ok()) << status;
+    return patch;
+  };
+  DiffStats cold, warm, another, again;
+  const std::string first = diff(old_source, old, &cold);
+  EXPECT_FALSE(cold.index_cached);
+  store.saved.clear();  // Only the kept index can serve now.
+  EXPECT_EQ(diff(old_source, old, &warm), first);
+  EXPECT_TRUE(warm.index_cached);
+  diff(other_source, other, &another);
+  EXPECT_FALSE(another.index_cached);
+  store.saved.clear();
+  EXPECT_EQ(diff(old_source, old, &again), first);  // Replaced: made again.
+  EXPECT_FALSE(again.index_cached);
+}
+
 TEST(BlockIndexTest, SerializedIndexRestoresAndBadBytesAreRefused) {
   std::mt19937_64 rng(12);
   const std::string old = RandomBytes(rng, 3 << 20);
@@ -458,6 +493,7 @@ TEST(BlockIndexTest, SerializedIndexRestoresAndBadBytesAreRefused) {
   ASSERT_EQ(bytes.size() % 16, 0u);
   BlockIndex restored(old.size(), 1 << 20, kPart);
   EXPECT_EQ(restored.Parameters(), index.Parameters());
+  EXPECT_EQ(BlockIndex::ParametersFor(old.size(), 1 << 20, kPart), index.Parameters());
   ASSERT_TRUE(restored.Restore(bytes).ok());
   EXPECT_EQ(restored.Serialize(), bytes);
   for (size_t at = 0; at < bytes.size(); at += 16) {

@@ -39,9 +39,9 @@ inline constexpr uint64_t kMinDiagonalStretch = 16 * kDiagonalBlock;
 
 // The chunk index's table under `options`: an eighth of the budget.
 uint64_t BoundedIndexBytes(const DiffOptions& options);
-// The key `index` of the old file `old_digest` names is cached under
-// (IndexStore in diff.h).
-std::string ChunkIndexKey(const BlockIndex& index, const Digest& old_digest);
+// The key the chunk index of `parameters` (BlockIndex::Parameters) of the
+// old file `old_digest` names is cached under (IndexStore in diff.h).
+std::string ChunkIndexKey(const std::string& parameters, const Digest& old_digest);
 
 // A run of old placed in the window.
 struct Piece {
@@ -70,9 +70,10 @@ class BoundedDiffer {
 
  private:
   // Pass 1: the ops of every segment of new, into `control`.
-  // Fills `index` with old's chunks, from options_.index_store if it holds
-  // them (then old is not read), else by reading old, which also hashes it.
-  absl::Status IndexOld(BlockIndex* index, bool* cached);
+  // Old's chunk index: from options_.chunk_index_cache or options_.index_store
+  // if one holds it (then old is not read), else made by reading old, which
+  // also hashes it.
+  absl::StatusOr<std::shared_ptr<const BlockIndex>> IndexOld(bool* cached);
   absl::Status MatchSegments(OpSink* control, bool* index_cached);
   // The segment of new at `begin`: the stretches that old holds almost
   // unchanged at the most voted diagonal are ops on it without a suffix sort

@@ -2,6 +2,7 @@
 // segment of new its votes, its diagonal runs and the matching of the rest
 // against a window of the voted regions of old.
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -188,22 +189,36 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
   return absl::OkStatus();
 }
 
-std::string ChunkIndexKey(const BlockIndex& index, const Digest& old_digest) {
-  return absl::StrCat("chunks/", index.Parameters(), "/", DigestToHex(old_digest));
+std::string ChunkIndexKey(const std::string& parameters, const Digest& old_digest) {
+  return absl::StrCat("chunks/", parameters, "/", DigestToHex(old_digest));
 }
 
-absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
+absl::StatusOr<std::shared_ptr<const BlockIndex>> BoundedDiffer::IndexOld(bool* cached) {
   *cached = false;
   IndexStore* store = options_.old_digest ? options_.index_store : nullptr;
+  ChunkIndexCache* kept = store != nullptr ? options_.chunk_index_cache : nullptr;
   std::string key;
   if (store != nullptr) {
-    key = ChunkIndexKey(*index, *options_.old_digest);
+    key = ChunkIndexKey(BlockIndex::ParametersFor(old_.size(), plan_.index_bytes,
+                                                  options_.index_part_bytes),
+                        *options_.old_digest);
+    std::shared_ptr<const BlockIndex> hit = kept != nullptr ? kept->Get(key) : nullptr;
+    if (hit != nullptr) {
+      if (!digests_given_) old_digest_ = *options_.old_digest;
+      *cached = true;
+      return hit;
+    }
+  }
+  auto index = std::make_shared<BlockIndex>(old_.size(), plan_.index_bytes,
+                                            options_.index_part_bytes);
+  if (store != nullptr) {
     std::optional<std::string> bytes = store->Load(key);
     if (bytes && index->Restore(*bytes).ok()) {  // A bad entry is rebuilt and saved again.
       if (!digests_given_) old_digest_ = *options_.old_digest;
       *cached = true;
-      return absl::OkStatus();
-    }
+      if (kept != nullptr) kept->Put(key, index);
+      return std::shared_ptr<const BlockIndex>(std::move(index));
+    }  // Restore left the index empty.
   }
   Sha256 old_hash;
   PF_RETURN_IF_ERROR(index->AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
@@ -212,13 +227,16 @@ absl::Status BoundedDiffer::IndexOld(BlockIndex* index, bool* cached) {
   if (options_.old_digest && *options_.old_digest != hashed) {
     return absl::FailedPreconditionError("old is not the file its digest names");
   }
-  if (store != nullptr) store->Save(key, index->Serialize());
-  return absl::OkStatus();
+  if (store != nullptr) {
+    store->Save(key, index->Serialize());
+    if (kept != nullptr) kept->Put(key, index);
+  }
+  return std::shared_ptr<const BlockIndex>(std::move(index));
 }
 
 absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
-  BlockIndex index(old_.size(), plan_.index_bytes, options_.index_part_bytes);
-  PF_RETURN_IF_ERROR(IndexOld(&index, index_cached));
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const BlockIndex> indexed, IndexOld(index_cached));
+  const BlockIndex& index = *indexed;
   Sha256 new_hash;
   std::string segment;
   for (uint64_t begin = begin_; begin < end_; begin += plan_.segment_bytes) {

@@ -21,6 +21,8 @@
 
 namespace patchfarm {
 
+class ChunkIndexCache;  // bounded_diff.h
+
 // Where the engine keeps indexes of old files between runs (the worker's
 // RocksDB cache): suffix arrays (Diff, key "sa/<old SHA-256, hex>") and chunk
 // indexes (DiffBounded, key "chunks/<table slots>-<chunk log>-<part
@@ -80,6 +82,10 @@ struct DiffOptions {
   // DiffBounded's chunk index of old is cut afresh every this many bytes of
   // old (block_index.h), so that its parts can be built apart (index_parts.h).
   uint64_t index_part_bytes = uint64_t{1} << 30;  // Default: 1 GiB.
+  // With index_store and old_digest: DiffBounded and DiffSegment take the
+  // chunk index from here, and leave the one they load or build here, before
+  // they go to index_store (bounded_diff.h). The patch is the same either way.
+  ChunkIndexCache* chunk_index_cache = nullptr;  // Default: none.
   // If set, Diff calls it at most once: when old and new are executables of
   // one instruction set (with predict_references), after their digests and
   // masked copies are made and before matching, which reads only the copies
