@@ -9,11 +9,6 @@
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
-namespace {
-
-constexpr int kMaxStreamWindowLog = 24;
-
-}  // namespace
 
 absl::Status ReadOld(const ByteSource& old, uint64_t offset, char* buf, size_t n) {
   absl::StatusOr<size_t> got = old.ReadAt(offset, buf, n);

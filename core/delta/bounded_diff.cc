@@ -67,6 +67,7 @@ absl::Status BoundedDiffer::Encode(const std::string& scratch_dir, bool compress
   ZstdOptions zstd;
   zstd.level = plan_.level;
   zstd.workers = plan_.zstd_workers;
+  zstd.max_window_log = plan_.zstd_window_log;
   for (int i = 0; i < 3; ++i) {
     if (i == kControlStream && !compress_control) continue;
     PF_ASSIGN_OR_RETURN(frames[i], ScratchFile::Create(scratch_dir));
@@ -245,12 +246,14 @@ BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
   ZstdOptions zstd;
   zstd.level = options.level;
   zstd.workers = options.threads > 1 ? options.threads : 0;
+  zstd.max_window_log = kMaxStreamWindowLog;
   if (!fits(zstd)) {
     zstd.workers = 0;
     while (zstd.level > 1 && !fits(zstd)) --zstd.level;
   }
   plan.level = zstd.level;
   plan.zstd_workers = zstd.workers;
+  plan.zstd_window_log = zstd.max_window_log;
   return plan;
 }
 

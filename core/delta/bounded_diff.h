@@ -4,17 +4,20 @@
 //
 // How: old is read once to hash it and to index its content-defined chunks
 // (block_index.h), unless DiffOptions::index_store holds the index of the
-// old_digest the caller gives (then old is only read for the windows). New is then taken in segments: the chunks of a segment vote
-// for the regions of old they were found in, the most voted regions (wherever
-// they lie in old) are read into a window, and the segment is matched against
-// the window with the full engine (suffix array, bsdiff extension). So moves
-// anywhere in the file are found, as long as the segment's sources fit its
-// window. The ops go to a scratch file; a second pass reads old and new again
-// by the ops and streams the diff bytes into zstd and the extra bytes to a
-// scratch file, which is then compressed in runs (CompressInRuns): what zstd
-// cannot shrink at level 1 is stored at level 1, the rest at the plan's
-// level. The patch is method 1 (one run) or 6 (FORMAT.md): Apply takes it as
-// any other, in bounded memory.
+// old_digest the caller gives (then old is only read for the windows). New is
+// then taken in segments: the chunks of a segment vote for the regions of old
+// they were found in, the most voted regions (wherever they lie in old), then
+// their neighbours up to the segment's size, are read into a window, and the
+// segment is matched against the window with the full engine (suffix array,
+// bsdiff extension). So moves anywhere in the file are found, as long as the
+// segment's sources fit its window, and so are sources edited all over (another
+// build's code) around the few chunks they kept. The ops go to a scratch file;
+// a second pass reads old and new again by the ops and streams the diff bytes
+// into zstd and the extra bytes to a scratch file, which is then compressed in
+// runs (CompressInRuns): what zstd cannot shrink at level 1 is stored at level
+// 1, the rest at the plan's level, with the largest window readers take (2^24).
+// The patch is method 1 (one run) or 6 (FORMAT.md): Apply takes it as any
+// other, in bounded memory.
 //
 // Memory, for a budget M (at least kMinBoundedMemory): the chunk index takes
 // M / 8; the segment (S bytes), its window (W) and the window's suffix array
@@ -75,7 +78,8 @@ struct BoundedDiffPlan {
   uint64_t segment_bytes = 0;  // Bytes of new matched at once (S).
   uint64_t window_bytes = 0;   // Bytes of old they are matched against (W).
   int level = 19;              // zstd level of the streams,
-  int zstd_workers = 0;        // and zstd's threads per stream.
+  int zstd_workers = 0;        // zstd's threads per stream,
+  int zstd_window_log = 24;    // and the streams' zstd window.
 };
 BoundedDiffPlan PlanBoundedDiff(uint64_t old_size, uint64_t new_size,
                                 const DiffOptions& options);

@@ -166,6 +166,28 @@ TEST(BoundedDiffTest, FindsMovesAnywhereInAPairLargerThanTheBudget) {
   EXPECT_LT(plan.segment_bytes, new_file.size() / 4);
 }
 
+TEST(BoundedDiffTest, MatchesAroundTheFewChunksAnEditedSourceLeavesWhole) {
+  std::mt19937_64 rng(5);
+  const std::string old = RandomBytes(rng, 24 << 20);
+  // New: 2 MiB of old edited every 40 bytes (no chunk of it is found in old:
+  // chunks here are 64 bytes or more) but for 128 KiB in its middle, which
+  // alone votes for a window.
+  const uint64_t from = 9 << 20, size = 2 << 20;
+  std::string new_file = old.substr(from, size);
+  for (uint64_t at = 0; at < size; at += 40) {
+    if (at < (size - (128 << 10)) / 2 || at >= (size + (128 << 10)) / 2) new_file[at] ^= 0x5a;
+  }
+  BoundedDiffPlan plan = PlanBoundedDiff(old.size(), new_file.size(), DiffOptions());
+  ASSERT_GE(plan.segment_bytes, new_file.size());  // One range.
+  DiffStats stats;
+  StringSource old_source(old), new_source(new_file);
+  const std::string patch = RoundTrip(old_source, new_source, kMinBoundedMemory, &stats);
+  // Without the voted regions' neighbours in the window, 1.8 MiB of new were
+  // extra bytes, which do not compress.
+  EXPECT_LT(stats.extra_bytes, 64 << 10);
+  EXPECT_LT(patch.size(), 64 << 10);
+}
+
 // Text-like bytes: words of a small vocabulary (zstd shrinks them).
 std::string Words(std::mt19937_64& rng, size_t n) {
   std::vector<std::string> vocabulary;

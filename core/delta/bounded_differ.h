@@ -95,9 +95,10 @@ class BoundedDiffer {
     uint64_t diagonal_weight = 0;  // and those bytes.
   };
   Votes Vote(const BlockIndex& index, uint64_t begin, absl::string_view segment) const;
-  // The most voted regions, as pieces of a window of at most
+  // The most voted regions, then their neighbours while the window is
+  // smaller than `range_size`, as pieces of a window of at most
   // plan_.window_bytes, in old order.
-  std::vector<Piece> ChooseWindow(const Votes& votes) const;
+  std::vector<Piece> ChooseWindow(const Votes& votes, uint64_t range_size) const;
   // Splits `segment` into stretches of kDiagonalBlock bytes that do or do not
   // (mostly) equal old at the votes' diagonal, merged into stretches.
   struct Stretch {

@@ -49,7 +49,7 @@ BoundedDiffer::Votes BoundedDiffer::Vote(const BlockIndex& index, uint64_t begin
   return votes;
 }
 
-std::vector<Piece> BoundedDiffer::ChooseWindow(const Votes& votes) const {
+std::vector<Piece> BoundedDiffer::ChooseWindow(const Votes& votes, uint64_t range_size) const {
   const uint64_t old_size = old_.size();
   const uint64_t region = votes.region;
   std::vector<std::pair<uint64_t, uint64_t>> voted;  // (weight, region)
@@ -60,12 +60,26 @@ std::vector<Piece> BoundedDiffer::ChooseWindow(const Votes& votes) const {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   std::vector<uint64_t> chosen;
+  std::vector<bool> taken(votes.weight.size(), false);
   uint64_t total = 0;
-  for (const auto& [w, r] : voted) {
+  auto take = [&](uint64_t r) {
     uint64_t length = std::min(region, old_size - r * region);
-    if (total + length > plan_.window_bytes) continue;
+    if (taken[r] || total + length > plan_.window_bytes) return;
+    taken[r] = true;
     chosen.push_back(r);
     total += length;
+  };
+  for (const auto& [w, r] : voted) take(r);
+  // Then, up to the range's size, the voted regions' neighbours, nearest
+  // first: a source edited all over (code of another build) leaves few
+  // chunks whole, and what lies around them is matched approximately.
+  const uint64_t target = std::min(plan_.window_bytes, range_size);
+  const size_t voted_count = chosen.size();
+  for (uint64_t d = 1; total < target && d < votes.weight.size(); ++d) {
+    for (size_t i = 0; i < voted_count && total < target; ++i) {
+      if (chosen[i] >= d) take(chosen[i] - d);
+      if (total < target && chosen[i] + d < votes.weight.size()) take(chosen[i] + d);
+    }
   }
   std::sort(chosen.begin(), chosen.end());
   std::vector<Piece> pieces;
@@ -146,7 +160,7 @@ absl::Status BoundedDiffer::MatchRange(const BlockIndex& index, uint64_t begin,
                                        absl::string_view range, OpSink* control) {
   off_diagonal_ += range.size();
   if (off_diagonal_ > off_diagonal_limit_) return NotNearIdentical();
-  std::vector<Piece> pieces = ChooseWindow(Vote(index, begin, range));
+  std::vector<Piece> pieces = ChooseWindow(Vote(index, begin, range), range.size());
   uint64_t window_size = pieces.empty() ? 0 : pieces.back().window_pos + pieces.back().length;
   if (window_size == 0) return control->Add(0, 0, range.size());
   std::string& window = window_;  // Reused: its capacity stays at the largest window.

@@ -140,6 +140,8 @@ inline constexpr int kExtraStream = 2;
 inline constexpr uint64_t kMaxPrefixMethodNewBytes = uint64_t{48} << 20;
 // ... and old plus new must fit a zstd window of this log size.
 inline constexpr int kMaxPrefixWindowLog = 31;
+// The zstd frames of the other methods use windows of at most 2^24 bytes.
+inline constexpr int kMaxStreamWindowLog = 24;
 
 struct StreamExtent {
   uint64_t offset = 0;  // Position of the frame in the patch (derived on read).
