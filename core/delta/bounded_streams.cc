@@ -50,11 +50,9 @@ absl::StatusOr<std::vector<StreamExtent>> CompressInRuns(const ByteSource& raw,
                                                          size_t max_frames, ByteSink* out) {
   // 1. Which pieces zstd's fastest level cannot shrink by 2%.
   std::vector<bool> stored;
-  ZstdOptions fastest;
-  fastest.level = 1;
   PF_RETURN_IF_ERROR(ForEachPiece(raw, [&](absl::string_view piece) {
-    PF_ASSIGN_OR_RETURN(std::string compressed, ZstdCompress(piece, fastest));
-    stored.push_back(compressed.size() * 50 >= piece.size() * 49);
+    PF_ASSIGN_OR_RETURN(bool incompressible, Incompressible(piece));
+    stored.push_back(incompressible);
     return absl::OkStatus();
   }));
   // 2. Runs of pieces of one kind; short stored runs join their neighbours.

@@ -9,6 +9,7 @@
 #include "core/delta/apply.h"
 #include "core/delta/diff.h"
 #include "core/delta/index_store_testing.h"
+#include "core/delta/lzma_codec.h"
 #include "core/delta/test_bytes.h"
 #include "gtest/gtest.h"
 
@@ -238,6 +239,28 @@ TEST(DeltaTest, ShortSideStreamsKeepZstdWhereSmaller) {
   absl::StatusOr<std::string> zstd_patch = Diff(old_data, new_data, options);
   ASSERT_TRUE(zstd_patch.ok());
   EXPECT_TRUE(*patch == *zstd_patch);
+  ExpectRoundTrip(old_data, new_data, StreamsOnly());
+}
+
+// Fresh random bytes in the extra stream are stored in LZMA2's uncompressed
+// chunks, between runs of text coded afresh; the stream applies as one.
+TEST(DeltaTest, IncompressibleExtraRunsAreStoredInTheLzmaStream) {
+  std::mt19937_64 rng(17);
+  const std::string old_data = CodeLike(rng, 1 << 20);
+  const std::string fresh = RandomBytes(rng, 3 << 20);
+  std::string text = RandomBytes(rng, 200000, 10);
+  for (char& c : text) c = static_cast<char>('a' + c);
+  const std::string new_data = text + old_data.substr(0, 600000) + fresh + text.substr(1000) +
+                               old_data.substr(600000);
+  DiffStats stats;
+  absl::StatusOr<std::string> patch = Diff(old_data, new_data, StreamsOnly(), &stats);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  EXPECT_TRUE(IsLzma(stats.method));
+  // Stored verbatim, in chunks of 64 KiB.
+  const size_t in_fresh = kLzmaStoredPiece - (text.size() % kLzmaStoredPiece);
+  EXPECT_NE(patch->find(fresh.substr(in_fresh + kLzmaStoredPiece, kLzmaStoredPiece)),
+            std::string::npos);
+  EXPECT_LT(patch->size(), fresh.size() + 250000);
   ExpectRoundTrip(old_data, new_data, StreamsOnly());
 }
 

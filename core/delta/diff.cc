@@ -599,7 +599,14 @@ std::string DiffStreamOf(PatchMethod method, size_t first_entries, int model_bit
 
 absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,
                                                const DiffOptions& options) {
-  if (IsLzma(method)) return LzmaCompress(raw, LzmaPresetFor(options.level));
+  if (IsLzma(method)) {
+    std::vector<bool> stored;
+    for (size_t at = 0; at < raw.size(); at += kLzmaStoredPiece) {
+      PF_ASSIGN_OR_RETURN(bool incompressible, Incompressible(raw.substr(at, kLzmaStoredPiece)));
+      stored.push_back(incompressible);
+    }
+    return LzmaCompressStoring(raw, LzmaPresetFor(options.level), stored);
+  }
   ZstdOptions zstd;
   zstd.level = options.level;
   return ZstdCompress(raw, zstd);

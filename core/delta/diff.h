@@ -157,7 +157,8 @@ std::string DiffStreamOf(PatchMethod method, size_t first_entries, int model_bit
 
 // A stream of a `method` patch that the diff model does not code, compressed
 // as Diff does it: LZMA2 for IsLzma methods (their control and extra
-// streams), else one zstd frame at options.level.
+// streams; runs that zstd cannot shrink stored, LzmaCompressStoring), else
+// one zstd frame at options.level.
 absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,
                                                const DiffOptions& options);
 

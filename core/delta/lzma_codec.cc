@@ -3,6 +3,7 @@
 #include <lzma.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -52,6 +53,51 @@ absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset) {
       reinterpret_cast<uint8_t*>(out.data()), &out_pos, out.size());
   if (rc != LZMA_OK) return FromLzma(rc, "compressing", absl::StatusCode::kInternal);
   out.resize(out_pos);
+  return out;
+}
+
+absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int preset,
+                                                const std::vector<bool>& stored) {
+  const size_t pieces = (data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece;
+  if (stored.size() != pieces) return absl::InvalidArgumentError("one mark per piece");
+  // Runs of stored pieces long enough to store, as [begin, end) in pieces.
+  std::vector<std::pair<size_t, size_t>> runs;
+  for (size_t i = 0; i < pieces;) {
+    size_t j = i;
+    while (j < pieces && stored[j]) ++j;
+    if (std::min(j * kLzmaStoredPiece, data.size()) - i * kLzmaStoredPiece >=
+        kLzmaMinStoredRun) {
+      runs.emplace_back(i, j);
+    }
+    i = j + (j == i);
+  }
+  if (runs.empty()) return LzmaCompress(data, preset);
+  std::string out;
+  size_t at = 0;  // Bytes of data done.
+  auto encode_to = [&](size_t end) -> absl::Status {
+    if (end == at) return absl::OkStatus();
+    PF_ASSIGN_OR_RETURN(std::string stream, LzmaCompress(data.substr(at, end - at), preset));
+    if (stream.empty() || stream.back() != '\0') return absl::InternalError("lzma: no end marker");
+    stream.pop_back();  // The stream goes on.
+    out += stream;
+    at = end;
+    return absl::OkStatus();
+  };
+  for (const auto& [begin, end] : runs) {
+    PF_RETURN_IF_ERROR(encode_to(begin * kLzmaStoredPiece));
+    const size_t stop = std::min(end * kLzmaStoredPiece, data.size());
+    for (; at < stop; at += kLzmaStoredPiece) {
+      const size_t n = std::min(kLzmaStoredPiece, stop - at);
+      // 1: uncompressed, dictionary reset (a stream's first chunk); 2: without.
+      out += static_cast<char>(at == 0 ? 1 : 2);
+      out += static_cast<char>((n - 1) >> 8);
+      out += static_cast<char>((n - 1) & 0xff);
+      out.append(data.data() + at, n);
+    }
+    at = stop;
+  }
+  PF_RETURN_IF_ERROR(encode_to(data.size()));
+  out += '\0';  // The end marker.
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +26,21 @@ uint32_t LzmaDictionaryBytes(uint64_t raw_size);
 // Compresses `data` into one raw LZMA2 stream (end marker included) with
 // liblzma's preset `preset` (0-9) and the dictionary above.
 absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset);
+
+// Pieces of kLzmaStoredPiece bytes (LZMA2's largest uncompressed chunk).
+inline constexpr size_t kLzmaStoredPiece = 64 << 10;
+// Stored runs are at least this long: each one breaks the encoding.
+inline constexpr size_t kLzmaMinStoredRun = 1 << 20;
+
+// As LzmaCompress, except that runs of at least kLzmaMinStoredRun bytes of
+// pieces that `stored` marks (piece i is data[i * kLzmaStoredPiece, ...); the
+// caller found them incompressible: fresh random or already compressed bytes)
+// go into LZMA2's uncompressed chunks, without the encoder's search, and each
+// run between them is encoded afresh (its first chunk resets the dictionary).
+// It is one LZMA2 stream to any reader. Without such a run, the bytes of
+// LzmaCompress. `stored` has one entry per piece, the last one short.
+absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int preset,
+                                                const std::vector<bool>& stored);
 
 // Reads one raw LZMA2 stream occupying exactly [offset, offset + length) of a
 // ByteSource that decodes to exactly `content_size` bytes.

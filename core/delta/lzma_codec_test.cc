@@ -2,6 +2,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "core/delta/test_bytes.h"
 #include "core/delta/varint.h"
@@ -109,6 +110,63 @@ TEST(LzmaCodecTest, CorruptStreamsNeverOverrunTheirSize) {
     // decode, but only to exactly the declared size.
     if (out.ok()) EXPECT_EQ(out->size(), data.size());
   }
+}
+
+// Marks, one per kLzmaStoredPiece, for the pieces inside [from, to).
+void Mark(std::vector<bool>* marks, size_t from, size_t to) {
+  for (size_t i = from / kLzmaStoredPiece; i * kLzmaStoredPiece < to; ++i) (*marks)[i] = true;
+}
+
+TEST(LzmaCodecTest, StoredRunsGoInUncompressedChunksOfOneStream) {
+  std::mt19937_64 rng(4);
+  // Random bytes first (the stream's first chunk), between text, and last
+  // (a short last piece).
+  const std::string a = RandomBytes(rng, 2 << 20), b = Repetitive(rng, 700000),
+                    c = RandomBytes(rng, 3 << 20), d = Repetitive(rng, 300000),
+                    e = RandomBytes(rng, (1 << 20) + 12345);
+  const std::string data = a + b + c + d + e;
+  std::vector<bool> marks((data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
+  const size_t c_at = a.size() + b.size(), e_at = data.size() - e.size();
+  Mark(&marks, 0, a.size());
+  Mark(&marks, c_at + kLzmaStoredPiece, c_at + c.size() - kLzmaStoredPiece);
+  Mark(&marks, e_at + kLzmaStoredPiece, data.size());
+  absl::StatusOr<std::string> stream = LzmaCompressStoring(data, 6, marks);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  absl::StatusOr<std::string> whole = LzmaCompress(data, 6);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_LT(stream->size(), whole->size() + 4096);
+  // The stored runs are there verbatim (a chunk holds at most 64 KiB).
+  EXPECT_EQ(stream->compare(3, kLzmaStoredPiece, a, 0, kLzmaStoredPiece), 0);
+  EXPECT_EQ((*stream)[0], 1);  // Uncompressed, with the dictionary reset.
+  const size_t in_c = (c_at / kLzmaStoredPiece + 3) * kLzmaStoredPiece;  // A chunk's start.
+  EXPECT_NE(stream->find(data.substr(in_c, kLzmaStoredPiece)), std::string::npos);
+  EXPECT_NE(stream->find(e.substr(e.size() - 12345)), std::string::npos);
+  for (size_t piece : {size_t{1000}, size_t{1} << 20}) {
+    absl::StatusOr<std::string> out = ReadAll(*stream, data.size(), piece);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(*out == data);
+  }
+  // It is one stream: cut short or given a wrong size, it is refused.
+  EXPECT_FALSE(ReadAll(stream->substr(0, stream->size() - 1), data.size(), 4096).ok());
+  EXPECT_FALSE(ReadAll(stream->substr(0, a.size()), data.size(), 4096).ok());
+  EXPECT_FALSE(ReadAll(*stream, data.size() - 1, 4096).ok());
+}
+
+TEST(LzmaCodecTest, WithoutALongEnoughStoredRunStoringIsLzmaCompress) {
+  std::mt19937_64 rng(5);
+  const std::string data = Repetitive(rng, 500000) + RandomBytes(rng, (1 << 20) - 1) +
+                           Repetitive(rng, 100000);
+  std::vector<bool> marks((data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
+  absl::StatusOr<std::string> whole = LzmaCompress(data, 6);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks) == *whole);
+  // 15 pieces: shorter than kLzmaMinStoredRun.
+  for (size_t i = 8; i < 8 + 15; ++i) marks[i] = true;
+  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks) == *whole);
+  EXPECT_TRUE(*LzmaCompressStoring("", 6, {}) == *LzmaCompress("", 6));
+  marks.pop_back();
+  EXPECT_EQ(LzmaCompressStoring(data, 6, marks).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

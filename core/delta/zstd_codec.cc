@@ -66,6 +66,13 @@ absl::StatusOr<std::string> ZstdCompress(absl::string_view data,
   return out;
 }
 
+absl::StatusOr<bool> Incompressible(absl::string_view piece) {
+  ZstdOptions fastest;
+  fastest.level = 1;
+  PF_ASSIGN_OR_RETURN(std::string compressed, ZstdCompress(piece, fastest));
+  return compressed.size() * 50 >= piece.size() * 49;
+}
+
 ZstdStreamWriter::ZstdStreamWriter(void* cctx, uint64_t content_size, ByteSink* out)
     : cctx_(cctx), content_size_(content_size), out_(out), out_buf_(ZSTD_CStreamOutSize(), '\0') {}
 

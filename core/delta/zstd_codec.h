@@ -38,6 +38,10 @@ struct ZstdOptions {
 // Compresses `data` into one zstd frame with content size and checksum.
 absl::StatusOr<std::string> ZstdCompress(absl::string_view data, const ZstdOptions& options);
 
+// Whether zstd's fastest level leaves `piece` at 98% of its size or more:
+// fresh random or already compressed bytes, which no coder shrinks.
+absl::StatusOr<bool> Incompressible(absl::string_view piece);
+
 // Compresses a stream of known total size into one zstd frame (content size
 // and checksum declared, as ZstdCompress makes), writing the frame to a sink as
 // it goes, in memory bounded by the level and window (MemoryFor).
