@@ -605,7 +605,7 @@ absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMetho
       PF_ASSIGN_OR_RETURN(bool incompressible, Incompressible(raw.substr(at, kLzmaStoredPiece)));
       stored.push_back(incompressible);
     }
-    return LzmaCompressStoring(raw, LzmaPresetFor(options.level), stored);
+    return LzmaCompressStoring(raw, LzmaPresetFor(options.level), stored, options.threads);
   }
   ZstdOptions zstd;
   zstd.level = options.level;

@@ -3,6 +3,8 @@
 #include <lzma.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,7 @@ namespace {
 
 constexpr size_t kInBytes = 64 << 10;
 constexpr size_t kOutBytes = 128 << 10;
+constexpr uint32_t kMaxDictionary = 8 << 20;
 
 absl::Status FromLzma(lzma_ret rc, absl::string_view context, absl::StatusCode code) {
   const char* what = rc == LZMA_MEM_ERROR      ? "out of memory"
@@ -34,17 +37,27 @@ void SetFilters(uint64_t raw_size, lzma_options_lzma* options, lzma_filter filte
 
 uint32_t LzmaDictionaryBytes(uint64_t raw_size) {
   uint32_t dict = LZMA_DICT_SIZE_MIN;  // 4 KiB.
-  while (dict < raw_size && dict < (uint32_t{8} << 20)) dict <<= 1;
+  while (dict < raw_size && dict < kMaxDictionary) dict <<= 1;
   return dict;
 }
 
-absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset) {
+namespace {
+
+// LzmaCompress of `data`, whose encoder first reads `primer`, the bytes a
+// reader has just decoded before it (its first chunk then does not reset
+// the dictionary).
+absl::StatusOr<std::string> CompressPrimed(absl::string_view data, absl::string_view primer,
+                                           int preset) {
   lzma_options_lzma options;
   if (lzma_lzma_preset(&options, static_cast<uint32_t>(std::clamp(preset, 0, 9)))) {
     return absl::InternalError("lzma: no such preset");
   }
   lzma_filter filters[2];
   SetFilters(data.size(), &options, filters);
+  if (!primer.empty()) {
+    options.preset_dict = reinterpret_cast<const uint8_t*>(primer.data());
+    options.preset_dict_size = static_cast<uint32_t>(primer.size());
+  }
   // A bound on raw LZMA2 as well: a block adds headers to it.
   std::string out(lzma_block_buffer_bound(data.size()), '\0');
   size_t out_pos = 0;
@@ -56,47 +69,79 @@ absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset) {
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset) {
+  return CompressPrimed(data, absl::string_view(), preset);
+}
+
 absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int preset,
-                                                const std::vector<bool>& stored) {
+                                                const std::vector<bool>& stored, int threads) {
   const size_t pieces = (data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece;
   if (stored.size() != pieces) return absl::InvalidArgumentError("one mark per piece");
-  // Runs of stored pieces long enough to store, as [begin, end) in pieces.
-  std::vector<std::pair<size_t, size_t>> runs;
-  for (size_t i = 0; i < pieces;) {
+  // The data in parts, [begin, end) in bytes: runs of stored pieces long
+  // enough to store, and the runs between them, which are coded.
+  struct Part {
+    size_t begin, end;
+    bool stored;
+    size_t primer;  // Bytes before `begin` the encoder reads first.
+    absl::StatusOr<std::string> coded;
+  };
+  std::vector<Part> parts;
+  for (size_t i = 0, coded_from = 0; i <= pieces;) {
     size_t j = i;
     while (j < pieces && stored[j]) ++j;
-    if (std::min(j * kLzmaStoredPiece, data.size()) - i * kLzmaStoredPiece >=
-        kLzmaMinStoredRun) {
-      runs.emplace_back(i, j);
+    const size_t begin = std::min(i * kLzmaStoredPiece, data.size());
+    const size_t end = std::min(j * kLzmaStoredPiece, data.size());
+    if (i == pieces || end - begin >= kLzmaMinStoredRun) {
+      // Coded runs longer than kLzmaMaxCodedRun are cut in equal parts.
+      const size_t cuts = (begin - coded_from + kLzmaMaxCodedRun - 1) / kLzmaMaxCodedRun;
+      for (size_t k = 0; k < cuts; ++k) {
+        const size_t from = coded_from + (begin - coded_from) * k / cuts;
+        parts.push_back({from, coded_from + (begin - coded_from) * (k + 1) / cuts, false,
+                         k == 0 ? 0 : std::min<size_t>(kMaxDictionary, from - coded_from),
+                         std::string()});
+      }
+      if (end > begin) parts.push_back({begin, end, true, 0, std::string()});
+      coded_from = end;
     }
     i = j + (j == i);
   }
-  if (runs.empty()) return LzmaCompress(data, preset);
-  std::string out;
-  size_t at = 0;  // Bytes of data done.
-  auto encode_to = [&](size_t end) -> absl::Status {
-    if (end == at) return absl::OkStatus();
-    PF_ASSIGN_OR_RETURN(std::string stream, LzmaCompress(data.substr(at, end - at), preset));
-    if (stream.empty() || stream.back() != '\0') return absl::InternalError("lzma: no end marker");
-    stream.pop_back();  // The stream goes on.
-    out += stream;
-    at = end;
-    return absl::OkStatus();
+  if (parts.size() <= 1 && (parts.empty() || !parts[0].stored)) return LzmaCompress(data, preset);
+  // The coded parts, on up to `threads` threads, each taking the next one.
+  std::atomic<size_t> next{0};
+  auto code = [&] {
+    for (size_t k; (k = next++) < parts.size();) {
+      if (!parts[k].stored) {
+        const Part& part = parts[k];
+        parts[k].coded = CompressPrimed(data.substr(part.begin, part.end - part.begin),
+                                        data.substr(part.begin - part.primer, part.primer), preset);
+      }
+    }
   };
-  for (const auto& [begin, end] : runs) {
-    PF_RETURN_IF_ERROR(encode_to(begin * kLzmaStoredPiece));
-    const size_t stop = std::min(end * kLzmaStoredPiece, data.size());
-    for (; at < stop; at += kLzmaStoredPiece) {
-      const size_t n = std::min(kLzmaStoredPiece, stop - at);
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < threads; ++t) helpers.emplace_back(code);
+  code();
+  for (std::thread& helper : helpers) helper.join();
+  std::string out;
+  for (Part& part : parts) {
+    if (!part.stored) {
+      PF_ASSIGN_OR_RETURN(std::string stream, std::move(part.coded));
+      if (stream.empty() || stream.back() != '\0') {
+        return absl::InternalError("lzma: no end marker");
+      }
+      out.append(stream, 0, stream.size() - 1);  // Without it: the stream goes on.
+      continue;
+    }
+    for (size_t at = part.begin; at < part.end; at += kLzmaStoredPiece) {
+      const size_t n = std::min(kLzmaStoredPiece, part.end - at);
       // 1: uncompressed, dictionary reset (a stream's first chunk); 2: without.
       out += static_cast<char>(at == 0 ? 1 : 2);
       out += static_cast<char>((n - 1) >> 8);
       out += static_cast<char>((n - 1) & 0xff);
       out.append(data.data() + at, n);
     }
-    at = stop;
   }
-  PF_RETURN_IF_ERROR(encode_to(data.size()));
   out += '\0';  // The end marker.
   return out;
 }

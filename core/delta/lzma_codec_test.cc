@@ -130,8 +130,9 @@ TEST(LzmaCodecTest, StoredRunsGoInUncompressedChunksOfOneStream) {
   Mark(&marks, 0, a.size());
   Mark(&marks, c_at + kLzmaStoredPiece, c_at + c.size() - kLzmaStoredPiece);
   Mark(&marks, e_at + kLzmaStoredPiece, data.size());
-  absl::StatusOr<std::string> stream = LzmaCompressStoring(data, 6, marks);
+  absl::StatusOr<std::string> stream = LzmaCompressStoring(data, 6, marks, 1);
   ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks, 3) == *stream);
   absl::StatusOr<std::string> whole = LzmaCompress(data, 6);
   ASSERT_TRUE(whole.ok());
   EXPECT_LT(stream->size(), whole->size() + 4096);
@@ -152,6 +153,22 @@ TEST(LzmaCodecTest, StoredRunsGoInUncompressedChunksOfOneStream) {
   EXPECT_FALSE(ReadAll(*stream, data.size() - 1, 4096).ok());
 }
 
+TEST(LzmaCodecTest, LongCodedRunsAreCutAndCodedApartAfterReadingWhatCameBefore) {
+  std::mt19937_64 rng(6);
+  const std::string data = Repetitive(rng, kLzmaMaxCodedRun + 12345);
+  const std::vector<bool> marks((data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
+  absl::StatusOr<std::string> cut = LzmaCompressStoring(data, 1, marks, 2);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_TRUE(*LzmaCompressStoring(data, 1, marks, 1) == *cut);
+  absl::StatusOr<std::string> whole = LzmaCompress(data, 1);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_FALSE(*cut == *whole);
+  EXPECT_LT(cut->size(), whole->size() + whole->size() / 100);
+  absl::StatusOr<std::string> out = ReadAll(*cut, data.size(), 1 << 20);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(*out == data);
+}
+
 TEST(LzmaCodecTest, WithoutALongEnoughStoredRunStoringIsLzmaCompress) {
   std::mt19937_64 rng(5);
   const std::string data = Repetitive(rng, 500000) + RandomBytes(rng, (1 << 20) - 1) +
@@ -159,13 +176,13 @@ TEST(LzmaCodecTest, WithoutALongEnoughStoredRunStoringIsLzmaCompress) {
   std::vector<bool> marks((data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
   absl::StatusOr<std::string> whole = LzmaCompress(data, 6);
   ASSERT_TRUE(whole.ok());
-  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks) == *whole);
+  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks, 2) == *whole);
   // 15 pieces: shorter than kLzmaMinStoredRun.
   for (size_t i = 8; i < 8 + 15; ++i) marks[i] = true;
-  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks) == *whole);
-  EXPECT_TRUE(*LzmaCompressStoring("", 6, {}) == *LzmaCompress("", 6));
+  EXPECT_TRUE(*LzmaCompressStoring(data, 6, marks, 2) == *whole);
+  EXPECT_TRUE(*LzmaCompressStoring("", 6, {}, 2) == *LzmaCompress("", 6));
   marks.pop_back();
-  EXPECT_EQ(LzmaCompressStoring(data, 6, marks).status().code(),
+  EXPECT_EQ(LzmaCompressStoring(data, 6, marks, 1).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
