@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 namespace patchfarm {
@@ -20,9 +21,19 @@ constexpr int64_t kShortMatch = 64;
 constexpr int64_t kLookBeyond = 96;
 constexpr int64_t kShortSwitchMargin = 28;
 // After a search that finds less than kTinyMatch bytes, the scan skips
-// kTinySkip more positions without searching.
+// kTinySkip more positions without searching. After kTinyRun such searches
+// in a row in bytes that look random (a block of kEntropyBlock bytes with an
+// order-0 entropy of kRandomBits or more: fresh or compressed data, where
+// only chance matches of a few bytes are found), it skips kRandomSkip: a
+// piece of old of 64 bytes or more there is still found (kShortSwitchMargin
+// asks 28 bytes past the search; at kTinySkip, 32 bytes or more were).
+// Code and text stay below 7 bits (a growing skip there lost real matches).
 constexpr int64_t kTinyMatch = 8;
 constexpr int64_t kTinySkip = 3;
+constexpr int64_t kTinyRun = 64;
+constexpr int64_t kRandomSkip = 31;
+constexpr int64_t kEntropyBlock = 4096;
+constexpr double kRandomBits = 7.5;
 // MatchAll cuts new into this many segments per thread, and with threads into
 // segments of at most kMaxSegmentBytes: the last segment taken runs alone, and
 // on a 1 GiB pack one of 64 MiB kept a core idle for 7 of 19 s.
@@ -65,6 +76,8 @@ class SegmentMatcher {
                         std::min(old_size_ - old_pos, end_ - new_pos));
   }
   int64_t LongestMatch(int64_t scan, int64_t* pos);
+  // Whether the block of new around new_pos looks random (kRandomBits).
+  bool LooksRandom(int64_t new_pos);
   // Whether the exact match (scan, pos, len) found beats the current
   // alignment, which matches old_score of its bytes.
   bool Switches(int64_t scan, int64_t pos, int64_t len, int64_t old_score) const;
@@ -79,13 +92,33 @@ class SegmentMatcher {
   const int64_t begin_, end_;
   std::vector<DeltaOp> ops_;
   int64_t last_scan_ = 0, last_pos_ = 0, last_offset_ = 0;
+  int64_t entropy_block_ = -1;  // The block LooksRandom measured last,
+  bool random_block_ = false;   // and what it found.
 };
+
+bool SegmentMatcher::LooksRandom(int64_t new_pos) {
+  const int64_t block = new_pos / kEntropyBlock;
+  if (block == entropy_block_) return random_block_;
+  entropy_block_ = block;
+  const int64_t from = std::max(begin_, block * kEntropyBlock);
+  const int64_t to = std::min(end_, (block + 1) * kEntropyBlock);
+  random_block_ = false;
+  if (to - from < kEntropyBlock / 2) return false;
+  int64_t count[256] = {};
+  for (int64_t k = from; k < to; ++k) ++count[static_cast<uint8_t>(new_[k])];
+  const double n = static_cast<double>(to - from);
+  double sum = 0;  // Of c log2 c.
+  for (int64_t c : count) sum += c > 0 ? static_cast<double>(c) * std::log2(c) : 0;
+  random_block_ = std::log2(n) - sum / n >= kRandomBits;
+  return random_block_;
+}
 
 std::vector<DeltaOp> SegmentMatcher::Run() {
   last_scan_ = begin_;
   last_pos_ = std::min(begin_, old_size_);
   last_offset_ = last_pos_ - begin_;
   int64_t scan = begin_, len = 0, pos = 0;
+  int64_t tiny = 0;  // Searches in a row that found less than kTinyMatch.
   while (scan < end_) {
     int64_t old_score = 0;  // Matches under last_offset_ in [scan, scsc).
     int64_t scsc = scan += len;
@@ -93,6 +126,7 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
     while (scan < end_) {
       int64_t run = RunLength(scan, last_offset_);
       if (run >= kSkipRun) {
+        tiny = 0;
         if (scsc > scan) old_score -= std::min(scsc, scan + run) - scan;
         scan += run;
         scsc = std::max(scsc, scan);
@@ -100,6 +134,7 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
         continue;
       }
       len = LongestMatch(scan, &pos);
+      tiny = len < kTinyMatch ? tiny + 1 : 0;
       for (; scsc < scan + len; ++scsc) {
         if (Same(scsc, last_offset_)) ++old_score;
       }
@@ -110,7 +145,8 @@ std::vector<DeltaOp> SegmentMatcher::Run() {
         // Nothing here to build on (fresh data): the next few positions are
         // skipped; a real match starting among them is still found a little
         // later, and Emit extends it back over them.
-        for (const int64_t stop = std::min(end_, scan + kTinySkip); scan < stop; ++scan) {
+        const int64_t skip = tiny >= kTinyRun && LooksRandom(scan) ? kRandomSkip : kTinySkip;
+        for (const int64_t stop = std::min(end_, scan + skip); scan < stop; ++scan) {
           if (scan < scsc && Same(scan, last_offset_)) --old_score;
         }
         scsc = std::max(scsc, scan);
