@@ -63,8 +63,10 @@ class BoundedDiffer {
   absl::Status RunSegment(const SegmentSpec& spec, const std::string& scratch_dir, ByteSink* out);
   // Pass 1 alone, into `ops`, giving up (Aborted) once more than
   // `max_off_diagonal` bytes of new are off the segments' main diagonals.
+  // The digests are not taken (unless options.old_digest asks old's checked).
   absl::Status MatchNearIdentical(uint64_t max_off_diagonal, OpCollector* ops, bool* index_cached) {
     off_diagonal_limit_ = max_off_diagonal;
+    hashes_ = false;
     return MatchSegments(ops, index_cached);
   }
 
@@ -72,7 +74,7 @@ class BoundedDiffer {
   // Pass 1: the ops of every segment of new, into `control`.
   // Old's chunk index: from options_.chunk_index_cache or options_.index_store
   // if one holds it (then old is not read), else made by reading old, which
-  // also hashes it.
+  // also hashes it (unless MatchNearIdentical needs no digest).
   absl::StatusOr<std::shared_ptr<const BlockIndex>> IndexOld(bool* cached);
   absl::Status MatchSegments(OpSink* control, bool* index_cached);
   // The segment of new at `begin`: the stretches that old holds almost
@@ -127,6 +129,7 @@ class BoundedDiffer {
   Digest old_digest_{}, new_digest_{};
   uint64_t begin_ = 0, end_;  // The bytes of new diffed.
   bool digests_given_ = false;  // RunSegment: old_digest_ and new_digest_ are the spec's.
+  bool hashes_ = true;  // Pass 1 takes old_digest_ and new_digest_ as it reads.
   std::unique_ptr<ControlWriter> control_writer_;  // Encode's, over its control_raw.
   std::string window_;
   uint64_t off_diagonal_ = 0;  // Bytes of new matched off the main diagonals,

@@ -235,11 +235,16 @@ absl::StatusOr<std::shared_ptr<const BlockIndex>> BoundedDiffer::IndexOld(bool* 
     }  // Restore left the index empty.
   }
   Sha256 old_hash;
-  PF_RETURN_IF_ERROR(index->AddAll(old_, [&](absl::string_view piece) { old_hash.Update(piece); }));
-  const Digest hashed = old_hash.Finish();
-  if (!digests_given_) old_digest_ = hashed;
-  if (options_.old_digest && *options_.old_digest != hashed) {
-    return absl::FailedPreconditionError("old is not the file its digest names");
+  const bool hash_old = hashes_ || options_.old_digest;
+  PF_RETURN_IF_ERROR(index->AddAll(old_, [&](absl::string_view piece) {
+    if (hash_old) old_hash.Update(piece);
+  }));
+  if (hash_old) {
+    const Digest hashed = old_hash.Finish();
+    if (!digests_given_) old_digest_ = hashed;
+    if (options_.old_digest && *options_.old_digest != hashed) {
+      return absl::FailedPreconditionError("old is not the file its digest names");
+    }
   }
   if (store != nullptr) {
     store->Save(key, index->Serialize());
@@ -256,7 +261,7 @@ absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
   for (uint64_t begin = begin_; begin < end_; begin += plan_.segment_bytes) {
     segment.resize(static_cast<size_t>(std::min(plan_.segment_bytes, end_ - begin)));
     PF_RETURN_IF_ERROR(ReadExactly(new_, begin, segment.data(), segment.size(), "new"));
-    new_hash.Update(segment);
+    if (hashes_) new_hash.Update(segment);
     PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
   }
   if (!digests_given_) new_digest_ = new_hash.Finish();
