@@ -75,10 +75,19 @@ std::vector<Piece> BoundedDiffer::ChooseWindow(const Votes& votes, uint64_t rang
   // chunks whole, and what lies around them is matched approximately.
   const uint64_t target = std::min(plan_.window_bytes, range_size);
   const size_t voted_count = chosen.size();
-  for (uint64_t d = 1; total < target && d < votes.weight.size(); ++d) {
+  const uint64_t regions = votes.weight.size();
+  // Rounds end where no region lies d away from a voted one, or none fits.
+  uint64_t farthest = 0;
+  for (size_t i = 0; i < voted_count; ++i) {
+    farthest = std::max({farthest, chosen[i], regions - 1 - chosen[i]});
+  }
+  const uint64_t smallest =
+      regions == 0 ? region : std::min(region, old_size - (regions - 1) * region);
+  for (uint64_t d = 1; total < target && d <= farthest && plan_.window_bytes - total >= smallest;
+       ++d) {
     for (size_t i = 0; i < voted_count && total < target; ++i) {
       if (chosen[i] >= d) take(chosen[i] - d);
-      if (total < target && chosen[i] + d < votes.weight.size()) take(chosen[i] + d);
+      if (total < target && chosen[i] + d < regions) take(chosen[i] + d);
     }
   }
   std::sort(chosen.begin(), chosen.end());

@@ -94,12 +94,19 @@ absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int pres
     const size_t begin = std::min(i * kLzmaStoredPiece, data.size());
     const size_t end = std::min(j * kLzmaStoredPiece, data.size());
     if (i == pieces || end - begin >= kLzmaMinStoredRun) {
-      // Coded runs longer than kLzmaMaxCodedRun are cut in equal parts.
-      const size_t cuts = (begin - coded_from + kLzmaMaxCodedRun - 1) / kLzmaMaxCodedRun;
+      // Coded runs longer than kLzmaMaxCodedRun are cut in about equal
+      // parts, at whole pieces from the run's start: LZMA's contexts take
+      // the position's low bits, which a reader counts from the run's start
+      // and a primed encoder from its primer's (kMaxDictionary, a whole
+      // number of pieces, as every part is longer).
+      const size_t run = begin - coded_from;
+      const size_t cuts = (run + kLzmaMaxCodedRun - 1) / kLzmaMaxCodedRun;
+      auto cut = [&](size_t k) {
+        return k == cuts ? begin
+                         : coded_from + run * k / cuts / kLzmaStoredPiece * kLzmaStoredPiece;
+      };
       for (size_t k = 0; k < cuts; ++k) {
-        const size_t from = coded_from + (begin - coded_from) * k / cuts;
-        parts.push_back({from, coded_from + (begin - coded_from) * (k + 1) / cuts, false,
-                         k == 0 ? 0 : std::min<size_t>(kMaxDictionary, from - coded_from),
+        parts.push_back({cut(k), cut(k + 1), false, k == 0 ? 0 : size_t{kMaxDictionary},
                          std::string()});
       }
       if (end > begin) parts.push_back({begin, end, true, 0, std::string()});
@@ -120,7 +127,11 @@ absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int pres
     }
   };
   std::vector<std::thread> helpers;
-  for (int t = 1; t < threads; ++t) helpers.emplace_back(code);
+  const size_t coded_parts =
+      std::count_if(parts.begin(), parts.end(), [](const Part& part) { return !part.stored; });
+  for (size_t t = 1; t < std::min<size_t>(std::max(threads, 1), coded_parts); ++t) {
+    helpers.emplace_back(code);
+  }
   code();
   for (std::thread& helper : helpers) helper.join();
   std::string out;

@@ -31,9 +31,10 @@ absl::StatusOr<std::string> LzmaCompress(absl::string_view data, int preset);
 inline constexpr size_t kLzmaStoredPiece = 64 << 10;
 // Stored runs are at least this long: each one breaks the encoding.
 inline constexpr size_t kLzmaMinStoredRun = 1 << 20;
-// Coded runs are cut in equal parts of at most this, coded apart (on
-// threads); the encoder of each part after the first reads the 8 MiB before
-// it first (its first chunk does not reset the dictionary).
+// Coded runs are cut in the fewest about equal parts of at most this (give
+// or take a piece: cuts fall at whole pieces), coded apart (on threads); the encoder of each part after the
+// first reads the 8 MiB before it first (its first chunk keeps the
+// dictionary).
 inline constexpr size_t kLzmaMaxCodedRun = 16 << 20;
 
 // As LzmaCompress, except that runs of at least kLzmaMinStoredRun bytes of
@@ -41,9 +42,10 @@ inline constexpr size_t kLzmaMaxCodedRun = 16 << 20;
 // caller found them incompressible: fresh random or already compressed bytes)
 // go into LZMA2's uncompressed chunks, without the encoder's search, and each
 // run between them is encoded afresh (its first chunk resets the dictionary).
-// It is one LZMA2 stream to any reader. Without such a run, the bytes of
-// LzmaCompress. `stored` has one entry per piece, the last one short. The
-// coded runs take up to `threads` threads; the bytes are the same for any.
+// It is one LZMA2 stream to any reader. Without a stored run or a coded run
+// over kLzmaMaxCodedRun, the bytes of LzmaCompress. `stored` has one entry
+// per piece, the last one short. The coded parts take up to `threads`
+// threads; the bytes are the same for any.
 absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int preset,
                                                 const std::vector<bool>& stored, int threads);
 

@@ -169,6 +169,26 @@ TEST(LzmaCodecTest, LongCodedRunsAreCutAndCodedApartAfterReadingWhatCameBefore) 
   EXPECT_TRUE(*out == data);
 }
 
+// Cuts fall where the reader's position agrees with the primed encoder's
+// (LZMA's contexts take the position's low bits): a run of odd length at
+// the end, cut in two, and one of 40 MiB between stored runs, cut in three.
+TEST(LzmaCodecTest, CutsOfAnyRunDecode) {
+  std::mt19937_64 rng(7);
+  const std::string fresh = RandomBytes(rng, kLzmaMinStoredRun);
+  for (bool stored_after : {false, true}) {
+    const size_t run = stored_after ? 40 << 20 : kLzmaMaxCodedRun + 2;
+    const std::string data = fresh + Repetitive(rng, run) + (stored_after ? fresh : "");
+    std::vector<bool> marks((data.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
+    Mark(&marks, 0, fresh.size());
+    if (stored_after) Mark(&marks, fresh.size() + run, data.size());
+    absl::StatusOr<std::string> stream = LzmaCompressStoring(data, 0, marks, 2);
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    absl::StatusOr<std::string> out = ReadAll(*stream, data.size(), 1 << 20);
+    ASSERT_TRUE(out.ok()) << run << ": " << out.status();
+    EXPECT_TRUE(*out == data) << run;
+  }
+}
+
 TEST(LzmaCodecTest, WithoutALongEnoughStoredRunStoringIsLzmaCompress) {
   std::mt19937_64 rng(5);
   const std::string data = Repetitive(rng, 500000) + RandomBytes(rng, (1 << 20) - 1) +

@@ -80,7 +80,7 @@ ZstdStreamWriter::~ZstdStreamWriter() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cc
 
 uint64_t ZstdStreamWriter::MemoryFor(uint64_t content_size, const ZstdOptions& options) {
   ZSTD_compressionParameters params = ZSTD_getCParams(options.level, content_size, 0);
-  params.windowLog = std::min<unsigned>(params.windowLog, WindowLogFor(content_size, options));
+  params.windowLog = WindowLogFor(content_size, options);  // As Create sets it.
   params = ZSTD_adjustCParams(params, content_size, 0);
   // zstd's estimate falls about a quarter short at levels 18-19 (measured
   // on this machine); with workers, each holds a context and its jobs' input,
