@@ -600,10 +600,10 @@ std::string DiffStreamOf(PatchMethod method, size_t first_entries, int model_bit
 absl::StatusOr<std::string> CompressSideStream(absl::string_view raw, PatchMethod method,
                                                const DiffOptions& options) {
   if (IsLzma(method)) {
-    std::vector<bool> stored;
-    for (size_t at = 0; at < raw.size(); at += kLzmaStoredPiece) {
-      PF_ASSIGN_OR_RETURN(bool incompressible, Incompressible(raw.substr(at, kLzmaStoredPiece)));
-      stored.push_back(incompressible);
+    std::vector<bool> stored((raw.size() + kLzmaStoredPiece - 1) / kLzmaStoredPiece, false);
+    for (size_t i = 0; raw.size() >= kLzmaMinStoredRun && i < stored.size(); ++i) {
+      PF_ASSIGN_OR_RETURN(stored[i],
+                          Incompressible(raw.substr(i * kLzmaStoredPiece, kLzmaStoredPiece)));
     }
     return LzmaCompressStoring(raw, LzmaPresetFor(options.level), stored, options.threads);
   }
