@@ -4,6 +4,8 @@
 #include "core/delta/bounded_diff.h"
 
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader.
+#include <zstd.h>
 
 #include <cstring>
 #include <map>
@@ -222,6 +224,26 @@ TEST(BoundedDiffTest, IncompressibleRunsOfExtraGetFramesOfTheirOwn) {
   header = InspectPatch(plain_source);
   ASSERT_TRUE(header.ok()) << header.status();
   EXPECT_EQ(header->method, PatchMethod::kStreams);
+}
+
+TEST(BoundedDiffTest, FramesUseTheLargestWindowReadersTake) {
+  std::mt19937_64 rng(13);
+  const std::string old = RandomBytes(rng, 1 << 20), new_file = Words(rng, 20 << 20);
+  DiffOptions options;
+  options.max_memory = uint64_t{256} << 20;
+  options.level = 3;
+  std::string patch;
+  StringSink sink(&patch);
+  StringSource old_source(old), new_source(new_file);
+  ASSERT_TRUE(DiffBounded(old_source, new_source, ScratchDir(), &sink, options, nullptr).ok());
+  StringSource patch_source(patch);
+  absl::StatusOr<PatchHeader> header = InspectPatch(patch_source);
+  ASSERT_TRUE(header.ok()) << header.status();
+  const StreamExtent extra = header->ExtraFrames()[0];
+  ASSERT_GT(extra.raw_size, uint64_t{16} << 20);
+  ZSTD_frameHeader frame;
+  ASSERT_EQ(ZSTD_getFrameHeader(&frame, patch.data() + extra.offset, extra.compressed_size), 0u);
+  EXPECT_EQ(frame.windowSize, uint64_t{1} << kMaxStreamWindowLog);
 }
 
 TEST(BoundedDiffTest, PlansWithinTheBudget) {
