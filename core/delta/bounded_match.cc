@@ -273,7 +273,7 @@ absl::Status BoundedDiffer::MatchSegments(OpSink* control, bool* index_cached) {
     if (hashes_) new_hash.Update(segment);
     PF_RETURN_IF_ERROR(MatchSegment(index, begin, segment, control));
   }
-  if (!digests_given_) new_digest_ = new_hash.Finish();
+  if (hashes_ && !digests_given_) new_digest_ = new_hash.Finish();
   return absl::OkStatus();
 }
 

@@ -145,7 +145,8 @@ absl::Status SaveJoinedIndex(const std::vector<const ByteSource*>& parts,
     return absl::InvalidArgumentError(absl::StrCat("index parts end at ", next, " of ",
                                                    first.old_size, " bytes of old"));
   }
-  options.index_store->Save(ChunkIndexKey(index.Parameters(), *options.old_digest), index.Serialize());
+  options.index_store->Save(ChunkIndexKey(index.Parameters(), *options.old_digest),
+                            index.Serialize());
   return absl::OkStatus();
 }
 

@@ -32,9 +32,9 @@ inline constexpr size_t kLzmaStoredPiece = 64 << 10;
 // Stored runs are at least this long: each one breaks the encoding.
 inline constexpr size_t kLzmaMinStoredRun = 1 << 20;
 // Coded runs are cut in the fewest about equal parts of at most this (give
-// or take a piece: cuts fall at whole pieces), coded apart (on threads); the encoder of each part after the
-// first reads the 8 MiB before it first (its first chunk keeps the
-// dictionary).
+// or take a piece: cuts fall at whole pieces), coded apart (on threads); the
+// encoder of each part after the first reads the 8 MiB before it first (its
+// first chunk keeps the dictionary).
 inline constexpr size_t kLzmaMaxCodedRun = 16 << 20;
 
 // As LzmaCompress, except that runs of at least kLzmaMinStoredRun bytes of
