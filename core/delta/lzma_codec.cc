@@ -16,6 +16,8 @@ namespace {
 constexpr size_t kInBytes = 64 << 10;
 constexpr size_t kOutBytes = 128 << 10;
 constexpr uint32_t kMaxDictionary = 8 << 20;
+static_assert(kLzmaPrimerBytes % kLzmaStoredPiece == 0 && kLzmaPrimerBytes <= kMaxDictionary,
+              "primers are whole pieces within the dictionary");
 
 absl::Status FromLzma(lzma_ret rc, absl::string_view context, absl::StatusCode code) {
   const char* what = rc == LZMA_MEM_ERROR      ? "out of memory"
@@ -97,7 +99,7 @@ absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int pres
       // Coded runs longer than kLzmaMaxCodedRun are cut in about equal
       // parts, at whole pieces from the run's start: LZMA's contexts take
       // the position's low bits, which a reader counts from the run's start
-      // and a primed encoder from its primer's (kMaxDictionary, a whole
+      // and a primed encoder from its primer's (kLzmaPrimerBytes, a whole
       // number of pieces, as every part is longer).
       const size_t run = begin - coded_from;
       const size_t cuts = (run + kLzmaMaxCodedRun - 1) / kLzmaMaxCodedRun;
@@ -106,7 +108,7 @@ absl::StatusOr<std::string> LzmaCompressStoring(absl::string_view data, int pres
                          : coded_from + run * k / cuts / kLzmaStoredPiece * kLzmaStoredPiece;
       };
       for (size_t k = 0; k < cuts; ++k) {
-        parts.push_back({cut(k), cut(k + 1), false, k == 0 ? 0 : size_t{kMaxDictionary},
+        parts.push_back({cut(k), cut(k + 1), false, k == 0 ? 0 : kLzmaPrimerBytes,
                          std::string()});
       }
       if (end > begin) parts.push_back({begin, end, true, 0, std::string()});

@@ -108,7 +108,9 @@ TEST(LzmaCodecTest, CorruptStreamsNeverOverrunTheirSize) {
     absl::StatusOr<std::string> out = ReadAll(bad, data.size(), 4096);
     // LZMA2 has no checksum (the patch's stream table does): a flip may
     // decode, but only to exactly the declared size.
-    if (out.ok()) EXPECT_EQ(out->size(), data.size());
+    if (out.ok()) {
+      EXPECT_EQ(out->size(), data.size());
+    }
   }
 }
 
