@@ -99,10 +99,6 @@ class ReferencePredictor {
   uint64_t predictions() const { return predictions_; }
 
  private:
-  // If an x86-64 instruction with a rel32 operand starts at `op` (`avail`
-  // bytes readable), the operand's offset from it; else 0.
-  static int X86OperandOffset(const uint8_t* op, int64_t avail);
-  friend std::string MaskReferences(absl::string_view data, InstructionSet set);
   // Predicts the reference at region offset `p` if there is one: writes the
   // predicted bytes (to `base` or pending_) and returns the bytes it spans
   // from p; 0 if none.
