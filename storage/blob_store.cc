@@ -177,7 +177,13 @@ absl::StatusOr<Digest> BlobStore::PutFile(const std::string& path) {
 absl::StatusOr<Digest> BlobStore::PutSource(const ByteSource& source) {
   uint64_t size = 0;
   PF_ASSIGN_OR_RETURN(Digest digest, HashSource(source, &size));
-  if (Has(digest)) return digest;
+  PF_RETURN_IF_ERROR(PutSource(source, digest, size));
+  return digest;
+}
+
+absl::Status BlobStore::PutSource(const ByteSource& source, const Digest& digest,
+                                  uint64_t size) {
+  if (Has(digest)) return absl::OkStatus();
   PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, BeginUpload(digest, size, 0, /*restart=*/true));
   std::string buffer(1 << 20, '\0');
   for (uint64_t offset = 0; offset < size;) {
@@ -186,8 +192,7 @@ absl::StatusOr<Digest> BlobStore::PutSource(const ByteSource& source) {
     PF_RETURN_IF_ERROR(upload->Append(absl::string_view(buffer.data(), n)));
     offset += n;
   }
-  PF_RETURN_IF_ERROR(upload->Commit());
-  return digest;
+  return upload->Commit();
 }
 
 absl::StatusOr<Digest> BlobStore::Put(absl::string_view data) {

@@ -58,6 +58,29 @@ TEST(BlobStore, WrongBytesAreRefusedAndDropped) {
   EXPECT_FALSE((*too_long)->Append("12345").ok());
 }
 
+TEST(BlobStore, PutSourceWithItsDigestStoresOnceAndStillVerifies) {
+  auto store = NewStore("put_hashed");
+  const std::string data(2 << 20, 'p');
+  const Digest digest = Sha256Of(data);
+  StringSource source(data);
+  ASSERT_TRUE(store->PutSource(source, digest, data.size()).ok());
+  EXPECT_TRUE(store->Has(digest));
+  EXPECT_TRUE(store->PutSource(source, digest, data.size()).ok());  // Already there.
+  // A caller's wrong digest or size stores nothing.
+  const std::string other(1 << 20, 'q');
+  StringSource other_source(other);
+  const Digest wrong = Sha256Of("not these bytes");
+  EXPECT_EQ(store->PutSource(other_source, wrong, other.size()).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(store->Has(wrong));
+  EXPECT_EQ(store->ReceivedBytes(wrong), 0u);
+  const Digest right = Sha256Of(other);
+  EXPECT_FALSE(store->PutSource(other_source, right, other.size() + 1).ok());
+  EXPECT_FALSE(store->Has(right));
+  ASSERT_TRUE(store->PutSource(other_source, right, other.size()).ok());
+  EXPECT_TRUE(store->Has(right));
+}
+
 TEST(BlobStore, EvictsLeastRecentlyUsedButKeeps) {
   auto store = NewStore("evict");
   auto a = store->Put(std::string(1000, 'a'));

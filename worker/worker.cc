@@ -262,16 +262,15 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   if (status.ok()) {
     absl::StatusOr<Digest> hashed = HashSource(**package, &package_size);
     status = hashed.status();
-    if (status.ok()) active->pins.push_back(cache_->PinBlob(*hashed));  // Kept until uploaded.
-  }
-  if (status.ok()) {
-    absl::StatusOr<Digest> stored = cache_->PutSource(**package);
-    status = stored.status();
     if (status.ok()) {
-      digest = *stored;
-      absl::StatusOr<std::string> path = cache_->PathOf(digest);
-      status = path.ok() ? UploadMissing(blobs_.get(), {{digest, *path}}) : path.status();
+      digest = *hashed;
+      active->pins.push_back(cache_->PinBlob(digest));  // Kept until uploaded.
     }
+  }
+  if (status.ok()) status = cache_->PutSource(**package, digest, package_size);
+  if (status.ok()) {
+    absl::StatusOr<std::string> path = cache_->PathOf(digest);
+    status = path.ok() ? UploadMissing(blobs_.get(), {{digest, *path}}) : path.status();
   }
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
