@@ -1,7 +1,9 @@
 // Times ParallelSuffixSort on one file (of less than 2 GiB) with 1 and 2
 // threads, best of `runs`, and checks that both give the same array.
 // Usage: bazel run //bench:suffix_sort -- FILE [RUNS]
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -21,6 +23,10 @@ int Run(const std::string& path, int runs) {
     return 1;
   }
   absl::string_view text = (*file)->data();
+  if (text.size() >= static_cast<uint64_t>(INT32_MAX)) {
+    std::fprintf(stderr, "the sort takes files below 2 GiB\n");
+    return 1;
+  }
   std::vector<int32_t> sa[2] = {std::vector<int32_t>(text.size()),
                                 std::vector<int32_t>(text.size())};
   for (int threads : {1, 2}) {
@@ -53,5 +59,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: suffix_sort FILE [RUNS]\n");
     return 2;
   }
-  return patchfarm::Run(argv[1], argc > 2 ? std::atoi(argv[2]) : 3);
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+  if (runs < 1) {
+    std::fprintf(stderr, "RUNS: a number of runs, 1 or more\n");
+    return 2;
+  }
+  return patchfarm::Run(argv[1], runs);
 }

@@ -107,8 +107,9 @@ class BlobStore {
   // Stores the bytes of `source` (read twice: to hash, then to store). As PutFile.
   absl::StatusOr<Digest> PutSource(const ByteSource& source);
   // As PutSource, for a caller that has hashed `source` already: `digest`
-  // and `size` are its hash and length (read once, to store; the stored
-  // bytes are hashed again before they count, as every upload's are).
+  // and `size` are its hash and length. A blob already stored is left as it
+  // is (nothing read); else `source` is read once, to store, and the stored
+  // bytes are hashed again before they count, as every upload's are.
   absl::Status PutSource(const ByteSource& source, const Digest& digest, uint64_t size);
   // Stores `data`; returns its digest. As PutFile.
   absl::StatusOr<Digest> Put(absl::string_view data);

@@ -100,35 +100,38 @@ std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp
 }
 
 // Whether predicting references of `set` (through all of `ops`) leaves fewer
-// non-zero diff bytes than `raw` has in a sample: the diff bytes from the
-// first op on until they hold an eighth of raw's non-zero ones, or
-// kMaxSampleBytes of them. Counts without keeping any stream.
+// non-zero diff bytes than `raw` (unpredicted, or predicted for another
+// instruction set) has in a sample: the diff bytes from the first op on until
+// they hold an eighth of raw's non-zero ones, or kMaxSampleBytes of them.
+// Counts without keeping any stream.
 bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new_data,
                                const std::vector<DeltaOp>& ops, const RawStreams& raw,
                                InstructionSet set) {
   const ReferenceMap map(ops);
   ReferencePredictor predictor(&map, static_cast<int64_t>(old_data.size()), set);
   uint8_t base[64 << 10];
-  uint64_t predicted = 0, unpredicted = 0, sampled = 0;
-  for (size_t k = 0; k < ops.size() && unpredicted * 8 < raw.nonzero_diff_bytes &&
+  const auto* raw_diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
+  uint64_t predicted = 0, current = 0, sampled = 0;  // Non-zero bytes: `set`'s, raw's.
+  for (size_t k = 0; k < ops.size() && current * 8 < raw.nonzero_diff_bytes &&
                      sampled < kMaxSampleBytes;
-       ++k) {
+       raw_diff += ops[k].diff_len, ++k) {
     const DeltaOp& op = ops[k];
     if (op.diff_len > 0) predictor.StartRegion(op.old_pos, op.new_pos, op.diff_len);
     for (int64_t at = 0; at < op.diff_len && sampled < kMaxSampleBytes;) {
-      const int64_t n = std::min<int64_t>(sizeof base, op.diff_len - at);
-      const auto* old_bytes = reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos + at;
-      predictor.Fill(at, old_bytes, n, base);
+      const int64_t n = std::min<int64_t>({int64_t{sizeof base}, op.diff_len - at,
+                                           static_cast<int64_t>(kMaxSampleBytes - sampled)});
+      predictor.Fill(at, reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos + at, n,
+                     base);
       const auto* want = reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos + at;
       for (int64_t i = 0; i < n; ++i) {
         predicted += want[i] != base[i];
-        unpredicted += want[i] != old_bytes[i];
+        current += raw_diff[at + i] != 0;
       }
       at += n;
       sampled += n;
     }
   }
-  return predicted < unpredicted;
+  return predicted < current;
 }
 
 // Writes diff[i] = new_bytes[i] - bases[i] for i < n and returns how many

@@ -18,6 +18,8 @@ constexpr size_t kOutBytes = 128 << 10;
 constexpr uint32_t kMaxDictionary = 8 << 20;
 static_assert(kLzmaPrimerBytes % kLzmaStoredPiece == 0 && kLzmaPrimerBytes <= kMaxDictionary,
               "primers are whole pieces within the dictionary");
+static_assert(kLzmaPrimerBytes <= kLzmaMaxCodedRun / 2 - kLzmaStoredPiece,
+              "every part a primer precedes is longer than it");
 
 absl::Status FromLzma(lzma_ret rc, absl::string_view context, absl::StatusCode code) {
   const char* what = rc == LZMA_MEM_ERROR      ? "out of memory"

@@ -37,7 +37,7 @@ inline constexpr size_t kLzmaMinStoredRun = 1 << 20;
 // first (its first chunk keeps the dictionary).
 inline constexpr size_t kLzmaMaxCodedRun = 16 << 20;
 // Reading costs an encoder nearly what coding does: on a 1 GiB game pack's
-// extra stream, primers of 8 MiB took 2 of its 6 seconds (2 threads), and
+// extra stream, primers of 8 MiB took 2 of its 8 seconds (2 threads), and
 // 2 MiB costs 18 KB of its 55 MB (1 MiB: 50 KB); on biome 2.5.4 -> 2.5.15's
 // (new code, 7.2 MB coded) 1 of 5.8 seconds, for 45 KB (4 MiB: 16 KB).
 inline constexpr size_t kLzmaPrimerBytes = 2 << 20;

@@ -181,8 +181,9 @@ int32_t SortTypeBStar(const uint8_t* t, int32_t* sa, int32_t n, int threads, Buc
 // wasted load, never a wrong result.
 constexpr int32_t kPrefetchAhead = 64;
 
-__attribute__((always_inline)) inline void PrefetchBefore(const uint8_t* t, int32_t s) {
-  if (s > 1) __builtin_prefetch(t + s - 2);
+__attribute__((always_inline)) inline void PrefetchBefore(const uint8_t* t, int32_t n,
+                                                          int32_t s) {
+  if (s > 1 && s <= n) __builtin_prefetch(t + s - 2);
 }
 
 // Stage 2: the order of the type-B suffixes from the B* ones (right to left),
@@ -193,7 +194,7 @@ void ConstructSuffixArray(const uint8_t* t, int32_t* sa, int32_t n, int32_t m, B
       int32_t* k = nullptr;
       int32_t c2 = -1;
       for (int32_t *i = sa + bk->BStar(c1, c1 + 1), *j = sa + bk->A(c1 + 1) - 1; i <= j; --j) {
-        if (j - i >= kPrefetchAhead) PrefetchBefore(t, j[-kPrefetchAhead]);
+        if (j - i >= kPrefetchAhead) PrefetchBefore(t, n, j[-kPrefetchAhead]);
         int32_t s = *j;
         if (0 < s) {
           *j = ~s;
@@ -214,7 +215,7 @@ void ConstructSuffixArray(const uint8_t* t, int32_t* sa, int32_t n, int32_t m, B
   int32_t* k = sa + bk->A(c2);
   *k++ = t[n - 2] < c2 ? ~(n - 1) : n - 1;
   for (int32_t *i = sa, *j = sa + n; i < j; ++i) {
-    if (j - i > kPrefetchAhead) PrefetchBefore(t, i[kPrefetchAhead]);
+    if (j - i > kPrefetchAhead) PrefetchBefore(t, n, i[kPrefetchAhead]);
     int32_t s = *i;
     if (0 < s) {
       const int32_t c0 = t[--s];

@@ -26,7 +26,8 @@
 
 namespace patchfarm {
 
-// Writes the suffix array of `text` to sa[0, text.size()) using up to
+// Writes the suffix array of `text` to sa[0, text.size()) (initialised, to
+// any values: the sort reads entries ahead of writing them) using up to
 // `threads` threads (the caller's among them; fewer if the system starts
 // fewer). InvalidArgument if text is 2^31 - 1 bytes or more. With a
 // libdivsufsort other than 2.0.1, whose internals may differ, it is

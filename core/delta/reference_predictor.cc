@@ -113,9 +113,9 @@ int X86OperandOffset(const uint8_t* op, int64_t avail) {
 }
 
 // The first two bytes of the x86-64 instructions X86OperandOffset finds an
-// operand in (whatever follows them): one table look-up skips nearly every
-// other position of code, where testing the first byte alone let a fifth of
-// them through to the full test.
+// operand in (whatever follows them): one table look-up skips nearly all
+// positions of code, where testing the first byte alone let a fifth of them
+// through to the full test.
 struct X86Starts {
   X86Starts() {
     for (int pair = 0; pair < 1 << 16; ++pair) {
