@@ -46,6 +46,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -221,6 +222,10 @@ class Coordinator {
   // Creates (stores and queues) the index and segment jobs of `*job`, which
   // stays queued but out of the queue; reuses those already done.
   absl::Status SplitLocked(v1::StoredJob* job);
+  // The queue places of the split pair `job`'s segments `ranges` (ranges of
+  // new): the costliest-looking first, judged by samples of new's blob.
+  absl::StatusOr<std::vector<uint64_t>> SegmentQueuePartsLocked(
+      const v1::StoredJob& job, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
   // True if every segment job of the split pair `job` is done.
   bool SegmentsDoneLocked(const v1::StoredJob& job) const;
   // True if every index job of the pair of the segment job `segment` is done.

@@ -53,6 +53,7 @@ void Coordinator::QueueLocked(const v1::StoredJob& job) {
   // A pair's index jobs and its segment jobs are never queued at once.
   const uint64_t part = job.parent_job_id().empty() ? 0
                         : job.index_end() > 0     ? job.index_begin() + 1
+                        : job.queue_part() > 0    ? job.queue_part()
                                                   : job.segment_begin() + 1;
   queue_.Push(job.status().job_id(), job.priority(), job.seq(), job.old_manifest_digest(), part);
 }

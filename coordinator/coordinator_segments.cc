@@ -6,9 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
+#include "common/file.h"
 #include "coordinator/store_keys.h"
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
+#include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
 
@@ -42,6 +44,43 @@ v1::StoredJob ChildJob(const v1::StoredJob& job, const std::string& id) {
 bool IsIndexJob(const v1::StoredJob& job) { return job.index_end() > 0; }
 
 constexpr uint64_t kMinIndexPartBytes = uint64_t{1} << 20;
+
+// Segment jobs are handed out costliest first, so that the last ones to run
+// are short: on an 8 GiB game pack with two workers, the segment that held
+// code of several builds (18 s, against 1-4 s for most) was taken last and
+// ran alone. The cost is guessed from kCostSamples pieces of 64 KiB spread
+// over each segment of new: those that zstd's fastest level shrinks (code,
+// text, raw assets) are what the engine spends its time on; fresh random or
+// compressed bytes it stores at once.
+constexpr int kCostSamples = 8;
+constexpr uint64_t kCostPiece = uint64_t{64} << 10;
+
+// The queue places (1 first) of the segments `ranges` of `new_file`: by the
+// count of their compressible samples, most first, then by offset.
+absl::StatusOr<std::vector<uint64_t>> QueueParts(
+    const ByteSource& new_file, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::vector<int> compressible(ranges.size(), 0);
+  std::string piece;
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    const auto [begin, end] = ranges[k];
+    if (end - begin < kCostPiece) continue;
+    for (int i = 0; i < kCostSamples; ++i) {
+      const uint64_t at = begin + (end - begin - kCostPiece) * i / (kCostSamples - 1);
+      piece.resize(kCostPiece);
+      PF_ASSIGN_OR_RETURN(size_t got, new_file.ReadAt(at, piece.data(), piece.size()));
+      piece.resize(got);
+      PF_ASSIGN_OR_RETURN(bool incompressible, Incompressible(piece));
+      compressible[k] += !incompressible;
+    }
+  }
+  std::vector<size_t> order(ranges.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return compressible[a] > compressible[b]; });
+  std::vector<uint64_t> parts(ranges.size());
+  for (size_t place = 0; place < order.size(); ++place) parts[order[place]] = place + 1;
+  return parts;
+}
 
 }  // namespace
 
@@ -81,16 +120,22 @@ absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
     index.set_index_part_bytes(job->index_part_bytes());
     children.push_back(std::move(index));
   }
-  k = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (uint64_t begin = 0; begin < size; begin += step) {
-    const uint64_t end = begin + std::min(step, size - begin);
-    const std::string segment_id = absl::StrCat(id, ".s", k++);
+    ranges.push_back({begin, begin + std::min(step, size - begin)});
+  }
+  // Without a readable new (or a sample), the segments queue by offset.
+  absl::StatusOr<std::vector<uint64_t>> queue_parts = SegmentQueuePartsLocked(*job, ranges);
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    const auto [begin, end] = ranges[k];
+    const std::string segment_id = absl::StrCat(id, ".s", k);
     job->add_segment_job_ids(segment_id);
     if (kept(segment_id, begin, end)) continue;
     v1::StoredJob segment = ChildJob(*job, segment_id);
     segment.mutable_status()->set_new_size(end - begin);
     segment.set_segment_begin(begin);
     segment.set_segment_end(end);
+    if (queue_parts.ok()) segment.set_queue_part((*queue_parts)[k]);
     children.push_back(std::move(segment));
   }
   std::vector<StoreWrite> writes;
@@ -110,6 +155,20 @@ absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
                          " segment_bytes=", step, " index_parts=", job->index_job_ids_size()));
   QueueLocked(*job);  // Joined at once if every segment was done already.
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint64_t>> Coordinator::SegmentQueuePartsLocked(
+    const v1::StoredJob& job, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> new_manifest,
+                      ManifestLocked(job.new_manifest_digest()));
+  if (new_manifest->entries_size() != 1) {
+    return absl::InternalError("a file job's manifests hold one entry each");
+  }
+  Digest digest{};
+  PF_RETURN_IF_ERROR(ParseDigest(new_manifest->entries(0).digest(), &digest));
+  PF_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(digest));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> new_file, FileSource::Open(path));
+  return QueueParts(*new_file, ranges);
 }
 
 bool Coordinator::SegmentsDoneLocked(const v1::StoredJob& job) const {

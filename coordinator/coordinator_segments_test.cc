@@ -1,9 +1,9 @@
 // Segment jobs in the coordinator (fake clock, in-memory store, real blob
 // store, index parts and segments): a huge pair is split, its index jobs run
 // and are checked, its segments are queued once they are all done (with the
-// parts to join), run and are checked, the join is queued once they are all
-// done, survives a restart, and an index job or a segment failing for good
-// fails the pair.
+// parts to join; the costliest-looking first), run and are checked, the
+// join is queued once they are all done, survives a restart, and an index
+// job or a segment failing for good fails the pair.
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -30,6 +30,11 @@ class SegmentsTest : public ::testing::Test {
     std::mt19937_64 rng(1);
     old_.resize(5 << 19);  // 2.5 MiB: three index parts.
     for (char& c : old_) c = static_cast<char>(rng());
+    // Text in [0.5, 1) MiB of old, which the move below takes to the end of
+    // new: the one segment that looks costly is new's last.
+    for (size_t at = 1 << 19; at < (1 << 20); ++at) {
+      old_[at] = "config name = value;\n"[at % 21] + static_cast<char>(rng() % 4 == 0);
+    }
     new_ = old_.substr(1 << 20) + old_.substr(0, 1 << 20);  // A move.
     new_[5000] ^= 1;
     Reopen();
@@ -166,8 +171,12 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
 
   std::vector<v1::Job> jobs = Acquire("w1", 10);
   ASSERT_EQ(jobs.size(), 3u);  // 2.5 MiB in segments of 1 MiB at most.
+  // The text's segment first (it looks costliest), then the others by offset
+  // (the same order after the restart above, from the stored records).
+  EXPECT_EQ(jobs[0].segment_end(), new_.size());
+  EXPECT_EQ(jobs[1].segment_begin(), 0u);
   at = 0;
-  for (const v1::Job& job : jobs) {
+  for (const v1::Job& job : {jobs[1], jobs[2], jobs[0]}) {
     EXPECT_EQ(job.segment_begin(), at);
     EXPECT_GT(job.segment_end(), job.segment_begin());
     EXPECT_EQ(std::vector<std::string>(job.index_digests().begin(), job.index_digests().end()),
