@@ -124,8 +124,12 @@ TEST_F(PublisherRetentionTest, ChainForTheLastKeepChainVersionsCumulativeForTheW
   ASSERT_TRUE(coordinator_->Status(&context, request, &status).ok());
   for (const v1::ReleaseStatus& r : status.releases()) {
     const std::string& v = r.release().version();
-    if (v == "2.0" || v == "3.0" || v == "5.0") EXPECT_EQ(r.jobs_size(), 0) << v;
-    if (v == "7.0") EXPECT_EQ(r.jobs_size(), 1) << "its chain link from 6.0";
+    if (v == "2.0" || v == "3.0" || v == "5.0") {
+      EXPECT_EQ(r.jobs_size(), 0) << v;
+    }
+    if (v == "7.0") {
+      EXPECT_EQ(r.jobs_size(), 1) << "its chain link from 6.0";
+    }
   }
 }
 
