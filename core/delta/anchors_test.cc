@@ -79,6 +79,67 @@ TEST(AnchorsTest, ReducedOldKeepsWhatNoAnchorCoversAndMapsBack) {
   EXPECT_TRUE(everything.bytes().empty());
 }
 
+// Old's repeated chunks are found exactly; runs of them whose first copies
+// no anchor covers are left out of the sort, and matches into them are found
+// in their first copies.
+TEST(AnchorsTest, ReducedOldLeavesRepeatsToTheirFirstCopies) {
+  std::mt19937_64 rng(11);
+  const std::string a = RandomBytes(rng, 30000), b = RandomBytes(rng, 40000);
+  const std::string c = RandomBytes(rng, 20000), d = RandomBytes(rng, 30000);
+  // a's and b's bytes come again later in old: [110000, 140000) and [160000, 200000).
+  const std::string old_data = a + b + d + c + a + RandomBytes(rng, 20000) + b;
+  const std::string new_data = b + RandomBytes(rng, 5000) + a;
+  std::vector<Repeat> repeats;
+  const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, 4096, &repeats);
+  ASSERT_FALSE(repeats.empty());
+  int64_t repeated = 0, last = 0;
+  for (const Repeat& r : repeats) {
+    EXPECT_GE(r.old_pos, last);
+    EXPECT_LT(r.first_pos + r.length, r.old_pos + 1);
+    EXPECT_EQ(old_data.substr(r.first_pos, r.length), old_data.substr(r.old_pos, r.length));
+    repeated += r.length;
+    last = r.old_pos + r.length;
+  }
+  EXPECT_GE(repeated, 60000);  // Nearly all of a's and b's second copies.
+  EXPECT_LE(repeated, 70000);
+
+  // Without anchors, the second copies go (but for their first and last
+  // chunks, which content-defined cuts may leave different).
+  const ReducedOld unanchored(old_data, {}, repeats);
+  EXPECT_LT(unanchored.bytes().size(), old_data.size() - 60000);
+  int64_t left = 0;
+  for (int64_t pos = 0; pos < static_cast<int64_t>(unanchored.bytes().size()); pos += 101) {
+    EXPECT_EQ(unanchored.bytes()[pos], old_data[unanchored.ToOld(pos, &left)]);
+  }
+  auto copies = [](const std::string& text, const std::string& piece) {
+    int count = 0;
+    for (size_t at = text.find(piece); at != std::string::npos; at = text.find(piece, at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  EXPECT_EQ(copies(unanchored.bytes(), a.substr(1000, 20000)), 1);
+  EXPECT_EQ(copies(unanchored.bytes(), b.substr(1000, 30000)), 1);
+  // With a's first copy under an anchor, a's second copy stays.
+  const std::vector<Anchor> on_a = {{0, 0, 30000}};
+  const ReducedOld anchored(old_data, on_a, repeats);
+  EXPECT_EQ(copies(anchored.bytes(), a.substr(1000, 20000)), 1);
+  EXPECT_EQ(copies(anchored.bytes(), b.substr(1000, 30000)), 1);
+
+  // Matching finds new's copies of a and b whole, whichever copy it uses.
+  absl::StatusOr<std::optional<std::vector<DeltaOp>>> ops =
+      MatchAnchored(old_data, new_data, MatchOptions(), 100);
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  ASSERT_TRUE(ops->has_value());
+  int64_t same = 0;
+  for (const DeltaOp& op : **ops) {
+    for (int64_t i = 0; i < op.diff_len; ++i) {
+      same += old_data[op.old_pos + i] == new_data[op.new_pos + i];
+    }
+  }
+  EXPECT_GE(same, 70000);
+}
+
 // Matching with anchors covers new in order from within old, every byte under
 // an anchor matched exactly; old with no anchors is left to the caller.
 TEST(AnchorsTest, MatchAnchoredCoversNewOrDeclines) {

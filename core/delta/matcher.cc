@@ -303,11 +303,15 @@ absl::Status CheckOpsCover(const std::vector<DeltaOp>& ops, uint64_t old_size,
 absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
     absl::string_view old_data, absl::string_view new_data, const MatchOptions& options,
     uint64_t max_sorted_percent) {
-  const std::vector<Anchor> anchors = FindAnchors(old_data, new_data, kMinAnchorBytes);
-  const ReducedOld reduced(old_data, anchors);
-  if (reduced.bytes().size() * 100 > old_data.size() * max_sorted_percent) {
+  std::vector<Repeat> repeats;
+  const std::vector<Anchor> anchors =
+      FindAnchors(old_data, new_data, kMinAnchorBytes, &repeats);
+  // Whether anchors pay is judged without the repeats: old sorted whole may
+  // come from a cache (DiffOptions::index_store), old without them may not.
+  if ((old_data.size() - AnchoredOldBytes(anchors)) * 100 > old_data.size() * max_sorted_percent) {
     return std::optional<std::vector<DeltaOp>>();
   }
+  const ReducedOld reduced(old_data, anchors, repeats);
   absl::StatusOr<SuffixIndex> index = SuffixIndex::Build(reduced.bytes(), options.threads);
   if (!index.ok()) return index.status();
   const Anchored anchored{&anchors, &reduced};
