@@ -4,9 +4,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
-#include "common/file.h"
 #include "coordinator/store_keys.h"
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
@@ -126,6 +126,10 @@ absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
   }
   // Without a readable new (or a sample), the segments queue by offset.
   absl::StatusOr<std::vector<uint64_t>> queue_parts = SegmentQueuePartsLocked(*job, ranges);
+  if (!queue_parts.ok()) {
+    LogLocked(absl::StrCat("event=segments_by_offset job=", id, " error=\"",
+                           queue_parts.status().message(), "\""));
+  }
   for (size_t k = 0; k < ranges.size(); ++k) {
     const auto [begin, end] = ranges[k];
     const std::string segment_id = absl::StrCat(id, ".s", k);

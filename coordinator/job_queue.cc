@@ -5,7 +5,7 @@ namespace patchfarm {
 void JobQueue::Push(const std::string& job_id, uint32_t priority, uint64_t seq,
                     const std::string& old_key, uint64_t part) {
   Remove(job_id);
-  Key key{priority, seq, part};
+  Key key{priority, seq, part, job_id};
   items_[key] = Item{job_id, old_key};
   index_[job_id] = key;
 }
@@ -40,7 +40,7 @@ std::vector<std::string> JobQueue::Pop(size_t n, const std::set<std::string>& he
 
 size_t JobQueue::size(uint32_t priority) const {
   size_t count = 0;
-  for (auto it = items_.lower_bound(Key{priority, 0, 0});
+  for (auto it = items_.lower_bound(Key{priority, 0, 0, std::string()});
        it != items_.end() && std::get<0>(it->first) == priority; ++it) {
     ++count;
   }

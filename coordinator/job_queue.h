@@ -32,7 +32,10 @@ class JobQueue {
   size_t size(uint32_t priority) const;
 
  private:
-  using Key = std::tuple<uint32_t, uint64_t, uint64_t>;  // (priority, seq, part)
+  // (priority, seq, part, job id): the id keeps keys unique should two
+  // jobs come with the same part (a pair split again while stale parts of
+  // its first split are still queued).
+  using Key = std::tuple<uint32_t, uint64_t, uint64_t, std::string>;
   struct Item {
     std::string job_id;
     std::string old_key;

@@ -60,5 +60,19 @@ TEST(JobQueue, PriorityThenFifoWithAffinity) {
   EXPECT_EQ(q.size(0), 1u);
 }
 
+// Two jobs with the same priority, seq and part (a pair split again while a
+// part of its first split is still queued) are both kept, and removing one
+// leaves the other.
+TEST(JobQueue, JobsWithTheSameKeyStayApart) {
+  JobQueue q;
+  q.Push("pair.s3", 1, 7, "old", 1);  // Stale, from the first split.
+  q.Push("pair.s0", 1, 7, "old", 1);
+  EXPECT_EQ(q.size(), 2u);
+  q.Push("pair.s3", 1, 7, "old", 4);  // The second split's place for s3.
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_TRUE(q.Contains("pair.s0"));
+  EXPECT_EQ(q.Pop(5, {}), (std::vector<std::string>{"pair.s0", "pair.s3"}));
+}
+
 }  // namespace
 }  // namespace patchfarm

@@ -184,7 +184,8 @@ absl::StatusOr<Digest> BlobStore::PutSource(const ByteSource& source) {
 absl::Status BlobStore::PutSource(const ByteSource& source, const Digest& digest,
                                   uint64_t size) {
   if (Has(digest)) return absl::OkStatus();
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload, BeginUpload(digest, size, 0, /*restart=*/true));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<Upload> upload,
+                      BeginUpload(digest, size, 0, /*restart=*/true));
   std::string buffer(1 << 20, '\0');
   for (uint64_t offset = 0; offset < size;) {
     PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));

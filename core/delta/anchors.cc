@@ -14,8 +14,8 @@ namespace {
 constexpr int kChunkLog = 8;  // 256-byte chunks on average.
 
 // Old's chunks by content hash: open addressing, the first of equal chunks
-// kept; the others (same bytes, not only the same hash) go to `repeats` if
-// given.
+// kept; the others (same bytes, not only the same hash, and clear of the
+// first copy) go to `repeats` if given.
 class ChunkTable {
  public:
   ChunkTable(absl::string_view old_data, std::vector<Repeat>* repeats) {

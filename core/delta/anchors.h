@@ -36,7 +36,8 @@ struct Repeat {
 
 // The exact matches of at least `min_length` bytes that the chunks find,
 // sorted by new_pos, disjoint in new (their old ranges may overlap). If
-// `repeats` is given, it gets old's repeated chunks, by old_pos.
+// `repeats` is given, it gets old's chunks whose bytes appear whole earlier
+// in old, by old_pos.
 std::vector<Anchor> FindAnchors(absl::string_view old_data, absl::string_view new_data,
                                 int64_t min_length, std::vector<Repeat>* repeats = nullptr);
 

@@ -86,7 +86,7 @@ TEST(AnchorsTest, ReducedOldLeavesRepeatsToTheirFirstCopies) {
   std::mt19937_64 rng(11);
   const std::string a = RandomBytes(rng, 30000), b = RandomBytes(rng, 40000);
   const std::string c = RandomBytes(rng, 20000), d = RandomBytes(rng, 30000);
-  // a's and b's bytes come again later in old: [110000, 140000) and [160000, 200000).
+  // a's and b's bytes come again later in old: [120000, 150000) and [170000, 210000).
   const std::string old_data = a + b + d + c + a + RandomBytes(rng, 20000) + b;
   const std::string new_data = b + RandomBytes(rng, 5000) + a;
   std::vector<Repeat> repeats;
@@ -138,6 +138,26 @@ TEST(AnchorsTest, ReducedOldLeavesRepeatsToTheirFirstCopies) {
     }
   }
   EXPECT_GE(same, 70000);
+
+  // New like a with a byte changed every 2 KiB: nothing to anchor, so its
+  // matches come from the sort, which holds a's first copy only.
+  std::string edited = a;
+  for (size_t at = 1000; at < edited.size(); at += 2048) edited[at] ^= 0x40;
+  ops = MatchAnchored(old_data, edited, MatchOptions(), 100);
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  ASSERT_TRUE(ops->has_value());
+  int64_t covered = 0;
+  same = 0;
+  for (const DeltaOp& op : **ops) {
+    ASSERT_EQ(op.new_pos, covered);
+    ASSERT_LE(op.old_pos + op.diff_len, static_cast<int64_t>(old_data.size()));
+    for (int64_t i = 0; i < op.diff_len; ++i) {
+      same += old_data[op.old_pos + i] == edited[op.new_pos + i];
+    }
+    covered += op.diff_len + op.extra_len;
+  }
+  EXPECT_EQ(covered, static_cast<int64_t>(edited.size()));
+  EXPECT_GE(same, static_cast<int64_t>(edited.size()) - 100);
 }
 
 // Matching with anchors covers new in order from within old, every byte under

@@ -189,8 +189,9 @@ int64_t SegmentMatcher::LongestMatch(int64_t scan, int64_t* pos) {
   int64_t left;
   *pos = anchored_->reduced->ToOld(reduced_pos, &left);
   if (len < left) return len;
-  // The match runs to the end of its piece of old; old goes on under an
-  // anchor there, which may go on matching.
+  // The match runs to the end of its piece of old; old goes on there under
+  // an anchor or a repeat left out of the sort (or ends), and may go on
+  // matching.
   return left + CommonPrefix(old_ + *pos + left, new_ + scan + left,
                              std::min(old_size_ - *pos, end_ - scan) - left);
 }
