@@ -23,6 +23,30 @@ void ExpectExactSortedDisjoint(const std::string& old_data, const std::string& n
   }
 }
 
+// MatchAnchored's ops for the pair, checked to cover new in order from
+// within old; the bytes they match exactly, or -1 if it declined.
+int64_t MatchedBytes(const std::string& old_data, const std::string& new_data,
+                     uint64_t max_sorted_percent) {
+  absl::StatusOr<std::optional<std::vector<DeltaOp>>> ops =
+      MatchAnchored(old_data, new_data, MatchOptions(), max_sorted_percent);
+  EXPECT_TRUE(ops.ok()) << ops.status();
+  if (!ops.ok() || !ops->has_value()) return -1;
+  int64_t covered = 0, same = 0;
+  for (const DeltaOp& op : **ops) {
+    EXPECT_EQ(op.new_pos, covered);
+    EXPECT_LE(op.old_pos + op.diff_len, static_cast<int64_t>(old_data.size()));
+    if (op.new_pos != covered || op.old_pos + op.diff_len > static_cast<int64_t>(old_data.size())) {
+      return 0;
+    }
+    for (int64_t i = 0; i < op.diff_len; ++i) {
+      same += old_data[op.old_pos + i] == new_data[op.new_pos + i];
+    }
+    covered += op.diff_len + op.extra_len;
+  }
+  EXPECT_EQ(covered, static_cast<int64_t>(new_data.size()));
+  return same;
+}
+
 TEST(AnchorsTest, FindsMovedBlocksWholeAndExactly) {
   std::mt19937_64 rng(3);
   const std::string old_data = RandomBytes(rng, 256 << 10);
@@ -127,37 +151,12 @@ TEST(AnchorsTest, ReducedOldLeavesRepeatsToTheirFirstCopies) {
   EXPECT_EQ(copies(anchored.bytes(), b.substr(1000, 30000)), 1);
 
   // Matching finds new's copies of a and b whole, whichever copy it uses.
-  absl::StatusOr<std::optional<std::vector<DeltaOp>>> ops =
-      MatchAnchored(old_data, new_data, MatchOptions(), 100);
-  ASSERT_TRUE(ops.ok()) << ops.status();
-  ASSERT_TRUE(ops->has_value());
-  int64_t same = 0;
-  for (const DeltaOp& op : **ops) {
-    for (int64_t i = 0; i < op.diff_len; ++i) {
-      same += old_data[op.old_pos + i] == new_data[op.new_pos + i];
-    }
-  }
-  EXPECT_GE(same, 70000);
-
+  EXPECT_GE(MatchedBytes(old_data, new_data, 100), 70000);
   // New like a with a byte changed every 2 KiB: nothing to anchor, so its
   // matches come from the sort, which holds a's first copy only.
   std::string edited = a;
   for (size_t at = 1000; at < edited.size(); at += 2048) edited[at] ^= 0x40;
-  ops = MatchAnchored(old_data, edited, MatchOptions(), 100);
-  ASSERT_TRUE(ops.ok()) << ops.status();
-  ASSERT_TRUE(ops->has_value());
-  int64_t covered = 0;
-  same = 0;
-  for (const DeltaOp& op : **ops) {
-    ASSERT_EQ(op.new_pos, covered);
-    ASSERT_LE(op.old_pos + op.diff_len, static_cast<int64_t>(old_data.size()));
-    for (int64_t i = 0; i < op.diff_len; ++i) {
-      same += old_data[op.old_pos + i] == edited[op.new_pos + i];
-    }
-    covered += op.diff_len + op.extra_len;
-  }
-  EXPECT_EQ(covered, static_cast<int64_t>(edited.size()));
-  EXPECT_GE(same, static_cast<int64_t>(edited.size()) - 100);
+  EXPECT_GE(MatchedBytes(old_data, edited, 100), static_cast<int64_t>(edited.size()) - 100);
 }
 
 // Matching with anchors covers new in order from within old, every byte under
@@ -168,26 +167,9 @@ TEST(AnchorsTest, MatchAnchoredCoversNewOrDeclines) {
   std::string new_data = old_data.substr(600000) + RandomBytes(rng, 3000, 64) +
                          old_data.substr(0, 500000);
   new_data[700000] ^= 1;
-  absl::StatusOr<std::optional<std::vector<DeltaOp>>> ops =
-      MatchAnchored(old_data, new_data, MatchOptions(), 85);
-  ASSERT_TRUE(ops.ok()) << ops.status();
-  ASSERT_TRUE(ops->has_value());
-  int64_t covered = 0, same = 0;
-  for (const DeltaOp& op : **ops) {
-    ASSERT_EQ(op.new_pos, covered);
-    ASSERT_LE(op.old_pos + op.diff_len, static_cast<int64_t>(old_data.size()));
-    for (int64_t i = 0; i < op.diff_len; ++i) {
-      same += old_data[op.old_pos + i] == new_data[op.new_pos + i];
-    }
-    covered += op.diff_len + op.extra_len;
-  }
-  EXPECT_EQ(covered, static_cast<int64_t>(new_data.size()));
-  EXPECT_GE(same, static_cast<int64_t>(new_data.size()) - 3100);
-
+  EXPECT_GE(MatchedBytes(old_data, new_data, 85), static_cast<int64_t>(new_data.size()) - 3100);
   const std::string unrelated = RandomBytes(rng, 1 << 20, 64);
-  ops = MatchAnchored(old_data, unrelated, MatchOptions(), 85);
-  ASSERT_TRUE(ops.ok()) << ops.status();
-  EXPECT_FALSE(ops->has_value());
+  EXPECT_EQ(MatchedBytes(old_data, unrelated, 85), -1);
 }
 
 }  // namespace
