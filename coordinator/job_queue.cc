@@ -6,7 +6,7 @@ void JobQueue::Push(const std::string& job_id, uint32_t priority, uint64_t seq,
                     const std::string& old_key, uint64_t part) {
   Remove(job_id);
   Key key{priority, seq, part, job_id};
-  items_[key] = Item{job_id, old_key};
+  items_[key] = old_key;
   index_[job_id] = key;
 }
 
@@ -26,13 +26,14 @@ std::vector<std::string> JobQueue::Pop(size_t n, const std::set<std::string>& he
     for (auto it = items_.begin();
          it != items_.end() && looked < kAffinityScan && std::get<0>(it->first) == priority;
          ++it, ++looked) {
-      if (held.count(it->second.old_key) != 0) {
+      if (held.count(it->second) != 0) {
         chosen = it;
         break;
       }
     }
-    out.push_back(chosen->second.job_id);
-    index_.erase(chosen->second.job_id);
+    const std::string& job_id = std::get<3>(chosen->first);
+    out.push_back(job_id);
+    index_.erase(job_id);
     items_.erase(chosen);
   }
   return out;

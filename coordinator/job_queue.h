@@ -36,11 +36,7 @@ class JobQueue {
   // jobs come with the same part (a pair split again while stale parts of
   // its first split are still queued).
   using Key = std::tuple<uint32_t, uint64_t, uint64_t, std::string>;
-  struct Item {
-    std::string job_id;
-    std::string old_key;
-  };
-  std::map<Key, Item> items_;
+  std::map<Key, std::string> items_;  // Each job's old_key.
   std::unordered_map<std::string, Key> index_;
 };
 

@@ -58,9 +58,9 @@ std::vector<DeltaOp> MatchAll(absl::string_view old_data, absl::string_view new_
 // The pair's anchors of kMinAnchorBytes or more (anchors.h) and, when they
 // leave at most `max_sorted_percent` of old uncovered, MatchAll over a suffix
 // index of the rest of old only, less the repeats ReducedOld leaves out;
-// nullopt when they leave more (the caller
-// then sorts old whole). Memory: old's uncovered bytes again, and their
-// suffix array. ResourceExhausted if the suffix sort fails.
+// nullopt when they leave more (the caller then sorts old whole). Memory:
+// old's uncovered bytes again, and their suffix array. ResourceExhausted if
+// the suffix sort fails.
 inline constexpr int64_t kMinAnchorBytes = 4096;
 absl::StatusOr<std::optional<std::vector<DeltaOp>>> MatchAnchored(
     absl::string_view old_data, absl::string_view new_data, const MatchOptions& options,
