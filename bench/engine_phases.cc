@@ -44,7 +44,7 @@ int Run(const std::string& old_path, const std::string& new_path) {
     extra.append(new_data.data() + op.new_pos + op.diff_len, op.extra_len);
   }
   lap("diff bytes");
-  DiffModelEncoder encoder(FixedModelBits(PatchMethod::kModeledStreams));
+  DiffModelEncoder encoder(FixedModelBits(PatchMethod::kModeledStreams), diff.size());
   const auto* diff_at = reinterpret_cast<const uint8_t*>(diff.data());
   for (const DeltaOp& op : ops) {
     encoder.Encode(reinterpret_cast<const uint8_t*>(old_data.data()) + op.old_pos, diff_at,

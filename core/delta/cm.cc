@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <new>
 
 #include "common/status_macros.h"
@@ -42,17 +43,25 @@ Tables::Tables() {
 
 const Tables kTables;
 
-Counters::Counters(int bits) : mask_((1u << bits) - 1) {
+Counters::Counters(int bits, bool huge_pages) : mask_((1u << bits) - 1) {
   constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t count = size_t{1} << bits;
-  const size_t bytes = count * sizeof(uint32_t);  // A power of two.
-  const size_t align = bytes >= kHugePage ? kHugePage : 64;
-  void* memory = std::aligned_alloc(align, std::max(bytes, align));
-  if (memory == nullptr) throw std::bad_alloc();
-  if (align == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // A hint: may fail.
-  slots_.reset(static_cast<uint32_t*>(memory));
-  std::fill_n(slots_.get(), count, 0x80000000u);
+  const size_t bytes = (size_t{1} << bits) * sizeof(uint32_t);  // A power of two.
+  const bool huge = huge_pages && bytes >= kHugePage;
+  // Anonymous mappings are zero and page-aligned; huge pages also need the
+  // table aligned to 2 MiB, so such a mapping is made that much larger.
+  mapped_bytes_ = bytes + (huge ? kHugePage : 0);
+  mapping_ = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                  -1, 0);
+  if (mapping_ == MAP_FAILED) throw std::bad_alloc();
+  uintptr_t start = reinterpret_cast<uintptr_t>(mapping_);
+  if (huge) {
+    start = (start + kHugePage - 1) & ~(kHugePage - 1);
+    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);  // A hint: may fail.
+  }
+  slots_ = reinterpret_cast<uint32_t*>(start);
 }
+
+Counters::~Counters() { munmap(mapping_, mapped_bytes_); }
 
 std::string ArithmeticEncoder::Finish() {
   for (int i = 0; i < 4; ++i) {

@@ -7,9 +7,8 @@
 #define PATCHFARM_CORE_DELTA_CM_H_
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,33 +40,40 @@ inline uint32_t Hash(uint32_t a, uint32_t b) {
 // A table of adaptive probabilities. Each slot holds P(1) in its high 16 bits
 // and a hit count in its low 8 bits; the count slows adaptation to
 // 1 / (limit + 1.6), so rare contexts learn fast and common ones settle.
-// Tables of 2 MiB or more ask the kernel for huge pages (madvise, where
+// Slots are stored XOR kInitial, so that a new table is all zero bytes: its
+// pages come from the kernel untouched, and only those a coder reaches count
+// in the resident set (a small diff stream reaches few). With `huge_pages`,
+// tables of 2 MiB or more ask the kernel for huge pages (madvise, where
 // transparent huge pages are on): their slots are read at random, and with
-// 4 KiB pages nearly every read also missed the TLB.
+// 4 KiB pages nearly every read of a long stream also missed the TLB.
 class Counters {
  public:
-  explicit Counters(int bits);
+  Counters(int bits, bool huge_pages);
+  ~Counters();
   Counters(const Counters&) = delete;
   Counters& operator=(const Counters&) = delete;
   uint32_t* At(uint32_t index) { return &slots_[index & mask_]; }
   // Starts loading the slot At(index) returns into the cache. Always inlined:
   // g++ 12 drops calls to a function that only prefetches.
   __attribute__((always_inline)) void Prefetch(uint32_t index) const {
-    __builtin_prefetch(slots_.get() + (index & mask_));
+    __builtin_prefetch(slots_ + (index & mask_));
   }
-  static int P12(const uint32_t* slot) { return *slot >> 20; }
+  static int P12(const uint32_t* slot) { return (*slot ^ kInitial) >> 20; }
+  // How often the slot was updated, up to its limit.
+  static int Hits(const uint32_t* slot) { return *slot & 0xff; }
   static void Update(uint32_t* slot, int bit, int limit) {
-    int p = *slot >> 16, n = *slot & 0xff;
+    const uint32_t value = *slot ^ kInitial;
+    int p = value >> 16, n = value & 0xff;
     p += ((bit ? 65535 : 0) - p) * kTables.reciprocal[n] >> 15;
     if (n < limit) ++n;
-    *slot = (static_cast<uint32_t>(p) << 16) | n;
+    *slot = ((static_cast<uint32_t>(p) << 16) | n) ^ kInitial;
   }
 
  private:
-  struct Free {
-    void operator()(uint32_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint32_t[], Free> slots_;
+  static constexpr uint32_t kInitial = 0x80000000u;  // P(1) = 1/2, no hits.
+  uint32_t* slots_;
+  size_t mapped_bytes_;  // Of the mapping slots_ lies in.
+  void* mapping_;
   uint32_t mask_;
 };
 

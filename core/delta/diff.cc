@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <future>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -288,7 +289,9 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
       ModelBitsFor(method, coded, first_entries, raw.control.size() + extra->raw().size());
   // The diff model's output for ops [begin, end).
   auto model = [&](size_t begin, size_t end) {
-    DiffModelEncoder encoder(model_bits);
+    DiffModelEncoder encoder(model_bits,
+                             std::accumulate(coded.begin() + begin, coded.begin() + end,
+                                             uint64_t{0}));
     const auto* diff = reinterpret_cast<const uint8_t*>(raw.diff.data());
     std::vector<uint8_t> bases;  // Predicted bases, a piece at a time.
     for (size_t k = begin; k < end; ++k) {

@@ -24,12 +24,15 @@ constexpr size_t kPrefetchAhead = 4 * kBlock;
 
 class DiffModel {
  public:
-  explicit DiffModel(int hash_bits)
-      : hash_bits_(hash_bits), flag_pair_(16), flag_prev3_(hash_bits), flag_hist_(12),
-        flag_ahead_(hash_bits), flag_wide_(hash_bits), value_last_(16), value_old_(16),
-        value_carry_(hash_bits), value_last2_(hash_bits), value_wide_(hash_bits),
-        quiet_pair_(16), quiet_ahead_(16), block_old_(hash_bits), block_half_(hash_bits),
-        block_run_(8), flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6),
+  // The tables of 2^16 slots or fewer are below huge pages' size.
+  DiffModel(int hash_bits, bool huge_pages)
+      : hash_bits_(hash_bits), flag_pair_(16, false), flag_prev3_(hash_bits, huge_pages),
+        flag_hist_(12, false), flag_ahead_(hash_bits, huge_pages),
+        flag_wide_(hash_bits, huge_pages), value_last_(16, false), value_old_(16, false),
+        value_carry_(hash_bits, huge_pages), value_last2_(hash_bits, huge_pages),
+        value_wide_(hash_bits, huge_pages), quiet_pair_(16, false), quiet_ahead_(16, false),
+        block_old_(hash_bits, huge_pages), block_half_(hash_bits, huge_pages),
+        block_run_(8, false), flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6),
         block_mixer_(8, 6) {}
 
   // Codes n diff bytes: the encoder passes them as `in`, the decoder gets them
@@ -177,7 +180,7 @@ class DiffModel {
                           block_run_.At(std::min<uint32_t>(since_ / 8, 255))};
     // Whether the two old-content contexts were seen before tells the mixer how
     // far to trust them.
-    int set = ((*slots[0] & 0xff) != 0) | ((*slots[1] & 0xff) != 0) << 1 |
+    int set = (Counters::Hits(slots[0]) != 0) | (Counters::Hits(slots[1]) != 0) << 1 |
               (since_ >= 256) << 2;
     return CodeBit(coder, &block_mixer_, slots, set, all_zero, kFlagLimit);
   }
@@ -261,7 +264,8 @@ uint64_t DiffModelBytes(int hash_bits) {
   return kSlot * ((uint64_t{8} << hash_bits) + (uint64_t{5} << 16) + (1 << 12) + (1 << 8));
 }
 
-DiffModelEncoder::DiffModelEncoder(int hash_bits) : hash_bits_(hash_bits) {}
+DiffModelEncoder::DiffModelEncoder(int hash_bits, uint64_t coded_bytes)
+    : hash_bits_(hash_bits), huge_pages_(coded_bytes >= kHugePagesFromBytes) {}
 DiffModelEncoder::~DiffModelEncoder() = default;
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n) {
@@ -270,7 +274,7 @@ void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, siz
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, size_t lookahead, const uint8_t* diff,
                               size_t n) {
-  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_);
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, huge_pages_);
   model_->Code(&coder_, old_bytes, lookahead, diff, nullptr, n);
 }
 
@@ -284,7 +288,7 @@ DiffModelDecoder::~DiffModelDecoder() = default;
 
 absl::Status DiffModelDecoder::Decode(const uint8_t* old_bytes, size_t lookahead,
                                       uint8_t* diff, size_t n) {
-  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_);
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, /*huge_pages=*/true);
   model_->Code(&coder_, old_bytes, lookahead, nullptr, diff, n);
   return coder_.status();
 }

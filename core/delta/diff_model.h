@@ -4,7 +4,8 @@
 // delta. So the model codes, per byte, "zero or not" (one decision per 8 bytes
 // inside long zero runs), then the value of a non-zero byte bit by bit, with
 // contexts made of the old bytes under it and the recent diff bytes. Encoder and
-// decoder run the same model code. Memory: 17 or 33 MiB of tables (below).
+// decoder run the same model code. Memory: up to 17 or 33 MiB of tables (below),
+// of which only the pages a stream reaches are resident.
 // Objects are single-threaded.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
 #define PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
@@ -43,12 +44,19 @@ uint64_t DiffModelBytes(int hash_bits);
 // end) code the same bits as the op whole.
 inline constexpr size_t kDiffModelLookahead = 64;
 
+// The diff bytes from which an encoder's tables take huge pages (cm.h's
+// Counters). A shorter stream reaches a fraction of their 4 KiB pages, and
+// only those count in the resident set; a decoder's take huge pages always.
+inline constexpr uint64_t kHugePagesFromBytes = uint64_t{1} << 20;
+
 // Encodes diff bytes, one op's region at a time, in op order. The model's
 // tables are made at the first Encode (an encoder given nothing to code
 // allocates none), as are the decoder's at its first Decode.
 class DiffModelEncoder {
  public:
-  explicit DiffModelEncoder(int hash_bits);
+  // `coded_bytes`: about how many diff bytes it will code (kHugePagesFromBytes);
+  // the coded bits do not depend on it.
+  DiffModelEncoder(int hash_bits, uint64_t coded_bytes);
   ~DiffModelEncoder();
   // Codes diff[0, n); old[0, n) are the old bytes under them.
   void Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n);
@@ -63,6 +71,7 @@ class DiffModelEncoder {
 
  private:
   const int hash_bits_;
+  const bool huge_pages_;
   std::unique_ptr<DiffModel> model_;
   cm::ArithmeticEncoder coder_;
 };

@@ -43,7 +43,8 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
     std::mt19937_64 rng(11);
     Case c = MakeCase(rng, 300000);
     const int bits = FixedModelBits(method);
-    DiffModelEncoder encoder(bits), pieces(bits);
+    // Huge pages or not, the coded bits are the same.
+    DiffModelEncoder encoder(bits, kHugePagesFromBytes), pieces(bits, 0);
     for (const Region& r : c.regions) {
       const auto* old_at = reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset;
       const auto* diff_at = reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset;
@@ -81,7 +82,7 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
 TEST(DiffModelTest, TruncatedStreamIsReported) {
   std::mt19937_64 rng(12);
   Case c = MakeCase(rng, 20000);
-  DiffModelEncoder encoder(FixedModelBits(PatchMethod::kModeledStreams));
+  DiffModelEncoder encoder(FixedModelBits(PatchMethod::kModeledStreams), c.diff.size());
   encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()),
                  reinterpret_cast<const uint8_t*>(c.diff.data()), c.diff.size());
   std::string coded = encoder.Finish();

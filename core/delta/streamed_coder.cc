@@ -52,7 +52,11 @@ class RegionReader {
 absl::StatusOr<std::string> ModelDiff(const std::vector<ExactCutter::Piece>& pieces,
                                       size_t begin, size_t end, int model_bits,
                                       RegionReader* reader) {
-  DiffModelEncoder encoder(model_bits);
+  uint64_t coded_bytes = 0;
+  for (size_t k = begin; k < end; ++k) {
+    if (!pieces[k].all_zero) coded_bytes += pieces[k].op.diff_len;
+  }
+  DiffModelEncoder encoder(model_bits, coded_bytes);
   for (size_t k = begin; k < end; ++k) {
     const ExactCutter::Piece& piece = pieces[k];
     if (piece.all_zero) continue;
