@@ -18,6 +18,7 @@
 #include "core/delta/reference_predictor.h"
 #include "core/delta/suffix_index.h"
 #include "core/delta/varint.h"
+#include "core/delta/zeroed_bytes.h"
 #include "core/delta/zstd_codec.h"
 
 namespace patchfarm {
@@ -55,7 +56,8 @@ int LzmaPresetFor(int zstd_level) { return std::clamp(zstd_level / 3, 0, 6); }
 // The control and diff streams of a set of ops, uncompressed. (Their extra
 // stream depends on the ops alone: ExtraCompression makes it once.)
 struct RawStreams {
-  std::string control, diff;
+  std::string control;
+  ZeroedBytes diff;
   // The instruction set whose references were predicted (IsPredicted
   // methods); none where the diff bytes are taken against old's own bytes.
   // With it, each diff byte was taken against old's byte under it with the
@@ -71,11 +73,11 @@ struct RawStreams {
 // with references of instruction set `set` predicted through the ops. With
 // threads, they are made in two halves at once (a region's base depends on
 // its own old bytes and the map alone).
-std::string PredictedBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
+ZeroedBytes PredictedBases(absl::string_view old_data, const std::vector<DeltaOp>& ops,
                            InstructionSet set, int threads) {
   std::vector<uint64_t> starts(ops.size() + 1);
   for (size_t k = 0; k < ops.size(); ++k) starts[k + 1] = starts[k] + ops[k].diff_len;
-  std::string bases(starts.back(), '\0');
+  ZeroedBytes bases(starts.back());
   auto* out = reinterpret_cast<uint8_t*>(bases.data());
   const ReferenceMap map(ops);
   auto fill = [&](size_t begin, size_t end) {
@@ -137,8 +139,11 @@ bool SampleGainsFromPrediction(absl::string_view old_data, absl::string_view new
 
 // Writes diff[i] = new_bytes[i] - bases[i] for i < n and returns how many
 // are non-zero: eight bytes at a time (bytewise subtraction without borrows
-// across bytes), as most diff bytes are zero. `diff` may be `bases`.
-uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* diff, size_t n) {
+// across bytes), as most diff bytes are zero. `diff` may be `bases`. If
+// `diff_zeroed` (diff[0, n) holds zeros already), zero diff bytes are not
+// written, so that pages of a ZeroedBytes that stay zero stay untouched.
+uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* diff, size_t n,
+                       bool diff_zeroed) {
   constexpr uint64_t kHigh = 0x8080808080808080u, kLow = 0x0101010101010101u;
   uint64_t nonzero = 0;
   size_t i = 0;
@@ -147,7 +152,7 @@ uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* 
     std::memcpy(&a, new_bytes + i, 8);
     std::memcpy(&b, bases + i, 8);
     const uint64_t d = ((a | kHigh) - (b & ~kHigh)) ^ ((a ^ ~b) & kHigh);
-    std::memcpy(diff + i, &d, 8);
+    if (d != 0 || !diff_zeroed) std::memcpy(diff + i, &d, 8);
     if (d != 0) {
       uint64_t any = d | d >> 4;  // Each byte's bits folded into its lowest.
       any |= any >> 2;
@@ -156,8 +161,9 @@ uint64_t SubtractBases(const uint8_t* new_bytes, const uint8_t* bases, uint8_t* 
     }
   }
   for (; i < n; ++i) {
-    diff[i] = static_cast<uint8_t>(new_bytes[i] - bases[i]);
-    nonzero += diff[i] != 0;
+    const auto d = static_cast<uint8_t>(new_bytes[i] - bases[i]);
+    if (d != 0 || !diff_zeroed) diff[i] = d;
+    nonzero += d != 0;
   }
   return nonzero;
 }
@@ -194,7 +200,7 @@ void EncodePredicted(const uint8_t* new_bytes, const uint8_t* diff, size_t n,
   for (size_t at = 0; at < n; at += kPiece) {
     const size_t piece = std::min(kPiece, n - at);
     const size_t seen = std::min(n - at, piece + kDiffModelLookahead);
-    SubtractBases(new_bytes + at, diff + at, bases->data(), seen);
+    SubtractBases(new_bytes + at, diff + at, bases->data(), seen, /*diff_zeroed=*/false);
     encoder->Encode(bases->data(), seen, diff + at, piece);
   }
 }
@@ -212,7 +218,7 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
   } else {
     uint64_t diff_bytes = 0;
     for (const DeltaOp& op : ops) diff_bytes += op.diff_len;
-    raw.diff.resize(diff_bytes);
+    raw.diff = ZeroedBytes(diff_bytes);
   }
   std::vector<uint64_t> nonzero(ops.size());
   auto* diff = reinterpret_cast<uint8_t*>(raw.diff.data());
@@ -222,7 +228,7 @@ RawStreams EncodeOps(absl::string_view old_data, absl::string_view new_data,
     if (op.diff_len == 0) continue;
     const uint8_t* bases = predicted ? diff + start : old_bytes + op.old_pos;
     nonzero[k] = SubtractBases(reinterpret_cast<const uint8_t*>(new_data.data()) + op.new_pos,
-                               bases, diff + start, op.diff_len);
+                               bases, diff + start, op.diff_len, /*diff_zeroed=*/!predicted);
   }
   SetEntries(ops, std::move(nonzero), sparse, &raw);
   return raw;
@@ -314,7 +320,7 @@ absl::StatusOr<std::string> StreamsPatch(const PatchHeader& base, absl::string_v
   std::vector<std::function<void()>> jobs;
   if (!IsModeled(method)) {
     jobs.push_back(
-        [&] { compressed[kDiffStream] = CompressSideStream(raw.diff, method, options); });
+        [&] { compressed[kDiffStream] = CompressSideStream(raw.diff.view(), method, options); });
   } else {
     jobs.push_back([&] { parts[0] = model(0, first_entries); });
     if (first_entries < ops.size()) {
