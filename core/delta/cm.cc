@@ -54,9 +54,13 @@ Counters::Counters(int bits, bool huge_pages) : mask_((1u << bits) - 1) {
                   -1, 0);
   if (mapping_ == MAP_FAILED) throw std::bad_alloc();
   uintptr_t start = reinterpret_cast<uintptr_t>(mapping_);
+  // Hints, which may fail. Without huge pages asked for, none are taken
+  // where the kernel would give them unasked (transparent huge pages always on).
   if (huge) {
     start = (start + kHugePage - 1) & ~(kHugePage - 1);
-    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);  // A hint: may fail.
+    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+  } else if (bytes >= kHugePage) {
+    madvise(mapping_, bytes, MADV_NOHUGEPAGE);
   }
   slots_ = reinterpret_cast<uint32_t*>(start);
 }
