@@ -41,14 +41,15 @@ inline uint32_t Hash(uint32_t a, uint32_t b) {
 // and a hit count in its low 8 bits; the count slows adaptation to
 // 1 / (limit + 1.6), so rare contexts learn fast and common ones settle.
 // Slots are stored XOR kInitial, so that a new table is all zero bytes: its
-// pages come from the kernel untouched, and only those a coder reaches count
-// in the resident set (a small diff stream reaches few). With `huge_pages`,
-// tables of 2 MiB or more ask the kernel for huge pages (madvise, where
-// transparent huge pages are on): their slots are read at random, and with
-// 4 KiB pages nearly every read of a long stream also missed the TLB.
+// pages come from the kernel untouched. An `eager` table (for a long stream,
+// whose coding reaches most slots) has every page written at once, and asks
+// for huge pages if it is 2 MiB or more (madvise, where transparent huge
+// pages are on): its slots are read at random, and with 4 KiB pages nearly
+// every read of a long stream also missed the TLB. Other tables keep 4 KiB
+// pages, of which only those a coder reaches become resident.
 class Counters {
  public:
-  Counters(int bits, bool huge_pages);
+  Counters(int bits, bool eager);
   ~Counters();
   Counters(const Counters&) = delete;
   Counters& operator=(const Counters&) = delete;

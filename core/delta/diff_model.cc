@@ -24,15 +24,14 @@ constexpr size_t kPrefetchAhead = 4 * kBlock;
 
 class DiffModel {
  public:
-  // The tables of 2^16 slots or fewer are below huge pages' size.
-  DiffModel(int hash_bits, bool huge_pages)
-      : hash_bits_(hash_bits), flag_pair_(16, false), flag_prev3_(hash_bits, huge_pages),
-        flag_hist_(12, false), flag_ahead_(hash_bits, huge_pages),
-        flag_wide_(hash_bits, huge_pages), value_last_(16, false), value_old_(16, false),
-        value_carry_(hash_bits, huge_pages), value_last2_(hash_bits, huge_pages),
-        value_wide_(hash_bits, huge_pages), quiet_pair_(16, false), quiet_ahead_(16, false),
-        block_old_(hash_bits, huge_pages), block_half_(hash_bits, huge_pages),
-        block_run_(8, false), flag_mixer_(64, 2), value_mixer_(32, 1), quiet_mixer_(2, 6),
+  DiffModel(int hash_bits, bool eager)
+      : hash_bits_(hash_bits), flag_pair_(16, eager), flag_prev3_(hash_bits, eager),
+        flag_hist_(12, eager), flag_ahead_(hash_bits, eager), flag_wide_(hash_bits, eager),
+        value_last_(16, eager), value_old_(16, eager), value_carry_(hash_bits, eager),
+        value_last2_(hash_bits, eager), value_wide_(hash_bits, eager),
+        quiet_pair_(16, eager), quiet_ahead_(16, eager), block_old_(hash_bits, eager),
+        block_half_(hash_bits, eager), block_run_(8, eager), flag_mixer_(64, 2),
+        value_mixer_(32, 1), quiet_mixer_(2, 6),
         block_mixer_(8, 6) {}
 
   // Codes n diff bytes: the encoder passes them as `in`, the decoder gets them
@@ -265,7 +264,7 @@ uint64_t DiffModelBytes(int hash_bits) {
 }
 
 DiffModelEncoder::DiffModelEncoder(int hash_bits, uint64_t coded_bytes)
-    : hash_bits_(hash_bits), huge_pages_(coded_bytes >= kHugePagesFromBytes) {}
+    : hash_bits_(hash_bits), eager_(coded_bytes >= kEagerTablesFromBytes) {}
 DiffModelEncoder::~DiffModelEncoder() = default;
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, size_t n) {
@@ -274,7 +273,7 @@ void DiffModelEncoder::Encode(const uint8_t* old_bytes, const uint8_t* diff, siz
 
 void DiffModelEncoder::Encode(const uint8_t* old_bytes, size_t lookahead, const uint8_t* diff,
                               size_t n) {
-  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, huge_pages_);
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, eager_);
   model_->Code(&coder_, old_bytes, lookahead, diff, nullptr, n);
 }
 
@@ -288,7 +287,7 @@ DiffModelDecoder::~DiffModelDecoder() = default;
 
 absl::Status DiffModelDecoder::Decode(const uint8_t* old_bytes, size_t lookahead,
                                       uint8_t* diff, size_t n) {
-  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, /*huge_pages=*/true);
+  if (model_ == nullptr) model_ = std::make_unique<DiffModel>(hash_bits_, /*eager=*/true);
   model_->Code(&coder_, old_bytes, lookahead, nullptr, diff, n);
   return coder_.status();
 }

@@ -44,17 +44,19 @@ uint64_t DiffModelBytes(int hash_bits);
 // end) code the same bits as the op whole.
 inline constexpr size_t kDiffModelLookahead = 64;
 
-// The diff bytes from which an encoder's tables take huge pages (cm.h's
-// Counters). A shorter stream reaches a fraction of their 4 KiB pages, and
-// only those count in the resident set; a decoder's take huge pages always.
-inline constexpr uint64_t kHugePagesFromBytes = uint64_t{1} << 20;
+// The diff bytes from which an encoder's tables are eager (cm.h's Counters:
+// written through at once, in huge pages). A shorter stream reaches a
+// fraction of their 4 KiB pages, and only those count in the resident set. A
+// decoder's tables are always eager: apply is timed, and its memory is
+// bounded by the tables' size.
+inline constexpr uint64_t kEagerTablesFromBytes = uint64_t{1} << 20;
 
 // Encodes diff bytes, one op's region at a time, in op order. The model's
 // tables are made at the first Encode (an encoder given nothing to code
 // allocates none), as are the decoder's at its first Decode.
 class DiffModelEncoder {
  public:
-  // `coded_bytes`: about how many diff bytes it will code (kHugePagesFromBytes);
+  // `coded_bytes`: about how many diff bytes it will code (kEagerTablesFromBytes);
   // the coded bits do not depend on it.
   DiffModelEncoder(int hash_bits, uint64_t coded_bytes);
   ~DiffModelEncoder();
@@ -71,7 +73,7 @@ class DiffModelEncoder {
 
  private:
   const int hash_bits_;
-  const bool huge_pages_;
+  const bool eager_;
   std::unique_ptr<DiffModel> model_;
   cm::ArithmeticEncoder coder_;
 };

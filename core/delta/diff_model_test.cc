@@ -1,6 +1,7 @@
 #include "core/delta/diff_model.h"
 
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,8 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
     std::mt19937_64 rng(11);
     Case c = MakeCase(rng, 300000);
     const int bits = FixedModelBits(method);
-    // Huge pages or not, the coded bits are the same.
-    DiffModelEncoder encoder(bits, kHugePagesFromBytes), pieces(bits, 0);
+    // Eager tables or not, the coded bits are the same.
+    DiffModelEncoder encoder(bits, kEagerTablesFromBytes), pieces(bits, 0);
     for (const Region& r : c.regions) {
       const auto* old_at = reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset;
       const auto* diff_at = reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset;
@@ -76,6 +77,36 @@ TEST(DiffModelTest, DecodesInAnyChunkingWhatWasEncodedPerOp) {
     }
     EXPECT_TRUE(decoded == c.diff);
     EXPECT_TRUE(decoder.CheckFinished().ok());
+  }
+}
+
+// FNV-1a of the coded bytes.
+uint64_t Fingerprint(const std::string& bytes) {
+  uint64_t h = 14695981039346656037u;
+  for (char c : bytes) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211u;
+  return h;
+}
+
+// The coded bits are the format (FORMAT.md, method 3): a fixed input codes to
+// the bytes it coded to when the format was made (these fingerprints were
+// taken from the model as it was before its tables became mapped zero pages),
+// however the tables are laid out in memory.
+TEST(DiffModelTest, CodesTheBitsTheFormatDefines) {
+  std::mt19937_64 rng(13);
+  Case c = MakeCase(rng, 200000);
+  const std::pair<int, uint64_t> kFingerprints[] = {{17, 10676242447455103537u},
+                                                    {19, 13927796496050815976u}};
+  for (auto [bits, want] : kFingerprints) {
+    for (uint64_t coded_bytes : {uint64_t{0}, kEagerTablesFromBytes}) {
+      DiffModelEncoder encoder(bits, coded_bytes);
+      for (const Region& r : c.regions) {
+        encoder.Encode(reinterpret_cast<const uint8_t*>(c.old_bytes.data()) + r.offset,
+                       reinterpret_cast<const uint8_t*>(c.diff.data()) + r.offset, r.size);
+      }
+      const std::string coded = encoder.Finish();
+      EXPECT_EQ(Fingerprint(coded), want) << "2^" << bits << " slots, " << coded.size()
+                                          << " bytes";
+    }
   }
 }
 
