@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -17,20 +19,22 @@ namespace {
 constexpr size_t kChunkBytes = 1 << 20;
 constexpr int kDigestsPerCall = 10000;
 
-absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest, const std::string& path,
-                       uint64_t offset, UploadStats* stats) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(path));
+// Sends `source`, blob `digest`, from `offset` on; `name` says what it is in
+// errors.
+absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest,
+                       const ByteSource& source, const std::string& name, uint64_t offset,
+                       UploadStats* stats) {
   grpc::ClientContext context;
   v1::UploadResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer(stub->Upload(&context, &response));
   std::string buffer(kChunkBytes, '\0');
   bool first = true;
-  while (first || offset < source->size()) {
-    PF_ASSIGN_OR_RETURN(size_t n, source->ReadAt(offset, buffer.data(), buffer.size()));
+  while (first || offset < source.size()) {
+    PF_ASSIGN_OR_RETURN(size_t n, source.ReadAt(offset, buffer.data(), buffer.size()));
     v1::UploadChunk chunk;
     if (first) {
       chunk.set_digest(DigestBytes(digest));
-      chunk.set_size(source->size());
+      chunk.set_size(source.size());
       chunk.set_offset(offset);
     }
     chunk.set_data(buffer.data(), n);
@@ -43,21 +47,17 @@ absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest, const 
   writer->WritesDone();
   absl::Status status = FromGrpcStatus(writer->Finish());
   if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("uploading ", path, ": ", status.message()));
+    return absl::Status(status.code(), absl::StrCat("uploading ", name, ": ", status.message()));
   }
   ++stats->uploaded;
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
-                           UploadStats* stats) {
-  UploadStats local;
-  if (stats == nullptr) stats = &local;
-  std::vector<Digest> all;
-  for (const auto& [digest, path] : files) all.push_back(digest);
-  stats->blobs += all.size();
+// The digests of `all` that the coordinator lacks, with the bytes it holds
+// of each.
+absl::StatusOr<std::vector<std::pair<Digest, uint64_t>>> FindMissing(
+    v1::BlobService::Stub* stub, const std::vector<Digest>& all) {
+  std::vector<std::pair<Digest, uint64_t>> missing;
   for (size_t start = 0; start < all.size(); start += kDigestsPerCall) {
     v1::FindMissingRequest request;
     for (size_t i = start; i < std::min(all.size(), start + kDigestsPerCall); ++i) {
@@ -69,10 +69,40 @@ absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, s
     for (const v1::MissingBlob& m : response.missing()) {
       Digest digest;
       PF_RETURN_IF_ERROR(ParseDigest(m.digest(), &digest));
-      auto it = files.find(digest);
-      if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
-      PF_RETURN_IF_ERROR(UploadOne(stub, digest, it->second, m.received_bytes(), stats));
+      missing.emplace_back(digest, m.received_bytes());
     }
+  }
+  return missing;
+}
+
+}  // namespace
+
+absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
+                           UploadStats* stats) {
+  UploadStats local;
+  if (stats == nullptr) stats = &local;
+  std::vector<Digest> all;
+  for (const auto& [digest, path] : files) all.push_back(digest);
+  stats->blobs += all.size();
+  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, all));
+  for (const auto& [digest, received] : missing) {
+    auto it = files.find(digest);
+    if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(it->second));
+    PF_RETURN_IF_ERROR(UploadOne(stub, digest, *source, it->second, received, stats));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UploadSourceIfMissing(v1::BlobService::Stub* stub, const Digest& digest,
+                                   const ByteSource& source, UploadStats* stats) {
+  UploadStats local;
+  if (stats == nullptr) stats = &local;
+  ++stats->blobs;
+  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, {digest}));
+  for (const auto& [named, received] : missing) {
+    if (named != digest) return absl::InternalError("coordinator named a blob not asked about");
+    PF_RETURN_IF_ERROR(UploadOne(stub, digest, source, DigestToHex(digest), received, stats));
   }
   return absl::OkStatus();
 }

@@ -31,6 +31,12 @@ struct UploadStats {
 absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
                            UploadStats* stats = nullptr);
 
+// Uploads `source`, whose bytes hash to `digest`, unless the coordinator has
+// it (and resumes an interrupted upload of it): for a result that is not
+// kept in a local store. The coordinator checks the digest.
+absl::Status UploadSourceIfMissing(v1::BlobService::Stub* stub, const Digest& digest,
+                                   const ByteSource& source, UploadStats* stats = nullptr);
+
 // Fetches blob `digest` into `store` unless it is there.
 absl::Status DownloadToStore(v1::BlobService::Stub* stub, const Digest& digest, BlobStore* store);
 
