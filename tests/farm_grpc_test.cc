@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "transfer/blob_transfer.h"
+#include "common/byte_io.h"
 #include "common/file.h"
 #include "common/grpc_channel.h"
 #include "coordinator/token_auth.h"
@@ -76,6 +77,40 @@ TEST_F(FarmGrpcTest, UploadWithWrongBytesIsDataLoss) {
   status = coordinator_->Submit(&submit_context, Release(DigestBytes(claimed)), &submitted);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find("not uploaded"), std::string::npos);
+}
+
+// A worker's result sent from its scratch file: an interrupted upload of it
+// is resumed, not restarted; a stored one is not sent again; bytes that are
+// not the digest's are refused.
+TEST_F(FarmGrpcTest, UploadSourceResumesAndIsChecked) {
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131) >> 7);
+  const Digest digest = Sha256Of(bytes);
+  {  // Cut off after its first MiB: the coordinator keeps that much.
+    grpc::ClientContext context;
+    v1::UploadResponse response;
+    auto writer = blobs_->Upload(&context, &response);
+    v1::UploadChunk chunk;
+    chunk.set_digest(DigestBytes(digest));
+    chunk.set_size(bytes.size());
+    chunk.set_data(bytes.substr(0, 1 << 20));
+    writer->Write(chunk);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::DATA_LOSS);
+  }
+  StringSource source(bytes);
+  UploadStats stats;
+  ASSERT_TRUE(UploadSourceIfMissing(blobs_.get(), digest, source, &stats).ok());
+  EXPECT_EQ(stats.uploaded, 1u);
+  EXPECT_EQ(stats.bytes_sent, bytes.size() - (1 << 20));
+  UploadStats again;
+  ASSERT_TRUE(UploadSourceIfMissing(blobs_.get(), digest, source, &again).ok());
+  EXPECT_EQ(again.uploaded, 0u);
+  EXPECT_EQ(again.bytes_sent, 0u);
+
+  StringSource forged("these are not the bytes");
+  absl::Status status = UploadSourceIfMissing(blobs_.get(), Sha256Of("the bytes"), forged);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
 }
 
 TEST_F(FarmGrpcTest, MalformedBlobRequests) {

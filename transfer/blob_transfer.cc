@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "common/file.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -53,24 +54,20 @@ absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest,
   return absl::OkStatus();
 }
 
-// The digests of `all` that the coordinator lacks, with the bytes it holds
-// of each.
+// The digests of `batch` (at most kDigestsPerCall) that the coordinator
+// lacks, with the bytes it holds of each.
 absl::StatusOr<std::vector<std::pair<Digest, uint64_t>>> FindMissing(
-    v1::BlobService::Stub* stub, const std::vector<Digest>& all) {
+    v1::BlobService::Stub* stub, absl::Span<const Digest> batch) {
+  v1::FindMissingRequest request;
+  for (const Digest& digest : batch) request.add_digests(DigestBytes(digest));
+  grpc::ClientContext context;
+  v1::FindMissingResponse response;
+  PF_RETURN_IF_ERROR(FromGrpcStatus(stub->FindMissing(&context, request, &response)));
   std::vector<std::pair<Digest, uint64_t>> missing;
-  for (size_t start = 0; start < all.size(); start += kDigestsPerCall) {
-    v1::FindMissingRequest request;
-    for (size_t i = start; i < std::min(all.size(), start + kDigestsPerCall); ++i) {
-      request.add_digests(DigestBytes(all[i]));
-    }
-    grpc::ClientContext context;
-    v1::FindMissingResponse response;
-    PF_RETURN_IF_ERROR(FromGrpcStatus(stub->FindMissing(&context, request, &response)));
-    for (const v1::MissingBlob& m : response.missing()) {
-      Digest digest;
-      PF_RETURN_IF_ERROR(ParseDigest(m.digest(), &digest));
-      missing.emplace_back(digest, m.received_bytes());
-    }
+  for (const v1::MissingBlob& m : response.missing()) {
+    Digest digest;
+    PF_RETURN_IF_ERROR(ParseDigest(m.digest(), &digest));
+    missing.emplace_back(digest, m.received_bytes());
   }
   return missing;
 }
@@ -84,12 +81,17 @@ absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, s
   std::vector<Digest> all;
   for (const auto& [digest, path] : files) all.push_back(digest);
   stats->blobs += all.size();
-  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, all));
-  for (const auto& [digest, received] : missing) {
-    auto it = files.find(digest);
-    if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
-    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(it->second));
-    PF_RETURN_IF_ERROR(UploadOne(stub, digest, *source, it->second, received, stats));
+  // Each batch is sent before the next is asked about: the bytes the
+  // coordinator holds of a blob are read just before it is resumed.
+  for (size_t start = 0; start < all.size(); start += kDigestsPerCall) {
+    const size_t count = std::min<size_t>(kDigestsPerCall, all.size() - start);
+    PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, absl::MakeConstSpan(&all[start], count)));
+    for (const auto& [digest, received] : missing) {
+      auto it = files.find(digest);
+      if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
+      PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(it->second));
+      PF_RETURN_IF_ERROR(UploadOne(stub, digest, *source, it->second, received, stats));
+    }
   }
   return absl::OkStatus();
 }
@@ -99,10 +101,11 @@ absl::Status UploadSourceIfMissing(v1::BlobService::Stub* stub, const Digest& di
   UploadStats local;
   if (stats == nullptr) stats = &local;
   ++stats->blobs;
-  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, {digest}));
+  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, absl::MakeConstSpan(&digest, 1)));
   for (const auto& [named, received] : missing) {
     if (named != digest) return absl::InternalError("coordinator named a blob not asked about");
-    PF_RETURN_IF_ERROR(UploadOne(stub, digest, source, DigestToHex(digest), received, stats));
+    const std::string name = absl::StrCat("result ", DigestToHex(digest).substr(0, 16));
+    PF_RETURN_IF_ERROR(UploadOne(stub, digest, source, name, received, stats));
   }
   return absl::OkStatus();
 }

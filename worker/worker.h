@@ -70,7 +70,7 @@ class Worker {
   struct Active {
     std::thread thread;
     std::set<Digest> blobs;  // Its files: kept in the cache while it runs,
-    std::vector<BlobStore::Pin> pins;  // by these pins (and its package's).
+    std::vector<BlobStore::Pin> pins;  // by these pins (and its result, if cached).
     std::atomic<bool> finished{false};
     std::atomic<bool> lost{false};
   };

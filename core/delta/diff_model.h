@@ -45,7 +45,7 @@ uint64_t DiffModelBytes(int hash_bits);
 inline constexpr size_t kDiffModelLookahead = 64;
 
 // The diff bytes from which an encoder's tables are eager (cm.h's Counters:
-// written through at once, in huge pages). A shorter stream reaches a
+// written through at once, in huge pages from 2 MiB). A shorter stream reaches a
 // fraction of their 4 KiB pages, and only those count in the resident set. A
 // decoder's tables are always eager: apply is timed, and its memory is
 // bounded by the tables' size.
