@@ -31,8 +31,7 @@ class DiffModel {
         value_last2_(hash_bits, eager), value_wide_(hash_bits, eager),
         quiet_pair_(16, eager), quiet_ahead_(16, eager), block_old_(hash_bits, eager),
         block_half_(hash_bits, eager), block_run_(8, eager), flag_mixer_(64, 2),
-        value_mixer_(32, 1), quiet_mixer_(2, 6),
-        block_mixer_(8, 6) {}
+        value_mixer_(32, 1), quiet_mixer_(2, 6), block_mixer_(8, 6) {}
 
   // Codes n diff bytes: the encoder passes them as `in`, the decoder gets them
   // in `out` (see DiffModelDecoder::Decode for `lookahead`).

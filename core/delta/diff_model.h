@@ -5,7 +5,8 @@
 // inside long zero runs), then the value of a non-zero byte bit by bit, with
 // contexts made of the old bytes under it and the recent diff bytes. Encoder and
 // decoder run the same model code. Memory: up to 17 or 33 MiB of tables (below),
-// of which only the pages a stream reaches are resident.
+// all resident, except for an encoder of a short stream (only the pages it
+// reaches).
 // Objects are single-threaded.
 #ifndef PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
 #define PATCHFARM_CORE_DELTA_DIFF_MODEL_H_
@@ -45,10 +46,10 @@ uint64_t DiffModelBytes(int hash_bits);
 inline constexpr size_t kDiffModelLookahead = 64;
 
 // The diff bytes from which an encoder's tables are eager (cm.h's Counters:
-// written through at once, in huge pages from 2 MiB). A shorter stream reaches a
-// fraction of their 4 KiB pages, and only those count in the resident set. A
-// decoder's tables are always eager: apply is timed, and its memory is
-// bounded by the tables' size.
+// written through at once, in huge pages from 2 MiB). A shorter stream
+// reaches a fraction of their 4 KiB pages, and only those count in the
+// resident set. A decoder's tables are always eager: apply is timed, and its
+// memory is bounded by the tables' size.
 inline constexpr uint64_t kEagerTablesFromBytes = uint64_t{1} << 20;
 
 // Encodes diff bytes, one op's region at a time, in op order. The model's
