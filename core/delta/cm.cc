@@ -1,10 +1,7 @@
 #include "core/delta/cm.h"
 
-#include <sys/mman.h>
-
 #include <cstdint>
 #include <cstring>
-#include <new>
 
 #include "common/status_macros.h"
 
@@ -44,35 +41,16 @@ Tables::Tables() {
 
 const Tables kTables;
 
-Counters::Counters(int bits, bool eager) : mask_((1u << bits) - 1) {
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t bytes = (size_t{1} << bits) * sizeof(uint32_t);  // A power of two.
-  const bool huge = eager && bytes >= kHugePage;
-  // Anonymous mappings are zero and page-aligned; huge pages also need the
-  // table aligned to 2 MiB, so such a mapping is made that much larger.
-  mapped_bytes_ = bytes + (huge ? kHugePage : 0);
-  mapping_ = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                  -1, 0);
-  if (mapping_ == MAP_FAILED) throw std::bad_alloc();
-  uintptr_t start = reinterpret_cast<uintptr_t>(mapping_);
-  // Hints, which may fail. Without huge pages asked for, none are taken
-  // where the kernel would give them unasked (transparent huge pages always on).
-  if (huge) {
-    start = (start + kHugePage - 1) & ~(kHugePage - 1);
-    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
-  } else {
-    madvise(mapping_, mapped_bytes_, MADV_NOHUGEPAGE);
-  }
-  slots_ = reinterpret_cast<uint32_t*>(start);
+Counters::Counters(int bits, bool eager)
+    : table_(sizeof(uint32_t) << bits,
+             eager ? ZeroedBytes::Pages::kHuge : ZeroedBytes::Pages::kSmall),
+      slots_(reinterpret_cast<uint32_t*>(table_.data())),
+      mask_((1u << bits) - 1) {
   // Written through at once (zero is the initial state): coding then takes
-  // no page faults, and a huge page is allocated whole (a first read would
-  // map the shared zero page, which many kernels split into 4 KiB pages at
-  // the first write). Faulting pages in while coding cost about 5% of a
-  // decode.
-  if (eager) std::memset(slots_, 0, bytes);
+  // no page faults, and huge pages are allocated whole. Faulting pages in
+  // while coding cost about 5% of a decode.
+  if (eager) std::memset(slots_, 0, table_.size());
 }
-
-Counters::~Counters() { munmap(mapping_, mapped_bytes_); }
 
 std::string ArithmeticEncoder::Finish() {
   for (int i = 0; i < 4; ++i) {

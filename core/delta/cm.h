@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "common/byte_io.h"
+#include "core/delta/zeroed_bytes.h"
 
 namespace patchfarm {
 namespace cm {
@@ -40,17 +41,16 @@ inline uint32_t Hash(uint32_t a, uint32_t b) {
 // A table of adaptive probabilities. Each slot holds P(1) in its high 16 bits
 // and a hit count in its low 8 bits; the count slows adaptation to
 // 1 / (limit + 1.6), so rare contexts learn fast and common ones settle.
-// Slots are stored XOR kInitial, so that a new table is all zero bytes: its
-// pages come from the kernel untouched. An `eager` table (for a long stream,
-// whose coding reaches most slots) has every page written at once, and asks
-// for huge pages if it is 2 MiB or more (madvise, where transparent huge
-// pages are on): its slots are read at random, and with 4 KiB pages nearly
-// every read of a long stream also missed the TLB. Other tables keep 4 KiB
-// pages, of which only those a coder reaches become resident.
+// Slots are stored XOR kInitial, so that a new table is all zero bytes: a
+// ZeroedBytes, whose pages come from the kernel untouched. An `eager` table
+// (for a long stream, whose coding reaches most slots) has every page
+// written at once, in huge pages if it is 2 MiB or more: its slots are read
+// at random, and with 4 KiB pages nearly every read of a long stream also
+// missed the TLB. Other tables keep 4 KiB pages, of which only those a coder
+// reaches become resident.
 class Counters {
  public:
   Counters(int bits, bool eager);
-  ~Counters();
   Counters(const Counters&) = delete;
   Counters& operator=(const Counters&) = delete;
   uint32_t* At(uint32_t index) { return &slots_[index & mask_]; }
@@ -72,9 +72,8 @@ class Counters {
 
  private:
   static constexpr uint32_t kInitial = 0x80000000u;  // P(1) = 1/2, no hits.
+  ZeroedBytes table_;
   uint32_t* slots_;
-  size_t mapped_bytes_;  // Of the mapping slots_ lies in.
-  void* mapping_;
   uint32_t mask_;
 };
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,21 @@ TEST(ZeroedBytesTest, OnlyWrittenPagesAreResident) {
   for (unsigned char r : resident) count += r & 1;
   EXPECT_EQ(resident[3] & 1, 1);
   EXPECT_LE(count, 16u);  // The written page (and a few, should the kernel map some ahead).
+}
+
+// Huge pages need the bytes on a 2 MiB boundary: the mapping is made larger
+// and the bytes start inside it.
+TEST(ZeroedBytesTest, HugePagesStartOnTheirBoundary) {
+  for (size_t n : {size_t{2} << 20, (size_t{6} << 20) + 4096}) {
+    ZeroedBytes bytes(n, ZeroedBytes::Pages::kHuge);
+    ASSERT_EQ(bytes.size(), n);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(bytes.data()) % (size_t{2} << 20), 0u);
+    bytes.data()[0] = 1;
+    bytes.data()[n - 1] = 2;  // The last byte lies inside the mapping.
+    EXPECT_EQ(bytes.data()[n / 2], 0);
+    ZeroedBytes moved(std::move(bytes));
+    EXPECT_EQ(moved.data()[n - 1], 2);
+  }
 }
 
 TEST(ZeroedBytesTest, MovesOwnership) {
