@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -93,6 +94,26 @@ MappedFile::~MappedFile() {
 void MappedFile::ReleasePages() const {
   // Advice only: on failure the pages simply stay resident.
   if (addr_ != nullptr) madvise(addr_, data_.size(), MADV_DONTNEED);
+}
+
+PageReleaser::PageReleaser(std::vector<const MappedFile*> files,
+                           std::chrono::milliseconds interval)
+    : files_(std::move(files)), interval_(interval), thread_([this] { Run(); }) {}
+
+PageReleaser::~PageReleaser() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void PageReleaser::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
+    for (const MappedFile* file : files_) file->ReleasePages();
+  }
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {

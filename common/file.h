@@ -7,10 +7,14 @@
 #ifndef PATCHFARM_COMMON_FILE_H_
 #define PATCHFARM_COMMON_FILE_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +58,29 @@ class MappedFile {
       : addr_(addr), data_(static_cast<const char*>(addr), size) {}
   void* addr_;
   absl::string_view data_;
+};
+
+// While it lives, a thread of its own drops the pages of `files` from the
+// resident set every `interval` (MappedFile::ReleasePages), so that passes
+// over big mappings keep resident about what they read in the last interval,
+// not all they have read: the page cache keeps the pages, and reading them
+// again costs minor faults. The files must outlive it.
+class PageReleaser {
+ public:
+  PageReleaser(std::vector<const MappedFile*> files, std::chrono::milliseconds interval);
+  ~PageReleaser();  // Stops the thread and waits for it.
+  PageReleaser(const PageReleaser&) = delete;
+  PageReleaser& operator=(const PageReleaser&) = delete;
+
+ private:
+  void Run();
+
+  const std::vector<const MappedFile*> files_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // Guarded by mu_.
+  std::thread thread_;
 };
 
 // A ByteSource reading a file with pread. Safe for concurrent reads.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -168,6 +169,37 @@ TEST_F(FileTest, ReleasedPagesLeaveTheResidentSetAndReadBackTheSame) {
   (*file)->ReleasePages();
   EXPECT_LT(MappingRssKb((*file)->data().data()), 1000);
   EXPECT_EQ((*file)->data(), data);
+}
+
+// Reads every page of `file` (a pass over it), returning their byte sum.
+uint64_t ReadAll(const MappedFile& file) {
+  uint64_t sum = 0;
+  for (char c : file.data()) sum += static_cast<uint8_t>(c);
+  return sum;
+}
+
+TEST_F(FileTest, PageReleaserDropsWhatPassesReadWhileItLives) {
+  const std::string data = Pattern(16 << 20, 6);
+  ASSERT_TRUE(WriteFileAtomically(Path("f"), data).ok());
+  absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(Path("f"));
+  ASSERT_TRUE(file.ok());
+  const void* addr = (*file)->data().data();
+  const uint64_t sum = ReadAll(**file);
+  EXPECT_GE(MappingRssKb(addr), 16000);  // Without a releaser, all stays.
+  {
+    PageReleaser releaser({file->get()}, std::chrono::milliseconds(1));
+    // Each pass faults every page back in, and the releaser drops them:
+    // once it has run after a pass, little of the file is resident.
+    int64_t rss = MappingRssKb(addr);
+    for (int pass = 0; pass < 200 && rss >= 4000; ++pass) {
+      EXPECT_EQ(ReadAll(**file), sum);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      rss = MappingRssKb(addr);
+    }
+    EXPECT_LT(rss, 4000);
+  }
+  EXPECT_EQ((*file)->data(), data);
+  EXPECT_GE(MappingRssKb(addr), 16000);  // Stopped: what is read stays again.
 }
 
 TEST_F(FileTest, FileSourceReadsAtOffsetsAndStopsAtTheEnd) {

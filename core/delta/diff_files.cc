@@ -1,6 +1,7 @@
 #include "core/delta/diff_files.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -23,6 +24,23 @@ constexpr uint64_t kNearIdenticalMinBytes = uint64_t{16} << 20;
 constexpr uint64_t kNearIdenticalMemory = uint64_t{256} << 20;
 constexpr uint64_t kNearIdenticalOffDiagonal = 100;
 
+// Pairs of this many bytes or more have their mappings' pages dropped while
+// they are diffed, every kReleaseInterval (PageReleaser): the 1 GiB pack's
+// whole-file diff peaked at 2.8 GB, 2.1 GB of them its two files, and at
+// 0.86 GB without them, in the same time. Below it they are a small part of
+// the peak (prettier's 17 MB of tars: 55 -> 45 MiB for about 2% more wall
+// time), and executables, matched on masked copies, drop them once anyway
+// (DiffOptions::release_inputs).
+constexpr uint64_t kReleasedPairBytes = uint64_t{128} << 20;
+constexpr std::chrono::milliseconds kReleaseInterval{10};
+
+std::unique_ptr<PageReleaser> ReleaserFor(const MappedFile& old_file,
+                                          const MappedFile& new_file) {
+  if (old_file.data().size() + new_file.data().size() < kReleasedPairBytes) return nullptr;
+  return std::make_unique<PageReleaser>(std::vector<const MappedFile*>{&old_file, &new_file},
+                                        kReleaseInterval);
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> DiffMapped(const MappedFile& old_file, const MappedFile& new_file,
@@ -32,6 +50,7 @@ absl::StatusOr<std::string> DiffMapped(const MappedFile& old_file, const MappedF
     old_file.ReleasePages();
     new_file.ReleasePages();
   };
+  const std::unique_ptr<PageReleaser> releaser = ReleaserFor(old_file, new_file);
   return Diff(old_file.data(), new_file.data(), releasing, stats);
 }
 
@@ -78,6 +97,7 @@ absl::Status DiffFiles(const std::string& old_path, const std::string& new_path,
   PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> new_map, MappedFile::Open(new_path));
   std::string bytes;
   if (near) {
+    const std::unique_ptr<PageReleaser> releaser = ReleaserFor(*old_map, *new_map);
     PF_ASSIGN_OR_RETURN(bytes, DiffWithOps(old_map->data(), new_map->data(), *std::move(near),
                                            options, stats));
     if (stats != nullptr) stats->near_identical = true;
