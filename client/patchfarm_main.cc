@@ -52,7 +52,7 @@ constexpr char kHelp[] =
     "\n"
     "  keygen --out KEYFILE      an Ed25519 signing key (KEYFILE) and its public half (KEYFILE.pub)\n"
     "  publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR\n"
-    "          [--motd TEXT] [--valid-days N] [--dry-run]\n"
+    "          [--motd TEXT] [--valid-days N] [--max-memory SIZE] [--dry-run]\n"
     "                            write the product's signed update site\n"
     "  update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
     "                            update an install from a published site\n"

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
 #include "common/ed25519.h"
 #include "common/file.h"
 #include "common/flags.h"
@@ -69,10 +70,10 @@ int RunKeygenCommand(const std::vector<std::string>& args) {
 int RunPublishCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
-      "[--valid-days N] [--dry-run]";
+      "[--valid-days N] [--max-memory SIZE] [--dry-run]";
   std::map<std::string, std::string> f;
   if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file",
-              "--tls-ca", "--tls-cert", "--tls-key"},
+              "--tls-ca", "--tls-cert", "--tls-key", "--max-memory"},
              {"--dry-run"}, &f) ||
       f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
     return Usage(kUsage);
@@ -92,6 +93,11 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       return Usage(kUsage);
     }
     options.valid_days = static_cast<int>(days);
+  }
+  if (!f["--max-memory"].empty() && !ParseByteSize(f["--max-memory"], &options.max_memory)) {
+    std::fprintf(stderr, "patchfarm: bad value for --max-memory: '%.64s'\n",
+                 f["--max-memory"].c_str());
+    return Usage(kUsage);
   }
   auto key = ReadFileToString(f["--key"]);
   if (!key.ok()) return Fail(key.status());

@@ -40,6 +40,11 @@ struct PublishOptions {
   // to size go to a temporary directory under scratch_dir, removed after).
   bool dry_run = false;
   std::string scratch_dir;  // Default: $TMPDIR, else /tmp.
+  // The memory a full package may take to build (DiffOptions::max_memory):
+  // a file whose whole-file diff would take more (a multi-GB asset pack) is
+  // compressed in bounded memory (DiffBounded), as `patchfarm diff` does.
+  // 0: half of this machine's memory.
+  uint64_t max_memory = 0;
   // Dates the index (serial, published, expires).
   const Clock* clock = &SystemClock();
 };

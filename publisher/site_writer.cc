@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_size.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/tree/result_binding.h"
@@ -182,9 +183,13 @@ absl::StatusOr<SiteWriter::FullPackage> SiteWriter::BuildFullPackage(const v1::R
     auto it = paths.find(e.digest);
     return it != paths.end() ? it->second : std::string("/nonexistent/blob");
   };
+  TreeDiffOptions diff;
+  diff.delta.max_memory =
+      options_.max_memory != 0 ? options_.max_memory : PhysicalMemoryBytes() / 2;
+  diff.scratch_dir = cache_dir_;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(full.path));
   PF_RETURN_IF_ERROR(
-      MakePackageFromManifests(Manifest(), locate, manifest, locate, TreeDiffOptions(), out.get()));
+      MakePackageFromManifests(Manifest(), locate, manifest, locate, diff, out.get()));
   PF_RETURN_IF_ERROR(out->Commit());
   PF_ASSIGN_OR_RETURN(full.digest, HashFile(full.path, &full.size));
   return full_packages_[release.release_id()] = full;

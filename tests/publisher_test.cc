@@ -210,5 +210,40 @@ TEST_F(PublisherTest, FailedPublishLeavesTheLiveSiteAndNoTree) {
   EXPECT_EQ(List(Site() + "/.published"), before) << "a .partial tree was left behind";
 }
 
+// Full packages are built within PublishOptions::max_memory: past it (a
+// multi-GB asset pack), their files are compressed in bounded memory
+// (DiffBounded) instead of read whole.
+TEST_F(PublisherTest, FullPackagesKeepToTheMemoryBudget) {
+  SubmitAndComplete("1.0");
+  auto report = Publish("", false, /*max_memory=*/1);  // Below any whole-file diff.
+  ASSERT_TRUE(report.ok()) << report.status();
+  const v1::UpdateIndex index = LiveIndex();
+  ASSERT_EQ(index.platforms_size(), 1);
+  ASSERT_EQ(index.platforms(0).releases_size(), 1);
+  const v1::SiteFile& full = index.platforms(0).releases(0).full();
+  ExpectFile(full);
+  auto published = ReadFileToString(Channel() + "/" + full.url());
+  ASSERT_TRUE(published.ok());
+
+  ASSERT_EQ(mkdir(Dir("nothing").c_str(), 0755), 0);
+  auto package_from_nothing = [&](uint64_t max_memory, TreeDiffStats* stats) {
+    std::string bytes;
+    StringSink sink(&bytes);
+    TreeDiffOptions options;
+    options.delta.max_memory = max_memory;
+    options.scratch_dir = root_;
+    EXPECT_TRUE(MakePackage(Dir("nothing"), Dir("1.0"), options, &sink, stats).ok());
+    return bytes;
+  };
+  TreeDiffStats bounded_stats, whole_stats;
+  const std::string bounded = package_from_nothing(1, &bounded_stats);
+  EXPECT_GT(bounded_stats.blocks, 0u);
+  EXPECT_EQ(bounded_stats.bounded_blocks, bounded_stats.blocks);
+  EXPECT_EQ(*published, bounded);
+  // Without a budget the same files are diffed whole: other bytes.
+  EXPECT_NE(package_from_nothing(0, &whole_stats), bounded);
+  EXPECT_EQ(whole_stats.bounded_blocks, 0u);
+}
+
 }  // namespace
 }  // namespace patchfarm
