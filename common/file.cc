@@ -302,6 +302,21 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
   return writer->Commit();
 }
 
+absl::Status CopyFileAtomically(const std::string& from, const std::string& to, int mode,
+                                FileSystem* fs) {
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(from));
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> writer,
+                      AtomicFileWriter::Create(to, mode, fs));
+  std::string buffer(kWriteBufferBytes, '\0');
+  for (uint64_t at = 0; at < source->size();) {
+    PF_ASSIGN_OR_RETURN(size_t got, source->ReadAt(at, buffer.data(), buffer.size()));
+    if (got == 0) return absl::DataLossError(absl::StrCat(from, " shrank while it was copied"));
+    PF_RETURN_IF_ERROR(writer->Append(absl::string_view(buffer.data(), got)));
+    at += got;
+  }
+  return writer->Commit();
+}
+
 std::string DirName(const std::string& path) {
   size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";

@@ -202,6 +202,21 @@ TEST_F(FileTest, PageReleaserDropsWhatPassesReadWhileItLives) {
   EXPECT_GE(MappingRssKb(addr), 16000);  // Stopped: what is read stays again.
 }
 
+TEST_F(FileTest, CopyFileAtomicallyReplacesTheTargetWithTheSourcesBytes) {
+  const std::string data = Pattern((3 << 20) + 777, 8);  // Past the 1 MiB pieces.
+  ASSERT_TRUE(WriteFileAtomically(Path("from"), data).ok());
+  ASSERT_TRUE(WriteFileAtomically(Path("to"), "the old bytes").ok());
+  ASSERT_TRUE(CopyFileAtomically(Path("from"), Path("to"), 0751).ok());
+  EXPECT_EQ(*ReadFileToString(Path("to")), data);
+  struct stat st;
+  ASSERT_EQ(stat(Path("to").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0751u);
+
+  ASSERT_TRUE(WriteFileAtomically(Path("to"), "kept").ok());
+  EXPECT_EQ(CopyFileAtomically(Path("missing"), Path("to")).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*ReadFileToString(Path("to")), "kept");
+}
+
 TEST_F(FileTest, FileSourceReadsAtOffsetsAndStopsAtTheEnd) {
   const std::string data = Pattern(5000, 9);
   ASSERT_TRUE(WriteFileAtomically(Path("f"), data).ok());

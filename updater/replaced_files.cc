@@ -62,12 +62,6 @@ absl::StatusOr<std::string> Sha256Hex(const std::string& path) {
   return DigestToHex(digest);
 }
 
-// Replaces `to` atomically with the bytes of the file `from`.
-absl::Status CopyAtomically(const std::string& from, const std::string& to, int mode) {
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> data, MappedFile::Open(from));
-  return WriteFileAtomically(to, data->data(), mode);
-}
-
 int ModeOf(const std::string& path, int fallback) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : fallback;
@@ -126,7 +120,7 @@ absl::Status ReplacedFiles::RestoreAll(Marker* marker) {
     const std::string kept = KeptOriginal(e.path);
     absl::StatusOr<std::string> kept_sha = Sha256Hex(kept);
     if (kept_sha.ok() && *kept_sha == e.original_sha256) {
-      PF_RETURN_IF_ERROR(CopyAtomically(kept, target, ModeOf(kept, 0644)));
+      PF_RETURN_IF_ERROR(CopyFileAtomically(kept, target, ModeOf(kept, 0644)));
     } else {
       absl::StatusOr<std::string> have = Sha256Hex(target);
       if (!have.ok() || *have != e.original_sha256) {  // Restored before a crash, or lost.
@@ -180,12 +174,12 @@ absl::Status ReplacedFiles::Sync(const v1::SitePlatform& p, const std::string& v
     PF_ASSIGN_OR_RETURN(std::string downloaded, download(r->file()));
     PF_RETURN_IF_ERROR(EnsureRealDirectory(JoinPath(state_dir_, "replaced")));
     const int mode = ModeOf(target, 0644);
-    PF_RETURN_IF_ERROR(CopyAtomically(target, KeptOriginal(r->path()), mode));
+    PF_RETURN_IF_ERROR(CopyFileAtomically(target, KeptOriginal(r->path()), mode));
     list.push_back({r->path(), r->original_sha256(), r->file().sha256()});
     WriteList(list, marker);
     PF_RETURN_IF_ERROR(save_(*marker));
-    PF_RETURN_IF_ERROR(
-        CopyAtomically(downloaded, target, r->mode() != 0 ? static_cast<int>(r->mode() & 0777) : mode));
+    PF_RETURN_IF_ERROR(CopyFileAtomically(
+        downloaded, target, r->mode() != 0 ? static_cast<int>(r->mode() & 0777) : mode));
     log_(absl::StrCat("hotfix replaced ", QuotePath(r->path()), " for ", version, " (sha256 ",
                       r->file().sha256(), "; the original is kept)"));
   }

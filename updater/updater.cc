@@ -271,8 +271,7 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
     if (!have.ok() || DigestToHex(*have) != f->file().sha256()) {
       PF_ASSIGN_OR_RETURN(std::string path, Download(f->file()));
       PF_RETURN_IF_ERROR(EnsureRealDirectory(dir));
-      PF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> data, MappedFile::Open(path));
-      PF_RETURN_IF_ERROR(WriteFileAtomically(target, data->data(), static_cast<int>(f->mode() & 0777)));
+      PF_RETURN_IF_ERROR(CopyFileAtomically(path, target, static_cast<int>(f->mode() & 0777)));
       Log(absl::StrCat("hotfix installed ", name, " for ", version, " (sha256 ", f->file().sha256(), ")"));
     }
     kept.push_back(absl::StrCat(name, ":", f->file().sha256()));
