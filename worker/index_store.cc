@@ -1,7 +1,9 @@
 #include "worker/index_store.h"
 
+#include <algorithm>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/delta/varint.h"
 
@@ -15,18 +17,35 @@ std::string LruRecord(uint64_t size, uint64_t last_use) {
   return record;
 }
 
+std::string PieceKey(const std::string& key, uint64_t n) {
+  return absl::StrCat("part/", key, "/", absl::Hex(n, absl::kZeroPad8));
+}
+
+uint64_t PiecesOf(uint64_t size) { return (size + kIndexPieceBytes - 1) / kIndexPieceBytes; }
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StoreIndexStore>> StoreIndexStore::Open(Store* store,
                                                                      uint64_t max_entry_bytes,
                                                                      uint64_t max_total_bytes) {
   std::unique_ptr<StoreIndexStore> s(new StoreIndexStore(store, max_entry_bytes, max_total_bytes));
-  // Keys of the first layout ("sa/<digest>", never evicted) go.
+  // Keys of the earlier layouts go: "sa/<digest>" (never evicted), and
+  // "v/<key>" (whole entries), with every record, as theirs look like ours.
   std::vector<StoreWrite> stale;
-  PF_RETURN_IF_ERROR(store->Scan("sa/", [&](absl::string_view key, absl::string_view) {
-    stale.push_back({std::string(key), std::nullopt});
-    return true;
-  }));
+  bool whole_entries = false;
+  for (const char* prefix : {"sa/", "v/"}) {
+    PF_RETURN_IF_ERROR(store->Scan(prefix, [&](absl::string_view key, absl::string_view) {
+      stale.push_back({std::string(key), std::nullopt});
+      whole_entries |= key.substr(0, 2) == "v/";
+      return true;
+    }));
+  }
+  if (whole_entries) {
+    PF_RETURN_IF_ERROR(store->Scan("lru/", [&](absl::string_view key, absl::string_view) {
+      stale.push_back({std::string(key), std::nullopt});
+      return true;
+    }));
+  }
   if (!stale.empty()) PF_RETURN_IF_ERROR(store->Write(stale, /*sync=*/false));
   PF_RETURN_IF_ERROR(store->Scan("lru/", [&](absl::string_view key, absl::string_view value) {
     if (value.size() != 16) return true;  // Not ours: left alone, never counted.
@@ -42,41 +61,62 @@ absl::StatusOr<std::unique_ptr<StoreIndexStore>> StoreIndexStore::Open(Store* st
 }
 
 std::optional<std::string> StoreIndexStore::Load(const std::string& key) {
-  absl::StatusOr<std::optional<std::string>> value = store_->Get("v/" + key);
-  if (!value.ok() || !value->has_value()) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
     ++misses_;
     return std::nullopt;
   }
-  ++hits_;
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(key);
-  if (it != entries_.end()) {
-    it->second.last_use = ++clock_;
-    // A lost stamp only makes the entry look older.
-    store_->Write({{"lru/" + key, LruRecord(it->second.size, it->second.last_use)}},
-                  /*sync=*/false)
-        .IgnoreError();
+  const uint64_t size = it->second.size;
+  std::string bytes;
+  bytes.reserve(size);
+  for (uint64_t n = 0; n < PiecesOf(size); ++n) {
+    absl::StatusOr<std::optional<std::string>> piece = store_->Get(PieceKey(key, n));
+    const uint64_t want = std::min(kIndexPieceBytes, size - bytes.size());
+    if (!piece.ok() || !piece->has_value() || (*piece)->size() != want) {
+      ++misses_;  // Lost or damaged: the caller rebuilds it and saves it again.
+      return std::nullopt;
+    }
+    bytes += **piece;
   }
-  return std::move(**value);
+  ++hits_;
+  it->second.last_use = ++clock_;
+  // A lost stamp only makes the entry look older.
+  store_->Write({{"lru/" + key, LruRecord(it->second.size, it->second.last_use)}},
+                /*sync=*/false)
+      .IgnoreError();
+  return bytes;
 }
 
-void StoreIndexStore::Save(const std::string& key, const std::string& bytes) {
+void StoreIndexStore::Save(const std::string& key, absl::string_view bytes) {
   if (bytes.empty() || bytes.size() > max_entry_bytes_ || bytes.size() > max_total_bytes_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  Entry e{bytes.size(), ++clock_};
   // A failed write only costs a rebuild next time.
-  if (!store_->Write({{"v/" + key, bytes}, {"lru/" + key, LruRecord(e.size, e.last_use)}},
-                     /*sync=*/false)
-           .ok()) {
+  auto old = entries_.find(key);
+  if (old != entries_.end() && !RemoveLocked(old).ok()) return;
+  for (uint64_t n = 0; n < PiecesOf(bytes.size()); ++n) {
+    const std::string piece(bytes.substr(n * kIndexPieceBytes, kIndexPieceBytes));
+    if (!store_->Write({{PieceKey(key, n), piece}}, /*sync=*/false).ok()) return;
+  }
+  Entry e{bytes.size(), ++clock_};
+  if (!store_->Write({{"lru/" + key, LruRecord(e.size, e.last_use)}}, /*sync=*/false).ok()) {
     return;
   }
-  auto [it, inserted] = entries_.emplace(key, e);
-  if (!inserted) {
-    total_ -= it->second.size;
-    it->second = e;
-  }
+  entries_[key] = e;
   total_ += e.size;
   EvictLocked().IgnoreError();
+}
+
+absl::Status StoreIndexStore::RemoveLocked(std::map<std::string, Entry>::iterator it) {
+  PF_RETURN_IF_ERROR(store_->Write({{"lru/" + it->first, std::nullopt}}, /*sync=*/false));
+  std::vector<StoreWrite> pieces;
+  for (uint64_t n = 0; n < PiecesOf(it->second.size); ++n) {
+    pieces.push_back({PieceKey(it->first, n), std::nullopt});
+  }
+  total_ -= it->second.size;
+  entries_.erase(it);
+  // Pieces left by a failed write are unnamed, as after a crash.
+  return store_->Write(pieces, /*sync=*/false);
 }
 
 absl::Status StoreIndexStore::EvictLocked() {
@@ -85,11 +125,7 @@ absl::Status StoreIndexStore::EvictLocked() {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if (it->second.last_use < oldest->second.last_use) oldest = it;
     }
-    PF_RETURN_IF_ERROR(store_->Write(
-        {{"v/" + oldest->first, std::nullopt}, {"lru/" + oldest->first, std::nullopt}},
-        /*sync=*/false));
-    total_ -= oldest->second.size;
-    entries_.erase(oldest);
+    PF_RETURN_IF_ERROR(RemoveLocked(oldest));
     ++evicted_;
   }
   return absl::OkStatus();

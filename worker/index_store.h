@@ -4,10 +4,16 @@
 // next N releases) is not re-sorted or re-chunked.
 //
 // Bounded like the blob cache: entries above max_entry_bytes are not kept,
-// and once the entries pass max_total_bytes the least recently used go. Each
-// entry is two keys written in one batch: "v/<key>" (the index) and
-// "lru/<key>" (its size and last use, 16 bytes), so the recency survives
-// restarts and a crash never leaves an entry uncounted. Thread-safe.
+// and once the entries pass max_total_bytes the least recently used go. An
+// entry is its bytes in pieces of kIndexPieceBytes, "part/<key>/<n>" (n in 8
+// hex digits from 0), each written alone, so that saving a suffix array of a
+// GiB copies a few MiB at a time (one write of the whole took 1.3 GB more
+// than the diff itself on a 65 MB executable); then "lru/<key>" (its size
+// and last use, 16 bytes), written last: an entry exists once its record
+// does, the recency survives restarts, and a crash never leaves an entry
+// uncounted. A crash while pieces are written leaves them unnamed until the
+// same key is saved again. Thread-safe; a Load and a Save of the same key do
+// not interleave.
 #ifndef PATCHFARM_WORKER_INDEX_STORE_H_
 #define PATCHFARM_WORKER_INDEX_STORE_H_
 
@@ -24,6 +30,8 @@
 
 namespace patchfarm {
 
+inline constexpr uint64_t kIndexPieceBytes = uint64_t{4} << 20;
+
 class StoreIndexStore : public IndexStore {
  public:
   // Reads the entries' sizes and recency from `store` (which must outlive
@@ -34,7 +42,7 @@ class StoreIndexStore : public IndexStore {
                                                                uint64_t max_total_bytes);
 
   std::optional<std::string> Load(const std::string& key) override;
-  void Save(const std::string& key, const std::string& bytes) override;
+  void Save(const std::string& key, absl::string_view bytes) override;
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
@@ -50,6 +58,8 @@ class StoreIndexStore : public IndexStore {
       : store_(store), max_entry_bytes_(max_entry_bytes), max_total_bytes_(max_total_bytes) {}
   // Removes least recently used entries until the total fits. Requires mu_.
   absl::Status EvictLocked();
+  // Removes the entry `it` (its record, then its pieces). Requires mu_.
+  absl::Status RemoveLocked(std::map<std::string, Entry>::iterator it);
 
   Store* store_;
   const uint64_t max_entry_bytes_;

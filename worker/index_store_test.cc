@@ -61,6 +61,51 @@ TEST(StoreIndexStore, ReplacesEntriesAndSkipsOversizedOnes) {
   EXPECT_EQ(cache->bytes(), 50u);
 }
 
+// Bytes of `size` that differ from piece to piece.
+std::string Bytes(uint64_t size) {
+  std::string bytes(size, '\0');
+  for (uint64_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+  return bytes;
+}
+
+TEST(StoreIndexStore, KeepsLargeEntriesInPiecesAndRefusesAMissingOne) {
+  MemoryStore db;
+  const std::string big = Bytes(2 * kIndexPieceBytes + 12345);  // Three pieces.
+  auto cache = OpenOrDie(&db, 1 << 30, 1 << 30);
+  cache->Save("sa/big", big);
+  EXPECT_EQ(cache->bytes(), big.size());
+  EXPECT_EQ(*cache->Load("sa/big"), big);
+  EXPECT_TRUE(db.Get("part/sa/big/00000002")->has_value());
+  EXPECT_FALSE(db.Get("part/sa/big/00000003")->has_value());
+
+  cache = OpenOrDie(&db, 1 << 30, 1 << 30);  // After a restart, the same bytes.
+  EXPECT_EQ(*cache->Load("sa/big"), big);
+  cache->Save("sa/big", std::string(100, 's'));  // Replaced: the pieces past the first go.
+  EXPECT_FALSE(db.Get("part/sa/big/00000001")->has_value());
+  EXPECT_EQ(*cache->Load("sa/big"), std::string(100, 's'));
+
+  cache->Save("sa/two", Bytes(kIndexPieceBytes + 1));
+  ASSERT_TRUE(db.Write({{"part/sa/two/00000001", std::nullopt}}, true).ok());  // Lost.
+  EXPECT_FALSE(cache->Load("sa/two").has_value());
+  ASSERT_TRUE(db.Write({{"part/sa/two/00000001", "xy"}}, true).ok());  // Cut short or long.
+  EXPECT_FALSE(cache->Load("sa/two").has_value());
+  cache->Save("sa/two", Bytes(kIndexPieceBytes + 1));  // Rebuilt and saved again.
+  EXPECT_EQ(*cache->Load("sa/two"), Bytes(kIndexPieceBytes + 1));
+}
+
+TEST(StoreIndexStore, RemovesTheWholeEntriesLayoutWithItsRecords) {
+  MemoryStore db;
+  ASSERT_TRUE(db.Write({{"v/sa/00", "a whole suffix array"},
+                        {"lru/sa/00", std::string(16, '\1')}},
+                       true)
+                  .ok());
+  auto cache = OpenOrDie(&db, 1000, 1000);
+  EXPECT_FALSE(db.Get("v/sa/00")->has_value());
+  EXPECT_FALSE(db.Get("lru/sa/00")->has_value());
+  EXPECT_EQ(cache->bytes(), 0u);
+  EXPECT_FALSE(cache->Load("sa/00").has_value());
+}
+
 TEST(StoreIndexStore, RemovesTheFirstLayoutsKeysAndIgnoresForeignRecords) {
   MemoryStore db;
   ASSERT_TRUE(db.Write({{"sa/0011", "an old suffix array"}, {"lru/odd", "short"}}, true).ok());

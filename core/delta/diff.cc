@@ -377,7 +377,7 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
   if (options.index_store != nullptr && !old_data.empty()) {
     std::optional<std::string> bytes = options.index_store->Load(key);
     if (bytes) {
-      absl::StatusOr<SuffixIndex> index = SuffixIndex::Deserialize(old_data, *bytes);
+      absl::StatusOr<SuffixIndex> index = SuffixIndex::Deserialize(old_data, std::move(*bytes));
       if (index.ok()) {
         *cached = true;
         return index;
@@ -386,7 +386,7 @@ absl::StatusOr<SuffixIndex> LoadOrBuildIndex(absl::string_view old_data, const D
   }
   PF_ASSIGN_OR_RETURN(SuffixIndex index, SuffixIndex::Build(old_data, options.threads));
   if (options.index_store != nullptr && !old_data.empty()) {
-    std::string bytes = index.Serialize();
+    const absl::string_view bytes = index.Serialize();
     if (!bytes.empty()) options.index_store->Save(key, bytes);
   }
   return index;

@@ -33,7 +33,10 @@ class IndexStore {
   virtual ~IndexStore() = default;
   // The bytes saved under `key`, or nullopt.
   virtual std::optional<std::string> Load(const std::string& key) = 0;
-  virtual void Save(const std::string& key, const std::string& bytes) = 0;
+  // Keeps a copy of `bytes` (a suffix array holds 4 bytes per old byte) under
+  // `key`, if it keeps entries of that size, copying a few MiB at a time:
+  // callers' memory budgets do not count a second copy of a whole index.
+  virtual void Save(const std::string& key, absl::string_view bytes) = 0;
 };
 
 struct DiffOptions {

@@ -17,7 +17,9 @@ class MapIndexStore : public IndexStore {
     if (it == saved.end()) return std::nullopt;
     return it->second;
   }
-  void Save(const std::string& key, const std::string& bytes) override { saved[key] = bytes; }
+  void Save(const std::string& key, absl::string_view bytes) override {
+    saved[key] = std::string(bytes);
+  }
 
   std::map<std::string, std::string> saved;
 };

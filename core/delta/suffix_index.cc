@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "absl/base/optimization.h"
 #include "core/delta/parallel_suffix_sort.h"
@@ -69,11 +70,12 @@ absl::StatusOr<SuffixIndex> SuffixIndex::Build(absl::string_view old, int thread
   if (old.empty()) return index;
   const auto* text = reinterpret_cast<const sauchar_t*>(old.data());
   if (old.size() < static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
-    index.sa32_.resize(old.size());
+    index.sa32_.resize(old.size() * sizeof(int32_t));
+    auto* sa = reinterpret_cast<int32_t*>(index.sa32_.data());
     if (threads > 1 && old.size() >= kParallelSortMinBytes) {
-      absl::Status sorted = ParallelSuffixSort(old, index.sa32_.data(), threads);
+      absl::Status sorted = ParallelSuffixSort(old, sa, threads);
       if (!sorted.ok()) return sorted;
-    } else if (divsufsort(text, index.sa32_.data(), static_cast<saidx_t>(old.size())) != 0) {
+    } else if (divsufsort(text, sa, static_cast<saidx_t>(old.size())) != 0) {
       return absl::ResourceExhaustedError("suffix sort of the old file failed");
     }
   } else {
@@ -86,24 +88,19 @@ absl::StatusOr<SuffixIndex> SuffixIndex::Build(absl::string_view old, int thread
   return index;
 }
 
-std::string SuffixIndex::Serialize() const {
-  if (sa32_.size() != old_.size()) return std::string();
-  return std::string(reinterpret_cast<const char*>(sa32_.data()), sa32_.size() * sizeof(int32_t));
-}
+absl::string_view SuffixIndex::Serialize() const { return sa32_; }
 
-absl::StatusOr<SuffixIndex> SuffixIndex::Deserialize(absl::string_view old,
-                                                     absl::string_view bytes) {
+absl::StatusOr<SuffixIndex> SuffixIndex::Deserialize(absl::string_view old, std::string bytes) {
   if (old.empty() || old.size() >= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) ||
       bytes.size() != old.size() * sizeof(int32_t)) {
     return absl::DataLossError("cached suffix array does not fit the old file");
   }
   SuffixIndex index;
   index.old_ = old;
-  index.sa32_.resize(old.size());
-  std::memcpy(index.sa32_.data(), bytes.data(), bytes.size());
+  index.sa32_ = std::move(bytes);
   const int32_t n = static_cast<int32_t>(old.size());
-  for (int32_t v : index.sa32_) {
-    if (v < 0 || v >= n) return absl::DataLossError("cached suffix array out of range");
+  for (const int32_t* v = index.sa32(); v < index.sa32() + n; ++v) {
+    if (*v < 0 || *v >= n) return absl::DataLossError("cached suffix array out of range");
   }
   index.BuildBuckets();
   return index;
@@ -148,7 +145,7 @@ void SuffixIndex::BuildBuckets() {
 // bytes of the two suffixes the next step may compare and the four suffix
 // array entries the step after may read.
 template <typename Index>
-int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view needle,
+int64_t SuffixIndex::Search(const Index* sa, absl::string_view needle,
                             int64_t* pos) const {
   const int64_t n = static_cast<int64_t>(old_.size());
   const int64_t m = static_cast<int64_t>(needle.size());
@@ -220,7 +217,7 @@ int64_t SuffixIndex::Search(const std::vector<Index>& sa, absl::string_view need
 int64_t SuffixIndex::LongestMatch(absl::string_view needle, int64_t* pos) const {
   *pos = 0;
   if (old_.empty() || needle.empty()) return 0;
-  return sa32_.empty() ? Search(sa64_, needle, pos) : Search(sa32_, needle, pos);
+  return sa32_.empty() ? Search(sa64_.data(), needle, pos) : Search(sa32(), needle, pos);
 }
 
 }  // namespace patchfarm

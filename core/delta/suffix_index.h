@@ -24,14 +24,16 @@ class SuffixIndex {
   // ResourceExhausted if the suffix sort fails.
   static absl::StatusOr<SuffixIndex> Build(absl::string_view old, int threads = 1);
 
-  // The suffix array as bytes, to cache it (IndexStore in diff.h). Empty for
-  // old files of 2 GiB and more, whose index is not cached.
-  std::string Serialize() const;
-  // An index of `old` from Serialize()'s bytes, checking that they fit `old`
-  // (length and range; a wrong order only costs patch size, never
-  // correctness: LongestMatch may then report matches that are not, but its
-  // answers stay within old and the needle). DataLoss if they do not.
-  static absl::StatusOr<SuffixIndex> Deserialize(absl::string_view old, absl::string_view bytes);
+  // The suffix array as bytes, to cache it (IndexStore in diff.h): a view of
+  // the index's own array, valid while the index is. Empty for old files of
+  // 2 GiB and more, whose index is not cached.
+  absl::string_view Serialize() const;
+  // An index of `old` from Serialize()'s bytes, which it keeps as its array
+  // (no copy), checking that they fit `old` (length and range; a wrong order
+  // only costs patch size, never correctness: LongestMatch may then report
+  // matches that are not, but its answers stay within old and the needle).
+  // DataLoss if they do not.
+  static absl::StatusOr<SuffixIndex> Deserialize(absl::string_view old, std::string bytes);
 
   // Returns the length of the longest prefix of `needle` found in old and sets
   // `*pos` to where it starts (0 and 0 when nothing matches). Among equally
@@ -44,12 +46,15 @@ class SuffixIndex {
 
  private:
   template <typename Index>
-  int64_t Search(const std::vector<Index>& sa, absl::string_view needle, int64_t* pos) const;
+  int64_t Search(const Index* sa, absl::string_view needle, int64_t* pos) const;
+  const int32_t* sa32() const { return reinterpret_cast<const int32_t*>(sa32_.data()); }
   void BuildBuckets();
 
   absl::string_view old_;
-  std::vector<int32_t> sa32_;  // Used when old is below 2 GiB,
-  std::vector<int64_t> sa64_;  // else this.
+  // The suffix array: 4-byte entries in sa32_'s bytes (the heap's alignment)
+  // when old is below 2 GiB, else 8-byte ones in sa64_.
+  std::string sa32_;
+  std::vector<int64_t> sa64_;
   // For each 2-byte prefix p, its suffixes occupy [bucket_[p], bucket_[p + 1])
   // of the suffix array, except the final 1-byte suffix, which no bucket holds.
   std::vector<int64_t> bucket_;

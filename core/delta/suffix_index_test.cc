@@ -29,7 +29,7 @@ int64_t BruteForceLongest(const std::string& text, const std::string& needle) {
 class PlainSearch {
  public:
   PlainSearch(const std::string& old, const SuffixIndex& index) : old_(old) {
-    std::string bytes = index.Serialize();
+    const absl::string_view bytes = index.Serialize();
     sa_.resize(bytes.size() / sizeof(int32_t));
     std::memcpy(sa_.data(), bytes.data(), bytes.size());
     const int64_t n = static_cast<int64_t>(old.size());
@@ -102,7 +102,8 @@ void ExpectSameAsPlainSearch(const std::string& old,
   absl::StatusOr<SuffixIndex> index = SuffixIndex::Build(old);
   ASSERT_TRUE(index.ok()) << index.status();
   PlainSearch plain(old, *index);
-  absl::StatusOr<SuffixIndex> cached = SuffixIndex::Deserialize(old, index->Serialize());
+  absl::StatusOr<SuffixIndex> cached =
+      SuffixIndex::Deserialize(old, std::string(index->Serialize()));
   ASSERT_EQ(cached.ok(), !old.empty()) << cached.status();
   for (size_t q = 0; q < needles.size(); ++q) {
     absl::string_view needle = needles[q];
@@ -336,7 +337,7 @@ TEST(SuffixIndexTest, WrongOrderCachedArrayStaysInOld) {
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
   for (const std::vector<int32_t>* sa : {&reversed, &shuffled, &constant}) {
     absl::StatusOr<SuffixIndex> index = SuffixIndex::Deserialize(
-        old, absl::string_view(reinterpret_cast<const char*>(sa->data()), n * sizeof(int32_t)));
+        old, std::string(reinterpret_cast<const char*>(sa->data()), n * sizeof(int32_t)));
     ASSERT_TRUE(index.ok()) << index.status();
     for (const std::string& needle : NeedlesFrom(rng, old, 300, 5000)) {
       int64_t pos = -1;
