@@ -309,7 +309,8 @@ absl::Status CopyFileAtomically(const std::string& from, const std::string& to, 
                       AtomicFileWriter::Create(to, mode, fs));
   std::string buffer(kWriteBufferBytes, '\0');
   for (uint64_t at = 0; at < source->size();) {
-    PF_ASSIGN_OR_RETURN(size_t got, source->ReadAt(at, buffer.data(), buffer.size()));
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), source->size() - at));
+    PF_ASSIGN_OR_RETURN(size_t got, source->ReadAt(at, buffer.data(), want));
     if (got == 0) return absl::DataLossError(absl::StrCat(from, " shrank while it was copied"));
     PF_RETURN_IF_ERROR(writer->Append(absl::string_view(buffer.data(), got)));
     at += got;

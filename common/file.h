@@ -198,8 +198,9 @@ absl::Status CopyFile(const std::string& from, const std::string& to, int mode,
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
                                  int mode = 0644, FileSystem* fs = DefaultFileSystem());
 
-// Replaces `to` atomically with the bytes of the file `from`, read 1 MiB at a
-// time (a multi-GB file is never resident whole). On error `to` is as it was.
+// Replaces `to` atomically with the bytes of the file `from` as large as it
+// was when opened, read 1 MiB at a time (a multi-GB file is never resident
+// whole). DataLoss if it shrinks meanwhile. On error `to` is as it was.
 absl::Status CopyFileAtomically(const std::string& from, const std::string& to,
                                 int mode = 0644, FileSystem* fs = DefaultFileSystem());
 

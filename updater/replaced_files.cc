@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <memory>
 #include <vector>
 
 #include "absl/strings/escaping.h"

@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<StoreIndexStore>> StoreIndexStore::Open(Store* st
   if (!stale.empty()) PF_RETURN_IF_ERROR(store->Write(stale, /*sync=*/false));
   PF_RETURN_IF_ERROR(store->Scan("lru/", [&](absl::string_view key, absl::string_view value) {
     if (value.size() != 16) return true;  // Not ours: left alone, never counted.
-    Entry e{GetFixed64(value.data()), GetFixed64(value.data() + 8)};
+    Entry e{GetFixed64(value.data()), GetFixed64(value.data() + 8), 0};
+    e.saved = e.last_use;
     s->entries_[std::string(key.substr(4))] = e;
     s->total_ += e.size;
     if (e.last_use > s->clock_) s->clock_ = e.last_use;
@@ -61,23 +62,31 @@ absl::StatusOr<std::unique_ptr<StoreIndexStore>> StoreIndexStore::Open(Store* st
 }
 
 std::optional<std::string> StoreIndexStore::Load(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(key);
-  if (it == entries_.end()) {
-    ++misses_;
-    return std::nullopt;
+  uint64_t size = 0, saved = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      size = it->second.size;
+      saved = it->second.saved;
+    }
   }
-  const uint64_t size = it->second.size;
   std::string bytes;
   bytes.reserve(size);
-  for (uint64_t n = 0; n < PiecesOf(size); ++n) {
+  for (uint64_t n = 0; size > 0 && n < PiecesOf(size); ++n) {
     absl::StatusOr<std::optional<std::string>> piece = store_->Get(PieceKey(key, n));
     const uint64_t want = std::min(kIndexPieceBytes, size - bytes.size());
     if (!piece.ok() || !piece->has_value() || (*piece)->size() != want) {
-      ++misses_;  // Lost or damaged: the caller rebuilds it and saves it again.
-      return std::nullopt;
+      size = 0;  // Lost or cut: the caller rebuilds the entry and saves it again.
+      break;
     }
     bytes += **piece;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (size == 0 || it == entries_.end() || it->second.saved != saved) {
+    ++misses_;  // Not there, damaged, or replaced while it was read.
+    return std::nullopt;
   }
   ++hits_;
   it->second.last_use = ++clock_;
@@ -91,32 +100,34 @@ std::optional<std::string> StoreIndexStore::Load(const std::string& key) {
 void StoreIndexStore::Save(const std::string& key, absl::string_view bytes) {
   if (bytes.empty() || bytes.size() > max_entry_bytes_ || bytes.size() > max_total_bytes_) return;
   std::lock_guard<std::mutex> lock(mu_);
-  // A failed write only costs a rebuild next time.
+  // A failed write only costs a rebuild next time: the entry is counted
+  // from its record on, and a missing piece makes it a miss.
   auto old = entries_.find(key);
   if (old != entries_.end() && !RemoveLocked(old).ok()) return;
-  for (uint64_t n = 0; n < PiecesOf(bytes.size()); ++n) {
-    const std::string piece(bytes.substr(n * kIndexPieceBytes, kIndexPieceBytes));
-    if (!store_->Write({{PieceKey(key, n), piece}}, /*sync=*/false).ok()) return;
-  }
-  Entry e{bytes.size(), ++clock_};
+  Entry e{bytes.size(), ++clock_, 0};
+  e.saved = e.last_use;
   if (!store_->Write({{"lru/" + key, LruRecord(e.size, e.last_use)}}, /*sync=*/false).ok()) {
     return;
   }
   entries_[key] = e;
   total_ += e.size;
-  EvictLocked().IgnoreError();
+  EvictLocked().IgnoreError();  // Before the pieces: the disk stays within the bound.
+  for (uint64_t n = 0; n < PiecesOf(bytes.size()); ++n) {
+    const std::string piece(bytes.substr(n * kIndexPieceBytes, kIndexPieceBytes));
+    if (!store_->Write({{PieceKey(key, n), piece}}, /*sync=*/false).ok()) break;
+  }
 }
 
 absl::Status StoreIndexStore::RemoveLocked(std::map<std::string, Entry>::iterator it) {
-  PF_RETURN_IF_ERROR(store_->Write({{"lru/" + it->first, std::nullopt}}, /*sync=*/false));
   std::vector<StoreWrite> pieces;
   for (uint64_t n = 0; n < PiecesOf(it->second.size); ++n) {
     pieces.push_back({PieceKey(it->first, n), std::nullopt});
   }
+  PF_RETURN_IF_ERROR(store_->Write(pieces, /*sync=*/false));
+  PF_RETURN_IF_ERROR(store_->Write({{"lru/" + it->first, std::nullopt}}, /*sync=*/false));
   total_ -= it->second.size;
   entries_.erase(it);
-  // Pieces left by a failed write are unnamed, as after a crash.
-  return store_->Write(pieces, /*sync=*/false);
+  return absl::OkStatus();
 }
 
 absl::Status StoreIndexStore::EvictLocked() {
@@ -131,9 +142,6 @@ absl::Status StoreIndexStore::EvictLocked() {
   return absl::OkStatus();
 }
 
-uint64_t StoreIndexStore::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return total_;
-}
+uint64_t StoreIndexStore::bytes() const { return total_; }
 
 }  // namespace patchfarm

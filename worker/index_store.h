@@ -5,15 +5,16 @@
 //
 // Bounded like the blob cache: entries above max_entry_bytes are not kept,
 // and once the entries pass max_total_bytes the least recently used go. An
-// entry is its bytes in pieces of kIndexPieceBytes, "part/<key>/<n>" (n in 8
-// hex digits from 0), each written alone, so that saving a suffix array of a
-// GiB copies a few MiB at a time (one write of the whole took 1.3 GB more
-// than the diff itself on a 65 MB executable); then "lru/<key>" (its size
-// and last use, 16 bytes), written last: an entry exists once its record
-// does, the recency survives restarts, and a crash never leaves an entry
-// uncounted. A crash while pieces are written leaves them unnamed until the
-// same key is saved again. Thread-safe; a Load and a Save of the same key do
-// not interleave.
+// entry is "lru/<key>" (its size and last use, 16 bytes) and its bytes in
+// pieces of kIndexPieceBytes, "part/<key>/<n>" (n in 8 hex digits from 0),
+// each written alone, so that saving a suffix array of a GiB copies a few MiB
+// at a time (one write of the whole took 1.3 GB more than the diff itself on
+// a 65 MB executable). The record is written before the pieces and removed
+// after them: a crash or a failed write leaves an entry counted, whose
+// missing pieces make its Load a miss (the caller rebuilds it and saves it
+// again), never pieces that no record names. The recency survives restarts.
+// Thread-safe: Saves and evictions hold a lock; a Load reads its pieces
+// without it, and misses if the entry was replaced meanwhile.
 #ifndef PATCHFARM_WORKER_INDEX_STORE_H_
 #define PATCHFARM_WORKER_INDEX_STORE_H_
 
@@ -53,20 +54,21 @@ class StoreIndexStore : public IndexStore {
   struct Entry {
     uint64_t size = 0;
     uint64_t last_use = 0;
+    uint64_t saved = 0;  // When it was saved (or found at Open), on clock_.
   };
   StoreIndexStore(Store* store, uint64_t max_entry_bytes, uint64_t max_total_bytes)
       : store_(store), max_entry_bytes_(max_entry_bytes), max_total_bytes_(max_total_bytes) {}
   // Removes least recently used entries until the total fits. Requires mu_.
   absl::Status EvictLocked();
-  // Removes the entry `it` (its record, then its pieces). Requires mu_.
+  // Removes the entry `it` (its pieces, then its record). Requires mu_.
   absl::Status RemoveLocked(std::map<std::string, Entry>::iterator it);
 
   Store* store_;
   const uint64_t max_entry_bytes_;
   const uint64_t max_total_bytes_;
   mutable std::mutex mu_;
-  std::map<std::string, Entry> entries_;  // By key (without "v/").
-  uint64_t total_ = 0;
+  std::map<std::string, Entry> entries_;  // By key (without "lru/").
+  std::atomic<uint64_t> total_{0};        // Written under mu_.
   uint64_t clock_ = 0;  // Last use stamps: one more per use.
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

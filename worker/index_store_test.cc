@@ -87,10 +87,23 @@ TEST(StoreIndexStore, KeepsLargeEntriesInPiecesAndRefusesAMissingOne) {
   cache->Save("sa/two", Bytes(kIndexPieceBytes + 1));
   ASSERT_TRUE(db.Write({{"part/sa/two/00000001", std::nullopt}}, true).ok());  // Lost.
   EXPECT_FALSE(cache->Load("sa/two").has_value());
+  EXPECT_EQ(cache->bytes(), 100 + kIndexPieceBytes + 1);  // Still counted, and evictable.
   ASSERT_TRUE(db.Write({{"part/sa/two/00000001", "xy"}}, true).ok());  // Cut short or long.
   EXPECT_FALSE(cache->Load("sa/two").has_value());
   cache->Save("sa/two", Bytes(kIndexPieceBytes + 1));  // Rebuilt and saved again.
   EXPECT_EQ(*cache->Load("sa/two"), Bytes(kIndexPieceBytes + 1));
+}
+
+TEST(StoreIndexStore, EvictionRemovesPiecesThenTheRecord) {
+  MemoryStore db;
+  auto cache = OpenOrDie(&db, 1 << 30, kIndexPieceBytes + 10);
+  cache->Save("a", Bytes(kIndexPieceBytes + 1));  // Two pieces.
+  cache->Save("b", std::string(10, 'b'));  // a no longer fits beside it.
+  EXPECT_EQ(cache->evicted(), 1u);
+  EXPECT_FALSE(db.Get("part/a/00000000")->has_value());
+  EXPECT_FALSE(db.Get("part/a/00000001")->has_value());
+  EXPECT_FALSE(db.Get("lru/a")->has_value());
+  EXPECT_EQ(*cache->Load("b"), std::string(10, 'b'));
 }
 
 TEST(StoreIndexStore, RemovesTheWholeEntriesLayoutWithItsRecords) {

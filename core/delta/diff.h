@@ -34,8 +34,9 @@ class IndexStore {
   // The bytes saved under `key`, or nullopt.
   virtual std::optional<std::string> Load(const std::string& key) = 0;
   // Keeps a copy of `bytes` (a suffix array holds 4 bytes per old byte) under
-  // `key`, if it keeps entries of that size, copying a few MiB at a time:
-  // callers' memory budgets do not count a second copy of a whole index.
+  // `key`, if it keeps entries of that size. Callers' memory budgets do not
+  // count a second copy of a whole index: a store copies a few MiB at a time
+  // (the worker's, worker/index_store.h).
   virtual void Save(const std::string& key, absl::string_view bytes) = 0;
 };
 

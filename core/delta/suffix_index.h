@@ -51,8 +51,9 @@ class SuffixIndex {
   void BuildBuckets();
 
   absl::string_view old_;
-  // The suffix array: 4-byte entries in sa32_'s bytes (the heap's alignment)
-  // when old is below 2 GiB, else 8-byte ones in sa64_.
+  // The suffix array: 4-byte entries in sa32_'s bytes when old is below
+  // 2 GiB (the heap's 16-byte alignment, or below 16 bytes libstdc++'s
+  // buffer inside the string, 8-byte aligned), else 8-byte ones in sa64_.
   std::string sa32_;
   std::vector<int64_t> sa64_;
   // For each 2-byte prefix p, its suffixes occupy [bucket_[p], bucket_[p + 1])
