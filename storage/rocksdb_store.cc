@@ -31,6 +31,9 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   options.create_if_missing = true;
   options.max_open_files = 256;
   if (!store_options.compress) options.compression = rocksdb::kNoCompression;
+  if (store_options.write_buffer_bytes != 0) {
+    options.write_buffer_size = store_options.write_buffer_bytes;
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
   if (!s.ok()) return FromRocksDb(s, absl::StrCat("open ", path));

@@ -20,6 +20,10 @@ class RocksDbStore : public Store {
     // Compress data files. Off for large incompressible values (suffix
     // arrays), where it only costs read time.
     bool compress = true;  // Default: true.
+    // Bytes of each in-memory write buffer (memtable), of which RocksDB keeps
+    // up to two; 0: RocksDB's 64 MiB. A store written in a few large values
+    // at a time needs less.
+    uint64_t write_buffer_bytes = 0;  // Default: 0.
   };
 
   // Opens (creating if missing) the database in directory `path`.
