@@ -264,11 +264,11 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   absl::StatusOr<std::unique_ptr<ScratchFile>> package = ScratchFile::Create(options_.cache_dir);
   absl::Status status = package.status();
   if (status.ok()) status = Compute(job, active, package->get());
-  // Parts that a join job fetches whole (segments, index parts) go to the
-  // cache too, where a worker joining them finds its own. Other results are
-  // sent from the scratch file: no job reads them here, and copying a huge
-  // pair's joined patch into the cache cost a write, a sync and a hash of
-  // all of it.
+  // Every result is sent from the scratch file. Parts that a join job
+  // fetches whole (segments, index parts) go to the cache too, where a
+  // worker joining them finds its own; no job reads other results here, and
+  // copying a huge pair's joined patch into the cache cost a write, a sync
+  // and a hash of all of it.
   const bool cached = job.segment_end() > 0 || job.index_end() > 0;
   Digest digest{};
   uint64_t package_size = 0;
@@ -280,15 +280,8 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       if (cached) active->pins.push_back(cache_->PinBlob(digest));  // Kept until uploaded.
     }
   }
-  if (status.ok() && cached) {
-    status = cache_->PutSource(**package, digest, package_size);
-    if (status.ok()) {
-      absl::StatusOr<std::string> path = cache_->PathOf(digest);
-      status = path.ok() ? UploadMissing(blobs_.get(), {{digest, *path}}) : path.status();
-    }
-  } else if (status.ok()) {
-    status = UploadSourceIfMissing(blobs_.get(), digest, **package);
-  }
+  if (status.ok() && cached) status = cache_->PutSource(**package, digest, package_size);
+  if (status.ok()) status = UploadSourceIfMissing(blobs_.get(), digest, **package);
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
     Log(absl::StrCat("job ", job.job_id(), ": lease lost, result dropped"));
