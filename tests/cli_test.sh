@@ -73,6 +73,9 @@ for v in 0 257 x; do bad --threads diff --threads "$v" "$T/old" "$T/new" "$T/p5"
 for v in 0 -1 3651 x; do
   bad --valid-days publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --valid-days "$v"
 done
+for v in 0 -1 1Q x 99999999T; do
+  bad --max-memory publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --max-memory "$v"
+done
 [ -e "$T/site" ] && fail "a refused publish made its site"
 for v in -1 1025 x; do bad --workers serve --data "$T/serve" --workers "$v"; done
 [ -e "$T/serve" ] && fail "a refused serve made its data directory"
