@@ -25,7 +25,11 @@
 // its part or segment. When every segment is done the pair's job is queued
 // again as a join job, whose result is the pair's patch (one patch, method
 // 6); the parts' and segments' results are dropped then. An index or segment
-// job that fails for good fails the pair's job.
+// job that fails for good fails the pair's job. A tree pair's job splits
+// each file of the new tree over the size whose same-path old file differs
+// (<job id>.e<n>.i<k> and .e<n>.s<k>, naming the file's path); when they are
+// all done the tree job runs, with each file's segments to join into its
+// block of the package.
 //
 // Retention (core/release/retention.h, coordinator_retention.cc): after each
 // Submit and SetPolicy (and at start) the coordinator plans the chained
@@ -74,10 +78,11 @@ struct CoordinatorOptions {
   // jobs are forgotten to make room. Default: 10,000.
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
-  // File pairs whose new file is larger are split into segment jobs of about
-  // this many bytes of new (at most kMaxSegments: larger files get
-  // larger segments), which workers run at once and a join job makes one
-  // patch of (coordinator_segments.cc). 0: never split. Default: 0.
+  // File pairs whose new file is larger (a file release's, or a tree
+  // release's file at the same path in both trees) are split into segment
+  // jobs of about this many bytes of new (at most kMaxSegments: larger
+  // files get larger segments), which workers run at once and a join job
+  // makes one patch of (coordinator_segments.cc). 0: never split. Default: 0.
   uint64_t segment_bytes = 0;
   // A split pair's old file is indexed in parts of this many bytes (1 MiB
   // at least: less is taken as 1 MiB), one index job each. Default: 1 GiB
@@ -217,22 +222,32 @@ class Coordinator {
   void QueueLocked(const v1::StoredJob& job);
 
   // Segments (coordinator_segments.cc).
-  // True if `job` is a file pair to split into segment jobs now.
+  // True if `job` may hold file pairs to split into segment jobs now: a
+  // pair's job (file or tree) whose new side exceeds the segment size.
   bool SplitsLocked(const v1::StoredJob& job) const;
-  // Creates (stores and queues) the index and segment jobs of `*job`, which
-  // stays queued but out of the queue; reuses those already done.
-  absl::Status SplitLocked(v1::StoredJob* job);
-  // The queue places of the split pair `job`'s segments `ranges` (ranges of
-  // new): the costliest-looking first, judged by samples of new's blob.
+  // Creates (stores and queues) the index and segment jobs of `*job`'s file
+  // pair, or of each file of its tree pair over the segment size (same path,
+  // other content); `*job` stays queued but out of the queue. Reuses those
+  // already done. False, and `*job` unchanged, if there is none.
+  absl::StatusOr<bool> SplitLocked(v1::StoredJob* job);
+  // The queue places of the segments `ranges` (ranges of the new file
+  // `new_digest`): the costliest-looking first, judged by samples of its blob.
   absl::StatusOr<std::vector<uint64_t>> SegmentQueuePartsLocked(
-      const v1::StoredJob& job, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+      const Digest& new_digest, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
   // True if every segment job of the split pair `job` is done.
-  bool SegmentsDoneLocked(const v1::StoredJob& job) const;
-  // True if every index job of the pair of the segment job `segment` is done.
+  bool SegmentsDoneLocked(const v1::StoredJob& job) const {
+    return AllDoneLocked(job.segment_job_ids());
+  }
+  // True if every index job of the file pair of the segment job `segment` is
+  // done.
   bool IndexDoneLocked(const v1::StoredJob& segment) const;
-  bool AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids) const;
+  // True if every job of `ids` (of the file pair at *path only, if given) is
+  // done.
+  bool AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                     const std::string* path = nullptr) const;
   // The Job a worker gets for `job`: its index or segment range (and the
-  // index parts to join), or the segment results to join.
+  // index parts to join), or the segment results to join (per file, for a
+  // tree pair's job).
   void DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out) const;
   // After an index or segment job is done or failed for good: queues its
   // pair's segments (once every index job is done) or join (once every

@@ -135,13 +135,16 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     v1::StoredJob& job = jobs_[id];
     if (SplitsLocked(job)) {
       v1::StoredJob split = job;
-      absl::Status status = SplitLocked(&split);
-      if (status.ok()) {
-        job = std::move(split);
-      } else {
-        FailAttemptLocked(&job, absl::StrCat("splitting into segments: ", status.message()));
+      absl::StatusOr<bool> status = SplitLocked(&split);
+      if (!status.ok()) {
+        FailAttemptLocked(&job, absl::StrCat("splitting into segments: ",
+                                             status.status().message()));
+        continue;
       }
-      continue;  // Its segments are queued in its place.
+      if (*status) {
+        job = std::move(split);
+        continue;  // Its segments are queued in its place.
+      }
     }
     auto old_manifest = ManifestLocked(job.old_manifest_digest());
     auto new_manifest = ManifestLocked(job.new_manifest_digest());
@@ -206,19 +209,18 @@ absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(*path));
   PF_ASSIGN_OR_RETURN(Manifest old_entries, FromProto(old_manifest.entries()));
   PF_ASSIGN_OR_RETURN(Manifest new_entries, FromProto(new_manifest.entries()));
-  if (job.kind() == v1::RELEASE_KIND_FILE) {
-    if (old_entries.size() != 1 || new_entries.size() != 1) {
-      return absl::InternalError("a file job's manifests hold one entry each");
-    }
+  if (!job.parent_job_id().empty()) {  // An index or segment job of a file pair.
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_entries, new_entries, job.split_path()));
     if (job.index_end() > 0) {
-      PF_RETURN_IF_ERROR(CheckIndexResult(job, old_entries[0], *package));
-      return package->size();
+      PF_RETURN_IF_ERROR(CheckIndexResult(job, files.first, *package));
+    } else {
+      PF_RETURN_IF_ERROR(CheckSegmentResult(job, files.first, files.second, *package));
     }
-    if (!job.parent_job_id().empty()) {
-      PF_RETURN_IF_ERROR(CheckSegmentResult(job, old_entries[0], new_entries[0], *package));
-      return package->size();
-    }
-    PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, old_entries[0], new_entries[0]));
+    return package->size();
+  }
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_entries, new_entries, ""));
+    PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, files.first, files.second));
   } else {
     PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, ManifestDigest(new_entries)));
   }

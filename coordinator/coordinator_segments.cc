@@ -1,6 +1,8 @@
-// The coordinator's segment jobs (coordinator.h): huge file pairs split into
-// index jobs (parts of old's chunk index), then ranges of new that workers
-// diff at once, and the join of their results.
+// The coordinator's segment jobs (coordinator.h): huge file pairs (a file
+// release's, or the big files of a tree release's) split into index jobs
+// (parts of old's chunk index), then ranges of new that workers diff at once,
+// and the join of their results (the patch of a file pair; for a tree pair,
+// the tree job itself, which takes each file's joined patch as its block).
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -11,13 +13,14 @@
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 #include "core/delta/zstd_codec.h"
+#include "core/tree/manifest.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
 
 namespace patchfarm {
 
 bool Coordinator::SplitsLocked(const v1::StoredJob& job) const {
-  return options_.segment_bytes > 0 && job.kind() == v1::RELEASE_KIND_FILE &&
-         job.parent_job_id().empty() && job.segment_job_ids().empty() &&
-         job.status().new_size() > options_.segment_bytes;
+  return options_.segment_bytes > 0 && job.parent_job_id().empty() &&
+         job.segment_job_ids().empty() && job.status().new_size() > options_.segment_bytes;
 }
 
 namespace {
@@ -42,6 +45,44 @@ v1::StoredJob ChildJob(const v1::StoredJob& job, const std::string& id) {
 }
 
 bool IsIndexJob(const v1::StoredJob& job) { return job.index_end() > 0; }
+
+// A file pair that a job's split makes index and segment jobs of: the one
+// file a side of a file pair's job (path empty), or a huge file of a tree
+// pair's.
+struct SplitPair {
+  std::string path;
+  ManifestEntry old_file, new_file;
+};
+
+// The pairs of `job`'s manifests to split at `segment_bytes`: a file pair's
+// one pair; a tree pair's changed files of more than segment_bytes at the
+// same path in both trees (a file moved or renamed is diffed by the tree job
+// against its most similar old file, on one worker).
+absl::StatusOr<std::vector<SplitPair>> SplitPairs(const v1::StoredJob& job,
+                                                  const v1::StoredManifest& old_manifest,
+                                                  const v1::StoredManifest& new_manifest,
+                                                  uint64_t segment_bytes) {
+  PF_ASSIGN_OR_RETURN(Manifest old_tree, FromProto(old_manifest.entries()));
+  PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(new_manifest.entries()));
+  std::vector<SplitPair> pairs;
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_tree, new_tree, ""));
+    pairs.push_back({"", files.first, files.second});
+    return pairs;
+  }
+  for (const ManifestEntry& e : new_tree) {
+    if (e.type != EntryType::kFile || e.size <= segment_bytes) continue;
+    const ManifestEntry* old = FindEntry(old_tree, e.path);
+    if (old == nullptr || old->type != EntryType::kFile || old->digest == e.digest) continue;
+    pairs.push_back({e.path, *old, e});
+  }
+  return pairs;
+}
+
+// Whether `child` (an index or segment job) diffs the pair at `path`.
+bool OfPair(const v1::StoredJob& child, const std::string& path) {
+  return child.split_path() == path;
+}
 
 constexpr uint64_t kMinIndexPartBytes = uint64_t{1} << 20;
 
@@ -84,63 +125,84 @@ absl::StatusOr<std::vector<uint64_t>> QueueParts(
 
 }  // namespace
 
-absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
+absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job) {
   PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> old_manifest,
                       ManifestLocked(job->old_manifest_digest()));
-  if (old_manifest->entries_size() != 1) {
-    return absl::InternalError("a file job's manifests hold one entry each");
-  }
-  const uint64_t old_size = old_manifest->entries(0).size();
-  const uint64_t size = job->status().new_size();
-  const uint64_t count = std::min<uint64_t>((size + options_.segment_bytes - 1) / options_.segment_bytes,
-                                            kMaxSegments);
-  const uint64_t step = (size + count - 1) / count;
+  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> new_manifest,
+                      ManifestLocked(job->new_manifest_digest()));
+  PF_ASSIGN_OR_RETURN(std::vector<SplitPair> pairs,
+                      SplitPairs(*job, *old_manifest, *new_manifest, options_.segment_bytes));
+  if (pairs.empty()) return false;
   const std::string& id = job->status().job_id();
   std::vector<v1::StoredJob> children;
   // A child done before a failure of another is kept (the same range).
-  auto kept = [&](const std::string& child_id, uint64_t begin, uint64_t end) {
+  auto kept = [&](const std::string& child_id, const std::string& path, uint64_t begin,
+                  uint64_t end) {
     auto existing = jobs_.find(child_id);
     if (existing == jobs_.end() || existing->second.status().state() != v1::JOB_STATE_DONE) {
       return false;
     }
     const v1::StoredJob& child = existing->second;
+    if (!OfPair(child, path)) return false;
     return IsIndexJob(child) ? child.index_begin() == begin && child.index_end() == end &&
                                    child.index_part_bytes() == job->index_part_bytes()
                              : child.segment_begin() == begin && child.segment_end() == end;
   };
   job->set_index_part_bytes(std::max<uint64_t>(options_.index_part_bytes, kMinIndexPartBytes));
-  uint64_t k = 0;
-  for (const auto& [begin, end] : IndexPartRanges(old_size, job->index_part_bytes())) {
-    const std::string index_id = absl::StrCat(id, ".i", k++);
-    job->add_index_job_ids(index_id);
-    if (kept(index_id, begin, end)) continue;
-    v1::StoredJob index = ChildJob(*job, index_id);
-    index.set_index_begin(begin);
-    index.set_index_end(end);
-    index.set_index_part_bytes(job->index_part_bytes());
-    children.push_back(std::move(index));
-  }
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (uint64_t begin = 0; begin < size; begin += step) {
-    ranges.push_back({begin, begin + std::min(step, size - begin)});
-  }
-  // Without a readable new (or a sample), the segments queue by offset.
-  absl::StatusOr<std::vector<uint64_t>> queue_parts = SegmentQueuePartsLocked(*job, ranges);
-  if (!queue_parts.ok()) {
-    LogLocked(absl::StrCat("event=segments_by_offset job=", id, " error=\"",
-                           queue_parts.status().message(), "\""));
-  }
-  for (size_t k = 0; k < ranges.size(); ++k) {
-    const auto [begin, end] = ranges[k];
-    const std::string segment_id = absl::StrCat(id, ".s", k);
-    job->add_segment_job_ids(segment_id);
-    if (kept(segment_id, begin, end)) continue;
-    v1::StoredJob segment = ChildJob(*job, segment_id);
-    segment.mutable_status()->set_new_size(end - begin);
-    segment.set_segment_begin(begin);
-    segment.set_segment_end(end);
-    if (queue_parts.ok()) segment.set_queue_part((*queue_parts)[k]);
-    children.push_back(std::move(segment));
+  std::vector<std::string> logs;
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    const SplitPair& pair = pairs[p];
+    // A file pair's children are <id>.i<k> and <id>.s<k>; a tree's, per file,
+    // <id>.e<p>.i<k> and <id>.e<p>.s<k>.
+    const std::string prefix = pair.path.empty() ? id : absl::StrCat(id, ".e", p);
+    auto child_of = [&](const std::string& child_id) {
+      v1::StoredJob child = ChildJob(*job, child_id);
+      child.set_split_path(pair.path);
+      return child;
+    };
+    const uint64_t size = pair.new_file.size;
+    const uint64_t count = std::min<uint64_t>(
+        (size + options_.segment_bytes - 1) / options_.segment_bytes, kMaxSegments);
+    const uint64_t step = (size + count - 1) / count;
+    uint64_t k = 0;
+    const int index_jobs_before = job->index_job_ids_size();
+    for (const auto& [begin, end] : IndexPartRanges(pair.old_file.size, job->index_part_bytes())) {
+      const std::string index_id = absl::StrCat(prefix, ".i", k++);
+      job->add_index_job_ids(index_id);
+      if (kept(index_id, pair.path, begin, end)) continue;
+      v1::StoredJob index = child_of(index_id);
+      index.set_index_begin(begin);
+      index.set_index_end(end);
+      index.set_index_part_bytes(job->index_part_bytes());
+      children.push_back(std::move(index));
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (uint64_t begin = 0; begin < size; begin += step) {
+      ranges.push_back({begin, begin + std::min(step, size - begin)});
+    }
+    // Without a readable new (or a sample), the segments queue by offset.
+    absl::StatusOr<std::vector<uint64_t>> queue_parts =
+        SegmentQueuePartsLocked(pair.new_file.digest, ranges);
+    if (!queue_parts.ok()) {
+      LogLocked(absl::StrCat("event=segments_by_offset job=", id, " error=\"",
+                             queue_parts.status().message(), "\""));
+    }
+    for (size_t s = 0; s < ranges.size(); ++s) {
+      const auto [begin, end] = ranges[s];
+      const std::string segment_id = absl::StrCat(prefix, ".s", s);
+      job->add_segment_job_ids(segment_id);
+      if (kept(segment_id, pair.path, begin, end)) continue;
+      v1::StoredJob segment = child_of(segment_id);
+      segment.mutable_status()->set_new_size(end - begin);
+      segment.set_segment_begin(begin);
+      segment.set_segment_end(end);
+      if (queue_parts.ok()) segment.set_queue_part((*queue_parts)[s]);
+      children.push_back(std::move(segment));
+    }
+    logs.push_back(absl::StrCat("event=job_split job=", id, " segments=", ranges.size(),
+                                " segment_bytes=", step, " index_parts=",
+                                job->index_job_ids_size() - index_jobs_before,
+                                pair.path.empty() ? "" : " file=", pair.path));
   }
   std::vector<StoreWrite> writes;
   for (const v1::StoredJob& child : children) {
@@ -155,38 +217,29 @@ absl::Status Coordinator::SplitLocked(v1::StoredJob* job) {
     jobs_[child_id] = std::move(child);
     QueueLocked(jobs_[child_id]);
   }
-  LogLocked(absl::StrCat("event=job_split job=", id, " segments=", job->segment_job_ids_size(),
-                         " segment_bytes=", step, " index_parts=", job->index_job_ids_size()));
+  for (const std::string& line : logs) LogLocked(line);
   QueueLocked(*job);  // Joined at once if every segment was done already.
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<std::vector<uint64_t>> Coordinator::SegmentQueuePartsLocked(
-    const v1::StoredJob& job, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
-  PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> new_manifest,
-                      ManifestLocked(job.new_manifest_digest()));
-  if (new_manifest->entries_size() != 1) {
-    return absl::InternalError("a file job's manifests hold one entry each");
-  }
-  Digest digest{};
-  PF_RETURN_IF_ERROR(ParseDigest(new_manifest->entries(0).digest(), &digest));
-  PF_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(digest));
+    const Digest& new_digest, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  PF_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(new_digest));
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> new_file, FileSource::Open(path));
   return QueueParts(*new_file, ranges);
 }
 
-bool Coordinator::SegmentsDoneLocked(const v1::StoredJob& job) const {
-  return AllDoneLocked(job.segment_job_ids());
-}
-
 bool Coordinator::IndexDoneLocked(const v1::StoredJob& segment) const {
   auto parent = jobs_.find(segment.parent_job_id());
-  return parent == jobs_.end() || AllDoneLocked(parent->second.index_job_ids());
+  return parent == jobs_.end() ||
+         AllDoneLocked(parent->second.index_job_ids(), &segment.split_path());
 }
 
-bool Coordinator::AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids) const {
+bool Coordinator::AllDoneLocked(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                                const std::string* path) const {
   for (const std::string& id : ids) {
     auto it = jobs_.find(id);
+    if (it != jobs_.end() && path != nullptr && !OfPair(it->second, *path)) continue;
     if (it == jobs_.end() || it->second.status().state() != v1::JOB_STATE_DONE) return false;
   }
   return true;
@@ -197,6 +250,7 @@ void Coordinator::DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out)
     auto it = jobs_.find(id);
     return it == jobs_.end() ? std::string() : it->second.status().package_digest();
   };
+  out->set_split_path(job.split_path());
   if (IsIndexJob(job)) {
     out->set_index_begin(job.index_begin());
     out->set_index_end(job.index_end());
@@ -208,11 +262,27 @@ void Coordinator::DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out)
     if (parent != jobs_.end() && parent->second.index_job_ids_size() > 0) {
       out->set_index_part_bytes(parent->second.index_part_bytes());
       for (const std::string& id : parent->second.index_job_ids()) {
-        out->add_index_digests(result_of(id));
+        auto index = jobs_.find(id);
+        if (index != jobs_.end() && OfPair(index->second, job.split_path())) {
+          out->add_index_digests(result_of(id));
+        }
       }
     }
   }
-  for (const std::string& id : job.segment_job_ids()) out->add_segment_digests(result_of(id));
+  if (job.kind() == v1::RELEASE_KIND_FILE) {
+    for (const std::string& id : job.segment_job_ids()) out->add_segment_digests(result_of(id));
+    return;
+  }
+  // A tree pair's job: the segments of each split file, in order.
+  for (const std::string& id : job.segment_job_ids()) {
+    auto segment = jobs_.find(id);
+    if (segment == jobs_.end()) continue;
+    const std::string& path = segment->second.split_path();
+    if (out->split_files_size() == 0 || out->split_files().rbegin()->path() != path) {
+      out->add_split_files()->set_path(path);
+    }
+    out->mutable_split_files()->rbegin()->add_segment_digests(result_of(id));
+  }
 }
 
 void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
@@ -230,11 +300,13 @@ void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
                            " error=\"", job.status().error(), "\""));
     PersistJobLocked(job, false).IgnoreError();
   } else if (IsIndexJob(child)) {
-    if (!AllDoneLocked(job.index_job_ids())) return;
-    LogLocked(absl::StrCat("event=job_indexed job=", job.status().job_id()));
+    const std::string& path = child.split_path();
+    if (!AllDoneLocked(job.index_job_ids(), &path)) return;
+    LogLocked(absl::StrCat("event=job_indexed job=", job.status().job_id(),
+                           path.empty() ? "" : " file=", path));
     for (const std::string& id : job.segment_job_ids()) {
       auto segment = jobs_.find(id);
-      if (segment != jobs_.end()) QueueLocked(segment->second);
+      if (segment != jobs_.end() && OfPair(segment->second, path)) QueueLocked(segment->second);
     }
   } else if (SegmentsDoneLocked(job)) {
     LogLocked(absl::StrCat("event=job_join_queued job=", job.status().job_id()));

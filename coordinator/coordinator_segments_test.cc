@@ -4,6 +4,7 @@
 // parts to join; the costliest-looking first), run and are checked, the
 // join is queued once they are all done, survives a restart, and an index
 // job or a segment failing for good fails the pair.
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -238,6 +239,88 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
     ASSERT_TRUE(ParseDigest(raw, &d).ok());
     EXPECT_FALSE(blobs_->Has(d));
   }
+}
+
+// A tree pair's job splits its changed files over the segment size (at the
+// same path in both trees) into their own index and segment jobs, named by
+// path; files unchanged or added stay with the tree job, which joins the
+// split files' segments per file.
+TEST_F(SegmentsTest, TreePairsSplitTheirHugeFiles) {
+  const std::string added(3 << 19, 'a'), kept(3 << 19, 'k');
+  auto tree = [&](const std::string& version, const std::string& pack, bool with_added) {
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("tree-game");
+    r.mutable_release()->set_platform("linux-x64");
+    r.mutable_release()->set_version(version);
+    r.set_kind(v1::RELEASE_KIND_TREE);
+    auto add = [&](const std::string& path, uint32_t type, const std::string& content) {
+      v1::ManifestEntry* e = r.add_manifest();
+      e->set_path(path);
+      e->set_type(type);
+      e->set_mode(type == 2 ? 0755 : 0644);
+      if (type != 1) return;
+      auto digest = blobs_->Put(content);
+      ASSERT_TRUE(digest.ok());
+      e->set_size(content.size());
+      e->set_digest(reinterpret_cast<const char*>(digest->data()), digest->size());
+    };
+    add("data", 2, "");
+    if (with_added) add("data/added.pak", 1, added);
+    add("data/game.pak", 1, pack);
+    add("data/kept.pak", 1, kept);
+    add("readme.txt", 1, "version " + version);
+    return r;
+  };
+  ASSERT_TRUE(coordinator_->Submit(tree("1.0", old_, false)).ok());
+  ASSERT_TRUE(coordinator_->Submit(tree("1.1", new_, true)).ok());
+  auto of_tree = [](const std::vector<v1::Job>& jobs) {
+    std::vector<v1::Job> tree_jobs;
+    for (const v1::Job& job : jobs) {
+      if (job.kind() == v1::RELEASE_KIND_TREE) tree_jobs.push_back(job);
+    }
+    return tree_jobs;
+  };
+  // (The file pair's index jobs, leased too, are left unfinished.)
+  std::vector<v1::Job> index_jobs = of_tree(Acquire("w1", 20));
+  ASSERT_EQ(index_jobs.size(), 3u);  // Only game.pak is split.
+  for (const v1::Job& job : index_jobs) {
+    EXPECT_EQ(job.split_path(), "data/game.pak");
+    EXPECT_NE(job.job_id().find(".e0.i"), std::string::npos) << job.job_id();
+  }
+  EXPECT_EQ(Complete(index_jobs[0], UploadIndexPart(0, new_), "w1").code(),
+            absl::StatusCode::kPermissionDenied);  // Another old file's.
+  std::vector<std::string> parts;
+  for (const v1::Job& job : index_jobs) {
+    parts.push_back(UploadIndexPart(job.index_begin()));
+    ASSERT_TRUE(Complete(job, parts.back(), "w1").ok());
+  }
+  std::vector<v1::Job> segments = of_tree(Acquire("w1", 10));
+  ASSERT_EQ(segments.size(), 3u);
+  std::sort(segments.begin(), segments.end(), [](const v1::Job& a, const v1::Job& b) {
+    return a.segment_begin() < b.segment_begin();
+  });
+  for (const v1::Job& job : segments) {
+    EXPECT_EQ(job.split_path(), "data/game.pak");
+    EXPECT_EQ(std::vector<std::string>(job.index_digests().begin(), job.index_digests().end()),
+              parts);
+    EXPECT_EQ(Complete(job, UploadSegment(0, 1), "w1").code(),
+              absl::StatusCode::kPermissionDenied);  // Another range's.
+  }
+  std::vector<std::string> digests;
+  for (const v1::Job& job : segments) {
+    digests.push_back(UploadSegment(job.segment_begin(), job.segment_end()));
+    ASSERT_TRUE(Complete(job, digests.back(), "w1").ok());
+  }
+  Reopen();  // The tree job is queued again from the stored records.
+  std::vector<v1::Job> join = of_tree(Acquire("w2", 10));
+  ASSERT_EQ(join.size(), 1u);
+  EXPECT_EQ(join[0].job_id().find('.'), std::string::npos);
+  EXPECT_EQ(join[0].segment_digests_size(), 0);
+  ASSERT_EQ(join[0].split_files_size(), 1);
+  EXPECT_EQ(join[0].split_files(0).path(), "data/game.pak");
+  EXPECT_EQ(std::vector<std::string>(join[0].split_files(0).segment_digests().begin(),
+                                     join[0].split_files(0).segment_digests().end()),
+            digests);
 }
 
 TEST_F(SegmentsTest, AnIndexJobFailingForGoodFailsThePair) {

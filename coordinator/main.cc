@@ -42,8 +42,9 @@ ABSL_FLAG(patchfarm::Seconds, lease_seconds, patchfarm::Seconds{absl::Seconds(30
 ABSL_FLAG(MibPerSecond, upload_mib_per_second, MibPerSecond{0},
           "upload limit per client address in MiB/s; 0: unlimited");
 ABSL_FLAG(patchfarm::ByteSize, segment_size, patchfarm::ByteSize{uint64_t{1} << 30},
-          "split file pairs whose new file is larger into segment jobs of about this many "
-          "bytes of new, run by several workers at once (64G or more: never)");
+          "split file pairs whose new file is larger (also a tree release's file at the same "
+          "path in both trees) into segment jobs of about this many bytes of new, run by "
+          "several workers at once (64G or more: never)");
 ABSL_FLAG(patchfarm::ByteSize, index_part_size, patchfarm::ByteSize{uint64_t{1} << 30},
           "a split pair's old file is indexed in parts of this many bytes (at least 1M), one "
           "index job each, run by several workers at once before its segment jobs");

@@ -5,7 +5,8 @@
 # one worker, then by three workers of which one is kill -9'd mid-job; both
 # runs give the same patch (framed streams), which applies bit-exact, the
 # segments join the parts instead of indexing old, and the index and segment
-# jobs read old and new by ranges.
+# jobs read old and new by ranges. Then the same pair inside two release
+# directories: the tree job's big file is split the same way.
 set -u
 PF="$1"; COORDINATOR="$2"; WORKER="$3"
 T="${TEST_TMPDIR:-$(mktemp -d)}"
@@ -30,10 +31,12 @@ del assets[6]                                           # A removal.
 open(os.path.join(root, "v2", "game.pak"), "wb").write(b"".join(assets))
 PY
 
-# run NAME WORKERS KILL: a coordinator and WORKERS workers; the pair's patch
-# to $T/NAME.patch. With KILL=1, one worker is kill -9'd while it runs a job.
+# run NAME WORKERS KILL [OLD NEW]: a coordinator and WORKERS workers; the
+# pair's patch (of the files, or the directories OLD and NEW) to
+# $T/NAME.patch. With KILL=1, one worker is kill -9'd while it runs a job.
 run() {
   local name="$1" workers="$2" kill="$3" data="$T/$1"
+  local old="${4:-$T/v1/game.pak}" new="${5:-$T/v2/game.pak}"
   mkdir -p "$data"
   "$COORDINATOR" --plaintext --listen 127.0.0.1:0 --data "$data/coordinator" --port-file "$data/port" \
     --lease-seconds 2 --segment-size 4M --index-part-size 8M > "$data/coordinator.log" 2>&1 &
@@ -48,9 +51,9 @@ run() {
     pids+=("$!")
   done
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.0 \
-    "$T/v1/game.pak" > /dev/null || fail "$name: submit 1.0"
+    "$old" > /dev/null || fail "$name: submit 1.0"
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.1 \
-    "$T/v2/game.pak" > /dev/null || fail "$name: submit 1.1"
+    "$new" > /dev/null || fail "$name: submit 1.1"
   if [ "$kill" = 1 ]; then
     # Kill -9 the worker of the first index or segment job the coordinator's
     # log shows leased and not done (read every 10 ms: jobs take 20-100 ms
@@ -76,13 +79,22 @@ run() {
     [ -n "$killed" ] && echo "$name: killed $killed mid-job" || fail "$name: no worker killed mid-job"
   fi
   "$PF" submit --coordinator "$addr" --product game --platform linux-x64 --version 1.1 --wait \
-    "$T/v2/game.pak" > "$data/wait.log" 2>&1 || fail "$name: the release did not finish: $(cat "$data/wait.log")"
+    "$new" > "$data/wait.log" 2>&1 || fail "$name: the release did not finish: $(cat "$data/wait.log")"
   "$PF" request --coordinator "$addr" --product game --platform linux-x64 --from 1.0 --to 1.1 \
     -o "$T/$name.patch" > /dev/null || fail "$name: request"
 }
 
 run one 1 0
 run three 3 1
+# The pair inside two release directories (with a small file that changes):
+# the tree job's game.pak is split into index and segment jobs of its own,
+# and the tree job stores the patch joining them as that file's block.
+mkdir -p "$T/t1" "$T/t2"
+ln "$T/v1/game.pak" "$T/t1/game.pak"
+ln "$T/v2/game.pak" "$T/t2/game.pak"
+echo "game 1.0" > "$T/t1/VERSION"
+echo "game 1.1" > "$T/t2/VERSION"
+run tree 2 0 "$T/t1" "$T/t2"
 
 "$PF" info "$T/one.patch" > "$T/info" || fail "info"
 grep -q "^method: framed-streams" "$T/info" || fail "not a joined patch: $(cat "$T/info")"
@@ -118,6 +130,16 @@ done < <(grep -ho "read [0-9]* bytes of old and [0-9]* of new" "$T"/one/w*.log "
 while read -r n; do
   [ "$n" -le $((8 << 20)) ] || fail "an index job read $n bytes of old"
 done < <(grep -ho "index part .* read [0-9]* bytes" "$T"/one/w*.log | awk '{print $(NF-1)}')
+
+grep -q "event=job_split job=[0-9a-f]* segments=6 .* index_parts=3 file=game.pak" \
+  "$T/tree/coordinator.log" || fail "the tree's game.pak was not split"
+[ "$(cat "$T"/tree/w*.log | grep -c "segment \[")" = 6 ] || fail "not 6 segment jobs for the tree"
+"$PF" apply "$T/t1" "$T/tree.patch" "$T/tree-out" > /dev/null || fail "apply of the tree package"
+diff -r "$T/tree-out" "$T/t2" > /dev/null || fail "the tree package does not rebuild the new tree"
+size=$(stat -c %s "$T/tree.patch")
+[ "$size" -lt $(($(stat -c %s "$T/one.patch") + 1000)) ] ||
+  fail "the tree package is $size bytes, the file patch $(stat -c %s "$T/one.patch")"
+grep -q "event=blob_dropped" "$T/tree/coordinator.log" || fail "the tree's segments were not dropped"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"; tail -n 30 "$T"/*/coordinator.log "$T"/*/w*.log

@@ -17,6 +17,8 @@
 #include "core/delta/diff_files.h"
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
+#include "core/tree/manifest.h"
+#include "core/tree/result_binding.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 #include "storage/rocksdb_store.h"
@@ -204,9 +206,9 @@ absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
   return files;
 }
 
-absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* out) {
-  PF_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<FileSource>> files,
-                      FetchWhole(job.segment_digests(), active));
+absl::Status Worker::ComputeJoin(const google::protobuf::RepeatedPtrField<std::string>& digests,
+                                 Active* active, ByteSink* out) {
+  PF_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<FileSource>> files, FetchWhole(digests, active));
   std::vector<const ByteSource*> segments;
   for (const auto& file : files) segments.push_back(file.get());
   return JoinSegments(segments, options_.cache_dir, out, options_.diff.delta.level);
@@ -215,19 +217,38 @@ absl::Status Worker::ComputeJoin(const v1::Job& job, Active* active, ByteSink* o
 absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) {
   PF_ASSIGN_OR_RETURN(Manifest old_tree, FromProto(job.old_manifest()));
   PF_ASSIGN_OR_RETURN(Manifest new_tree, FromProto(job.new_manifest()));
-  const bool file_pair = job.kind() == v1::RELEASE_KIND_FILE && old_tree.size() == 1 &&
-                         new_tree.size() == 1;
   if (job.segment_end() > 0 || job.segment_digests_size() > 0 || job.index_end() > 0) {
-    if (!file_pair) return absl::InvalidArgumentError("a segment job needs one file on each side");
-    if (job.segment_digests_size() > 0) return ComputeJoin(job, active, out);
-    if (job.index_end() > 0) return ComputeIndexPart(job, old_tree[0], out);
-    return ComputeSegment(job, active, old_tree[0], new_tree[0], out);
+    if (job.segment_digests_size() > 0 && job.kind() != v1::RELEASE_KIND_FILE) {
+      return absl::InvalidArgumentError("a join job of a tree pair");
+    }
+    const std::string path = job.kind() == v1::RELEASE_KIND_FILE ? "" : job.split_path();
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_tree, new_tree, path));
+    if (job.segment_digests_size() > 0) return ComputeJoin(job.segment_digests(), active, out);
+    if (job.index_end() > 0) return ComputeIndexPart(job, files.first, out);
+    return ComputeSegment(job, active, files.first, files.second, out);
+  }
+  // A tree pair's huge files were diffed by segment jobs: their joined
+  // patches are given to the tree diff, and the files are not fetched.
+  std::map<std::string, std::unique_ptr<ScratchFile>> joined;
+  TreeDiffOptions diff = options_.diff;
+  for (const v1::SplitFile& file : job.split_files()) {
+    if (job.kind() != v1::RELEASE_KIND_TREE || joined.count(file.path()) != 0) {
+      return absl::InvalidArgumentError("split files of a job that is not a tree pair's");
+    }
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_tree, new_tree, file.path()));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<ScratchFile> patch,
+                        ScratchFile::Create(options_.cache_dir));
+    PF_RETURN_IF_ERROR(ComputeJoin(file.segment_digests(), active, patch.get()));
+    PF_RETURN_IF_ERROR(CheckFilePatchBinding(*patch, files.first, files.second));
+    diff.given_patches[file.path()] = patch.get();
+    joined[file.path()] = std::move(patch);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Manifest* m : {&old_tree, &new_tree}) {
       for (const ManifestEntry& e : *m) {
-        if (e.type == EntryType::kFile && active->blobs.insert(e.digest).second) {
+        if (e.type == EntryType::kFile && joined.count(e.path) == 0 &&
+            active->blobs.insert(e.digest).second) {
           active->pins.push_back(cache_->PinBlob(e.digest));
         }
       }
@@ -245,14 +266,11 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     return path.ok() ? *path : std::string("/nonexistent/blob");
   };
   if (job.kind() == v1::RELEASE_KIND_FILE) {
-    if (old_tree.size() != 1 || new_tree.size() != 1) {
-      return absl::InvalidArgumentError("a file job needs one file on each side");
-    }
+    PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_tree, new_tree, ""));
     DiffOptions delta = options_.diff.delta;
-    delta.old_digest = old_tree[0].digest;  // Its blob's name, checked when downloaded.
-    return DiffFiles(locate(old_tree[0]), locate(new_tree[0]), options_.cache_dir, out, delta);
+    delta.old_digest = files.first.digest;  // Its blob's name, checked when downloaded.
+    return DiffFiles(locate(files.first), locate(files.second), options_.cache_dir, out, delta);
   }
-  TreeDiffOptions diff = options_.diff;
   diff.scratch_dir = options_.cache_dir;
   return MakePackageFromManifests(old_tree, locate, new_tree, locate, diff, out);
 }

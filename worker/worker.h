@@ -94,8 +94,10 @@ class Worker {
   // Blobs of the coordinator, fetched whole into the cache (pinned for the job).
   absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> FetchWhole(
       const google::protobuf::RepeatedPtrField<std::string>& raw_digests, Active* active);
-  // A join job: the patch of the segments it names, fetched whole.
-  absl::Status ComputeJoin(const v1::Job& job, Active* active, ByteSink* out);
+  // The patch joining the segments `digests` (of one file pair, in order),
+  // fetched whole: a file pair's join job, or a split file of a tree pair's.
+  absl::Status ComputeJoin(const google::protobuf::RepeatedPtrField<std::string>& digests,
+                           Active* active, ByteSink* out);
   void HeartbeatLoop();
   void Log(const std::string& line);
 

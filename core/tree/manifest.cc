@@ -131,6 +131,29 @@ const ManifestEntry* FindEntry(const Manifest& manifest, const std::string& path
   return it == manifest.end() || it->path != path ? nullptr : &*it;
 }
 
+absl::StatusOr<std::pair<ManifestEntry, ManifestEntry>> SplitFilePair(const Manifest& old_tree,
+                                                                      const Manifest& new_tree,
+                                                                      const std::string& path) {
+  const ManifestEntry* old_file = nullptr;
+  const ManifestEntry* new_file = nullptr;
+  if (path.empty()) {
+    if (old_tree.size() == 1 && new_tree.size() == 1) {
+      old_file = &old_tree[0];
+      new_file = &new_tree[0];
+    }
+  } else {
+    old_file = FindEntry(old_tree, path);
+    new_file = FindEntry(new_tree, path);
+  }
+  if (old_file == nullptr || new_file == nullptr || old_file->type != EntryType::kFile ||
+      new_file->type != EntryType::kFile) {
+    return absl::InvalidArgumentError(
+        path.empty() ? std::string("a file pair's job needs one file on each side")
+                     : absl::StrCat("no file ", path, " on both sides of the pair"));
+  }
+  return std::make_pair(*old_file, *new_file);
+}
+
 Digest ManifestDigest(const Manifest& manifest) {
   Sha256 hasher;
   hasher.Update(kManifestDigestTag);

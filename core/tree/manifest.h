@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,6 +51,14 @@ absl::StatusOr<Manifest> ScanPaths(const std::string& root, const std::vector<st
 
 // The entry of `manifest` (sorted, unique) at `path`, or null.
 const ManifestEntry* FindEntry(const Manifest& manifest, const std::string& path);
+
+// The file pair that a farm's index or segment job diffs: the files at
+// `path` in both manifests (a huge file of a tree pair's job), or with an
+// empty path the one entry of each (a file pair's). InvalidArgument if they
+// are not files of both.
+absl::StatusOr<std::pair<ManifestEntry, ManifestEntry>> SplitFilePair(const Manifest& old_tree,
+                                                                      const Manifest& new_tree,
+                                                                      const std::string& path);
 
 // SHA-256 of the canonical encoding of `manifest` (sorted, unique).
 Digest ManifestDigest(const Manifest& manifest);

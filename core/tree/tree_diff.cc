@@ -47,7 +47,7 @@ struct Plan {
 
 absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& old_files,
                                  const Manifest& new_tree, const FileLocator& new_files,
-                                 TreeDiffStats* stats) {
+                                 const TreeDiffOptions& options, TreeDiffStats* stats) {
   Plan plan;
   plan.old_needed.assign(old_tree.size(), false);
   std::unordered_map<std::string, uint32_t> old_by_path;
@@ -60,7 +60,10 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
   auto build_similarity = [&]() -> absl::Status {
     similarity = std::make_unique<SimilarityIndex>();
     for (uint32_t i = 0; i < old_tree.size(); ++i) {
-      if (old_tree[i].type != EntryType::kFile || old_tree[i].size < 64) continue;
+      if (old_tree[i].type != EntryType::kFile || old_tree[i].size < 64 ||
+          options.given_patches.count(old_tree[i].path) != 0) {
+        continue;
+      }
       PF_ASSIGN_OR_RETURN(Sketch sketch, SketchOfFile(old_files(old_tree[i])));
       similarity->Add(i, sketch);
     }
@@ -68,6 +71,7 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
   };
 
   std::unordered_map<std::string, bool> in_new;
+  size_t given = 0;
   for (const ManifestEntry& e : new_tree) {
     in_new[e.path] = true;
     NewEntry n;
@@ -78,7 +82,17 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
                      (e.type != EntryType::kFile || old->digest == e.digest) &&
                      (e.type != EntryType::kSymlink || old->target == e.target);
     if (old != nullptr && !unchanged) plan.old_needed[same->second] = true;  // Overwritten.
-    if (e.type == EntryType::kFile) {
+    if (options.given_patches.count(e.path) != 0) {
+      if (e.type != EntryType::kFile || old == nullptr || old->type != EntryType::kFile ||
+          unchanged) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "a patch is given for ", e.path, ", which is not a changed file of both trees"));
+      }
+      n.source = ContentSource::kBlock;
+      n.old_index = same->second;
+      ++stats->deltas;
+      ++given;
+    } else if (e.type == EntryType::kFile) {
       auto twin = old_by_digest.find(e.digest);
       if (unchanged) {
         n.source = ContentSource::kKeep;
@@ -106,6 +120,9 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
     }
     plan.entries.push_back(std::move(n));
   }
+  if (given != options.given_patches.size()) {
+    return absl::InvalidArgumentError("a patch is given for a path that the new tree lacks");
+  }
   for (uint32_t i = 0; i < old_tree.size(); ++i) {
     if (in_new.count(old_tree[i].path) == 0) {
       plan.old_needed[i] = true;
@@ -115,15 +132,24 @@ absl::StatusOr<Plan> PlanPackage(const Manifest& old_tree, const FileLocator& ol
   return plan;
 }
 
-// Groups kBlock entries (in path order) into blocks within the budgets.
+// Groups kBlock entries (in path order) into blocks within the budgets; a
+// file with a given patch gets a block of its own.
 void AssignBlocks(const Manifest& old_tree, const TreeDiffOptions& options, Plan* plan,
                   uint32_t* block_count) {
-  uint32_t block = 0;
+  uint32_t block = 0;  // The open block, or the next one if none is open.
   uint64_t new_bytes = 0, old_bytes = 0;
   bool open = false;
   std::vector<uint32_t> sources;
   for (NewEntry& n : plan->entries) {
     if (n.entry.type != EntryType::kFile || n.source != ContentSource::kBlock) continue;
+    if (options.given_patches.count(n.entry.path) != 0) {
+      if (open) ++block;
+      n.block = block++;
+      open = false;
+      new_bytes = old_bytes = 0;
+      sources.clear();
+      continue;
+    }
     uint64_t source_bytes = 0;
     bool new_source = n.old_index != kNoOldEntry &&
                       std::find(sources.begin(), sources.end(), n.old_index) == sources.end();
@@ -142,7 +168,7 @@ void AssignBlocks(const Manifest& old_tree, const TreeDiffOptions& options, Plan
     old_bytes += source_bytes;
     if (new_source) sources.push_back(n.old_index);
   }
-  *block_count = open ? block + 1 : 0;
+  *block_count = open ? block + 1 : block;
 }
 
 // Reads the files at `paths` whole, concatenated.
@@ -224,7 +250,8 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
   TreeDiffStats local_stats;
   if (stats == nullptr) stats = &local_stats;
   *stats = TreeDiffStats();
-  PF_ASSIGN_OR_RETURN(Plan plan, PlanPackage(old_tree, old_files, new_tree, new_files, stats));
+  PF_ASSIGN_OR_RETURN(Plan plan,
+                      PlanPackage(old_tree, old_files, new_tree, new_files, options, stats));
   uint32_t block_count = 0;
   AssignBlocks(old_tree, options, &plan, &block_count);
   stats->new_entries = new_tree.size();
@@ -248,10 +275,17 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
     std::vector<std::string> new_paths, old_paths;
     std::vector<uint32_t> sources;  // Old manifest indexes.
     uint64_t new_bytes = 0, old_bytes = 0;
+    const ByteSource* given = nullptr;
     for (const NewEntry& n : plan.entries) {
       if (n.entry.type != EntryType::kFile || n.source != ContentSource::kBlock ||
           n.block != block) {
         continue;
+      }
+      auto it = options.given_patches.find(n.entry.path);
+      if (it != options.given_patches.end()) {
+        given = it->second;
+        new_bytes += n.entry.size;
+        break;
       }
       new_paths.push_back(new_files(n.entry));
       new_bytes += n.entry.size;
@@ -263,6 +297,12 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
       }
     }
     stats->block_new_bytes += new_bytes;
+    if (given != nullptr) {
+      ++stats->given_blocks;
+      PF_RETURN_IF_ERROR(
+          writer.AddBlock([&](ByteSink* payload) { return CopySource(*given, payload); }));
+      continue;
+    }
     TreeDiffOptions block_options = options;
     if (sources.size() == 1) block_options.delta.old_digest = old_tree[sources[0]].digest;
     PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, block_options,

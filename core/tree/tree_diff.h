@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -33,6 +34,15 @@ struct TreeDiffOptions {
   // Where bounded blocks keep their scratch files (anonymous; about the
   // payload's size of disk).
   std::string scratch_dir = "/tmp";
+  // New files whose payload was made elsewhere (the farm's segment jobs
+  // split a huge file pair over several workers), by path: a patch
+  // (core/delta) from the old file at the same path to the new file. Each is
+  // a block of its own, stored as given; those files, old and new, are not
+  // read here (nor is any other file diffed against the old one). The old
+  // tree must hold a file at the same path with other content (else
+  // InvalidArgument); the patch is not checked here: apply checks it against
+  // both files' digests.
+  std::map<std::string, const ByteSource*> given_patches;
 };
 
 // What the package holds, for the CLI and benchmarks.
@@ -45,6 +55,7 @@ struct TreeDiffStats {
   uint64_t removed = 0;   // Old paths absent from the new tree.
   uint64_t blocks = 0;
   uint64_t bounded_blocks = 0;  // Of those, diffed in bounded memory.
+  uint64_t given_blocks = 0;    // Of those, given (TreeDiffOptions::given_patches).
   uint64_t block_new_bytes = 0;  // Bytes rebuilt by blocks.
 };
 

@@ -7,10 +7,13 @@
 #include <vector>
 
 #include "common/file.h"
+#include "core/delta/bounded_diff.h"
+#include "core/delta/segments.h"
 #include "core/tree/in_place.h"
 #include "core/tree/package.h"
 #include "core/tree/tree_apply.h"
 #include "core/tree/tree_diff.h"
+#include "core/tree/tree_path.h"
 #include "core/tree/tree_testing.h"
 #include "gtest/gtest.h"
 
@@ -29,15 +32,10 @@ TreeDiffOptions FastOptions() {
   return options;
 }
 
-std::unique_ptr<PackageFile> MakePackageFile(const std::string& old_dir, const std::string& new_dir,
-                                             TreeDiffStats* stats = nullptr,
-                                             const TreeDiffOptions& options = FastOptions()) {
+// The package `bytes`, written to a file and read.
+std::unique_ptr<PackageFile> PackageFileOf(const std::string& bytes) {
   auto p = std::make_unique<PackageFile>();
   p->path = NewTempPath("package");
-  std::string bytes;
-  StringSink sink(&bytes);
-  absl::Status status = MakePackage(old_dir, new_dir, options, &sink, stats);
-  EXPECT_TRUE(status.ok()) << status;
   EXPECT_TRUE(WriteFileAtomically(p->path, bytes).ok());
   auto source = FileSource::Open(p->path);
   EXPECT_TRUE(source.ok());
@@ -46,6 +44,16 @@ std::unique_ptr<PackageFile> MakePackageFile(const std::string& old_dir, const s
   EXPECT_TRUE(package.ok()) << package.status();
   if (package.ok()) p->package = std::move(*package);
   return p;
+}
+
+std::unique_ptr<PackageFile> MakePackageFile(const std::string& old_dir, const std::string& new_dir,
+                                             TreeDiffStats* stats = nullptr,
+                                             const TreeDiffOptions& options = FastOptions()) {
+  std::string bytes;
+  StringSink sink(&bytes);
+  absl::Status status = MakePackage(old_dir, new_dir, options, &sink, stats);
+  EXPECT_TRUE(status.ok()) << status;
+  return PackageFileOf(bytes);
 }
 
 std::vector<PackageInput> Chain(const std::vector<const PackageFile*>& files) {
@@ -171,21 +179,13 @@ TEST(TreeRoundTrip, VersionOnePackagesStillApply) {
   for (size_t i = 0; i < v1_hex.size(); i += 2) {
     v1_bytes.push_back(static_cast<char>(std::stoi(v1_hex.substr(i, 2), nullptr, 16)));
   }
-  PackageFile v1;
-  v1.path = NewTempPath("v1-package");
-  ASSERT_TRUE(WriteFileAtomically(v1.path, v1_bytes).ok());
-  auto source = FileSource::Open(v1.path);
-  ASSERT_TRUE(source.ok());
-  v1.source = std::move(*source);
-  auto package = ReadPackage(*v1.source);
-  ASSERT_TRUE(package.ok()) << package.status();
-  EXPECT_EQ(package->table.version, 1);
-  v1.package = std::move(*package);
+  const std::unique_ptr<PackageFile> v1 = PackageFileOf(v1_bytes);
+  EXPECT_EQ(v1->package.table.version, 1);
 
   const std::string old_root = Write(old_spec, "v1-old");
   const std::string new_root = Write(new_spec, "v1-new");
   std::string out = NewTempPath("v1-out");
-  absl::Status status = ApplyToNewTree(old_root, Chain({&v1}), out);
+  absl::Status status = ApplyToNewTree(old_root, Chain({v1.get()}), out);
   ASSERT_TRUE(status.ok()) << status;
   ExpectSameTree(new_root, out);
 
@@ -194,7 +194,7 @@ TEST(TreeRoundTrip, VersionOnePackagesStillApply) {
   auto v2 = MakePackageFile(new_root, newer_root);
   EXPECT_EQ(v2->package.table.version, 2);
   std::string out_chain = NewTempPath("v1-out-chain");
-  status = ApplyToNewTree(old_root, Chain({&v1, v2.get()}), out_chain);
+  status = ApplyToNewTree(old_root, Chain({v1.get(), v2.get()}), out_chain);
   ASSERT_TRUE(status.ok()) << status;
   ExpectSameTree(newer_root, out_chain);
 }
@@ -231,6 +231,79 @@ TEST(TreeRoundTrip, BlocksOverTheMemoryBudgetAreDiffedBounded) {
   status = ApplyInPlace(install, Chain({p01.get(), p12.get()}));
   ASSERT_TRUE(status.ok()) << status;
   ExpectSameTree(roots[2], install);
+}
+
+// The farm splits a huge file pair of two trees into segment jobs and gives
+// the tree job their joined patch: the package stores it as that file's
+// block, without reading the file, and applies like any other.
+TEST(TreeRoundTrip, GivenPatchesAreStoredAsTheirFilesBlocks) {
+  std::mt19937_64 rng(17);
+  std::string pak(3 << 18, '\0');
+  for (char& c : pak) c = static_cast<char>(rng());
+  std::string next_pak = pak.substr(1 << 18) + pak.substr(0, 1 << 18);  // A move.
+  next_pak[1000] ^= 1;
+  TreeSpec v0 = RandomTree(rng, 20);
+  TreeSpec v1 = NextRelease(rng, v0);
+  v0["packs"] = v1["packs"] = SpecEntry{EntryType::kDirectory, 0755, "", ""};
+  v0["packs/game.pak"] = SpecEntry{EntryType::kFile, 0644, pak, ""};
+  v1["packs/game.pak"] = SpecEntry{EntryType::kFile, 0644, next_pak, ""};
+  std::string text;  // Renamed and edited: diffed against its most similar old file.
+  for (int i = 0; i < 2000; ++i) text += "entry " + std::to_string(rng() % 1000) + "\n";
+  v0["packs/index.txt"] = SpecEntry{EntryType::kFile, 0644, text, ""};
+  v1["packs/index-2.txt"] = SpecEntry{EntryType::kFile, 0644, text + "entry 0\n", ""};
+  const std::string a = Write(v0, "given-a"), b = Write(v1, "given-b");
+
+  StringSource old_pak(pak), new_pak(next_pak);
+  std::vector<std::string> segments(2);
+  for (int k = 0; k < 2; ++k) {
+    SegmentSpec spec{Sha256Of(pak), Sha256Of(next_pak), next_pak.size() * k / 2,
+                     next_pak.size() * (k + 1) / 2};
+    StringSink sink(&segments[k]);
+    ASSERT_TRUE(DiffSegment(old_pak, new_pak, spec, ::testing::TempDir(), &sink, {}).ok());
+  }
+  StringSource first(segments[0]), second(segments[1]);
+  std::string joined;
+  StringSink joined_sink(&joined);
+  ASSERT_TRUE(JoinSegments({&first, &second}, ::testing::TempDir(), &joined_sink).ok());
+
+  StringSource given(joined);
+  TreeDiffOptions options = FastOptions();
+  options.given_patches["packs/game.pak"] = &given;
+  const Manifest old_tree = ScanOrDie(a), new_tree = ScanOrDie(b);
+  std::string bytes;
+  StringSink sink(&bytes);
+  TreeDiffStats stats;
+  // The given file is read on neither side (the worker does not fetch it).
+  auto locate = [](const std::string& root, bool hide_pack = true) -> FileLocator {
+    return [root, hide_pack](const ManifestEntry& e) {
+      return hide_pack && e.path == "packs/game.pak" ? std::string("/nonexistent")
+                                                     : JoinPath(root, e.path);
+    };
+  };
+  absl::Status status =
+      MakePackageFromManifests(old_tree, locate(a), new_tree, locate(b), options, &sink, &stats);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(stats.given_blocks, 1u);
+  EXPECT_EQ(stats.deltas, 2u);  // And the renamed file: the old pack was no candidate.
+  EXPECT_NE(bytes.find(joined), std::string::npos);
+  const std::unique_ptr<PackageFile> p = PackageFileOf(bytes);
+  const std::string out = NewTempPath("given-out");
+  status = ApplyToNewTree(a, Chain({p.get()}), out);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(b, out);
+
+  // A given path that is not a changed file of both trees is refused.
+  for (const std::string& path : {"packs", "no/such.pak"}) {
+    TreeDiffOptions wrong = FastOptions();
+    wrong.given_patches[path] = &given;
+    std::string unused;
+    StringSink unused_sink(&unused);
+    EXPECT_EQ(MakePackageFromManifests(old_tree, locate(a, false), new_tree, locate(b, false),
+                                       wrong, &unused_sink)
+                  .code(),
+              absl::StatusCode::kInvalidArgument)
+        << path;
+  }
 }
 
 TEST(TreeRoundTrip, ThousandsOfSmallFiles) {
