@@ -3,7 +3,8 @@
 # make_pak.py pack pair of bench/huge_pack.sh as two release directories
 # (game.pak and a small file) submitted to a coordinator that splits the pair
 # into segment jobs, two workers, then `publish --max-memory` of the signed
-# site and `update` of an install of the old release from it.
+# site (twice: the second has nothing new to build) and `update` of an
+# install of the old release from it.
 # Prints each step's wall seconds and peak RSS, the site's package sizes, and
 # checks that the updated install is the new release, bit-exact.
 #   bench/huge_release.sh 1G 256M 256M    # pack size, segment size, memory
@@ -60,6 +61,10 @@ step submit-1.1 "$PF" submit --coordinator "$addr" --product game --platform any
 "$PF" keygen --out "$run/key" > /dev/null
 step publish "$PF" publish --coordinator "$addr" --product game --key "$run/key" \
   --out "$run/site" --max-memory "$MEMORY"
+# Nothing new: what any publish costs beyond building packages (each makes a
+# new tree of every file).
+step republish "$PF" publish --coordinator "$addr" --product game --key "$run/key" \
+  --out "$run/site" --max-memory "$MEMORY" --motd "maintenance tonight"
 for i in 1 2; do "$PF" workers --coordinator "$addr" --drain "w$i" > /dev/null; done
 
 # An install of 1.0 that the updater did not make: its marker says what it is.

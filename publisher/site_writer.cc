@@ -1,6 +1,7 @@
 #include "publisher/site_writer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -20,6 +21,20 @@ namespace {
 bool IsFile(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Puts the file `from` (a blob or a cached full package: never written in
+// place, only replaced by rename) at the new path `to`, readable by all
+// (0644): a hard link where both are on one file system and `from` has that
+// mode already, so that a multi-GB package costs a publish no copy (each
+// publish makes a new tree of every file); else a copy.
+absl::Status PlaceFile(const std::string& from, const std::string& to) {
+  struct stat st;
+  if (stat(from.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+      link(from.c_str(), to.c_str()) == 0) {
+    return absl::OkStatus();
+  }
+  return CopyFile(from, to, 0644);
 }
 
 }  // namespace
@@ -122,7 +137,7 @@ absl::StatusOr<const Manifest*> SiteWriter::ManifestOf(const v1::ReleaseStatus& 
 absl::StatusOr<v1::SiteFile> SiteWriter::AddFile(const std::string& channel_dir,
                                                  const std::string& name, const std::string& path,
                                                  const Digest& digest) {
-  PF_RETURN_IF_ERROR(CopyFile(path, JoinPath(channel_dir, name), 0644));
+  PF_RETURN_IF_ERROR(PlaceFile(path, JoinPath(channel_dir, name)));
   struct stat st;
   if (stat(JoinPath(channel_dir, name).c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", name);
   v1::SiteFile file;

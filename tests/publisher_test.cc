@@ -121,6 +121,21 @@ TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
   ASSERT_TRUE(old_index.ok());
   EXPECT_NE(old_index->find(absl::StrCat("\"", first->serial, "\"")), std::string::npos);
   EXPECT_EQ(List(Site()), (std::set<std::string>{".cache", ".published", "game"}));
+  // Packages are hard links (to the site's cache), not copies: the second
+  // publish wrote none of their bytes again.
+  int packages = 0;
+  for (const std::string& name : List(Site() + "/.published/" + second_tree + "/stable")) {
+    if (name.rfind("full_", 0) != 0 && name.rfind("from_", 0) != 0) continue;
+    struct stat before, after;
+    ASSERT_EQ(stat((Site() + "/.published/" + first_tree + "/stable/" + name).c_str(), &before),
+              0);
+    ASSERT_EQ(stat((Site() + "/.published/" + second_tree + "/stable/" + name).c_str(), &after),
+              0);
+    EXPECT_EQ(before.st_ino, after.st_ino) << name;
+    EXPECT_EQ(after.st_mode & 07777, 0644) << name;
+    ++packages;
+  }
+  EXPECT_GE(packages, 2);
 
   auto third = Publish();
   ASSERT_TRUE(third.ok()) << third.status();
