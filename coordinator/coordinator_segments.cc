@@ -4,6 +4,7 @@
 // and the join of their results (the patch of a file pair; for a tree pair,
 // the tree job itself, which takes each file's joined patch as its block).
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -57,7 +58,8 @@ struct SplitPair {
 // The pairs of `job`'s manifests to split at `segment_bytes`: a file pair's
 // one pair; a tree pair's changed files of more than segment_bytes at the
 // same path in both trees (a file moved or renamed is diffed by the tree job
-// against its most similar old file, on one worker).
+// against its most similar old file, on one worker), unless the old tree
+// holds the new content elsewhere (the package copies it).
 absl::StatusOr<std::vector<SplitPair>> SplitPairs(const v1::StoredJob& job,
                                                   const v1::StoredManifest& old_manifest,
                                                   const v1::StoredManifest& new_manifest,
@@ -70,10 +72,16 @@ absl::StatusOr<std::vector<SplitPair>> SplitPairs(const v1::StoredJob& job,
     pairs.push_back({"", files.first, files.second});
     return pairs;
   }
+  std::set<Digest> old_contents;
+  for (const ManifestEntry& e : old_tree) {
+    if (e.type == EntryType::kFile) old_contents.insert(e.digest);
+  }
   for (const ManifestEntry& e : new_tree) {
     if (e.type != EntryType::kFile || e.size <= segment_bytes) continue;
     const ManifestEntry* old = FindEntry(old_tree, e.path);
-    if (old == nullptr || old->type != EntryType::kFile || old->digest == e.digest) continue;
+    if (old == nullptr || old->type != EntryType::kFile || old_contents.count(e.digest) != 0) {
+      continue;
+    }
     pairs.push_back({e.path, *old, e});
   }
   return pairs;
@@ -289,6 +297,12 @@ void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
   auto parent = jobs_.find(child.parent_job_id());
   if (parent == jobs_.end() || parent->second.status().state() != v1::JOB_STATE_QUEUED) return;
   v1::StoredJob& job = parent->second;
+  // A child of an earlier split (another segment size, before a failure and
+  // a retry) is none of this split's.
+  const auto& siblings = IsIndexJob(child) ? job.index_job_ids() : job.segment_job_ids();
+  if (std::find(siblings.begin(), siblings.end(), child.status().job_id()) == siblings.end()) {
+    return;
+  }
   if (child.status().state() == v1::JOB_STATE_FAILED) {
     job.mutable_status()->set_state(v1::JOB_STATE_FAILED);
     job.mutable_status()->set_error(absl::StrCat(IsIndexJob(child) ? "index job " : "segment ",

@@ -88,12 +88,16 @@ class SegmentsTest : public ::testing::Test {
   // parts of `part_bytes`), uploaded; its digest.
   std::string UploadIndexPart(uint64_t begin, const std::string& as_old = "",
                               uint64_t part_bytes = 1 << 20) {
-    StringSource old(old_);
+    return UploadIndexPartOf(old_, begin, as_old, part_bytes);
+  }
+  std::string UploadIndexPartOf(const std::string& old_file, uint64_t begin,
+                                const std::string& as_old = "", uint64_t part_bytes = 1 << 20) {
+    StringSource old(old_file);
     std::string part;
     StringSink sink(&part);
     DiffOptions options;
     options.index_part_bytes = part_bytes;
-    const Digest named = Sha256Of(as_old.empty() ? old_ : as_old);
+    const Digest named = Sha256Of(as_old.empty() ? old_file : as_old);
     EXPECT_TRUE(MakeIndexPart(old, named, begin, options, &sink).ok());
     auto digest = blobs_->Put(part);
     EXPECT_TRUE(digest.ok());
@@ -115,10 +119,14 @@ class SegmentsTest : public ::testing::Test {
 
   // The segment of new [begin, end), uploaded; its digest.
   std::string UploadSegment(uint64_t begin, uint64_t end) {
-    StringSource old(old_), new_file(new_);
+    return UploadSegmentOf(old_, new_, begin, end);
+  }
+  std::string UploadSegmentOf(const std::string& old_file, const std::string& new_contents,
+                              uint64_t begin, uint64_t end) {
+    StringSource old(old_file), new_file(new_contents);
     std::string segment;
     StringSink sink(&segment);
-    SegmentSpec spec{Sha256Of(old_), Sha256Of(new_), begin, end};
+    SegmentSpec spec{Sha256Of(old_file), Sha256Of(new_contents), begin, end};
     EXPECT_TRUE(DiffSegment(old, new_file, spec, std::getenv("TEST_TMPDIR"), &sink, {}).ok());
     auto digest = blobs_->Put(segment);
     EXPECT_TRUE(digest.ok());
@@ -243,11 +251,16 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
 
 // A tree pair's job splits its changed files over the segment size (at the
 // same path in both trees) into their own index and segment jobs, named by
-// path; files unchanged or added stay with the tree job, which joins the
-// split files' segments per file.
+// path: each file's segments wait for its own index jobs only. Files
+// unchanged, added, or whose new content the old tree holds elsewhere stay
+// with the tree job, which joins the split files' segments per file.
 TEST_F(SegmentsTest, TreePairsSplitTheirHugeFiles) {
-  const std::string added(3 << 19, 'a'), kept(3 << 19, 'k');
-  auto tree = [&](const std::string& version, const std::string& pack, bool with_added) {
+  const std::string added(3 << 19, 'a'), kept(3 << 19, 'k'), swapped(3 << 19, 's');
+  std::string music_old = old_, music_new = new_;  // Another pair, of the same shape.
+  for (std::string* music : {&music_old, &music_new}) {
+    for (char& c : *music) c ^= 0x5a;
+  }
+  auto tree = [&](const std::string& version, bool next) {
     v1::SubmitRequest r;
     r.mutable_release()->set_product("tree-game");
     r.mutable_release()->set_platform("linux-x64");
@@ -265,62 +278,88 @@ TEST_F(SegmentsTest, TreePairsSplitTheirHugeFiles) {
       e->set_digest(reinterpret_cast<const char*>(digest->data()), digest->size());
     };
     add("data", 2, "");
-    if (with_added) add("data/added.pak", 1, added);
-    add("data/game.pak", 1, pack);
+    if (next) add("data/added.pak", 1, added);
+    add("data/game.pak", 1, next ? new_ : old_);
     add("data/kept.pak", 1, kept);
+    add("data/music.pak", 1, next ? music_new : music_old);
+    add("data/swap.pak", 1, next ? kept : swapped);
     add("readme.txt", 1, "version " + version);
     return r;
   };
-  ASSERT_TRUE(coordinator_->Submit(tree("1.0", old_, false)).ok());
-  ASSERT_TRUE(coordinator_->Submit(tree("1.1", new_, true)).ok());
-  auto of_tree = [](const std::vector<v1::Job>& jobs) {
-    std::vector<v1::Job> tree_jobs;
+  ASSERT_TRUE(coordinator_->Submit(tree("1.0", false)).ok());
+  ASSERT_TRUE(coordinator_->Submit(tree("1.1", true)).ok());
+  auto of_file = [](const std::vector<v1::Job>& jobs, const std::string& path) {
+    std::vector<v1::Job> found;
     for (const v1::Job& job : jobs) {
-      if (job.kind() == v1::RELEASE_KIND_TREE) tree_jobs.push_back(job);
+      if (job.kind() == v1::RELEASE_KIND_TREE && job.split_path() == path) found.push_back(job);
     }
-    return tree_jobs;
+    std::sort(found.begin(), found.end(), [](const v1::Job& a, const v1::Job& b) {
+      return a.index_begin() + a.segment_begin() < b.index_begin() + b.segment_begin();
+    });
+    return found;
   };
   // (The file pair's index jobs, leased too, are left unfinished.)
-  std::vector<v1::Job> index_jobs = of_tree(Acquire("w1", 20));
-  ASSERT_EQ(index_jobs.size(), 3u);  // Only game.pak is split.
-  for (const v1::Job& job : index_jobs) {
-    EXPECT_EQ(job.split_path(), "data/game.pak");
-    EXPECT_NE(job.job_id().find(".e0.i"), std::string::npos) << job.job_id();
-  }
-  EXPECT_EQ(Complete(index_jobs[0], UploadIndexPart(0, new_), "w1").code(),
+  const std::vector<v1::Job> leased = Acquire("w1", 20);
+  const std::vector<v1::Job> game_index = of_file(leased, "data/game.pak");
+  const std::vector<v1::Job> music_index = of_file(leased, "data/music.pak");
+  ASSERT_EQ(game_index.size(), 3u);
+  ASSERT_EQ(music_index.size(), 3u);
+  EXPECT_EQ(leased.size(), 9u);  // And no other file of the tree.
+  EXPECT_NE(game_index[0].job_id().find(".e0.i"), std::string::npos) << game_index[0].job_id();
+  EXPECT_NE(music_index[0].job_id().find(".e1.i"), std::string::npos) << music_index[0].job_id();
+  EXPECT_EQ(Complete(music_index[0], UploadIndexPart(0), "w1").code(),
             absl::StatusCode::kPermissionDenied);  // Another old file's.
-  std::vector<std::string> parts;
-  for (const v1::Job& job : index_jobs) {
-    parts.push_back(UploadIndexPart(job.index_begin()));
-    ASSERT_TRUE(Complete(job, parts.back(), "w1").ok());
+
+  // Music's index done: its segments only, with its parts.
+  std::vector<std::string> music_parts;
+  for (const v1::Job& job : music_index) {
+    music_parts.push_back(UploadIndexPartOf(music_old, job.index_begin()));
+    ASSERT_TRUE(Complete(job, music_parts.back(), "w1").ok());
   }
-  std::vector<v1::Job> segments = of_tree(Acquire("w1", 10));
-  ASSERT_EQ(segments.size(), 3u);
-  std::sort(segments.begin(), segments.end(), [](const v1::Job& a, const v1::Job& b) {
-    return a.segment_begin() < b.segment_begin();
-  });
-  for (const v1::Job& job : segments) {
-    EXPECT_EQ(job.split_path(), "data/game.pak");
+  const std::vector<v1::Job> music_segments = Acquire("w1", 20);
+  ASSERT_EQ(music_segments.size(), 3u);
+  ASSERT_EQ(of_file(music_segments, "data/music.pak").size(), 3u);
+  std::vector<std::string> music_digests;
+  for (const v1::Job& job : of_file(music_segments, "data/music.pak")) {
     EXPECT_EQ(std::vector<std::string>(job.index_digests().begin(), job.index_digests().end()),
-              parts);
-    EXPECT_EQ(Complete(job, UploadSegment(0, 1), "w1").code(),
-              absl::StatusCode::kPermissionDenied);  // Another range's.
+              music_parts);
+    EXPECT_EQ(Complete(job, UploadSegment(job.segment_begin(), job.segment_end()), "w1").code(),
+              absl::StatusCode::kPermissionDenied);  // Another pair's.
+    music_digests.push_back(
+        UploadSegmentOf(music_old, music_new, job.segment_begin(), job.segment_end()));
+    ASSERT_TRUE(Complete(job, music_digests.back(), "w1").ok());
   }
-  std::vector<std::string> digests;
-  for (const v1::Job& job : segments) {
-    digests.push_back(UploadSegment(job.segment_begin(), job.segment_end()));
-    ASSERT_TRUE(Complete(job, digests.back(), "w1").ok());
+  EXPECT_TRUE(Acquire("w1", 20).empty());  // Game's index is not done.
+
+  std::vector<std::string> game_parts;
+  for (const v1::Job& job : game_index) {
+    game_parts.push_back(UploadIndexPart(job.index_begin()));
+    ASSERT_TRUE(Complete(job, game_parts.back(), "w1").ok());
+  }
+  const std::vector<v1::Job> game_segments = of_file(Acquire("w1", 10), "data/game.pak");
+  ASSERT_EQ(game_segments.size(), 3u);
+  std::vector<std::string> game_digests;
+  for (const v1::Job& job : game_segments) {
+    EXPECT_EQ(std::vector<std::string>(job.index_digests().begin(), job.index_digests().end()),
+              game_parts);
+    game_digests.push_back(UploadSegment(job.segment_begin(), job.segment_end()));
+    ASSERT_TRUE(Complete(job, game_digests.back(), "w1").ok());
   }
   Reopen();  // The tree job is queued again from the stored records.
-  std::vector<v1::Job> join = of_tree(Acquire("w2", 10));
+  std::vector<v1::Job> join = Acquire("w2", 10);
   ASSERT_EQ(join.size(), 1u);
+  EXPECT_EQ(join[0].kind(), v1::RELEASE_KIND_TREE);
   EXPECT_EQ(join[0].job_id().find('.'), std::string::npos);
   EXPECT_EQ(join[0].segment_digests_size(), 0);
-  ASSERT_EQ(join[0].split_files_size(), 1);
+  ASSERT_EQ(join[0].split_files_size(), 2);
   EXPECT_EQ(join[0].split_files(0).path(), "data/game.pak");
   EXPECT_EQ(std::vector<std::string>(join[0].split_files(0).segment_digests().begin(),
                                      join[0].split_files(0).segment_digests().end()),
-            digests);
+            game_digests);
+  EXPECT_EQ(join[0].split_files(1).path(), "data/music.pak");
+  EXPECT_EQ(std::vector<std::string>(join[0].split_files(1).segment_digests().begin(),
+                                     join[0].split_files(1).segment_digests().end()),
+            music_digests);
 }
 
 TEST_F(SegmentsTest, AnIndexJobFailingForGoodFailsThePair) {

@@ -1,5 +1,6 @@
 #include "publisher/site_writer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,7 +32,7 @@ bool IsFile(const std::string& path) {
 absl::Status PlaceFile(const std::string& from, const std::string& to) {
   struct stat st;
   if (stat(from.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
-      link(from.c_str(), to.c_str()) == 0) {
+      linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), AT_SYMLINK_FOLLOW) == 0) {
     return absl::OkStatus();
   }
   return CopyFile(from, to, 0644);
