@@ -52,6 +52,9 @@ ABSL_FLAG(Streams, max_streams_per_client, Streams{64}, "concurrent calls per co
 ABSL_FLAG(std::string, site, "", "publish each product here whenever its jobs finish; with --key");
 ABSL_FLAG(std::string, key, "", "Ed25519 private key (patchfarm keygen) that signs the site");
 ABSL_FLAG(std::string, motd, "", "message of the day of the published site");
+ABSL_FLAG(patchfarm::ByteSize, publish_max_memory, patchfarm::ByteSize{0},
+          "memory a publish may take to build a full package: larger files are compressed in "
+          "bounded memory, as publish --max-memory does (0: half of this machine's)");
 
 namespace {
 
@@ -126,6 +129,7 @@ int main(int argc, char** argv) {
     publish.private_key_pem = *key;
     publish.out_dir = site;
     publish.motd = motd;
+    publish.max_memory = absl::GetFlag(FLAGS_publish_max_memory).bytes;
     publisher = std::make_unique<patchfarm::AutoPublisher>(
         (*server)->coordinator(), (*server)->blobs(), publish, options.coordinator.log);
   }

@@ -25,6 +25,7 @@ for v in -1 0 nan inf 1e400 x 31536001; do refused "$COORDINATOR" --lease-second
 for v in 0 1001 -3 1.5 x 99999999999999999999; do refused "$COORDINATOR" --window "$v" "${c_args[@]}"; done
 for v in -1 1048577 18446744073709551615 x; do refused "$COORDINATOR" --upload-mib-per-second "$v" "${c_args[@]}"; done
 for v in 0 -1 x; do refused "$COORDINATOR" --max-streams-per-client "$v" "${c_args[@]}"; done
+for v in 0 -1 1.5G 12X; do refused "$COORDINATOR" --publish-max-memory "$v" "${c_args[@]}"; done
 "$COORDINATOR" "${c_args[@]}" --plaintext=maybe > /dev/null 2> "$T/err"
 [ $? = 2 ] && grep -q -- "bad value for --plaintext" "$T/err" || fail "--plaintext=maybe: $(head -1 "$T/err")"
 
@@ -45,7 +46,7 @@ for binary in "$COORDINATOR" "$WORKER"; do
 done
 for f in --listen --data --tokens --insecure-no-auth --tls-cert --tls-key --tls-client-ca --plaintext \
          --window --lease-seconds --port-file --http-listen --upload-mib-per-second \
-         --max-streams-per-client --site --key --motd; do
+         --max-streams-per-client --site --key --motd --publish-max-memory; do
   "$COORDINATOR" --help | grep -q -- "^  $f " || fail "coordinator --help does not list $f"
 done
 for f in --coordinator --cache --id --jobs --threads --cache-gib --job-memory --index-cache \
