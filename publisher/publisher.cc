@@ -22,6 +22,7 @@
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
 #include "publisher/farm_source.h"
+#include "publisher/site_cache.h"
 #include "publisher/site_plan.h"
 #include "publisher/site_writer.h"
 #include "publisher/update_sizes.h"
@@ -32,24 +33,13 @@ namespace {
 constexpr const char* kSiteMetaFiles[] = {"index.json", "index.json.sig", "version.ini",
                                           "download.html"};
 
-absl::StatusOr<v1::UpdateIndex> ParseIndex(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::string json, ReadFileToString(path));
-  v1::UpdateIndex parsed;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(json, &parsed, options).ok()) {
-    return absl::DataLossError(absl::StrCat(path, ": not an update index"));
-  }
-  return parsed;
-}
-
 // The serial of the index currently published for `product` (0 if none).
 uint64_t CurrentSerial(const std::string& site) {
   uint64_t serial = 0;
   DIR* d = opendir(site.c_str());
   if (d == nullptr) return 0;
   while (struct dirent* e = readdir(d)) {
-    absl::StatusOr<v1::UpdateIndex> index = ParseIndex(absl::StrCat(site, "/", e->d_name, "/index.json"));
+    absl::StatusOr<v1::UpdateIndex> index = ParseIndexFile(absl::StrCat(site, "/", e->d_name, "/index.json"));
     if (index.ok()) serial = std::max<uint64_t>(serial, index->serial());
   }
   closedir(d);
@@ -166,7 +156,7 @@ std::map<std::string, std::string> LiveFiles(const std::string& site) {
   for (const std::string& channel : channels) {
     const std::string dir = JoinPath(site, channel);
     std::map<std::string, std::string> named;
-    if (absl::StatusOr<v1::UpdateIndex> index = ParseIndex(JoinPath(dir, "index.json")); index.ok()) {
+    if (absl::StatusOr<v1::UpdateIndex> index = ParseIndexFile(JoinPath(dir, "index.json")); index.ok()) {
       for (const v1::SitePlatform& p : index->platforms()) {
         ForEachSiteFile(p, [&](const v1::SiteFile& x) { named[x.url()] = x.sha256(); });
       }
@@ -407,6 +397,13 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
         absl::StrCat(options.product, ": no finished formal tree release to publish"));
   }
   PF_RETURN_IF_ERROR(SwitchIn(options, partial, target, serial, &switched));
+  absl::StatusOr<uint64_t> pruned =
+      PruneSiteCache(options.out_dir, options.clock->Now(), options.cache_grace);
+  if (!pruned.ok()) {
+    report.notes.push_back(absl::StrCat("the site's cache was not pruned: ", pruned.status().message()));
+  } else if (*pruned > 0) {
+    report.notes.push_back(absl::StrCat("pruned ", *pruned, " bytes from the site's cache"));
+  }
   // For `status --sizes` and later publishes' size gate.
   if (absl::Status recorded = writer.RecordFullPackages(status); !recorded.ok()) {
     report.notes.push_back(absl::StrCat("full package sizes not recorded with the coordinator: ",

@@ -45,6 +45,10 @@ struct PublishOptions {
   // compressed in bounded memory (DiffBounded), as `patchfarm diff` does.
   // 0: half of this machine's memory.
   uint64_t max_memory = 0;
+  // After a publish, the site's cache drops what no published tree names
+  // once it is this old (PruneSiteCache in site_cache.h): a release's files
+  // read to build its full package, superseded packages.
+  absl::Duration cache_grace = absl::Hours(24);
   // Dates the index (serial, published, expires).
   const Clock* clock = &SystemClock();
 };

@@ -14,6 +14,7 @@
 #include "core/tree/tree_diff.h"
 #include "core/tree/tree_path.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
+#include "publisher/site_cache.h"
 #include "publisher/site_plan.h"
 
 namespace patchfarm {
@@ -152,7 +153,7 @@ absl::StatusOr<v1::SiteFile> SiteWriter::AddFile(const std::string& channel_dir,
 
 std::string SiteWriter::FullPackagePath(const std::string& cache_dir,
                                         const v1::ReleaseStatus& release) const {
-  return absl::StrCat(cache_dir, "/full-", DigestToHex(Sha256Of(release.manifest_digest())));
+  return JoinPath(cache_dir, FullPackageCacheName(release.manifest_digest()));
 }
 
 std::optional<SiteWriter::FullPackage> SiteWriter::CachedFullPackage(const v1::ReleaseStatus& release) {

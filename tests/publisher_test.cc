@@ -1,8 +1,14 @@
 // Publish against a real coordinator in-process (publisher_testing.h).
 // Covers the signed index and the digests it names, the atomic switch and
-// what is kept of older sites, the policy window, and the refusals.
+// what is kept of older sites, the policy window, the site's cache, and the
+// refusals.
 #include "publisher/publisher.h"
 
+#include <sys/stat.h>
+
+#include "absl/strings/escaping.h"
+#include "publisher/site_cache.h"
+#include "publisher/site_plan.h"
 #include "tests/publisher_testing.h"
 
 namespace patchfarm {
@@ -187,6 +193,61 @@ TEST_F(PublisherTest, FilesThatLeftTheWindowAreGone) {
   for (const v1::SitePatch& patch : index.platforms(0).patches()) {
     EXPECT_NE(patch.from_version(), "1.0") << patch.file().url();
   }
+}
+
+// After a publish the site's cache keeps what the live and previous trees
+// name (packages, full packages), and drops the rest once it is older than
+// the grace: the files of releases read to build full packages, full
+// packages of releases no tree offers.
+bool IsFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+TEST_F(PublisherTest, TheCacheDropsWhatNoPublishedTreeNames) {
+  SubmitAndComplete("1.0");
+  SubmitAndComplete("2.0");
+  auto first = Publish();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->indexes[0].platforms(0).releases_size(), 1);
+  const std::string full_2 = Site() + "/.cache/" +
+      FullPackageCacheName(absl::HexStringToBytes(
+          first->indexes[0].platforms(0).releases(0).manifest_sha256()));
+  ASSERT_TRUE(IsFile(full_2));
+  SubmitAndComplete("3.0");
+  SubmitAndComplete("4.0");
+  ASSERT_TRUE(Publish().ok());
+  ASSERT_TRUE(Publish().ok());  // Neither tree offers 2.0's full package now,
+  EXPECT_TRUE(IsFile(full_2));  // which is too young to go.
+  auto last = Publish("", false, 0, absl::ZeroDuration());
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_FALSE(IsFile(full_2));
+  bool noted = false;
+  for (const std::string& note : last->notes) noted |= note.rfind("pruned ", 0) == 0;
+  EXPECT_TRUE(noted);
+  // What is left is what the two trees name, and every published file is whole.
+  std::set<std::string> named;
+  for (const std::string& tree : List(Site() + "/.published")) {
+    auto index = ParseIndexFile(Site() + "/.published/" + tree + "/stable/index.json");
+    ASSERT_TRUE(index.ok()) << index.status();
+    for (const v1::SitePlatform& p : index->platforms()) {
+      ForEachSiteFile(p, [&](const v1::SiteFile& f) {
+        named.insert(f.sha256());
+        uint64_t size = 0;
+        auto digest = HashFile(Site() + "/.published/" + tree + "/stable/" + f.url(), &size);
+        EXPECT_TRUE(digest.ok() && DigestToHex(*digest) == f.sha256()) << f.url();
+      });
+    }
+  }
+  int blobs = 0;
+  for (const std::string& shard : List(Site() + "/.cache")) {
+    if (shard.size() != 2) continue;
+    for (const std::string& blob : List(Site() + "/.cache/" + shard)) {
+      EXPECT_EQ(named.count(blob), 1u) << blob;
+      ++blobs;
+    }
+  }
+  EXPECT_GT(blobs, 0);
 }
 
 TEST_F(PublisherTest, NoFinishedFormalReleaseIsFailedPrecondition) {

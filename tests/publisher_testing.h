@@ -159,10 +159,12 @@ class PublisherTest : public testing::Test {
   }
 
   absl::StatusOr<PublishReport> Publish(const std::string& private_pem = "",
-                                        bool dry_run = false, uint64_t max_memory = 0) {
+                                        bool dry_run = false, uint64_t max_memory = 0,
+                                        absl::Duration cache_grace = absl::Hours(24)) {
     PublishOptions options;
     options.dry_run = dry_run;
     options.max_memory = max_memory;
+    options.cache_grace = cache_grace;
     options.coordinator = server_->address();
     options.product = "game";
     options.private_key_pem = private_pem.empty() ? keys_.private_pem : private_pem;

@@ -1,0 +1,108 @@
+#include "publisher/site_cache.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+#include "core/tree/tree_path.h"
+#include "google/protobuf/util/json_util.h"
+#include "publisher/site_plan.h"
+
+namespace patchfarm {
+namespace {
+
+constexpr char kFullPrefix[] = "full-";
+
+// The names in `dir` but "." and "..", or none if it cannot be read.
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (struct dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  return names;
+}
+
+bool IsHex(const std::string& s, size_t length) {
+  return s.size() == length && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// The cache names (<64 hex> of a blob, full-<64 hex>) that the indexes of
+// every tree under `published` name.
+absl::StatusOr<std::set<std::string>> NamedFiles(const std::string& published) {
+  std::set<std::string> named;
+  for (const std::string& tree : Names(published)) {
+    for (const std::string& channel : Names(JoinPath(published, tree))) {
+      const std::string path = absl::StrCat(published, "/", tree, "/", channel, "/index.json");
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) continue;  // Not a channel, or not written yet.
+      PF_ASSIGN_OR_RETURN(v1::UpdateIndex index, ParseIndexFile(path));
+      for (const v1::SitePlatform& p : index.platforms()) {
+        ForEachSiteFile(p, [&](const v1::SiteFile& f) { named.insert(f.sha256()); });
+        for (const v1::SiteRelease& r : p.releases()) {
+          if (!IsHex(r.manifest_sha256(), 64)) {
+            return absl::DataLossError(absl::StrCat(path, ": a bad manifest digest"));
+          }
+          named.insert(FullPackageCacheName(absl::HexStringToBytes(r.manifest_sha256())));
+        }
+      }
+    }
+  }
+  return named;
+}
+
+}  // namespace
+
+std::string FullPackageCacheName(absl::string_view manifest_digest) {
+  return absl::StrCat(kFullPrefix, DigestToHex(Sha256Of(manifest_digest)));
+}
+
+absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::string json, ReadFileToString(path));
+  v1::UpdateIndex parsed;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(json, &parsed, options).ok()) {
+    return absl::DataLossError(absl::StrCat(path, ": not an update index"));
+  }
+  return parsed;
+}
+
+absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
+                                        absl::Duration grace) {
+  PF_ASSIGN_OR_RETURN(std::set<std::string> named,
+                      NamedFiles(JoinPath(out_dir, ".published")));
+  const std::string cache = JoinPath(out_dir, ".cache");
+  uint64_t removed = 0;
+  auto prune = [&](const std::string& path, const std::string& name) {
+    struct stat st;
+    if (named.count(name) != 0 || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        absl::FromTimeT(st.st_mtime) > now - grace) {
+      return;
+    }
+    if (unlink(path.c_str()) == 0) removed += static_cast<uint64_t>(st.st_size);
+  };
+  for (const std::string& entry : Names(cache)) {
+    const std::string path = JoinPath(cache, entry);
+    if (entry.rfind(kFullPrefix, 0) == 0 && IsHex(entry.substr(sizeof(kFullPrefix) - 1), 64)) {
+      prune(path, entry);
+    } else if (IsHex(entry, 2)) {
+      for (const std::string& blob : Names(path)) {
+        if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) prune(JoinPath(path, blob), blob);
+      }
+    }
+  }
+  return removed;
+}
+
+}  // namespace patchfarm
