@@ -1,5 +1,5 @@
 // patchfarm-farm: the verbs of patchfarm that talk to or run a farm, sign and
-// publish sites, update installs and manage tokens. Users run them as
+// publish sites and manage tokens. Users run them as
 // `patchfarm VERB`, which executes this binary (see patchfarm_main.cc).
 #include <cstdio>
 #include <string>
@@ -27,7 +27,6 @@ int main(int argc, char** argv) {
   if (verb == "policy") return patchfarm::RunPolicyCommand(args);
   if (verb == "keygen") return patchfarm::RunKeygenCommand(args);
   if (verb == "publish") return patchfarm::RunPublishCommand(args);
-  if (verb == "update") return patchfarm::RunUpdateCommand(args);
   if (verb == "token") return patchfarm::RunTokenCommand(args);
   std::fprintf(stderr, "patchfarm: unknown verb '%s' (patchfarm --help lists the verbs)\n",
                verb.c_str());

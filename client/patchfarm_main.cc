@@ -3,8 +3,9 @@
 // This binary links only the engine (verbs diff, apply, info, recover), so
 // that making and applying patches starts in a few milliseconds and a few MiB
 // (gRPC, RocksDB and curl add about 50 shared libraries and 20 MiB resident).
-// Every other verb runs in patchfarm-farm, which must lie in the same
-// directory as this binary: it is executed in place of this process with the
+// `update` runs in patchfarm-update (the updater and curl, no gRPC nor
+// RocksDB), every other verb in patchfarm-farm; both must lie in the same
+// directory as this binary, which is replaced by the one it needs, with the
 // same arguments.
 #include <unistd.h>
 
@@ -67,9 +68,9 @@ constexpr char kHelp[] =
     "                            a clear-text tokens file converted to hashes\n"
     "  token check --tokens FILE check a tokens file as the coordinator loads it\n";
 
-// Replaces this process with patchfarm-farm from this binary's directory
+// Replaces this process with the binary `name` from this binary's directory
 // (never a search of PATH); returns only on failure, with the exit status.
-int ExecFarmBinary(char** argv) {
+int ExecSibling(const char* name, char** argv) {
   std::string self(4096, '\0');
   ssize_t n = readlink("/proc/self/exe", self.data(), self.size());
   if (n <= 0 || static_cast<size_t>(n) >= self.size()) {
@@ -78,7 +79,7 @@ int ExecFarmBinary(char** argv) {
     return 1;
   }
   self.resize(n);
-  std::string farm = self.substr(0, self.rfind('/') + 1) + "patchfarm-farm";
+  std::string farm = self.substr(0, self.rfind('/') + 1) + name;
   argv[0] = farm.data();
   execv(farm.c_str(), argv);
   std::fprintf(stderr, "patchfarm: verb '%s' needs %s: %s\n", argv[1], farm.c_str(),
@@ -100,5 +101,6 @@ int main(int argc, char** argv) {
   if (verb == "apply") return patchfarm::RunApplyCommand(args);
   if (verb == "info") return patchfarm::RunInfoCommand(args);
   if (verb == "recover") return patchfarm::RunRecoverCommand(args);
-  return ExecFarmBinary(argv);
+  if (verb == "update") return ExecSibling("patchfarm-update", argv);
+  return ExecSibling("patchfarm-farm", argv);
 }

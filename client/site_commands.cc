@@ -15,44 +15,14 @@
 #include "common/flags.h"
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
+#include "client/cli_args.h"
 #include "client/retention_commands.h"
 #include "publisher/publisher.h"
-#include "updater/updater.h"
 
 namespace patchfarm {
-namespace {
-
-int Usage(const char* usage) {
-  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
-  return 2;
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
-// --name value pairs and --switches; false on anything else.
-bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
-           const std::set<std::string>& switches, std::map<std::string, std::string>* out) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (with_value.count(args[i]) != 0 && i + 1 < args.size()) {
-      (*out)[args[i]] = args[i + 1];
-      ++i;
-    } else if (switches.count(args[i]) != 0) {
-      (*out)[args[i]] = "1";
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 int RunKeygenCommand(const std::vector<std::string>& args) {
   std::map<std::string, std::string> f;
-  if (!Parse(args, {"--out"}, {}, &f) || f["--out"].empty()) return Usage("keygen --out KEYFILE");
+  if (!ParseArgs(args, {"--out"}, {}, &f) || f["--out"].empty()) return Usage("keygen --out KEYFILE");
   auto keys = GenerateEd25519KeyPair();
   if (!keys.ok()) return Fail(keys.status());
   struct stat st;
@@ -72,7 +42,7 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       "publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR [--motd TEXT] "
       "[--valid-days N] [--max-memory SIZE] [--dry-run]";
   std::map<std::string, std::string> f;
-  if (!Parse(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file",
+  if (!ParseArgs(args, {"--coordinator", "--product", "--key", "--out", "--motd", "--valid-days", "--token-file",
               "--tls-ca", "--tls-cert", "--tls-key", "--max-memory"},
              {"--dry-run"}, &f) ||
       f["--coordinator"].empty() || f["--product"].empty() || f["--key"].empty() || f["--out"].empty()) {
@@ -140,45 +110,6 @@ int RunPublishCommand(const std::vector<std::string>& args) {
                   g.channel.c_str(), g.name.c_str(), static_cast<unsigned long long>(g.bytes),
                   g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
     }
-  }
-  return 0;
-}
-
-int RunUpdateCommand(const std::vector<std::string>& args) {
-  static const char* kUsage =
-      "update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]";
-  std::map<std::string, std::string> f;
-  if (!Parse(args, {"--index", "--pubkey", "--install", "--platform"}, {"--check"}, &f) ||
-      f["--index"].empty() || f["--pubkey"].empty() || f["--install"].empty()) {
-    return Usage(kUsage);
-  }
-  UpdateOptions options;
-  options.index_url = f["--index"];
-  options.install_dir = f["--install"];
-  options.platform = f["--platform"];
-  options.check_only = f.count("--check") != 0;
-  options.log = [](const std::string& line) {
-    std::fprintf(stderr, "%s\n", line.c_str());
-  };
-  auto key = ReadFileToString(f["--pubkey"]);
-  if (!key.ok()) return Fail(key.status());
-  options.public_key_pem = *key;
-  auto report = RunUpdate(options);
-  if (!report.ok()) return Fail(report.status());
-  if (options.check_only) {
-    std::printf("installed: %s\nnewest: %s\nmotd: %s\ndownload: %llu bytes (%s)\n",
-                report->installed.empty() ? "none" : report->installed.c_str(),
-                report->newest.c_str(), report->motd.c_str(),
-                static_cast<unsigned long long>(report->download_bytes),
-                report->way.empty() ? "up to date" : report->way.c_str());
-    if (!report->path.empty()) std::printf("path: %s\n", report->path.c_str());
-  } else if (report->updated) {
-    std::printf("updated %s -> %s (%s, %llu bytes)\n",
-                report->installed.empty() ? "nothing" : report->installed.c_str(),
-                report->newest.c_str(), report->way.c_str(),
-                static_cast<unsigned long long>(report->download_bytes));
-  } else {
-    std::printf("up to date: %s\n", report->newest.empty() ? "(self-update disabled)" : report->newest.c_str());
   }
   return 0;
 }

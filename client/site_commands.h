@@ -1,4 +1,4 @@
-// The publishing verbs of the `patchfarm` CLI: keygen, publish and update.
+// The publishing verbs of the `patchfarm` CLI: keygen and publish.
 // Each takes the words after the verb and returns the exit code (0 success,
 // 1 failure, 2 usage error).
 #ifndef PATCHFARM_CLIENT_SITE_COMMANDS_H_
@@ -14,8 +14,6 @@ int RunKeygenCommand(const std::vector<std::string>& args);
 // publish --coordinator HOST:PORT --product P --key KEYFILE --out SITE_DIR
 //         [--motd TEXT] [--valid-days N] [--dry-run]
 int RunPublishCommand(const std::vector<std::string>& args);
-// update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]
-int RunUpdateCommand(const std::vector<std::string>& args);
 
 }  // namespace patchfarm
 

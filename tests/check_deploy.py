@@ -258,7 +258,8 @@ for unit in glob.glob(os.path.join(deploy, "systemd", "*.service")):
     if "User=patchfarm" not in text: fail(f"{unit}: runs as root")
 container = open(os.path.join(deploy, "Containerfile")).read()
 if not re.search(r"^USER (?!root)\S+", container, re.M): fail("Containerfile: no non-root USER")
-for b in ("patchfarm", "patchfarm-farm", "patchfarm-coordinator", "patchfarm-worker"):
+for b in ("patchfarm", "patchfarm-farm", "patchfarm-update", "patchfarm-coordinator",
+          "patchfarm-worker"):
     if f"dist/bin/{b}" not in container: fail(f"Containerfile: does not install {b}")
 
 for f in failures: print("FAIL:", f)

@@ -55,6 +55,14 @@ mkdir -p "$T/alone" && cp "$PF" "$T/alone/patchfarm"
 echo abcdefghijklmnopqrstuvwxyz | "$T/alone/patchfarm" token hash --roles submit 2> "$T/err"
 [ $? -eq 1 ] || fail "a farm verb without patchfarm-farm did not exit 1"
 grep -q "needs .*/alone/patchfarm-farm" "$T/err" || fail "missing patchfarm-farm not named"
+# update runs in patchfarm-update, which holds no farm library.
+"$PF" update 2> "$T/err"; [ $? -eq 2 ] || fail "update without flags did not exit 2"
+grep -q "usage: patchfarm update --index" "$T/err" || fail "update usage: $(head -1 "$T/err")"
+"$T/alone/patchfarm" update --index x 2> "$T/err"; [ $? -eq 1 ] || fail "update alone did not exit 1"
+grep -q "needs .*/alone/patchfarm-update" "$T/err" || fail "missing patchfarm-update not named"
+if ldd "$(dirname "$(readlink -f "$PF")")/patchfarm-update" | grep -Eq "libgrpc|librocksdb"; then
+  fail "patchfarm-update links gRPC or RocksDB"
+fi
 "$PF" apply "$T/nope" "$T/patch" "$T/o4" 2> "$T/err"; [ $? -eq 1 ] || fail "missing old"
 grep -q "$T/nope" "$T/err" || fail "missing file not named"
 "$PF" info "$T/old" 2> "$T/err" && fail "info accepted a non-patch"
