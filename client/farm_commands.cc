@@ -114,13 +114,24 @@ absl::Status WaitForRelease(v1::CoordinatorService::Stub* stub, const std::strin
   while (reader->Read(&response)) {
     last = response.status();
     int done = 0, failed = 0, total = last.jobs_size();
+    uint32_t parts = 0, parts_done = 0;
+    double progress = 0;  // In jobs: a split job counts its parts done.
     for (const v1::JobStatus& j : last.jobs()) {
       done += j.state() == v1::JOB_STATE_DONE;
       failed += j.state() == v1::JOB_STATE_FAILED;
+      parts += j.split_jobs();
+      parts_done += j.split_jobs_done();
+      progress += j.state() == v1::JOB_STATE_DONE || j.state() == v1::JOB_STATE_FAILED ? 1
+                  : j.split_jobs() > 0 ? 0.95 * j.split_jobs_done() / j.split_jobs()
+                                       : 0;
     }
     std::string line = absl::StrCat(done, "/", total, " jobs done, ", failed, " failed");
+    if (parts > 0) {
+      absl::StrAppend(&line, " (huge files: ", parts_done, "/", parts,
+                      " index and segment jobs done)");
+    }
     if (tty) {
-      int width = 30, filled = total == 0 ? width : width * (done + failed) / total;
+      int width = 30, filled = total == 0 ? width : static_cast<int>(width * progress / total);
       std::printf("\r[%s%s] %s", std::string(filled, '#').c_str(),
                   std::string(width - filled, ' ').c_str(), line.c_str());
       std::fflush(stdout);
@@ -198,8 +209,10 @@ absl::Status PrintStatus(const Flags& f) {
                 r.intermediate() ? " intermediate" : "",
                 static_cast<unsigned long long>(r.total_size()), r.jobs_size(), done, failed);
     for (const v1::JobStatus& j : r.jobs()) {
-      std::printf("  %s -> %s  %s  %llu bytes  %.2f s  %s%s%s\n", j.from_version().c_str(),
-                  j.to_version().c_str(), StateName(j.state()),
+      const std::string split = j.split_jobs() == 0 ? "" : absl::StrCat(
+          " (split: ", j.split_jobs_done(), "/", j.split_jobs(), " done)");
+      std::printf("  %s -> %s  %s%s  %llu bytes  %.2f s  %s%s%s\n", j.from_version().c_str(),
+                  j.to_version().c_str(), StateName(j.state()), split.c_str(),
                   static_cast<unsigned long long>(j.package_size()), j.seconds(),
                   j.worker_id().c_str(), j.error().empty() ? "" : "  ", j.error().c_str());
     }

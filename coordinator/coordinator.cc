@@ -132,6 +132,20 @@ absl::Status Coordinator::PersistJobLocked(const v1::StoredJob& job, bool sync) 
   return store_->Write({{kJobPrefix + job.status().job_id(), job.SerializeAsString()}}, sync);
 }
 
-v1::JobStatus Coordinator::JobStatusLocked(const v1::StoredJob& job) const { return job.status(); }
+v1::JobStatus Coordinator::JobStatusLocked(const v1::StoredJob& job) const {
+  v1::JobStatus status = job.status();
+  if (status.state() == v1::JOB_STATE_DONE) return status;
+  uint32_t parts = 0, done = 0;
+  for (const auto* ids : {&job.index_job_ids(), &job.segment_job_ids()}) {
+    for (const std::string& id : *ids) {
+      auto it = jobs_.find(id);
+      ++parts;
+      done += it != jobs_.end() && it->second.status().state() == v1::JOB_STATE_DONE;
+    }
+  }
+  status.set_split_jobs(parts);
+  status.set_split_jobs_done(done);
+  return status;
+}
 
 }  // namespace patchfarm

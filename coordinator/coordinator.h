@@ -202,6 +202,7 @@ class Coordinator {
   absl::Status Load();
   absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(const std::string& digest);
   absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);
+  // `job`'s status as clients see it: with its split jobs counted.
   v1::JobStatus JobStatusLocked(const v1::StoredJob& job) const;
   v1::ReleaseStatus ReleaseStatusLocked(const v1::StoredRelease& release) const;
   // Creates (queued) or finds the job from release `from` to release `to`.

@@ -111,7 +111,7 @@ absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_i
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
-  return it->second.status();
+  return JobStatusLocked(it->second);
 }
 
 absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireRequest& request) {

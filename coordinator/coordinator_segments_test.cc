@@ -172,6 +172,13 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
   std::vector<std::string> parts;
   for (const v1::Job& job : index_jobs) parts.push_back(UploadIndexPart(job.index_begin()));
   ASSERT_TRUE(Complete(index_jobs[0], parts[0], "w1").ok());
+  const std::string pair = index_jobs[0].job_id().substr(0, index_jobs[0].job_id().find('.'));
+  auto split_progress = [&] {
+    auto status = coordinator_->GetJobStatus(pair);
+    EXPECT_TRUE(status.ok());
+    return std::make_pair(status->split_jobs_done(), status->split_jobs());
+  };
+  EXPECT_EQ(split_progress(), std::make_pair(1u, 6u));  // 3 index jobs, 3 segments.
   Reopen();  // The segments still wait for the other parts.
   EXPECT_TRUE(Acquire("w2", 10).empty());
   ASSERT_TRUE(Complete(index_jobs[1], parts[1], "w1").ok());
@@ -204,6 +211,7 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
                   .ok());
   Reopen();  // Leases and results survive; the join waits for the rest.
   EXPECT_TRUE(Acquire("w2", 10).empty());
+  EXPECT_EQ(split_progress(), std::make_pair(5u, 6u));
   std::vector<std::string> digests;
   for (size_t i = 2; i < jobs.size(); ++i) {
     ASSERT_TRUE(
@@ -235,6 +243,7 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->state(), v1::JOB_STATE_DONE);
   EXPECT_EQ(status->package_size(), patch.size());
+  EXPECT_EQ(status->split_jobs(), 0u);  // Done: no more parts to follow.
   // The index parts' and segments' records and results are gone.
   EXPECT_EQ(coordinator_->GetJobStatus(jobs[0].job_id()).status().code(),
             absl::StatusCode::kNotFound);

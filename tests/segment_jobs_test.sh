@@ -115,6 +115,8 @@ fi
 grep -q "event=job_join_queued" "$T/one/coordinator.log" || fail "no join logged"
 grep -q "event=job_retry .*\.[si][0-9]* .*lease expired" "$T/three/coordinator.log" ||
   fail "the killed worker's job was not retried alone"
+grep -q "^progress: 0/1 jobs done, 0 failed (huge files: [0-9]*/9 index and segment jobs done)" \
+  "$T/three/wait.log" || fail "no progress of the split jobs: $(head -3 "$T/three/wait.log")"
 grep -q "event=blob_dropped" "$T/one/coordinator.log" || fail "the segments' results were not dropped"
 busy=0
 for w in w1 w2 w3; do grep -q "segment \[" "$T/three/$w.log" 2>/dev/null && busy=$((busy + 1)); done
