@@ -132,7 +132,9 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     std::vector<std::string> popped = queue_.Pop(1, held);
     if (popped.empty()) break;
     const std::string& id = popped[0];
-    v1::StoredJob& job = jobs_[id];
+    auto found = jobs_.find(id);
+    if (found == jobs_.end()) continue;  // Dropped meanwhile.
+    v1::StoredJob& job = found->second;
     if (SplitsLocked(job)) {
       v1::StoredJob split = job;
       absl::StatusOr<bool> status = SplitLocked(&split);

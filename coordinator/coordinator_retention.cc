@@ -255,7 +255,10 @@ void Coordinator::DropExpiredLocked() {
     LogLocked(absl::StrCat("event=blob_drop_failed error=\"", written.message(), "\""));
     return;
   }
-  for (const std::string& id : dropping) jobs_.erase(id);
+  for (const std::string& id : dropping) {
+    queue_.Remove(id);  // A child of an earlier split may still be queued.
+    jobs_.erase(id);
+  }
   for (auto& [id, r] : updated) releases_[id] = std::move(r);
   // 5. The blobs, then their drop/ records.
   std::vector<StoreWrite> done;

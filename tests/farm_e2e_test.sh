@@ -172,6 +172,13 @@ grep -q "no release" "$T/err" || fail "unknown-product message: $(cat "$T/err")"
 expiries_before=$(curl -sf "$http/metrics" | grep '^patchfarm_lease_expiries_total' | cut -d' ' -f2)
 for w in w1 w2 w3; do
   [ "$w" = "$killed" ] && continue
+  # A worker that found no job since the coordinator's restart may still be
+  # backing off its reconnect (up to 10 s between tries): the
+  # coordinator only knows it once it is back.
+  for _ in $(seq 300); do
+    "$PF" workers --coordinator "$addr" 2> /dev/null | grep -q "^$w " && break
+    sleep 0.1
+  done
   "$PF" workers --coordinator "$addr" --drain "$w" > /dev/null || fail "drain $w"
 done
 for w in w1 w2 w3; do
