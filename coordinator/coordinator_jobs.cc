@@ -275,7 +275,9 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
     return refuse(absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, ": the lease ran out while the result was checked")));
   }
-  v1::StoredJob done = jobs_.at(job_id);
+  auto recorded = jobs_.find(job_id);
+  if (recorded == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
+  v1::StoredJob done = recorded->second;
   v1::JobStatus* s = done.mutable_status();
   s->set_state(v1::JOB_STATE_DONE);
   s->set_worker_id(request.worker_id());

@@ -256,7 +256,15 @@ void Coordinator::DropExpiredLocked() {
     return;
   }
   for (const std::string& id : dropping) {
-    queue_.Remove(id);  // A child of an earlier split may still be queued.
+    // A child of an earlier split may still be queued or leased: its worker
+    // learns at its next heartbeat that the job is gone.
+    queue_.Remove(id);
+    if (auto lease = leases_.find(id); lease != leases_.end()) {
+      if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
+        worker->second.jobs.erase(id);
+      }
+      leases_.erase(lease);
+    }
     jobs_.erase(id);
   }
   for (auto& [id, r] : updated) releases_[id] = std::move(r);

@@ -193,6 +193,9 @@ absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* 
   if (mkdtemp(scratch.data()) == nullptr) return ErrnoToStatus(errno, "mkdtemp", scratch);
   absl::Cleanup remove_scratch = [&] { RemoveTree(scratch).IgnoreError(); };
 
+  // Held while the site's cache is read: a publish's prune waits for it.
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,
+                      SiteCacheLock::Shared(options.out_dir, /*create=*/false));
   SiteWriter writer(options, farm, JoinPath(scratch, "cache"), JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
@@ -374,6 +377,8 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     RemoveTree(target).IgnoreError();
   };
 
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,
+                      SiteCacheLock::Shared(options.out_dir, /*create=*/true));
   SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
@@ -398,7 +403,9 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
   }
   PF_RETURN_IF_ERROR(SwitchIn(options, partial, target, serial, &switched));
   absl::StatusOr<uint64_t> pruned =
-      PruneSiteCache(options.out_dir, options.clock->Now(), options.cache_grace);
+      cache_lock->TryExclusive()
+          ? PruneSiteCache(options.out_dir, options.clock->Now(), options.cache_grace)
+          : absl::UnavailableError("another publish is using it");
   if (!pruned.ok()) {
     report.notes.push_back(absl::StrCat("the site's cache was not pruned: ", pruned.status().message()));
   } else if (*pruned > 0) {

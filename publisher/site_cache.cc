@@ -1,14 +1,18 @@
 #include "publisher/site_cache.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/directory.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "core/tree/tree_path.h"
@@ -78,10 +82,42 @@ absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path) {
   return parsed;
 }
 
+absl::StatusOr<std::unique_ptr<SiteCacheLock>> SiteCacheLock::Shared(const std::string& out_dir,
+                                                                     bool create) {
+  const std::string path = JoinPath(out_dir, ".cache.lock");
+  const int fd = open(path.c_str(), (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (!create && errno == ENOENT) return std::unique_ptr<SiteCacheLock>(new SiteCacheLock(-1));
+    return ErrnoToStatus(errno, "open", path);
+  }
+  int locked;
+  while ((locked = flock(fd, LOCK_SH)) != 0 && errno == EINTR) {
+  }
+  if (locked != 0) {
+    const absl::Status status = ErrnoToStatus(errno, "flock", path);
+    close(fd);
+    return status;
+  }
+  return std::unique_ptr<SiteCacheLock>(new SiteCacheLock(fd));
+}
+
+SiteCacheLock::~SiteCacheLock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool SiteCacheLock::TryExclusive() { return fd_ >= 0 && flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+
 absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
                                         absl::Duration grace) {
-  PF_ASSIGN_OR_RETURN(std::set<std::string> named,
-                      NamedFiles(JoinPath(out_dir, ".published")));
+  const std::string published = JoinPath(out_dir, ".published");
+  for (const std::string& tree : Names(published)) {
+    const std::string suffix = ".partial";
+    if (tree.size() > suffix.size() &&
+        tree.compare(tree.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      RemoveTree(JoinPath(published, tree)).IgnoreError();  // Its publish was killed.
+    }
+  }
+  PF_ASSIGN_OR_RETURN(std::set<std::string> named, NamedFiles(published));
   const std::string cache = JoinPath(out_dir, ".cache");
   uint64_t removed = 0;
   auto prune = [&](const std::string& path, const std::string& name) {
@@ -90,7 +126,7 @@ absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time n
         absl::FromTimeT(st.st_mtime) > now - grace) {
       return;
     }
-    if (unlink(path.c_str()) == 0) removed += static_cast<uint64_t>(st.st_size);
+    if (unlink(path.c_str()) == 0 && st.st_nlink == 1) removed += static_cast<uint64_t>(st.st_size);
   };
   for (const std::string& entry : Names(cache)) {
     const std::string path = JoinPath(cache, entry);

@@ -8,6 +8,7 @@
 #define PATCHFARM_PUBLISHER_SITE_CACHE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -26,14 +27,35 @@ std::string FullPackageCacheName(absl::string_view manifest_digest);
 // is not one.
 absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path);
 
+// The site's cache lock (<out_dir>/.cache.lock, flock): publishes hold it
+// shared while they read and link the cache, and prune only holding it alone.
+// Releases it when destroyed.
+class SiteCacheLock {
+ public:
+  // Takes the lock shared, waiting for a prune to end. With `create` false
+  // (a dry run, which writes nothing) and no lock file yet, holds nothing.
+  static absl::StatusOr<std::unique_ptr<SiteCacheLock>> Shared(const std::string& out_dir,
+                                                              bool create);
+  ~SiteCacheLock();
+  SiteCacheLock(const SiteCacheLock&) = delete;
+  SiteCacheLock& operator=(const SiteCacheLock&) = delete;
+  // Makes the lock exclusive if no other publish holds it; never waits.
+  // False otherwise (the shared hold may be gone too).
+  bool TryExclusive();
+
+ private:
+  explicit SiteCacheLock(int fd) : fd_(fd) {}
+  int fd_;  // -1: holds nothing.
+};
+
 // Removes from <out_dir>/.cache the blobs and full packages that no index
 // under <out_dir>/.published names (every product's live and previous
-// trees, and a tree being built once its index is written), last modified
-// more than `grace` before `now`: release files read to build full packages,
-// packages and full packages that left the sites. A publish under way makes
-// or touches its files within `grace`. Other files (partial downloads) are
-// left alone. Returns the bytes removed; an index it cannot read stops it
-// before it removes anything.
+// trees), last modified more than `grace` before `now`: release files read
+// to build full packages, packages and full packages that left the sites.
+// Also removes the .partial trees that killed publishes left. Call it only
+// holding the site's cache lock alone (TryExclusive). Other files (partial
+// downloads) are left alone. Returns the bytes freed (files with no other
+// link); an index it cannot read stops it before it removes anything.
 absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
                                         absl::Duration grace);
 

@@ -126,7 +126,7 @@ TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
       ReadFileToString(Site() + "/.published/" + first_tree + "/stable/index.json");
   ASSERT_TRUE(old_index.ok());
   EXPECT_NE(old_index->find(absl::StrCat("\"", first->serial, "\"")), std::string::npos);
-  EXPECT_EQ(List(Site()), (std::set<std::string>{".cache", ".published", "game"}));
+  EXPECT_EQ(List(Site()), (std::set<std::string>{".cache", ".cache.lock", ".published", "game"}));
   // Packages are hard links (to the site's cache), not copies: the second
   // publish wrote none of their bytes again.
   int packages = 0;
@@ -219,9 +219,24 @@ TEST_F(PublisherTest, TheCacheDropsWhatNoPublishedTreeNames) {
   ASSERT_TRUE(Publish().ok());
   ASSERT_TRUE(Publish().ok());  // Neither tree offers 2.0's full package now,
   EXPECT_TRUE(IsFile(full_2));  // which is too young to go.
+  {
+    // Another publish holds the site's cache: nothing is pruned.
+    auto other = SiteCacheLock::Shared(Site(), /*create=*/false);
+    ASSERT_TRUE(other.ok()) << other.status();
+    auto held = Publish("", false, 0, absl::ZeroDuration());
+    ASSERT_TRUE(held.ok()) << held.status();
+    EXPECT_TRUE(IsFile(full_2));
+    bool noted = false;
+    for (const std::string& note : held->notes) noted |= note.find("not pruned") != std::string::npos;
+    EXPECT_TRUE(noted);
+  }
+  // A tree left by a publish killed before its switch goes with the prune.
+  const std::string killed = Site() + "/.published/game.5.partial";
+  ASSERT_EQ(mkdir(killed.c_str(), 0755), 0);
   auto last = Publish("", false, 0, absl::ZeroDuration());
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_FALSE(IsFile(full_2));
+  EXPECT_EQ(List(Site() + "/.published").count("game.5.partial"), 0u);
   bool noted = false;
   for (const std::string& note : last->notes) noted |= note.rfind("pruned ", 0) == 0;
   EXPECT_TRUE(noted);
