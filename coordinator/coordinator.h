@@ -218,9 +218,9 @@ class Coordinator {
                                        const v1::StoredManifest& new_manifest,
                                        const Digest& package_digest) const;
   void RequeueLocked(v1::StoredJob* job);
-  // Puts a queued job in the queue (a split pair's job only once its
-  // segments are done).
+  // Puts a queued job in the queue if RunnableLocked (coordinator_jobs.cc).
   void QueueLocked(const v1::StoredJob& job);
+  bool RunnableLocked(const v1::StoredJob& job) const;
 
   // Segments (coordinator_segments.cc).
   // True if `job` may hold file pairs to split into segment jobs now: a
@@ -235,6 +235,9 @@ class Coordinator {
   // `new_digest`): the costliest-looking first, judged by samples of its blob.
   absl::StatusOr<std::vector<uint64_t>> SegmentQueuePartsLocked(
       const Digest& new_digest, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+  // True if the index or segment job `child` is one of its pair's current
+  // split (not of an earlier one, before a failure and a retry).
+  bool ListedLocked(const v1::StoredJob& child) const;
   // True if every segment job of the split pair `job` is done.
   bool SegmentsDoneLocked(const v1::StoredJob& job) const {
     return AllDoneLocked(job.segment_job_ids());

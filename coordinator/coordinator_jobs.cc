@@ -46,10 +46,18 @@ void Coordinator::AdoptJobLocked(v1::StoredJob job) {
   QueueLocked(jobs_[id]);
 }
 
+// Whether the queued `job` may run now: a split pair's job once its
+// segments are done, a segment once its pair's index jobs are, and a child
+// of an earlier split never.
+bool Coordinator::RunnableLocked(const v1::StoredJob& job) const {
+  if (job.status().state() != v1::JOB_STATE_QUEUED) return false;
+  if (job.segment_job_ids_size() > 0 && !SegmentsDoneLocked(job)) return false;
+  if (!job.parent_job_id().empty() && !ListedLocked(job)) return false;
+  return job.segment_end() == 0 || IndexDoneLocked(job);
+}
+
 void Coordinator::QueueLocked(const v1::StoredJob& job) {
-  if (job.status().state() != v1::JOB_STATE_QUEUED) return;
-  if (job.segment_job_ids_size() > 0 && !SegmentsDoneLocked(job)) return;
-  if (job.segment_end() > 0 && !IndexDoneLocked(job)) return;
+  if (!RunnableLocked(job)) return;
   // A pair's index jobs and its segment jobs are never queued at once.
   const uint64_t part = job.parent_job_id().empty() ? 0
                         : job.index_end() > 0     ? job.index_begin() + 1
@@ -133,7 +141,9 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     if (popped.empty()) break;
     const std::string& id = popped[0];
     auto found = jobs_.find(id);
-    if (found == jobs_.end()) continue;  // Dropped meanwhile.
+    // Dropped meanwhile, or queued before its pair failed and was split anew:
+    // a child of the new split is queued again when it may run.
+    if (found == jobs_.end() || !RunnableLocked(found->second)) continue;
     v1::StoredJob& job = found->second;
     if (SplitsLocked(job)) {
       v1::StoredJob split = job;

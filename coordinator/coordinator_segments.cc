@@ -293,16 +293,19 @@ void Coordinator::DescribeSegmentsLocked(const v1::StoredJob& job, v1::Job* out)
   }
 }
 
+bool Coordinator::ListedLocked(const v1::StoredJob& child) const {
+  auto parent = jobs_.find(child.parent_job_id());
+  if (parent == jobs_.end()) return false;
+  const auto& siblings =
+      IsIndexJob(child) ? parent->second.index_job_ids() : parent->second.segment_job_ids();
+  return std::find(siblings.begin(), siblings.end(), child.status().job_id()) != siblings.end();
+}
+
 void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
   auto parent = jobs_.find(child.parent_job_id());
   if (parent == jobs_.end() || parent->second.status().state() != v1::JOB_STATE_QUEUED) return;
   v1::StoredJob& job = parent->second;
-  // A child of an earlier split (another segment size, before a failure and
-  // a retry) is none of this split's.
-  const auto& siblings = IsIndexJob(child) ? job.index_job_ids() : job.segment_job_ids();
-  if (std::find(siblings.begin(), siblings.end(), child.status().job_id()) == siblings.end()) {
-    return;
-  }
+  if (!ListedLocked(child)) return;
   if (child.status().state() == v1::JOB_STATE_FAILED) {
     job.mutable_status()->set_state(v1::JOB_STATE_FAILED);
     job.mutable_status()->set_error(absl::StrCat(IsIndexJob(child) ? "index job " : "segment ",

@@ -45,13 +45,14 @@ class SegmentsTest : public ::testing::Test {
     }
   }
 
-  void Reopen() {
+  // `part_bytes`: the segment and index part size.
+  void Reopen(uint64_t part_bytes = 1 << 20) {
     coordinator_.reset();
     CoordinatorOptions options;
     options.lease = absl::Seconds(10);
     options.max_attempts = 2;
-    options.segment_bytes = 1 << 20;
-    options.index_part_bytes = 1 << 20;
+    options.segment_bytes = part_bytes;
+    options.index_part_bytes = part_bytes;
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
@@ -256,6 +257,80 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
     ASSERT_TRUE(ParseDigest(raw, &d).ok());
     EXPECT_FALSE(blobs_->Has(d));
   }
+}
+
+// A pair fails, is asked for again and split anew with another part size:
+// a child of the first split that is still leased is none of the new
+// split's. It is dropped with the others once the pair is done, lease and
+// all: its expiry makes no record, its result is refused.
+TEST_F(SegmentsTest, ChildrenOfAnEarlierSplitAreDroppedLeaseAndAll) {
+  std::vector<v1::Job> first = Acquire("w1", 10);
+  ASSERT_EQ(first.size(), 3u);  // Index parts of 1 MiB.
+  const std::string pair = first[0].job_id().substr(0, first[0].job_id().find('.'));
+  for (int attempt = 0; attempt < 2; ++attempt) {  // .i0 fails for good; .i2 stays leased.
+    v1::FailRequest fail;
+    fail.set_worker_id("w1");
+    fail.set_job_id(first[0].job_id());
+    fail.set_lease_id(first[0].lease_id());
+    fail.set_error("disk full");
+    ASSERT_TRUE(coordinator_->Fail(fail).ok());
+    if (attempt == 0) first[0] = Acquire("w1", 1).at(0);
+  }
+  ASSERT_EQ(coordinator_->GetJobStatus(pair)->state(), v1::JOB_STATE_FAILED);
+  const v1::Job stale = first[2];  // [2, 2.5) MiB: no part of 2 MiB starts there.
+  v1::OneOffRequest again;
+  again.set_product("game");
+  again.set_platform("linux-x64");
+  again.set_from_version("1.0");
+  again.set_to_version("1.1");
+  ASSERT_TRUE(coordinator_->RequestOneOff(again).ok());
+  Reopen(2 << 20);
+
+  std::vector<v1::Job> index_jobs = Acquire("w2", 10);
+  ASSERT_EQ(index_jobs.size(), 2u);
+  for (const v1::Job& job : index_jobs) {
+    ASSERT_TRUE(Complete(job, UploadIndexPart(job.index_begin(), "", 2 << 20), "w2").ok());
+  }
+  std::vector<v1::Job> segments = Acquire("w2", 10);
+  ASSERT_EQ(segments.size(), 2u);
+  std::sort(segments.begin(), segments.end(), [](const v1::Job& a, const v1::Job& b) {
+    return a.segment_begin() < b.segment_begin();
+  });
+  std::vector<std::unique_ptr<StringSource>> sources;
+  for (const v1::Job& job : segments) {
+    ASSERT_TRUE(Complete(job, UploadSegment(job.segment_begin(), job.segment_end()), "w2").ok());
+  }
+  std::vector<v1::Job> join = Acquire("w2", 10);
+  ASSERT_EQ(join.size(), 1u);
+  std::vector<std::string> parts;
+  for (const std::string& raw : join[0].segment_digests()) {
+    Digest d{};
+    ASSERT_TRUE(ParseDigest(raw, &d).ok());
+    auto part = ReadFileToString(*blobs_->PathOf(d));
+    ASSERT_TRUE(part.ok());
+    parts.push_back(*part);
+  }
+  std::vector<const ByteSource*> inputs;
+  for (const std::string& part : parts) {
+    sources.push_back(std::make_unique<StringSource>(part));
+    inputs.push_back(sources.back().get());
+  }
+  std::string patch;
+  StringSink sink(&patch);
+  ASSERT_TRUE(JoinSegments(inputs, std::getenv("TEST_TMPDIR"), &sink).ok());
+  auto patch_digest = blobs_->Put(patch);
+  ASSERT_TRUE(patch_digest.ok());
+  ASSERT_TRUE(Complete(join[0], DigestBytes(*patch_digest), "w2").ok());
+  EXPECT_EQ(coordinator_->GetJobStatus(pair)->state(), v1::JOB_STATE_DONE);
+
+  EXPECT_EQ(coordinator_->GetJobStatus(stale.job_id()).status().code(),
+            absl::StatusCode::kNotFound);
+  clock_.Advance(absl::Seconds(11));
+  coordinator_->ExpireLeases();  // Its lease went with it: no record comes back.
+  EXPECT_EQ(coordinator_->GetJobStatus(stale.job_id()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_NE(Complete(stale, UploadIndexPart(stale.index_begin()), "w1").code(),
+            absl::StatusCode::kOk);
 }
 
 // A tree pair's job splits its changed files over the segment size (at the
