@@ -79,10 +79,10 @@ int ExecSibling(const char* name, char** argv) {
     return 1;
   }
   self.resize(n);
-  std::string farm = self.substr(0, self.rfind('/') + 1) + name;
-  argv[0] = farm.data();
-  execv(farm.c_str(), argv);
-  std::fprintf(stderr, "patchfarm: verb '%s' needs %s: %s\n", argv[1], farm.c_str(),
+  std::string sibling = self.substr(0, self.rfind('/') + 1) + name;
+  argv[0] = sibling.data();
+  execv(sibling.c_str(), argv);
+  std::fprintf(stderr, "patchfarm: verb '%s' needs %s: %s\n", argv[1], sibling.c_str(),
                std::strerror(errno));
   return 1;
 }
