@@ -382,6 +382,11 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
   SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
+  // The full packages a failed publish built are recorded too: the next
+  // publish's size gate needs no rebuild of those the cache then drops.
+  absl::Cleanup record_if_failed = [&] {
+    if (!switched) writer.RecordFullPackages(status).IgnoreError();
+  };
   // The gate's full sizes: cached, recorded by an earlier publish, or built.
   FullSizeFn full_size = [&](const v1::ReleaseStatus& r) -> absl::StatusOr<std::optional<uint64_t>> {
     if (std::optional<uint64_t> cached = writer.CachedFullPackageSize(r)) return cached;

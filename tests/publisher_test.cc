@@ -299,6 +299,13 @@ TEST_F(PublisherTest, FailedPublishLeavesTheLiveSiteAndNoTree) {
   EXPECT_EQ(LiveTarget(), absl::StrCat(".published/game.", first->serial));
   EXPECT_EQ(LiveIndex().platforms(0).newest(), "1.0");
   EXPECT_EQ(List(Site() + "/.published"), before) << "a .partial tree was left behind";
+  // 2.0's full package, built before the failure, is recorded all the same.
+  bool recorded = false;
+  const v1::StatusResponse status = server_->coordinator()->Status("game");
+  for (const v1::ReleaseStatus& r : status.releases()) {
+    if (r.release().version() == "2.0") recorded = r.full_package_size() > 0;
+  }
+  EXPECT_TRUE(recorded);
 }
 
 // Full packages are built within PublishOptions::max_memory: past it (a
