@@ -1,6 +1,6 @@
-// Argument handling shared by the site verbs of the `patchfarm` CLI
-// (site_commands.cc, update_command.cc): no gRPC, so that the updater's
-// binary stays small.
+// Argument handling shared by the verbs of the `patchfarm` CLI that talk to
+// no farm (delta_commands.cc, site_commands.cc, update_command.cc): no gRPC,
+// so that patchfarm and patchfarm-update stay small.
 #ifndef PATCHFARM_CLIENT_CLI_ARGS_H_
 #define PATCHFARM_CLIENT_CLI_ARGS_H_
 

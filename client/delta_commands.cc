@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/cli_args.h"
 #include "client/tree_commands.h"
 #include "common/byte_size.h"
 #include "common/clock.h"
@@ -23,16 +24,6 @@ namespace {
 // `apply` writes what the user asked for, checked by SHA-256 as it goes; this
 // only refuses a patch that declares an absurd size.
 constexpr uint64_t kMaxApplyOutputBytes = uint64_t{1} << 40;
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
-
-int Usage(const char* usage) {
-  std::fprintf(stderr, "usage: patchfarm %s\n", usage);
-  return 2;
-}
 
 bool IsDirectory(const std::string& path) {
   struct stat st;

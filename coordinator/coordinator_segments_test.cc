@@ -134,6 +134,28 @@ class SegmentsTest : public ::testing::Test {
     return std::string(reinterpret_cast<const char*>(digest->data()), digest->size());
   }
 
+  // The patch joining the segments the join job `join` names (read from the
+  // blob store), uploaded; its digest, and the patch in *patch.
+  std::string UploadJoin(const v1::Job& join, std::string* patch) {
+    std::vector<std::unique_ptr<FileSource>> files;
+    std::vector<const ByteSource*> segments;
+    for (const std::string& raw : join.segment_digests()) {
+      Digest d{};
+      EXPECT_TRUE(ParseDigest(raw, &d).ok());
+      auto path = blobs_->PathOf(d);
+      if (!path.ok()) ADD_FAILURE() << path.status();
+      auto file = FileSource::Open(path.ok() ? *path : "/nonexistent");
+      if (!file.ok()) return "";
+      files.push_back(*std::move(file));
+      segments.push_back(files.back().get());
+    }
+    StringSink sink(patch);
+    EXPECT_TRUE(JoinSegments(segments, std::getenv("TEST_TMPDIR"), &sink).ok());
+    auto digest = blobs_->Put(*patch);
+    EXPECT_TRUE(digest.ok());
+    return digest.ok() ? DigestBytes(*digest) : "";
+  }
+
   absl::Status Complete(const v1::Job& job, const std::string& digest, const std::string& worker) {
     v1::CompleteRequest request;
     request.set_worker_id(worker);
@@ -222,24 +244,8 @@ TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
   ASSERT_EQ(join.size(), 1u);
   ASSERT_EQ(join[0].segment_digests_size(), 3);
   EXPECT_EQ(join[0].segment_end(), 0u);
-  std::vector<std::unique_ptr<FileSource>> files;
-  std::vector<const ByteSource*> segments;
-  for (const std::string& raw : join[0].segment_digests()) {
-    Digest d{};
-    ASSERT_TRUE(ParseDigest(raw, &d).ok());
-    auto path = blobs_->PathOf(d);
-    ASSERT_TRUE(path.ok());
-    files.push_back(*FileSource::Open(*path));
-    segments.push_back(files.back().get());
-  }
   std::string patch;
-  StringSink sink(&patch);
-  ASSERT_TRUE(JoinSegments(segments, std::getenv("TEST_TMPDIR"), &sink).ok());
-  auto patch_digest = blobs_->Put(patch);
-  ASSERT_TRUE(patch_digest.ok());
-  ASSERT_TRUE(Complete(join[0],
-                       std::string(reinterpret_cast<const char*>(patch_digest->data()), 32), "w2")
-                  .ok());
+  ASSERT_TRUE(Complete(join[0], UploadJoin(join[0], &patch), "w2").ok());
   auto status = coordinator_->GetJobStatus(join[0].job_id());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->state(), v1::JOB_STATE_DONE);
@@ -296,31 +302,13 @@ TEST_F(SegmentsTest, ChildrenOfAnEarlierSplitAreDroppedLeaseAndAll) {
   std::sort(segments.begin(), segments.end(), [](const v1::Job& a, const v1::Job& b) {
     return a.segment_begin() < b.segment_begin();
   });
-  std::vector<std::unique_ptr<StringSource>> sources;
   for (const v1::Job& job : segments) {
     ASSERT_TRUE(Complete(job, UploadSegment(job.segment_begin(), job.segment_end()), "w2").ok());
   }
   std::vector<v1::Job> join = Acquire("w2", 10);
   ASSERT_EQ(join.size(), 1u);
-  std::vector<std::string> parts;
-  for (const std::string& raw : join[0].segment_digests()) {
-    Digest d{};
-    ASSERT_TRUE(ParseDigest(raw, &d).ok());
-    auto part = ReadFileToString(*blobs_->PathOf(d));
-    ASSERT_TRUE(part.ok());
-    parts.push_back(*part);
-  }
-  std::vector<const ByteSource*> inputs;
-  for (const std::string& part : parts) {
-    sources.push_back(std::make_unique<StringSource>(part));
-    inputs.push_back(sources.back().get());
-  }
   std::string patch;
-  StringSink sink(&patch);
-  ASSERT_TRUE(JoinSegments(inputs, std::getenv("TEST_TMPDIR"), &sink).ok());
-  auto patch_digest = blobs_->Put(patch);
-  ASSERT_TRUE(patch_digest.ok());
-  ASSERT_TRUE(Complete(join[0], DigestBytes(*patch_digest), "w2").ok());
+  ASSERT_TRUE(Complete(join[0], UploadJoin(join[0], &patch), "w2").ok());
   EXPECT_EQ(coordinator_->GetJobStatus(pair)->state(), v1::JOB_STATE_DONE);
 
   EXPECT_EQ(coordinator_->GetJobStatus(stale.job_id()).status().code(),

@@ -1,6 +1,5 @@
 #include "publisher/site_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/directory.h"
 #include "common/file.h"
+#include "common/file_system.h"
 #include "common/status_macros.h"
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
@@ -24,17 +24,9 @@ namespace {
 
 constexpr char kFullPrefix[] = "full-";
 
-// The names in `dir` but "." and "..", or none if it cannot be read.
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (struct dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  closedir(d);
-  return names;
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 bool IsHex(const std::string& s, size_t length) {
@@ -44,9 +36,14 @@ bool IsHex(const std::string& s, size_t length) {
 // The cache names (<64 hex> of a blob, full-<64 hex>) that the indexes of
 // every tree under `published` name.
 absl::StatusOr<std::set<std::string>> NamedFiles(const std::string& published) {
+  FileSystem* fs = DefaultFileSystem();
   std::set<std::string> named;
-  for (const std::string& tree : Names(published)) {
-    for (const std::string& channel : Names(JoinPath(published, tree))) {
+  PF_ASSIGN_OR_RETURN(std::vector<std::string> trees, fs->ListDirectory(published));
+  for (const std::string& tree : trees) {
+    if (!IsDirectory(JoinPath(published, tree))) continue;
+    PF_ASSIGN_OR_RETURN(std::vector<std::string> channels,
+                        fs->ListDirectory(JoinPath(published, tree)));
+    for (const std::string& channel : channels) {
       const std::string path = absl::StrCat(published, "/", tree, "/", channel, "/index.json");
       struct stat st;
       if (stat(path.c_str(), &st) != 0) continue;  // Not a channel, or not written yet.
@@ -109,8 +106,10 @@ bool SiteCacheLock::TryExclusive() { return fd_ >= 0 && flock(fd_, LOCK_EX | LOC
 
 absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
                                         absl::Duration grace) {
+  FileSystem* fs = DefaultFileSystem();
   const std::string published = JoinPath(out_dir, ".published");
-  for (const std::string& tree : Names(published)) {
+  PF_ASSIGN_OR_RETURN(std::vector<std::string> trees, fs->ListDirectory(published));
+  for (const std::string& tree : trees) {
     const std::string suffix = ".partial";
     if (tree.size() > suffix.size() &&
         tree.compare(tree.size() - suffix.size(), suffix.size(), suffix) == 0) {
@@ -128,12 +127,14 @@ absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time n
     }
     if (unlink(path.c_str()) == 0 && st.st_nlink == 1) removed += static_cast<uint64_t>(st.st_size);
   };
-  for (const std::string& entry : Names(cache)) {
+  PF_ASSIGN_OR_RETURN(std::vector<std::string> entries, fs->ListDirectory(cache));
+  for (const std::string& entry : entries) {
     const std::string path = JoinPath(cache, entry);
     if (entry.rfind(kFullPrefix, 0) == 0 && IsHex(entry.substr(sizeof(kFullPrefix) - 1), 64)) {
       prune(path, entry);
-    } else if (IsHex(entry, 2)) {
-      for (const std::string& blob : Names(path)) {
+    } else if (IsHex(entry, 2) && IsDirectory(path)) {
+      PF_ASSIGN_OR_RETURN(std::vector<std::string> blobs, fs->ListDirectory(path));
+      for (const std::string& blob : blobs) {
         if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) prune(JoinPath(path, blob), blob);
       }
     }

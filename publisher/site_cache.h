@@ -55,7 +55,8 @@ class SiteCacheLock {
 // Also removes the .partial trees that killed publishes left. Call it only
 // holding the site's cache lock alone (TryExclusive). Other files (partial
 // downloads) are left alone. Returns the bytes freed (files with no other
-// link); an index it cannot read stops it before it removes anything.
+// link); a tree or an index it cannot read stops it before it removes
+// anything.
 absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
                                         absl::Duration grace);
 
