@@ -1,9 +1,13 @@
 #include "publisher/publisher.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <map>
 #include <memory>
@@ -313,6 +317,8 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
   const std::string published = JoinPath(options.out_dir, ".published");
   PF_RETURN_IF_ERROR(SyncFileSystem(partial));
   if (rename(partial.c_str(), target.c_str()) != 0) return ErrnoToStatus(errno, "rename", target);
+  // The tree's name is on disk before the symlink names it.
+  PF_RETURN_IF_ERROR(FsyncDirectory(published));
   std::string previous;
   char link[4096];
   ssize_t link_size = readlink(site.c_str(), link, sizeof(link));
@@ -352,11 +358,45 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
   return absl::OkStatus();
 }
 
+// Takes <out_dir>/.publish-<product>.lock (flock) exclusively, waiting for
+// another publish of the product into the site to end (then `*waited`), and
+// returns its descriptor: the lock is held until that is closed. Publishes
+// of one product (a CI job's, the coordinator's) thus run one at a time,
+// each reading the farm and the live serial after the one before switched in:
+// at once, two took the same serial and .partial tree, and a slower one
+// could switch in an older status over a newer one.
+absl::StatusOr<int> LockProductPublish(const PublishOptions& options, bool* waited) {
+  const std::string path =
+      JoinPath(options.out_dir, absl::StrCat(".publish-", options.product, ".lock"));
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoToStatus(errno, "open", path);
+  *waited = false;
+  int locked = flock(fd, LOCK_EX | LOCK_NB);
+  if (locked != 0 && errno == EWOULDBLOCK) {
+    *waited = true;
+    while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+  }
+  if (locked != 0) {
+    const absl::Status status = ErrnoToStatus(errno, "flock", path);
+    close(fd);
+    return status;
+  }
+  return fd;
+}
+
 // Publish proper: builds the new site beside the live one and switches it in.
 absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSource* farm) {
   if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir", options.out_dir);
   }
+  bool waited = false;
+  PF_ASSIGN_OR_RETURN(const int publish_lock, LockProductPublish(options, &waited));
+  absl::Cleanup unlock = [publish_lock] { close(publish_lock); };  // Runs last.
+  // Held before the .partial tree exists: another product's publish prunes
+  // the .partial trees of killed publishes only while it holds this alone.
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,
+                      SiteCacheLock::Shared(options.out_dir, /*create=*/true));
   const std::string site = JoinPath(options.out_dir, options.product);
   const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(options.clock->Now()));
   const uint64_t serial = std::max(CurrentSerial(site) + 1, now);
@@ -377,8 +417,6 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     RemoveTree(target).IgnoreError();
   };
 
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,
-                      SiteCacheLock::Shared(options.out_dir, /*create=*/true));
   SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
@@ -397,6 +435,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
   PF_ASSIGN_OR_RETURN(std::vector<PlatformPlan> plans,
                       PlanSite(status, PolicyOf(status), NowOf(status, *options.clock), full_size));
   PublishReport report;
+  if (waited) report.notes.push_back("waited for another publish of this product to end");
   for (const auto& [channel, platforms] : ByChannel(plans)) {
     PF_RETURN_IF_ERROR(
         WriteChannel(options, channel, platforms, JoinPath(partial, channel), serial, now, &writer,
@@ -411,6 +450,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
       cache_lock->TryExclusive()
           ? PruneSiteCache(options.out_dir, options.clock->Now(), options.cache_grace)
           : absl::UnavailableError("another publish is using it");
+  cache_lock.reset();  // What follows waits on the coordinator: publishes need not.
   if (!pruned.ok()) {
     report.notes.push_back(absl::StrCat("the site's cache was not pruned: ", pruned.status().message()));
   } else if (*pruned > 0) {

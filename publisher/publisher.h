@@ -94,7 +94,9 @@ struct PublishReport {
 };
 
 // Publishes `options.product` into options.out_dir (layout: SITE.md) with a
-// serial above the live site's (and at least the time in seconds). On
+// serial above the live site's (and at least the time in seconds), after
+// any other publish of the product into that site has ended (it waits, and
+// says so in a note). On
 // success <out_dir>/<product> is a symlink to .published/<product>.<serial>;
 // the tree it pointed to before is kept for readers still fetching from it,
 // every older one is removed. On error the live site is unchanged and the

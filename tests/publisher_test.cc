@@ -4,7 +4,15 @@
 // refusals.
 #include "publisher/publisher.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "publisher/site_cache.h"
@@ -126,7 +134,8 @@ TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
       ReadFileToString(Site() + "/.published/" + first_tree + "/stable/index.json");
   ASSERT_TRUE(old_index.ok());
   EXPECT_NE(old_index->find(absl::StrCat("\"", first->serial, "\"")), std::string::npos);
-  EXPECT_EQ(List(Site()), (std::set<std::string>{".cache", ".cache.lock", ".published", "game"}));
+  EXPECT_EQ(List(Site()), (std::set<std::string>{".cache", ".cache.lock", ".publish-game.lock",
+                                                  ".published", "game"}));
   // Packages are hard links (to the site's cache), not copies: the second
   // publish wrote none of their bytes again.
   int packages = 0;
@@ -149,6 +158,36 @@ TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
   EXPECT_EQ(LiveTarget(), ".published/" + third_tree);
   EXPECT_EQ(List(Site() + "/.published"),
             (std::set<std::string>{second_tree, third_tree}));
+}
+
+// Publishes of one product run one at a time (a CI job's and the
+// coordinator's): a publish waits while another holds the product's lock,
+// then reads the live serial the other left.
+TEST_F(PublisherTest, APublishWaitsForAnotherOfTheProduct) {
+  SubmitAndComplete("1.0");
+  auto first = Publish();
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int held = open((Site() + "/.publish-game.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX), 0);  // Another publish, as far as this one knows.
+  SubmitAndComplete("2.0");
+  std::atomic<bool> done{false};
+  absl::StatusOr<PublishReport> second;
+  std::thread publishing([&] {
+    second = Publish();
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done) << "published while another publish of the product held the lock";
+  EXPECT_EQ(LiveTarget(), absl::StrCat(".published/game.", first->serial));
+  close(held);
+  publishing.join();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_GT(second->serial, first->serial);
+  EXPECT_EQ(LiveIndex().platforms(0).newest(), "2.0");
+  EXPECT_NE(std::find(second->notes.begin(), second->notes.end(),
+                      "waited for another publish of this product to end"),
+            second->notes.end());
 }
 
 TEST_F(PublisherTest, TheTreeLiveBeforeIsKeptNotTheHighestSerial) {
