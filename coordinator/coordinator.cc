@@ -80,6 +80,13 @@ absl::Status Coordinator::Load() {
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
+  // A child failed for good whose pair was not written after it (a crash
+  // between the two writes) fails its pair now, as it would have then.
+  for (const auto& [id, job] : jobs_) {
+    if (!job.parent_job_id().empty() && job.status().state() == v1::JOB_STATE_FAILED) {
+      SegmentFinishedLocked(job);
+    }
+  }
   for (const auto& [id, job] : jobs_) QueueLocked(job);  // Split pairs once their segments are known.
   PF_RETURN_IF_ERROR(store_->Scan(kPolicyPrefix, [&](absl::string_view key, absl::string_view value) {
     v1::PolicyRequest p;

@@ -68,6 +68,9 @@
 namespace patchfarm {
 
 inline constexpr uint32_t kEngineFormat = 2;  // Delta format v2 (predicted methods), tree package v1.
+// The jobs of one Acquire answer take at most this many bytes, below the
+// farm's 64 MiB message limit (farm.proto): a tree's jobs carry its manifests.
+inline constexpr size_t kMaxAcquireReplyBytes = size_t{48} << 20;
 
 struct CoordinatorOptions {
   absl::Duration lease = absl::Seconds(30);  // A worker silent this long loses its jobs.
@@ -257,7 +260,8 @@ class Coordinator {
   // pair's segments (once every index job is done) or join (once every
   // segment is), or fails the pair.
   void SegmentFinishedLocked(const v1::StoredJob& child);
-  // Checks a segment job's result: a segment of the job's pair and range.
+  // Checks a segment job's result: a whole segment (CheckSegment) of the
+  // job's pair and range.
   static absl::Status CheckSegmentResult(const v1::StoredJob& job, const ManifestEntry& old_file,
                                          const ManifestEntry& new_file, const ByteSource& package);
   // Checks an index job's result: the index part of the job's old and range.
@@ -265,6 +269,14 @@ class Coordinator {
                                        const ByteSource& package);
   // Counts a failed attempt: requeues, or fails the job for good.
   void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
+  // Forgets `job_id`'s lease, if any, and its worker's hold of it: the
+  // worker learns at its next heartbeat that the job is gone.
+  void EndLeaseLocked(const std::string& job_id);
+  // The Job a worker gets for the queued `job` (lease id apart): an index or
+  // segment job of a tree's file gets only that file and the directories
+  // above it of each manifest, which is all it reads.
+  v1::Job JobForWorkerLocked(const v1::StoredJob& job, const v1::StoredManifest& old_manifest,
+                             const v1::StoredManifest& new_manifest) const;
   absl::StatusOr<WorkerState*> SeenLocked(const std::string& worker_id);
   v1::WorkerInfo WorkerInfoLocked(const std::string& id, const WorkerState& w) const;
   void ChangedLocked();

@@ -20,6 +20,23 @@ namespace {
 using coordinator_keys::kJobPrefix;
 using coordinator_keys::kNextSeqKey;
 
+// The entry of `manifest` at `path` and the directories above it (which a
+// manifest must hold), in order.
+google::protobuf::RepeatedPtrField<v1::ManifestEntry> PathEntries(
+    const v1::StoredManifest& manifest, const std::string& path) {
+  google::protobuf::RepeatedPtrField<v1::ManifestEntry> out;
+  const auto& entries = manifest.entries();
+  for (size_t end = path.find('/');; end = path.find('/', end + 1)) {
+    const std::string prefix = path.substr(0, end);
+    auto it = std::lower_bound(
+        entries.begin(), entries.end(), prefix,
+        [](const v1::ManifestEntry& e, const std::string& p) { return e.path() < p; });
+    if (it != entries.end() && it->path() == prefix) *out.Add() = *it;
+    if (end == std::string::npos) break;
+  }
+  return out;
+}
+
 }  // namespace
 
 v1::StoredJob Coordinator::NewJobLocked(const v1::StoredRelease& from, const v1::StoredRelease& to,
@@ -136,6 +153,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
   for (const std::string& d : request.cached_manifests()) held.insert(d);
   const absl::Duration now = clock_->Monotonic();
   const int max_jobs = static_cast<int>(std::min<uint32_t>(request.max_jobs(), 64));
+  size_t reply_bytes = 0;
   while (response.jobs_size() < max_jobs) {
     std::vector<std::string> popped = queue_.Pop(1, held);
     if (popped.empty()) break;
@@ -164,6 +182,18 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
       FailAttemptLocked(&job, "manifest missing in the coordinator's store");
       continue;
     }
+    v1::Job out = JobForWorkerLocked(job, **old_manifest, **new_manifest);
+    const size_t out_bytes = out.ByteSizeLong();
+    if (out_bytes > kMaxAcquireReplyBytes) {
+      FailAttemptLocked(&job, absl::StrCat("the job's manifests make a message of ", out_bytes,
+                                           " bytes, over the farm's limit"));
+      continue;
+    }
+    if (reply_bytes + out_bytes > kMaxAcquireReplyBytes) {
+      QueueLocked(job);  // For this worker's next call, or another's.
+      break;
+    }
+    reply_bytes += out_bytes;
     job.set_lease_id(options_.lease_ids());
     job.mutable_status()->set_state(v1::JOB_STATE_LEASED);
     job.mutable_status()->set_worker_id(request.worker_id());
@@ -175,16 +205,8 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     // If this write fails the job is still leased in memory; an unfinished
     // lease runs out and the job is queued again.
     PersistJobLocked(job, false).IgnoreError();
-    v1::Job* out = response.add_jobs();
-    out->set_job_id(id);
-    out->set_lease_id(job.lease_id());
-    out->set_kind(job.kind());
-    out->set_old_manifest_digest(job.old_manifest_digest());
-    *out->mutable_old_manifest() = (*old_manifest)->entries();
-    out->set_new_manifest_digest(job.new_manifest_digest());
-    *out->mutable_new_manifest() = (*new_manifest)->entries();
-    out->set_engine_format(kEngineFormat);
-    DescribeSegmentsLocked(job, out);
+    out.set_lease_id(job.lease_id());
+    *response.add_jobs() = std::move(out);
   }
   if (response.jobs_size() > 0) ChangedLocked();
   return response;
@@ -316,6 +338,35 @@ void Coordinator::RequeueLocked(v1::StoredJob* job) {
   job->mutable_status()->set_state(v1::JOB_STATE_QUEUED);
   job->mutable_status()->clear_worker_id();
   QueueLocked(*job);
+}
+
+v1::Job Coordinator::JobForWorkerLocked(const v1::StoredJob& job,
+                                        const v1::StoredManifest& old_manifest,
+                                        const v1::StoredManifest& new_manifest) const {
+  v1::Job out;
+  out.set_job_id(job.status().job_id());
+  out.set_kind(job.kind());
+  out.set_old_manifest_digest(job.old_manifest_digest());
+  out.set_new_manifest_digest(job.new_manifest_digest());
+  if (job.parent_job_id().empty() || job.split_path().empty()) {
+    *out.mutable_old_manifest() = old_manifest.entries();
+    *out.mutable_new_manifest() = new_manifest.entries();
+  } else {
+    *out.mutable_old_manifest() = PathEntries(old_manifest, job.split_path());
+    *out.mutable_new_manifest() = PathEntries(new_manifest, job.split_path());
+  }
+  out.set_engine_format(kEngineFormat);
+  DescribeSegmentsLocked(job, &out);
+  return out;
+}
+
+void Coordinator::EndLeaseLocked(const std::string& job_id) {
+  auto lease = leases_.find(job_id);
+  if (lease == leases_.end()) return;
+  if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
+    worker->second.jobs.erase(job_id);
+  }
+  leases_.erase(lease);
 }
 
 void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error) {

@@ -259,12 +259,7 @@ void Coordinator::DropExpiredLocked() {
     // A child of an earlier split may still be queued or leased: its worker
     // learns at its next heartbeat that the job is gone.
     queue_.Remove(id);
-    if (auto lease = leases_.find(id); lease != leases_.end()) {
-      if (auto worker = workers_.find(lease->second.worker_id); worker != workers_.end()) {
-        worker->second.jobs.erase(id);
-      }
-      leases_.erase(lease);
-    }
+    EndLeaseLocked(id);
     jobs_.erase(id);
   }
   for (auto& [id, r] : updated) releases_[id] = std::move(r);

@@ -222,6 +222,7 @@ absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job) {
   jobs_[id] = *job;  // Segments look their pair's index jobs up when queued.
   for (v1::StoredJob& child : children) {
     const std::string child_id = child.status().job_id();
+    EndLeaseLocked(child_id);  // A lease of an earlier split's job by this id.
     jobs_[child_id] = std::move(child);
     QueueLocked(jobs_[child_id]);
   }
@@ -351,7 +352,7 @@ absl::Status Coordinator::CheckSegmentResult(const v1::StoredJob& job,
                                              const ManifestEntry& old_file,
                                              const ManifestEntry& new_file,
                                              const ByteSource& package) {
-  PF_ASSIGN_OR_RETURN(SegmentHeader header, ReadSegmentHeader(package));
+  PF_ASSIGN_OR_RETURN(SegmentHeader header, CheckSegment(package));
   if (header.old_size != old_file.size || header.old_digest != old_file.digest ||
       header.new_size != new_file.size || header.new_digest != new_file.digest) {
     return absl::PermissionDeniedError("the segment is of another pair of files");

@@ -13,6 +13,7 @@
 #include "common/fake_clock.h"
 #include "common/file.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/store_keys.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
@@ -156,6 +157,29 @@ class SegmentsTest : public ::testing::Test {
     return digest.ok() ? DigestBytes(*digest) : "";
   }
 
+  // Fails `job`, leased by `worker`, in each of its two attempts ("disk full").
+  void FailForGood(v1::Job job, const std::string& worker) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      v1::FailRequest fail;
+      fail.set_worker_id(worker);
+      fail.set_job_id(job.job_id());
+      fail.set_lease_id(job.lease_id());
+      fail.set_error("disk full");
+      ASSERT_TRUE(coordinator_->Fail(fail).ok());
+      if (attempt == 0) job = Acquire(worker, 1).at(0);
+    }
+  }
+
+  // Asks for the pair 1.0 -> 1.1 again (after it failed).
+  void AskAgain() {
+    v1::OneOffRequest again;
+    again.set_product("game");
+    again.set_platform("linux-x64");
+    again.set_from_version("1.0");
+    again.set_to_version("1.1");
+    ASSERT_TRUE(coordinator_->RequestOneOff(again).ok());
+  }
+
   absl::Status Complete(const v1::Job& job, const std::string& digest, const std::string& worker) {
     v1::CompleteRequest request;
     request.set_worker_id(worker);
@@ -273,23 +297,10 @@ TEST_F(SegmentsTest, ChildrenOfAnEarlierSplitAreDroppedLeaseAndAll) {
   std::vector<v1::Job> first = Acquire("w1", 10);
   ASSERT_EQ(first.size(), 3u);  // Index parts of 1 MiB.
   const std::string pair = first[0].job_id().substr(0, first[0].job_id().find('.'));
-  for (int attempt = 0; attempt < 2; ++attempt) {  // .i0 fails for good; .i2 stays leased.
-    v1::FailRequest fail;
-    fail.set_worker_id("w1");
-    fail.set_job_id(first[0].job_id());
-    fail.set_lease_id(first[0].lease_id());
-    fail.set_error("disk full");
-    ASSERT_TRUE(coordinator_->Fail(fail).ok());
-    if (attempt == 0) first[0] = Acquire("w1", 1).at(0);
-  }
+  FailForGood(first[0], "w1");  // .i0 fails for good; .i2 stays leased.
   ASSERT_EQ(coordinator_->GetJobStatus(pair)->state(), v1::JOB_STATE_FAILED);
   const v1::Job stale = first[2];  // [2, 2.5) MiB: no part of 2 MiB starts there.
-  v1::OneOffRequest again;
-  again.set_product("game");
-  again.set_platform("linux-x64");
-  again.set_from_version("1.0");
-  again.set_to_version("1.1");
-  ASSERT_TRUE(coordinator_->RequestOneOff(again).ok());
+  AskAgain();
   Reopen(2 << 20);
 
   std::vector<v1::Job> index_jobs = Acquire("w2", 10);
@@ -379,6 +390,12 @@ TEST_F(SegmentsTest, TreePairsSplitTheirHugeFiles) {
   EXPECT_EQ(leased.size(), 9u);  // And no other file of the tree.
   EXPECT_NE(game_index[0].job_id().find(".e0.i"), std::string::npos) << game_index[0].job_id();
   EXPECT_NE(music_index[0].job_id().find(".e1.i"), std::string::npos) << music_index[0].job_id();
+  // A file's jobs carry that file and the directories above it, not the trees.
+  for (const auto* manifest : {&game_index[0].old_manifest(), &game_index[0].new_manifest()}) {
+    ASSERT_EQ(manifest->size(), 2);
+    EXPECT_EQ(manifest->Get(0).path(), "data");
+    EXPECT_EQ(manifest->Get(1).path(), "data/game.pak");
+  }
   EXPECT_EQ(Complete(music_index[0], UploadIndexPart(0), "w1").code(),
             absl::StatusCode::kPermissionDenied);  // Another old file's.
 
@@ -473,6 +490,72 @@ TEST_F(SegmentsTest, ASegmentFailingForGoodFailsThePair) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->state(), v1::JOB_STATE_FAILED);
   EXPECT_NE(status->error().find("segment"), std::string::npos) << status->error();
+}
+
+// A segment whose body is corrupt (here a frame's last byte) is refused when
+// its job completes: accepted, it would fail every join of the pair, and a
+// retry would keep it.
+TEST_F(SegmentsTest, ASegmentIsCheckedWholeWhenItsJobCompletes) {
+  RunIndexJobs();
+  std::vector<v1::Job> jobs = Acquire("w1", 10);
+  ASSERT_EQ(jobs.size(), 3u);
+  StringSource old(old_), new_file(new_);
+  std::string segment;
+  StringSink sink(&segment);
+  SegmentSpec spec{Sha256Of(old_), Sha256Of(new_), jobs[0].segment_begin(),
+                   jobs[0].segment_end()};
+  ASSERT_TRUE(DiffSegment(old, new_file, spec, std::getenv("TEST_TMPDIR"), &sink, {}).ok());
+  segment.back() ^= 1;
+  auto digest = blobs_->Put(segment);
+  ASSERT_TRUE(digest.ok());
+  const absl::Status refused = Complete(jobs[0], DigestBytes(*digest), "w1");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDataLoss) << refused;
+  segment.back() ^= 1;
+  digest = blobs_->Put(segment);
+  ASSERT_TRUE(digest.ok());
+  EXPECT_TRUE(Complete(jobs[0], DigestBytes(*digest), "w1").ok());  // Its lease holds.
+}
+
+// The lease of a job that a new split replaces (the same id: the pair failed
+// and was asked again) ends: its worker hears at its next heartbeat that it
+// is lost, and its death does not cost the new job an attempt.
+TEST_F(SegmentsTest, ASplitAnewEndsTheLeasesOfTheJobsItReplaces) {
+  RunIndexJobs();
+  std::vector<v1::Job> jobs = Acquire("w1", 10);
+  ASSERT_EQ(jobs.size(), 3u);
+  const std::string pair = jobs[0].job_id().substr(0, jobs[0].job_id().find('.'));
+  FailForGood(jobs[0], "w1");
+  ASSERT_EQ(coordinator_->GetJobStatus(pair)->state(), v1::JOB_STATE_FAILED);
+  AskAgain();
+  // Split anew (the same three segments), of which one is leased again.
+  EXPECT_EQ(Acquire("w2", 1).size(), 1u);
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id("w1");
+  beat.add_job_ids(jobs[1].job_id());
+  beat.add_job_ids(jobs[2].job_id());
+  auto heard = coordinator_->Heartbeat(beat);
+  ASSERT_TRUE(heard.ok()) << heard.status();
+  EXPECT_EQ(heard->lost_job_ids_size(), 2);
+}
+
+// A segment failed for good, and the coordinator died before it wrote its
+// pair's record (two writes): at restart the pair fails, as it would have,
+// instead of waiting forever for a join.
+TEST_F(SegmentsTest, AtRestartAFailedSegmentFailsAPairLeftQueued) {
+  RunIndexJobs();
+  std::vector<v1::Job> jobs = Acquire("w1", 10);
+  ASSERT_EQ(jobs.size(), 3u);
+  const std::string pair = jobs[0].job_id().substr(0, jobs[0].job_id().find('.'));
+  const std::string key = std::string(coordinator_keys::kJobPrefix) + pair;
+  auto queued = store_.Get(key);
+  ASSERT_TRUE(queued.ok() && queued->has_value());
+  FailForGood(jobs[0], "w1");
+  ASSERT_TRUE(store_.Write({{key, **queued}}, true).ok());  // The pair's write, lost.
+  Reopen();
+  auto status = coordinator_->GetJobStatus(pair);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(status->error().find("disk full"), std::string::npos) << status->error();
 }
 
 }  // namespace

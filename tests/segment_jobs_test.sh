@@ -87,11 +87,12 @@ run() {
 run one 1 0
 run three 3 1
 # The pair inside two release directories (with a small file that changes):
-# the tree job's game.pak is split into index and segment jobs of its own,
-# and the tree job stores the patch joining them as that file's block.
-mkdir -p "$T/t1" "$T/t2"
-ln "$T/v1/game.pak" "$T/t1/game.pak"
-ln "$T/v2/game.pak" "$T/t2/game.pak"
+# the tree job's data/game.pak is split into index and segment jobs of its
+# own (which carry that file and its directory, not the trees), and the tree
+# job stores the patch joining them as that file's block.
+mkdir -p "$T/t1/data" "$T/t2/data"
+ln "$T/v1/game.pak" "$T/t1/data/game.pak"
+ln "$T/v2/game.pak" "$T/t2/data/game.pak"
 echo "game 1.0" > "$T/t1/VERSION"
 echo "game 1.1" > "$T/t2/VERSION"
 run tree 2 0 "$T/t1" "$T/t2"
@@ -133,7 +134,7 @@ while read -r n; do
   [ "$n" -le $((8 << 20)) ] || fail "an index job read $n bytes of old"
 done < <(grep -ho "index part .* read [0-9]* bytes" "$T"/one/w*.log | awk '{print $(NF-1)}')
 
-grep -q "event=job_split job=[0-9a-f]* segments=6 .* index_parts=3 file=game.pak" \
+grep -q "event=job_split job=[0-9a-f]* segments=6 .* index_parts=3 file=data/game.pak" \
   "$T/tree/coordinator.log" || fail "the tree's game.pak was not split"
 [ "$(cat "$T"/tree/w*.log | grep -c "segment \[")" = 6 ] || fail "not 6 segment jobs for the tree"
 "$PF" apply "$T/t1" "$T/tree.patch" "$T/tree-out" > /dev/null || fail "apply of the tree package"

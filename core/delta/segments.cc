@@ -81,6 +81,12 @@ absl::Status CopyFrame(const ByteSource& segment, const StreamExtent& frame, Byt
   return absl::OkStatus();
 }
 
+// A sink that keeps nothing: what checking a segment writes.
+class DiscardSink : public ByteSink {
+ public:
+  absl::Status Append(absl::string_view) override { return absl::OkStatus(); }
+};
+
 }  // namespace
 
 std::string SerializeSegmentHeader(const SegmentHeader& header) {
@@ -162,6 +168,18 @@ absl::StatusOr<SegmentHeader> ReadSegmentHeader(const ByteSource& segment) {
     offset += part->compressed_size;
   }
   if (offset != segment.size()) return absl::DataLossError("segment has trailing bytes");
+  return header;
+}
+
+absl::StatusOr<SegmentHeader> CheckSegment(const ByteSource& segment) {
+  PF_ASSIGN_OR_RETURN(SegmentHeader header, ReadSegmentHeader(segment));
+  DiscardSink discard;
+  ControlWriter control(&discard);
+  PF_RETURN_IF_ERROR(RewriteControl(segment, header, &control));
+  PF_RETURN_IF_ERROR(CopyFrame(segment, header.diff, &discard));
+  for (const StreamExtent& frame : header.extra) {
+    PF_RETURN_IF_ERROR(CopyFrame(segment, frame, &discard));
+  }
   return header;
 }
 

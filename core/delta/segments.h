@@ -60,6 +60,14 @@ std::string SerializeSegmentHeader(const SegmentHeader& header);
 // for another version, DataLoss for corruption.
 absl::StatusOr<SegmentHeader> ReadSegmentHeader(const ByteSource& segment);
 
+// Reads the header of `segment` as ReadSegmentHeader does, and checks all
+// of it as JoinSegments would: its control entries (inside the files and
+// its frames, and their checksum) and each frame's checksum. A segment that
+// passes joins with the other segments of its pair. The coordinator checks
+// each segment job's result so: a worker cannot hand it one that would make
+// every join of the pair fail.
+absl::StatusOr<SegmentHeader> CheckSegment(const ByteSource& segment);
+
 // Writes to `patch` the kFramedStreams patch of `segments`, which must be
 // segments of one pair covering new from 0 to its end in order (at most
 // kMaxSegments). The control stream is compressed at zstd `level`, in a
