@@ -136,10 +136,10 @@ int RunDiffCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
       "diff [--level N] [--threads N] [--no-prefix] [--fast-apply] [--max-memory SIZE] "
       "OLD NEW PATCH\n"
-      "  --max-memory SIZE  bytes, or with K/M/G (default: half the machine's memory);\n"
+      "  --max-memory SIZE  bytes, or with K/M/G (default: half the memory it may use);\n"
       "                     larger file pairs are diffed in bounded memory";
   DiffOptions options;
-  options.max_memory = PhysicalMemoryBytes() / 2;
+  options.max_memory = MemoryLimitBytes() / 2;
   std::vector<std::string> paths;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];

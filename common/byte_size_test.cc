@@ -1,5 +1,10 @@
 #include "common/byte_size.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace patchfarm {
@@ -30,7 +35,33 @@ TEST(ByteSizeTest, RefusesWhatIsNotASize) {
   EXPECT_EQ(n, 7u);
 }
 
-TEST(ByteSizeTest, KnowsTheMachinesMemory) { EXPECT_GT(PhysicalMemoryBytes(), uint64_t{1} << 20); }
+TEST(ByteSizeTest, KnowsTheMemoryItMayUse) { EXPECT_GT(MemoryLimitBytes(), uint64_t{1} << 20); }
+
+// Writes `text` to `root`/`path`, making its directories.
+void Put(const std::string& root, const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(root + "/" + path).parent_path());
+  std::ofstream(root + "/" + path) << text << "\n";
+}
+
+TEST(ByteSizeTest, ReadsTheLowestLimitOfTheProcesssCgroups) {
+  const std::string v2 = std::string(std::getenv("TEST_TMPDIR")) + "/v2";
+  Put(v2, "memory.max", "max");
+  Put(v2, "kubepods/memory.max", "8589934592");
+  Put(v2, "kubepods/pod1/memory.max", "2147483648");
+  Put(v2, "kubepods/pod1/app/memory.max", "max");
+  EXPECT_EQ(CgroupMemoryLimit("0::/kubepods/pod1/app\n", v2), uint64_t{2} << 30);
+  EXPECT_EQ(CgroupMemoryLimit("0::/\n", v2), std::nullopt);  // "max" only.
+  EXPECT_EQ(CgroupMemoryLimit("0::/kubepods/../kubepods/pod1\n", v2), std::nullopt);
+  EXPECT_EQ(CgroupMemoryLimit("garbage\n", v2), std::nullopt);
+
+  const std::string v1 = std::string(std::getenv("TEST_TMPDIR")) + "/v1";
+  Put(v1, "memory/memory.limit_in_bytes", "9223372036854771712");  // No limit.
+  Put(v1, "memory/docker/abc/memory.limit_in_bytes", "1073741824");
+  Put(v1, "cpu/docker/abc/memory.limit_in_bytes", "1");  // Not the memory controller's.
+  EXPECT_EQ(CgroupMemoryLimit("12:cpu,cpuacct:/docker/abc\n4:blkio,memory:/docker/abc\n", v1),
+            uint64_t{1} << 30);
+  EXPECT_EQ(CgroupMemoryLimit("4:memory:/\n", v1), uint64_t{9223372036854771712u});
+}
 
 }  // namespace
 }  // namespace patchfarm

@@ -54,7 +54,8 @@ ABSL_FLAG(std::string, key, "", "Ed25519 private key (patchfarm keygen) that sig
 ABSL_FLAG(std::string, motd, "", "message of the day of the published site");
 ABSL_FLAG(patchfarm::ByteSize, publish_max_memory, patchfarm::ByteSize{0},
           "memory a publish may take to build a full package: larger files are compressed in "
-          "bounded memory, as publish --max-memory does (0: half of this machine's)");
+          "bounded memory, as publish --max-memory does (default: half the memory the coordinator "
+          "may use, the machine's or its container's limit)");
 
 namespace {
 

@@ -43,7 +43,8 @@ struct PublishOptions {
   // The memory a full package may take to build (DiffOptions::max_memory):
   // a file whose whole-file diff would take more (a multi-GB asset pack) is
   // compressed in bounded memory (DiffBounded), as `patchfarm diff` does.
-  // 0: half of this machine's memory.
+  // 0: half the memory this process may use (MemoryLimitBytes in
+  // common/byte_size.h: the machine's, or its container's limit).
   uint64_t max_memory = 0;
   // After a publish, the site's cache drops what no published tree names
   // once it is this old (PruneSiteCache in site_cache.h): a release's files

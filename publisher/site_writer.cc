@@ -202,7 +202,7 @@ absl::StatusOr<SiteWriter::FullPackage> SiteWriter::BuildFullPackage(const v1::R
   };
   TreeDiffOptions diff;
   diff.delta.max_memory =
-      options_.max_memory != 0 ? options_.max_memory : PhysicalMemoryBytes() / 2;
+      options_.max_memory != 0 ? options_.max_memory : MemoryLimitBytes() / 2;
   diff.scratch_dir = cache_dir_;
   PF_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> out, AtomicFileWriter::Create(full.path));
   PF_RETURN_IF_ERROR(

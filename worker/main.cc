@@ -30,8 +30,9 @@ ABSL_FLAG(Jobs, jobs, Jobs{std::max(1, static_cast<int>(std::thread::hardware_co
 ABSL_FLAG(Threads, threads, Threads{2}, "engine threads per job");
 ABSL_FLAG(CacheGib, cache_gib, CacheGib{8}, "GiB of blobs kept in --cache, least recently used evicted");
 ABSL_FLAG(patchfarm::ByteSize, job_memory, patchfarm::ByteSize{0},
-          "memory of one job, bytes or with K/M/G (default: half the machine's memory divided "
-          "by --jobs); larger file pairs are diffed in bounded memory");
+          "memory of one job, bytes or with K/M/G (default: half the memory the worker may use, "
+          "the machine's or its container's limit, divided by --jobs); larger file pairs are "
+          "diffed in bounded memory");
 ABSL_FLAG(patchfarm::ByteSize, index_cache, patchfarm::ByteSize{uint64_t{4} << 30},
           "indexes of old files kept under DIR/index, least recently used evicted first");
 ABSL_FLAG(bool, no_index_cache, false, "keep no indexes of old files");
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
     return kFlags.UsageError("--coordinator and --cache are required");
   }
   if (options.diff.delta.max_memory == 0) {  // Half the machine, shared by the jobs.
-    options.diff.delta.max_memory = patchfarm::PhysicalMemoryBytes() / 2 / options.jobs;
+    options.diff.delta.max_memory = patchfarm::MemoryLimitBytes() / 2 / options.jobs;
   }
   sigset_t signals;
   sigemptyset(&signals);
