@@ -40,6 +40,9 @@ class GrpcFarmSource : public FarmSource {
   }
 
   absl::StatusOr<std::string> BlobPath(const Digest& digest, BlobStore* cache) override {
+    // Not touched when there (DownloadToStore would): the cache's files are
+    // the published ones, whose mtime HTTP caches and CDNs go by.
+    if (cache->Has(digest)) return cache->PathOf(digest);
     PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache));
     return cache->PathOf(digest);
   }

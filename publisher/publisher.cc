@@ -368,7 +368,7 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
 absl::StatusOr<int> LockProductPublish(const PublishOptions& options, bool* waited) {
   const std::string path =
       JoinPath(options.out_dir, absl::StrCat(".publish-", options.product, ".lock"));
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return ErrnoToStatus(errno, "open", path);
   *waited = false;
   int locked = flock(fd, LOCK_EX | LOCK_NB);

@@ -33,6 +33,14 @@ bool IsHex(const std::string& s, size_t length) {
   return s.size() == length && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
+// True for `name` = <prefix><64 hex>.tmp-<anything>: a file AtomicFileWriter
+// was writing as <prefix><64 hex> when its process died.
+bool IsTemporary(const std::string& name, const std::string& prefix) {
+  const size_t hex = prefix.size();
+  return name.size() > hex + 64 + 5 && name.compare(0, hex, prefix) == 0 &&
+         IsHex(name.substr(hex, 64), 64) && name.compare(hex + 64, 5, ".tmp-") == 0;
+}
+
 // The cache names (<64 hex> of a blob, full-<64 hex>) that the indexes of
 // every tree under `published` name.
 absl::StatusOr<std::set<std::string>> NamedFiles(const std::string& published) {
@@ -82,7 +90,8 @@ absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path) {
 absl::StatusOr<std::unique_ptr<SiteCacheLock>> SiteCacheLock::Shared(const std::string& out_dir,
                                                                      bool create) {
   const std::string path = JoinPath(out_dir, ".cache.lock");
-  const int fd = open(path.c_str(), (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+  const int fd =
+      open(path.c_str(), (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     if (!create && errno == ENOENT) return std::unique_ptr<SiteCacheLock>(new SiteCacheLock(-1));
     return ErrnoToStatus(errno, "open", path);
@@ -127,15 +136,25 @@ absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time n
     }
     if (unlink(path.c_str()) == 0 && st.st_nlink == 1) removed += static_cast<uint64_t>(st.st_size);
   };
+  // What killed publishes left: full packages and blobs half written, and
+  // downloads never finished (named by no index: "").
   PF_ASSIGN_OR_RETURN(std::vector<std::string> entries, fs->ListDirectory(cache));
   for (const std::string& entry : entries) {
     const std::string path = JoinPath(cache, entry);
     if (entry.rfind(kFullPrefix, 0) == 0 && IsHex(entry.substr(sizeof(kFullPrefix) - 1), 64)) {
       prune(path, entry);
-    } else if (IsHex(entry, 2) && IsDirectory(path)) {
+    } else if (IsTemporary(entry, kFullPrefix)) {
+      prune(path, "");
+    } else if ((IsHex(entry, 2) || entry == "partial") && IsDirectory(path)) {
       PF_ASSIGN_OR_RETURN(std::vector<std::string> blobs, fs->ListDirectory(path));
       for (const std::string& blob : blobs) {
-        if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) prune(JoinPath(path, blob), blob);
+        if (entry == "partial") {
+          if (IsHex(blob, 64)) prune(JoinPath(path, blob), "");
+        } else if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) {
+          prune(JoinPath(path, blob), blob);
+        } else if (IsTemporary(blob, "") && blob.compare(0, 2, entry) == 0) {
+          prune(JoinPath(path, blob), "");
+        }
       }
     }
   }

@@ -52,11 +52,12 @@ class SiteCacheLock {
 // under <out_dir>/.published names (every product's live and previous
 // trees), last modified more than `grace` before `now`: release files read
 // to build full packages, packages and full packages that left the sites.
-// Also removes the .partial trees that killed publishes left. Call it only
-// holding the site's cache lock alone (TryExclusive). Other files (partial
-// downloads) are left alone. Returns the bytes freed (files with no other
-// link); a tree or an index it cannot read stops it before it removes
-// anything.
+// Also removes what killed publishes left: their .partial trees, and (as
+// old) the cache files they were writing (full-<64 hex>.tmp-*, <2 hex>/<64
+// hex>.tmp-*) and downloads they never finished (partial/<64 hex>). Call it
+// only holding the site's cache lock alone (TryExclusive). Other files are
+// left alone. Returns the bytes freed (files with no other link); a tree or
+// an index it cannot read stops it before it removes anything.
 absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time now,
                                         absl::Duration grace);
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <thread>
 
@@ -117,10 +118,24 @@ TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string first_tree = absl::StrCat("game.", first->serial);
   EXPECT_EQ(LiveTarget(), ".published/" + first_tree);
+  std::map<std::string, struct timespec> written;  // The packages' mtimes.
+  for (const std::string& name : List(Site() + "/.published/" + first_tree + "/stable")) {
+    struct stat st;
+    ASSERT_EQ(stat((Site() + "/.published/" + first_tree + "/stable/" + name).c_str(), &st), 0);
+    if (name.rfind("from_", 0) == 0 || name.rfind("full_", 0) == 0) written[name] = st.st_mtim;
+  }
+  ASSERT_FALSE(written.empty());
 
   auto second = Publish();
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_GT(second->serial, first->serial);
+  // Republished, a package keeps its mtime (HTTP caches go by it).
+  for (const auto& [name, mtime] : written) {
+    struct stat st;
+    ASSERT_EQ(stat((Site() + "/.published/" + first_tree + "/stable/" + name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, mtime.tv_sec) << name;
+    EXPECT_EQ(st.st_mtim.tv_nsec, mtime.tv_nsec) << name;
+  }
   const std::string second_tree = absl::StrCat("game.", second->serial);
   struct stat st;
   ASSERT_EQ(lstat((Site() + "/game").c_str(), &st), 0);
@@ -269,13 +284,25 @@ TEST_F(PublisherTest, TheCacheDropsWhatNoPublishedTreeNames) {
     for (const std::string& note : held->notes) noted |= note.find("not pruned") != std::string::npos;
     EXPECT_TRUE(noted);
   }
-  // A tree left by a publish killed before its switch goes with the prune.
+  // A tree left by a publish killed before its switch goes with the prune,
+  // as do the cache files such a publish was writing and its downloads.
   const std::string killed = Site() + "/.published/game.5.partial";
   ASSERT_EQ(mkdir(killed.c_str(), 0755), 0);
+  const std::string hex(64, 'a');
+  ASSERT_EQ(mkdir((Site() + "/.cache/aa").c_str(), 0755), 0);
+  const std::vector<std::string> left = {"/.cache/full-" + hex + ".tmp-x1Y2z3",
+                                         "/.cache/aa/" + hex + ".tmp-Q9w8e7",
+                                         "/.cache/partial/" + hex};
+  for (const std::string& file : left) {
+    ASSERT_TRUE(WriteFileAtomically(Site() + file, "half").ok()) << file;
+  }
+  ASSERT_TRUE(WriteFileAtomically(Site() + "/.cache/notes.txt", "an operator's").ok());
   auto last = Publish("", false, 0, absl::ZeroDuration());
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_FALSE(IsFile(full_2));
   EXPECT_EQ(List(Site() + "/.published").count("game.5.partial"), 0u);
+  for (const std::string& file : left) EXPECT_FALSE(IsFile(Site() + file)) << file;
+  EXPECT_TRUE(IsFile(Site() + "/.cache/notes.txt"));
   bool noted = false;
   for (const std::string& note : last->notes) noted |= note.rfind("pruned ", 0) == 0;
   EXPECT_TRUE(noted);
