@@ -39,6 +39,7 @@ AutoPublisher::AutoPublisher(Coordinator* coordinator, BlobStore* blobs, Publish
       options_(std::move(options)),
       log_(std::move(log)) {
   options_.farm = farm_.get();
+  options_.stop = &stop_;  // Stop does not wait for a CLI publish of a product.
   thread_ = std::thread([this] { Run(); });
 }
 

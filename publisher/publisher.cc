@@ -374,7 +374,17 @@ absl::StatusOr<int> LockProductPublish(const PublishOptions& options, bool* wait
   int locked = flock(fd, LOCK_EX | LOCK_NB);
   if (locked != 0 && errno == EWOULDBLOCK) {
     *waited = true;
-    while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+    if (options.stop == nullptr) {
+      while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+      }
+    } else {
+      while ((locked = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EWOULDBLOCK) {
+        if (options.stop->load()) {
+          close(fd);
+          return absl::CancelledError("stopped waiting for another publish of the product");
+        }
+        options.clock->SleepFor(absl::Milliseconds(100));
+      }
     }
   }
   if (locked != 0) {

@@ -10,6 +10,7 @@
 #ifndef PATCHFARM_PUBLISHER_PUBLISHER_H_
 #define PATCHFARM_PUBLISHER_PUBLISHER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ struct PublishOptions {
   absl::Duration cache_grace = absl::Hours(24);
   // Dates the index (serial, published, expires).
   const Clock* clock = &SystemClock();
+  // If set, a publish waiting for another publish of the product to end gives
+  // up (Cancelled) once this is true: a daemon stopping.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // A package the size gate kept off the site.

@@ -195,6 +195,9 @@ TEST_F(PublisherTest, APublishWaitsForAnotherOfTheProduct) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(done) << "published while another publish of the product held the lock";
   EXPECT_EQ(LiveTarget(), absl::StrCat(".published/game.", first->serial));
+  const std::atomic<bool> stopping{true};  // A daemon's publish gives up instead.
+  auto given_up = Publish("", false, 0, absl::Hours(24), &stopping);
+  EXPECT_EQ(given_up.status().code(), absl::StatusCode::kCancelled) << given_up.status();
   close(held);
   publishing.join();
   ASSERT_TRUE(second.ok()) << second.status();

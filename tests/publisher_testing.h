@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
@@ -160,8 +161,10 @@ class PublisherTest : public testing::Test {
 
   absl::StatusOr<PublishReport> Publish(const std::string& private_pem = "",
                                         bool dry_run = false, uint64_t max_memory = 0,
-                                        absl::Duration cache_grace = absl::Hours(24)) {
+                                        absl::Duration cache_grace = absl::Hours(24),
+                                        const std::atomic<bool>* stop = nullptr) {
     PublishOptions options;
+    options.stop = stop;
     options.dry_run = dry_run;
     options.max_memory = max_memory;
     options.cache_grace = cache_grace;
