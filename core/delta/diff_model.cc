@@ -39,12 +39,14 @@ class DiffModel {
   void Code(Coder* coder, const uint8_t* old_bytes, size_t lookahead, const uint8_t* in,
             uint8_t* out, size_t n) {
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t o0 = old_bytes[i];
-      if (zero_left_ > 0) {  // Inside a block already coded as all zero.
-        --zero_left_;
-        Zero(out, i, o0);
+      if (zero_left_ > 0) {  // Inside a block already coded as all zero: its rest at once.
+        const size_t k = std::min<size_t>(zero_left_, n - i);
+        ZeroRun(out, old_bytes, i, k);
+        zero_left_ -= static_cast<uint32_t>(k);
+        i += k - 1;
         continue;
       }
+      const uint32_t o0 = old_bytes[i];
       bool mixed_block = mixed_left_ > 0;
       if (mixed_block) {
         --mixed_left_;
@@ -113,6 +115,15 @@ class DiffModel {
 
  private:
   uint32_t HashIndex(uint32_t a, uint32_t b) const { return Hash(a, b) >> (32 - hash_bits_); }
+
+  // Zero for bytes [i, i + k), k < 32.
+  void ZeroRun(uint8_t* out, const uint8_t* old_bytes, size_t i, size_t k) {
+    if (out != nullptr) std::memset(out + i, 0, k);
+    since_ += static_cast<uint32_t>(k);
+    flags_ <<= k;
+    prev_diff_ = 0;
+    for (size_t j = i; j < i + k; ++j) old_hist_ = old_hist_ << 8 | old_bytes[j];
+  }
 
   void Zero(uint8_t* out, size_t i, uint32_t o0) {
     if (out != nullptr) out[i] = 0;
