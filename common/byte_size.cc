@@ -51,7 +51,8 @@ std::optional<uint64_t> CgroupMemoryLimit(absl::string_view proc_self_cgroup,
     std::ifstream in(file);
     std::string text;
     uint64_t limit = 0;
-    if (in >> text && absl::SimpleAtoi(text, &limit) && (!lowest || limit < *lowest)) {
+    if (in >> text && absl::SimpleAtoi(text, &limit) && limit > 0 &&
+        (!lowest || limit < *lowest)) {
       lowest = limit;
     }
   };

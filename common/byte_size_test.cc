@@ -53,6 +53,8 @@ TEST(ByteSizeTest, ReadsTheLowestLimitOfTheProcesssCgroups) {
   EXPECT_EQ(CgroupMemoryLimit("0::/\n", v2), std::nullopt);  // "max" only.
   EXPECT_EQ(CgroupMemoryLimit("0::/kubepods/../kubepods/pod1\n", v2), std::nullopt);
   EXPECT_EQ(CgroupMemoryLimit("garbage\n", v2), std::nullopt);
+  Put(v2, "kubepods/pod2/memory.max", "0");  // Not a limit one can run under: ignored.
+  EXPECT_EQ(CgroupMemoryLimit("0::/kubepods/pod2\n", v2), uint64_t{8} << 30);
 
   const std::string v1 = std::string(std::getenv("TEST_TMPDIR")) + "/v1";
   Put(v1, "memory/memory.limit_in_bytes", "9223372036854771712");  // No limit.

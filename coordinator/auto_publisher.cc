@@ -39,7 +39,9 @@ AutoPublisher::AutoPublisher(Coordinator* coordinator, BlobStore* blobs, Publish
       options_(std::move(options)),
       log_(std::move(log)) {
   options_.farm = farm_.get();
-  options_.stop = &stop_;  // Stop does not wait for a CLI publish of a product.
+  // A product another publish (a CLI's) holds is tried again at the next
+  // pass; the others do not wait for it.
+  options_.wait_for_others = false;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -77,6 +79,13 @@ void AutoPublisher::Run() {
       PublishOptions options = options_;
       options.product = product;
       absl::StatusOr<PublishReport> report = Publish(options);
+      if (absl::IsAborted(report.status())) {
+        if (busy_.insert(product).second) {
+          Log(absl::StrCat("publishing ", product, " later: ", report.status().message()));
+        }
+        continue;  // Another publish runs: tried again at the next pass.
+      }
+      busy_.erase(product);
       published_[product] = s.first;  // Not retried until something changes.
       if (report.ok()) {
         Log(absl::StrCat("published ", report->site, " (serial ", report->serial, ", ",

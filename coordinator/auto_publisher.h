@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -43,6 +44,7 @@ class AutoPublisher {
   PublishOptions options_;
   std::function<void(const std::string&)> log_;
   std::map<std::string, std::string> published_;  // Product -> state last published.
+  std::set<std::string> busy_;  // Products another publish held at the last try (logged).
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -68,8 +68,11 @@
 namespace patchfarm {
 
 inline constexpr uint32_t kEngineFormat = 2;  // Delta format v2 (predicted methods), tree package v1.
-// The jobs of one Acquire answer take at most this many bytes, below the
-// farm's 64 MiB message limit (farm.proto): a tree's jobs carry its manifests.
+// A job sent to a worker takes at most this many bytes, the farm's 64 MiB
+// message limit (farm.proto) less room for the rest of the answer: a tree's
+// job carries both manifests, and a larger one is failed. An Acquire answer
+// takes a second job only while all fit kMaxAcquireReplyBytes.
+inline constexpr size_t kMaxJobMessageBytes = (size_t{64} << 20) - (size_t{64} << 10);
 inline constexpr size_t kMaxAcquireReplyBytes = size_t{48} << 20;
 
 struct CoordinatorOptions {
@@ -267,8 +270,9 @@ class Coordinator {
   // Checks an index job's result: the index part of the job's old and range.
   static absl::Status CheckIndexResult(const v1::StoredJob& job, const ManifestEntry& old_file,
                                        const ByteSource& package);
-  // Counts a failed attempt: requeues, or fails the job for good.
-  void FailAttemptLocked(v1::StoredJob* job, const std::string& error);
+  // Counts a failed attempt: requeues, or fails the job for good (at once
+  // if `for_good`: an attempt again would fail the same way).
+  void FailAttemptLocked(v1::StoredJob* job, const std::string& error, bool for_good = false);
   // Forgets `job_id`'s lease, if any, and its worker's hold of it: the
   // worker learns at its next heartbeat that the job is gone.
   void EndLeaseLocked(const std::string& job_id);

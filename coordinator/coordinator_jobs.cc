@@ -184,12 +184,14 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     }
     v1::Job out = JobForWorkerLocked(job, **old_manifest, **new_manifest);
     const size_t out_bytes = out.ByteSizeLong();
-    if (out_bytes > kMaxAcquireReplyBytes) {
-      FailAttemptLocked(&job, absl::StrCat("the job's manifests make a message of ", out_bytes,
-                                           " bytes, over the farm's limit"));
+    if (out_bytes > kMaxJobMessageBytes) {
+      FailAttemptLocked(&job,
+                        absl::StrCat("the job's manifests make a message of ", out_bytes,
+                                     " bytes, over the farm's limit"),
+                        /*for_good=*/true);
       continue;
     }
-    if (reply_bytes + out_bytes > kMaxAcquireReplyBytes) {
+    if (reply_bytes > 0 && reply_bytes + out_bytes > kMaxAcquireReplyBytes) {
       QueueLocked(job);  // For this worker's next call, or another's.
       break;
     }
@@ -369,12 +371,13 @@ void Coordinator::EndLeaseLocked(const std::string& job_id) {
   leases_.erase(lease);
 }
 
-void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error) {
+void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error,
+                                    bool for_good) {
   v1::JobStatus* s = job->mutable_status();
   s->set_attempts(s->attempts() + 1);
   s->set_error(error);
   leases_.erase(s->job_id());
-  if (s->attempts() >= options_.max_attempts) {
+  if (for_good || s->attempts() >= options_.max_attempts) {
     s->set_state(v1::JOB_STATE_FAILED);
     queue_.Remove(s->job_id());
   } else {

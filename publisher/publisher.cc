@@ -373,18 +373,13 @@ absl::StatusOr<int> LockProductPublish(const PublishOptions& options, bool* wait
   *waited = false;
   int locked = flock(fd, LOCK_EX | LOCK_NB);
   if (locked != 0 && errno == EWOULDBLOCK) {
+    if (!options.wait_for_others) {
+      close(fd);
+      return absl::AbortedError(absl::StrCat("another publish of ", options.product, " into ",
+                                             options.out_dir, " is running"));
+    }
     *waited = true;
-    if (options.stop == nullptr) {
-      while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
-      }
-    } else {
-      while ((locked = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EWOULDBLOCK) {
-        if (options.stop->load()) {
-          close(fd);
-          return absl::CancelledError("stopped waiting for another publish of the product");
-        }
-        options.clock->SleepFor(absl::Milliseconds(100));
-      }
+    while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
     }
   }
   if (locked != 0) {

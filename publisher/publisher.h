@@ -10,7 +10,6 @@
 #ifndef PATCHFARM_PUBLISHER_PUBLISHER_H_
 #define PATCHFARM_PUBLISHER_PUBLISHER_H_
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -53,9 +52,10 @@ struct PublishOptions {
   absl::Duration cache_grace = absl::Hours(24);
   // Dates the index (serial, published, expires).
   const Clock* clock = &SystemClock();
-  // If set, a publish waiting for another publish of the product to end gives
-  // up (Cancelled) once this is true: a daemon stopping.
-  const std::atomic<bool>* stop = nullptr;
+  // Whether a publish waits while another publish of the product into the
+  // site runs; if not, it fails at once with Aborted (a daemon, which
+  // publishes its products in turn, tries again later).
+  bool wait_for_others = true;
 };
 
 // A package the size gate kept off the site.
@@ -101,7 +101,7 @@ struct PublishReport {
 // Publishes `options.product` into options.out_dir (layout: SITE.md) with a
 // serial above the live site's (and at least the time in seconds), after
 // any other publish of the product into that site has ended (it waits, and
-// says so in a note). On
+// says so in a note, or see wait_for_others). On
 // success <out_dir>/<product> is a symlink to .published/<product>.<serial>;
 // the tree it pointed to before is kept for readers still fetching from it,
 // every older one is removed. On error the live site is unchanged and the

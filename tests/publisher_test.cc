@@ -12,10 +12,13 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
+#include "coordinator/auto_publisher.h"
 #include "publisher/site_cache.h"
 #include "publisher/site_plan.h"
 #include "tests/publisher_testing.h"
@@ -195,9 +198,9 @@ TEST_F(PublisherTest, APublishWaitsForAnotherOfTheProduct) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(done) << "published while another publish of the product held the lock";
   EXPECT_EQ(LiveTarget(), absl::StrCat(".published/game.", first->serial));
-  const std::atomic<bool> stopping{true};  // A daemon's publish gives up instead.
-  auto given_up = Publish("", false, 0, absl::Hours(24), &stopping);
-  EXPECT_EQ(given_up.status().code(), absl::StatusCode::kCancelled) << given_up.status();
+  // A daemon's publish does not wait: it tries again later.
+  auto given_up = Publish("", false, 0, absl::Hours(24), /*wait_for_others=*/false);
+  EXPECT_EQ(given_up.status().code(), absl::StatusCode::kAborted) << given_up.status();
   close(held);
   publishing.join();
   ASSERT_TRUE(second.ok()) << second.status();
@@ -206,6 +209,44 @@ TEST_F(PublisherTest, APublishWaitsForAnotherOfTheProduct) {
   EXPECT_NE(std::find(second->notes.begin(), second->notes.end(),
                       "waited for another publish of this product to end"),
             second->notes.end());
+}
+
+// The coordinator's publisher does not wait for another publish of a
+// product (a CLI's), which would hold up its other products: it says so,
+// and publishes the product at a pass after that publish ended.
+TEST_F(PublisherTest, TheCoordinatorsPublisherComesBackToABusyProduct) {
+  SubmitAndComplete("1.0");
+  ASSERT_EQ(mkdir(Site().c_str(), 0755), 0);
+  const int held =
+      open((Site() + "/.publish-game.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX), 0);
+  std::mutex mu;
+  std::vector<std::string> lines;
+  auto logged = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  PublishOptions options;
+  options.private_key_pem = keys_.private_pem;
+  options.out_dir = Site();
+  AutoPublisher publisher(server_->coordinator(), server_->blobs(), options,
+                          [&](const std::string& line) {
+                            std::lock_guard<std::mutex> lock(mu);
+                            lines.push_back(line);
+                          });
+  for (int i = 0; i < 200 && !logged("publishing game later"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(logged("publishing game later"));
+  EXPECT_EQ(LiveTarget(), "");
+  close(held);
+  for (int i = 0; i < 200 && LiveTarget().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(LiveTarget(), "") << "not published once the other publish ended";
+  EXPECT_EQ(LiveIndex().platforms(0).newest(), "1.0");
 }
 
 TEST_F(PublisherTest, TheTreeLiveBeforeIsKeptNotTheHighestSerial) {

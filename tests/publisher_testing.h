@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <random>
@@ -162,9 +161,9 @@ class PublisherTest : public testing::Test {
   absl::StatusOr<PublishReport> Publish(const std::string& private_pem = "",
                                         bool dry_run = false, uint64_t max_memory = 0,
                                         absl::Duration cache_grace = absl::Hours(24),
-                                        const std::atomic<bool>* stop = nullptr) {
+                                        bool wait_for_others = true) {
     PublishOptions options;
-    options.stop = stop;
+    options.wait_for_others = wait_for_others;
     options.dry_run = dry_run;
     options.max_memory = max_memory;
     options.cache_grace = cache_grace;

@@ -22,11 +22,25 @@ using Jobs = patchfarm::Count<1, 1024>;
 using Threads = patchfarm::Count<1, 256>;
 using CacheGib = patchfarm::Count<1, (1 << 20)>;
 
+namespace {
+
+// The machine's cores, but at most one job per GiB the worker may use (half
+// of it the jobs' budget): a container on a node of many cores would
+// otherwise give each job a sliver of its memory limit.
+int DefaultJobs() {
+  const uint64_t by_memory = patchfarm::MemoryLimitBytes() >> 30;
+  return static_cast<int>(std::max<uint64_t>(
+      1, std::min<uint64_t>(std::thread::hardware_concurrency(), by_memory)));
+}
+
+}  // namespace
+
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator");
 ABSL_FLAG(std::string, cache, "", "directory of the blob cache and the index cache");
 ABSL_FLAG(std::string, id, "", "this worker's name (default: hostname-pid)");
-ABSL_FLAG(Jobs, jobs, Jobs{std::max(1, static_cast<int>(std::thread::hardware_concurrency()))},
-          "jobs at once (the default is the machine's cores)");
+ABSL_FLAG(Jobs, jobs, Jobs{DefaultJobs()},
+          "jobs at once (default: the machine's cores, at most one per GiB of the memory the "
+          "worker may use)");
 ABSL_FLAG(Threads, threads, Threads{2}, "engine threads per job");
 ABSL_FLAG(CacheGib, cache_gib, CacheGib{8}, "GiB of blobs kept in --cache, least recently used evicted");
 ABSL_FLAG(patchfarm::ByteSize, job_memory, patchfarm::ByteSize{0},
