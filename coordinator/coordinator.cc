@@ -3,11 +3,15 @@
 // through a cache, job records written, change notification.
 #include "coordinator/coordinator.h"
 
+#include <openssl/rand.h>
+
 #include <chrono>
-#include <random>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "proto/patchfarm/v1/policy_proto_convert.h"
@@ -38,9 +42,16 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, B
                                                                  const Clock* clock,
                                                                  CoordinatorOptions options) {
   if (!options.lease_ids) {
-    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^
-                                                 (uint64_t{std::random_device{}()} << 32));
-    options.lease_ids = [rng] { return (*rng)(); };
+    // From OpenSSL's generator: a Mersenne twister's ids could be predicted
+    // from the ids a worker sees (its own, and the log's).
+    options.lease_ids = [] {
+      uint64_t id = 0;
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id) != 1) {
+        std::fprintf(stderr, "patchfarm-coordinator: OpenSSL's RAND_bytes failed\n");
+        std::abort();  // No lease can be handed out safely.
+      }
+      return id;
+    };
   }
   std::unique_ptr<Coordinator> c(new Coordinator(store, blobs, clock, options));
   PF_RETURN_IF_ERROR(c->Load());
@@ -108,6 +119,19 @@ absl::Status Coordinator::Load() {
   if (seq && !absl::SimpleAtoi(*seq, &next_seq_)) return absl::DataLossError("bad meta/next_seq");
   ApplyRetentionLocked("");  // The policies may have aged things out while it was down.
   return absl::OkStatus();
+}
+
+void Coordinator::LogLocked(const std::string& line) {
+  if (!options_.log) return;
+  std::string out;
+  for (unsigned char c : line) {
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  options_.log(out);
 }
 
 void Coordinator::ChangedLocked() {

@@ -74,11 +74,18 @@ inline constexpr uint32_t kEngineFormat = 2;  // Delta format v2 (predicted meth
 // takes a second job only while all fit kMaxAcquireReplyBytes.
 inline constexpr size_t kMaxJobMessageBytes = (size_t{64} << 20) - (size_t{64} << 10);
 inline constexpr size_t kMaxAcquireReplyBytes = size_t{48} << 20;
+// A job's stored error keeps at most this many bytes (whole UTF-8 characters).
+inline constexpr size_t kMaxJobErrorBytes = 2000;
+// What a worker's calls may name, checked before the coordinator's lock is
+// taken: Acquire looks at this many cached manifests (a hint), a Heartbeat
+// names at most as many jobs as a worker may run (its --jobs).
+inline constexpr size_t kMaxCachedManifests = 1024;
+inline constexpr int kMaxHeldJobs = 1024;
 
 struct CoordinatorOptions {
   absl::Duration lease = absl::Seconds(30);  // A worker silent this long loses its jobs.
   // Lease ids (unguessable, so that one worker cannot complete another's
-  // job). Default: a random 64-bit number from std::random_device.
+  // job). Default: a random 64-bit number from OpenSSL's RAND_bytes.
   std::function<uint64_t()> lease_ids;
   // Workers remembered at once; those silent for 10 lease periods with no
   // jobs are forgotten to make room. Default: 10,000.
@@ -301,9 +308,9 @@ class Coordinator {
   void DropExpiredLocked();
   // Plans and drops after a change to `product`'s releases or policy.
   void ApplyRetentionLocked(const std::string& product);
-  void LogLocked(const std::string& line) {
-    if (options_.log) options_.log(line);
-  }
+  // Logs `line` with its control bytes escaped (\xNN): one line whatever the
+  // paths and errors it quotes hold.
+  void LogLocked(const std::string& line);
 
   Store* store_;
   BlobStore* blobs_;

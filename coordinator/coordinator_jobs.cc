@@ -120,8 +120,10 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
     job.clear_index_job_ids();
   }
   if (s->state() == v1::JOB_STATE_QUEUED) {
+    // Ahead of release jobs. A release's job asked for is not made one-off
+    // (NewJobLocked makes new ones so): its result still ages out with the
+    // release's policy, where one-off results are kept.
     job.set_priority(0);
-    s->set_one_off(true);
     PF_RETURN_IF_ERROR(store_->Write({{kJobPrefix + s->job_id(), job.SerializeAsString()},
                                       {kNextSeqKey, std::to_string(seq)}},
                                      /*sync=*/true));
@@ -140,6 +142,12 @@ absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_i
 }
 
 absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireRequest& request) {
+  // A hint: the first kMaxCachedManifests digests are looked at, the rest not.
+  std::set<std::string> hinted;
+  for (const std::string& d : request.cached_manifests()) {
+    if (hinted.size() == kMaxCachedManifests) break;
+    if (d.size() == std::tuple_size<Digest>::value) hinted.insert(d);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
   WorkerState& worker = *seen;
@@ -150,7 +158,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     return response;
   }
   std::set<std::string> held = worker.held;
-  for (const std::string& d : request.cached_manifests()) held.insert(d);
+  held.insert(hinted.begin(), hinted.end());
   const absl::Duration now = clock_->Monotonic();
   const int max_jobs = static_cast<int>(std::min<uint32_t>(request.max_jobs(), 64));
   size_t reply_bytes = 0;
@@ -215,6 +223,10 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  if (request.job_ids_size() > kMaxHeldJobs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a heartbeat names at most ", kMaxHeldJobs, " jobs"));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
   WorkerState& worker = *seen;
@@ -375,7 +387,8 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
                                     bool for_good) {
   v1::JobStatus* s = job->mutable_status();
   s->set_attempts(s->attempts() + 1);
-  s->set_error(error);
+  // Cut whole: a cut inside a character makes a record Load cannot parse.
+  s->set_error(std::string(Utf8Prefix(error, kMaxJobErrorBytes)));
   leases_.erase(s->job_id());
   if (for_good || s->attempts() >= options_.max_attempts) {
     s->set_state(v1::JOB_STATE_FAILED);
@@ -411,7 +424,7 @@ absl::Status Coordinator::Fail(const v1::FailRequest& request) {
     ChangedLocked();
     return absl::OkStatus();
   }
-  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error().substr(0, 2000)));
+  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error()));
   return absl::OkStatus();
 }
 

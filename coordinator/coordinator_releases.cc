@@ -116,7 +116,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   std::vector<StoreWrite> writes;
   // Written with every release that has it: cheap, and never lost to a failed write.
   auto stored = std::make_shared<v1::StoredManifest>();
-  *stored->mutable_entries() = request.manifest();
+  ToProto(manifest, stored->mutable_entries());  // As parsed: no field the digest does not name.
   writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
   std::vector<PlannedRelease> candidates;
   const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
@@ -213,7 +213,7 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   const std::string id = ReleaseId(key);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = releases_.find(id);
-  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", id));
+  if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(id)));
   if (!replacements.empty()) {  // Each replaces a regular file of the release's tree.
     if (it->second.kind() != v1::RELEASE_KIND_TREE) {
       return absl::InvalidArgumentError("hotfix --replace: the release is a file, not a tree");
@@ -222,9 +222,8 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
                         ManifestLocked(it->second.manifest_digest()));
     PF_ASSIGN_OR_RETURN(Manifest tree, FromProto(manifest->entries()));
     for (const ManifestEntry& e : replacements) {
-      auto original = std::find_if(tree.begin(), tree.end(),
-                                   [&](const ManifestEntry& t) { return t.path == e.path; });
-      if (original == tree.end() || original->type != EntryType::kFile) {
+      const ManifestEntry* original = FindEntry(tree, e.path);  // Sorted: a binary search.
+      if (original == nullptr || original->type != EntryType::kFile) {
         return absl::InvalidArgumentError(absl::StrCat(
             "hotfix --replace ", ShortPath(e.path), ": not a regular file of release ", id));
       }

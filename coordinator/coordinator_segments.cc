@@ -14,6 +14,7 @@
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 #include "core/delta/zstd_codec.h"
+#include "core/tree/tree_path.h"
 #include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 
@@ -309,9 +310,9 @@ void Coordinator::SegmentFinishedLocked(const v1::StoredJob& child) {
   if (!ListedLocked(child)) return;
   if (child.status().state() == v1::JOB_STATE_FAILED) {
     job.mutable_status()->set_state(v1::JOB_STATE_FAILED);
-    job.mutable_status()->set_error(absl::StrCat(IsIndexJob(child) ? "index job " : "segment ",
-                                                 child.status().job_id(), ": ",
-                                                 child.status().error()));
+    const std::string error = absl::StrCat(IsIndexJob(child) ? "index job " : "segment ",
+                                           child.status().job_id(), ": ", child.status().error());
+    job.mutable_status()->set_error(std::string(Utf8Prefix(error, kMaxJobErrorBytes)));
     job.clear_segment_job_ids();  // Asked again, it is split again.
     job.clear_index_job_ids();
     LogLocked(absl::StrCat("event=job_failed job=", job.status().job_id(),

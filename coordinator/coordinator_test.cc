@@ -5,9 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/fake_clock.h"
 #include "common/file.h"
 #include "core/delta/diff.h"
+#include "core/tree/tree_path.h"
 #include "gtest/gtest.h"
 #include "storage/memory_store.h"
 
@@ -211,6 +213,42 @@ TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
   EXPECT_NE(s->error().find("engine said no"), std::string::npos);
 }
 
+// A worker's error is stored cut to whole UTF-8 characters: a cut inside
+// one made a record the coordinator could not load at its next start. Its
+// log line stays one line whatever the error holds.
+TEST_F(CoordinatorTest, ALongErrorIsStoredWholeAndLoggedOnOneLine) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "one")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "two")).ok());
+  v1::Job job = Acquire("w", 1).jobs(0);
+  v1::FailRequest fail;
+  fail.set_worker_id("w");
+  fail.set_job_id(job.job_id());
+  fail.set_lease_id(job.lease_id());
+  std::string error = "line one\nevent=forged";  // Odd: 2000 bytes end inside an é.
+  while (error.size() < 3 * kMaxJobErrorBytes) error += "\xc3\xa9";  // é
+  fail.set_error(error);
+  ASSERT_TRUE(coordinator_->Fail(fail).ok());
+  EXPECT_EQ(events_.find("\nevent=forged"), std::string::npos) << "a forged log line";
+  Reopen();  // Loads the record stored with the error.
+  auto status = coordinator_->GetJobStatus(job.job_id());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_LE(status->error().size(), kMaxJobErrorBytes);
+  EXPECT_EQ(Utf8Prefix(status->error(), kMaxJobErrorBytes), status->error());
+}
+
+// What a worker's calls may name is bounded before the lock is taken.
+TEST_F(CoordinatorTest, AHeartbeatNamesABoundedNumberOfJobs) {
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id("w");
+  for (int i = 0; i <= kMaxHeldJobs; ++i) beat.add_job_ids(absl::StrCat("job", i));
+  EXPECT_EQ(coordinator_->Heartbeat(beat).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::AcquireRequest acquire;
+  acquire.set_worker_id("w");
+  acquire.set_max_jobs(1);
+  for (size_t i = 0; i < 2 * kMaxCachedManifests; ++i) acquire.add_cached_manifests(std::string(32, 'x'));
+  EXPECT_TRUE(coordinator_->Acquire(acquire).ok());  // A hint, looked at in part.
+}
+
 TEST_F(CoordinatorTest, OneOffJumpsTheQueueAndIsNeverComputedTwice) {
   for (int v = 1; v <= 4; ++v) {
     ASSERT_TRUE(coordinator_->Submit(FileRelease(std::to_string(v), "c" + std::to_string(v))).ok());
@@ -222,6 +260,8 @@ TEST_F(CoordinatorTest, OneOffJumpsTheQueueAndIsNeverComputedTwice) {
   request.set_to_version("3");  // Already planned as a release job: moved ahead.
   auto queued = coordinator_->RequestOneOff(request);
   ASSERT_TRUE(queued.ok()) << queued.status();
+  // Still the release's job: its result ages out with the release's policy.
+  EXPECT_FALSE(queued->one_off());
   v1::Job first = Acquire("w", 1).jobs(0);
   EXPECT_EQ(first.job_id(), queued->job_id());
   ASSERT_TRUE(Complete("w", first).ok());

@@ -203,8 +203,10 @@ grpc::Status CoordinatorServiceImpl::AddHotfix(grpc::ServerContext* context, con
 grpc::Status CoordinatorServiceImpl::RecordFullPackage(grpc::ServerContext* context,
                                                        const v1::RecordFullPackageRequest* request,
                                                        v1::RecordFullPackageResponse*) {
-  // Whoever may publish (Status and GetManifest): submit or request.
-  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
+  // A recorded size is what later publishes gate packages by when their cache
+  // lacks the full package: CI's role (submit), not a developer's (request),
+  // whose publish then notes that it recorded nothing.
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit}); !allowed.ok()) return allowed;
   return ToGrpcStatus(c_->RecordFullPackage(*request));
 }
 

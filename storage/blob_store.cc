@@ -102,6 +102,11 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const 
     if (!removed.ok() && !absl::IsNotFound(removed)) return fail(removed);
   }
   uint64_t received = ReceivedBytes(digest);
+  if (received > size) {  // Bytes of a longer upload under this name: not this blob's.
+    absl::Status removed = fs_->Unlink(path);
+    if (!removed.ok() && !absl::IsNotFound(removed)) return fail(removed);
+    received = 0;
+  }
   if (offset != received || offset > size) {
     return fail(absl::FailedPreconditionError(absl::StrCat(
         "upload of ", DigestToHex(digest), " must resume at ", received, ", not ", offset)));

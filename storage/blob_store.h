@@ -97,7 +97,9 @@ class BlobStore {
   uint64_t ReceivedBytes(const Digest& digest) const;
   // Starts or resumes an upload at `offset`, which must equal ReceivedBytes
   // (FailedPrecondition otherwise; Aborted if another upload of it is running;
-  // ResourceExhausted above kMaxBlobBytes).
+  // ResourceExhausted above kMaxBlobBytes). Received bytes beyond `size` are
+  // dropped first (they were sent under another size), so the upload starts
+  // at 0.
   absl::StatusOr<std::unique_ptr<Upload>> StartUpload(const Digest& digest, uint64_t size,
                                                       uint64_t offset);
   // Stores the file at `path` (hashing it); returns its digest. Bytes of an

@@ -43,6 +43,25 @@ TEST(BlobStore, UploadResumesAndVerifies) {
   EXPECT_TRUE(store->Has(digest));
 }
 
+// Someone sent more bytes under a blob's name than the blob has (a longer
+// declared size) and stopped: an upload of the real blob starts over.
+TEST(BlobStore, BytesBeyondTheBlobsSizeDoNotBlockItsUpload) {
+  auto store = NewStore("longer");
+  const std::string data = "the real content";
+  const Digest digest = Sha256Of(data);
+  {
+    auto upload = store->StartUpload(digest, 1 << 20, 0);
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE((*upload)->Append(std::string(1000, 'z')).ok());
+  }  // Interrupted.
+  EXPECT_EQ(store->ReceivedBytes(digest), 1000u);
+  auto upload = store->StartUpload(digest, data.size(), 0);
+  ASSERT_TRUE(upload.ok()) << upload.status();
+  ASSERT_TRUE((*upload)->Append(data).ok());
+  ASSERT_TRUE((*upload)->Commit().ok());
+  EXPECT_TRUE(store->Has(digest));
+}
+
 TEST(BlobStore, WrongBytesAreRefusedAndDropped) {
   auto store = NewStore("wrong");
   Digest claimed = Sha256Of("the real content");

@@ -25,6 +25,9 @@ constexpr int kDigestsPerCall = 10000;
 absl::Status UploadOne(v1::BlobService::Stub* stub, const Digest& digest,
                        const ByteSource& source, const std::string& name, uint64_t offset,
                        UploadStats* stats) {
+  // More bytes than the blob has were sent under its name (with another
+  // size): the coordinator drops them, and the upload starts over.
+  if (offset > source.size()) offset = 0;
   grpc::ClientContext context;
   v1::UploadResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer(stub->Upload(&context, &response));

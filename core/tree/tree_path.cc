@@ -1,5 +1,7 @@
 #include "core/tree/tree_path.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -98,7 +100,43 @@ absl::Status ValidateHotfixName(absl::string_view name) {
 std::string ShortPath(absl::string_view text) {
   constexpr size_t kShown = 64;
   if (text.size() <= kShown) return QuotePath(text);
-  return absl::StrCat(QuotePath(text.substr(0, kShown)), "... (", text.size(), " bytes)");
+  size_t shown = kShown;
+  while (shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80) --shown;
+  return absl::StrCat(QuotePath(text.substr(0, shown)), "... (", text.size(), " bytes)");
+}
+
+absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes) {
+  size_t at = 0;
+  while (at < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[at]);
+    // The character's length and the smallest and largest second byte.
+    size_t length = 1;
+    unsigned char low = 0x80, high = 0xbf;
+    if (c < 0x80) {
+      length = 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      length = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      if (c == 0xe0) low = 0xa0;   // Not overlong.
+      if (c == 0xed) high = 0x9f;  // Not a surrogate.
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      if (c == 0xf0) low = 0x90;   // Not overlong.
+      if (c == 0xf4) high = 0x8f;  // Not above U+10FFFF.
+    } else {
+      break;
+    }
+    if (at + length > text.size() || at + length > max_bytes) break;
+    bool valid = true;
+    for (size_t k = 1; k < length && valid; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[at + k]);
+      valid = k == 1 ? next >= low && next <= high : (next & 0xc0) == 0x80;
+    }
+    if (!valid) break;
+    at += length;
+  }
+  return text.substr(0, std::min(at, max_bytes));
 }
 
 }  // namespace patchfarm

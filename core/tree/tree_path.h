@@ -48,10 +48,16 @@ std::string JoinPath(absl::string_view root, absl::string_view relative);
 // as \xNN; other bytes (UTF-8 names) pass through.
 std::string QuotePath(absl::string_view path);
 
-// QuotePath of at most the first 64 bytes of `text`, with "..." and the
-// length when cut: for echoing a field from the network in an error, which
-// must stay short whatever the field holds.
+// QuotePath of at most the first 64 bytes of `text` (cut before a UTF-8
+// character, never inside one), with "..." and the length when cut: for
+// echoing a field from the network in an error, which must stay short
+// whatever the field holds.
 std::string ShortPath(absl::string_view text);
+
+// The longest prefix of `text` of at most `max_bytes` that is valid UTF-8
+// (it ends before the first invalid byte, and never inside a character): what
+// may go into a protobuf string field, whose parser refuses anything else.
+absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes);
 
 }  // namespace patchfarm
 

@@ -41,5 +41,22 @@ TEST(TreePath, Helpers) {
   EXPECT_EQ(QuotePath("a\nb'"), "'a\\x0ab\\x27'");
 }
 
+TEST(TreePath, Utf8PrefixCutsBeforeACharacterOrAnInvalidByte) {
+  EXPECT_EQ(Utf8Prefix("abc", 10), "abc");
+  EXPECT_EQ(Utf8Prefix("abc", 2), "ab");
+  EXPECT_EQ(Utf8Prefix("a\xc3\xa9", 2), "a");          // é would end past 2.
+  EXPECT_EQ(Utf8Prefix("a\xc3\xa9", 3), "a\xc3\xa9");
+  EXPECT_EQ(Utf8Prefix("a\xe2\x82\xac!", 3), "a");    // € is 3 bytes.
+  EXPECT_EQ(Utf8Prefix("a\xf0\x9f\x98\x80", 5), "a\xf0\x9f\x98\x80");
+  EXPECT_EQ(Utf8Prefix("ok\xff rest", 100), "ok");      // Never valid.
+  EXPECT_EQ(Utf8Prefix("ok\xc3(", 100), "ok");          // A bad continuation.
+  EXPECT_EQ(Utf8Prefix("ok\xc0\x80", 100), "ok");      // Overlong.
+  EXPECT_EQ(Utf8Prefix("ok\xed\xa0\x80", 100), "ok");  // A surrogate.
+  EXPECT_EQ(Utf8Prefix("ok\xe2\x82", 100), "ok");      // Cut short.
+  // ShortPath cuts its 64 bytes before a character, not inside it.
+  const std::string path = std::string(63, 'a') + "\xc3\xa9" + std::string(10, 'b');
+  EXPECT_EQ(ShortPath(path), "'" + std::string(63, 'a') + "'... (75 bytes)");
+}
+
 }  // namespace
 }  // namespace patchfarm
