@@ -134,8 +134,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                             }}}));
   }
   s->expiry_ = std::thread([raw] {
+    absl::Time next_sweep = absl::Now();
     while (!raw->stopping_) {
       raw->coordinator_->ExpireLeases();
+      if (absl::Now() >= next_sweep) {  // Uploads interrupted for good (a killed CI job).
+        raw->blobs_->DropStalePartials(absl::Now(), kStalePartialAge).IgnoreError();
+        next_sweep = absl::Now() + absl::Hours(1);
+      }
       for (int i = 0; i < 10 && !raw->stopping_; ++i) {
         SystemClock().SleepFor(absl::Milliseconds(100));
       }

@@ -237,6 +237,25 @@ void BlobStore::Pin::Release() {
 
 void BlobStore::Touch(const Digest& digest) { fs_->Touch(BlobPath(digest)).IgnoreError(); }
 
+absl::StatusOr<uint64_t> BlobStore::DropStalePartials(absl::Time now, absl::Duration age) {
+  std::lock_guard<std::mutex> lock(mu_);  // No upload starts meanwhile.
+  const std::string dir = absl::StrCat(dir_, "/partial");
+  PF_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDirectory(dir));
+  uint64_t freed = 0;
+  for (const std::string& hex : names) {
+    if (hex.size() != 64 || !IsHex(hex)) continue;
+    Digest digest{};
+    const std::string raw = absl::HexStringToBytes(hex);
+    std::copy(raw.begin(), raw.end(), digest.begin());
+    if (uploading_.count(digest) != 0) continue;
+    const std::string path = absl::StrCat(dir, "/", hex);
+    absl::StatusOr<FileInfo> info = fs_->Stat(path);
+    if (!info.ok() || info->modified > now - age) continue;
+    if (fs_->Unlink(path).ok()) freed += info->size;
+  }
+  return freed;
+}
+
 absl::Status BlobStore::EvictTo(uint64_t max_bytes, const std::set<Digest>& keep) {
   struct Entry {
     std::string path;

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/file_system.h"
 #include "common/sha256.h"
 
@@ -123,6 +124,10 @@ class BlobStore {
   // those in `keep`, pinned or being uploaded (so it may stop above the bound).
   // Errors only if the store's directory cannot be listed.
   absl::Status EvictTo(uint64_t max_bytes, const std::set<Digest>& keep);
+  // Removes the bytes of interrupted uploads not resumed since `now - age`
+  // (partial/<hex> last written before then), except those being uploaded.
+  // Returns the bytes freed; errors only if partial/ cannot be listed.
+  absl::StatusOr<uint64_t> DropStalePartials(absl::Time now, absl::Duration age);
 
  private:
   BlobStore(std::string dir, FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}

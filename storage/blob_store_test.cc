@@ -62,6 +62,29 @@ TEST(BlobStore, BytesBeyondTheBlobsSizeDoNotBlockItsUpload) {
   EXPECT_TRUE(store->Has(digest));
 }
 
+// The bytes of an upload nobody resumed for a day go; those of a younger
+// one, or of an upload running, stay.
+TEST(BlobStore, StalePartialUploadsAreDropped) {
+  auto store = NewStore("stale");
+  const Digest interrupted = Sha256Of("interrupted"), running = Sha256Of("running");
+  {
+    auto upload = store->StartUpload(interrupted, 100, 0);
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE((*upload)->Append(std::string(10, 'x')).ok());
+  }
+  auto upload = store->StartUpload(running, 100, 0);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->Append(std::string(10, 'x')).ok());
+  auto young = store->DropStalePartials(absl::Now(), absl::Hours(24));
+  ASSERT_TRUE(young.ok()) << young.status();
+  EXPECT_EQ(*young, 0u);
+  auto day_later = store->DropStalePartials(absl::Now() + absl::Hours(25), absl::Hours(24));
+  ASSERT_TRUE(day_later.ok()) << day_later.status();
+  EXPECT_EQ(*day_later, 10u);
+  EXPECT_EQ(store->ReceivedBytes(interrupted), 0u);
+  EXPECT_EQ(store->ReceivedBytes(running), 10u);
+}
+
 TEST(BlobStore, WrongBytesAreRefusedAndDropped) {
   auto store = NewStore("wrong");
   Digest claimed = Sha256Of("the real content");
