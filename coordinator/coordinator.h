@@ -81,6 +81,9 @@ inline constexpr size_t kMaxJobErrorBytes = 2000;
 // names at most as many jobs as a worker may run (its --jobs).
 inline constexpr size_t kMaxCachedManifests = 1024;
 inline constexpr int kMaxHeldJobs = 1024;
+// One-off patches queued at once (they run ahead of release jobs): a new one
+// past this is refused, so that requests cannot hold the releases back.
+inline constexpr size_t kMaxQueuedOneOffs = 256;
 
 struct CoordinatorOptions {
   absl::Duration lease = absl::Seconds(30);  // A worker silent this long loses its jobs.

@@ -109,6 +109,10 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
   // Work on a copy; memory changes only after the write succeeded.
   uint64_t seq = next_seq_;
   auto existing = jobs_.find(JobIdOf(from->second.manifest_digest(), to->second.manifest_digest()));
+  if (existing == jobs_.end() && queue_.size(0) >= kMaxQueuedOneOffs) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        kMaxQueuedOneOffs, " one-off patches are queued already: ask again once they ran"));
+  }
   v1::StoredJob job = existing == jobs_.end() ? NewJobLocked(from->second, to->second, 0, &seq)
                                               : existing->second;
   v1::JobStatus* s = job.mutable_status();

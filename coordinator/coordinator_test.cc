@@ -249,6 +249,29 @@ TEST_F(CoordinatorTest, AHeartbeatNamesABoundedNumberOfJobs) {
   EXPECT_TRUE(coordinator_->Acquire(acquire).ok());  // A hint, looked at in part.
 }
 
+// One-off patches run ahead of release jobs: past kMaxQueuedOneOffs queued,
+// a new one is refused until they ran.
+TEST_F(CoordinatorTest, OneOffRequestsCannotFloodTheQueue) {
+  constexpr int kVersions = 20;  // 380 ordered pairs.
+  for (int v = 1; v <= kVersions; ++v) {
+    ASSERT_TRUE(coordinator_->Submit(FileRelease(std::to_string(v), "c" + std::to_string(v))).ok());
+  }
+  absl::Status refused;
+  for (int from = 1; from <= kVersions && refused.ok(); ++from) {
+    for (int to = 1; to <= kVersions && refused.ok(); ++to) {
+      if (from == to) continue;
+      v1::OneOffRequest request;
+      request.set_product("game");
+      request.set_platform("linux-x64");
+      request.set_from_version(std::to_string(from));
+      request.set_to_version(std::to_string(to));
+      refused = coordinator_->RequestOneOff(request).status();
+    }
+  }
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_EQ(coordinator_->QueueDepth(0), kMaxQueuedOneOffs);
+}
+
 TEST_F(CoordinatorTest, OneOffJumpsTheQueueAndIsNeverComputedTwice) {
   for (int v = 1; v <= 4; ++v) {
     ASSERT_TRUE(coordinator_->Submit(FileRelease(std::to_string(v), "c" + std::to_string(v))).ok());

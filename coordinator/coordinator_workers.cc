@@ -4,6 +4,7 @@
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "core/release/version.h"
+#include "core/tree/tree_path.h"
 
 namespace patchfarm {
 
@@ -45,7 +46,9 @@ v1::ListWorkersResponse Coordinator::ListWorkers() {
 absl::StatusOr<v1::WorkerInfo> Coordinator::Drain(const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(worker_id);
-  if (it == workers_.end()) return absl::NotFoundError(absl::StrCat("no worker ", worker_id));
+  if (it == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat("no worker ", ShortPath(worker_id)));
+  }
   it->second.draining = true;
   LogLocked(absl::StrCat("event=worker_draining worker=", worker_id));
   ChangedLocked();
