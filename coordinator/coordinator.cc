@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,8 @@
 #include "common/status_macros.h"
 #include "proto/patchfarm/v1/policy_proto_convert.h"
 #include "coordinator/store_keys.h"
+#include "core/tree/tree_path.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace patchfarm {
 namespace {
@@ -26,6 +30,37 @@ using coordinator_keys::kManifestPrefix;
 using coordinator_keys::kNextSeqKey;
 using coordinator_keys::kPolicyPrefix;
 using coordinator_keys::kReleasePrefix;
+
+// Parses a job record that protobuf refuses because its error is not UTF-8:
+// before 67ad639 a worker's error was cut at 2000 bytes, possibly inside a
+// character. The error is cut before that character, and the record parsed
+// again. False if it is unreadable for another reason.
+bool ParseWithErrorCut(absl::string_view value, v1::StoredJob* job) {
+  constexpr int kStatusField = 1, kErrorField = 7;  // StoredJob.status, JobStatus.error.
+  google::protobuf::UnknownFieldSet record;
+  if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
+  for (int i = 0; i < record.field_count(); ++i) {
+    google::protobuf::UnknownField* status = record.mutable_field(i);
+    if (status->number() != kStatusField ||
+        status->type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+      continue;
+    }
+    google::protobuf::UnknownFieldSet fields;
+    if (!fields.ParseFromString(status->length_delimited())) return false;
+    for (int k = 0; k < fields.field_count(); ++k) {
+      google::protobuf::UnknownField* field = fields.mutable_field(k);
+      if (field->number() != kErrorField ||
+          field->type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+        continue;
+      }
+      std::string* error = field->mutable_length_delimited();
+      error->resize(Utf8Prefix(*error, error->size()).size());
+    }
+    fields.SerializeToString(status->mutable_length_delimited());
+  }
+  std::string again;
+  return record.SerializeToString(&again) && job->ParseFromString(again);
+}
 
 }  // namespace
 
@@ -76,11 +111,15 @@ absl::Status Coordinator::Load() {
   }));
   PF_RETURN_IF_ERROR(parse);
   const absl::Duration now = clock_->Monotonic();
+  std::vector<StoreWrite> repaired;
   PF_RETURN_IF_ERROR(store_->Scan(kJobPrefix, [&](absl::string_view key, absl::string_view value) {
     v1::StoredJob j;
     if (!j.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
-      return false;
+      if (!ParseWithErrorCut(value, &j)) {
+        parse = absl::DataLossError(absl::StrCat("unreadable record ", key));
+        return false;
+      }
+      repaired.push_back({std::string(key), j.SerializeAsString()});
     }
     const std::string& id = j.status().job_id();
     if (j.status().state() == v1::JOB_STATE_LEASED) {
@@ -91,6 +130,7 @@ absl::Status Coordinator::Load() {
     return true;
   }));
   PF_RETURN_IF_ERROR(parse);
+  if (!repaired.empty()) PF_RETURN_IF_ERROR(store_->Write(repaired, /*sync=*/true));
   // A child failed for good whose pair was not written after it (a crash
   // between the two writes) fails its pair now, as it would have then.
   for (const auto& [id, job] : jobs_) {

@@ -234,6 +234,8 @@ class Coordinator {
                                        const v1::StoredManifest& new_manifest,
                                        const Digest& package_digest) const;
   void RequeueLocked(v1::StoredJob* job);
+  // One-off pairs queued (not their split jobs, nor release jobs asked for).
+  size_t QueuedOneOffsLocked() const;
   // Puts a queued job in the queue if RunnableLocked (coordinator_jobs.cc).
   void QueueLocked(const v1::StoredJob& job);
   bool RunnableLocked(const v1::StoredJob& job) const;

@@ -109,7 +109,7 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
   // Work on a copy; memory changes only after the write succeeded.
   uint64_t seq = next_seq_;
   auto existing = jobs_.find(JobIdOf(from->second.manifest_digest(), to->second.manifest_digest()));
-  if (existing == jobs_.end() && queue_.size(0) >= kMaxQueuedOneOffs) {
+  if (existing == jobs_.end() && QueuedOneOffsLocked() >= kMaxQueuedOneOffs) {
     return absl::ResourceExhaustedError(absl::StrCat(
         kMaxQueuedOneOffs, " one-off patches are queued already: ask again once they ran"));
   }
@@ -136,6 +136,15 @@ absl::StatusOr<v1::JobStatus> Coordinator::RequestOneOff(const v1::OneOffRequest
     ChangedLocked();
   }
   return job.status();
+}
+
+size_t Coordinator::QueuedOneOffsLocked() const {
+  size_t queued = 0;
+  for (const auto& [id, job] : jobs_) {
+    queued += job.parent_job_id().empty() && job.status().one_off() &&
+              job.status().state() == v1::JOB_STATE_QUEUED;
+  }
+  return queued;
 }
 
 absl::StatusOr<v1::JobStatus> Coordinator::GetJobStatus(const std::string& job_id) {
@@ -428,7 +437,8 @@ absl::Status Coordinator::Fail(const v1::FailRequest& request) {
     ChangedLocked();
     return absl::OkStatus();
   }
-  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ", request.error()));
+  FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ",
+                                       Utf8Prefix(request.error(), kMaxJobErrorBytes)));
   return absl::OkStatus();
 }
 

@@ -75,6 +75,19 @@ absl::StatusOr<std::vector<std::pair<Digest, uint64_t>>> FindMissing(
   return missing;
 }
 
+// UploadOne from `offset`, the bytes the coordinator held when asked; if it
+// no longer holds them (it drops uploads not resumed for a day, and a batch
+// may take that long), asked again and resumed once from what it holds.
+absl::Status UploadResuming(v1::BlobService::Stub* stub, const Digest& digest,
+                            const ByteSource& source, const std::string& name, uint64_t offset,
+                            UploadStats* stats) {
+  absl::Status sent = UploadOne(stub, digest, source, name, offset, stats);
+  if (!absl::IsFailedPrecondition(sent)) return sent;
+  PF_ASSIGN_OR_RETURN(auto missing, FindMissing(stub, absl::MakeConstSpan(&digest, 1)));
+  if (missing.empty()) return absl::OkStatus();  // Another client sent it meanwhile.
+  return UploadOne(stub, digest, source, name, missing[0].second, stats);
+}
+
 }  // namespace
 
 absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, std::string>& files,
@@ -93,7 +106,7 @@ absl::Status UploadMissing(v1::BlobService::Stub* stub, const std::map<Digest, s
       auto it = files.find(digest);
       if (it == files.end()) return absl::InternalError("coordinator named a blob not asked about");
       PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> source, FileSource::Open(it->second));
-      PF_RETURN_IF_ERROR(UploadOne(stub, digest, *source, it->second, received, stats));
+      PF_RETURN_IF_ERROR(UploadResuming(stub, digest, *source, it->second, received, stats));
     }
   }
   return absl::OkStatus();
@@ -108,7 +121,7 @@ absl::Status UploadSourceIfMissing(v1::BlobService::Stub* stub, const Digest& di
   for (const auto& [named, received] : missing) {
     if (named != digest) return absl::InternalError("coordinator named a blob not asked about");
     const std::string name = absl::StrCat("result ", DigestToHex(digest).substr(0, 16));
-    PF_RETURN_IF_ERROR(UploadOne(stub, digest, source, name, received, stats));
+    PF_RETURN_IF_ERROR(UploadResuming(stub, digest, source, name, received, stats));
   }
   return absl::OkStatus();
 }

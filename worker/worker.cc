@@ -18,6 +18,7 @@
 #include "core/delta/index_parts.h"
 #include "core/delta/segments.h"
 #include "core/tree/manifest.h"
+#include "core/tree/tree_path.h"
 #include "core/tree/result_binding.h"
 #include "grpcpp/create_channel.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
@@ -332,7 +333,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_worker_id(options_.worker_id);
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
-    request.set_error(std::string(status.message()));
+    request.set_error(std::string(Utf8Prefix(status.message(), 4000)));  // A string field.
     v1::FailResponse response;
     for (int attempt = 0; attempt < 5 && !stop_; ++attempt) {  // Else the lease runs out.
       grpc::ClientContext context;

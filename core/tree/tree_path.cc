@@ -15,6 +15,9 @@ absl::Status ValidateTreePath(absl::string_view path) {
   if (path.empty()) return bad("empty");
   if (path.size() > kMaxTreePathBytes) return bad("too long");
   if (path.find('\0') != absl::string_view::npos) return bad("contains NUL");
+  if (Utf8Prefix(path, path.size()).size() != path.size()) {
+    return bad("not UTF-8 (manifests carry names as UTF-8 text)");
+  }
   if (path.front() == '/') return bad("absolute paths are not allowed");
   bool first = true;
   for (absl::string_view part : absl::StrSplit(path, '/')) {
@@ -35,6 +38,7 @@ absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_vie
   if (target.empty()) return bad("empty target");
   if (target.size() > kMaxTreePathBytes) return bad("target too long");
   if (target.find('\0') != absl::string_view::npos) return bad("target contains NUL");
+  if (Utf8Prefix(target, target.size()).size() != target.size()) return bad("target not UTF-8");
   if (target.front() == '/') return bad("absolute targets are not allowed");
   // ".." only leads: it climbs through the link's own parents, which are real
   // directories of the tree. After a name, which may itself be a symlink of
@@ -89,6 +93,7 @@ absl::Status ValidateHotfixName(absl::string_view name) {
   };
   if (name.empty()) return bad("empty");
   if (name.size() > kMaxNameBytes) return bad("longer than 255 bytes");
+  if (Utf8Prefix(name, name.size()).size() != name.size()) return bad("not UTF-8");
   if (name.front() == '.') return bad("may not start with '.'");
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return bad("holds a control byte");
