@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -327,7 +328,10 @@ void Worker::Execute(const v1::Job& job, Active* active) {
                      absl::StrFormat("%.2f", seconds), " s",
                      sent.ok() ? "" : absl::StrCat(" (report failed: ", sent.message(), ")")));
     std::lock_guard<std::mutex> lock(mu_);
-    held_manifests_.insert(job.old_manifest_digest());
+    auto held = std::find(held_manifests_.begin(), held_manifests_.end(), job.old_manifest_digest());
+    if (held != held_manifests_.end()) held_manifests_.erase(held);
+    held_manifests_.push_front(job.old_manifest_digest());
+    if (held_manifests_.size() > kHeldManifests) held_manifests_.pop_back();
   } else {
     v1::FailRequest request;
     request.set_worker_id(options_.worker_id);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -123,7 +124,10 @@ class Worker {
   std::mutex download_mu_;  // One download at a time: jobs often share blobs.
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Active>> active_;  // By job id.
-  std::set<std::string> held_manifests_;                   // Old sides worked on.
+  // Old sides worked on, the most recent first, at most kHeldManifests: the
+  // coordinator looks at the first 1024 an Acquire names.
+  static constexpr size_t kHeldManifests = 1024;
+  std::deque<std::string> held_manifests_;
 };
 
 }  // namespace patchfarm
