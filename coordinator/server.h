@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "coordinator/coordinator.h"
@@ -19,11 +18,6 @@
 #include "storage/rocksdb_store.h"
 
 namespace patchfarm {
-
-// The bytes of an upload not resumed for this long are dropped (hourly
-// checks; BlobStore::DropStalePartials): a CI job killed mid-upload would
-// otherwise leave them in <data>/blobs/partial for good.
-inline constexpr absl::Duration kStalePartialAge = absl::Hours(24);
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // Port 0: the OS picks one.

@@ -37,6 +37,12 @@
 
 namespace patchfarm {
 
+// How long the coordinator's store and a worker's cache keep the bytes of an
+// upload or download nobody resumes (DropStalePartials, run hourly and after
+// jobs): a CI job killed mid-submit, a worker's lost job, would otherwise
+// leave them in <dir>/partial for good.
+inline constexpr absl::Duration kStalePartialAge = absl::Hours(24);
+
 inline constexpr uint64_t kMaxBlobBytes = uint64_t{64} << 30;
 
 class BlobStore {
@@ -124,7 +130,8 @@ class BlobStore {
   // those in `keep`, pinned or being uploaded (so it may stop above the bound).
   // Errors only if the store's directory cannot be listed.
   absl::Status EvictTo(uint64_t max_bytes, const std::set<Digest>& keep);
-  // Removes the bytes of interrupted uploads not resumed since `now - age`
+  // Removes the bytes of interrupted uploads (or downloads into this store)
+  // not resumed since `now - age`
   // (partial/<hex> last written before then), except those being uploaded.
   // Returns the bytes freed; errors only if partial/ cannot be listed.
   absl::StatusOr<uint64_t> DropStalePartials(absl::Time now, absl::Duration age);

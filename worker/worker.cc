@@ -406,6 +406,8 @@ absl::Status Worker::Run() {
         for (const auto& [id, a] : active_) pinned.insert(a->blobs.begin(), a->blobs.end());
       }
       cache_->EvictTo(options_.cache_bytes, pinned).IgnoreError();
+      // Downloads of lost jobs; file times are the wall clock's.
+      cache_->DropStalePartials(absl::Now(), kStalePartialAge).IgnoreError();
     }
     if (stop_ || draining_) {
       if (running == 0) break;
