@@ -71,6 +71,21 @@ absl::StatusOr<ManifestEntry> FileEntry(const std::string& path) {
   return e;
 }
 
+// The farm carries names as protobuf strings, which must be UTF-8: a name
+// that is not (a Latin-1 file name) is refused here, naming it, rather than
+// by the coordinator's parser.
+absl::Status CheckUtf8Names(const Manifest& manifest) {
+  for (const ManifestEntry& e : manifest) {
+    for (absl::string_view name : {absl::string_view(e.path), absl::string_view(e.target)}) {
+      if (Utf8Prefix(name, name.size()).size() != name.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            QuotePath(name), " is not UTF-8: the farm carries names as UTF-8; rename it"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // --product, --platform, --channel (default stable) and --version.
 void SetReleaseKey(const Flags& f, v1::ReleaseKey* key) {
   key->set_product(f.Get("--product"));
@@ -97,6 +112,7 @@ absl::Status Describe(const std::string& path, v1::SubmitRequest* request,
     manifest.push_back(std::move(e));
     request->set_kind(v1::RELEASE_KIND_FILE);
   }
+  PF_RETURN_IF_ERROR(CheckUtf8Names(manifest));
   ToProto(manifest, request->mutable_manifest());
   return absl::OkStatus();
 }
@@ -284,6 +300,7 @@ absl::Status Hotfix(const Flags& f, const std::vector<Replacement>& replacements
     files[e.digest] = r.file;
     replaced.push_back(std::move(e));
   }
+  PF_RETURN_IF_ERROR(CheckUtf8Names(replaced));
   ToProto(replaced, request.mutable_replacements());
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);

@@ -89,6 +89,19 @@ for v in -1 1025 x; do bad --workers serve --data "$T/serve" --workers "$v"; don
 [ -e "$T/serve" ] && fail "a refused serve made its data directory"
 for v in nan inf x; do bad --max-patch-ratio policy --coordinator 127.0.0.1:1 --product p --max-patch-ratio "$v"; done
 
+# A file name that is not UTF-8 (Latin-1 "café"): a local tree package takes
+# it, and `submit` refuses it by name before it connects (the farm carries
+# names as UTF-8 protobuf strings).
+mkdir -p "$T/latin1/a" "$T/latin1/b"
+printf 'one' > "$T/latin1/a/caf"$'\xe9'
+printf 'two' > "$T/latin1/b/caf"$'\xe9'
+"$PF" diff "$T/latin1/a" "$T/latin1/b" "$T/latin1.pkg" > /dev/null || fail "a Latin-1 name broke a tree diff"
+"$PF" apply "$T/latin1/a" "$T/latin1.pkg" "$T/latin1/out" > /dev/null || fail "a Latin-1 name broke apply"
+diff -r "$T/latin1/b" "$T/latin1/out" > /dev/null || fail "the tree with a Latin-1 name differs"
+"$PF" submit --coordinator 127.0.0.1:1 --product p --platform x --version 1.0 "$T/latin1/b" \
+  2> "$T/err" && fail "a name that is not UTF-8 was submitted"
+grep -q "is not UTF-8" "$T/err" || fail "no message for a name that is not UTF-8: $(cat "$T/err")"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -15,9 +15,6 @@ absl::Status ValidateTreePath(absl::string_view path) {
   if (path.empty()) return bad("empty");
   if (path.size() > kMaxTreePathBytes) return bad("too long");
   if (path.find('\0') != absl::string_view::npos) return bad("contains NUL");
-  if (Utf8Prefix(path, path.size()).size() != path.size()) {
-    return bad("not UTF-8 (manifests carry names as UTF-8 text)");
-  }
   if (path.front() == '/') return bad("absolute paths are not allowed");
   bool first = true;
   for (absl::string_view part : absl::StrSplit(path, '/')) {
@@ -38,7 +35,6 @@ absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_vie
   if (target.empty()) return bad("empty target");
   if (target.size() > kMaxTreePathBytes) return bad("target too long");
   if (target.find('\0') != absl::string_view::npos) return bad("target contains NUL");
-  if (Utf8Prefix(target, target.size()).size() != target.size()) return bad("target not UTF-8");
   if (target.front() == '/') return bad("absolute targets are not allowed");
   // ".." only leads: it climbs through the link's own parents, which are real
   // directories of the tree. After a name, which may itself be a symlink of
