@@ -1,9 +1,7 @@
 #include "publisher/publisher.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include "common/directory.h"
 #include "common/ed25519.h"
 #include "common/file.h"
+#include "common/file_system.h"
 #include "common/html.h"
 #include "common/status_macros.h"
 #include "proto/patchfarm/v1/policy_proto_convert.h"
@@ -357,36 +356,28 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
   return absl::OkStatus();
 }
 
-// Takes <out_dir>/.publish-<product>.lock (flock) exclusively, waiting for
-// another publish of the product into the site to end (then `*waited`), and
-// returns its descriptor: the lock is held until that is closed. Publishes
-// of one product (a CI job's, the coordinator's) thus run one at a time,
-// each reading the farm and the live serial after the one before switched in:
-// at once, two took the same serial and .partial tree, and a slower one
-// could switch in an older status over a newer one.
-absl::StatusOr<int> LockProductPublish(const PublishOptions& options, bool* waited) {
+// Takes <out_dir>/.publish-<product>.lock (flock), held while the returned
+// lock lives, waiting for another publish of the product into the site to end
+// (then `*waited`) or, without options.wait_for_others, Aborted. Publishes of
+// one product (a CI job's, the coordinator's) thus run one at a time, each
+// reading the farm and the live serial after the one before switched in: at
+// once, two took the same serial and .partial tree, and a slower one could
+// switch in an older status over a newer one.
+absl::StatusOr<std::unique_ptr<FileLock>> LockProductPublish(const PublishOptions& options,
+                                                             bool* waited) {
   const std::string path =
       JoinPath(options.out_dir, absl::StrCat(".publish-", options.product, ".lock"));
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return ErrnoToStatus(errno, "open", path);
   *waited = false;
-  int locked = flock(fd, LOCK_EX | LOCK_NB);
-  if (locked != 0 && errno == EWOULDBLOCK) {
+  while (true) {
+    absl::StatusOr<std::unique_ptr<FileLock>> lock = DefaultFileSystem()->LockFile(path);
+    if (!absl::IsUnavailable(lock.status())) return lock;
     if (!options.wait_for_others) {
-      close(fd);
       return absl::AbortedError(absl::StrCat("another publish of ", options.product, " into ",
                                              options.out_dir, " is running"));
     }
     *waited = true;
-    while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
-    }
+    options.clock->SleepFor(absl::Milliseconds(100));
   }
-  if (locked != 0) {
-    const absl::Status status = ErrnoToStatus(errno, "flock", path);
-    close(fd);
-    return status;
-  }
-  return fd;
 }
 
 // Publish proper: builds the new site beside the live one and switches it in.
@@ -395,8 +386,8 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     return ErrnoToStatus(errno, "mkdir", options.out_dir);
   }
   bool waited = false;
-  PF_ASSIGN_OR_RETURN(const int publish_lock, LockProductPublish(options, &waited));
-  absl::Cleanup unlock = [publish_lock] { close(publish_lock); };  // Runs last.
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> publish_lock,  // Released last.
+                      LockProductPublish(options, &waited));
   // Held before the .partial tree exists: another product's publish prunes
   // the .partial trees of killed publishes only while it holds this alone.
   PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,

@@ -18,6 +18,7 @@
 #include "core/tree/tree_path.h"
 #include "google/protobuf/util/json_util.h"
 #include "publisher/site_plan.h"
+#include "storage/blob_store.h"
 
 namespace patchfarm {
 namespace {
@@ -33,11 +34,11 @@ bool IsHex(const std::string& s, size_t length) {
   return s.size() == length && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-// True for `name` = <prefix><64 hex>.tmp-<anything>: a file AtomicFileWriter
-// was writing as <prefix><64 hex> when its process died.
-bool IsTemporary(const std::string& name, const std::string& prefix) {
-  const size_t hex = prefix.size();
-  return name.size() > hex + 64 + 5 && name.compare(0, hex, prefix) == 0 &&
+// True for full-<64 hex>.tmp-<anything>: a full package AtomicFileWriter was
+// writing when its process died.
+bool IsFullPackageTemporary(const std::string& name) {
+  const size_t hex = sizeof(kFullPrefix) - 1;
+  return name.size() > hex + 64 + 5 && name.compare(0, hex, kFullPrefix) == 0 &&
          IsHex(name.substr(hex, 64), 64) && name.compare(hex + 64, 5, ".tmp-") == 0;
 }
 
@@ -136,29 +137,24 @@ absl::StatusOr<uint64_t> PruneSiteCache(const std::string& out_dir, absl::Time n
     }
     if (unlink(path.c_str()) == 0 && st.st_nlink == 1) removed += static_cast<uint64_t>(st.st_size);
   };
-  // What killed publishes left: full packages and blobs half written, and
-  // downloads never finished (named by no index: "").
   PF_ASSIGN_OR_RETURN(std::vector<std::string> entries, fs->ListDirectory(cache));
   for (const std::string& entry : entries) {
     const std::string path = JoinPath(cache, entry);
     if (entry.rfind(kFullPrefix, 0) == 0 && IsHex(entry.substr(sizeof(kFullPrefix) - 1), 64)) {
       prune(path, entry);
-    } else if (IsTemporary(entry, kFullPrefix)) {
-      prune(path, "");
-    } else if ((IsHex(entry, 2) || entry == "partial") && IsDirectory(path)) {
+    } else if (IsFullPackageTemporary(entry)) {
+      prune(path, "");  // Named by no index.
+    } else if (IsHex(entry, 2) && IsDirectory(path)) {
       PF_ASSIGN_OR_RETURN(std::vector<std::string> blobs, fs->ListDirectory(path));
       for (const std::string& blob : blobs) {
-        if (entry == "partial") {
-          if (IsHex(blob, 64)) prune(JoinPath(path, blob), "");
-        } else if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) {
-          prune(JoinPath(path, blob), blob);
-        } else if (IsTemporary(blob, "") && blob.compare(0, 2, entry) == 0) {
-          prune(JoinPath(path, blob), "");
-        }
+        if (IsHex(blob, 64) && blob.compare(0, 2, entry) == 0) prune(JoinPath(path, blob), blob);
       }
     }
   }
-  return removed;
+  // Downloads into the cache that killed publishes never finished.
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> store, BlobStore::Open(cache));
+  PF_ASSIGN_OR_RETURN(uint64_t partials, store->DropStalePartials(now, grace));
+  return removed + partials;
 }
 
 }  // namespace patchfarm

@@ -53,8 +53,8 @@ class SiteCacheLock {
 // trees), last modified more than `grace` before `now`: release files read
 // to build full packages, packages and full packages that left the sites.
 // Also removes what killed publishes left: their .partial trees, and (as
-// old) the cache files they were writing (full-<64 hex>.tmp-*, <2 hex>/<64
-// hex>.tmp-*) and downloads they never finished (partial/<64 hex>). Call it
+// old) the full packages they were writing (full-<64 hex>.tmp-*) and the
+// downloads they never finished (BlobStore::DropStalePartials). Call it
 // only holding the site's cache lock alone (TryExclusive). Other files are
 // left alone. Returns the bytes freed (files with no other link); a tree or
 // an index it cannot read stops it before it removes anything.
