@@ -272,6 +272,17 @@ TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
               grpc::StatusCode::PERMISSION_DENIED);
   }
   {
+    grpc::ClientContext c;  // Nor record the full package size later publishes gate by.
+    v1::RecordFullPackageRequest record;
+    record.set_release_id("game/linux-x64/stable/1.0");
+    record.set_package_digest(std::string(32, 'x'));
+    record.set_package_size(1);
+    v1::RecordFullPackageResponse recorded;
+    EXPECT_EQ(stub("dev-token-0123456789abcdef")->RecordFullPackage(&c, record, &recorded)
+                  .error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
     grpc::ClientContext c;  // Nothing was registered by the refused calls.
     v1::StatusResponse status;
     ASSERT_TRUE(stub("admin-token-0123456789abcde")->Status(&c, v1::StatusRequest(), &status).ok());
