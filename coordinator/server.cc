@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
+#include "common/grpc_channel.h"
 #include "common/status_macros.h"
 #include "coordinator/metrics_page.h"
 #include "grpcpp/security/server_credentials.h"
@@ -109,6 +110,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   // At most this many calls at once on one client connection.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_client);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  const int keepalive_ms = static_cast<int>(absl::ToInt64Milliseconds(options.keepalive));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(kMinPingInterval)));
   builder.RegisterService(s->blob_service_.get());
   builder.RegisterService(s->coordinator_service_.get());
   builder.RegisterService(s->worker_service_.get());

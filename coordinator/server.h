@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "coordinator/coordinator.h"
@@ -40,6 +41,12 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   int max_streams_per_client = 64;      // Concurrent calls per connection.
   uint64_t upload_bytes_per_second = 0;  // Per client address; 0: unlimited.
+  // Clients are pinged every `keepalive`; one that leaves a ping unanswered
+  // for `keepalive` (a CI job frozen or cut off mid-upload) loses its calls,
+  // and with them what they hold (an upload's slot, which would refuse the
+  // job's retry as Aborted). Clients may ping every kMinPingInterval
+  // (common/grpc_channel.h) while no data flows.
+  absl::Duration keepalive = absl::Seconds(60);
 };
 
 // Whether `listen` ("host:port") binds to loopback only: an IPv4 address in
