@@ -12,6 +12,7 @@
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
 #include "coordinator/metrics_page.h"
+#include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 
@@ -78,6 +79,32 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
+// Refuses a call without a known token while its metadata is processed,
+// before gRPC reads and parses its request: the services check each call's
+// role too, but only after a request of up to 64 MiB has been parsed, which
+// anyone who can complete a TLS handshake could make the coordinator do.
+// gRPC runs it for TLS credentials only; plaintext is loopback only.
+class TokenGate : public grpc::AuthMetadataProcessor {
+ public:
+  explicit TokenGate(const TokenAuth* auth) : auth_(auth) {}
+  bool IsBlocking() const override { return false; }  // A hash and compares.
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext*, OutputMetadata*,
+                       OutputMetadata*) override {
+    auto it = metadata.find("authorization");
+    if (it == metadata.end()) return Known(nullptr);
+    const absl::string_view value(it->second.data(), it->second.size());
+    return Known(&value);
+  }
+
+ private:
+  grpc::Status Known(const absl::string_view* authorization) const {
+    return auth_->CheckHeader(authorization,
+                              {Role::kSubmit, Role::kRequest, Role::kWorker, Role::kAdmin});
+  }
+
+  const TokenAuth* const auth_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
@@ -88,6 +115,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                       Credentials(options));
   if (!options.tokens_file.empty()) {
     PF_ASSIGN_OR_RETURN(s->auth_, TokenAuth::Load(options.tokens_file));
+    if (!options.tls_cert_file.empty()) {
+      credentials->SetAuthMetadataProcessor(std::make_shared<TokenGate>(s->auth_.get()));
+    }
   }
   if (mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir", options.data_dir);

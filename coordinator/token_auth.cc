@@ -137,10 +137,17 @@ grpc::Status TokenAuth::Check(const grpc::ServerContext* context,
                               std::initializer_list<Role> roles) const {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  if (it == metadata.end()) return CheckHeader(nullptr, roles);
+  const absl::string_view value(it->second.data(), it->second.size());
+  return CheckHeader(&value, roles);
+}
+
+grpc::Status TokenAuth::CheckHeader(const absl::string_view* authorization,
+                                    std::initializer_list<Role> roles) const {
+  if (authorization == nullptr) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "a bearer token is required");
   }
-  absl::string_view value(it->second.data(), it->second.size());
+  absl::string_view value = *authorization;
   if (!absl::ConsumePrefix(&value, "Bearer ")) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "authorization must be 'Bearer <token>'");

@@ -1,4 +1,6 @@
-// Bearer tokens with roles, checked on every RPC by the gRPC adapters.
+// Bearer tokens with roles, checked on every RPC by the gRPC adapters. Over
+// TLS the server (server.h) also refuses a call whose token is unknown while
+// it processes the call's metadata, before it reads the request.
 //
 // The tokens file (patchfarm-coordinator --tokens FILE; mode 0600 or 0400, see
 // common/secret_file.h) holds the SHA-256 of each token, never the token, one
@@ -49,6 +51,10 @@ class TokenAuth {
   // without a known token, PERMISSION_DENIED without the role.
   grpc::Status Check(const grpc::ServerContext* context,
                      std::initializer_list<Role> roles) const;
+  // The same for the value of a call's "authorization" header (null if the
+  // call has none).
+  grpc::Status CheckHeader(const absl::string_view* authorization,
+                           std::initializer_list<Role> roles) const;
   // The same for a bare token (the value after "Bearer ").
   grpc::Status CheckToken(absl::string_view token,
                           std::initializer_list<Role> roles) const;
