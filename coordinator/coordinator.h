@@ -250,9 +250,11 @@ class Coordinator {
   // already done. False, and `*job` unchanged, if there is none.
   absl::StatusOr<bool> SplitLocked(v1::StoredJob* job);
   // The queue places of the segments `ranges` (ranges of the new file
-  // `new_digest`): the costliest-looking first, judged by samples of its blob.
+  // `new_digest`): the costliest-looking first, judged by `samples` samples
+  // of its blob a segment.
   absl::StatusOr<std::vector<uint64_t>> SegmentQueuePartsLocked(
-      const Digest& new_digest, const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+      const Digest& new_digest, const std::vector<std::pair<uint64_t, uint64_t>>& ranges,
+      int samples);
   // True if the index or segment job `child` is one of its pair's current
   // split (not of an earlier one, before a failure and a retry).
   bool ListedLocked(const v1::StoredJob& child) const;

@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/fake_clock.h"
 #include "common/file.h"
 #include "coordinator/coordinator.h"
@@ -54,6 +55,7 @@ class SegmentsTest : public ::testing::Test {
     options.max_attempts = 2;
     options.segment_bytes = part_bytes;
     options.index_part_bytes = part_bytes;
+    options.log = [this](const std::string& line) { log_.push_back(line); };
     auto c = Coordinator::Create(&store_, blobs_.get(), &clock_, options);
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
@@ -194,6 +196,7 @@ class SegmentsTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<Coordinator> coordinator_;
   std::string old_, new_;
+  std::vector<std::string> log_;
 };
 
 TEST_F(SegmentsTest, SplitRunJoinAndDropTheSegments) {
@@ -556,6 +559,42 @@ TEST_F(SegmentsTest, AtRestartAFailedSegmentFailsAPairLeftQueued) {
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->state(), v1::JOB_STATE_FAILED);
   EXPECT_NE(status->error().find("disk full"), std::string::npos) << status->error();
+}
+
+// Samples of new files that order a split's segments are read under the
+// coordinator's lock: at most 32 MiB a split, fewer a segment as segments
+// add up, none past 512 segments (then they queue by offset).
+TEST_F(SegmentsTest, ASplitReadsABoundedAmountOfSamples) {
+  const uint64_t segment = 64 << 10;
+  Reopen(segment);
+  auto tree = [&](const std::string& product, const std::string& version, int files) {
+    v1::SubmitRequest r = FileRelease(version, version == "1.0" ? old_ : new_);  // 40 segments.
+    r.mutable_release()->set_product(product);
+    r.set_kind(v1::RELEASE_KIND_TREE);
+    const v1::ManifestEntry pak = r.manifest(0);
+    r.clear_manifest();
+    for (int i = 0; i < files; ++i) {
+      v1::ManifestEntry* e = r.add_manifest();
+      *e = pak;
+      e->set_path(absl::StrCat("pak", 10 + i));
+    }
+    return r;
+  };
+  for (const auto& [product, files] : {std::pair<std::string, int>{"sampled", 12}, {"by-offset", 13}}) {
+    ASSERT_TRUE(coordinator_->Submit(tree(product, "1.0", files)).ok());
+    ASSERT_TRUE(coordinator_->Submit(tree(product, "1.1", files)).ok());
+  }
+  log_.clear();
+  while (!Acquire("w1", 64).empty()) {  // Splits every pair; its segments wait.
+  }
+  auto lines = [&](const std::string& part) {
+    return std::count_if(log_.begin(), log_.end(), [&](const std::string& line) {
+      return line.find(part) != std::string::npos;
+    });
+  };
+  EXPECT_EQ(lines(" file=pak"), 12 + 13);  // 12 x 40 = 480 segments: one sample each.
+  EXPECT_EQ(lines("event=segments_by_offset"), 13);  // 13 x 40 = 520.
+  EXPECT_EQ(lines("520 segments are too many to sample"), 13);
 }
 
 }  // namespace
