@@ -38,10 +38,13 @@
 // and their package blobs leave the blob store (BlobDropper, logged as
 // event=blob_dropped, counted in Metrics), unless any release's manifest,
 // any hotfix or any other job still names the blob. One-off jobs' results
-// are kept.
+// are kept. Blobs that nothing names a week after they were written
+// (uploads whose submit or Complete never came) are dropped too
+// (DropOrphanBlobs, hourly).
 #ifndef PATCHFARM_COORDINATOR_COORDINATOR_H_
 #define PATCHFARM_COORDINATOR_COORDINATOR_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <cstdint>
@@ -84,6 +87,8 @@ inline constexpr int kMaxHeldJobs = 1024;
 // One-off patches queued at once (they run ahead of release jobs): a new one
 // past this is refused, so that requests cannot hold the releases back.
 inline constexpr size_t kMaxQueuedOneOffs = 256;
+// Blobs nothing names are removed once this old (DropOrphanBlobs, hourly).
+inline constexpr absl::Duration kOrphanBlobAge = absl::Hours(24 * 7);
 
 struct CoordinatorOptions {
   absl::Duration lease = absl::Seconds(30);  // A worker silent this long loses its jobs.
@@ -172,6 +177,16 @@ class Coordinator {
   absl::Status Fail(const v1::FailRequest& request);
   // Requeues (or fails, after max_attempts) jobs whose lease ran out.
   void ExpireLeases();
+  // Removes the blobs that nothing names (no release's manifest, hotfix or
+  // full package, no job) and that were last written before `now - age`:
+  // uploads whose submit, hotfix or Complete never came (a CI job that
+  // failed after uploading, a result whose lease ran out meanwhile). Each is
+  // logged as event=blob_dropped (with no job) and counted in Metrics.
+  // Returns how many were removed; nothing is removed if any manifest cannot
+  // be read. The server runs it hourly with kOrphanBlobAge. A Submit,
+  // AddHotfix or Complete that checked its blobs before a removal checks
+  // them again under the lock.
+  absl::StatusOr<uint64_t> DropOrphanBlobs(absl::Time now, absl::Duration age);
 
   v1::ListWorkersResponse ListWorkers();
   absl::StatusOr<v1::WorkerInfo> Drain(const std::string& worker_id);
@@ -189,7 +204,7 @@ class Coordinator {
     uint64_t lease_expiries = 0;
     size_t workers_seen = 0;       // Ever.
     size_t workers_connected = 0;  // Seen within a lease period.
-    uint64_t blobs_dropped = 0;       // Package blobs dropped since start.
+    uint64_t blobs_dropped = 0;       // Since start: packages, orphans (DropOrphanBlobs).
     uint64_t blob_bytes_dropped = 0;
   };
   Metrics GetMetrics();
@@ -315,6 +330,14 @@ class Coordinator {
   void DropExpiredLocked();
   // Plans and drops after a change to `product`'s releases or policy.
   void ApplyRetentionLocked(const std::string& product);
+  // Blobs are checked without the lock, then named under it. If blobs were
+  // removed since the check (`removals_seen` is blob_removals_ then),
+  // FailedPrecondition naming the first of `digests` that is gone.
+  absl::Status CheckStillStoredLocked(uint64_t removals_seen, const std::vector<Digest>& digests) const;
+  // Removes the blobs of `candidates` that `referenced` does not name
+  // (BlobDropper), counting the removal for CheckStillStoredLocked.
+  std::vector<DropCandidate> DropBlobsLocked(const std::vector<DropCandidate>& candidates,
+                                             const std::set<Digest>& referenced);
   // Logs `line` with its control bytes escaped (\xNN): one line whatever the
   // paths and errors it quotes hold.
   void LogLocked(const std::string& line);
@@ -337,6 +360,7 @@ class Coordinator {
   std::map<std::string, WorkerState> workers_;
   JobQueue queue_;
   BlobDropper dropper_;
+  std::atomic<uint64_t> blob_removals_{0};  // Passes that removed blobs; read without the lock.
 };
 
 }  // namespace patchfarm

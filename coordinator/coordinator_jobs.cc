@@ -321,8 +321,12 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
     PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
   }
   // 2. The package must be this job's result (read without the lock).
+  const uint64_t removals_seen = blob_removals_;
   absl::StatusOr<uint64_t> size = CheckResult(job, *old_manifest, *new_manifest, digest);
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status stored = CheckStillStoredLocked(removals_seen, {digest}); size.ok() && !stored.ok()) {
+    size = stored;
+  }
   if (!size.ok()) {
     return refuse(absl::Status(size.status().code(),
                                absl::StrCat("job ", job_id, ": ", size.status().message())));

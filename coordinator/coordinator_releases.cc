@@ -67,8 +67,11 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
     return absl::InvalidArgumentError("a file release has exactly one file entry");
   }
   uint64_t total = 0;
+  const uint64_t removals_seen = blob_removals_;
+  std::vector<Digest> named;
   for (const ManifestEntry& e : manifest) {
     if (e.type != EntryType::kFile) continue;
+    named.push_back(e.digest);
     // The blob store holds only verified content, so the digest is the
     // content; the declared size must be the blob's too.
     absl::StatusOr<std::string> path = blobs_->PathOf(e.digest);
@@ -89,6 +92,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   const std::string id = ReleaseId(key);
 
   std::lock_guard<std::mutex> lock(mu_);
+  PF_RETURN_IF_ERROR(CheckStillStoredLocked(removals_seen, named));
   v1::SubmitResponse response;
   response.set_release_id(id);
   auto existing = releases_.find(id);
@@ -193,9 +197,12 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   v1::ReleaseKey key = request.release();
   if (key.channel().empty()) key.set_channel("stable");
   PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
+  const uint64_t removals_seen = blob_removals_;
+  std::vector<Digest> named;
   for (const ManifestEntry& e : files) {
     PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
     PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
+    named.push_back(e.digest);
   }
   if (request.replacements_size() > kMaxManifestEntries) {
     return absl::InvalidArgumentError("hotfix: too many replacements");
@@ -208,10 +215,12 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
       return absl::InvalidArgumentError(absl::StrCat("hotfix --replace ", ShortPath(e.path), " twice"));
     }
     PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
+    named.push_back(e.digest);
     replacements.push_back(std::move(e));
   }
   const std::string id = ReleaseId(key);
   std::lock_guard<std::mutex> lock(mu_);
+  PF_RETURN_IF_ERROR(CheckStillStoredLocked(removals_seen, named));
   auto it = releases_.find(id);
   if (it == releases_.end()) return absl::NotFoundError(absl::StrCat("no release ", ShortPath(id)));
   if (!replacements.empty()) {  // Each replaces a regular file of the release's tree.

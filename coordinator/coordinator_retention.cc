@@ -265,7 +265,7 @@ void Coordinator::DropExpiredLocked() {
   for (auto& [id, r] : updated) releases_[id] = std::move(r);
   // 5. The blobs, then their drop/ records.
   std::vector<StoreWrite> done;
-  for (const DropCandidate& c : dropper_.Drop(candidates, referenced)) {
+  for (const DropCandidate& c : DropBlobsLocked(candidates, referenced)) {
     done.push_back({kDropPrefix + DigestToHex(c.digest), std::nullopt});
   }
   if (!done.empty()) store_->Write(done, /*sync=*/false).IgnoreError();  // Redone if lost.
@@ -273,6 +273,75 @@ void Coordinator::DropExpiredLocked() {
     LogLocked(absl::StrCat("event=jobs_dropped jobs=", dropping.size()));
     ChangedLocked();
   }
+}
+
+std::vector<DropCandidate> Coordinator::DropBlobsLocked(const std::vector<DropCandidate>& candidates,
+                                                        const std::set<Digest>& referenced) {
+  ++blob_removals_;  // Before the first unlink.
+  return dropper_.Drop(candidates, referenced);
+}
+
+absl::Status Coordinator::CheckStillStoredLocked(uint64_t removals_seen,
+                                                 const std::vector<Digest>& digests) const {
+  if (blob_removals_ == removals_seen) return absl::OkStatus();
+  for (const Digest& d : digests) {
+    if (!blobs_->Has(d)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "blob ", DigestToHex(d), " is not uploaded (it was removed meanwhile: upload it again)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Coordinator::DropOrphanBlobs(absl::Time now, absl::Duration age) {
+  // Listed without the lock (a store may hold many blobs); judged under it.
+  absl::StatusOr<std::vector<BlobStore::StoredBlob>> stored = blobs_->List();
+  if (!stored.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    LogLocked(absl::StrCat("event=blob_drop_failed error=\"", stored.status().message(), "\""));
+    return stored.status();
+  }
+  std::vector<DropCandidate> candidates;
+  std::set<Digest> wanted;
+  for (const BlobStore::StoredBlob& b : *stored) {
+    if (b.modified >= now - age) continue;
+    DropCandidate c;
+    c.digest = b.digest;
+    candidates.push_back(c);
+    wanted.insert(b.digest);
+  }
+  if (candidates.empty()) return 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<Digest> referenced;
+  auto note = [&](const std::string& raw) {
+    Digest d;
+    if (ParseDigest(raw, &d).ok() && wanted.count(d) != 0) referenced.insert(d);
+  };
+  for (const auto& [id, job] : jobs_) note(job.status().package_digest());
+  for (const auto& [id, r] : releases_) {
+    for (const v1::ManifestEntry& e : r.hotfix_files()) note(e.digest());
+    for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
+    note(r.full_package_digest());
+    absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
+        ManifestLocked(r.manifest_digest());
+    if (!manifest.ok()) {
+      LogLocked(absl::StrCat("event=blob_drop_failed release=", id, " error=\"",
+                             manifest.status().message(), "\""));
+      return manifest.status();
+    }
+    for (const v1::ManifestEntry& e : (*manifest)->entries()) note(e.digest());
+  }
+  // A blob removed and uploaded again since it was listed is young again.
+  std::vector<DropCandidate> old;
+  for (const DropCandidate& c : candidates) {
+    if (referenced.count(c.digest) != 0) continue;
+    absl::StatusOr<absl::Time> modified = blobs_->Modified(c.digest);
+    if (modified.ok() && *modified < now - age) old.push_back(c);
+  }
+  if (old.empty()) return 0;
+  const uint64_t dropped = DropBlobsLocked(old, referenced).size();
+  LogLocked(absl::StrCat("event=orphan_blobs_dropped blobs=", dropped));
+  return dropped;
 }
 
 absl::StatusOr<v1::PolicyResponse> Coordinator::SetPolicy(const v1::PolicyRequest& request) {

@@ -3,12 +3,19 @@
 // where missing, and results dropped from the blob store once no policy keeps
 // them, never while anything names their blob. File releases, an in-memory
 // store, fake clocks.
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <cmath>
+#include <functional>
+#include <tuple>
 #include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "absl/time/time.h"
 #include "common/fake_clock.h"
 #include "common/file.h"
 #include "coordinator/coordinator.h"
@@ -384,6 +391,162 @@ TEST_F(CoordinatorRetentionTest, FullPackageSizesAreRecordedPerRelease) {
   request.set_release_id("game/linux-x64/stable/1.0");
   request.set_package_digest("short");
   EXPECT_EQ(coordinator_->RecordFullPackage(request).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Sets the modification time of blob `digest` to `when`.
+void SetModified(BlobStore* blobs, const Digest& digest, absl::Time when) {
+  auto path = blobs->PathOf(digest);
+  ASSERT_TRUE(path.ok());
+  const timespec at = absl::ToTimespec(when);
+  const timespec times[2] = {at, at};
+  ASSERT_EQ(utimensat(AT_FDCWD, path->c_str(), times, 0), 0);
+}
+
+// Uploads nothing came to name are removed once a week old; what a
+// release, a hotfix or a job names stays, however old, and so do young ones.
+TEST_F(CoordinatorRetentionTest, OrphanBlobsAreDroppedOnceAWeekOld) {
+  Submit("1.0");
+  Submit("1.1");
+  CompleteAll();
+  auto hotfix_blob = blobs_->Put("hotfix bytes");
+  ASSERT_TRUE(hotfix_blob.ok());
+  v1::HotfixRequest hotfix;
+  hotfix.mutable_release()->set_product("game");
+  hotfix.mutable_release()->set_platform("linux-x64");
+  hotfix.mutable_release()->set_version("1.1");
+  v1::ManifestEntry* file = hotfix.add_files();
+  file->set_path("fix.cfg");
+  file->set_type(1);
+  file->set_mode(0644);
+  file->set_size(12);
+  file->set_digest(DigestBytes(*hotfix_blob));
+  ASSERT_TRUE(coordinator_->AddHotfix(hotfix).ok());
+  auto orphan = blobs_->Put("uploaded, never submitted");
+  auto young = blobs_->Put("uploaded, submitted soon");
+  ASSERT_TRUE(orphan.ok() && young.ok());
+  auto listed = blobs_->List();
+  ASSERT_TRUE(listed.ok());
+  const absl::Time now = absl::Now();
+  for (const BlobStore::StoredBlob& b : *listed) SetModified(blobs_.get(), b.digest, now - absl::Hours(24 * 30));
+  SetModified(blobs_.get(), *young, now - absl::Hours(24 * 6));
+
+  auto dropped = coordinator_->DropOrphanBlobs(now, kOrphanBlobAge);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, 1u);
+  EXPECT_FALSE(blobs_->Has(*orphan));
+  EXPECT_TRUE(blobs_->Has(*young));
+  EXPECT_TRUE(blobs_->Has(*hotfix_blob));
+  for (const BlobStore::StoredBlob& b : *listed) {
+    if (b.digest != *orphan) EXPECT_TRUE(blobs_->Has(b.digest)) << DigestToHex(b.digest);
+  }
+  EXPECT_EQ(listed->size(), 6u);  // 2 releases, a patch, a hotfix, 2 uploads.
+  EXPECT_NE(events_.find("event=blob_dropped blob=" + DigestToHex(*orphan)), std::string::npos);
+  EXPECT_NE(events_.find("event=orphan_blobs_dropped blobs=1"), std::string::npos);
+  EXPECT_EQ(coordinator_->GetMetrics().blobs_dropped, 1u);
+  EXPECT_EQ(*coordinator_->DropOrphanBlobs(now, kOrphanBlobAge), 0u);
+}
+
+// The real file system; the first Stat of `trigger` runs `hook` before it.
+class StatHookFileSystem : public FileSystem {
+ public:
+  std::string trigger;
+  std::function<void()> hook;
+
+  absl::StatusOr<FileInfo> Stat(const std::string& path) override {
+    if (path == trigger && hook) {
+      std::function<void()> run = std::move(hook);
+      hook = nullptr;
+      run();
+    }
+    return base_->Stat(path);
+  }
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, OpenMode mode,
+                                                             uint32_t permissions) override {
+    return base_->OpenWritable(path, mode, permissions);
+  }
+  absl::StatusOr<std::unique_ptr<WritableFile>> CreateTemporary(const std::string& prefix,
+                                                                uint32_t permissions,
+                                                                std::string* path) override {
+    return base_->CreateTemporary(prefix, permissions, path);
+  }
+  absl::Status CopyFile(const std::string& from, const std::string& to, uint32_t permissions) override {
+    return base_->CopyFile(from, to, permissions);
+  }
+  absl::StatusOr<std::unique_ptr<ByteSource>> OpenReadable(const std::string& path) override {
+    return base_->OpenReadable(path);
+  }
+  absl::StatusOr<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  absl::Status Unlink(const std::string& path) override { return base_->Unlink(path); }
+  absl::Status MakeDirectory(const std::string& path, uint32_t mode) override {
+    return base_->MakeDirectory(path, mode);
+  }
+  absl::Status RemoveDirectory(const std::string& path) override { return base_->RemoveDirectory(path); }
+  absl::Status Symlink(const std::string& target, const std::string& path) override {
+    return base_->Symlink(target, path);
+  }
+  absl::StatusOr<std::string> ReadLink(const std::string& path) override { return base_->ReadLink(path); }
+  absl::Status Chmod(const std::string& path, uint32_t mode) override { return base_->Chmod(path, mode); }
+  absl::Status Touch(const std::string& path) override { return base_->Touch(path); }
+  absl::StatusOr<FileInfo> LStat(const std::string& path) override { return base_->LStat(path); }
+  absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) override {
+    return base_->ListDirectory(dir);
+  }
+  absl::Status SyncDirectory(const std::string& dir) override { return base_->SyncDirectory(dir); }
+  absl::Status SyncFileSystem(const std::string& path) override { return base_->SyncFileSystem(path); }
+  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    return base_->LockFile(path);
+  }
+
+ private:
+  FileSystem* base_ = DefaultFileSystem();
+};
+
+// A submit checks its blobs without the coordinator's lock. An old upload
+// it names (the CI job found it uploaded) may be removed as an orphan right
+// after that check: the submit must then fail, not record a release whose
+// file is gone.
+TEST(CoordinatorOrphanTest, ASubmitRacingTheRemovalOfItsBlobFails) {
+  StatHookFileSystem fs;
+  auto blobs = BlobStore::Open(std::string(std::getenv("TEST_TMPDIR")) + "/race", &fs);
+  ASSERT_TRUE(blobs.ok());
+  MemoryStore store;
+  FakeClock clock;
+  auto coordinator = Coordinator::Create(&store, blobs->get(), &clock, CoordinatorOptions());
+  ASSERT_TRUE(coordinator.ok());
+  const absl::Time now = absl::Now();
+  auto old_upload = (*blobs)->Put("uploaded last month");
+  auto new_upload = (*blobs)->Put("uploaded just now");
+  ASSERT_TRUE(old_upload.ok() && new_upload.ok());
+  SetModified(blobs->get(), *old_upload, now - absl::Hours(24 * 30));
+  v1::SubmitRequest r;
+  r.mutable_release()->set_product("game");
+  r.mutable_release()->set_platform("linux-x64");
+  r.mutable_release()->set_version("1.0");
+  r.set_kind(v1::RELEASE_KIND_TREE);
+  for (const auto& [name, digest, size] :
+       {std::tuple<std::string, Digest, size_t>{"a.pak", *old_upload, 19}, {"b.pak", *new_upload, 17}}) {
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path(name);
+    e->set_type(1);
+    e->set_mode(0644);
+    e->set_size(size);
+    e->set_digest(DigestBytes(digest));
+  }
+  // After a.pak's blob is checked, before the release is recorded.
+  fs.trigger = *(*blobs)->PathOf(*new_upload);
+  fs.hook = [&] { EXPECT_EQ(*(*coordinator)->DropOrphanBlobs(now, kOrphanBlobAge), 1u); };
+  auto submitted = (*coordinator)->Submit(r);
+  EXPECT_FALSE(fs.hook);  // It ran.
+  ASSERT_FALSE(submitted.ok());
+  EXPECT_EQ(submitted.status().code(), absl::StatusCode::kFailedPrecondition) << submitted.status();
+  EXPECT_NE(submitted.status().message().find("upload it again"), std::string::npos);
+  EXPECT_EQ((*coordinator)->Status("game").releases_size(), 0);
+  // Uploaded again, it is submitted.
+  ASSERT_TRUE((*blobs)->Put("uploaded last month").ok());
+  EXPECT_TRUE((*coordinator)->Submit(r).ok());
 }
 
 }  // namespace

@@ -94,10 +94,10 @@ std::string CoordinatorMetricsText(Coordinator* coordinator, const BlobServiceIm
                   "# HELP patchfarm_lease_expiries_total Leases that ran out.\n"
                   "# TYPE patchfarm_lease_expiries_total counter\n"
                   "patchfarm_lease_expiries_total ", m.lease_expiries, "\n",
-                  "# HELP patchfarm_blobs_dropped_total Package blobs dropped once no policy kept them.\n"
+                  "# HELP patchfarm_blobs_dropped_total Blobs dropped: packages no policy keeps, uploads nothing names.\n"
                   "# TYPE patchfarm_blobs_dropped_total counter\n"
                   "patchfarm_blobs_dropped_total ", m.blobs_dropped, "\n",
-                  "# HELP patchfarm_blob_bytes_dropped_total Bytes of the package blobs dropped.\n"
+                  "# HELP patchfarm_blob_bytes_dropped_total Bytes of the blobs dropped.\n"
                   "# TYPE patchfarm_blob_bytes_dropped_total counter\n"
                   "patchfarm_blob_bytes_dropped_total ", m.blob_bytes_dropped, "\n");
   return out;

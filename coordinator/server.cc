@@ -176,6 +176,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       raw->coordinator_->ExpireLeases();
       if (absl::Now() >= next_sweep) {  // Uploads interrupted for good (a killed CI job).
         raw->blobs_->DropStalePartials(absl::Now(), kStalePartialAge).IgnoreError();
+        // Uploads nothing came to name; errors are logged.
+        raw->coordinator_->DropOrphanBlobs(absl::Now(), kOrphanBlobAge).IgnoreError();
         next_sweep = absl::Now() + absl::Hours(1);
       }
       for (int i = 0; i < 10 && !raw->stopping_; ++i) {

@@ -68,6 +68,11 @@ absl::StatusOr<std::string> BlobStore::PathOf(const Digest& digest) const {
   return BlobPath(digest);
 }
 
+absl::StatusOr<absl::Time> BlobStore::Modified(const Digest& digest) const {
+  PF_ASSIGN_OR_RETURN(FileInfo info, fs_->Stat(BlobPath(digest)));
+  return info.modified;
+}
+
 uint64_t BlobStore::ReceivedBytes(const Digest& digest) const {
   absl::StatusOr<FileInfo> info = fs_->Stat(PartialPath(digest));
   return info.ok() ? info->size : 0;
@@ -256,17 +261,9 @@ absl::StatusOr<uint64_t> BlobStore::DropStalePartials(absl::Time now, absl::Dura
   return freed;
 }
 
-absl::Status BlobStore::EvictTo(uint64_t max_bytes, const std::set<Digest>& keep) {
-  struct Entry {
-    std::string path;
-    uint64_t size;
-    absl::Time modified;
-    Digest digest;
-  };
-  std::lock_guard<std::mutex> lock(mu_);  // No pin, upload or commit slips in meanwhile.
+absl::StatusOr<std::vector<BlobStore::StoredBlob>> BlobStore::List() const {
   PF_ASSIGN_OR_RETURN(std::vector<std::string> shards, fs_->ListDirectory(dir_));
-  std::vector<Entry> entries;
-  uint64_t total = 0;
+  std::vector<StoredBlob> blobs;
   for (const std::string& shard : shards) {
     if (shard.size() != 2 || !IsHex(shard)) continue;
     const std::string sub = absl::StrCat(dir_, "/", shard);
@@ -274,25 +271,31 @@ absl::Status BlobStore::EvictTo(uint64_t max_bytes, const std::set<Digest>& keep
     if (!names.ok()) continue;
     for (const std::string& hex : *names) {
       if (hex.size() != 64 || !IsHex(hex) || hex.compare(0, 2, shard) != 0) continue;
-      const std::string path = absl::StrCat(sub, "/", hex);
-      absl::StatusOr<FileInfo> info = fs_->Stat(path);
+      absl::StatusOr<FileInfo> info = fs_->Stat(absl::StrCat(sub, "/", hex));
       if (!info.ok()) continue;
       std::string raw = absl::HexStringToBytes(hex);
-      Digest digest{};
-      std::copy(raw.begin(), raw.end(), digest.begin());
-      entries.push_back({path, info->size, info->modified, digest});
-      total += info->size;
+      StoredBlob blob{{}, info->size, info->modified};
+      std::copy(raw.begin(), raw.end(), blob.digest.begin());
+      blobs.push_back(blob);
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.modified < b.modified; });
-  for (const Entry& e : entries) {
+  return blobs;
+}
+
+absl::Status BlobStore::EvictTo(uint64_t max_bytes, const std::set<Digest>& keep) {
+  std::lock_guard<std::mutex> lock(mu_);  // No pin, upload or commit slips in meanwhile.
+  PF_ASSIGN_OR_RETURN(std::vector<StoredBlob> blobs, List());
+  uint64_t total = 0;
+  for (const StoredBlob& b : blobs) total += b.size;
+  std::sort(blobs.begin(), blobs.end(),
+            [](const StoredBlob& a, const StoredBlob& b) { return a.modified < b.modified; });
+  for (const StoredBlob& b : blobs) {
     if (total <= max_bytes) break;
-    if (keep.count(e.digest) != 0 || pins_.count(e.digest) != 0 ||
-        uploading_.count(e.digest) != 0) {
+    if (keep.count(b.digest) != 0 || pins_.count(b.digest) != 0 ||
+        uploading_.count(b.digest) != 0) {
       continue;
     }
-    if (fs_->Unlink(e.path).ok()) total -= e.size;
+    if (fs_->Unlink(BlobPath(b.digest)).ok()) total -= b.size;
   }
   return absl::OkStatus();
 }

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -130,6 +131,17 @@ class BlobStore {
   // those in `keep`, pinned or being uploaded (so it may stop above the bound).
   // Errors only if the store's directory cannot be listed.
   absl::Status EvictTo(uint64_t max_bytes, const std::set<Digest>& keep);
+  struct StoredBlob {
+    Digest digest;
+    uint64_t size;
+    absl::Time modified;  // Last written or touched.
+  };
+  // When a stored blob was last written or touched. NotFound if absent.
+  absl::StatusOr<absl::Time> Modified(const Digest& digest) const;
+  // Every blob stored when each shard was read (without the store's lock:
+  // blobs may come and go meanwhile). Errors only if the store's directory
+  // cannot be listed.
+  absl::StatusOr<std::vector<StoredBlob>> List() const;
   // Removes the bytes of interrupted uploads (or downloads into this store)
   // not resumed since `now - age`
   // (partial/<hex> last written before then), except those being uploaded.
