@@ -1,7 +1,9 @@
 #include "common/http_fetch.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -10,6 +12,10 @@
 
 namespace patchfarm {
 namespace {
+
+// A document fetched into memory (an index, its signature) comes whole
+// within this, however slowly its server sends it.
+constexpr long kFetchTimeoutSeconds = 120;
 
 struct Sink {
   std::string* memory = nullptr;
@@ -35,7 +41,9 @@ size_t Write(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from) {
+// `timeout_seconds`: for the whole transfer (0: none; a download instead
+// fails once slower than 1 KiB/s for a minute).
+absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from, long timeout_seconds) {
   static const bool initialized = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   if (!initialized) return absl::InternalError("libcurl failed to initialize");
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -46,9 +54,13 @@ absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from) {
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);   // Abort a stalled transfer
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);   // after a minute.
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, timeout_seconds);
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1024L);  // Abort a stalled (or
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);     // dripping) transfer.
+  // An error's body is not the document: nothing of it is written.
+  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https,file");
+  curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   if (resume_from > 0) curl_easy_setopt(curl.get(), CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
   CURLcode code = curl_easy_perform(curl.get());
@@ -58,10 +70,10 @@ absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from) {
   if (code == CURLE_FILE_COULDNT_READ_FILE || http == 404) {
     return absl::NotFoundError(absl::StrCat(url, ": not found"));
   }
+  if (http >= 400) return absl::UnavailableError(absl::StrCat(url, ": HTTP ", http));
   if (code != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(code)));
   }
-  if (http >= 400) return absl::UnavailableError(absl::StrCat(url, ": HTTP ", http));
   return absl::OkStatus();
 }
 
@@ -72,7 +84,7 @@ absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes)
   Sink sink;
   sink.memory = &body;
   sink.limit = max_bytes;
-  absl::Status status = Perform(url, &sink, 0);
+  absl::Status status = Perform(url, &sink, 0, kFetchTimeoutSeconds);
   if (!status.ok()) return status;
   return body;
 }
@@ -80,18 +92,24 @@ absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes)
 absl::StatusOr<DownloadResult> DownloadUrl(const std::string& url, const std::string& path,
                                            uint64_t max_bytes) {
   DownloadResult result;
+  // Created (an empty file is whole at once), never through a symlink.
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  FILE* file = fd < 0 ? nullptr : fdopen(fd, "ab");
+  if (file == nullptr) {
+    if (fd >= 0) close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
   struct stat st;
-  if (stat(path.c_str(), &st) == 0) result.resumed_from = static_cast<uint64_t>(st.st_size);
+  if (fstat(fd, &st) == 0) result.resumed_from = static_cast<uint64_t>(st.st_size);
   if (result.resumed_from >= max_bytes) {
+    std::fclose(file);
     result.size = result.resumed_from;
     return result;
   }
-  FILE* file = std::fopen(path.c_str(), "ab");
-  if (file == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", path));
   Sink sink;
   sink.file = file;
   sink.limit = max_bytes - result.resumed_from;
-  absl::Status status = Perform(url, &sink, result.resumed_from);
+  absl::Status status = Perform(url, &sink, result.resumed_from, 0);
   if (std::fclose(file) != 0 && status.ok()) status = absl::UnavailableError("write failed: " + path);
   if (!status.ok()) return status;
   result.size = result.resumed_from + sink.written;

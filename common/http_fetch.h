@@ -11,8 +11,10 @@
 
 namespace patchfarm {
 
-// The body at `url`, at most `max_bytes` (ResourceExhausted beyond).
-// NotFound for HTTP 404 or a missing file; Unavailable for network errors.
+// The body at `url`, at most `max_bytes` (ResourceExhausted beyond), within
+// two minutes. NotFound for HTTP 404 or a missing file; Unavailable for
+// network errors and other HTTP errors (nothing of an error's body is kept).
+// Redirects go to http and https only, at most 5.
 absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes);
 
 struct DownloadResult {
@@ -20,8 +22,10 @@ struct DownloadResult {
   uint64_t size = 0;          // Bytes in `path` now.
 };
 
-// Appends the body at `url` to `path`, asking for the bytes after those
-// already there. The caller verifies the whole file (size, SHA-256).
+// Appends the body at `url` to `path` (created, never through a symlink),
+// asking for the bytes after those already there. Fails as FetchUrl does,
+// and when slower than 1 KiB/s for a minute; an error writes nothing. The
+// caller verifies the whole file (size, SHA-256).
 absl::StatusOr<DownloadResult> DownloadUrl(const std::string& url, const std::string& path,
                                            uint64_t max_bytes);
 

@@ -15,6 +15,7 @@
 #include "common/directory.h"
 #include "common/ed25519.h"
 #include "common/file.h"
+#include "common/file_system.h"
 #include "common/http_fetch.h"
 #include "common/status_macros.h"
 #include "core/tree/in_place.h"
@@ -32,12 +33,15 @@ namespace {
 
 constexpr uint64_t kMaxIndexBytes = 16 << 20;
 
-// Whether the install holds nothing (or does not exist). A tree that cannot
-// be scanned (a user's symlink out of it, a FIFO) is not empty: its marker
-// still says what it is.
+// Whether the install holds nothing but its state (or does not exist). Its
+// top level is listed, not its files read: every run asks.
 bool InstallIsEmpty(const std::string& dir) {
-  auto manifest = ScanTree(dir);
-  return manifest.ok() ? manifest->empty() : absl::IsNotFound(manifest.status());
+  auto names = DefaultFileSystem()->ListDirectory(dir);
+  if (!names.ok()) return absl::IsNotFound(names.status());
+  for (const std::string& name : *names) {
+    if (name != kStateDirName) return false;
+  }
+  return true;
 }
 
 // Where the install is while a run follows its paths.
@@ -147,7 +151,14 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   PF_ASSIGN_OR_RETURN(DownloadResult got, std::move(attempt));
   if (got.resumed_from > 0) Log(absl::StrCat("resumed ", file.url(), " at byte ", got.resumed_from));
   auto digest = HashFile(part, &size);
-  if (!digest.ok() || size != file.size() || DigestToHex(*digest) != file.sha256()) {
+  auto matches = [&] { return digest.ok() && size == file.size() && DigestToHex(*digest) == file.sha256(); };
+  if (!matches() && got.resumed_from > 0) {  // The bytes kept from before were others.
+    Log(absl::StrCat(file.url(), ": the resumed download does not match the index; downloading from the start"));
+    unlink(part.c_str());
+    PF_RETURN_IF_ERROR(DownloadUrl(base_url_ + file.url(), part, file.size()).status());
+    digest = HashFile(part, &size);
+  }
+  if (!matches()) {
     unlink(part.c_str());
     return absl::DataLossError(absl::StrCat(file.url(), ": downloaded bytes do not match the index"));
   }

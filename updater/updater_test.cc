@@ -303,5 +303,22 @@ TEST_F(UpdaterTest, InstallWithAnOutsideSymlinkIsNotTakenForEmpty) {
   EXPECT_TRUE(S_ISLNK(st.st_mode));
 }
 
+// Bytes kept from an interrupted download that are not the package's (the
+// file was replaced on the mirror, a proxy's error page): the resumed
+// download fails its check, and the package is downloaded once more from
+// its first byte, not given up for the full package.
+TEST_F(UpdaterTest, AResumedDownloadOfOtherBytesStartsOver) {
+  InstallV1();
+  const std::string downloads = Install() + "/.patchfarm/downloads";
+  mkdir(downloads.c_str(), 0755);
+  ASSERT_TRUE(WriteFileAtomically(downloads + "/" + from1_.sha256() + ".part", "<html>").ok());
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(report->way, "cumulative") << log_;
+  EXPECT_NE(log_.find("downloading from the start"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+}
+
 }  // namespace
 }  // namespace patchfarm
