@@ -1,7 +1,8 @@
 // The updater's marker, <install>/.patchfarm/marker (publisher/SITE.md): what
 // the install is, as lines "key=value". The updater writes product, channel,
 // platform, version, manifest (the install's manifest digest, hex), serial
-// (the last accepted index), hotfixes ("name:sha256,...") and self_update; a
+// (the last accepted index), hotfixes ("name:sha256,..."), self_update, and
+// during a switch pending_version, pending_manifest and pending_package; a
 // package manager may write self_update=false. Unknown keys are kept.
 // Used by the updater (updater.cc). Stateless functions; thread-safe.
 #ifndef PATCHFARM_UPDATER_MARKER_H_

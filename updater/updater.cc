@@ -80,6 +80,8 @@ class Updater {
   absl::StatusOr<UpdateReport> Run();
 
  private:
+  // One run at a time per install: held from before Recover to the end.
+  std::unique_ptr<FileLock> run_lock_;
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
   // Downloads `step`'s package, checks its size and SHA-256, and that it
@@ -96,8 +98,21 @@ class Updater {
   // (hex) that the index signs; a user's own files are not looked at.
   absl::Status CheckInstall(const Package& last, const std::string& target);
   // Records in the marker that the install is `version` with the tree
-  // `manifest` (both "" for unknown content), from this run's index.
+  // `manifest` (both "" for unknown content), from this run's index, and
+  // that no switch is pending.
   absl::Status Record(const std::string& version, const std::string& manifest);
+  // Before `step`'s switch: the marker names the step (pending_version,
+  // pending_manifest, pending_package), so that a run after a crash between
+  // the switch's commit and Record knows where the install is.
+  absl::Status MarkPending(const PathEdge& step);
+  void ClearPending();  // In memory: the caller saves the marker.
+  // At the start of a run that may change the install: finishes or undoes
+  // an interrupted switch (RecoverInstall) and, if the marker names a
+  // pending step, records the version the install is now.
+  absl::Status Recover();
+  // Whether the install is the tree `manifest` that the downloaded package
+  // `package_sha256` leads to (false if that package is gone).
+  bool PendingApplied(const std::string& manifest, const std::string& package_sha256);
   // Writes `marker` to the install's marker file, atomically and durably.
   absl::Status SaveMarker(const Marker& marker);
   absl::Status SyncHotfixes(const v1::SitePlatform& p, const std::string& version, Marker* marker);
@@ -192,10 +207,15 @@ absl::StatusOr<std::optional<StepFailure>> Updater::Follow(const UpdatePath& pat
   apply.chain.apply_threads = 2;  // FileSources read from two threads.
   for (size_t i = 0; i < path.steps.size(); ++i) {
     const PathEdge& step = path.steps[i];
+    PF_RETURN_IF_ERROR(MarkPending(step));
     absl::Status applied =
         ApplyInPlace(options_.install_dir,
                      {{step.file.url(), checked[i].source.get(), &checked[i].package}}, apply);
-    if (!applied.ok()) return StepFailure{step.id, step.file.url(), applied};
+    if (!applied.ok()) {  // The install is as it was.
+      ClearPending();
+      PF_RETURN_IF_ERROR(SaveMarker(marker_));
+      return StepFailure{step.id, step.file.url(), applied};
+    }
     // The switch committed: the marker says so before anything else runs.
     PF_RETURN_IF_ERROR(Record(step.to_version, step.to_manifest));
     Log(absl::StrCat("applied ", step.file.url(), ": ", at->label, " -> ", step.to_version,
@@ -224,6 +244,51 @@ absl::Status Updater::Record(const std::string& version, const std::string& mani
   marker_.fields["manifest"] = manifest;
   marker_.fields["serial"] = std::to_string(index_.serial());
   if (marker_.Get("self_update").empty()) marker_.fields["self_update"] = "true";
+  ClearPending();
+  return SaveMarker(marker_);
+}
+
+void Updater::ClearPending() {
+  for (const char* field : {"pending_version", "pending_manifest", "pending_package"}) {
+    marker_.fields.erase(field);
+  }
+}
+
+absl::Status Updater::MarkPending(const PathEdge& step) {
+  marker_.fields["pending_version"] = step.to_version;
+  marker_.fields["pending_manifest"] = step.to_manifest;
+  marker_.fields["pending_package"] = step.file.sha256();
+  return SaveMarker(marker_);
+}
+
+bool Updater::PendingApplied(const std::string& manifest, const std::string& package_sha256) {
+  if (!IsHexDigest(package_sha256)) return false;
+  auto source = FileSource::Open(JoinPath(JoinPath(state_, "downloads"), package_sha256));
+  if (!source.ok()) return false;
+  auto package = ReadPackage(**source);
+  return package.ok() && DigestToHex(package->table.new_manifest_digest) == manifest &&
+         CheckInstall(*package, manifest).ok();
+}
+
+absl::Status Updater::Recover() {
+  PF_ASSIGN_OR_RETURN(Recovery recovery, RecoverInstall(options_.install_dir));
+  if (recovery != Recovery::kNone) {
+    Log(absl::StrCat("an interrupted apply was found: ", RecoveryName(recovery)));
+  }
+  const std::string version = marker_.Get("pending_version");
+  const std::string manifest = marker_.Get("pending_manifest");
+  if (manifest.empty()) return absl::OkStatus();
+  // Committed and finished now, or maybe finished before the crash (the
+  // journal is gone once an apply has cleaned up): the install says.
+  const bool switched = recovery == Recovery::kCompleted ||
+                        (recovery != Recovery::kRolledBack &&
+                         PendingApplied(manifest, marker_.Get("pending_package")));
+  if (switched) {
+    Log(absl::StrCat("the last run's switch to ", version, " had committed"));
+    marker_.fields["version"] = version;
+    marker_.fields["manifest"] = manifest;
+  }
+  ClearPending();
   return SaveMarker(marker_);
 }
 
@@ -344,6 +409,18 @@ absl::StatusOr<UpdateReport> Updater::Run() {
       }
     }
   }
+  if (!options_.check_only) {
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
+    absl::StatusOr<std::unique_ptr<FileLock>> lock =
+        DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
+    if (!lock.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another update of ", QuotePath(options_.install_dir), " is running (", lock.status().message(), ")"));
+    }
+    run_lock_ = *std::move(lock);
+    PF_RETURN_IF_ERROR(Recover());
+  }
   report.newest = p->newest();
   report.motd = index.motd();
   const bool empty = InstallIsEmpty(options_.install_dir);
@@ -376,8 +453,6 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log("path " + report.path);
   }
   if (options_.check_only) return report;
-  PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
-  PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
   ReplacedFiles replaced(
       options_.install_dir, state_, [this](const std::string& line) { Log(line); },
       [this](const Marker& m) { return SaveMarker(m); });

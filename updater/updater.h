@@ -6,7 +6,10 @@
 //      channel than the marker's, and one naming a hotfix badly.
 //   2. Read the installed version from the marker (updater/marker.h); an
 //      empty or unmarked install starts from a full package. A marker with
-//      self_update=false (package-manager installs) stops here.
+//      self_update=false (package-manager installs) stops here. Unless only
+//      checking: take .patchfarm/update.lock (FailedPrecondition if another
+//      run holds it), finish or undo an interrupted switch, and resolve a
+//      step the marker names as pending (step 4).
 //   3. Find the path of fewest bytes to the newest tree over every package
 //      the index publishes for the platform (updater/update_path.h): chain
 //      links, cumulative packages from any version, full packages from
@@ -19,7 +22,8 @@
 //      Range) into .patchfarm/downloads and verify its size, SHA-256 and the
 //      tree it declares before applying any; then apply them one at a time
 //      in place (core/tree/in_place.h), each its own atomic switch: the
-//      marker names the step's version as soon as its switch commits, and
+//      marker names the step as pending before the switch and its version
+//      as soon as the switch commits, and
 //      the install is checked against the step's signed tree. A package that
 //      fails is dropped and the next cheapest path is taken from where the
 //      install then is (a version reached stays reached; an install failing

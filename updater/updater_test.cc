@@ -4,6 +4,8 @@
 // replaced-file hotfixes, self_update=false and the marker after an update.
 #include <sys/stat.h>
 
+#include "core/tree/in_place.h"
+#include "core/tree/package.h"
 #include "gtest/gtest.h"
 #include "updater/updater_testing.h"
 
@@ -317,6 +319,79 @@ TEST_F(UpdaterTest, AResumedDownloadOfOtherBytesStartsOver) {
   ASSERT_TRUE(report.ok()) << report.status() << log_;
   EXPECT_EQ(report->way, "cumulative") << log_;
   EXPECT_NE(log_.find("downloading from the start"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+}
+
+// What a crash leaves between a switch and the marker's record of it: the
+// marker names the step as pending, and the package is in downloads/.
+// `applied`: whether the switch had happened (and committed) before.
+void CrashMidStep(const std::string& install, const std::string& site,
+                  const v1::SiteFile& package_file, const std::string& to_manifest, bool applied) {
+  const std::string downloads = install + "/.patchfarm/downloads";
+  mkdir(downloads.c_str(), 0755);
+  const std::string kept = downloads + "/" + package_file.sha256();
+  ASSERT_TRUE(CopyFileAtomically(site + "/" + package_file.url(), kept, 0644).ok());
+  if (applied) {
+    auto source = FileSource::Open(kept);
+    ASSERT_TRUE(source.ok());
+    auto package = ReadPackage(**source);
+    ASSERT_TRUE(package.ok());
+    ASSERT_TRUE(ApplyInPlace(install, {{package_file.url(), source->get(), &*package}}).ok());
+  }
+  auto marker = ReadMarker(install + "/.patchfarm/marker");
+  ASSERT_TRUE(marker.ok());
+  marker->fields["pending_version"] = "2.0";
+  marker->fields["pending_manifest"] = to_manifest;
+  marker->fields["pending_package"] = package_file.sha256();
+  auto encoded = EncodeMarker(*marker);
+  ASSERT_TRUE(encoded.ok());
+  ASSERT_TRUE(WriteFileAtomically(install + "/.patchfarm/marker", *encoded).ok());
+}
+
+// A switch committed, then the run died before the marker said so: the next
+// run finds the install at 2.0 (up to date), instead of trying the packages
+// from 1.0 and falling back to the full package.
+TEST_F(UpdaterTest, ASwitchCommittedBeforeACrashIsRecordedByTheNextRun) {
+  InstallV1();
+  CrashMidStep(Install(), Dir("site"), from1_, Hex("v2"), /*applied=*/true);
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(report->installed, "2.0") << log_;
+  EXPECT_FALSE(report->updated);
+  EXPECT_NE(log_.find("switch to 2.0 had committed"), std::string::npos) << log_;
+  Marker marker = ReadInstallMarker();
+  EXPECT_EQ(marker.Get("version"), "2.0");
+  EXPECT_EQ(marker.Get("manifest"), Hex("v2"));
+  EXPECT_EQ(marker.Get("pending_manifest"), "");
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+}
+
+// The run died before the switch: the install is still 1.0 and is updated.
+TEST_F(UpdaterTest, ASwitchThatNeverHappenedIsForgotten) {
+  InstallV1();
+  CrashMidStep(Install(), Dir("site"), from1_, Hex("v2"), /*applied=*/false);
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(report->installed, "1.0");
+  EXPECT_EQ(report->way, "cumulative");
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  EXPECT_EQ(ReadInstallMarker().Get("pending_manifest"), "");
+}
+
+TEST_F(UpdaterTest, OneRunAtATime) {
+  InstallV1();
+  auto held = DefaultFileSystem()->LockFile(Install() + "/.patchfarm/update.lock");
+  ASSERT_TRUE(held.ok());
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(report.status().message().find("another update"), std::string::npos) << report.status();
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+  held->reset();
+  EXPECT_TRUE(Update().ok()) << log_;
   EXPECT_EQ(InstallTree("v2"), Hex("v2"));
 }
 
