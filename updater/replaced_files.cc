@@ -97,6 +97,9 @@ absl::StatusOr<std::string> ReplacedFiles::InstalledFile(const std::string& path
     at = JoinPath(at, parts[i]);
     struct stat st;
     const bool last = i + 1 == parts.size();
+    if (lstat(at.c_str(), &st) != 0 && errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat(QuotePath(at), " is missing"));
+    }
     if (lstat(at.c_str(), &st) != 0 || (last ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))) {
       return absl::FailedPreconditionError(absl::StrCat(
           QuotePath(at), last ? " is not a regular file" : " is not a real directory (a symlink?)",
@@ -114,24 +117,41 @@ absl::Status ReplacedFiles::RestoreAll(Marker* marker) {
   std::vector<Entry> list = ReadList(*marker);
   while (!list.empty()) {
     const Entry& e = list.back();
-    PF_ASSIGN_OR_RETURN(std::string target, InstalledFile(e.path));
+    // A symlink on the way is refused; a file (or directory) the user
+    // removed is put back.
+    absl::StatusOr<std::string> installed = InstalledFile(e.path);
+    if (!installed.ok() && !absl::IsNotFound(installed.status())) return installed.status();
+    const std::string target = JoinPath(install_dir_, e.path);
     const std::string kept = KeptOriginal(e.path);
     absl::StatusOr<std::string> kept_sha = Sha256Hex(kept);
-    if (kept_sha.ok() && *kept_sha == e.original_sha256) {
+    absl::StatusOr<std::string> have = installed.ok() ? Sha256Hex(target) : installed.status();
+    if (have.ok() && *have == e.original_sha256) {  // Restored before a crash.
+      log_(absl::StrCat("hotfix restored ", QuotePath(e.path), " (sha256 ", e.original_sha256, ")"));
+    } else if (kept_sha.ok() && *kept_sha == e.original_sha256 &&
+               (installed.ok() || EnsureParents(e.path).ok())) {
       PF_RETURN_IF_ERROR(CopyFileAtomically(kept, target, ModeOf(kept, 0644)));
+      log_(absl::StrCat("hotfix restored ", QuotePath(e.path), " (sha256 ", e.original_sha256, ")"));
     } else {
-      absl::StatusOr<std::string> have = Sha256Hex(target);
-      if (!have.ok() || *have != e.original_sha256) {  // Restored before a crash, or lost.
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the original of replaced ", QuotePath(e.path), " is missing or damaged in ",
-            QuotePath(kept), ": cannot restore it"));
-      }
+      // Nothing to restore it from: the list forgets it, and the update's
+      // own checks of the file decide (a package that needs the original
+      // fails, and the full package rewrites it).
+      log_(absl::StrCat("hotfix cannot restore ", QuotePath(e.path), ": its kept original ",
+                        QuotePath(kept), " is missing or damaged"));
     }
-    log_(absl::StrCat("hotfix restored ", QuotePath(e.path), " (sha256 ", e.original_sha256, ")"));
     list.pop_back();
     WriteList(list, marker);
     PF_RETURN_IF_ERROR(save_(*marker));
     unlink(kept.c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplacedFiles::EnsureParents(const std::string& path) const {
+  std::string at = install_dir_;
+  std::vector<std::string> parts = absl::StrSplit(path, '/');
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    at = JoinPath(at, parts[i]);
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(at));
   }
   return absl::OkStatus();
 }

@@ -40,10 +40,11 @@ class ReplacedFiles {
   // DataLoss unless `r` names a valid tree path and hex digests.
   static absl::Status Validate(const v1::SiteHotfixReplacement& r);
 
-  // Puts back every original the marker lists, then clears the list: before
-  // an update, so that its packages find the files they expect.
-  // FailedPrecondition if a kept original is missing or damaged and the
-  // install's file is not the original either (the list is kept).
+  // Puts back every original the marker lists (also where the install's
+  // file was removed), then clears the list: before an update, so that its
+  // packages find the files they expect. An original that is neither kept
+  // intact nor in place is logged and forgotten: the update's checks of the
+  // file decide. FailedPrecondition if a path runs through a symlink.
   absl::Status RestoreAll(Marker* marker);
 
   // Makes the install's replaced files those that `p` publishes for
@@ -57,7 +58,10 @@ class ReplacedFiles {
  private:
   // <install>/<path>, after checking that every directory on the way is a
   // real directory and the file a regular file.
+  // NotFound if a part of the path is missing.
   absl::StatusOr<std::string> InstalledFile(const std::string& path) const;
+  // Creates the missing directories above <install>/<path> (real ones).
+  absl::Status EnsureParents(const std::string& path) const;
   std::string KeptOriginal(const std::string& path) const;
 
   std::string install_dir_, state_dir_;

@@ -82,13 +82,14 @@ class Updater {
  private:
   // One run at a time per install: held from before Recover to the end.
   std::unique_ptr<FileLock> run_lock_;
+  ReplacedFiles* replaced_ = nullptr;  // Set by Run before Follow.
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
   // Downloads `step`'s package, checks its size and SHA-256, and that it
   // declares the tree the index signs for it.
   absl::StatusOr<CheckedPackage> Check(const PathEdge& step);
-  // Follows `path` from `*at`: checks every package first (Check), then
-  // applies them one at a time, writing the marker as each switch commits
+  // Follows `path` from `*at`: checks every package first (Check), restores
+  // replaced files (replaced_), then applies them one at a time, writing the marker as each switch commits
   // and checking the install against the step's signed tree. nullopt once
   // the install is the newest tree; the failed package otherwise, with *at
   // where the install then is. An error only when the marker cannot be
@@ -203,6 +204,9 @@ absl::StatusOr<std::optional<StepFailure>> Updater::Follow(const UpdatePath& pat
     if (!package.ok()) return StepFailure{step.id, step.file.url(), package.status()};
     checked.push_back(*std::move(package));
   }
+  // The packages expect the release's files: replaced ones go back first
+  // (not before: a run that cannot download leaves the hotfix in place).
+  PF_RETURN_IF_ERROR(replaced_->RestoreAll(&marker_));
   InPlaceOptions apply;
   apply.chain.apply_threads = 2;  // FileSources read from two threads.
   for (size_t i = 0; i < path.steps.size(); ++i) {
@@ -329,7 +333,6 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
     return absl::FailedPreconditionError(
         absl::StrCat(QuotePath(dir), " is not a real directory (a symlink?): hotfixes not installed"));
   }
-  std::vector<std::string> kept;
   for (absl::string_view item : absl::StrSplit(marker->Get("hotfixes"), ',', absl::SkipEmpty())) {
     std::string name(item.substr(0, item.find(':')));
     std::string sha(item.substr(item.find(':') + 1));
@@ -340,6 +343,10 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
       Log(absl::StrCat("hotfix removed ", name, " (not for ", version, ")"));
     }
   }
+  std::vector<std::string> kept;
+  for (const auto& [name, f] : wanted) kept.push_back(absl::StrCat(name, ":", f->file().sha256()));
+  marker->fields["hotfixes"] = absl::StrJoin(kept, ",");
+  bool listed = false;  // In the marker on disk before any is installed.
   for (const auto& [name, f] : wanted) {
     const std::string target = JoinPath(dir, name);
     uint64_t size = 0;
@@ -347,12 +354,12 @@ absl::Status Updater::SyncHotfixes(const v1::SitePlatform& p, const std::string&
     if (!have.ok() || DigestToHex(*have) != f->file().sha256()) {
       PF_ASSIGN_OR_RETURN(std::string path, Download(f->file()));
       PF_RETURN_IF_ERROR(EnsureRealDirectory(dir));
+      if (!listed) PF_RETURN_IF_ERROR(SaveMarker(*marker));
+      listed = true;
       PF_RETURN_IF_ERROR(CopyFileAtomically(path, target, static_cast<int>(f->mode() & 0777)));
       Log(absl::StrCat("hotfix installed ", name, " for ", version, " (sha256 ", f->file().sha256(), ")"));
     }
-    kept.push_back(absl::StrCat(name, ":", f->file().sha256()));
   }
-  marker->fields["hotfixes"] = absl::StrJoin(kept, ",");
   return absl::OkStatus();
 }
 
@@ -460,8 +467,7 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log("up to date");
     PF_RETURN_IF_ERROR(Record(report.newest, marker.Get("manifest")));
   } else {
-    // The packages expect the release's files: replaced ones go back first.
-    PF_RETURN_IF_ERROR(replaced.RestoreAll(&marker));
+    replaced_ = &replaced;
     absl::Status last = absl::OkStatus();
     for (bool first = true;; first = false) {
       if (!first) {

@@ -35,8 +35,8 @@
 //   5. Install the hotfix files published for exactly the installed version
 //      into <install>/hotfix/ and remove those left from another version;
 //      replace the files its hotfix replaces, keeping the originals
-//      (replaced_files.h; they are restored before step 4 of the next
-//      update); write the marker last.
+//      (replaced_files.h; the next update restores them once its packages
+//      are checked, before the first is applied); write the marker last.
 // Every step is logged on lines starting "patchfarm-update: ".
 #ifndef PATCHFARM_UPDATER_UPDATER_H_
 #define PATCHFARM_UPDATER_UPDATER_H_

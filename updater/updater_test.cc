@@ -395,5 +395,42 @@ TEST_F(UpdaterTest, OneRunAtATime) {
   EXPECT_EQ(InstallTree("v2"), Hex("v2"));
 }
 
+TEST_F(UpdaterTest, AReplacedFileTheUserRemovedIsRestoredAndTheUpdateApplies) {
+  InstallV1WithReadmeReplaced();
+  ASSERT_EQ(unlink((Install() + "/readme.txt").c_str()), 0);
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(report->way, "cumulative") << log_;
+  EXPECT_NE(log_.find("hotfix restored 'readme.txt'"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+}
+
+TEST_F(UpdaterTest, ALostOriginalOfAReplacedFileDoesNotBlockUpdates) {
+  InstallV1WithReadmeReplaced();
+  for (const std::string& name : List(Install() + "/.patchfarm/replaced")) {
+    ASSERT_EQ(unlink((Install() + "/.patchfarm/replaced/" + name).c_str()), 0);
+  }
+  Sign(Index("2.0", 200));
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_NE(log_.find("hotfix cannot restore 'readme.txt'"), std::string::npos) << log_;
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+  EXPECT_EQ(ReadInstallMarker().Get("replaced"), "");
+}
+
+// No package can be downloaded (offline): the replaced file stays replaced.
+TEST_F(UpdaterTest, AnUpdateThatCannotDownloadLeavesReplacedFilesReplaced) {
+  InstallV1WithReadmeReplaced();
+  const std::string replaced = ReadInstallMarker().Get("replaced");
+  for (const v1::SiteFile& f : {from1_, full2_}) {
+    ASSERT_EQ(unlink((Dir("site") + "/" + f.url()).c_str()), 0);
+  }
+  Sign(Index("2.0", 200));
+  EXPECT_FALSE(Update().ok());
+  EXPECT_EQ(*ReadFileToString(Install() + "/readme.txt"), "welcome to 1.0, hotfixed");
+  EXPECT_EQ(ReadInstallMarker().Get("replaced"), replaced);
+}
+
 }  // namespace
 }  // namespace patchfarm

@@ -265,6 +265,18 @@ class UpdaterTest : public testing::Test {
     ASSERT_EQ(InstallTree("v1"), Hex("v1"));
   }
 
+  // The install at 1.0 with readme.txt replaced by a hotfix of 1.0 (index
+  // serial 150).
+  void InstallV1WithReadmeReplaced() {
+    InstallV1();
+    v1::UpdateIndex index = Index("1.0", 150);
+    AddReplacement(&index, "1.0", "readme.txt", "welcome to 1.0", "welcome to 1.0, hotfixed");
+    Sign(index);
+    auto report = Update();
+    ASSERT_TRUE(report.ok()) << report.status() << log_;
+    ASSERT_NE(ReadInstallMarker().Get("replaced"), "");
+  }
+
   // The install's entries at the paths of tree `tree`, as a hex manifest
   // digest (its other entries, such as hotfix/, are not looked at).
   std::string InstallTree(const std::string& tree) {
