@@ -1,5 +1,7 @@
 #include "coordinator/auto_publisher.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace patchfarm {
@@ -75,33 +77,50 @@ void AutoPublisher::Run() {
     }
     for (const auto& [product, s] : products) {
       if (stop_) return;
-      if (!s.second || published_[product] == s.first) continue;
-      PublishOptions options = options_;
-      options.product = product;
-      absl::StatusOr<PublishReport> report = Publish(options);
-      if (absl::IsAborted(report.status())) {
-        if (busy_.insert(product).second) {
-          Log(absl::StrCat("publishing ", product, " later: ", report.status().message()));
-        }
-        continue;  // Another publish runs: tried again at the next pass.
-      }
-      busy_.erase(product);
-      published_[product] = s.first;  // Not retried until something changes.
-      if (report.ok()) {
-        Log(absl::StrCat("published ", report->site, " (serial ", report->serial, ", ",
-                         report->files, " files)"));
-        for (const GatedPackage& g : report->gated) {
-          Log(absl::StrCat("not published ", g.channel, "/", g.name, ": ", g.bytes,
-                           " bytes, the full package of ", g.to_version, " is ", g.full_bytes,
-                           " bytes"));
-        }
-        for (const std::string& note : report->notes) {
-          Log(absl::StrCat("publishing ", product, ": ", note));
-        }
-      } else if (!absl::IsFailedPrecondition(report.status())) {
-        Log(absl::StrCat("publishing ", product, " failed: ", report.status().message()));
-      }
+      if (s.second) PublishIfDue(product, s.first);
     }
+  }
+}
+
+void AutoPublisher::PublishIfDue(const std::string& product, const std::string& state) {
+  const absl::Time now = options_.clock->Now();
+  Published& last = published_[product];
+  const bool changed = last.state != state;
+  const bool expiring = now - last.at >= absl::Hours(24) * options_.valid_days / 2;
+  if (!changed && !expiring) return;
+  Retry& retry = retries_[product];
+  if (now < retry.next) return;
+  PublishOptions options = options_;
+  options.product = product;
+  absl::StatusOr<PublishReport> report = Publish(options);
+  if (absl::IsAborted(report.status())) {
+    if (busy_.insert(product).second) {
+      Log(absl::StrCat("publishing ", product, " later: ", report.status().message()));
+    }
+    return;  // Another publish runs: tried again at the next pass.
+  }
+  busy_.erase(product);
+  if (!report.ok()) {  // Tried again after a wait that doubles, up to an hour.
+    retry.wait = std::min(std::max(retry.wait * 2, kFirstRetry), kLastRetry);
+    retry.next = now + retry.wait;
+    const std::string message(report.status().message());
+    if (message != retry.logged) {
+      Log(absl::StrCat("publishing ", product, " failed (tried again within ",
+                       absl::FormatDuration(retry.wait), " and while it fails): ", message));
+      retry.logged = message;
+    }
+    return;
+  }
+  retries_.erase(product);
+  last = {state, now};
+  Log(absl::StrCat("published ", report->site, " (serial ", report->serial, ", ", report->files,
+                   " files", changed ? "" : "; signed again before the index expires", ")"));
+  for (const GatedPackage& g : report->gated) {
+    Log(absl::StrCat("not published ", g.channel, "/", g.name, ": ", g.bytes,
+                     " bytes, the full package of ", g.to_version, " is ", g.full_bytes, " bytes"));
+  }
+  for (const std::string& note : report->notes) {
+    Log(absl::StrCat("publishing ", product, ": ", note));
   }
 }
 

@@ -11,13 +11,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
-#include <chrono>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "common/fake_clock.h"
 #include "coordinator/auto_publisher.h"
 #include "publisher/site_cache.h"
 #include "publisher/site_plan.h"
@@ -211,6 +213,26 @@ TEST_F(PublisherTest, APublishWaitsForAnotherOfTheProduct) {
             second->notes.end());
 }
 
+// The lines an AutoPublisher logs, from its thread.
+class LogLines {
+ public:
+  std::function<void(const std::string&)> Sink() {
+    return [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.push_back(line);
+    };
+  }
+  bool Has(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::any_of(lines_.begin(), lines_.end(),
+                       [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
 // The coordinator's publisher does not wait for another publish of a
 // product (a CLI's), which would hold up its other products: it says so,
 // and publishes the product at a pass after that publish ended.
@@ -221,21 +243,13 @@ TEST_F(PublisherTest, TheCoordinatorsPublisherComesBackToABusyProduct) {
       open((Site() + "/.publish-game.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(held, 0);
   ASSERT_EQ(flock(held, LOCK_EX), 0);
-  std::mutex mu;
-  std::vector<std::string> lines;
-  auto logged = [&](const std::string& what) {
-    std::lock_guard<std::mutex> lock(mu);
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.find(what) != std::string::npos; });
-  };
+  LogLines lines;
+  auto logged = [&](const std::string& what) { return lines.Has(what); };
   PublishOptions options;
   options.private_key_pem = keys_.private_pem;
   options.out_dir = Site();
   AutoPublisher publisher(server_->coordinator(), server_->blobs(), options,
-                          [&](const std::string& line) {
-                            std::lock_guard<std::mutex> lock(mu);
-                            lines.push_back(line);
-                          });
+                          lines.Sink());
   for (int i = 0; i < 200 && !logged("publishing game later"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -247,6 +261,43 @@ TEST_F(PublisherTest, TheCoordinatorsPublisherComesBackToABusyProduct) {
   }
   EXPECT_NE(LiveTarget(), "") << "not published once the other publish ended";
   EXPECT_EQ(LiveIndex().platforms(0).newest(), "1.0");
+}
+
+// The coordinator's publisher tries a failed publish again (after a minute,
+// then longer), and signs a product's index again once half its validity
+// has passed: a game may go a month without a release, and updaters refuse
+// an expired index.
+TEST_F(PublisherTest, TheCoordinatorsPublisherRetriesAndSignsAgainBeforeExpiry) {
+  SubmitAndComplete("1.0");
+  ASSERT_TRUE(WriteFileAtomically(Site(), "not a directory").ok());  // Publishes fail.
+  FakeClock clock;
+  LogLines lines;
+  auto logged = [&](const std::string& what) { return lines.Has(what); };
+  auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 200 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return done();
+  };
+  PublishOptions options;
+  options.private_key_pem = keys_.private_pem;
+  options.out_dir = Site();
+  options.clock = &clock;
+  AutoPublisher publisher(server_->coordinator(), server_->blobs(), options,
+                          lines.Sink());
+  ASSERT_TRUE(wait_for([&] { return logged("publishing game failed"); }));
+  ASSERT_EQ(unlink(Site().c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // Passes within the wait.
+  EXPECT_EQ(LiveTarget(), "");
+  clock.Advance(absl::Minutes(1));
+  ASSERT_TRUE(wait_for([&] { return !LiveTarget().empty(); })) << "not tried again";
+  const uint64_t first = LiveIndex().serial();
+
+  clock.Advance(absl::Hours(24 * 14));  // The index is valid for 30 days.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(LiveIndex().serial(), first);
+  clock.Advance(absl::Hours(25));
+  ASSERT_TRUE(wait_for([&] { return LiveIndex().serial() > first; })) << "not signed again";
+  EXPECT_TRUE(logged("signed again before the index expires"));
+  EXPECT_GT(LiveIndex().expires(), absl::ToUnixSeconds(clock.Now() + absl::Hours(24 * 29)));
 }
 
 TEST_F(PublisherTest, TheTreeLiveBeforeIsKeptNotTheHighestSerial) {
