@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -170,6 +171,24 @@ absl::Status WaitForRelease(v1::CoordinatorService::Stub* stub, const std::strin
   return absl::OkStatus();
 }
 
+// Uploads what the coordinator lacks of `files`, then makes `call`. A blob
+// the coordinator had when asked may be removed before the call (an upload
+// nothing named for a week: Coordinator::DropOrphanBlobs); the call then
+// fails "not uploaded", and both are made once more.
+absl::Status UploadThen(v1::BlobService::Stub* blobs, const std::map<Digest, std::string>& files,
+                        UploadStats* stats, const std::string& what,
+                        const std::function<grpc::Status()>& call) {
+  for (int attempt = 0;; ++attempt) {
+    PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs, files, stats)));
+    grpc::Status status = call();
+    if (attempt == 0 && status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        status.error_message().find("not uploaded") != std::string::npos) {
+      continue;
+    }
+    return WithWhere(what, FromGrpcStatus(status));
+  }
+}
+
 absl::Status Submit(const Flags& f) {
   v1::SubmitRequest request;
   v1::ReleaseKey* key = request.mutable_release();
@@ -179,16 +198,16 @@ absl::Status Submit(const Flags& f) {
   PF_RETURN_IF_ERROR(Describe(f.positional[0], &request, &files));
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);
+  auto coordinator = v1::CoordinatorService::NewStub(channel);
   UploadStats stats;
-  PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files, &stats)));
+  v1::SubmitResponse response;
+  PF_RETURN_IF_ERROR(UploadThen(blobs.get(), files, &stats, "submit", [&] {
+    return coordinator->Submit(Context(300).get(), request, &response);
+  }));
   std::printf("uploaded %llu of %llu blobs (%llu bytes)\n",
               static_cast<unsigned long long>(stats.uploaded),
               static_cast<unsigned long long>(stats.blobs),
               static_cast<unsigned long long>(stats.bytes_sent));
-  auto coordinator = v1::CoordinatorService::NewStub(channel);
-  v1::SubmitResponse response;
-  PF_RETURN_IF_ERROR(WithWhere(
-      "submit", FromGrpcStatus(coordinator->Submit(Context(300).get(), request, &response))));
   std::printf("release %s: %d jobs%s\n", response.release_id().c_str(), response.job_ids_size(),
               response.already_submitted() ? " (already submitted: nothing new)" : "");
   std::fflush(stdout);
@@ -304,11 +323,11 @@ absl::Status Hotfix(const Flags& f, const std::vector<Replacement>& replacements
   ToProto(replaced, request.mutable_replacements());
   PF_ASSIGN_OR_RETURN(auto channel, Connect(f));
   auto blobs = v1::BlobService::NewStub(channel);
-  PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs.get(), files)));
   auto coordinator = v1::CoordinatorService::NewStub(channel);
   v1::HotfixResponse response;
-  PF_RETURN_IF_ERROR(WithWhere(
-      "hotfix", FromGrpcStatus(coordinator->AddHotfix(Context(60).get(), request, &response))));
+  PF_RETURN_IF_ERROR(UploadThen(blobs.get(), files, nullptr, "hotfix", [&] {
+    return coordinator->AddHotfix(Context(60).get(), request, &response);
+  }));
   std::printf("hotfix for %s %s %s: %u file(s) (%zu replaced); publish to ship it\n",
               key->product().c_str(),
               key->platform().c_str(), key->version().c_str(), response.files(),

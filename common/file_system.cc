@@ -72,6 +72,7 @@ FileInfo ToInfo(const struct stat& st) {
   info.mode = st.st_mode & 07777;
   info.size = static_cast<uint64_t>(st.st_size);
   info.modified = absl::TimeFromTimespec(st.st_mtim);
+  info.changed = absl::TimeFromTimespec(st.st_ctim);
   return info;
 }
 

@@ -46,6 +46,9 @@ struct FileInfo {
   uint32_t mode = 0;  // Permission bits (07777).
   uint64_t size = 0;
   absl::Time modified;
+  // The inode's last change (written, renamed, linked, chmod or touched):
+  // unlike `modified`, no copy or restore can set it back.
+  absl::Time changed;
 };
 
 // A file open for appending. Not buffered: callers buffer.

@@ -70,7 +70,7 @@ Coordinator::Coordinator(Store* store, BlobStore* blobs, const Clock* clock,
       blobs_(blobs),
       clock_(clock),
       options_(std::move(options)),
-      dropper_(blobs, DefaultFileSystem(), [this](const std::string& line) { LogLocked(line); }) {
+      dropper_(blobs, blobs->file_system(), [this](const std::string& line) { LogLocked(line); }) {
 }
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store, BlobStore* blobs,

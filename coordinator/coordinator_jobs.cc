@@ -175,6 +175,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
   const absl::Duration now = clock_->Monotonic();
   const int max_jobs = static_cast<int>(std::min<uint32_t>(request.max_jobs(), 64));
   size_t reply_bytes = 0;
+  uint64_t sample_bytes = kSampleBytesPerAcquire;
   while (response.jobs_size() < max_jobs) {
     std::vector<std::string> popped = queue_.Pop(1, held);
     if (popped.empty()) break;
@@ -186,7 +187,7 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     v1::StoredJob& job = found->second;
     if (SplitsLocked(job)) {
       v1::StoredJob split = job;
-      absl::StatusOr<bool> status = SplitLocked(&split);
+      absl::StatusOr<bool> status = SplitLocked(&split, &sample_bytes);
       if (!status.ok()) {
         FailAttemptLocked(&job, absl::StrCat("splitting into segments: ",
                                              status.status().message()));

@@ -277,8 +277,11 @@ void Coordinator::DropExpiredLocked() {
 
 std::vector<DropCandidate> Coordinator::DropBlobsLocked(const std::vector<DropCandidate>& candidates,
                                                         const std::set<Digest>& referenced) {
-  ++blob_removals_;  // Before the first unlink.
-  return dropper_.Drop(candidates, referenced);
+  std::vector<DropCandidate> dropped = dropper_.Drop(candidates, referenced);
+  // After the unlinks: a caller that read the count before them sees it
+  // changed and checks again; one that read it after finds the blobs gone.
+  ++blob_removals_;
+  return dropped;
 }
 
 absl::Status Coordinator::CheckStillStoredLocked(uint64_t removals_seen,
@@ -303,8 +306,10 @@ absl::StatusOr<uint64_t> Coordinator::DropOrphanBlobs(absl::Time now, absl::Dura
   }
   std::vector<DropCandidate> candidates;
   std::set<Digest> wanted;
+  uint64_t stored_bytes = 0;
   for (const BlobStore::StoredBlob& b : *stored) {
-    if (b.modified >= now - age) continue;
+    stored_bytes += b.size;
+    if (b.changed >= now - age) continue;
     DropCandidate c;
     c.digest = b.digest;
     candidates.push_back(c);
@@ -312,6 +317,7 @@ absl::StatusOr<uint64_t> Coordinator::DropOrphanBlobs(absl::Time now, absl::Dura
   }
   if (candidates.empty()) return 0;
   std::lock_guard<std::mutex> lock(mu_);
+  if (releases_.empty()) return 0;  // A store beside a new database: nothing is judged.
   std::set<Digest> referenced;
   auto note = [&](const std::string& raw) {
     Digest d;
@@ -333,12 +339,24 @@ absl::StatusOr<uint64_t> Coordinator::DropOrphanBlobs(absl::Time now, absl::Dura
   }
   // A blob removed and uploaded again since it was listed is young again.
   std::vector<DropCandidate> old;
+  uint64_t old_bytes = 0;
   for (const DropCandidate& c : candidates) {
     if (referenced.count(c.digest) != 0) continue;
-    absl::StatusOr<absl::Time> modified = blobs_->Modified(c.digest);
-    if (modified.ok() && *modified < now - age) old.push_back(c);
+    absl::StatusOr<BlobStore::StoredBlob> info = blobs_->Info(c.digest);
+    if (!info.ok() || info->changed >= now - age) continue;
+    old.push_back(c);
+    old_bytes += info->size;
   }
   if (old.empty()) return 0;
+  if (old_bytes > stored_bytes / 2) {
+    // Most of the store named by nothing: a database older than its blobs
+    // (restored from another backup), or another coordinator's store.
+    LogLocked(absl::StrCat("event=blob_drop_refused blobs=", old.size(), " bytes=", old_bytes,
+                           " of=", stored_bytes,
+                           " error=\"most of the store is named by nothing: is the database "
+                           "the one of these blobs? Nothing was removed\""));
+    return absl::FailedPreconditionError("most of the blob store is named by nothing; nothing removed");
+  }
   const uint64_t dropped = DropBlobsLocked(old, referenced).size();
   LogLocked(absl::StrCat("event=orphan_blobs_dropped blobs=", dropped));
   return dropped;

@@ -6,13 +6,18 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
-#include <functional>
-#include <tuple>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -426,8 +431,9 @@ TEST_F(CoordinatorRetentionTest, OrphanBlobsAreDroppedOnceAWeekOld) {
   ASSERT_TRUE(orphan.ok() && young.ok());
   auto listed = blobs_->List();
   ASSERT_TRUE(listed.ok());
-  const absl::Time now = absl::Now();
-  for (const BlobStore::StoredBlob& b : *listed) SetModified(blobs_.get(), b.digest, now - absl::Hours(24 * 30));
+  // A month on; one upload changed 6 days before (its ctime is now: the
+  // later of the two counts).
+  const absl::Time now = absl::Now() + absl::Hours(24 * 30);
   SetModified(blobs_.get(), *young, now - absl::Hours(24 * 6));
 
   auto dropped = coordinator_->DropOrphanBlobs(now, kOrphanBlobAge);
@@ -444,21 +450,40 @@ TEST_F(CoordinatorRetentionTest, OrphanBlobsAreDroppedOnceAWeekOld) {
   EXPECT_NE(events_.find("event=orphan_blobs_dropped blobs=1"), std::string::npos);
   EXPECT_EQ(coordinator_->GetMetrics().blobs_dropped, 1u);
   EXPECT_EQ(*coordinator_->DropOrphanBlobs(now, kOrphanBlobAge), 0u);
+  // A blob restored from a copy with its old mtime is as young as the copy.
+  SetModified(blobs_.get(), *young, now - absl::Hours(24 * 60));
+  EXPECT_EQ(*coordinator_->DropOrphanBlobs(absl::Now() + absl::Hours(24 * 6), kOrphanBlobAge), 0u);
+  EXPECT_TRUE(blobs_->Has(*young));
 }
 
-// The real file system; the first Stat of `trigger` runs `hook` before it.
-class StatHookFileSystem : public FileSystem {
+// A store most of which nothing names (a database older than its blobs, or
+// a new one beside them) keeps every blob.
+TEST_F(CoordinatorRetentionTest, OrphansAreKeptWhenTheDatabaseDoesNotLookLikeTheStoresOwn) {
+  const absl::Time later = absl::Now() + absl::Hours(24 * 30);
+  auto orphan = blobs_->Put(std::string(10000, 'o'));
+  ASSERT_TRUE(orphan.ok());
+  EXPECT_EQ(*coordinator_->DropOrphanBlobs(later, kOrphanBlobAge), 0u);  // No release at all.
+  Submit("1.0");  // 2 KB named, 10 KB not.
+  auto refused = coordinator_->DropOrphanBlobs(later, kOrphanBlobAge);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_TRUE(blobs_->Has(*orphan));
+  EXPECT_NE(events_.find("event=blob_drop_refused blobs=1 bytes=10000"), std::string::npos) << events_;
+}
+
+// The real file system, with hooks: the first Stat (or Unlink) of a path
+// runs the hook set for it before the call. Thread-safe.
+class HookFileSystem : public FileSystem {
  public:
-  std::string trigger;
-  std::function<void()> hook;
+  void OnStat(const std::string& path, std::function<void()> hook) { Set(&on_stat_, path, hook); }
+  void OnUnlink(const std::string& path, std::function<void()> hook) { Set(&on_unlink_, path, hook); }
 
   absl::StatusOr<FileInfo> Stat(const std::string& path) override {
-    if (path == trigger && hook) {
-      std::function<void()> run = std::move(hook);
-      hook = nullptr;
-      run();
-    }
+    Run(&on_stat_, path);
     return base_->Stat(path);
+  }
+  absl::Status Unlink(const std::string& path) override {
+    Run(&on_unlink_, path);
+    return base_->Unlink(path);
   }
   absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path, OpenMode mode,
                                                              uint32_t permissions) override {
@@ -479,7 +504,6 @@ class StatHookFileSystem : public FileSystem {
   absl::Status Rename(const std::string& from, const std::string& to) override {
     return base_->Rename(from, to);
   }
-  absl::Status Unlink(const std::string& path) override { return base_->Unlink(path); }
   absl::Status MakeDirectory(const std::string& path, uint32_t mode) override {
     return base_->MakeDirectory(path, mode);
   }
@@ -501,52 +525,128 @@ class StatHookFileSystem : public FileSystem {
   }
 
  private:
+  using Hooks = std::map<std::string, std::function<void()>>;
+  void Set(Hooks* hooks, const std::string& path, std::function<void()> hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    (*hooks)[path] = std::move(hook);
+  }
+  void Run(Hooks* hooks, const std::string& path) {
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = hooks->find(path);
+      if (it == hooks->end()) return;
+      hook = std::move(it->second);
+      hooks->erase(it);
+    }
+    hook();
+  }
+
   FileSystem* base_ = DefaultFileSystem();
+  std::mutex mu_;
+  Hooks on_stat_, on_unlink_;
+};
+
+// A tree release naming a.pak (uploaded a month ago, never submitted: an
+// orphan) and b.pak (uploaded just now), on a coordinator whose blob store
+// runs on a HookFileSystem.
+class CoordinatorOrphanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    auto blobs = BlobStore::Open(
+        std::string(std::getenv("TEST_TMPDIR")) + "/race" + std::to_string(n++), &fs_);
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(*blobs);
+    auto coordinator = Coordinator::Create(&store_, blobs_.get(), &clock_, CoordinatorOptions());
+    ASSERT_TRUE(coordinator.ok());
+    coordinator_ = std::move(*coordinator);
+    // Another product's release: the store is the database's.
+    auto other = blobs_->Put(std::string(1000, 'x'));
+    ASSERT_TRUE(other.ok());
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("other");
+    r.mutable_release()->set_platform("linux-x64");
+    r.mutable_release()->set_version("1.0");
+    r.set_kind(v1::RELEASE_KIND_FILE);
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path("tool");
+    e->set_type(1);
+    e->set_size(1000);
+    e->set_digest(DigestBytes(*other));
+    ASSERT_TRUE(coordinator_->Submit(r).ok());
+    // A month on (every blob was written a month ago), b.pak written then.
+    auto a = blobs_->Put("uploaded last month");
+    auto b = blobs_->Put("uploaded just now");
+    ASSERT_TRUE(a.ok() && b.ok());
+    SetModified(blobs_.get(), *b, now_);
+    a_path_ = *blobs_->PathOf(*a);
+    b_path_ = *blobs_->PathOf(*b);
+    release_.mutable_release()->set_product("game");
+    release_.mutable_release()->set_platform("linux-x64");
+    release_.mutable_release()->set_version("1.0");
+    release_.set_kind(v1::RELEASE_KIND_TREE);
+    for (const auto& [name, digest, size] :
+         {std::tuple<std::string, Digest, size_t>{"a.pak", *a, 19}, {"b.pak", *b, 17}}) {
+      v1::ManifestEntry* e = release_.add_manifest();
+      e->set_path(name);
+      e->set_type(1);
+      e->set_mode(0644);
+      e->set_size(size);
+      e->set_digest(DigestBytes(digest));
+    }
+  }
+
+  void ExpectRefusedAndUploadAgain(const absl::StatusOr<v1::SubmitResponse>& submitted) {
+    ASSERT_FALSE(submitted.ok());
+    EXPECT_EQ(submitted.status().code(), absl::StatusCode::kFailedPrecondition) << submitted.status();
+    EXPECT_NE(submitted.status().message().find("upload it again"), std::string::npos);
+    EXPECT_EQ(coordinator_->Status("game").releases_size(), 0);
+    ASSERT_TRUE(blobs_->Put("uploaded last month").ok());
+    EXPECT_TRUE(coordinator_->Submit(release_).ok());
+  }
+
+  HookFileSystem fs_;
+  std::unique_ptr<BlobStore> blobs_;
+  MemoryStore store_;
+  FakeClock clock_;
+  std::unique_ptr<Coordinator> coordinator_;
+  const absl::Time now_ = absl::Now() + absl::Hours(24 * 30);
+  std::string a_path_, b_path_;
+  v1::SubmitRequest release_;
 };
 
 // A submit checks its blobs without the coordinator's lock. An old upload
 // it names (the CI job found it uploaded) may be removed as an orphan right
 // after that check: the submit must then fail, not record a release whose
 // file is gone.
-TEST(CoordinatorOrphanTest, ASubmitRacingTheRemovalOfItsBlobFails) {
-  StatHookFileSystem fs;
-  auto blobs = BlobStore::Open(std::string(std::getenv("TEST_TMPDIR")) + "/race", &fs);
-  ASSERT_TRUE(blobs.ok());
-  MemoryStore store;
-  FakeClock clock;
-  auto coordinator = Coordinator::Create(&store, blobs->get(), &clock, CoordinatorOptions());
-  ASSERT_TRUE(coordinator.ok());
-  const absl::Time now = absl::Now();
-  auto old_upload = (*blobs)->Put("uploaded last month");
-  auto new_upload = (*blobs)->Put("uploaded just now");
-  ASSERT_TRUE(old_upload.ok() && new_upload.ok());
-  SetModified(blobs->get(), *old_upload, now - absl::Hours(24 * 30));
-  v1::SubmitRequest r;
-  r.mutable_release()->set_product("game");
-  r.mutable_release()->set_platform("linux-x64");
-  r.mutable_release()->set_version("1.0");
-  r.set_kind(v1::RELEASE_KIND_TREE);
-  for (const auto& [name, digest, size] :
-       {std::tuple<std::string, Digest, size_t>{"a.pak", *old_upload, 19}, {"b.pak", *new_upload, 17}}) {
-    v1::ManifestEntry* e = r.add_manifest();
-    e->set_path(name);
-    e->set_type(1);
-    e->set_mode(0644);
-    e->set_size(size);
-    e->set_digest(DigestBytes(digest));
-  }
+TEST_F(CoordinatorOrphanTest, ARemovalAfterASubmitsCheckFailsTheSubmit) {
   // After a.pak's blob is checked, before the release is recorded.
-  fs.trigger = *(*blobs)->PathOf(*new_upload);
-  fs.hook = [&] { EXPECT_EQ(*(*coordinator)->DropOrphanBlobs(now, kOrphanBlobAge), 1u); };
-  auto submitted = (*coordinator)->Submit(r);
-  EXPECT_FALSE(fs.hook);  // It ran.
-  ASSERT_FALSE(submitted.ok());
-  EXPECT_EQ(submitted.status().code(), absl::StatusCode::kFailedPrecondition) << submitted.status();
-  EXPECT_NE(submitted.status().message().find("upload it again"), std::string::npos);
-  EXPECT_EQ((*coordinator)->Status("game").releases_size(), 0);
-  // Uploaded again, it is submitted.
-  ASSERT_TRUE((*blobs)->Put("uploaded last month").ok());
-  EXPECT_TRUE((*coordinator)->Submit(r).ok());
+  bool swept = false;
+  fs_.OnStat(b_path_, [&] {
+    EXPECT_EQ(*coordinator_->DropOrphanBlobs(now_, kOrphanBlobAge), 1u);
+    swept = true;
+  });
+  auto submitted = coordinator_->Submit(release_);
+  EXPECT_TRUE(swept);
+  ExpectRefusedAndUploadAgain(submitted);
+}
+
+// The same with the submit's check made while the removal runs (under the
+// coordinator's lock, a.pak not yet unlinked): the submit waits for the lock,
+// then sees that blobs were removed since its check.
+TEST_F(CoordinatorOrphanTest, ASubmitCheckingDuringARemovalFails) {
+  std::thread submit;
+  absl::StatusOr<v1::SubmitResponse> submitted;
+  std::atomic<bool> checked{false};
+  fs_.OnUnlink(a_path_, [&] {
+    fs_.OnStat(b_path_, [&] { checked = true; });
+    submit = std::thread([&] { submitted = coordinator_->Submit(release_); });
+    while (!checked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  EXPECT_EQ(*coordinator_->DropOrphanBlobs(now_, kOrphanBlobAge), 1u);
+  submit.join();
+  ExpectRefusedAndUploadAgain(submitted);
 }
 
 }  // namespace

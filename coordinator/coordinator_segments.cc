@@ -104,17 +104,11 @@ constexpr uint64_t kMinIndexPartBytes = uint64_t{1} << 20;
 // compressed bytes it stores at once.
 constexpr int kCostSamples = 8;
 constexpr uint64_t kCostPiece = uint64_t{64} << 10;
-// A split reads at most this much of its new files for samples, under the
-// coordinator's lock, which every heartbeat waits on (a disk that seeks
-// takes about 10 ms a sample: a tree of 50 changed 8 GiB files in segments
-// of 512 MiB would otherwise read 6,400 of them). Beyond it a segment gets
-// fewer samples, down to one, and the segments of a split with more
-// segments than that queue by offset.
-constexpr uint64_t kCostBudget = uint64_t{32} << 20;
 
-// Samples a segment for a split into `segments` segments in all.
-int CostSamples(uint64_t segments) {
-  return static_cast<int>(std::min<uint64_t>(kCostSamples, kCostBudget / kCostPiece / segments));
+// Samples a segment for a split into `segments` segments in all, with
+// `budget` bytes of samples left (kSampleBytesPerAcquire).
+int CostSamples(uint64_t segments, uint64_t budget) {
+  return static_cast<int>(std::min<uint64_t>(kCostSamples, budget / kCostPiece / segments));
 }
 
 // The queue places (1 first) of the segments `ranges` of `new_file`: by the
@@ -149,7 +143,7 @@ absl::StatusOr<std::vector<uint64_t>> QueueParts(
 
 }  // namespace
 
-absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job) {
+absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job, uint64_t* sample_bytes) {
   PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> old_manifest,
                       ManifestLocked(job->old_manifest_digest()));
   PF_ASSIGN_OR_RETURN(std::shared_ptr<const v1::StoredManifest> new_manifest,
@@ -179,7 +173,8 @@ absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job) {
   };
   uint64_t all_segments = 0;
   for (const SplitPair& pair : pairs) all_segments += segment_count(pair.new_file.size);
-  const int samples = CostSamples(all_segments);
+  const int samples = CostSamples(all_segments, *sample_bytes);
+  *sample_bytes -= samples * all_segments * kCostPiece;
   std::vector<std::string> logs;
   for (size_t p = 0; p < pairs.size(); ++p) {
     const SplitPair& pair = pairs[p];

@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/fake_clock.h"
@@ -562,11 +563,10 @@ TEST_F(SegmentsTest, AtRestartAFailedSegmentFailsAPairLeftQueued) {
 }
 
 // Samples of new files that order a split's segments are read under the
-// coordinator's lock: at most 32 MiB a split, fewer a segment as segments
-// add up, none past 512 segments (then they queue by offset).
-TEST_F(SegmentsTest, ASplitReadsABoundedAmountOfSamples) {
-  const uint64_t segment = 64 << 10;
-  Reopen(segment);
+// coordinator's lock: at most 32 MiB an Acquire, fewer a segment as
+// segments add up, none past 512 segments (then they queue by offset).
+TEST_F(SegmentsTest, AnAcquireReadsABoundedAmountOfSamples) {
+  Reopen(64 << 10);
   auto tree = [&](const std::string& product, const std::string& version, int files) {
     v1::SubmitRequest r = FileRelease(version, version == "1.0" ? old_ : new_);  // 40 segments.
     r.mutable_release()->set_product(product);
@@ -576,25 +576,33 @@ TEST_F(SegmentsTest, ASplitReadsABoundedAmountOfSamples) {
     for (int i = 0; i < files; ++i) {
       v1::ManifestEntry* e = r.add_manifest();
       *e = pak;
-      e->set_path(absl::StrCat("pak", 10 + i));
+      e->set_path(absl::StrCat(product, ".pak", 10 + i));  // Trees of their own.
     }
     return r;
   };
-  for (const auto& [product, files] : {std::pair<std::string, int>{"sampled", 12}, {"by-offset", 13}}) {
-    ASSERT_TRUE(coordinator_->Submit(tree(product, "1.0", files)).ok());
-    ASSERT_TRUE(coordinator_->Submit(tree(product, "1.1", files)).ok());
-  }
-  log_.clear();
-  while (!Acquire("w1", 64).empty()) {  // Splits every pair; its segments wait.
-  }
-  auto lines = [&](const std::string& part) {
-    return std::count_if(log_.begin(), log_.end(), [&](const std::string& line) {
-      return line.find(part) != std::string::npos;
+  // Splits the pairs of `products` (of `files` files each) in one Acquire;
+  // the files whose segments queue by offset.
+  auto by_offset = [&](const std::vector<std::string>& products, int files) {
+    for (const std::string& product : products) {
+      EXPECT_TRUE(coordinator_->Submit(tree(product, "1.0", files)).ok());
+      EXPECT_TRUE(coordinator_->Submit(tree(product, "1.1", files)).ok());
+    }
+    log_.clear();
+    Acquire("w1", 64);
+    EXPECT_EQ(std::count_if(log_.begin(), log_.end(),
+                            [](const std::string& l) { return l.find(".pak") != std::string::npos; }),
+              static_cast<int>(products.size()) * files);
+    return std::count_if(log_.begin(), log_.end(), [](const std::string& l) {
+      return l.find("event=segments_by_offset") != std::string::npos;
     });
   };
-  EXPECT_EQ(lines(" file=pak"), 12 + 13);  // 12 x 40 = 480 segments: one sample each.
-  EXPECT_EQ(lines("event=segments_by_offset"), 13);  // 13 x 40 = 520.
-  EXPECT_EQ(lines("520 segments are too many to sample"), 13);
+  while (!Acquire("w1", 64).empty()) {  // The file pair of SetUp, out of the way.
+  }
+  EXPECT_EQ(by_offset({"sampled"}, 12), 0);     // 12 x 40 = 480 segments: a sample each.
+  EXPECT_EQ(by_offset({"by-offset"}, 13), 13);  // 13 x 40 = 520.
+  EXPECT_NE(log_.front().find("520 segments are too many to sample"), std::string::npos) << log_.front();
+  // 2 x 7 x 40: the first split takes 280 samples, 232 are left for 280.
+  EXPECT_EQ(by_offset({"first", "second"}, 7), 7);
 }
 
 }  // namespace

@@ -68,9 +68,9 @@ absl::StatusOr<std::string> BlobStore::PathOf(const Digest& digest) const {
   return BlobPath(digest);
 }
 
-absl::StatusOr<absl::Time> BlobStore::Modified(const Digest& digest) const {
+absl::StatusOr<BlobStore::StoredBlob> BlobStore::Info(const Digest& digest) const {
   PF_ASSIGN_OR_RETURN(FileInfo info, fs_->Stat(BlobPath(digest)));
-  return info.modified;
+  return StoredBlob{digest, info.size, info.modified, std::max(info.modified, info.changed)};
 }
 
 uint64_t BlobStore::ReceivedBytes(const Digest& digest) const {
@@ -274,7 +274,7 @@ absl::StatusOr<std::vector<BlobStore::StoredBlob>> BlobStore::List() const {
       absl::StatusOr<FileInfo> info = fs_->Stat(absl::StrCat(sub, "/", hex));
       if (!info.ok()) continue;
       std::string raw = absl::HexStringToBytes(hex);
-      StoredBlob blob{{}, info->size, info->modified};
+      StoredBlob blob{{}, info->size, info->modified, std::max(info->modified, info->changed)};
       std::copy(raw.begin(), raw.end(), blob.digest.begin());
       blobs.push_back(blob);
     }

@@ -97,6 +97,9 @@ class BlobStore {
     Digest digest_{};
   };
 
+  // Where the store's files are read and written.
+  FileSystem* file_system() const { return fs_; }
+
   bool Has(const Digest& digest) const;
   // The path of a stored blob (to read it). NotFound if absent. Pin the blob
   // first if an eviction may run meanwhile.
@@ -134,10 +137,13 @@ class BlobStore {
   struct StoredBlob {
     Digest digest;
     uint64_t size;
-    absl::Time modified;  // Last written or touched.
+    absl::Time modified;  // mtime: written or touched (EvictTo's LRU order).
+    // The later of mtime and ctime: also renamed into the store, linked, or
+    // restored from a copy (which can set the mtime back, not the ctime).
+    absl::Time changed;
   };
-  // When a stored blob was last written or touched. NotFound if absent.
-  absl::StatusOr<absl::Time> Modified(const Digest& digest) const;
+  // A stored blob's size and times. NotFound if absent.
+  absl::StatusOr<StoredBlob> Info(const Digest& digest) const;
   // Every blob stored when each shard was read (without the store's lock:
   // blobs may come and go meanwhile). Errors only if the store's directory
   // cannot be listed.

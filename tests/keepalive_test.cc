@@ -150,7 +150,7 @@ TEST(KeepaliveTest, CoordinatorEndsTheUploadOfAClientThatStopsAnswering) {
   Child submit({g_patchfarm_binary, "submit", "--coordinator", (*server)->address(), "--product",
                 "game", "--platform", "linux-x64", "--version", "1.0", file});
   ASSERT_GT(submit.pid(), 0);
-  for (int i = 0; i < 600 && store->ReceivedBytes(digest) == 0; ++i) {
+  for (int i = 0; i < 3000 && store->ReceivedBytes(digest) == 0; ++i) {  // 30 s: a loaded CI.
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_GT(store->ReceivedBytes(digest), 0u) << "the upload did not start";
