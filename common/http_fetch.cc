@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -14,8 +15,11 @@ namespace patchfarm {
 namespace {
 
 // A document fetched into memory (an index, its signature) comes whole
-// within this, however slowly its server sends it.
-constexpr long kFetchTimeoutSeconds = 120;
+// within 2 minutes and a second per 16 KiB it may hold, however slowly its
+// server sends it.
+long FetchTimeoutSeconds(uint64_t max_bytes) {
+  return 120 + static_cast<long>(std::min<uint64_t>(max_bytes >> 14, uint64_t{1} << 20));
+}
 
 struct Sink {
   std::string* memory = nullptr;
@@ -70,6 +74,9 @@ absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from, l
   if (code == CURLE_FILE_COULDNT_READ_FILE || http == 404) {
     return absl::NotFoundError(absl::StrCat(url, ": not found"));
   }
+  if (code == CURLE_RANGE_ERROR || http == 416) {
+    return absl::FailedPreconditionError(absl::StrCat(url, ": the server does not resume downloads"));
+  }
   if (http >= 400) return absl::UnavailableError(absl::StrCat(url, ": HTTP ", http));
   if (code != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(code)));
@@ -84,7 +91,7 @@ absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes)
   Sink sink;
   sink.memory = &body;
   sink.limit = max_bytes;
-  absl::Status status = Perform(url, &sink, 0, kFetchTimeoutSeconds);
+  absl::Status status = Perform(url, &sink, 0, FetchTimeoutSeconds(max_bytes));
   if (!status.ok()) return status;
   return body;
 }

@@ -12,7 +12,7 @@
 namespace patchfarm {
 
 // The body at `url`, at most `max_bytes` (ResourceExhausted beyond), within
-// two minutes. NotFound for HTTP 404 or a missing file; Unavailable for
+// two minutes and a second per 16 KiB of `max_bytes`. NotFound for HTTP 404 or a missing file; Unavailable for
 // network errors and other HTTP errors (nothing of an error's body is kept).
 // Redirects go to http and https only, at most 5.
 absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes);
@@ -23,9 +23,11 @@ struct DownloadResult {
 };
 
 // Appends the body at `url` to `path` (created, never through a symlink),
-// asking for the bytes after those already there. Fails as FetchUrl does,
-// and when slower than 1 KiB/s for a minute; an error writes nothing. The
-// caller verifies the whole file (size, SHA-256).
+// asking for the bytes after those already there. FailedPrecondition if
+// the server will not send from there (start over from an empty file);
+// otherwise fails as FetchUrl does, and when slower than 1 KiB/s for a
+// minute (what was written is kept, to resume). The caller verifies the
+// whole file (size, SHA-256).
 absl::StatusOr<DownloadResult> DownloadUrl(const std::string& url, const std::string& path,
                                            uint64_t max_bytes);
 

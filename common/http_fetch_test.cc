@@ -34,8 +34,8 @@ class HttpFetchTest : public ::testing::Test {
     server_.Get("/empty", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("", "application/octet-stream");
     });
-    server_.Get("/to-file", [](const httplib::Request&, httplib::Response& res) {
-      res.set_redirect("file:///etc/hostname");
+    server_.Get("/to-file", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("file://" + dir_ + "/secret");
     });
     server_.Get("/to-doc", [](const httplib::Request&, httplib::Response& res) {
       res.set_redirect("/doc");
@@ -76,6 +76,8 @@ TEST_F(HttpFetchTest, AnErrorsBodyIsNotTheDocument) {
 }
 
 TEST_F(HttpFetchTest, RedirectsStayOnHttp) {
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/secret", "a local file").ok());
+  ASSERT_TRUE(FetchUrl("file://" + dir_ + "/secret", 100).ok());
   EXPECT_FALSE(FetchUrl(Url("/to-file"), 1 << 20).ok());
   auto fetched = FetchUrl(Url("/to-doc"), 1 << 20);
   ASSERT_TRUE(fetched.ok()) << fetched.status();
@@ -95,6 +97,11 @@ TEST_F(HttpFetchTest, DownloadsResumeAndEmptyFilesArrive) {
   auto bytes = ReadFileToString(empty);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_EQ(*bytes, "");
+  // Bytes kept that the server cannot go on from: start over.
+  const std::string longer = dir_ + "/longer.part";
+  ASSERT_TRUE(WriteFileAtomically(longer, "these are not the doc's bytes").ok());
+  EXPECT_EQ(DownloadUrl(Url("/doc"), longer, 100).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(HttpFetchTest, ADownloadNeverWritesThroughASymlink) {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -159,7 +160,7 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   auto have = HashFile(done, &size);
   if (have.ok() && DigestToHex(*have) == file.sha256()) return done;
   absl::StatusOr<DownloadResult> attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
-  if (!attempt.ok()) {  // A server that refuses the range: start over once.
+  if (absl::IsFailedPrecondition(attempt.status())) {  // The server refused the range: start over.
     Log(absl::StrCat(file.url(), ": ", attempt.status().message(), "; downloading from the start"));
     unlink(part.c_str());
     attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
@@ -460,6 +461,9 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log("path " + report.path);
   }
   if (options_.check_only) return report;
+  const ReplacedFiles::Downloader download = [this](const v1::SiteFile& file) {
+    return Download(file);
+  };
   ReplacedFiles replaced(
       options_.install_dir, state_, [this](const std::string& line) { Log(line); },
       [this](const Marker& m) { return SaveMarker(m); });
@@ -488,7 +492,18 @@ absl::StatusOr<UpdateReport> Updater::Run() {
                        last.message()));
       graph.Drop(failure->edge);
     }
-    if (!report.updated) return last;
+    if (!report.updated) {
+      // The originals may be back (an apply failed after RestoreAll): the
+      // version the install is at gets the replacements the index publishes
+      // for it again (none published: left as they are).
+      const std::string version = marker.Get("version");
+      if (std::any_of(p->hotfixes().begin(), p->hotfixes().end(), [&](const v1::SiteHotfix& h) {
+            return h.version() == version && h.replacements_size() > 0;
+          })) {
+        replaced.Sync(*p, version, download, &marker).IgnoreError();
+      }
+      return last;
+    }
     UpdatePath taken;
     taken.steps = at.applied;
     for (const PathEdge& step : taken.steps) taken.bytes += step.file.size();
@@ -498,8 +513,7 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log(absl::StrCat("updated to ", report.newest, " by the ", report.way, " way: ", report.path));
   }
   PF_RETURN_IF_ERROR(SyncHotfixes(*p, report.newest, &marker));
-  PF_RETURN_IF_ERROR(replaced.Sync(
-      *p, report.newest, [this](const v1::SiteFile& file) { return Download(file); }, &marker));
+  PF_RETURN_IF_ERROR(replaced.Sync(*p, report.newest, download, &marker));
   PF_RETURN_IF_ERROR(SaveMarker(marker));
   if (report.updated) RemoveTree(JoinPath(state_, "downloads")).IgnoreError();
   return report;

@@ -432,5 +432,21 @@ TEST_F(UpdaterTest, AnUpdateThatCannotDownloadLeavesReplacedFilesReplaced) {
   EXPECT_EQ(ReadInstallMarker().Get("replaced"), replaced);
 }
 
+// Every package was downloaded, the originals restored, and every apply
+// failed (the user changed bin/game; no full package): the install is 1.0
+// again with its hotfix, as the index still publishes it.
+TEST_F(UpdaterTest, AnUpdateWhoseAppliesFailKeepsItsReplacements) {
+  InstallV1WithReadmeReplaced();
+  ASSERT_TRUE(WriteFileAtomically(Install() + "/bin/game", "changed by the user").ok());
+  ASSERT_EQ(unlink((Dir("site") + "/" + full2_.url()).c_str()), 0);
+  v1::UpdateIndex index = Index("2.0", 200);
+  AddReplacement(&index, "1.0", "readme.txt", "welcome to 1.0", "welcome to 1.0, hotfixed");
+  Sign(index);
+  EXPECT_FALSE(Update().ok());
+  EXPECT_NE(log_.find("hotfix restored 'readme.txt'"), std::string::npos) << log_;
+  EXPECT_EQ(*ReadFileToString(Install() + "/readme.txt"), "welcome to 1.0, hotfixed") << log_;
+  EXPECT_NE(ReadInstallMarker().Get("replaced"), "");
+}
+
 }  // namespace
 }  // namespace patchfarm
