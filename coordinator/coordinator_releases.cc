@@ -201,6 +201,14 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   std::vector<Digest> named;
   for (const ManifestEntry& e : files) {
     PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
+    // Published as hotfix_<platform>_<version>_<name> (publisher/site_plan.h),
+    // one file name of at most 255 bytes.
+    const size_t site_name = 9 + key.platform().size() + key.version().size() + e.path.size();
+    if (site_name > 255) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hotfix ", ShortPath(e.path), ": too long a name for ", key.platform(), " ", key.version(),
+          " (its site file's name would be ", site_name, " bytes, at most 255)"));
+    }
     PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
     named.push_back(e.digest);
   }

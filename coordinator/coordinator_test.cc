@@ -482,5 +482,29 @@ TEST_F(CoordinatorTest, FailedWritesLeaveNoLeasableJob) {
   EXPECT_EQ(coordinator_->QueueDepth(0), 1u);
 }
 
+// A hotfix is published as hotfix_<platform>_<version>_<name>: a name that
+// would make that longer than a file name may be is refused when it is set,
+// not at every publish after.
+TEST_F(CoordinatorTest, AHotfixNameTooLongForTheSiteIsRefused) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1.0", "content")).ok());
+  auto blob = blobs_->Put("fix");
+  ASSERT_TRUE(blob.ok());
+  v1::HotfixRequest hotfix;
+  hotfix.mutable_release()->set_product("game");
+  hotfix.mutable_release()->set_platform("linux-x64");
+  hotfix.mutable_release()->set_version("1.0");
+  v1::ManifestEntry* file = hotfix.add_files();
+  file->set_type(1);
+  file->set_mode(0644);
+  file->set_size(3);
+  file->set_digest(DigestBytes(*blob));
+  file->set_path(std::string(255 - 21, 'f'));  // hotfix_linux-x64_1.0_ is 21 bytes.
+  EXPECT_TRUE(coordinator_->AddHotfix(hotfix).ok());
+  file->set_path(std::string(255 - 20, 'f'));
+  auto refused = coordinator_->AddHotfix(hotfix);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(refused.status().message().find("at most 255"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace patchfarm

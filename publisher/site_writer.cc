@@ -139,7 +139,14 @@ absl::StatusOr<const Manifest*> SiteWriter::ManifestOf(const v1::ReleaseStatus& 
 absl::StatusOr<v1::SiteFile> SiteWriter::AddFile(const std::string& channel_dir,
                                                  const std::string& name, const std::string& path,
                                                  const Digest& digest) {
-  PF_RETURN_IF_ERROR(PlaceFile(path, JoinPath(channel_dir, name)));
+  const std::string to = JoinPath(channel_dir, name);
+  auto placed = placed_.find(to);
+  if (placed != placed_.end()) {
+    if (placed->second.sha256() == DigestToHex(digest)) return placed->second;
+    return absl::FailedPreconditionError(
+        absl::StrCat("two files of the site are named ", name, " (a hotfix named so?)"));
+  }
+  PF_RETURN_IF_ERROR(PlaceFile(path, to));
   struct stat st;
   if (stat(JoinPath(channel_dir, name).c_str(), &st) != 0) return ErrnoToStatus(errno, "stat", name);
   v1::SiteFile file;
@@ -148,6 +155,7 @@ absl::StatusOr<v1::SiteFile> SiteWriter::AddFile(const std::string& channel_dir,
   file.set_sha256(DigestToHex(digest));
   ++files_;
   bytes_ += file.size();
+  placed_[to] = file;
   return file;
 }
 

@@ -90,6 +90,10 @@ class SiteWriter {
   absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release);
   // The path of blob `digest`, downloading it into the cache if no cache has it.
   absl::StatusOr<std::string> BlobPath(const Digest& digest);
+  // Places `path` (whose content is `digest`) in `channel_dir` as `name`,
+  // once: a name placed already with the same content (two replacements of
+  // one release with the same new bytes) is that file again; with other
+  // content, FailedPrecondition naming it.
   absl::StatusOr<v1::SiteFile> AddFile(const std::string& channel_dir, const std::string& name,
                                        const std::string& path, const Digest& digest);
   std::string FullPackagePath(const std::string& cache_dir, const v1::ReleaseStatus& release) const;
@@ -101,6 +105,7 @@ class SiteWriter {
   std::unique_ptr<BlobStore> cache_;
   std::map<std::string, Manifest> manifests_;          // By release id.
   std::map<std::string, FullPackage> full_packages_;   // By release id.
+  std::map<std::string, v1::SiteFile> placed_;          // By path in the new tree.
   int files_ = 0;
   uint64_t bytes_ = 0;
 };

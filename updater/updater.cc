@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -33,6 +34,19 @@ namespace patchfarm {
 namespace {
 
 constexpr uint64_t kMaxIndexBytes = 16 << 20;
+
+// `name` as one segment of a URL's path: every byte but [A-Za-z0-9._~-] as %XX.
+std::string UrlEscape(absl::string_view name) {
+  std::string out;
+  for (unsigned char c : name) {
+    if (absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
 
 // Whether the install holds nothing but its state (or does not exist). Its
 // top level is listed, not its files read: every run asks.
@@ -159,11 +173,12 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   uint64_t size = 0;
   auto have = HashFile(done, &size);
   if (have.ok() && DigestToHex(*have) == file.sha256()) return done;
-  absl::StatusOr<DownloadResult> attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
+  const std::string url = base_url_ + UrlEscape(file.url());  // A hotfix name may hold '#'.
+  absl::StatusOr<DownloadResult> attempt = DownloadUrl(url, part, file.size());
   if (absl::IsFailedPrecondition(attempt.status())) {  // The server refused the range: start over.
     Log(absl::StrCat(file.url(), ": ", attempt.status().message(), "; downloading from the start"));
     unlink(part.c_str());
-    attempt = DownloadUrl(base_url_ + file.url(), part, file.size());
+    attempt = DownloadUrl(url, part, file.size());
   }
   PF_ASSIGN_OR_RETURN(DownloadResult got, std::move(attempt));
   if (got.resumed_from > 0) Log(absl::StrCat("resumed ", file.url(), " at byte ", got.resumed_from));
@@ -172,7 +187,7 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   if (!matches() && got.resumed_from > 0) {  // The bytes kept from before were others.
     Log(absl::StrCat(file.url(), ": the resumed download does not match the index; downloading from the start"));
     unlink(part.c_str());
-    PF_RETURN_IF_ERROR(DownloadUrl(base_url_ + file.url(), part, file.size()).status());
+    PF_RETURN_IF_ERROR(DownloadUrl(url, part, file.size()).status());
     digest = HashFile(part, &size);
   }
   if (!matches()) {

@@ -448,5 +448,21 @@ TEST_F(UpdaterTest, AnUpdateWhoseAppliesFailKeepsItsReplacements) {
   EXPECT_NE(ReadInstallMarker().Get("replaced"), "");
 }
 
+// A hotfix name may hold bytes that mean something in a URL.
+TEST_F(UpdaterTest, AHotfixNamedWithURLBytesDownloads) {
+  InstallV1();
+  v1::UpdateIndex index = Index("1.0", 150);
+  v1::SiteHotfix* hotfix = index.mutable_platforms(0)->add_hotfixes();
+  hotfix->set_version("1.0");
+  v1::SiteHotfixFile* file = hotfix->add_files();
+  file->set_name("fix #1 100%?.txt");
+  file->set_mode(0644);
+  *file->mutable_file() = AddSiteFile("hotfix_linux-x64_1.0_fix #1 100%?.txt", "the fix");
+  Sign(index);
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(*ReadFileToString(Install() + "/hotfix/fix #1 100%?.txt"), "the fix");
+}
+
 }  // namespace
 }  // namespace patchfarm
