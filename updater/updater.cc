@@ -59,6 +59,20 @@ bool InstallIsEmpty(const std::string& dir) {
   return true;
 }
 
+// Removes the files of `dir` named as AtomicFileWriter names its temporary
+// files (<name>.tmp-XXXXXX), which a killed run leaves; errors are ignored.
+void RemoveTempFiles(const std::string& dir) {
+  auto names = DefaultFileSystem()->ListDirectory(dir);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    const size_t at = name.rfind(".tmp-");
+    if (at == std::string::npos || at == 0 || name.size() - at != 11) continue;
+    const std::string path = JoinPath(dir, name);
+    auto info = DefaultFileSystem()->LStat(path);
+    if (info.ok() && info->type == FileType::kRegular) DefaultFileSystem()->Unlink(path).IgnoreError();
+  }
+}
+
 // Where the install is while a run follows its paths.
 struct Position {
   PathStart start;            // What the next path starts from.
@@ -443,6 +457,11 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     }
     run_lock_ = *std::move(lock);
     PF_RETURN_IF_ERROR(Recover());
+    // What a run killed while writing the marker, a hotfix or a replaced
+    // file's copy left: a game loading every file of hotfix/ would load it.
+    RemoveTempFiles(state_);
+    RemoveTempFiles(JoinPath(options_.install_dir, "hotfix"));
+    RemoveTempFiles(JoinPath(state_, "replaced"));
   }
   report.newest = p->newest();
   report.motd = index.motd();

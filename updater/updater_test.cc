@@ -464,5 +464,21 @@ TEST_F(UpdaterTest, AHotfixNamedWithURLBytesDownloads) {
   EXPECT_EQ(*ReadFileToString(Install() + "/hotfix/fix #1 100%?.txt"), "the fix");
 }
 
+// A run killed while it wrote the marker or a hotfix leaves a temporary
+// file; the next run removes it (a game may load every file of hotfix/).
+TEST_F(UpdaterTest, TemporaryFilesOfAKilledRunAreRemoved) {
+  InstallV1();
+  ASSERT_EQ(mkdir((Install() + "/hotfix").c_str(), 0755), 0);
+  const std::vector<std::string> left = {Install() + "/.patchfarm/marker.tmp-Ab3dE9",
+                                         Install() + "/hotfix/fix.txt.tmp-x1Y2z3"};
+  for (const std::string& path : left) ASSERT_TRUE(WriteFileAtomically(path, "half").ok());
+  ASSERT_TRUE(WriteFileAtomically(Install() + "/hotfix/mine.tmp-notours", "kept").ok());
+  Sign(Index("2.0", 200));
+  ASSERT_TRUE(Update().ok()) << log_;
+  struct stat st;
+  for (const std::string& path : left) EXPECT_NE(lstat(path.c_str(), &st), 0) << path;
+  EXPECT_EQ(lstat((Install() + "/hotfix/mine.tmp-notours").c_str(), &st), 0);
+}
+
 }  // namespace
 }  // namespace patchfarm
