@@ -315,11 +315,14 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_seconds(seconds);
     v1::CompleteResponse response;
     absl::Status sent;
-    for (double backoff = 0.2;; backoff = std::min(backoff * 2, 5.0)) {  // The result is worth retrying.
+    // The result is worth retrying: for good, or while stopping for about a
+    // minute (a coordinator restarting during a rolling drain).
+    int tries = 0;
+    for (double backoff = 0.2;; backoff = std::min(backoff * 2, 5.0)) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
       sent = FromGrpcStatus(workers_->Complete(&context, request, &response));
-      if (sent.code() != absl::StatusCode::kUnavailable || stop_) break;
+      if (sent.code() != absl::StatusCode::kUnavailable || (stop_ && ++tries >= 15)) break;
       options_.clock->SleepFor(absl::Seconds(backoff));
     }
     ++(sent.ok() ? jobs_done_ : jobs_failed_);
@@ -339,7 +342,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_lease_id(job.lease_id());
     request.set_error(std::string(Utf8Prefix(status.message(), 4000)));  // A string field.
     v1::FailResponse response;
-    for (int attempt = 0; attempt < 5 && !stop_; ++attempt) {  // Else the lease runs out.
+    for (int attempt = 0; attempt < 5; ++attempt) {  // Else the lease runs out.
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       if (workers_->Fail(&context, request, &response).error_code() != grpc::StatusCode::UNAVAILABLE) break;
@@ -352,9 +355,10 @@ void Worker::Execute(const v1::Job& job, Active* active) {
 }
 
 void Worker::HeartbeatLoop() {
+  bool failed = false;  // The last heartbeat: tried again within a second.
   while (true) {
-    for (int i = 0; i < 10; ++i) {
-      options_.clock->SleepFor(absl::Seconds(lease_seconds_ / 30));
+    for (int i = 0; i < (failed ? 1 : 10); ++i) {
+      options_.clock->SleepFor(absl::Seconds(failed ? 1.0 : lease_seconds_ / 30));
       std::lock_guard<std::mutex> lock(mu_);
       if (active_.empty() && (stop_ || draining_)) return;
     }
@@ -366,10 +370,12 @@ void Worker::HeartbeatLoop() {
         if (!a->finished) request.add_job_ids(id);
       }
     }
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::ClientContext context;  // Answered within a sixth of the lease, or tried again.
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMilliseconds(absl::Seconds(std::min(10.0, lease_seconds_ / 6))));
     v1::HeartbeatResponse response;
-    if (!workers_->Heartbeat(&context, request, &response).ok()) continue;
+    failed = !workers_->Heartbeat(&context, request, &response).ok();
+    if (failed) continue;
     if (response.drain()) draining_ = true;
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& id : response.lost_job_ids()) {
@@ -396,7 +402,15 @@ absl::Status Worker::Run() {
           ++it;
         }
       }
-      running = active_.size();
+      for (auto it = retired_.begin(); it != retired_.end();) {
+        if ((*it)->finished) {
+          done.push_back(std::move(*it));
+          it = retired_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      running = active_.size() + retired_.size();
     }
     for (auto& a : done) a->thread.join();
     if (!done.empty()) {
@@ -404,6 +418,7 @@ absl::Status Worker::Run() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& [id, a] : active_) pinned.insert(a->blobs.begin(), a->blobs.end());
+        for (const auto& a : retired_) pinned.insert(a->blobs.begin(), a->blobs.end());
       }
       cache_->EvictTo(options_.cache_bytes, pinned).IgnoreError();
       // Downloads of lost jobs; file times are the wall clock's.
@@ -449,6 +464,13 @@ absl::Status Worker::Run() {
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const v1::Job& job : response.jobs()) {
+      auto running_before = active_.find(job.job_id());
+      if (running_before != active_.end()) {  // Its lease ran out, and it came back here.
+        Log(absl::StrCat("job ", job.job_id(), ": leased again while its earlier lease ran; that run is dropped"));
+        running_before->second->lost = true;
+        retired_.push_back(std::move(running_before->second));
+        active_.erase(running_before);
+      }
       auto active = std::make_unique<Active>();
       Active* raw = active.get();
       active->thread = std::thread([this, job, raw] { Execute(job, raw); });

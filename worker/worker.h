@@ -3,9 +3,13 @@
 // (core/delta for file releases, core/tree for trees), uploads the package and
 // reports it. Segment jobs of a huge pair read old and new by ranged
 // downloads instead (nothing cached) and report a segment; join jobs fetch
-// the segments and report the pair's patch (core/delta/segments.h). Heartbeats keep its leases; a lost coordinator is retried with
-// backoff; Stop() (SIGTERM) or a drain from the coordinator makes it finish
-// the jobs it holds and return.
+// the segments and report the pair's patch (core/delta/segments.h).
+// Heartbeats keep its leases (every lease/3, answered within lease/6 or
+// tried again a second later); a lost coordinator is retried with backoff;
+// Stop() (SIGTERM) or a drain from the coordinator makes it finish the jobs
+// it holds, report them (a result is retried for about a minute) and
+// return. A job leased to it again while it runs (its lease ran out) runs
+// anew; the earlier run's result is dropped.
 #ifndef PATCHFARM_WORKER_WORKER_H_
 #define PATCHFARM_WORKER_WORKER_H_
 
@@ -124,6 +128,9 @@ class Worker {
   std::mutex download_mu_;  // One download at a time: jobs often share blobs.
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Active>> active_;  // By job id.
+  // Runs of jobs leased to this worker again while they ran (their lease had
+  // run out): lost, joined once finished.
+  std::vector<std::unique_ptr<Active>> retired_;
   // Old sides worked on, the most recent first, at most kHeldManifests: the
   // coordinator looks at the first 1024 an Acquire names.
   static constexpr size_t kHeldManifests = 1024;

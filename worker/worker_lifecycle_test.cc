@@ -126,6 +126,46 @@ TEST_F(WorkerTest, StopFinishesTheHeldJobAndReturns) {
   EXPECT_EQ(record.completes[0].job_id(), "job-1");
 }
 
+// A job whose lease ran out while it ran may be leased to the same worker
+// again: the earlier run is dropped (it aborted the worker before), and the
+// result goes out under the new lease only.
+TEST_F(WorkerTest, AJobLeasedAgainWhileItRunsIsRunOnceMore) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string old_data = ReleaseBytes(27, 50000), new_data = NextVersion(28, old_data);
+  fake_.PutBlob(old_data);
+  fake_.PutBlob(new_data);
+  fake_.GateDownloads([](const Record& r) { return r.acquires.size() >= 3; });
+  fake_.ScriptJobs({FileJob("job-1", 5, old_data, new_data)});
+  fake_.ScriptJobs({FileJob("job-1", 6, old_data, new_data)});
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/3));
+  ASSERT_TRUE(fake_.WaitFor([](const Record& r) { return r.acquires.size() >= 3; }));
+  worker_->Stop();
+  ASSERT_TRUE(RunResult().ok());
+
+  Record record = fake_.Snapshot();
+  ASSERT_EQ(record.completes.size(), 1u);
+  EXPECT_EQ(record.completes[0].job_id(), "job-1");
+  EXPECT_EQ(record.completes[0].lease_id(), 6u);
+  EXPECT_TRUE(record.fails.empty());
+}
+
+// A job that fails while the worker stops (SIGTERM) is still reported.
+TEST_F(WorkerTest, AFailureDuringStopIsReported) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string old_data = ReleaseBytes(29, 30000), new_data = NextVersion(30, old_data);
+  fake_.PutBlob(old_data);  // The new file is missing on the coordinator.
+  fake_.GateDownloads([](const Record& r) { return r.released; });
+  fake_.ScriptJobs({FileJob("job-1", 7, old_data, new_data)});
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
+  ASSERT_TRUE(fake_.WaitFor([](const Record& r) { return !r.downloads.empty(); }));
+  worker_->Stop();
+  fake_.Release();
+  ASSERT_TRUE(RunResult().ok());
+  Record record = fake_.Snapshot();
+  ASSERT_EQ(record.fails.size(), 1u);
+  EXPECT_EQ(record.fails[0].lease_id(), 7u);
+}
+
 TEST_F(WorkerTest, UnavailableCoordinatorIsRetriedWithBackoff) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
   const std::string old_data = ReleaseBytes(19, 30000), new_data = NextVersion(20, old_data);
