@@ -199,7 +199,8 @@ absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
   for (const Digest& digest : digests) {
     {
       std::lock_guard<std::mutex> lock(download_mu_);
-      PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+      PF_RETURN_IF_ERROR(
+          RetryUnavailable([&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
     PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
@@ -260,7 +261,8 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     std::lock_guard<std::mutex> lock(download_mu_);
     for (const Digest& digest : active->blobs) {
       ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
-      PF_RETURN_IF_ERROR(DownloadToStore(blobs_.get(), digest, cache_.get()));
+      PF_RETURN_IF_ERROR(
+          RetryUnavailable([&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
   }
   FileLocator locate = [this](const ManifestEntry& e) {
@@ -275,6 +277,18 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
   }
   diff.scratch_dir = options_.cache_dir;
   return MakePackageFromManifests(old_tree, locate, new_tree, locate, diff, out);
+}
+
+absl::Status Worker::RetryUnavailable(const std::function<absl::Status()>& call) const {
+  absl::Status status;
+  double backoff = 0.5;
+  for (int tries = 0; tries < 12; ++tries) {
+    status = call();
+    if (!absl::IsUnavailable(status)) return status;
+    options_.clock->SleepFor(absl::Seconds(backoff));
+    backoff = std::min(backoff * 2, 8.0);
+  }
+  return status;
 }
 
 void Worker::Execute(const v1::Job& job, Active* active) {
@@ -301,7 +315,9 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     }
   }
   if (status.ok() && cached) status = cache_->PutSource(**package, digest, package_size);
-  if (status.ok()) status = UploadSourceIfMissing(blobs_.get(), digest, **package);
+  if (status.ok()) {
+    status = RetryUnavailable([&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
+  }
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
     Log(absl::StrCat("job ", job.job_id(), ": lease lost, result dropped"));

@@ -82,6 +82,10 @@ class Worker {
 
   explicit Worker(WorkerOptions options) : options_(std::move(options)) {}
   void Execute(const v1::Job& job, Active* active);
+  // Makes `call` (a download or an upload, which resume where they stopped)
+  // until it fails other than Unavailable, for about a minute: a coordinator
+  // restarting costs no job an attempt.
+  absl::Status RetryUnavailable(const std::function<absl::Status()>& call) const;
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
   // The engine's options for an index or segment job (its part size).

@@ -166,6 +166,24 @@ TEST_F(WorkerTest, AFailureDuringStopIsReported) {
   EXPECT_EQ(record.fails[0].lease_id(), 7u);
 }
 
+// Downloads and the upload of a job while the coordinator restarts are
+// retried (they resume): the job completes, not costing an attempt.
+TEST_F(WorkerTest, TransfersAreRetriedWhileTheCoordinatorRestarts) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string old_data = ReleaseBytes(31, 50000), new_data = NextVersion(32, old_data);
+  fake_.PutBlob(old_data);
+  fake_.PutBlob(new_data);
+  fake_.RefuseTransfers(2);
+  fake_.ScriptJobs({FileJob("job-1", 8, old_data, new_data)});
+  fake_.ScriptDrain();
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
+  ASSERT_TRUE(RunResult().ok());
+  Record record = fake_.Snapshot();
+  EXPECT_TRUE(record.fails.empty()) << record.fails[0].error();
+  ASSERT_EQ(record.completes.size(), 1u);
+  EXPECT_EQ(record.completes[0].lease_id(), 8u);
+}
+
 TEST_F(WorkerTest, UnavailableCoordinatorIsRetriedWithBackoff) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
   const std::string old_data = ReleaseBytes(19, 30000), new_data = NextVersion(20, old_data);

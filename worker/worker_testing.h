@@ -164,6 +164,12 @@ class FakeCoordinator final : public v1::WorkerService::Service,
     std::lock_guard<std::mutex> lock(mu_);
     refuse_completes_ = n;
   }
+  // The next `n` Download and the next `n` Upload calls get UNAVAILABLE (a
+  // coordinator restarting).
+  void RefuseTransfers(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_downloads_ = refuse_uploads_ = n;
+  }
   // Downloads (recorded first) wait until `condition` holds.
   void GateDownloads(Condition condition) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -258,6 +264,13 @@ class FakeCoordinator final : public v1::WorkerService::Service,
 
   grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadResponse* response) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (refuse_uploads_ > 0) {
+        --refuse_uploads_;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: restarting");
+      }
+    }
     v1::UploadChunk chunk;
     std::string digest, data;
     uint64_t size = 0;
@@ -295,6 +308,10 @@ class FakeCoordinator final : public v1::WorkerService::Service,
         return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "fake: download gate stayed shut");
       }
       if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: shutting down");
+      if (refuse_downloads_ > 0) {
+        --refuse_downloads_;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: restarting");
+      }
       auto it = blobs_.find(request->digest());
       if (it == blobs_.end()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -331,6 +348,7 @@ class FakeCoordinator final : public v1::WorkerService::Service,
   bool shutting_down_ = false;
   std::deque<std::pair<grpc::Status, v1::AcquireResponse>> script_;
   std::map<std::string, std::string> blobs_;  // By digest (raw bytes).
+  int refuse_downloads_ = 0, refuse_uploads_ = 0;
   std::set<std::string> lost_jobs_;
   bool drain_on_heartbeat_ = false;
   int refuse_completes_ = 0;
