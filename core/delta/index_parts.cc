@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -145,8 +146,11 @@ absl::Status SaveJoinedIndex(const std::vector<const ByteSource*>& parts,
     return absl::InvalidArgumentError(absl::StrCat("index parts end at ", next, " of ",
                                                    first.old_size, " bytes of old"));
   }
-  options.index_store->Save(ChunkIndexKey(index.Parameters(), *options.old_digest),
-                            index.Serialize());
+  const std::string key = ChunkIndexKey(index.Parameters(), *options.old_digest);
+  options.index_store->Save(key, index.Serialize());
+  if (options.chunk_index_cache != nullptr) {  // A store keeps no entry over its bound.
+    options.chunk_index_cache->Put(key, std::make_shared<const BlockIndex>(std::move(index)));
+  }
   return absl::OkStatus();
 }
 

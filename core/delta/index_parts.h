@@ -60,7 +60,9 @@ absl::StatusOr<IndexPartHeader> ReadIndexPartHeader(const ByteSource& part);
 // Joins `parts`, all of old's in order, into the chunk index DiffBounded
 // builds under `options`, and saves it in options.index_store under
 // options.old_digest (both required), where DiffBounded and DiffSegment look
-// it up. InvalidArgument for parts of another file or that do not cover old
+// it up, and in options.chunk_index_cache if given (the worker's store keeps
+// no entry over 1 GiB or its --index-cache bound, and every segment of the
+// pair would index old again). InvalidArgument for parts of another file or that do not cover old
 // in order; FailedPrecondition for parts made under other parameters (another
 // memory budget or part size: the caller then lets DiffSegment build its own
 // index); DataLoss for a corrupt part.

@@ -4,6 +4,7 @@
 // budget, or corrupt are refused.
 #include "core/delta/index_parts.h"
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -123,6 +124,31 @@ TEST(IndexPartsTest, JoinedIndexGivesTheSegmentsAndPatchOfTheWholeOne) {
   DiffStats stats;
   ASSERT_TRUE(DiffBounded(old, new_file, ScratchDir(), &patch_sink, joined, &stats).ok());
   EXPECT_TRUE(stats.index_cached);
+}
+
+// An index store that keeps nothing (the worker's keeps no entry over its
+// bound): the joined index is kept in the chunk index cache all the same.
+TEST(IndexPartsTest, AJoinedIndexTheStoreDoesNotKeepIsKeptInTheCache) {
+  class KeepsNothing : public IndexStore {
+   public:
+    std::optional<std::string> Load(const std::string&) override { return std::nullopt; }
+    void Save(const std::string&, absl::string_view) override {}
+  } store;
+  const Pair pair = MakePair();
+  MapIndexStore part_store;
+  DiffOptions options = Options(&part_store, pair.old_data);
+  const std::vector<std::string> parts = MakeParts(pair.old_data, options);
+  ChunkIndexCache cache;
+  options.index_store = &store;
+  options.chunk_index_cache = &cache;
+  ASSERT_TRUE(Join(parts, options).ok());
+  StringSource old(pair.old_data), new_file(pair.new_data);
+  std::string patch;
+  StringSink sink(&patch);
+  DiffStats stats;
+  ASSERT_TRUE(DiffBounded(old, new_file, ScratchDir(), &sink, options, &stats).ok());
+  EXPECT_TRUE(stats.index_cached);
+  EXPECT_EQ(cache.hits(), 1u);
 }
 
 TEST(IndexPartsTest, PartsThatDoNotMakeOldAreRefused) {
