@@ -179,6 +179,7 @@ absl::Status UploadThen(v1::BlobService::Stub* blobs, const std::map<Digest, std
                         UploadStats* stats, const std::string& what,
                         const std::function<grpc::Status()>& call) {
   for (int attempt = 0;; ++attempt) {
+    if (stats != nullptr) stats->blobs = 0;  // Asked about again: counted once.
     PF_RETURN_IF_ERROR(WithWhere("uploading", UploadMissing(blobs, files, stats)));
     grpc::Status status = call();
     if (attempt == 0 && status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&

@@ -77,19 +77,23 @@ void AutoPublisher::Run() {
     }
     for (const auto& [product, s] : products) {
       if (stop_) return;
-      if (s.second) PublishIfDue(product, s.first);
+      PublishIfDue(product, s.first, s.second);
     }
   }
 }
 
-void AutoPublisher::PublishIfDue(const std::string& product, const std::string& state) {
+void AutoPublisher::PublishIfDue(const std::string& product, const std::string& state,
+                                 bool finished) {
   const absl::Time now = options_.clock->Now();
   Published& last = published_[product];
   const bool changed = last.state != state;
   const bool expiring = now - last.at >= absl::Hours(24) * options_.valid_days / 2;
-  if (!changed && !expiring) return;
+  // Releases still running are not waited for when the index would expire:
+  // the publish offers the finished ones.
+  if (!(finished && changed) && !expiring) return;
   Retry& retry = retries_[product];
-  if (now < retry.next) return;
+  if (now < retry.next && retry.state == state) return;  // A change is tried at once.
+  retry.state = state;
   PublishOptions options = options_;
   options.product = product;
   absl::StatusOr<PublishReport> report = Publish(options);
@@ -113,8 +117,9 @@ void AutoPublisher::PublishIfDue(const std::string& product, const std::string& 
   }
   retries_.erase(product);
   last = {state, now};
+  const bool resigned = !(finished && changed);
   Log(absl::StrCat("published ", report->site, " (serial ", report->serial, ", ", report->files,
-                   " files", changed ? "" : "; signed again before the index expires", ")"));
+                   " files", resigned ? "; signed again before the index expires" : "", ")"));
   for (const GatedPackage& g : report->gated) {
     Log(absl::StrCat("not published ", g.channel, "/", g.name, ": ", g.bytes,
                      " bytes, the full package of ", g.to_version, " is ", g.full_bytes, " bytes"));

@@ -42,9 +42,10 @@ class AutoPublisher {
 
  private:
   void Run();
-  // Publishes `product` if its `state` changed since its last publish or
-  // its index is half way to expiring, unless a failed try's wait runs.
-  void PublishIfDue(const std::string& product, const std::string& state);
+  // Publishes `product` if its `state` changed since its last publish and
+  // its releases are `finished`, or if its index is half way to expiring;
+  // not while a failed try's wait runs, unless the state changed since.
+  void PublishIfDue(const std::string& product, const std::string& state, bool finished);
 
   static constexpr absl::Duration kFirstRetry = absl::Minutes(1);
   static constexpr absl::Duration kLastRetry = absl::Hours(1);
@@ -53,6 +54,7 @@ class AutoPublisher {
     absl::Time at = absl::InfinitePast();
   };
   struct Retry {
+    std::string state;  // Of the last failed try.
     absl::Time next = absl::InfinitePast();
     absl::Duration wait = absl::ZeroDuration();
     std::string logged;  // The last error logged.

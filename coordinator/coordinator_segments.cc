@@ -208,8 +208,9 @@ absl::StatusOr<bool> Coordinator::SplitLocked(v1::StoredJob* job, uint64_t* samp
     // Without a readable new (or a sample), the segments queue by offset.
     absl::StatusOr<std::vector<uint64_t>> queue_parts =
         samples > 0 ? SegmentQueuePartsLocked(pair.new_file.digest, ranges, samples)
-                    : absl::ResourceExhaustedError(absl::StrCat(
-                          all_segments, " segments are too many to sample"));
+                    : absl::ResourceExhaustedError(
+                          absl::StrCat(all_segments, " segments, ", *sample_bytes / kCostPiece,
+                                       " samples left for this Acquire"));
     if (!queue_parts.ok()) {
       LogLocked(absl::StrCat("event=segments_by_offset job=", id, " error=\"",
                              queue_parts.status().message(), "\""));

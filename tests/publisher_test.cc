@@ -296,8 +296,40 @@ TEST_F(PublisherTest, TheCoordinatorsPublisherRetriesAndSignsAgainBeforeExpiry) 
   EXPECT_EQ(LiveIndex().serial(), first);
   clock.Advance(absl::Hours(25));
   ASSERT_TRUE(wait_for([&] { return logged("signed again before the index expires"); }));
-  EXPECT_GT(LiveIndex().serial(), first);
+  const uint64_t second = LiveIndex().serial();
+  EXPECT_GT(second, first);
   EXPECT_GT(LiveIndex().expires(), absl::ToUnixSeconds(clock.Now() + absl::Hours(24 * 29)));
+
+  // A release whose jobs still run does not hold the signing back.
+  Submit("2.0", Dir("2.0"));
+  clock.Advance(absl::Hours(24 * 15));
+  ASSERT_TRUE(wait_for([&] { return LiveIndex().serial() > second; })) << "not signed while 2.0 runs";
+  EXPECT_EQ(LiveIndex().platforms(0).newest(), "1.0");
+}
+
+// A publish that failed is tried again at once when something changed,
+// not after its wait.
+TEST_F(PublisherTest, TheCoordinatorsPublisherTriesAChangeAtOnce) {
+  SubmitAndComplete("1.0");
+  ASSERT_TRUE(WriteFileAtomically(Site(), "not a directory").ok());  // Publishes fail.
+  FakeClock clock;
+  LogLines lines;
+  PublishOptions options;
+  options.private_key_pem = keys_.private_pem;
+  options.out_dir = Site();
+  options.clock = &clock;
+  AutoPublisher publisher(server_->coordinator(), server_->blobs(), options, lines.Sink());
+  for (int i = 0; i < 200 && !lines.Has("publishing game failed"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(lines.Has("publishing game failed"));
+  ASSERT_EQ(unlink(Site().c_str()), 0);
+  SubmitAndComplete("2.0");  // The fake clock stays: the wait after the failure runs.
+  auto newest = [&] { return LiveTarget().empty() ? "" : LiveIndex().platforms(0).newest(); };
+  for (int i = 0; i < 200 && newest() != "2.0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(newest(), "2.0") << "a change waited out the failure's wait";
 }
 
 // Two files of a release replaced by the same new bytes are one site file.

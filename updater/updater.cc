@@ -61,7 +61,11 @@ bool InstallIsEmpty(const std::string& dir) {
 
 // Removes the files of `dir` named as AtomicFileWriter names its temporary
 // files (<name>.tmp-XXXXXX), which a killed run leaves; errors are ignored.
+// A `dir` that is not a real directory (a symlink out of the install) is
+// left alone.
 void RemoveTempFiles(const std::string& dir) {
+  auto real = DefaultFileSystem()->LStat(dir);
+  if (!real.ok() || real->type != FileType::kDirectory) return;
   auto names = DefaultFileSystem()->ListDirectory(dir);
   if (!names.ok()) return;
   for (const std::string& name : *names) {

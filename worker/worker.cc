@@ -200,7 +200,7 @@ absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
     {
       std::lock_guard<std::mutex> lock(download_mu_);
       PF_RETURN_IF_ERROR(
-          RetryUnavailable([&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+          RetryUnavailable(*active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
     PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
@@ -262,7 +262,7 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     for (const Digest& digest : active->blobs) {
       ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
       PF_RETURN_IF_ERROR(
-          RetryUnavailable([&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+          RetryUnavailable(*active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
   }
   FileLocator locate = [this](const ManifestEntry& e) {
@@ -279,12 +279,13 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
   return MakePackageFromManifests(old_tree, locate, new_tree, locate, diff, out);
 }
 
-absl::Status Worker::RetryUnavailable(const std::function<absl::Status()>& call) const {
+absl::Status Worker::RetryUnavailable(const Active& active,
+                                      const std::function<absl::Status()>& call) const {
   absl::Status status;
   double backoff = 0.5;
   for (int tries = 0; tries < 12; ++tries) {
     status = call();
-    if (!absl::IsUnavailable(status)) return status;
+    if (!absl::IsUnavailable(status) || active.lost) return status;
     options_.clock->SleepFor(absl::Seconds(backoff));
     backoff = std::min(backoff * 2, 8.0);
   }
@@ -316,7 +317,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   }
   if (status.ok() && cached) status = cache_->PutSource(**package, digest, package_size);
   if (status.ok()) {
-    status = RetryUnavailable([&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
+    status = RetryUnavailable(*active, [&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
   }
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
@@ -380,15 +381,20 @@ void Worker::HeartbeatLoop() {
     }
     v1::HeartbeatRequest request;
     request.set_worker_id(options_.worker_id);
+    std::map<std::string, const Active*> named;  // A job leased anew meanwhile is another run.
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [id, a] : active_) {
-        if (!a->finished) request.add_job_ids(id);
+        if (a->finished) continue;
+        request.add_job_ids(id);
+        named[id] = a.get();
       }
     }
-    grpc::ClientContext context;  // Answered within a sixth of the lease, or tried again.
+    // Answered within a sixth of the lease (2-10 s), or tried again.
+    grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
-                         absl::ToChronoMilliseconds(absl::Seconds(std::min(10.0, lease_seconds_ / 6))));
+                         absl::ToChronoMilliseconds(absl::Seconds(
+                             std::max(2.0, std::min(10.0, lease_seconds_ / 6)))));
     v1::HeartbeatResponse response;
     failed = !workers_->Heartbeat(&context, request, &response).ok();
     if (failed) continue;
@@ -396,7 +402,7 @@ void Worker::HeartbeatLoop() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& id : response.lost_job_ids()) {
       auto it = active_.find(id);
-      if (it != active_.end()) it->second->lost = true;
+      if (it != active_.end() && named[id] == it->second.get()) it->second->lost = true;
     }
   }
 }

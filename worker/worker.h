@@ -4,8 +4,8 @@
 // reports it. Segment jobs of a huge pair read old and new by ranged
 // downloads instead (nothing cached) and report a segment; join jobs fetch
 // the segments and report the pair's patch (core/delta/segments.h).
-// Heartbeats keep its leases (every lease/3, answered within lease/6 or
-// tried again a second later); a lost coordinator is retried with backoff;
+// Heartbeats keep its leases (every lease/3, answered within lease/6 but
+// 2-10 s, or tried again a second later); a lost coordinator is retried with backoff;
 // Stop() (SIGTERM) or a drain from the coordinator makes it finish the jobs
 // it holds, report them (a result is retried for about a minute) and
 // return. A job leased to it again while it runs (its lease ran out) runs
@@ -82,10 +82,11 @@ class Worker {
 
   explicit Worker(WorkerOptions options) : options_(std::move(options)) {}
   void Execute(const v1::Job& job, Active* active);
-  // Makes `call` (a download or an upload, which resume where they stopped)
-  // until it fails other than Unavailable, for about a minute: a coordinator
-  // restarting costs no job an attempt.
-  absl::Status RetryUnavailable(const std::function<absl::Status()>& call) const;
+  // Makes `call` (a download or an upload of `active`'s job, which resume
+  // where they stopped) until it fails other than Unavailable, for about a
+  // minute or until the job is lost: a coordinator restarting costs no job
+  // an attempt.
+  absl::Status RetryUnavailable(const Active& active, const std::function<absl::Status()>& call) const;
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
   // The engine's options for an index or segment job (its part size).
