@@ -246,19 +246,27 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     diff.given_patches[file.path()] = patch.get();
     joined[file.path()] = std::move(patch);
   }
+  std::map<Digest, uint64_t> sizes;  // This job's blobs.
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Manifest* m : {&old_tree, &new_tree}) {
       for (const ManifestEntry& e : *m) {
-        if (e.type == EntryType::kFile && joined.count(e.path) == 0 &&
-            active->blobs.insert(e.digest).second) {
-          active->pins.push_back(cache_->PinBlob(e.digest));
-        }
+        if (e.type != EntryType::kFile || joined.count(e.path) != 0) continue;
+        sizes[e.digest] = e.size;
+        if (active->blobs.insert(e.digest).second) active->pins.push_back(cache_->PinBlob(e.digest));
       }
     }
   }
   {
     std::lock_guard<std::mutex> lock(download_mu_);
+    // Room first, so that the cache stays within its bound while jobs run
+    // (blobs that running jobs pinned stay).
+    uint64_t missing = 0;
+    for (const auto& [digest, size] : sizes) missing += cache_->Has(digest) ? 0 : size;
+    if (missing > 0) {
+      cache_->EvictTo(options_.cache_bytes > missing ? options_.cache_bytes - missing : 0, {})
+          .IgnoreError();
+    }
     for (const Digest& digest : active->blobs) {
       ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
       PF_RETURN_IF_ERROR(

@@ -43,6 +43,8 @@ struct WorkerOptions {
   std::string cache_dir;
   int jobs = 2;             // Jobs at once.
   std::string worker_id;    // Default: hostname-pid.
+  // The cache's bound: room is made before a job downloads (least recently
+  // used first), so it is exceeded only by the blobs running jobs use.
   uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.
   TreeDiffOptions diff;     // delta.threads: engine threads per job; delta.max_memory:
                             // a job's memory (file jobs above it are diffed bounded).

@@ -164,5 +164,31 @@ TEST_F(WorkerTest, SecondJobFromTheSameOldReleaseUsesTheCachedBlob) {
   EXPECT_EQ(record.acquires[1].cached_manifests(0), first.old_manifest_digest());
 }
 
+// The cache makes room before a job downloads, not only after jobs end: it
+// stays within its bound while jobs run.
+TEST_F(WorkerTest, TheCacheStaysWithinItsBoundWhileAJobDownloads) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string a = ReleaseBytes(41, 50000), b = NextVersion(42, a);
+  const std::string c = ReleaseBytes(43, 50000), d = NextVersion(44, c);
+  for (const std::string* blob : {&a, &b, &c, &d}) fake_.PutBlob(*blob);
+  // The second job's second download waits until released.
+  fake_.GateDownloads([](const Record& r) { return r.downloads.size() < 4 || r.released; });
+  fake_.ScriptJobs({FileJob("job-1", 1, a, b)});
+  fake_.ScriptJobs({FileJob("job-2", 2, c, d)});
+  fake_.ScriptDrain();
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1, "", 0, /*cache_bytes=*/120000));
+  ASSERT_TRUE(fake_.WaitFor([](const Record& r) { return r.downloads.size() >= 4; }));
+  auto view = BlobStore::Open(dir_ + "/cache");
+  ASSERT_TRUE(view.ok());
+  auto stored = (*view)->List();
+  ASSERT_TRUE(stored.ok());
+  uint64_t bytes = 0;
+  for (const BlobStore::StoredBlob& blob : *stored) bytes += blob.size;
+  EXPECT_LE(bytes, 120000u) << stored->size() << " blobs";
+  fake_.Release();
+  ASSERT_TRUE(RunResult().ok());
+  EXPECT_EQ(fake_.Snapshot().completes.size(), 2u);
+}
+
 }  // namespace
 }  // namespace patchfarm

@@ -482,9 +482,11 @@ class WorkerTest : public ::testing::Test {
   void StartFake() { ASSERT_TRUE(fake_.Start("127.0.0.1:0")); }
 
   // Runs a worker for `address` (default: the fake) on a thread.
-  void StartWorker(int jobs, std::string address = "", uint64_t job_memory = 0) {
+  void StartWorker(int jobs, std::string address = "", uint64_t job_memory = 0,
+                   uint64_t cache_bytes = 0) {
     WorkerOptions options;
     options.diff.delta.max_memory = job_memory;
+    if (cache_bytes > 0) options.cache_bytes = cache_bytes;
     options.coordinator = address.empty() ? fake_.address() : address;
     options.cache_dir = dir_ + "/cache";
     options.jobs = jobs;
