@@ -26,6 +26,24 @@
 #include "storage/rocksdb_store.h"
 
 namespace patchfarm {
+namespace {
+
+// Fails once `lost` is set (the job's lease went to another worker): the
+// engine stops at its next write instead of finishing a result nobody takes.
+class UnlessLost : public ByteSink {
+ public:
+  UnlessLost(ByteSink* out, const std::atomic<bool>* lost) : out_(out), lost_(lost) {}
+  absl::Status Append(absl::string_view data) override {
+    if (*lost_) return absl::CancelledError("the job's lease was lost");
+    return out_->Append(data);
+  }
+
+ private:
+  ByteSink* out_;
+  const std::atomic<bool>* lost_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   if (options.worker_id.empty()) {
@@ -306,7 +324,10 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   // exceed the job's memory.
   absl::StatusOr<std::unique_ptr<ScratchFile>> package = ScratchFile::Create(options_.cache_dir);
   absl::Status status = package.status();
-  if (status.ok()) status = Compute(job, active, package->get());
+  if (status.ok()) {
+    UnlessLost output(package->get(), &active->lost);
+    status = Compute(job, active, &output);
+  }
   // Every result is sent from the scratch file. Parts that a join job
   // fetches whole (segments, index parts) go to the cache too, where a
   // worker joining them finds its own; no job reads other results here, and
