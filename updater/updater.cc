@@ -73,7 +73,9 @@ void RemoveTempFiles(const std::string& dir) {
     if (at == std::string::npos || at == 0 || name.size() - at != 11) continue;
     const std::string path = JoinPath(dir, name);
     auto info = DefaultFileSystem()->LStat(path);
-    if (info.ok() && info->type == FileType::kRegular) DefaultFileSystem()->Unlink(path).IgnoreError();
+    if (info.ok() && info->type == FileType::kRegular) {
+      DefaultFileSystem()->Unlink(path).IgnoreError();
+    }
   }
 }
 
@@ -457,7 +459,8 @@ absl::StatusOr<UpdateReport> Updater::Run() {
         DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
     if (!lock.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "another update of ", QuotePath(options_.install_dir), " is running (", lock.status().message(), ")"));
+          "another update of ", QuotePath(options_.install_dir), " is running (",
+          lock.status().message(), ")"));
     }
     run_lock_ = *std::move(lock);
     PF_RETURN_IF_ERROR(Recover());

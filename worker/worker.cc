@@ -217,8 +217,8 @@ absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
   for (const Digest& digest : digests) {
     {
       std::lock_guard<std::mutex> lock(download_mu_);
-      PF_RETURN_IF_ERROR(
-          RetryUnavailable(*active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+      PF_RETURN_IF_ERROR(RetryUnavailable(
+          *active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
     PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
@@ -287,8 +287,8 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     }
     for (const Digest& digest : active->blobs) {
       ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
-      PF_RETURN_IF_ERROR(
-          RetryUnavailable(*active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+      PF_RETURN_IF_ERROR(RetryUnavailable(
+          *active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
     }
   }
   FileLocator locate = [this](const ManifestEntry& e) {
@@ -346,7 +346,8 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   }
   if (status.ok() && cached) status = cache_->PutSource(**package, digest, package_size);
   if (status.ok()) {
-    status = RetryUnavailable(*active, [&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
+    status = RetryUnavailable(
+        *active, [&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
   }
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
@@ -517,7 +518,8 @@ absl::Status Worker::Run() {
     for (const v1::Job& job : response.jobs()) {
       auto running_before = active_.find(job.job_id());
       if (running_before != active_.end()) {  // Its lease ran out, and it came back here.
-        Log(absl::StrCat("job ", job.job_id(), ": leased again while its earlier lease ran; that run is dropped"));
+        Log(absl::StrCat("job ", job.job_id(),
+                         ": leased again while its earlier lease ran; that run is dropped"));
         running_before->second->lost = true;
         retired_.push_back(std::move(running_before->second));
         active_.erase(running_before);

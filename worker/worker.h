@@ -88,7 +88,8 @@ class Worker {
   // where they stopped) until it fails other than Unavailable, for about a
   // minute or until the job is lost: a coordinator restarting costs no job
   // an attempt.
-  absl::Status RetryUnavailable(const Active& active, const std::function<absl::Status()>& call) const;
+  absl::Status RetryUnavailable(const Active& active,
+                                const std::function<absl::Status()>& call) const;
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);
   // The engine's options for an index or segment job (its part size).
