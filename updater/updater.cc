@@ -115,17 +115,15 @@ class Updater {
   absl::StatusOr<UpdateReport> Run();
 
  private:
-  // One run at a time per install: held from before Recover to the end.
-  std::unique_ptr<FileLock> run_lock_;
-  ReplacedFiles* replaced_ = nullptr;  // Set by Run before Follow.
   absl::StatusOr<v1::UpdateIndex> FetchIndex();
   absl::StatusOr<std::string> Download(const v1::SiteFile& file);
   // Downloads `step`'s package, checks its size and SHA-256, and that it
   // declares the tree the index signs for it.
   absl::StatusOr<CheckedPackage> Check(const PathEdge& step);
   // Follows `path` from `*at`: checks every package first (Check), restores
-  // replaced files (replaced_), then applies them one at a time, writing the marker as each switch commits
-  // and checking the install against the step's signed tree. nullopt once
+  // replaced files (replaced_), then applies the packages one at a time,
+  // writing the marker as each switch commits and checking the install
+  // against the step's signed tree. nullopt once
   // the install is the newest tree; the failed package otherwise, with *at
   // where the install then is. An error only when the marker cannot be
   // written.
@@ -157,6 +155,9 @@ class Updater {
   std::string base_url_;
   std::string state_;
   std::string marker_path_;
+  // One run at a time per install: held from before Recover to the end.
+  std::unique_ptr<FileLock> run_lock_;
+  ReplacedFiles* replaced_ = nullptr;  // Set by Run before Follow.
   // Set by Run before anything is recorded.
   v1::UpdateIndex index_;
   std::string platform_;
@@ -203,9 +204,12 @@ absl::StatusOr<std::string> Updater::Download(const v1::SiteFile& file) {
   PF_ASSIGN_OR_RETURN(DownloadResult got, std::move(attempt));
   if (got.resumed_from > 0) Log(absl::StrCat("resumed ", file.url(), " at byte ", got.resumed_from));
   auto digest = HashFile(part, &size);
-  auto matches = [&] { return digest.ok() && size == file.size() && DigestToHex(*digest) == file.sha256(); };
+  auto matches = [&] {
+    return digest.ok() && size == file.size() && DigestToHex(*digest) == file.sha256();
+  };
   if (!matches() && got.resumed_from > 0) {  // The bytes kept from before were others.
-    Log(absl::StrCat(file.url(), ": the resumed download does not match the index; downloading from the start"));
+    Log(absl::StrCat(file.url(),
+                     ": the resumed download does not match the index; downloading from the start"));
     unlink(part.c_str());
     PF_RETURN_IF_ERROR(DownloadUrl(url, part, file.size()).status());
     digest = HashFile(part, &size);
