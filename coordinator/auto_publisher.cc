@@ -92,7 +92,9 @@ void AutoPublisher::PublishIfDue(const std::string& product, const std::string& 
   // the publish offers the finished ones.
   if (!(finished && changed) && !expiring) return;
   Retry& retry = retries_[product];
-  if (now < retry.next && retry.state == state) return;  // A change is tried at once.
+  // A change to finished releases is tried at once; job states changing
+  // while releases run are not.
+  if (now < retry.next && (retry.state == state || !finished)) return;
   retry.state = state;
   PublishOptions options = options_;
   options.product = product;
