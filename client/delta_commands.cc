@@ -1,11 +1,14 @@
 #include "client/delta_commands.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <memory>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_args.h"
 #include "client/tree_commands.h"
@@ -28,6 +31,30 @@ constexpr uint64_t kMaxApplyOutputBytes = uint64_t{1} << 40;
 bool IsDirectory(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// InvalidArgument if writing `out` would replace the file `input` (`diff A B
+// A`) or, for a directory `input`, put a file inside the tree being read.
+absl::Status CheckOutputApart(const std::string& out, const std::string& input) {
+  struct stat in_st, out_st;
+  if (stat(input.c_str(), &in_st) != 0) return absl::OkStatus();  // Reported when read.
+  if (!S_ISDIR(in_st.st_mode)) {
+    if (stat(out.c_str(), &out_st) == 0 && out_st.st_dev == in_st.st_dev &&
+        out_st.st_ino == in_st.st_ino) {
+      return absl::InvalidArgumentError(absl::StrCat("diff: ", out, " is ", input, ": not replaced"));
+    }
+    return absl::OkStatus();
+  }
+  char tree[PATH_MAX], dir[PATH_MAX];
+  if (realpath(input.c_str(), tree) == nullptr || realpath(DirName(out).c_str(), dir) == nullptr) {
+    return absl::OkStatus();
+  }
+  const std::string root(tree), at(dir);
+  if (at == root || absl::StartsWith(at, root == "/" ? root : root + "/")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("diff: ", out, " is inside ", input, ", the tree being read"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Diff(const std::string& old_path, const std::string& new_path,
@@ -172,6 +199,9 @@ int RunDiffCommand(const std::vector<std::string>& args) {
     }
   }
   if (paths.size() != 3) return Usage(kUsage);
+  for (const std::string& input : {paths[0], paths[1]}) {
+    if (absl::Status apart = CheckOutputApart(paths[2], input); !apart.ok()) return Fail(apart);
+  }
   const bool old_is_dir = IsDirectory(paths[0]);
   if (old_is_dir != IsDirectory(paths[1])) {
     return Fail(absl::InvalidArgumentError(

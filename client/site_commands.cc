@@ -25,9 +25,13 @@ int RunKeygenCommand(const std::vector<std::string>& args) {
   if (!ParseArgs(args, {"--out"}, {}, &f) || f["--out"].empty()) return Usage("keygen --out KEYFILE");
   auto keys = GenerateEd25519KeyPair();
   if (!keys.ok()) return Fail(keys.status());
-  struct stat st;
-  if (stat(f["--out"].c_str(), &st) == 0) {
-    return Fail(absl::AlreadyExistsError(f["--out"] + " exists; refusing to replace a signing key"));
+  // Neither is replaced (a dangling symlink counts): the public key may be
+  // the one pinned in every updater.
+  for (const std::string& path : {f["--out"], f["--out"] + ".pub"}) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+      return Fail(absl::AlreadyExistsError(path + " exists; refusing to replace a signing key"));
+    }
   }
   absl::Status status = WriteFileAtomically(f["--out"], keys->private_pem, 0600);
   if (status.ok()) status = WriteFileAtomically(f["--out"] + ".pub", keys->public_pem, 0644);

@@ -78,6 +78,11 @@ for v in 0 23 x -1; do bad --level diff --level "$v" "$T/old" "$T/new" "$T/p5"; 
 for v in 0 257 x; do bad --threads diff --threads "$v" "$T/old" "$T/new" "$T/p5"; done
 [ -e "$T/p5" ] && fail "a refused diff wrote a patch"
 "$PF" keygen --out "$T/key" > /dev/null || fail "keygen"
+# A pinned public key is never replaced, even without its private key beside it.
+cp "$T/key.pub" "$T/pinned.pub"
+"$PF" keygen --out "$T/pinned" > /dev/null 2>&1 && fail "keygen replaced an existing .pub"
+cmp -s "$T/key.pub" "$T/pinned.pub" || fail "keygen changed an existing .pub"
+[ -e "$T/pinned" ] && fail "keygen wrote a private key beside another's public key"
 for v in 0 -1 3651 x; do
   bad --valid-days publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --valid-days "$v"
 done
@@ -101,6 +106,17 @@ diff -r "$T/latin1/b" "$T/latin1/out" > /dev/null || fail "the tree with a Latin
 "$PF" submit --coordinator 127.0.0.1:1 --product p --platform x --version 1.0 "$T/latin1/b" \
   2> "$T/err" && fail "a name that is not UTF-8 was submitted"
 grep -q "is not UTF-8" "$T/err" || fail "no message for a name that is not UTF-8: $(cat "$T/err")"
+
+# The output never replaces an input, nor lands in a tree being read.
+cp "$T/old" "$T/keep"
+"$PF" diff "$T/keep" "$T/new" "$T/keep" > /dev/null 2> "$T/err" && fail "diff A B A was accepted"
+grep -q "not replaced" "$T/err" || fail "diff A B A: $(cat "$T/err")"
+cmp -s "$T/old" "$T/keep" || fail "diff A B A changed A"
+"$PF" diff "$T/latin1/a" "$T/latin1/b" "$T/latin1/b/p.pkg" > /dev/null 2> "$T/err" &&
+  fail "a package inside the new tree was accepted"
+grep -q "the tree being read" "$T/err" || fail "package in the tree: $(cat "$T/err")"
+[ -e "$T/latin1/b/p.pkg" ] && fail "a package was written inside the new tree"
+ls "$T/latin1/b" | grep -q "tmp-" && fail "a temporary file was left inside the new tree"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
