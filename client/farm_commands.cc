@@ -274,13 +274,29 @@ absl::Status Request(const Flags& f) {
   }
   Digest digest;
   PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
-  // Download into a private store beside the output, then move it into place.
+  // Download into a private store beside the output (a later run resumes
+  // it), check it, then move it into place. The store must be this user's
+  // alone: in a shared directory another user could have put a package in.
   const std::string out = f.Get("-o");
   const std::string scratch = out + ".download";
+  if (mkdir(scratch.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "mkdir", scratch);
+  }
+  struct stat st;
+  if (lstat(scratch.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 022) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        scratch, " is not a directory of this user's that others cannot write: remove it"));
+  }
   PF_ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> store, BlobStore::Open(scratch));
   auto blobs = v1::BlobService::NewStub(channel);
   PF_RETURN_IF_ERROR(WithWhere("download", DownloadToStore(blobs.get(), digest, store.get())));
   PF_ASSIGN_OR_RETURN(std::string path, store->PathOf(digest));
+  uint64_t size = 0;
+  PF_ASSIGN_OR_RETURN(Digest stored, HashFile(path, &size));
+  if (stored != digest) {
+    return absl::DataLossError(absl::StrCat(path, " is not the package the coordinator names"));
+  }
   if (rename(path.c_str(), out.c_str()) != 0) return ErrnoToStatus(errno, "rename to", out);
   PF_RETURN_IF_ERROR(RemoveTree(scratch));
   std::printf("%s: %llu bytes (%s -> %s, job %s)\n", out.c_str(),

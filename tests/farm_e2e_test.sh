@@ -137,6 +137,15 @@ while read -r platform from to state; do
   diff -r "$T/out-$platform-$from-$to" "$T/rel/$platform/$to" > /dev/null ||
     fail "package $platform $from -> $to does not rebuild the release"
 done < "$T/jobs.txt"
+# Bytes planted in the download store under the package's name are not taken.
+read -r platform from to state < "$T/jobs.txt"
+hex=$(sha256sum "$T/pkg-$platform-$from-$to" | cut -c1-64)
+mkdir -m 700 -p "$T/planted.download/${hex:0:2}"
+echo "not the package" > "$T/planted.download/${hex:0:2}/$hex"
+"$PF" request --coordinator "$addr" --product game --platform "$platform" --from "$from" --to "$to" \
+  -o "$T/planted" > /dev/null 2> "$T/err" && fail "a planted package was taken"
+grep -q "is not the package" "$T/err" || fail "planted package: $(cat "$T/err")"
+[ -e "$T/planted" ] && fail "a planted package was moved into place"
 
 # Metrics and the status page.
 http="$(grep -o 'http://[0-9.:]*' "$T/coordinator.log" | tail -n 1)"
