@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -105,6 +108,30 @@ class TokenGate : public grpc::AuthMetadataProcessor {
   const TokenAuth* const auth_;
 };
 
+// A page built at most once a second: requests meanwhile get the last one
+// (and wait for a build under way rather than start another).
+class CachedPage {
+ public:
+  explicit CachedPage(std::function<std::string()> build) : build_(std::move(build)) {}
+  std::string Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Duration now = SystemClock().Monotonic();
+    if (!built_ || now - built_at_ >= absl::Seconds(1)) {
+      page_ = build_();
+      built_at_ = now;
+      built_ = true;
+    }
+    return page_;
+  }
+
+ private:
+  const std::function<std::string()> build_;
+  std::mutex mu_;
+  bool built_ = false;
+  absl::Duration built_at_;
+  std::string page_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
@@ -156,18 +183,22 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   s->address_ = absl::StrCat(options.listen.substr(0, options.listen.rfind(':')), ":", port);
   CoordinatorServer* raw = s.get();
   if (!options.http_listen.empty()) {
+    // Both pages walk the coordinator's state under its lock: each is built
+    // at most once a second, however many requests come.
+    auto metrics = std::make_shared<CachedPage>([raw] {
+      return CoordinatorMetricsText(raw->coordinator_.get(), raw->blob_service_.get());
+    });
+    auto status = std::make_shared<CachedPage>([raw] { return StatusPageHtml(raw->coordinator_.get()); });
     PF_ASSIGN_OR_RETURN(
         s->http_,
         HttpServer::Start(options.http_listen,
                           {{"/metrics",
-                            [raw] {
+                            [metrics] {
                               return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                                  CoordinatorMetricsText(raw->coordinator_.get(),
-                                                                         raw->blob_service_.get())};
+                                                  metrics->Get()};
                             }},
-                           {"/", [raw] {
-                              return HttpResponse{200, "text/html; charset=utf-8",
-                                                  StatusPageHtml(raw->coordinator_.get())};
+                           {"/", [status] {
+                              return HttpResponse{200, "text/html; charset=utf-8", status->Get()};
                             }}}));
   }
   s->expiry_ = std::thread([raw] {
