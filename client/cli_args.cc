@@ -17,7 +17,7 @@ int Fail(const absl::Status& status) {
 bool ParseArgs(const std::vector<std::string>& args, const std::set<std::string>& with_value,
                const std::set<std::string>& switches, std::map<std::string, std::string>* out) {
   for (size_t i = 0; i < args.size(); ++i) {
-    if (with_value.count(args[i]) != 0 && i + 1 < args.size()) {
+    if (with_value.count(args[i]) != 0 && i + 1 < args.size() && out->count(args[i]) == 0) {
       (*out)[args[i]] = args[i + 1];
       ++i;
     } else if (switches.count(args[i]) != 0) {

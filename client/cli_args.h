@@ -18,7 +18,7 @@ int Usage(const char* usage);
 // Prints "patchfarm: <message>"; returns 1.
 int Fail(const absl::Status& status);
 // --name value pairs and --switches (set to "1") into *out; false on
-// anything else.
+// anything else, and for a --name given twice.
 bool ParseArgs(const std::vector<std::string>& args, const std::set<std::string>& with_value,
                const std::set<std::string>& switches, std::map<std::string, std::string>* out);
 

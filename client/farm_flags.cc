@@ -15,7 +15,8 @@ bool Flags::Parse(const std::vector<std::string>& args, const std::set<std::stri
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (with_value.count(a) != 0) {
-      if (i + 1 >= args.size()) return false;
+      // Given twice: which one was meant? (`--out prod ... --out test`)
+      if (i + 1 >= args.size() || values.count(a) != 0) return false;
       values[a] = args[++i];
     } else if (without_value.count(a) != 0) {
       switches.insert(a);

@@ -24,7 +24,8 @@ struct Flags {
   std::set<std::string> switches;
   std::vector<std::string> positional;
 
-  // False if a word is not allowed or a value is missing.
+  // False if a word is not allowed, a value is missing or a --name is
+  // given twice.
   bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
              const std::set<std::string>& without_value);
   std::string Get(const std::string& name, const std::string& fallback = "") const;

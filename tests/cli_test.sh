@@ -90,6 +90,10 @@ for v in 0 -1 1Q x 99999999T; do
   bad --max-memory publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --max-memory "$v"
 done
 [ -e "$T/site" ] && fail "a refused publish made its site"
+"$PF" publish --coordinator 127.0.0.1:1 --product p --key "$T/key" --out "$T/site" --out "$T/site2" \
+  > /dev/null 2>&1; [ $? -eq 2 ] || fail "a flag given twice was not a usage error"
+"$PF" keygen --out "$T/k1" --out "$T/k2" > /dev/null 2>&1; [ $? -eq 2 ] || fail "keygen --out twice"
+[ -e "$T/k1" ] || [ -e "$T/k2" ] && fail "keygen with --out twice wrote a key"
 for v in -1 1025 x; do bad --workers serve --data "$T/serve" --workers "$v"; done
 [ -e "$T/serve" ] && fail "a refused serve made its data directory"
 for v in nan inf x; do bad --max-patch-ratio policy --coordinator 127.0.0.1:1 --product p --max-patch-ratio "$v"; done
