@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -48,23 +50,37 @@ int Fail(const absl::Status& status) {
 bool Parse(const std::vector<std::string>& args, const std::set<std::string>& with_value,
            std::map<std::string, std::string>* out) {
   for (size_t i = 1; i < args.size(); ++i) {  // args[0] is the subcommand.
-    if (with_value.count(args[i]) == 0 || i + 1 >= args.size()) return false;
+    if (with_value.count(args[i]) == 0 || i + 1 >= args.size() || out->count(args[i]) != 0) {
+      return false;
+    }
     (*out)[args[i]] = args[i + 1];
     ++i;
   }
   return true;
 }
 
-// Creates `path` (never replacing a file) with `data`, mode 0600.
+// Creates `path` (never replacing a file) with `data`, mode 0600, whole and
+// durable or not at all: written and synced under a temporary name, then
+// linked to `path` (which fails if anything has the name).
 absl::Status WriteNewPrivateFile(const std::string& path, absl::string_view data) {
+  const auto exists = [&] {
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists; refusing to replace it"));
+  };
   struct stat st;
-  if (lstat(path.c_str(), &st) == 0) {
-    return absl::AlreadyExistsError(
-        absl::StrCat(path, " exists; refusing to replace it"));
+  if (lstat(path.c_str(), &st) == 0) return exists();
+  FileSystem* fs = DefaultFileSystem();
+  std::string temp;
+  PF_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                      fs->CreateTemporary(path + ".tmp-", 0600, &temp));
+  absl::Status written = file->Append(data);
+  if (written.ok()) written = file->Sync();
+  if (absl::Status closed = file->Close(); written.ok()) written = closed;
+  if (written.ok() && link(temp.c_str(), path.c_str()) != 0) {
+    written = errno == EEXIST ? exists() : ErrnoToStatus(errno, "link", path);
   }
-  PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> file, FileWriter::Create(path, 0600));
-  PF_RETURN_IF_ERROR(file->Append(data));
-  return file->Close();
+  fs->Unlink(temp).IgnoreError();
+  PF_RETURN_IF_ERROR(written);
+  return fs->SyncDirectory(DirName(path));
 }
 
 int New(const std::vector<std::string>& args) {

@@ -94,6 +94,12 @@ done
   > /dev/null 2>&1; [ $? -eq 2 ] || fail "a flag given twice was not a usage error"
 "$PF" keygen --out "$T/k1" --out "$T/k2" > /dev/null 2>&1; [ $? -eq 2 ] || fail "keygen --out twice"
 [ -e "$T/k1" ] || [ -e "$T/k2" ] && fail "keygen with --out twice wrote a key"
+"$PF" token new --roles worker --out "$T/w.token" > /dev/null || fail "token new --out"
+[ "$(stat -c %a "$T/w.token")" = 600 ] || fail "token file mode $(stat -c %a "$T/w.token")"
+before=$(cat "$T/w.token")
+"$PF" token new --roles worker --out "$T/w.token" > /dev/null 2>&1 && fail "token new replaced a token file"
+[ "$(cat "$T/w.token")" = "$before" ] || fail "token new changed an existing token file"
+ls "$T" | grep -q "w.token.tmp-" && fail "token new left a temporary file"
 for v in -1 1025 x; do bad --workers serve --data "$T/serve" --workers "$v"; done
 [ -e "$T/serve" ] && fail "a refused serve made its data directory"
 for v in nan inf x; do bad --max-patch-ratio policy --coordinator 127.0.0.1:1 --product p --max-patch-ratio "$v"; done
