@@ -8,8 +8,9 @@
 //      empty or unmarked install starts from a full package. A marker with
 //      self_update=false (package-manager installs) stops here. Unless only
 //      checking: take .patchfarm/update.lock (FailedPrecondition if another
-//      run holds it), finish or undo an interrupted switch, and resolve a
-//      step the marker names as pending (step 4).
+//      run holds it), finish or undo an interrupted switch, resolve a step
+//      the marker names as pending (step 4), and remove the temporary files
+//      a killed run left in .patchfarm, hotfix/ and .patchfarm/replaced.
 //   3. Find the path of fewest bytes to the newest tree over every package
 //      the index publishes for the platform (updater/update_path.h): chain
 //      links, cumulative packages from any version, full packages from
