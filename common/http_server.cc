@@ -313,33 +313,37 @@ class HttpServer::Impl {
     pool_->enqueue([this, w = std::move(w)]() mutable { Serve(std::move(w)); });
   }
 
-  // On a pool thread: answers the complete request in w.buffer, and any further
-  // complete ones sent with it; then back to the gate or closed.
+  // On a pool thread: answers the complete request in w.buffer; then back to
+  // the gate, back in the pool's queue if another complete request came with
+  // it (behind other connections': one connection's pipelined requests, read
+  // slowly, never hold a thread for more than one response), or closed.
   void Serve(Waiting w) {
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) break;
-      }
-      BufferedSocketStream stream(w.fd, std::move(w.buffer), read_timeout_, write_timeout_);
-      bool last = w.served + 1 >= options_.max_requests_per_connection;
-      bool client_closes = false;
-      // Anything but a GET or HEAD without a body leaves the stream unparsed.
-      bool reusable = false;
-      bool ok = server_.ProcessRequest(stream, last, client_closes, [&](httplib::Request& request) {
-        std::string length = request.get_header_value("Content-Length");
-        reusable = (request.method == "GET" || request.method == "HEAD") &&
-                   (length.empty() || length == "0") && !request.has_header("Transfer-Encoding");
-      });
-      ++w.served;
-      w.buffer = stream.TakeUnread();
-      if (!ok || last || client_closes || !reusable) break;
-      if (HeadEnd(w.buffer, 0) == std::string::npos) {
-        Admit(std::move(w));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        close(w.fd);
         return;
       }
     }
-    close(w.fd);
+    BufferedSocketStream stream(w.fd, std::move(w.buffer), read_timeout_, write_timeout_);
+    bool last = w.served + 1 >= options_.max_requests_per_connection;
+    bool client_closes = false;
+    // Anything but a GET or HEAD without a body leaves the stream unparsed.
+    bool reusable = false;
+    bool ok = server_.ProcessRequest(stream, last, client_closes, [&](httplib::Request& request) {
+      std::string length = request.get_header_value("Content-Length");
+      reusable = (request.method == "GET" || request.method == "HEAD") &&
+                 (length.empty() || length == "0") && !request.has_header("Transfer-Encoding");
+    });
+    ++w.served;
+    w.buffer = stream.TakeUnread();
+    if (!ok || last || client_closes || !reusable) {
+      close(w.fd);
+    } else if (HeadEnd(w.buffer, 0) == std::string::npos) {
+      Admit(std::move(w));
+    } else {
+      Dispatch(std::move(w));
+    }
   }
 
   const std::map<std::string, Handler> routes_;

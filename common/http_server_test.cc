@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -224,6 +226,38 @@ TEST(HttpServerTest, AnswersWhileFiftyConnectionsStall) {
   EXPECT_EQ(StatusLine(response), "HTTP/1.1 200 OK");
   EXPECT_EQ(response.substr(response.size() - 5), "up 1\n");
   for (int fd : stalled) close(fd);
+}
+
+// One connection's pipelined requests take turns with other connections':
+// a client that sends many at once (and reads slowly) cannot hold the pool
+// while /metrics, the liveness probe, waits.
+TEST(HttpServerTest, PipelinedRequestsTakeTurnsWithOtherConnections) {
+  HttpServerOptions options;
+  options.threads = 1;
+  std::map<std::string, HttpServer::Handler> routes = MetricsRoutes();
+  routes["/slow"] = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return HttpResponse{200, "text/plain", "slow\n"};
+  };
+  auto server = HttpServer::Start("127.0.0.1:0", routes, options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string& address = (*server)->address();
+  int greedy = Connect(address);
+  ASSERT_GE(greedy, 0);
+  std::string pipelined;
+  for (int i = 0; i < 20; ++i) pipelined += "GET /slow HTTP/1.1\r\n\r\n";
+  send(greedy, pipelined.data(), pipelined.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string probe = Send(address, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusLine(probe), "HTTP/1.1 200 OK");
+  // Answered while most of the greedy connection's requests still wait.
+  std::string answered = ReadUntilClosed(greedy, std::chrono::milliseconds(0));
+  size_t count = 0;
+  for (size_t at = answered.find("slow\n"); at != std::string::npos; at = answered.find("slow\n", at + 1)) {
+    ++count;
+  }
+  EXPECT_LT(count, 10u);
+  close(greedy);
 }
 
 }  // namespace
