@@ -473,6 +473,12 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     RemoveTempFiles(state_);
     RemoveTempFiles(JoinPath(options_.install_dir, "hotfix"));
     RemoveTempFiles(JoinPath(state_, "replaced"));
+  } else if (!marker_.Get("pending_manifest").empty() &&
+             PendingApplied(marker_.Get("pending_manifest"), marker_.Get("pending_package"))) {
+    // Read only: the switch committed before a crash, which the next run
+    // that may change the install records.
+    marker_.fields["version"] = marker_.Get("pending_version");
+    marker_.fields["manifest"] = marker_.Get("pending_manifest");
   }
   report.newest = p->newest();
   report.motd = index.motd();

@@ -358,6 +358,13 @@ TEST_F(UpdaterTest, ASwitchCommittedBeforeACrashIsRecordedByTheNextRun) {
   InstallV1();
   CrashMidStep(Install(), Dir("site"), from1_, Hex("v2"), /*applied=*/true);
   Sign(Index("2.0", 200));
+  // --check reports the install as it is, and writes nothing.
+  const Marker before = ReadInstallMarker();
+  auto checked = Update(/*check_only=*/true);
+  ASSERT_TRUE(checked.ok()) << checked.status() << log_;
+  EXPECT_EQ(checked->installed, "2.0");
+  EXPECT_EQ(checked->way, "");
+  EXPECT_EQ(ReadInstallMarker().fields, before.fields);
   auto report = Update();
   ASSERT_TRUE(report.ok()) << report.status() << log_;
   EXPECT_EQ(report->installed, "2.0") << log_;

@@ -154,8 +154,9 @@ class UpdaterTest : public testing::Test {
   }
   void Sign(const v1::UpdateIndex& index) { Sign(index, keys_.private_pem); }
 
-  absl::StatusOr<UpdateReport> Update() {
+  absl::StatusOr<UpdateReport> Update(bool check_only = false) {
     UpdateOptions options;
+    options.check_only = check_only;
     options.index_url = "file://" + Dir("site") + "/index.json";
     options.public_key_pem = keys_.public_pem;
     options.install_dir = Install();
