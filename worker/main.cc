@@ -37,7 +37,7 @@ int DefaultJobs() {
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator");
 ABSL_FLAG(std::string, cache, "", "directory of the blob cache and the index cache");
-ABSL_FLAG(std::string, id, "", "this worker's name (default: hostname-pid)");
+ABSL_FLAG(std::string, id, "", "this worker's name (default: hostname-pid-<4 random hex digits>)");
 ABSL_FLAG(Jobs, jobs, Jobs{DefaultJobs()},
           "jobs at once (default: the machine's cores, at most one per GiB of the memory the "
           "worker may use)");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -47,9 +48,13 @@ class UnlessLost : public ByteSink {
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options) {
   if (options.worker_id.empty()) {
+    // A drain is kept per id, so each start is another worker: in a
+    // container the pid is 1 and the hostname stays across restarts.
     char host[256] = "worker";
     gethostname(host, sizeof(host) - 1);
-    options.worker_id = absl::StrCat(host, "-", getpid());
+    std::random_device random;
+    options.worker_id = absl::StrCat(host, "-", getpid(), "-",
+                                     absl::Hex(random() & 0xffff, absl::kZeroPad4));
   }
   if (options.jobs < 1) return absl::InvalidArgumentError("--jobs must be at least 1");
   std::unique_ptr<Worker> w(new Worker(std::move(options)));

@@ -42,7 +42,7 @@ struct WorkerOptions {
   std::string coordinator;  // host:port
   std::string cache_dir;
   int jobs = 2;             // Jobs at once.
-  std::string worker_id;    // Default: hostname-pid.
+  std::string worker_id;    // Default: hostname-pid-<4 random hex digits>.
   // The cache's bound: room is made before a job downloads (least recently
   // used first), so it is exceeded only by the blobs running jobs use.
   uint64_t cache_bytes = uint64_t{8} << 30;  // Default: 8 GiB.

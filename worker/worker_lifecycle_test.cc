@@ -184,6 +184,22 @@ TEST_F(WorkerTest, TransfersAreRetriedWhileTheCoordinatorRestarts) {
   EXPECT_EQ(record.completes[0].lease_id(), 8u);
 }
 
+// Without --id, each start is another worker (a drain is kept per id; in a
+// container the pid is 1 and the hostname stays across restarts).
+TEST_F(WorkerTest, EachStartWithoutAnIdIsAnotherWorker) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  std::vector<std::string> ids;
+  for (int start = 0; start < 2; ++start) {
+    fake_.ScriptDrain();
+    ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1, "", 0, 0, /*worker_id=*/""));
+    ASSERT_TRUE(RunResult().ok());
+    ids.push_back(fake_.Snapshot().acquires.back().worker_id());
+    worker_.reset();  // Its cache's index is open.
+  }
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[0].find(absl::StrCat("-", getpid(), "-")), std::string::npos) << ids[0];
+}
+
 TEST_F(WorkerTest, UnavailableCoordinatorIsRetriedWithBackoff) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
   const std::string old_data = ReleaseBytes(19, 30000), new_data = NextVersion(20, old_data);

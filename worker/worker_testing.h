@@ -483,14 +483,14 @@ class WorkerTest : public ::testing::Test {
 
   // Runs a worker for `address` (default: the fake) on a thread.
   void StartWorker(int jobs, std::string address = "", uint64_t job_memory = 0,
-                   uint64_t cache_bytes = 0) {
+                   uint64_t cache_bytes = 0, std::string worker_id = kWorkerId) {
     WorkerOptions options;
     options.diff.delta.max_memory = job_memory;
     if (cache_bytes > 0) options.cache_bytes = cache_bytes;
     options.coordinator = address.empty() ? fake_.address() : address;
     options.cache_dir = dir_ + "/cache";
     options.jobs = jobs;
-    options.worker_id = kWorkerId;
+    options.worker_id = worker_id;
     options.diff.delta.threads = 1;
     absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Create(options);
     ASSERT_TRUE(worker.ok()) << worker.status();
