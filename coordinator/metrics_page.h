@@ -8,7 +8,6 @@
 #include <string>
 
 #include "coordinator/coordinator.h"
-#include "coordinator/histogram.h"
 #include "coordinator/grpc_services.h"
 
 namespace patchfarm {
@@ -16,9 +15,9 @@ namespace patchfarm {
 std::string CoordinatorMetricsText(Coordinator* coordinator, const BlobServiceImpl* blobs);
 std::string StatusPageHtml(Coordinator* coordinator);
 
-// Prometheus histogram lines for `histogram`.
+// Prometheus histogram lines for `values` with upper `bounds`.
 std::string PrometheusHistogram(const std::string& name, const std::string& help,
-                                const Histogram& histogram);
+                                const std::vector<double>& bounds, const std::vector<double>& values);
 
 }  // namespace patchfarm
 
