@@ -342,6 +342,11 @@ class Coordinator {
   void DropExpiredLocked();
   // Plans and drops after a change to `product`'s releases or policy.
   void ApplyRetentionLocked(const std::string& product);
+  // The digests of `wanted` that a job (but those of `ignored_jobs`), a
+  // hotfix, a full package or a release's manifest names. An error (logged
+  // as event=blob_drop_failed) if a manifest cannot be read.
+  absl::StatusOr<std::set<Digest>> NamedLocked(const std::set<Digest>& wanted,
+                                               const std::set<std::string>& ignored_jobs);
   // Blobs are checked without the lock, then named under it. If blobs were
   // removed since the check (`removals_seen` is blob_removals_ then),
   // FailedPrecondition naming the first of `digests` that is gone.

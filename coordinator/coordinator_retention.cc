@@ -207,27 +207,11 @@ void Coordinator::DropExpiredLocked() {
   if (candidates.empty()) return;
   // 3. What still names a candidate's blob: any other job, any hotfix, any
   // release's manifest. If a manifest cannot be read, nothing is dropped.
-  std::set<Digest> wanted, referenced;
+  std::set<Digest> wanted;
   for (const DropCandidate& c : candidates) wanted.insert(c.digest);
-  auto note = [&](const std::string& raw) {
-    Digest d;
-    if (ParseDigest(raw, &d).ok() && wanted.count(d) != 0) referenced.insert(d);
-  };
-  for (const auto& [id, job] : jobs_) {
-    if (dropping.count(id) == 0) note(job.status().package_digest());
-  }
-  for (const auto& [id, r] : releases_) {
-    for (const v1::ManifestEntry& e : r.hotfix_files()) note(e.digest());
-    for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
-    absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
-        ManifestLocked(r.manifest_digest());
-    if (!manifest.ok()) {
-      LogLocked(absl::StrCat("event=blob_drop_failed release=", id, " error=\"",
-                             manifest.status().message(), "\""));
-      return;
-    }
-    for (const v1::ManifestEntry& e : (*manifest)->entries()) note(e.digest());
-  }
+  absl::StatusOr<std::set<Digest>> named = NamedLocked(wanted, dropping);
+  if (!named.ok()) return;
+  const std::set<Digest>& referenced = *named;
   // 4. The records first, with a drop/ record per blob to remove: a crash
   // after this leaves those records (finished at the next pass), never a job
   // naming a blob that is gone.
@@ -275,6 +259,32 @@ void Coordinator::DropExpiredLocked() {
   }
 }
 
+absl::StatusOr<std::set<Digest>> Coordinator::NamedLocked(
+    const std::set<Digest>& wanted, const std::set<std::string>& ignored_jobs) {
+  std::set<Digest> named;
+  auto note = [&](const std::string& raw) {
+    Digest d;
+    if (ParseDigest(raw, &d).ok() && wanted.count(d) != 0) named.insert(d);
+  };
+  for (const auto& [id, job] : jobs_) {
+    if (ignored_jobs.count(id) == 0) note(job.status().package_digest());
+  }
+  for (const auto& [id, r] : releases_) {
+    for (const v1::ManifestEntry& e : r.hotfix_files()) note(e.digest());
+    for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
+    note(r.full_package_digest());
+    absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
+        ManifestLocked(r.manifest_digest());
+    if (!manifest.ok()) {
+      LogLocked(absl::StrCat("event=blob_drop_failed release=", id, " error=\"",
+                             manifest.status().message(), "\""));
+      return manifest.status();
+    }
+    for (const v1::ManifestEntry& e : (*manifest)->entries()) note(e.digest());
+  }
+  return named;
+}
+
 std::vector<DropCandidate> Coordinator::DropBlobsLocked(const std::vector<DropCandidate>& candidates,
                                                         const std::set<Digest>& referenced) {
   std::vector<DropCandidate> dropped = dropper_.Drop(candidates, referenced);
@@ -318,25 +328,7 @@ absl::StatusOr<uint64_t> Coordinator::DropOrphanBlobs(absl::Time now, absl::Dura
   if (candidates.empty()) return 0;
   std::lock_guard<std::mutex> lock(mu_);
   if (releases_.empty()) return 0;  // A store beside a new database: nothing is judged.
-  std::set<Digest> referenced;
-  auto note = [&](const std::string& raw) {
-    Digest d;
-    if (ParseDigest(raw, &d).ok() && wanted.count(d) != 0) referenced.insert(d);
-  };
-  for (const auto& [id, job] : jobs_) note(job.status().package_digest());
-  for (const auto& [id, r] : releases_) {
-    for (const v1::ManifestEntry& e : r.hotfix_files()) note(e.digest());
-    for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
-    note(r.full_package_digest());
-    absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
-        ManifestLocked(r.manifest_digest());
-    if (!manifest.ok()) {
-      LogLocked(absl::StrCat("event=blob_drop_failed release=", id, " error=\"",
-                             manifest.status().message(), "\""));
-      return manifest.status();
-    }
-    for (const v1::ManifestEntry& e : (*manifest)->entries()) note(e.digest());
-  }
+  PF_ASSIGN_OR_RETURN(const std::set<Digest> referenced, NamedLocked(wanted, {}));
   // A blob removed and uploaded again since it was listed is young again.
   std::vector<DropCandidate> old;
   uint64_t old_bytes = 0;
