@@ -126,6 +126,10 @@ absl::Status Coordinator::Load() {
       // Its worker may still finish it; if it stays silent the lease runs out.
       leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease};
     }
+    if (j.status().state() == v1::JOB_STATE_DONE) {
+      job_seconds_.Observe(j.status().seconds());
+      package_bytes_.Observe(static_cast<double>(j.status().package_size()));
+    }
     jobs_[id] = std::move(j);
     return true;
   }));

@@ -59,6 +59,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "coordinator/blob_dropper.h"
+#include "coordinator/histogram.h"
 #include "coordinator/job_queue.h"
 #include "coordinator/planner.h"
 #include "core/release/retention.h"
@@ -208,8 +209,8 @@ class Coordinator {
     size_t queued_one_off = 0;
     size_t queued_release = 0;
     std::map<v1::JobState, uint64_t> jobs_by_state;
-    std::vector<double> done_seconds;       // Per finished job.
-    std::vector<uint64_t> done_package_bytes;
+    Histogram job_seconds;    // Worker time of jobs finished since start.
+    Histogram package_bytes;  // Their packages' sizes.
     uint64_t lease_expiries = 0;
     size_t workers_seen = 0;       // Ever.
     size_t workers_connected = 0;  // Seen within a lease period.
@@ -378,6 +379,10 @@ class Coordinator {
   JobQueue queue_;
   BlobDropper dropper_;
   std::atomic<uint64_t> blob_removals_{0};  // Passes that removed blobs; read without the lock.
+  // Jobs finished (Complete, and those done at Load): kept when retention
+  // drops the jobs.
+  Histogram job_seconds_{{0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800}};
+  Histogram package_bytes_{{1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}};
 };
 
 }  // namespace patchfarm

@@ -351,6 +351,8 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   s->clear_error();
   PF_RETURN_IF_ERROR(PersistJobLocked(done, false));
   jobs_[job_id] = done;
+  job_seconds_.Observe(s->seconds());
+  package_bytes_.Observe(static_cast<double>(*size));
   queue_.Remove(job_id);
   leases_.erase(lease);
   WorkerState& worker = workers_[request.worker_id()];

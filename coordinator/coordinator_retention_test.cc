@@ -277,8 +277,13 @@ TEST_F(CoordinatorRetentionTest, ResultsThatLeftThePolicyAreDroppedOnlyThen) {
   ASSERT_EQ(before.count("3.0->4.0"), 1u);
   ASSERT_EQ(before.count("1.0->2.0"), 0u) << "dropped at 5.0's submit";
   ASSERT_EQ(before.count("2.0->4.0"), 0u) << "dropped at 6.0's submit";
+  const uint64_t finished = coordinator_->GetMetrics().job_seconds.count;
   ASSERT_TRUE(SetPolicy(2, 2, 0).ok());  // Now 6.0 is served.
   const std::map<std::string, std::string> after = DoneJobs();
+  // The histograms keep the jobs dropped (Prometheus reads a fall as a reset).
+  EXPECT_EQ(coordinator_->GetMetrics().job_seconds.count, finished);
+  EXPECT_EQ(coordinator_->GetMetrics().package_bytes.count, finished);
+  EXPECT_GT(finished, after.size());
   EXPECT_EQ(after, (std::map<std::string, std::string>{{"4.0->5.0", before["4.0->5.0"]},
                                                        {"4.0->6.0", before["4.0->6.0"]},
                                                        {"5.0->6.0", before["5.0->6.0"]}}));

@@ -60,13 +60,9 @@ Coordinator::Metrics Coordinator::GetMetrics() {
   Metrics m;
   m.queued_one_off = queue_.size(0);
   m.queued_release = queue_.size(1);
-  for (const auto& [id, job] : jobs_) {
-    ++m.jobs_by_state[job.status().state()];
-    if (job.status().state() == v1::JOB_STATE_DONE) {
-      m.done_seconds.push_back(job.status().seconds());
-      m.done_package_bytes.push_back(job.status().package_size());
-    }
-  }
+  for (const auto& [id, job] : jobs_) ++m.jobs_by_state[job.status().state()];
+  m.job_seconds = job_seconds_;
+  m.package_bytes = package_bytes_;
   m.lease_expiries = lease_expiries_;
   m.blobs_dropped = dropper_.blobs_dropped();
   m.blob_bytes_dropped = dropper_.bytes_dropped();

@@ -51,16 +51,16 @@ std::string SizeChart(const v1::ReleaseStatus& r) {
 }  // namespace
 
 std::string PrometheusHistogram(const std::string& name, const std::string& help,
-                                const std::vector<double>& bounds, const std::vector<double>& values) {
+                                const Histogram& histogram) {
   std::string out = absl::StrCat("# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
-  double sum = 0;
-  for (double v : values) sum += v;
-  for (double b : bounds) {
-    size_t count = std::count_if(values.begin(), values.end(), [b](double v) { return v <= b; });
-    absl::StrAppend(&out, name, "_bucket{le=\"", b, "\"} ", count, "\n");
+  for (size_t i = 0; i < histogram.bounds.size(); ++i) {
+    absl::StrAppend(&out, name, "_bucket{le=\"", histogram.bounds[i], "\"} ", histogram.counts[i],
+                    "\n");
   }
-  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", values.size(), "\n", name, "_sum ", sum, "\n",
-                  name, "_count ", values.size(), "\n");
+  // The sum in full: 6 digits stop growing once it passes a million.
+  absl::StrAppend(&out, name, "_bucket{le=\"+Inf\"} ", histogram.count, "\n", name, "_sum ",
+                  absl::StrFormat("%.17g", histogram.sum), "\n", name, "_count ", histogram.count,
+                  "\n");
   return out;
 }
 
@@ -77,10 +77,9 @@ std::string CoordinatorMetricsText(Coordinator* coordinator, const BlobServiceIm
     absl::StrAppend(&out, "patchfarm_jobs{state=\"", StateLabel(s), "\"} ", m.jobs_by_state[s], "\n");
   }
   out += PrometheusHistogram("patchfarm_job_duration_seconds", "Worker time of finished jobs.",
-                             {0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800}, m.done_seconds);
-  std::vector<double> sizes(m.done_package_bytes.begin(), m.done_package_bytes.end());
+                             m.job_seconds);
   out += PrometheusHistogram("patchfarm_patch_size_bytes", "Sizes of finished packages.",
-                             {1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}, sizes);
+                             m.package_bytes);
   absl::StrAppend(&out,
                   "# HELP patchfarm_blob_bytes_uploaded_total Blob bytes received.\n"
                   "# TYPE patchfarm_blob_bytes_uploaded_total counter\n"

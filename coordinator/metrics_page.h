@@ -8,6 +8,7 @@
 #include <string>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/histogram.h"
 #include "coordinator/grpc_services.h"
 
 namespace patchfarm {
@@ -15,9 +16,9 @@ namespace patchfarm {
 std::string CoordinatorMetricsText(Coordinator* coordinator, const BlobServiceImpl* blobs);
 std::string StatusPageHtml(Coordinator* coordinator);
 
-// Prometheus histogram lines for `values` with upper `bounds`.
+// Prometheus histogram lines for `histogram`.
 std::string PrometheusHistogram(const std::string& name, const std::string& help,
-                                const std::vector<double>& bounds, const std::vector<double>& values);
+                                const Histogram& histogram);
 
 }  // namespace patchfarm
 
