@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "client/delta_commands.h"
+#include "client/interrupt.h"
 #include "common/malloc_tuning.h"
 
 namespace {
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   std::string verb = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   patchfarm::TuneMallocForPhases();
+  if (verb == "diff" || verb == "apply") patchfarm::RemoveTemporariesOnInterrupt("patchfarm");
   if (verb == "diff") return patchfarm::RunDiffCommand(args);
   if (verb == "apply") return patchfarm::RunApplyCommand(args);
   if (verb == "info") return patchfarm::RunInfoCommand(args);

@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "common/byte_io.h"
 #include "common/file_system.h"
+#include "common/interrupt_paths.h"
 
 namespace patchfarm {
 
@@ -135,7 +136,8 @@ class ScratchFile : public ByteSink, public ByteSource {
 // Crash contract: after a crash or power loss at any point, `path` holds either
 // its old content (or is absent, if it was) or the whole new content, and the
 // new content once Commit() has returned OK. A temporary file
-// (`path`.tmp-XXXXXX) may be left behind by a crash.
+// (`path`.tmp-XXXXXX) may be left behind by a crash; an interrupted command
+// line tool removes it (common/interrupt_paths.h).
 class AtomicFileWriter : public ByteSink {
  public:
   // `mode` is the permission of the final file (not narrowed by the umask).
@@ -160,6 +162,7 @@ class AtomicFileWriter : public ByteSink {
   std::unique_ptr<WritableFile> file_;  // Null once closed.
   std::string path_;
   std::string temp_path_;
+  RemoveOnInterrupt remove_on_interrupt_{temp_path_};
   std::string buffer_;
   bool committed_ = false;
 };

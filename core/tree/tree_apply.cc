@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/directory.h"
 #include "common/file.h"
+#include "common/interrupt_paths.h"
 #include "common/status_macros.h"
 #include "core/tree/tree_path.h"
 
@@ -102,6 +103,7 @@ absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<Packa
   const std::string partial = absl::StrCat(out_root, ".partial-", getpid());
   PF_RETURN_IF_ERROR(RemoveTree(partial));  // Left by an earlier process with our pid.
   if (mkdir(partial.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir", partial);
+  RemoveOnInterrupt remove_on_interrupt(partial);
 
   absl::Status status = [&]() -> absl::Status {
     BaseTree base(old_root);
