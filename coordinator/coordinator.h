@@ -94,6 +94,11 @@ inline constexpr size_t kMaxQueuedOneOffs = 256;
 // a tree of 50 changed 8 GiB files in segments of 512 MiB would otherwise
 // read 6,400 of them).
 inline constexpr uint64_t kSampleBytesPerAcquire = uint64_t{32} << 20;
+// A job the coordinator failed to hand out (its split could not be written,
+// its manifest read) is held out of the queue this long: with workers
+// asking five times a second, requeued at once it used up its attempts in
+// under a second, and a passing fault failed it for good.
+inline constexpr absl::Duration kHandOutRetryDelay = absl::Minutes(1);
 // Blobs nothing names are removed once this old (DropOrphanBlobs, hourly).
 inline constexpr absl::Duration kOrphanBlobAge = absl::Hours(24 * 7);
 
@@ -182,7 +187,8 @@ class Coordinator {
   absl::Status Complete(const v1::CompleteRequest& request);
   // FailedPrecondition if the worker no longer holds the lease.
   absl::Status Fail(const v1::FailRequest& request);
-  // Requeues (or fails, after max_attempts) jobs whose lease ran out.
+  // Requeues (or fails, after max_attempts) jobs whose lease ran out, and
+  // the jobs held out of the queue whose retry delay has passed.
   void ExpireLeases();
   // Removes the blobs that nothing names (no release's manifest, hotfix or
   // full package, no job) and that did not change after `now - age`
@@ -312,9 +318,11 @@ class Coordinator {
   // Checks an index job's result: the index part of the job's old and range.
   static absl::Status CheckIndexResult(const v1::StoredJob& job, const ManifestEntry& old_file,
                                        const ByteSource& package);
-  // Counts a failed attempt: requeues, or fails the job for good (at once
-  // if `for_good`: an attempt again would fail the same way).
-  void FailAttemptLocked(v1::StoredJob* job, const std::string& error, bool for_good = false);
+  // Counts a failed attempt: requeues (after `retry_delay`, by
+  // ExpireLeases), or fails the job for good (at once if `for_good`: an
+  // attempt again would fail the same way).
+  void FailAttemptLocked(v1::StoredJob* job, const std::string& error, bool for_good = false,
+                         absl::Duration retry_delay = absl::ZeroDuration());
   // Forgets `job_id`'s lease, if any, and its worker's hold of it: the
   // worker learns at its next heartbeat that the job is gone.
   void EndLeaseLocked(const std::string& job_id);
@@ -375,6 +383,8 @@ class Coordinator {
   std::map<std::string, v1::StoredJob> jobs_;
   std::map<std::string, std::shared_ptr<const v1::StoredManifest>> manifests_;
   std::map<std::string, Lease> leases_;  // By job id.
+  // Queued jobs held out of the queue until then (kHandOutRetryDelay).
+  std::map<std::string, absl::Duration> retry_at_;
   std::map<std::string, WorkerState> workers_;
   JobQueue queue_;
   BlobDropper dropper_;

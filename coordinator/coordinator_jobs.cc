@@ -189,8 +189,9 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
       v1::StoredJob split = job;
       absl::StatusOr<bool> status = SplitLocked(&split, &sample_bytes);
       if (!status.ok()) {
-        FailAttemptLocked(&job, absl::StrCat("splitting into segments: ",
-                                             status.status().message()));
+        FailAttemptLocked(&job,
+                          absl::StrCat("splitting into segments: ", status.status().message()),
+                          /*for_good=*/false, kHandOutRetryDelay);
         continue;
       }
       if (*status) {
@@ -201,7 +202,8 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     auto old_manifest = ManifestLocked(job.old_manifest_digest());
     auto new_manifest = ManifestLocked(job.new_manifest_digest());
     if (!old_manifest.ok() || !new_manifest.ok()) {
-      FailAttemptLocked(&job, "manifest missing in the coordinator's store");
+      FailAttemptLocked(&job, "manifest missing in the coordinator's store", /*for_good=*/false,
+                        kHandOutRetryDelay);
       continue;
     }
     v1::Job out = JobForWorkerLocked(job, **old_manifest, **new_manifest);
@@ -404,7 +406,7 @@ void Coordinator::EndLeaseLocked(const std::string& job_id) {
 }
 
 void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error,
-                                    bool for_good) {
+                                    bool for_good, absl::Duration retry_delay) {
   v1::JobStatus* s = job->mutable_status();
   s->set_attempts(s->attempts() + 1);
   // Cut whole: a cut inside a character makes a record Load cannot parse.
@@ -413,6 +415,11 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
   if (for_good || s->attempts() >= options_.max_attempts) {
     s->set_state(v1::JOB_STATE_FAILED);
     queue_.Remove(s->job_id());
+  } else if (retry_delay > absl::ZeroDuration()) {
+    s->set_state(v1::JOB_STATE_QUEUED);
+    s->clear_worker_id();
+    queue_.Remove(s->job_id());
+    retry_at_[s->job_id()] = clock_->Monotonic() + retry_delay;
   } else {
     RequeueLocked(job);
   }
@@ -462,6 +469,19 @@ void Coordinator::ExpireLeases() {
     workers_[worker].jobs.erase(id);
     FailAttemptLocked(&jobs_[id],
                       absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
+  }
+  for (auto it = retry_at_.begin(); it != retry_at_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    // Dropped meanwhile, or taken otherwise (a one-off request): as it is.
+    auto job = jobs_.find(it->first);
+    if (job != jobs_.end() && job->second.status().state() == v1::JOB_STATE_QUEUED) {
+      QueueLocked(job->second);
+      ChangedLocked();
+    }
+    it = retry_at_.erase(it);
   }
 }
 

@@ -455,6 +455,18 @@ TEST_F(SegmentsTest, TreePairsSplitTheirHugeFiles) {
             music_digests);
 }
 
+TEST_F(SegmentsTest, APairWhoseSplitCannotBeWrittenIsRetriedAfterADelay) {
+  // Requeued at once, a failed split came back in the same Acquire and used
+  // up the pair's two attempts there.
+  store_.FailWrites(true);
+  EXPECT_TRUE(Acquire("w1", 10).empty());
+  store_.FailWrites(false);
+  EXPECT_TRUE(Acquire("w1", 10).empty()) << "held out of the queue for a while";
+  clock_.Advance(kHandOutRetryDelay + absl::Seconds(1));
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(Acquire("w1", 10).size(), 3u) << "the split's index jobs";
+}
+
 TEST_F(SegmentsTest, AnIndexJobFailingForGoodFailsThePair) {
   std::vector<v1::Job> jobs = Acquire("w1", 10);
   ASSERT_EQ(jobs.size(), 3u);
