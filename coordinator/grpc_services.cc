@@ -36,7 +36,11 @@ grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1
   for (const std::string& raw : request->digests()) {
     Digest digest;
     if (!ParseDigest(raw, &digest).ok()) return Invalid("digests must be 32 bytes");
-    if (blobs_->Has(digest)) continue;
+    if (blobs_->Has(digest)) {
+      // Its sender will name it next (Submit, Complete): not an orphan.
+      blobs_->Touch(digest);
+      continue;
+    }
     v1::MissingBlob* m = response->add_missing();
     m->set_digest(raw);
     m->set_received_bytes(blobs_->ReceivedBytes(digest));
@@ -52,6 +56,7 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
   Digest digest;
   if (!ParseDigest(chunk.digest(), &digest).ok()) return Invalid("the first chunk must carry a 32-byte digest");
   if (blobs_->Has(digest)) {  // Someone uploaded it meanwhile: drain and accept.
+    blobs_->Touch(digest);
     while (reader->Read(&chunk)) {
     }
     response->set_committed_size(chunk.size());

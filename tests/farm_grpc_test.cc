@@ -3,11 +3,14 @@
 // clear status codes and change nothing.
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include "absl/strings/str_cat.h"
 #include "transfer/blob_transfer.h"
 #include "common/byte_io.h"
 #include "common/file.h"
@@ -111,6 +114,30 @@ TEST_F(FarmGrpcTest, UploadSourceResumesAndIsChecked) {
   StringSource forged("these are not the bytes");
   absl::Status status = UploadSourceIfMissing(blobs_.get(), Sha256Of("the bytes"), forged);
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+}
+
+// A blob that FindMissing reports stored is about to be named (by a submit, a
+// result): the hourly orphan pass must not take it as a week old.
+TEST_F(FarmGrpcTest, FindMissingRenewsAStoredBlob) {
+  const Digest digest = Sha256Of("hello");
+  StringSource source("hello");
+  ASSERT_TRUE(UploadSourceIfMissing(blobs_.get(), digest, source).ok());
+  const std::string hex = DigestToHex(digest);
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/farm-",
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                                        "/blobs/", hex.substr(0, 2), "/", hex);
+  const time_t long_ago = time(nullptr) - 10 * 24 * 3600;
+  const struct timespec times[2] = {{long_ago, 0}, {long_ago, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+  grpc::ClientContext context;
+  v1::FindMissingRequest find;
+  find.add_digests(DigestBytes(digest));
+  v1::FindMissingResponse missing;
+  ASSERT_TRUE(blobs_->FindMissing(&context, find, &missing).ok());
+  EXPECT_EQ(missing.missing_size(), 0);
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_GT(st.st_mtime, time(nullptr) - 3600) << "still dated 10 days ago";
 }
 
 TEST_F(FarmGrpcTest, MalformedBlobRequests) {
