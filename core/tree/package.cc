@@ -17,6 +17,8 @@ constexpr char kFooterMagic[4] = {'P', 'F', 'T', 'E'};
 constexpr size_t kHeaderBytes = 8;   // magic, u16 version, u16 flags
 constexpr size_t kFooterBytes = 52;  // u64 table size, u64 raw size, digest, magic
 constexpr int kTableZstdLevel = 19;
+// Entries reserved at once while a table is read (more as they are read).
+constexpr uint64_t kReserveEntries = 1 << 16;
 
 absl::Status Corrupt(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("corrupt package: ", what));
@@ -83,10 +85,19 @@ class TableReader {
     if (shared > previous.size()) return Corrupt("bad path prefix");
     PF_ASSIGN_OR_RETURN(uint64_t length, Varint());
     if (length > kMaxTreePathBytes) return Corrupt("path too long");
+    PF_RETURN_IF_ERROR(SpendPathBytes(shared + length));
     PF_ASSIGN_OR_RETURN(absl::string_view rest, Bytes(length));
     std::string path = previous.substr(0, shared);
     path.append(rest.data(), rest.size());
     return path;
+  }
+  // Counts `n` more decoded path or target bytes (kMaxPackagePathBytes).
+  absl::Status SpendPathBytes(uint64_t n) {
+    path_bytes_ += n;
+    if (path_bytes_ > kMaxPackagePathBytes) {
+      return Corrupt(absl::StrCat("paths add up to more than ", kMaxPackagePathBytes, " bytes"));
+    }
+    return absl::OkStatus();
   }
   absl::StatusOr<uint32_t> Index(uint64_t limit, absl::string_view what) {
     PF_ASSIGN_OR_RETURN(uint64_t v, Varint());
@@ -97,6 +108,7 @@ class TableReader {
  private:
   absl::string_view data_;
   size_t pos_ = 0;
+  uint64_t path_bytes_ = 0;
 };
 
 absl::Status CheckPath(const std::string& path, const std::string& previous, bool first) {
@@ -124,6 +136,7 @@ absl::StatusOr<uint32_t> ReadMode(TableReader* in) {
 absl::StatusOr<std::string> ReadTarget(TableReader* in, const std::string& path) {
   PF_ASSIGN_OR_RETURN(uint64_t length, in->Varint());
   if (length > kMaxTreePathBytes) return Corrupt("symlink target too long");
+  PF_RETURN_IF_ERROR(in->SpendPathBytes(length));
   PF_ASSIGN_OR_RETURN(absl::string_view target, in->Bytes(length));
   absl::Status valid = ValidateSymlinkTarget(path, target);
   if (!valid.ok()) return Corrupt(valid.message());
@@ -191,10 +204,11 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw, uint16_t version
   if (old_count > in.remaining() / 3 || old_count > kMaxPackageEntries) {
     return Corrupt("too many old entries");
   }
-  t.old_entries.resize(old_count);
+  // Grown as entries are read, not by the count a table claims.
+  t.old_entries.reserve(std::min<uint64_t>(old_count, kReserveEntries));
   std::string previous;
   for (uint64_t i = 0; i < old_count; ++i) {
-    ManifestEntry& e = t.old_entries[i];
+    ManifestEntry& e = t.old_entries.emplace_back();
     PF_ASSIGN_OR_RETURN(e.path, in.Path(previous));
     PF_RETURN_IF_ERROR(CheckPath(e.path, previous, i == 0));
     previous = e.path;
@@ -212,10 +226,10 @@ absl::StatusOr<PackageTable> DecodeTable(absl::string_view raw, uint16_t version
   if (new_count > in.remaining() / 3 || new_count > kMaxPackageEntries - old_count) {
     return Corrupt("too many new entries");
   }
-  t.new_entries.resize(new_count);
+  t.new_entries.reserve(std::min<uint64_t>(new_count, kReserveEntries));
   previous.clear();
   for (uint64_t i = 0; i < new_count; ++i) {
-    NewEntry& n = t.new_entries[i];
+    NewEntry& n = t.new_entries.emplace_back();
     ManifestEntry& e = n.entry;
     PF_ASSIGN_OR_RETURN(e.path, in.Path(previous));
     PF_RETURN_IF_ERROR(CheckPath(e.path, previous, i == 0));
@@ -360,7 +374,21 @@ absl::Status PackageWriter::AddBlock(const std::function<absl::Status(ByteSink*)
 
 absl::Status PackageWriter::Finish(PackageTable table) {
   table.block_payload_sizes = payload_sizes_;
+  // What a reader refuses (package.h), refused here, where it is clear why.
+  uint64_t path_bytes = 0;
+  for (const ManifestEntry& e : table.old_entries) path_bytes += e.path.size() + e.target.size();
+  for (const NewEntry& n : table.new_entries) {
+    path_bytes += n.entry.path.size() + n.entry.target.size();
+  }
+  const uint64_t entries = table.old_entries.size() + table.new_entries.size();
   std::string raw = EncodeTable(table);
+  if (entries > kMaxPackageEntries || path_bytes > kMaxPackagePathBytes ||
+      raw.size() > kMaxPackageTableBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the trees are too large for one package: ", entries, " entries (at most ",
+        kMaxPackageEntries, "), paths of ", path_bytes, " bytes (at most ", kMaxPackagePathBytes,
+        "), a table of ", raw.size(), " bytes (at most ", kMaxPackageTableBytes, ")"));
+  }
   ZstdOptions options;
   options.level = kTableZstdLevel;
   PF_ASSIGN_OR_RETURN(std::string compressed, ZstdCompress(raw, options));
@@ -413,6 +441,9 @@ absl::StatusOr<Package> ReadPackage(const ByteSource& source) {
   const uint64_t raw_size = GetFixed64(footer + 8);
   if (table_size > size - kHeaderBytes - kFooterBytes) return Corrupt("table size out of range");
   if (raw_size > kMaxPackageTableBytes) return Corrupt("table too large");
+  // A zstd frame is never much larger than its content (ZSTD_compressBound):
+  // read no more than that.
+  if (table_size > raw_size + raw_size / 128 + 1024) return Corrupt("table frame too large");
   const uint64_t table_offset = size - kFooterBytes - table_size;
   std::string compressed(table_size, '\0');
   PF_ASSIGN_OR_RETURN(got, source.ReadAt(table_offset, compressed.data(), table_size));

@@ -29,6 +29,9 @@ inline constexpr uint32_t kNoOldEntry = 0xffffffffu;
 // Limits a package must respect, which bound what reading one can cost.
 inline constexpr uint64_t kMaxPackageTableBytes = uint64_t{64} << 20;
 inline constexpr uint64_t kMaxPackageEntries = uint64_t{2} << 20;  // Old + new.
+// The paths and symlink targets of all entries, old and new, decoded: front
+// coding lets a small table name paths of many gigabytes.
+inline constexpr uint64_t kMaxPackagePathBytes = uint64_t{128} << 20;
 
 // Where a new file's bytes come from.
 enum class ContentSource : uint8_t {

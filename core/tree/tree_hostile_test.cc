@@ -6,12 +6,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/directory.h"
 #include "common/file.h"
+#include "core/delta/varint.h"
+#include "core/delta/zstd_codec.h"
 #include "core/tree/in_place.h"
 #include "core/tree/package.h"
 #include "core/tree/tree_apply.h"
@@ -84,6 +87,58 @@ TEST(PackageReader, RefusesHostileTables) {
     absl::Status status = Read(Build(table));
     EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << name << ": " << status;
   }
+}
+
+// A package whose raw table is `raw`, with no payloads.
+std::string WithRawTable(const std::string& raw) {
+  auto compressed = ZstdCompress(raw, ZstdOptions{});
+  EXPECT_TRUE(compressed.ok());
+  std::string bytes("PFTR\x02\x00\x00\x00", 8);
+  bytes += *compressed;
+  PutFixed64(compressed->size(), &bytes);
+  PutFixed64(raw.size(), &bytes);
+  const Digest digest = Sha256Of(*compressed);
+  bytes.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  return bytes + "PFTE";
+}
+
+TEST(PackageReader, RefusesPathsThatAddUpTooFar) {
+  // Front coding: 40,000 old directories whose 4,004-byte paths share all
+  // but their last 4 bytes, 160 MB of paths in a table of about 400 KB.
+  std::string prefix;
+  while (prefix.size() < 4000) prefix += std::string(199, 'd') + "/";
+  prefix.resize(4000);
+  std::string raw(64, '\0');  // The new manifest's and the base's digests.
+  const int count = 40000;
+  PutVarint(count, &raw);
+  for (int i = 0; i < count; ++i) {
+    char tail[8];
+    std::snprintf(tail, sizeof(tail), "%04x", i);
+    PutVarint(i == 0 ? 0 : prefix.size(), &raw);
+    const std::string rest = i == 0 ? prefix + tail : std::string(tail);
+    PutVarint(rest.size(), &raw);
+    raw += rest;
+    raw.push_back(static_cast<char>(EntryType::kDirectory));
+  }
+  raw += std::string(2, '\0');  // No new entries, no blocks.
+  absl::Status status = Read(WithRawTable(raw));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_NE(status.message().find("paths add up"), absl::string_view::npos) << status;
+
+  // Nor is a table that size written.
+  PackageTable table;
+  for (int i = 0; i < count; ++i) {
+    char tail[8];
+    std::snprintf(tail, sizeof(tail), "%04x", i);
+    table.old_entries.push_back(ManifestEntry{});
+    table.old_entries.back().path = prefix + tail;
+    table.old_entries.back().type = EntryType::kDirectory;
+  }
+  std::string bytes;
+  StringSink sink(&bytes);
+  PackageWriter writer(&sink);
+  ASSERT_TRUE(writer.Start().ok());
+  EXPECT_EQ(writer.Finish(table).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(PackageReader, RefusesBadReferences) {
