@@ -15,7 +15,8 @@ common_srcs=(common/byte_io.cc common/sha256.cc core/delta/apply.cc
              core/delta/format.cc core/delta/lzma_codec.cc core/delta/model_parts.cc
              core/delta/reference_predictor.cc core/delta/stream_reader.cc
              core/delta/zeroed_bytes.cc core/delta/zstd_codec.cc)
-tree_srcs=(common/directory.cc common/file.cc common/file_system.cc core/tree/base_tree.cc
+tree_srcs=(common/directory.cc common/file.cc common/file_system.cc common/interrupt_paths.cc
+           core/tree/base_tree.cc
            core/tree/chain_resolver.cc core/tree/manifest.cc core/tree/package.cc
            core/tree/tree_apply.cc core/tree/tree_path.cc)
 libs=(-labsl_strings -labsl_str_format_internal -labsl_status -labsl_statusor
