@@ -286,7 +286,7 @@ absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
     PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_entries, new_entries, ""));
     PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, files.first, files.second));
   } else {
-    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, ManifestDigest(new_entries)));
+    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, new_entries));
   }
   return package->size();
 }

@@ -12,6 +12,43 @@ absl::Status Differs(absl::string_view what) {
   return absl::PermissionDeniedError(absl::StrCat("result does not match its job: ", what));
 }
 
+// The package's new entries against the new manifest (see the header).
+absl::Status CheckNewEntries(const PackageTable& table, const Manifest& old_manifest,
+                             const Manifest& new_manifest) {
+  if (table.new_entries.size() != new_manifest.size()) {
+    return Differs(absl::StrCat("the package makes ", table.new_entries.size(),
+                                " entries, the new release has ", new_manifest.size()));
+  }
+  for (size_t i = 0; i < new_manifest.size(); ++i) {
+    const NewEntry& n = table.new_entries[i];
+    const ManifestEntry& want = new_manifest[i];
+    const ManifestEntry& e = n.entry;
+    bool same = e.path == want.path && e.type == want.type;
+    if (same && e.type == EntryType::kSymlink) same = e.target == want.target;
+    if (same && e.type != EntryType::kSymlink) same = e.mode == want.mode;
+    if (same && e.type == EntryType::kFile) {
+      // A kept or copied file has the old release's content; its size is
+      // the old one's (a kept file's size is not in a version 2 table).
+      const ManifestEntry* from =
+          n.source == ContentSource::kKeep   ? FindEntry(old_manifest, e.path)
+          : n.source == ContentSource::kCopy ? FindEntry(old_manifest,
+                                                         table.old_entries[n.old_index].path)
+                                             : nullptr;
+      if (n.source == ContentSource::kBlock) {
+        same = e.size == want.size;
+      } else {
+        same = from != nullptr && from->type == EntryType::kFile && from->size == want.size &&
+               from->digest == want.digest;
+      }
+    }
+    if (!same) {
+      return Differs(absl::StrCat("the package makes another ", QuotePath(want.path.substr(0, 200)),
+                                  " than the new release has"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry& old_file,
@@ -27,8 +64,9 @@ absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry&
 }
 
 absl::Status CheckPackageBinding(const Package& package, const Manifest& old_manifest,
-                                 const Digest& new_manifest_digest) {
+                                 const Manifest& new_manifest) {
   const PackageTable& table = package.table;
+  const Digest new_manifest_digest = ManifestDigest(new_manifest);
   if (table.new_manifest_digest != new_manifest_digest) {
     return Differs(absl::StrCat("the package makes tree ",
                                 DigestToHex(table.new_manifest_digest), ", not ",
@@ -65,13 +103,13 @@ absl::Status CheckPackageBinding(const Package& package, const Manifest& old_man
       return Differs("the package expects other content of the old release (base digest)");
     }
   }
-  return absl::OkStatus();
+  return CheckNewEntries(table, old_manifest, new_manifest);
 }
 
 absl::Status CheckPackageBinding(const ByteSource& package, const Manifest& old_manifest,
-                                 const Digest& new_manifest_digest) {
+                                 const Manifest& new_manifest) {
   PF_ASSIGN_OR_RETURN(Package parsed, ReadPackage(package));
-  return CheckPackageBinding(parsed, old_manifest, new_manifest_digest);
+  return CheckPackageBinding(parsed, old_manifest, new_manifest);
 }
 
 }  // namespace patchfarm

@@ -25,18 +25,22 @@ namespace patchfarm {
 absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry& old_file,
                                    const ManifestEntry& new_file);
 
-// OK if `package`'s new manifest digest is `new_manifest_digest`, every old
-// entry it reads, removes or overwrites is in `old_manifest` as the same type,
-// size, digest (files; version 1) and target (symlinks), and (version 2) its
-// base digest is the one applying it to that tree computes. PermissionDenied
-// naming the first difference.
+// OK if `package`'s new manifest digest is `new_manifest`'s, every old entry
+// it reads, removes or overwrites is in `old_manifest` as the same type,
+// size, digest (files; version 1) and target (symlinks), (version 2) its
+// base digest is the one applying it to that tree computes, and its new
+// entries are `new_manifest`'s: the same paths, types, modes, targets and
+// file sizes, and the old content of `old_manifest` where a file is kept or
+// copied. What is left unchecked, the bytes of rebuilt files, apply proves
+// against the manifest digest, and it writes no more than their sizes.
+// PermissionDenied naming the first difference.
 absl::Status CheckPackageBinding(const Package& package, const Manifest& old_manifest,
-                                 const Digest& new_manifest_digest);
+                                 const Manifest& new_manifest);
 
 // ReadPackage, then CheckPackageBinding. InvalidArgument or DataLoss if
 // `package` is not a readable tree package.
 absl::Status CheckPackageBinding(const ByteSource& package, const Manifest& old_manifest,
-                                 const Digest& new_manifest_digest);
+                                 const Manifest& new_manifest);
 
 }  // namespace patchfarm
 

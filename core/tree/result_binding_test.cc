@@ -2,7 +2,10 @@
 // or to another file, a package to another tree or reading other old files.
 #include "core/tree/result_binding.h"
 
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/byte_io.h"
 #include "core/delta/diff.h"
@@ -68,30 +71,65 @@ class PackageBindingTest : public testing::Test {
 
 TEST_F(PackageBindingTest, AcceptsItsOwnPair) {
   StringSource source(package_);
-  EXPECT_TRUE(CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(new_dir_))).ok());
+  EXPECT_TRUE(CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(new_dir_)).ok());
 }
 
 TEST_F(PackageBindingTest, RefusesAnotherTarget) {
   StringSource source(package_);
   absl::Status status =
-      CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(other_dir_)));
+      CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(other_dir_));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
 }
 
 TEST_F(PackageBindingTest, RefusesAnotherOldSide) {
   StringSource source(package_);
   absl::Status status =
-      CheckPackageBinding(source, ScanOrDie(other_dir_), ManifestDigest(ScanOrDie(new_dir_)));
+      CheckPackageBinding(source, ScanOrDie(other_dir_), ScanOrDie(new_dir_));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
   Manifest missing = ScanOrDie(old_dir_);
   missing.pop_back();  // No readme.
-  status = CheckPackageBinding(source, missing, ManifestDigest(ScanOrDie(new_dir_)));
+  status = CheckPackageBinding(source, missing, ScanOrDie(new_dir_));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+}
+
+// A package naming the new release's manifest digest must make that
+// manifest's entries: a forged table with the right digest is refused before
+// it is signed, not after a client wrote what it lists.
+TEST_F(PackageBindingTest, RefusesNewEntriesTheNewReleaseDoesNotHave) {
+  StringSource source(package_);
+  absl::StatusOr<Package> package = ReadPackage(source);
+  ASSERT_TRUE(package.ok()) << package.status();
+  const Manifest old_manifest = ScanOrDie(old_dir_), new_manifest = ScanOrDie(new_dir_);
+  ASSERT_TRUE(CheckPackageBinding(*package, old_manifest, new_manifest).ok());
+  auto rebuilt = [](Package* p) -> NewEntry* {
+    for (NewEntry& n : p->table.new_entries) {
+      if (n.entry.path == "bin/game") return &n;
+    }
+    return nullptr;
+  };
+  ASSERT_NE(rebuilt(&*package), nullptr);
+  ASSERT_EQ(rebuilt(&*package)->source, ContentSource::kBlock);
+  const std::vector<std::pair<std::string, std::function<void(Package*)>>> forgeries = {
+      {"a rebuilt file 1 TiB long", [&](Package* p) { rebuilt(p)->entry.size = uint64_t{1} << 40; }},
+      {"a rebuilt file's mode", [&](Package* p) { rebuilt(p)->entry.mode = 0777; }},
+      {"a rebuilt file kept instead",
+       [&](Package* p) {
+         rebuilt(p)->source = ContentSource::kKeep;
+         rebuilt(p)->entry.size = 0;
+       }},
+      {"an entry fewer", [&](Package* p) { p->table.new_entries.erase(p->table.new_entries.begin()); }},
+  };
+  for (const auto& [what, forge] : forgeries) {
+    Package forged = *package;
+    forge(&forged);
+    absl::Status status = CheckPackageBinding(forged, old_manifest, new_manifest);
+    EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << what << ": " << status;
+  }
 }
 
 TEST_F(PackageBindingTest, RefusesWhatIsNotAPackage) {
   StringSource source("PFTR but not really a package");
-  EXPECT_FALSE(CheckPackageBinding(source, ScanOrDie(old_dir_), ManifestDigest(ScanOrDie(new_dir_))).ok());
+  EXPECT_FALSE(CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(new_dir_)).ok());
 }
 
 }  // namespace
