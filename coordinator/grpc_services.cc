@@ -62,6 +62,17 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     response->set_committed_size(chunk.size());
     return grpc::Status::OK;
   }
+  if (min_free_bytes_ > 0) {
+    const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
+    absl::StatusOr<uint64_t> free = blobs_->AvailableBytes();
+    if (!free.ok()) return ToGrpcStatus(free.status());
+    if (*free < min_free_bytes_ || *free - min_free_bytes_ < needed) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("the coordinator's disk has ", *free, " bytes free and keeps ",
+                                       min_free_bytes_, " of them free; this upload needs ",
+                                       needed, " more"));
+    }
+  }
   auto upload = blobs_->StartUpload(digest, chunk.size(), chunk.offset());
   if (!upload.ok()) return ToGrpcStatus(upload.status());
   do {

@@ -23,9 +23,16 @@ inline constexpr int kMaxDigestsPerFindMissing = 100000;
 
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:
-  // `upload_bytes_per_second` (0: unlimited) paces each client address's uploads.
-  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth, uint64_t upload_bytes_per_second = 0)
-      : blobs_(blobs), auth_(auth), upload_rate_(upload_bytes_per_second) {}
+  // `upload_bytes_per_second` (0: unlimited) paces each client address's
+  // uploads. An upload that would leave less than `min_free_bytes` free on the
+  // store's disk is refused (ResourceExhausted) before it starts: a full disk
+  // would fail the coordinator's own writes.
+  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth, uint64_t upload_bytes_per_second = 0,
+                  uint64_t min_free_bytes = 0)
+      : blobs_(blobs),
+        auth_(auth),
+        upload_rate_(upload_bytes_per_second),
+        min_free_bytes_(min_free_bytes) {}
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
@@ -42,6 +49,7 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   BlobStore* blobs_;
   const TokenAuth* auth_;  // Null: no tokens required.
   uint64_t upload_rate_;
+  uint64_t min_free_bytes_;
   std::mutex pace_mu_;
   std::map<std::string, absl::Duration> next_free_;  // Client address -> when (Monotonic) its budget frees up.
   std::atomic<uint64_t> bytes_received_{0};

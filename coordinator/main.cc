@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/flags.h"
 #include "common/malloc_tuning.h"
@@ -48,6 +49,8 @@ ABSL_FLAG(patchfarm::ByteSize, segment_size, patchfarm::ByteSize{uint64_t{1} << 
 ABSL_FLAG(patchfarm::ByteSize, index_part_size, patchfarm::ByteSize{uint64_t{1} << 30},
           "a split pair's old file is indexed in parts of this many bytes (at least 1M), one "
           "index job each, run by several workers at once before its segment jobs");
+ABSL_FLAG(patchfarm::ByteSize, min_free_disk, patchfarm::ByteSize{uint64_t{1} << 30},
+          "refuse uploads that would leave less free on --data's disk (its own writes need room)");
 ABSL_FLAG(Streams, max_streams_per_client, Streams{64}, "concurrent calls per connection");
 ABSL_FLAG(std::string, site, "", "publish each product here whenever its jobs finish; with --key");
 ABSL_FLAG(std::string, key, "", "Ed25519 private key (patchfarm keygen) that signs the site");
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
   options.coordinator.segment_bytes = absl::GetFlag(FLAGS_segment_size).bytes;
   options.coordinator.index_part_bytes = absl::GetFlag(FLAGS_index_part_size).bytes;
   options.upload_bytes_per_second = static_cast<uint64_t>(absl::GetFlag(FLAGS_upload_mib_per_second).value) << 20;
+  options.min_free_disk_bytes = absl::GetFlag(FLAGS_min_free_disk).bytes;
   options.max_streams_per_client = static_cast<int>(absl::GetFlag(FLAGS_max_streams_per_client).value);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   const std::string site = absl::GetFlag(FLAGS_site);
@@ -93,6 +97,11 @@ int main(int argc, char** argv) {
   const std::string motd = absl::GetFlag(FLAGS_motd);
   if (options.data_dir.empty() || options.listen.empty()) return kFlags.UsageError("--listen and --data are required");
   if (site.empty() != key_file.empty()) return kFlags.UsageError("--site and --key go together");
+  if (options.coordinator.index_part_bytes < (uint64_t{1} << 20)) {
+    return kFlags.UsageError(absl::StrCat("bad value for --index-part-size: ",
+                                          options.coordinator.index_part_bytes,
+                                          " bytes: at least 1M"));
+  }
   options.coordinator.log = [](const std::string& line) {
     std::printf("patchfarm-coordinator: %s\n", line.c_str());
     std::fflush(stdout);

@@ -154,8 +154,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   PF_ASSIGN_OR_RETURN(s->coordinator_,
                       Coordinator::Create(s->store_.get(), s->blobs_.get(), &SystemClock(),
                                           options.coordinator));
-  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(),
-                                                       options.upload_bytes_per_second);
+  s->blob_service_ = std::make_unique<BlobServiceImpl>(
+      s->blobs_.get(), s->auth_.get(), options.upload_bytes_per_second, options.min_free_disk_bytes);
   s->coordinator_service_ =
       std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
   s->worker_service_ =

@@ -41,6 +41,9 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   int max_streams_per_client = 64;      // Concurrent calls per connection.
   uint64_t upload_bytes_per_second = 0;  // Per client address; 0: unlimited.
+  // Uploads that would leave less free on the data directory's disk are
+  // refused (BlobServiceImpl).
+  uint64_t min_free_disk_bytes = uint64_t{1} << 30;
   // Clients are pinged every `keepalive`; one that leaves a ping unanswered
   // for `keepalive` (a CI job frozen or cut off mid-upload) loses its calls,
   // and with them what they hold (an upload's slot, which would refuse the

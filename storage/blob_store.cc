@@ -1,5 +1,7 @@
 #include "storage/blob_store.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -51,6 +53,12 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& di
 std::string BlobStore::BlobPath(const Digest& digest) const {
   std::string hex = DigestToHex(digest);
   return absl::StrCat(dir_, "/", hex.substr(0, 2), "/", hex);
+}
+
+absl::StatusOr<uint64_t> BlobStore::AvailableBytes() const {
+  struct statvfs st;
+  if (statvfs(dir_.c_str(), &st) != 0) return ErrnoToStatus(errno, "statvfs", dir_);
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 std::string BlobStore::ShardPath(const Digest& digest) const {

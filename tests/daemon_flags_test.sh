@@ -26,6 +26,7 @@ for v in 0 1001 -3 1.5 x 99999999999999999999; do refused "$COORDINATOR" --windo
 for v in -1 1048577 18446744073709551615 x; do refused "$COORDINATOR" --upload-mib-per-second "$v" "${c_args[@]}"; done
 for v in 0 -1 x; do refused "$COORDINATOR" --max-streams-per-client "$v" "${c_args[@]}"; done
 for v in 0 -1 1.5G 12X; do refused "$COORDINATOR" --publish-max-memory "$v" "${c_args[@]}"; done
+for v in 1K 1048575; do refused "$COORDINATOR" --index-part-size "$v" "${c_args[@]}"; done
 "$COORDINATOR" "${c_args[@]}" --plaintext=maybe > /dev/null 2> "$T/err"
 [ $? = 2 ] && grep -q -- "bad value for --plaintext" "$T/err" || fail "--plaintext=maybe: $(head -1 "$T/err")"
 

@@ -140,6 +140,24 @@ TEST_F(FarmGrpcTest, FindMissingRenewsAStoredBlob) {
   EXPECT_GT(st.st_mtime, time(nullptr) - 3600) << "still dated 10 days ago";
 }
 
+// An upload that would leave the coordinator's disk without the room it
+// keeps free is refused before a byte is stored.
+TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
+  ServerOptions options;
+  options.plaintext = true;
+  options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-full-disk";
+  options.min_free_disk_bytes = uint64_t{1} << 60;  // More than any disk has.
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto blobs = v1::BlobService::NewStub(channel);
+  StringSource source("a build");
+  absl::Status status = UploadSourceIfMissing(blobs.get(), Sha256Of("a build"), source);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("keeps"), absl::string_view::npos) << status;
+  EXPECT_FALSE((*server)->blobs()->Has(Sha256Of("a build")));
+}
+
 TEST_F(FarmGrpcTest, MalformedBlobRequests) {
   grpc::ClientContext c1;
   v1::FindMissingRequest find;
