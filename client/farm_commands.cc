@@ -345,10 +345,9 @@ absl::Status Hotfix(const Flags& f, const std::vector<Replacement>& replacements
   PF_RETURN_IF_ERROR(UploadThen(blobs.get(), files, nullptr, "hotfix", [&] {
     return coordinator->AddHotfix(Context(60).get(), request, &response);
   }));
-  std::printf("hotfix for %s %s %s: %u file(s) (%zu replaced); publish to ship it\n",
-              key->product().c_str(),
-              key->platform().c_str(), key->version().c_str(), response.files(),
-              replacements.size());
+  std::printf("hotfix for %s %s %s: %d file(s) added, %zu replaced; publish to ship it\n",
+              key->product().c_str(), key->platform().c_str(), key->version().c_str(),
+              request.files_size(), replacements.size());
   return absl::OkStatus();
 }
 

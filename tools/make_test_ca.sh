@@ -2,11 +2,17 @@
 # Makes a test certificate authority and certificates with openssl, for TLS
 # and mutual TLS between the coordinator and its clients:
 #   DIR/ca.pem, ca.key          the farm's CA
-#   DIR/server.pem, server.key  the coordinator (SAN localhost, 127.0.0.1)
+#   DIR/server.pem, server.key  the coordinator (SAN localhost, 127.0.0.1 and
+#                               every HOST given)
 #   DIR/client.pem, client.key  a worker or CLI client (for mutual TLS)
-# Test use only: keys are unencrypted. Usage: tools/make_test_ca.sh DIR
+# Test use only: keys are unencrypted. Usage: tools/make_test_ca.sh DIR [HOST...]
 set -euo pipefail
-dir="${1:?usage: tools/make_test_ca.sh DIR}"
+dir="${1:?usage: tools/make_test_ca.sh DIR [HOST...]}"
+shift
+san="DNS:localhost,IP:127.0.0.1"
+for host in "$@"; do
+  if [[ "$host" =~ ^[0-9.]+$ ]]; then san+=",IP:$host"; else san+=",DNS:$host"; fi
+done
 mkdir -p "$dir"
 cd "$dir"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
@@ -19,7 +25,7 @@ cert() {  # NAME CN EXTENSIONS
     -extfile "$1.ext" -out "$1.pem" 2> /dev/null
   rm -f "$1.csr" "$1.ext"
 }
-cert server "patchfarm coordinator" "subjectAltName=DNS:localhost,IP:127.0.0.1
+cert server "patchfarm coordinator" "subjectAltName=$san
 extendedKeyUsage=serverAuth"
 cert client "patchfarm worker" "extendedKeyUsage=clientAuth"
 chmod 600 ./*.key
