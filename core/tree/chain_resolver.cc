@@ -12,16 +12,20 @@
 namespace patchfarm {
 namespace {
 
-// A file of an intermediate version, rebuilt into memory or, from
-// kScratchFileBytes with a scratch directory, into an anonymous scratch file.
+// A file of an intermediate version, rebuilt into memory or, with a scratch
+// directory, into an anonymous scratch file (ChainOptions).
 class RebuiltFile : public ByteSource {
  public:
+  // `memory_bytes`: what earlier files put in memory, counted up here.
   static absl::StatusOr<std::shared_ptr<RebuiltFile>> Create(uint64_t size,
-                                                            const ChainOptions& options) {
+                                                            const ChainOptions& options,
+                                                            uint64_t* memory_bytes) {
     auto file = std::make_shared<RebuiltFile>();
-    if (size >= kScratchFileBytes && !options.scratch_dir.empty()) {
+    const bool fits = size < kScratchFileBytes && size <= kIntermediateMemoryBytes - *memory_bytes;
+    if (!fits && !options.scratch_dir.empty()) {
       PF_ASSIGN_OR_RETURN(file->scratch_, ScratchFile::Create(options.scratch_dir));
     } else {
+      *memory_bytes += std::min(size, kIntermediateMemoryBytes - *memory_bytes);
       file->memory_.reserve(std::min<uint64_t>(size, uint64_t{1} << 20));
     }
     return file;
@@ -293,7 +297,8 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
       if (last) {
         t.outputs = outputs;
       } else {
-        PF_ASSIGN_OR_RETURN(rebuilt.emplace_back(), RebuiltFile::Create(e.size, options_));
+        PF_ASSIGN_OR_RETURN(rebuilt.emplace_back(),
+                            RebuiltFile::Create(e.size, options_, &memory_bytes_));
         t.sink = rebuilt.back()->sink();
       }
       targets.push_back(std::move(t));

@@ -77,9 +77,10 @@ struct PackageInput {
 struct ChainOptions {
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
   // Files of the last version are streamed to FileOutputs; an intermediate
-  // version's are held in memory, or, those of kScratchFileBytes or more,
-  // in anonymous scratch files (common/file.h ScratchFile) under
-  // scratch_dir if it is set.
+  // version's are held in memory, or, with scratch_dir set, in anonymous
+  // scratch files (common/file.h ScratchFile) under it: those of
+  // kScratchFileBytes or more, and every one once those in memory add up to
+  // kIntermediateMemoryBytes.
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
   std::string scratch_dir;                            // Default: none.
   // ApplyOptions::threads for the payloads' patches: 2 only where every
@@ -88,6 +89,7 @@ struct ChainOptions {
 };
 
 inline constexpr uint64_t kScratchFileBytes = uint64_t{16} << 20;
+inline constexpr uint64_t kIntermediateMemoryBytes = uint64_t{32} << 20;
 
 class ChainResolver {
  public:
@@ -124,6 +126,7 @@ class ChainResolver {
   VersionView view_;  // The version before the current step (after Run: the last).
   std::map<std::string, VersionEntry> base_entries_;  // Base lookups, cached.
   std::set<std::string> base_release_paths_;
+  uint64_t memory_bytes_ = 0;  // Of intermediate files ever put in memory.
 };
 
 }  // namespace patchfarm

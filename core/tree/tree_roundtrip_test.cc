@@ -233,6 +233,32 @@ TEST(TreeRoundTrip, BlocksOverTheMemoryBudgetAreDiffedBounded) {
   ExpectSameTree(roots[2], install);
 }
 
+// Files of an intermediate version are held in memory up to
+// kIntermediateMemoryBytes in all, then go to scratch files: a chain whose
+// middle version adds files under kScratchFileBytes each is not held whole.
+TEST(TreeRoundTrip, IntermediateFilesInMemoryAreBounded) {
+  TreeSpec v1 = {{"readme", {EntryType::kFile, 0644, "hello"}}};
+  TreeSpec v2 = v1;
+  for (char c : {'a', 'b', 'c'}) {  // 36 MiB, 12 MiB a file.
+    v2[std::string("pack-") + c] = {EntryType::kFile, 0644, std::string(12 << 20, c)};
+  }
+  const std::string r1 = Write(v1, "m1"), r2 = Write(v2, "m2"), r3 = Write(v1, "m3");
+  auto p12 = MakePackageFile(r1, r2);
+  auto p23 = MakePackageFile(r2, r3);
+  ChainOptions options;
+  options.scratch_dir = NewTempPath("no-scratch");  // Not made: a scratch file fails.
+  absl::Status status = ApplyToNewTree(r1, Chain({p12.get(), p23.get()}), NewTempPath("m-out1"),
+                                       options);
+  EXPECT_FALSE(status.ok()) << "the third file went to memory too";
+  EXPECT_NE(status.message().find("scratch"), absl::string_view::npos) << status;
+  options.scratch_dir = NewTempPath("scratch-m");
+  ASSERT_EQ(mkdir(options.scratch_dir.c_str(), 0755), 0);
+  const std::string out = NewTempPath("m-out2");
+  status = ApplyToNewTree(r1, Chain({p12.get(), p23.get()}), out, options);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(r3, out);
+}
+
 // The farm splits a huge file pair of two trees into segment jobs and gives
 // the tree job their joined patch: the package stores it as that file's
 // block, without reading the file, and applies like any other.
