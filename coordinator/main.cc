@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/flags.h"
+#include "common/log_writer.h"
 #include "common/malloc_tuning.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
@@ -102,10 +103,9 @@ int main(int argc, char** argv) {
                                           options.coordinator.index_part_bytes,
                                           " bytes: at least 1M"));
   }
-  options.coordinator.log = [](const std::string& line) {
-    std::printf("patchfarm-coordinator: %s\n", line.c_str());
-    std::fflush(stdout);
-  };
+  // The coordinator logs under its state's lock: never on a stalled stdout.
+  patchfarm::LogWriter log_writer(stdout, "patchfarm-coordinator: ");
+  options.coordinator.log = [&log_writer](const std::string& line) { log_writer.Write(line); };
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

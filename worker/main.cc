@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "common/byte_size.h"
 #include "common/flags.h"
+#include "common/log_writer.h"
 #include "common/malloc_tuning.h"
 #include "worker/worker.h"
 
@@ -84,10 +85,10 @@ int main(int argc, char** argv) {
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
-  options.log = [](const std::string& line) {
-    std::printf("patchfarm-worker %s\n", line.c_str());
-    std::fflush(stdout);
-  };
+  // The worker logs under its lock, which heartbeats take: never on a
+  // stalled stdout.
+  patchfarm::LogWriter log_writer(stdout, "patchfarm-worker ");
+  options.log = [&log_writer](const std::string& line) { log_writer.Write(line); };
   if (options.coordinator.empty() || options.cache_dir.empty()) {
     return kFlags.UsageError("--coordinator and --cache are required");
   }

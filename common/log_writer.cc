@@ -1,0 +1,65 @@
+#include "common/log_writer.h"
+
+#include <utility>
+
+namespace patchfarm {
+
+LogWriter::LogWriter(FILE* out, std::string prefix, size_t max_waiting)
+    : out_(out), prefix_(std::move(prefix)), max_waiting_(max_waiting) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LogWriter::~LogWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void LogWriter::Write(std::string line) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++queued_;
+    if (waiting_.size() >= max_waiting_) {
+      ++dropped_;
+      ++written_;
+      return;
+    }
+    waiting_.push_back(std::move(line));
+  }
+  changed_.notify_all();
+}
+
+void LogWriter::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t target = queued_;
+  changed_.wait(lock, [&] { return written_ >= target; });
+}
+
+void LogWriter::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    changed_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+    if (waiting_.empty()) return;  // Stopping, and nothing left.
+    std::deque<std::string> lines;
+    lines.swap(waiting_);
+    const uint64_t dropped = dropped_;
+    dropped_ = 0;
+    lock.unlock();
+    for (const std::string& line : lines) {
+      std::fprintf(out_, "%s%s\n", prefix_.c_str(), line.c_str());
+    }
+    if (dropped > 0) {
+      std::fprintf(out_, "%s%llu log lines dropped: the log was not read fast enough\n",
+                   prefix_.c_str(), static_cast<unsigned long long>(dropped));
+    }
+    std::fflush(out_);
+    lock.lock();
+    written_ += lines.size();
+    changed_.notify_all();
+  }
+}
+
+}  // namespace patchfarm

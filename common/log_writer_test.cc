@@ -1,0 +1,82 @@
+#include "common/log_writer.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace patchfarm {
+namespace {
+
+std::string ReadAll(FILE* file) {
+  std::rewind(file);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) out.append(buf, n);
+  return out;
+}
+
+TEST(LogWriterTest, WritesLinesInOrderWithThePrefix) {
+  FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    LogWriter writer(file, "coordinator: ");
+    writer.Write("one");
+    writer.Write("two");
+    writer.Flush();
+    EXPECT_EQ(ReadAll(file), "coordinator: one\ncoordinator: two\n");
+    std::fseek(file, 0, SEEK_END);
+    writer.Write("three");
+  }  // The destructor writes what waits.
+  EXPECT_EQ(ReadAll(file), "coordinator: one\ncoordinator: two\ncoordinator: three\n");
+  std::fclose(file);
+}
+
+// A stream nobody reads (a full pipe) does not hold up the callers: lines
+// past the bound are dropped and counted, and the count is written once the
+// stream moves again.
+TEST(LogWriterTest, AStalledStreamDropsLinesInsteadOfBlocking) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  FILE* out = fdopen(fds[1], "w");
+  ASSERT_NE(out, nullptr);
+  std::string read;
+  std::thread reader;
+  {
+    LogWriter writer(out, "", /*max_waiting=*/100);
+    const std::string line(200, 'x');
+    for (int i = 0; i < 5000; ++i) writer.Write(line);  // 1 MB: far past the pipe's 64 KiB.
+    reader = std::thread([&] {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fds[0], buf, sizeof buf)) > 0) read.append(buf, n);
+    });
+    writer.Flush();
+  }
+  std::fclose(out);
+  reader.join();
+  close(fds[0]);
+  size_t lines = 0, at = 0;
+  while ((at = read.find('\n', at)) != std::string::npos) ++lines, ++at;
+  const size_t notice = read.find(" log lines dropped");
+  ASSERT_NE(notice, std::string::npos);
+  const size_t start = read.rfind('\n', notice) + 1;
+  const size_t dropped = std::stoul(read.substr(start, notice - start));
+  EXPECT_GT(dropped, 0u);
+  // Every line is written, or counted as dropped (and notices are lines too).
+  size_t notices = 0;
+  for (size_t p = 0; (p = read.find(" log lines dropped", p)) != std::string::npos; ++p) ++notices;
+  size_t all_dropped = 0;
+  for (size_t p = 0; (p = read.find(" log lines dropped", p)) != std::string::npos; ++p) {
+    const size_t s = read.rfind('\n', p) + 1;
+    all_dropped += std::stoul(read.substr(s, p - s));
+  }
+  EXPECT_EQ(lines - notices + all_dropped, 5000u);
+}
+
+}  // namespace
+}  // namespace patchfarm
