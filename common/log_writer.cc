@@ -1,12 +1,23 @@
 #include "common/log_writer.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <utility>
 
 namespace patchfarm {
 
 LogWriter::LogWriter(FILE* out, std::string prefix, size_t max_waiting)
     : out_(out), prefix_(std::move(prefix)), max_waiting_(max_waiting) {
+  // Signals are for the threads the program meant to take them (a daemon's
+  // sigwait for SIGTERM): one unblocked here would be delivered here and end
+  // the process by its default action. The thread starts with every signal
+  // blocked (it inherits the mask in force while it is made).
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   thread_ = std::thread([this] { Run(); });
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 LogWriter::~LogWriter() {

@@ -3,8 +3,9 @@
 // under its state's lock, which every RPC takes: a stdout pipe whose reader
 // stalls (a log shipper, a terminal paused with Ctrl-S) stalled them all.
 // Up to `max_waiting` lines wait for the stream; past that, lines are dropped
-// and counted, and a line saying how many follows once there is room.
-// Thread-safe.
+// and counted, and a line saying how many follows once there is room. Its
+// thread blocks every signal, so it may be made before or after a program
+// blocks the signals it waits for. Thread-safe.
 #ifndef PATCHFARM_COMMON_LOG_WRITER_H_
 #define PATCHFARM_COMMON_LOG_WRITER_H_
 
@@ -27,6 +28,8 @@ class LogWriter {
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
+  // Queues `line` (without its newline) and returns; never waits on the
+  // stream.
   void Write(std::string line);
   // Returns once every line written before the call is on the stream (or
   // dropped).

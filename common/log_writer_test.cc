@@ -1,7 +1,10 @@
 #include "common/log_writer.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -33,6 +36,27 @@ TEST(LogWriterTest, WritesLinesInOrderWithThePrefix) {
     writer.Write("three");
   }  // The destructor writes what waits.
   EXPECT_EQ(ReadAll(file), "coordinator: one\ncoordinator: two\ncoordinator: three\n");
+  std::fclose(file);
+}
+
+// The writer's thread takes no signal: a daemon that waits for SIGTERM with
+// sigwait, having blocked it in its own threads, still gets it.
+TEST(LogWriterTest, ItsThreadTakesNoSignal) {
+  FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    LogWriter writer(file, "");
+    sigset_t usr1, before;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &before);
+    ASSERT_EQ(kill(getpid(), SIGUSR1), 0);  // Its default action ends the process.
+    // Time for a thread that takes it to do so, before it is taken below.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const struct timespec wait = {5, 0};
+    EXPECT_EQ(sigtimedwait(&usr1, nullptr, &wait), SIGUSR1);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  }
   std::fclose(file);
 }
 

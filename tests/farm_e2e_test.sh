@@ -182,10 +182,21 @@ grep -q "may hold only" "$T/err" || fail "bad-name message: $(cat "$T/err")"
   2> "$T/err" && fail "a request for an unknown product succeeded"
 grep -q "no release" "$T/err" || fail "unknown-product message: $(cat "$T/err")"
 
-# Drained workers finish and exit, leaving no lease to run out.
+# Drained workers finish and exit, leaving no lease to run out: the first
+# one left by SIGTERM (as systemd and Kubernetes stop it), the others by RPC.
 expiries_before=$(curl -sf "$http/metrics" | grep '^patchfarm_lease_expiries_total' | cut -d' ' -f2)
+termed=""
 for w in w1 w2 w3; do
   [ "$w" = "$killed" ] && continue
+  if [ -z "$termed" ]; then
+    termed="$w"
+    kill -TERM "${worker_pid[$w]}"
+    wait "${worker_pid[$w]}"
+    rc=$?
+    [ "$rc" = 0 ] || fail "worker $w exited $rc on SIGTERM, not 0 after a drain"
+    grep -q "signal 15: finishing held jobs" "$T/$w.log" || fail "worker $w did not drain on SIGTERM"
+    continue
+  fi
   # A worker that found no job since the coordinator's restart may still be
   # backing off its reconnect (up to 10 s between tries): the
   # coordinator only knows it once it is back.
