@@ -125,6 +125,9 @@ absl::Status Coordinator::Load() {
     if (j.status().state() == v1::JOB_STATE_LEASED) {
       // Its worker may still finish it; if it stays silent the lease runs out.
       leases_[id] = Lease{j.status().worker_id(), j.lease_id(), now + options_.lease};
+      WorkerState& worker = workers_[j.status().worker_id()];  // Listed, drained as before.
+      worker.last_seen = now;
+      worker.jobs.insert(id);
     }
     if (j.status().state() == v1::JOB_STATE_DONE) {
       job_seconds_.Observe(j.status().seconds());

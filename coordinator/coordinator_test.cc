@@ -332,6 +332,12 @@ TEST_F(CoordinatorTest, RestartResumesEveryUnfinishedJob) {
   ASSERT_EQ(leased.jobs_size(), 1);
   Reopen();  // The coordinator restarts with the same store.
   EXPECT_EQ(coordinator_->QueueDepth(1), 2u);
+  // The worker is listed with the job it holds (operators drain by that).
+  v1::ListWorkersResponse workers = coordinator_->ListWorkers();
+  ASSERT_EQ(workers.workers_size(), 1);
+  EXPECT_EQ(workers.workers(0).worker_id(), "w");
+  ASSERT_EQ(workers.workers(0).job_ids_size(), 1);
+  EXPECT_EQ(workers.workers(0).job_ids(0), leased.jobs(0).job_id());
   // The old lease still completes; the other jobs are handed out again.
   ASSERT_TRUE(Complete("w", leased.jobs(0)).ok());
   v1::AcquireResponse rest = Acquire("w2", 8);
