@@ -2,8 +2,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -35,11 +35,20 @@ void RemoveTemporariesOnInterrupt(const char* program) {
   }
   if (sigisemptyset(&signals)) return;
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // The waiting thread starts with every signal blocked: a write to a closed
+  // stderr then fails (EPIPE) instead of ending the process by SIGPIPE, and a
+  // background job's write to its terminal is not stopped (SIGTTOU).
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
   std::thread([signals, program] {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) return;
-    std::fprintf(stderr, "%s: interrupted\n", program);
-    RemoveInterruptedPathsAndHold(RemoveQuietly);
+    RemoveInterruptedPathsAndHold(RemoveQuietly);  // First: whatever stderr does.
+    const std::string message = std::string(program) + ": interrupted\n";
+    if (write(STDERR_FILENO, message.data(), message.size()) < 0) {
+      // Nobody to tell.
+    }
     // End the process as the signal would have: its default action, unblocked.
     signal(sig, SIG_DFL);
     sigset_t one;
@@ -48,6 +57,7 @@ void RemoveTemporariesOnInterrupt(const char* program) {
     pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
     raise(sig);
   }).detach();
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 }  // namespace patchfarm

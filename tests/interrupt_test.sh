@@ -26,11 +26,17 @@ PY
 
 # Runs the command in the background (where a script's jobs start with
 # SIGINT ignored, so it is restored to its default), waits until `pattern` matches a path,
-# then interrupts it with `sig`. Prints the exit status.
+# then interrupts it with `sig`. Prints the exit status. With BROKEN_STDERR
+# set, its stderr is a pipe whose reader is gone (`cmd 2>&1 | tee log` after
+# the same Ctrl-C ended tee).
 interrupt_when() {
   local sig="$1" pattern="$2"
   shift 2
-  env --default-signal=INT "$@" > /dev/null 2> "$T/err" &
+  if [ -n "${BROKEN_STDERR:-}" ]; then
+    env --default-signal=INT "$@" > /dev/null 2> >(true) &
+  else
+    env --default-signal=INT "$@" > /dev/null 2> "$T/err" &
+  fi
   local pid=$! seen=""
   for _ in $(seq 1 3000); do
     if compgen -G "$pattern" > /dev/null; then
@@ -55,6 +61,11 @@ for sig in INT TERM HUP; do
   grep -q "interrupted" "$T/err" || fail "diff ($sig): no message: $(cat "$T/err")"
   ls "$T"/p-"$sig".pf* > /dev/null 2>&1 && fail "diff ($sig) left $(ls "$T"/p-"$sig".pf*)"
 done
+
+rc=$(BROKEN_STDERR=1 interrupt_when INT "$T/b.pf.tmp-*" "$PF" diff "$T/old/pack.bin" \
+     "$T/new/pack.bin" "$T/b.pf")
+[ "$rc" = 130 ] || fail "diff with a broken stderr: exit status $rc, not SIGINT's"
+ls "$T"/b.pf* > /dev/null 2>&1 && fail "diff with a broken stderr left $(ls "$T"/b.pf*)"
 
 "$PF" diff "$T/old" "$T/new" "$T/tree.pkg" > /dev/null || fail "tree diff"
 rc=$(interrupt_when INT "$T/out.partial-*" "$PF" apply "$T/old" "$T/tree.pkg" "$T/out")
