@@ -144,6 +144,7 @@ ScratchFile::~ScratchFile() { close(fd_); }
 
 absl::Status ScratchFile::Append(absl::string_view data) {
   constexpr size_t kBufferBytes = size_t{1} << 20;
+  std::lock_guard<std::mutex> lock(mu_);
   if (buffer_.size() + data.size() < kBufferBytes) {
     buffer_.append(data.data(), data.size());
     size_ += data.size();

@@ -103,8 +103,8 @@ class FileSource : public ByteSource {
 // An anonymous temporary file for bytes too large to keep in memory (a patch's
 // streams while its header cannot be written yet): appended to, then read
 // back. It has no name (O_TMPFILE, or unlinked at once where the file system
-// lacks it), so nothing is left behind, even by a crash. Appends must not run
-// beside other calls; reads (ReadAt, size) may run from several threads at once.
+// lacks it), so nothing is left behind, even by a crash. Thread-safe: reads
+// (ReadAt, size) may run beside each other and beside an append.
 class ScratchFile : public ByteSink, public ByteSource {
  public:
   // A scratch file on the file system of directory `dir`.
@@ -115,7 +115,10 @@ class ScratchFile : public ByteSink, public ByteSource {
 
   absl::Status Append(absl::string_view data) override;
   // Reads see every byte appended before them.
-  uint64_t size() const override { return size_; }
+  uint64_t size() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return size_;
+  }
   absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override;
 
  private:
@@ -126,7 +129,7 @@ class ScratchFile : public ByteSink, public ByteSource {
   int fd_;
   std::string dir_;  // For messages.
   uint64_t size_ = 0;
-  mutable std::mutex mu_;       // Guards buffer_ in ReadAt.
+  mutable std::mutex mu_;       // Guards size_ and buffer_.
   mutable std::string buffer_;  // Appended bytes not yet written.
 };
 

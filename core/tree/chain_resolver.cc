@@ -13,31 +13,60 @@ namespace patchfarm {
 namespace {
 
 // A file of an intermediate version, rebuilt into memory or, with a scratch
-// directory, into an anonymous scratch file (ChainOptions).
+// directory, into the chain's scratch file (ChainOptions), where such files
+// lie back to back: one descriptor and one write buffer however many there
+// are. Files are written one at a time, each from its first byte to its last.
 class RebuiltFile : public ByteSource {
  public:
+  RebuiltFile() = default;
+  RebuiltFile(const RebuiltFile&) = delete;  // Its sinks point at it.
+  RebuiltFile& operator=(const RebuiltFile&) = delete;
+
+  // `scratch`: the chain's scratch file, made here when first needed.
   // `memory_bytes`: what earlier files put in memory, counted up here.
-  static absl::StatusOr<std::shared_ptr<RebuiltFile>> Create(uint64_t size,
-                                                            const ChainOptions& options,
-                                                            uint64_t* memory_bytes) {
+  static absl::StatusOr<std::shared_ptr<RebuiltFile>> Create(
+      uint64_t size, const ChainOptions& options, std::shared_ptr<ScratchFile>* scratch,
+      uint64_t* memory_bytes) {
     auto file = std::make_shared<RebuiltFile>();
     const bool fits = size < kScratchFileBytes && size <= kIntermediateMemoryBytes - *memory_bytes;
     if (!fits && !options.scratch_dir.empty()) {
-      PF_ASSIGN_OR_RETURN(file->scratch_, ScratchFile::Create(options.scratch_dir));
+      if (*scratch == nullptr) {
+        PF_ASSIGN_OR_RETURN(*scratch, ScratchFile::Create(options.scratch_dir));
+      }
+      file->scratch_ = *scratch;
     } else {
       *memory_bytes += std::min(size, kIntermediateMemoryBytes - *memory_bytes);
       file->memory_.reserve(std::min<uint64_t>(size, uint64_t{1} << 20));
     }
     return file;
   }
-  ByteSink* sink() { return scratch_ ? static_cast<ByteSink*>(scratch_.get()) : &memory_sink_; }
-  uint64_t size() const override { return scratch_ ? scratch_->size() : memory_.size(); }
+  ByteSink* sink() { return scratch_ ? static_cast<ByteSink*>(&scratch_sink_) : &memory_sink_; }
+  uint64_t size() const override { return scratch_ ? length_ : memory_.size(); }
   absl::StatusOr<size_t> ReadAt(uint64_t offset, char* buf, size_t n) const override {
-    return scratch_ ? scratch_->ReadAt(offset, buf, n) : StringSource(memory_).ReadAt(offset, buf, n);
+    if (!scratch_) return StringSource(memory_).ReadAt(offset, buf, n);
+    if (offset >= length_) return 0;
+    return scratch_->ReadAt(begin_ + offset, buf, std::min<uint64_t>(n, length_ - offset));
   }
 
  private:
-  std::unique_ptr<ScratchFile> scratch_;
+  // Appends to the scratch file, where this file begins at its first byte.
+  class ScratchSink : public ByteSink {
+   public:
+    explicit ScratchSink(RebuiltFile* file) : file_(file) {}
+    absl::Status Append(absl::string_view data) override {
+      if (file_->length_ == 0) file_->begin_ = file_->scratch_->size();
+      PF_RETURN_IF_ERROR(file_->scratch_->Append(data));
+      file_->length_ += data.size();
+      return absl::OkStatus();
+    }
+
+   private:
+    RebuiltFile* file_;
+  };
+
+  std::shared_ptr<ScratchFile> scratch_;
+  uint64_t begin_ = 0, length_ = 0;  // Its bytes in scratch_.
+  ScratchSink scratch_sink_{this};
   std::string memory_;
   StringSink memory_sink_{&memory_};
 };
@@ -298,7 +327,7 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
         t.outputs = outputs;
       } else {
         PF_ASSIGN_OR_RETURN(rebuilt.emplace_back(),
-                            RebuiltFile::Create(e.size, options_, &memory_bytes_));
+                            RebuiltFile::Create(e.size, options_, &scratch_, &memory_bytes_));
         t.sink = rebuilt.back()->sink();
       }
       targets.push_back(std::move(t));

@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/byte_io.h"
+#include "common/file.h"
 #include "core/tree/base_tree.h"
 #include "core/tree/package.h"
 
@@ -77,8 +78,8 @@ struct PackageInput {
 struct ChainOptions {
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
   // Files of the last version are streamed to FileOutputs; an intermediate
-  // version's are held in memory, or, with scratch_dir set, in anonymous
-  // scratch files (common/file.h ScratchFile) under it: those of
+  // version's are held in memory, or, with scratch_dir set, in one anonymous
+  // scratch file (common/file.h ScratchFile) under it: those of
   // kScratchFileBytes or more, and every one once those in memory add up to
   // kIntermediateMemoryBytes.
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
@@ -126,6 +127,7 @@ class ChainResolver {
   VersionView view_;  // The version before the current step (after Run: the last).
   std::map<std::string, VersionEntry> base_entries_;  // Base lookups, cached.
   std::set<std::string> base_release_paths_;
+  std::shared_ptr<ScratchFile> scratch_;  // Intermediate files past the memory bound.
   uint64_t memory_bytes_ = 0;  // Of intermediate files ever put in memory.
 };
 

@@ -1,5 +1,6 @@
 // Round trips of tree packages over generated releases: out of place, in
 // place (with a user's extra files), and chains, compared by manifest.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <random>
@@ -242,7 +243,10 @@ TEST(TreeRoundTrip, IntermediateFilesInMemoryAreBounded) {
   for (char c : {'a', 'b', 'c'}) {  // 36 MiB, 12 MiB a file.
     v2[std::string("pack-") + c] = {EntryType::kFile, 0644, std::string(12 << 20, c)};
   }
-  const std::string r1 = Write(v1, "m1"), r2 = Write(v2, "m2"), r3 = Write(v1, "m3");
+  TreeSpec v3 = v1;  // pack-c edited (read back from scratch as its delta source).
+  v3["pack-c"] = v2["pack-c"];
+  v3["pack-c"].content.replace(5 << 20, 5, "edit!");
+  const std::string r1 = Write(v1, "m1"), r2 = Write(v2, "m2"), r3 = Write(v3, "m3");
   auto p12 = MakePackageFile(r1, r2);
   auto p23 = MakePackageFile(r2, r3);
   ChainOptions options;
@@ -255,6 +259,33 @@ TEST(TreeRoundTrip, IntermediateFilesInMemoryAreBounded) {
   ASSERT_EQ(mkdir(options.scratch_dir.c_str(), 0755), 0);
   const std::string out = NewTempPath("m-out2");
   status = ApplyToNewTree(r1, Chain({p12.get(), p23.get()}), out, options);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectSameTree(r3, out);
+}
+
+// Past the memory bound, intermediate files share one scratch file: a
+// version of thousands of small files does not open a descriptor for each.
+TEST(TreeRoundTrip, ManySmallIntermediateFilesShareOneScratchFile) {
+  TreeSpec v1 = {{"readme", {EntryType::kFile, 0644, "hello"}}};
+  TreeSpec v2 = v1;
+  for (int i = 0; i < 2000; ++i) {  // 40 MB: 400 files past the 32 MiB bound.
+    std::string content = std::to_string(i) + std::string(20000, static_cast<char>('a' + i % 26));
+    v2["assets/" + std::to_string(i)] = {EntryType::kFile, 0644, content};
+  }
+  const std::string r1 = Write(v1, "s1"), r2 = Write(v2, "s2"), r3 = Write(v1, "s3");
+  auto p12 = MakePackageFile(r1, r2);
+  auto p23 = MakePackageFile(r2, r3);
+  ChainOptions options;
+  options.scratch_dir = NewTempPath("scratch-s");
+  ASSERT_EQ(mkdir(options.scratch_dir.c_str(), 0755), 0);
+  struct rlimit before;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  struct rlimit low = before;
+  low.rlim_cur = 128;  // A descriptor a file would run out.
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const std::string out = NewTempPath("s-out");
+  absl::Status status = ApplyToNewTree(r1, Chain({p12.get(), p23.get()}), out, options);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);
   ASSERT_TRUE(status.ok()) << status;
   ExpectSameTree(r3, out);
 }
