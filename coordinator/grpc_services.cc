@@ -25,6 +25,25 @@ bool Finished(const v1::ReleaseStatus& s) {
   return true;
 }
 
+// An upload's share of BlobServiceImpl::promised_: given back as its bytes
+// are written, and the rest when it ends.
+class RoomPromise {
+ public:
+  RoomPromise(std::atomic<uint64_t>* promised, uint64_t bytes) : promised_(promised), left_(bytes) {}
+  ~RoomPromise() { *promised_ -= left_; }
+  RoomPromise(const RoomPromise&) = delete;
+  RoomPromise& operator=(const RoomPromise&) = delete;
+  void Written(uint64_t bytes) {
+    bytes = std::min(bytes, left_);
+    left_ -= bytes;
+    *promised_ -= bytes;
+  }
+
+ private:
+  std::atomic<uint64_t>* promised_;
+  uint64_t left_;
+};
+
 }  // namespace
 
 grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1::FindMissingRequest* request,
@@ -62,17 +81,9 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     response->set_committed_size(chunk.size());
     return grpc::Status::OK;
   }
-  if (min_free_bytes_ > 0) {
-    const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
-    absl::StatusOr<uint64_t> free = blobs_->AvailableBytes();
-    if (!free.ok()) return ToGrpcStatus(free.status());
-    if (*free < min_free_bytes_ || *free - min_free_bytes_ < needed) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("the coordinator's disk has ", *free, " bytes free and keeps ",
-                                       min_free_bytes_, " of them free; this upload needs ",
-                                       needed, " more"));
-    }
-  }
+  const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
+  if (grpc::Status room = PromiseRoom(needed); !room.ok()) return room;
+  RoomPromise promise(&promised_, min_free_bytes_ > 0 ? needed : 0);
   auto upload = blobs_->StartUpload(digest, chunk.size(), chunk.offset());
   if (!upload.ok()) return ToGrpcStatus(upload.status());
   do {
@@ -80,11 +91,29 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     absl::Status status = (*upload)->Append(chunk.data());
     if (!status.ok()) return ToGrpcStatus(status);
     bytes_received_ += chunk.data().size();
+    promise.Written(chunk.data().size());
     if (upload_rate_ > 0) Pace(context->peer(), chunk.data().size());
   } while (reader->Read(&chunk));
   absl::Status status = (*upload)->Commit();
   if (!status.ok()) return ToGrpcStatus(status);
   response->set_committed_size(chunk.size());
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
+  if (min_free_bytes_ == 0) return grpc::Status::OK;
+  std::lock_guard<std::mutex> lock(room_mu_);
+  absl::StatusOr<uint64_t> free = blobs_->AvailableBytes();
+  if (!free.ok()) return ToGrpcStatus(free.status());
+  const uint64_t promised = promised_;
+  const uint64_t kept = min_free_bytes_ + promised;
+  if (*free < kept || *free - kept < bytes) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("the coordinator's disk has ", *free, " bytes free, keeps ",
+                                     min_free_bytes_, " of them free and has promised ", promised,
+                                     " to uploads under way; this upload needs ", bytes, " more"));
+  }
+  promised_ += bytes;
   return grpc::Status::OK;
 }
 

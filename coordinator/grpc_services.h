@@ -45,11 +45,18 @@ class BlobServiceImpl final : public v1::BlobService::Service {
  private:
   // Sleeps as needed so that `peer`'s uploads stay within the rate.
   void Pace(const std::string& peer, size_t bytes);
+  // OK, counting `bytes` as promised (RoomPromise gives them back as they are
+  // written or the upload ends), if the disk has room for them beside the
+  // bytes kept free and those promised to uploads under way; else
+  // RESOURCE_EXHAUSTED naming the figures.
+  grpc::Status PromiseRoom(uint64_t bytes);
 
   BlobStore* blobs_;
   const TokenAuth* auth_;  // Null: no tokens required.
   uint64_t upload_rate_;
   uint64_t min_free_bytes_;
+  std::mutex room_mu_;                  // Checks and promises room one upload at a time.
+  std::atomic<uint64_t> promised_{0};   // Bytes uploads under way have yet to write.
   std::mutex pace_mu_;
   std::map<std::string, absl::Duration> next_free_;  // Client address -> when (Monotonic) its budget frees up.
   std::atomic<uint64_t> bytes_received_{0};

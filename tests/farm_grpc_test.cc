@@ -6,9 +6,11 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "absl/strings/str_cat.h"
 #include "transfer/blob_transfer.h"
@@ -156,6 +158,48 @@ TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_NE(status.message().find("keeps"), absl::string_view::npos) << status;
   EXPECT_FALSE((*server)->blobs()->Has(Sha256Of("a build")));
+}
+
+// Uploads under way count for what they have yet to write: two at once
+// cannot each take the room only one of them has.
+TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-promised";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  struct statvfs st;
+  ASSERT_EQ(statvfs(dir.c_str(), &st), 0);
+  const uint64_t free = uint64_t{st.f_bavail} * st.f_frsize;
+  const uint64_t gib = uint64_t{1} << 30;
+  if (free < 4 * gib) GTEST_SKIP() << "needs 4 GiB free";
+  ServerOptions options;
+  options.plaintext = true;
+  options.data_dir = dir;
+  options.min_free_disk_bytes = free - 3 * gib / 2;  // Room for one 1 GiB upload, not two.
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto blobs = v1::BlobService::NewStub(channel);
+  auto first_chunk = [&](const std::string& name) {
+    v1::UploadChunk chunk;
+    chunk.set_digest(DigestBytes(Sha256Of(name)));
+    chunk.set_size(gib);
+    chunk.set_data("x");
+    return chunk;
+  };
+  grpc::ClientContext first_context;
+  v1::UploadResponse first_response;
+  auto first = blobs->Upload(&first_context, &first_response);
+  ASSERT_TRUE(first->Write(first_chunk("first")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Its room promised.
+  grpc::ClientContext second_context;
+  v1::UploadResponse second_response;
+  auto second = blobs->Upload(&second_context, &second_response);
+  second->Write(first_chunk("second"));
+  second->WritesDone();
+  grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("promised"), std::string::npos) << refused.error_message();
+  first->WritesDone();
+  EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::DATA_LOSS);  // Cut short.
 }
 
 TEST_F(FarmGrpcTest, MalformedBlobRequests) {

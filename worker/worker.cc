@@ -222,8 +222,9 @@ absl::StatusOr<std::vector<std::unique_ptr<FileSource>>> Worker::FetchWhole(
   for (const Digest& digest : digests) {
     {
       std::lock_guard<std::mutex> lock(download_mu_);
-      PF_RETURN_IF_ERROR(RetryUnavailable(
-          *active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+      PF_RETURN_IF_ERROR(RetryUnavailable(*active, /*while_full=*/false, [&] {
+        return DownloadToStore(blobs_.get(), digest, cache_.get());
+      }));
     }
     PF_ASSIGN_OR_RETURN(std::string path, cache_->PathOf(digest));
     PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
@@ -292,8 +293,9 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
     }
     for (const Digest& digest : active->blobs) {
       ++(cache_->Has(digest) ? blobs_cached_ : blobs_fetched_);
-      PF_RETURN_IF_ERROR(RetryUnavailable(
-          *active, [&] { return DownloadToStore(blobs_.get(), digest, cache_.get()); }));
+      PF_RETURN_IF_ERROR(RetryUnavailable(*active, /*while_full=*/false, [&] {
+        return DownloadToStore(blobs_.get(), digest, cache_.get());
+      }));
     }
   }
   FileLocator locate = [this](const ManifestEntry& e) {
@@ -310,15 +312,22 @@ absl::Status Worker::Compute(const v1::Job& job, Active* active, ByteSink* out) 
   return MakePackageFromManifests(old_tree, locate, new_tree, locate, diff, out);
 }
 
-absl::Status Worker::RetryUnavailable(const Active& active,
+absl::Status Worker::RetryUnavailable(const Active& active, bool while_full,
                                       const std::function<absl::Status()>& call) const {
   absl::Status status;
   double backoff = 0.5;
-  for (int tries = 0; tries < 12; ++tries) {
+  const absl::Duration full_until = options_.clock->Monotonic() + kFullDiskRetry;
+  for (int tries = 0; tries < 12;) {
     status = call();
-    if (!absl::IsUnavailable(status) || active.lost) return status;
+    if (active.lost) return status;
+    if (absl::IsUnavailable(status)) {
+      ++tries;
+    } else if (!while_full || !absl::IsResourceExhausted(status) ||
+               options_.clock->Monotonic() >= full_until) {
+      return status;
+    }
     options_.clock->SleepFor(absl::Seconds(backoff));
-    backoff = std::min(backoff * 2, 8.0);
+    backoff = std::min(backoff * 2, absl::IsResourceExhausted(status) ? 60.0 : 8.0);
   }
   return status;
 }
@@ -339,6 +348,7 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   // copying a huge pair's joined patch into the cache cost a write, a sync
   // and a hash of all of it.
   const bool cached = job.segment_end() > 0 || job.index_end() > 0;
+  bool no_room = false;  // The coordinator could not take the result.
   Digest digest{};
   uint64_t package_size = 0;
   if (status.ok()) {
@@ -351,8 +361,10 @@ void Worker::Execute(const v1::Job& job, Active* active) {
   }
   if (status.ok() && cached) status = cache_->PutSource(**package, digest, package_size);
   if (status.ok()) {
-    status = RetryUnavailable(
-        *active, [&] { return UploadSourceIfMissing(blobs_.get(), digest, **package); });
+    status = RetryUnavailable(*active, /*while_full=*/true, [&] {
+      return UploadSourceIfMissing(blobs_.get(), digest, **package);
+    });
+    no_room = absl::IsResourceExhausted(status);
   }
   const double seconds = absl::ToDoubleSeconds(options_.clock->Monotonic() - start);
   if (active->lost) {
@@ -393,6 +405,9 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
     request.set_error(std::string(Utf8Prefix(status.message(), 4000)));  // A string field.
+    // A coordinator without room for the result: another try later, not a
+    // failed attempt.
+    request.set_hand_back(no_room);
     v1::FailResponse response;
     for (int attempt = 0; attempt < 5; ++attempt) {  // Else the lease runs out.
       grpc::ClientContext context;

@@ -38,6 +38,12 @@
 
 namespace patchfarm {
 
+// How long a computed result waits for room on the coordinator's disk (its
+// uploads refused ResourceExhausted, --min-free-disk) before the job is
+// handed back: long enough for an operator to free space, and a hand-back
+// costs the job no attempt.
+inline constexpr absl::Duration kFullDiskRetry = absl::Minutes(30);
+
 struct WorkerOptions {
   std::string coordinator;  // host:port
   std::string cache_dir;
@@ -87,8 +93,10 @@ class Worker {
   // Makes `call` (a download or an upload of `active`'s job, which resume
   // where they stopped) until it fails other than Unavailable, for about a
   // minute or until the job is lost: a coordinator restarting costs no job
-  // an attempt.
-  absl::Status RetryUnavailable(const Active& active,
+  // an attempt. With `while_full`, also while it fails ResourceExhausted
+  // (the coordinator's disk cannot take an upload), for up to
+  // kFullDiskRetry: the result is kept, not computed again.
+  absl::Status RetryUnavailable(const Active& active, bool while_full,
                                 const std::function<absl::Status()>& call) const;
   // Writes the job's package (a file patch or a tree package) to `out`.
   absl::Status Compute(const v1::Job& job, Active* active, ByteSink* out);

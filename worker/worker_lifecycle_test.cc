@@ -184,6 +184,25 @@ TEST_F(WorkerTest, TransfersAreRetriedWhileTheCoordinatorRestarts) {
   EXPECT_EQ(record.completes[0].lease_id(), 8u);
 }
 
+// A result the coordinator has no room for yet is kept and sent again, not
+// failed: computing it again elsewhere would meet the same full disk, and
+// three such failures failed the job for good.
+TEST_F(WorkerTest, AResultIsKeptWhileTheCoordinatorsDiskIsFull) {
+  ASSERT_NO_FATAL_FAILURE(StartFake());
+  const std::string old_data = ReleaseBytes(33, 50000), new_data = NextVersion(34, old_data);
+  fake_.PutBlob(old_data);
+  fake_.PutBlob(new_data);
+  fake_.RefuseUploadsForRoom(2);
+  fake_.ScriptJobs({FileJob("job-1", 9, old_data, new_data)});
+  fake_.ScriptDrain();
+  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
+  ASSERT_TRUE(RunResult().ok());
+  Record record = fake_.Snapshot();
+  EXPECT_TRUE(record.fails.empty()) << record.fails[0].error();
+  ASSERT_EQ(record.completes.size(), 1u);
+  EXPECT_EQ(record.completes[0].lease_id(), 9u);
+}
+
 // Without --id, each start is another worker (a drain is kept per id; in a
 // container the pid is 1 and the hostname stays across restarts).
 TEST_F(WorkerTest, EachStartWithoutAnIdIsAnotherWorker) {

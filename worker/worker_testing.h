@@ -170,6 +170,12 @@ class FakeCoordinator final : public v1::WorkerService::Service,
     std::lock_guard<std::mutex> lock(mu_);
     refuse_downloads_ = refuse_uploads_ = n;
   }
+  // The next `n` Upload calls get RESOURCE_EXHAUSTED (a coordinator whose
+  // disk has no room for them).
+  void RefuseUploadsForRoom(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_uploads_for_room_ = n;
+  }
   // Downloads (recorded first) wait until `condition` holds.
   void GateDownloads(Condition condition) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -270,6 +276,10 @@ class FakeCoordinator final : public v1::WorkerService::Service,
         --refuse_uploads_;
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake: restarting");
       }
+      if (refuse_uploads_for_room_ > 0) {
+        --refuse_uploads_for_room_;
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "fake: the disk is full");
+      }
     }
     v1::UploadChunk chunk;
     std::string digest, data;
@@ -348,7 +358,7 @@ class FakeCoordinator final : public v1::WorkerService::Service,
   bool shutting_down_ = false;
   std::deque<std::pair<grpc::Status, v1::AcquireResponse>> script_;
   std::map<std::string, std::string> blobs_;  // By digest (raw bytes).
-  int refuse_downloads_ = 0, refuse_uploads_ = 0;
+  int refuse_downloads_ = 0, refuse_uploads_ = 0, refuse_uploads_for_room_ = 0;
   std::set<std::string> lost_jobs_;
   bool drain_on_heartbeat_ = false;
   int refuse_completes_ = 0;
