@@ -30,8 +30,9 @@ inline constexpr uint32_t kNoOldEntry = 0xffffffffu;
 inline constexpr uint64_t kMaxPackageTableBytes = uint64_t{64} << 20;
 inline constexpr uint64_t kMaxPackageEntries = uint64_t{2} << 20;  // Old + new.
 // The paths and symlink targets of all entries, old and new, decoded: front
-// coding lets a small table name paths of many gigabytes.
-inline constexpr uint64_t kMaxPackagePathBytes = uint64_t{128} << 20;
+// coding lets a small table name paths of many gigabytes. 256 bytes an entry
+// at kMaxPackageEntries: a tree of a million files, listed old and new.
+inline constexpr uint64_t kMaxPackagePathBytes = uint64_t{512} << 20;
 
 // Where a new file's bytes come from.
 enum class ContentSource : uint8_t {
