@@ -224,6 +224,30 @@ TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
   EXPECT_NE(s->error().find("engine said no"), std::string::npos);
 }
 
+// A job handed back for a reason (the coordinator had no room for its
+// result) costs no attempt, shows the reason, and waits before it is handed
+// out again: the next worker would meet the same full disk.
+TEST_F(CoordinatorTest, AJobHandedBackForAReasonWaitsAndCostsNothing) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  v1::Job job = Acquire("w", 1).jobs(0);
+  v1::FailRequest back;
+  back.set_worker_id("w");
+  back.set_job_id(job.job_id());
+  back.set_lease_id(job.lease_id());
+  back.set_hand_back(true);
+  back.set_error("the coordinator's disk has no room");
+  ASSERT_TRUE(coordinator_->Fail(back).ok());
+  EXPECT_EQ(Acquire("w2", 1).jobs_size(), 0);
+  auto s = coordinator_->GetJobStatus(job.job_id());
+  EXPECT_EQ(s->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(s->attempts(), 0u);
+  EXPECT_NE(s->error().find("no room"), std::string::npos);
+  clock_.Advance(kHandOutRetryDelay + absl::Seconds(1));
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(Acquire("w2", 1).jobs_size(), 1);
+}
+
 // A worker's error is stored cut to whole UTF-8 characters: a cut inside
 // one made a record the coordinator could not load at its next start. Its
 // log line stays one line whatever the error holds.

@@ -81,6 +81,11 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     response->set_committed_size(chunk.size());
     return grpc::Status::OK;
   }
+  if (chunk.size() > kMaxBlobBytes) {  // For good: not a matter of room.
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("a blob of ", chunk.size(), " bytes is over the limit of ",
+                                     kMaxBlobBytes));
+  }
   const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
   if (grpc::Status room = PromiseRoom(needed); !room.ok()) return room;
   RoomPromise promise(&promised_, min_free_bytes_ > 0 ? needed : 0);
@@ -103,13 +108,20 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
 grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
   if (min_free_bytes_ == 0) return grpc::Status::OK;
   std::lock_guard<std::mutex> lock(room_mu_);
-  absl::StatusOr<uint64_t> free = blobs_->AvailableBytes();
-  if (!free.ok()) return ToGrpcStatus(free.status());
+  absl::StatusOr<BlobStore::DiskSpace> disk = blobs_->Space();
+  if (!disk.ok()) return ToGrpcStatus(disk.status());
+  if (disk->capacity < min_free_bytes_ || disk->capacity - min_free_bytes_ < bytes) {
+    return grpc::Status(  // For good: no room would ever be made for it.
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("a blob of ", bytes, " bytes does not fit the coordinator's disk of ",
+                     disk->capacity, " bytes beside the ", min_free_bytes_, " it keeps free"));
+  }
+  const uint64_t free = disk->available;
   const uint64_t promised = promised_;
   const uint64_t kept = min_free_bytes_ + promised;
-  if (*free < kept || *free - kept < bytes) {
+  if (free < kept || free - kept < bytes) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("the coordinator's disk has ", *free, " bytes free, keeps ",
+                        absl::StrCat("the coordinator's disk has ", free, " bytes free, keeps ",
                                      min_free_bytes_, " of them free and has promised ", promised,
                                      " to uploads under way; this upload needs ", bytes, " more"));
   }

@@ -48,7 +48,8 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   // OK, counting `bytes` as promised (RoomPromise gives them back as they are
   // written or the upload ends), if the disk has room for them beside the
   // bytes kept free and those promised to uploads under way; else
-  // RESOURCE_EXHAUSTED naming the figures.
+  // RESOURCE_EXHAUSTED naming the figures (room may be made later), or
+  // FAILED_PRECONDITION if the disk could never hold them.
   grpc::Status PromiseRoom(uint64_t bytes);
 
   BlobStore* blobs_;

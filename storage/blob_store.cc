@@ -55,10 +55,12 @@ std::string BlobStore::BlobPath(const Digest& digest) const {
   return absl::StrCat(dir_, "/", hex.substr(0, 2), "/", hex);
 }
 
-absl::StatusOr<uint64_t> BlobStore::AvailableBytes() const {
+absl::StatusOr<BlobStore::DiskSpace> BlobStore::Space() const {
   struct statvfs st;
   if (statvfs(dir_.c_str(), &st) != 0) return ErrnoToStatus(errno, "statvfs", dir_);
-  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  const uint64_t reserved = st.f_bfree - st.f_bavail;  // For root alone.
+  return DiskSpace{static_cast<uint64_t>(st.f_bavail) * st.f_frsize,
+                   static_cast<uint64_t>(st.f_blocks - reserved) * st.f_frsize};
 }
 
 std::string BlobStore::ShardPath(const Digest& digest) const {

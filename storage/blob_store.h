@@ -106,8 +106,12 @@ class BlobStore {
   absl::StatusOr<std::string> PathOf(const Digest& digest) const;
   // Bytes already received of an interrupted upload (0 if none).
   uint64_t ReceivedBytes(const Digest& digest) const;
-  // Bytes free to an unprivileged writer on the store's file system.
-  absl::StatusOr<uint64_t> AvailableBytes() const;
+  // The store's file system as an unprivileged writer sees it.
+  struct DiskSpace {
+    uint64_t available;  // Bytes free.
+    uint64_t capacity;   // Bytes it could ever hold.
+  };
+  absl::StatusOr<DiskSpace> Space() const;
   // Starts or resumes an upload at `offset`, which must equal ReceivedBytes
   // (FailedPrecondition otherwise; Aborted if another upload of it is running;
   // ResourceExhausted above kMaxBlobBytes). Received bytes beyond `size` are

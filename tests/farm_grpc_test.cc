@@ -145,19 +145,31 @@ TEST_F(FarmGrpcTest, FindMissingRenewsAStoredBlob) {
 // An upload that would leave the coordinator's disk without the room it
 // keeps free is refused before a byte is stored.
 TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
-  ServerOptions options;
-  options.plaintext = true;
-  options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-full-disk";
-  options.min_free_disk_bytes = uint64_t{1} << 60;  // More than any disk has.
-  auto server = CoordinatorServer::Start(options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
-  auto blobs = v1::BlobService::NewStub(channel);
-  StringSource source("a build");
-  absl::Status status = UploadSourceIfMissing(blobs.get(), Sha256Of("a build"), source);
-  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
-  EXPECT_NE(status.message().find("keeps"), absl::string_view::npos) << status;
-  EXPECT_FALSE((*server)->blobs()->Has(Sha256Of("a build")));
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-full-disk";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  struct statvfs st;
+  ASSERT_EQ(statvfs(dir.c_str(), &st), 0);
+  const uint64_t free = uint64_t{st.f_bavail} * st.f_frsize;
+  // Room that may be made later (RESOURCE_EXHAUSTED: a worker waits), and
+  // room no disk of this size could ever make (FAILED_PRECONDITION: for good).
+  for (const auto& [min_free, code] :
+       {std::pair<uint64_t, absl::StatusCode>{free + (uint64_t{1} << 30),
+                                              absl::StatusCode::kResourceExhausted},
+        {uint64_t{1} << 60, absl::StatusCode::kFailedPrecondition}}) {
+    ServerOptions options;
+    options.plaintext = true;
+    options.data_dir = dir + "/" + std::to_string(static_cast<int>(code));
+    options.min_free_disk_bytes = min_free;
+    auto server = CoordinatorServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+    auto blobs = v1::BlobService::NewStub(channel);
+    StringSource source("a build");
+    absl::Status status = UploadSourceIfMissing(blobs.get(), Sha256Of("a build"), source);
+    EXPECT_EQ(status.code(), code) << status;
+    EXPECT_NE(status.message().find("keeps"), absl::string_view::npos) << status;
+    EXPECT_FALSE((*server)->blobs()->Has(Sha256Of("a build")));
+  }
 }
 
 // Uploads under way count for what they have yet to write: two at once

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "common/byte_size.h"
 #include "common/flags.h"
 #include "common/log_writer.h"
@@ -111,11 +112,12 @@ int main(int argc, char** argv) {
     std::printf("patchfarm-worker: metrics on http://%s/metrics\n", w->http_address().c_str());
     std::fflush(stdout);
   }
-  std::thread waiter([w, signals] {  // The drain: Kubernetes and systemd stop a worker with SIGTERM.
+  // The drain: Kubernetes and systemd stop a worker with SIGTERM. Its line
+  // goes through the log writer: a stalled stdout must not hold the drain.
+  std::thread waiter([w, signals, &log_writer] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::printf("patchfarm-worker: signal %d: finishing held jobs, then exiting\n", sig);
-    std::fflush(stdout);
+    log_writer.Write(absl::StrCat("signal ", sig, ": finishing held jobs, then exiting"));
     w->Stop();
   });
   waiter.detach();

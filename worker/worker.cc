@@ -322,9 +322,9 @@ absl::Status Worker::RetryUnavailable(const Active& active, bool while_full,
     if (active.lost) return status;
     if (absl::IsUnavailable(status)) {
       ++tries;
-    } else if (!while_full || !absl::IsResourceExhausted(status) ||
+    } else if (!while_full || !absl::IsResourceExhausted(status) || stop_ || draining_ ||
                options_.clock->Monotonic() >= full_until) {
-      return status;
+      return status;  // A stopping worker hands the job back at once.
     }
     options_.clock->SleepFor(absl::Seconds(backoff));
     backoff = std::min(backoff * 2, absl::IsResourceExhausted(status) ? 60.0 : 8.0);

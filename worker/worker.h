@@ -95,7 +95,8 @@ class Worker {
   // minute or until the job is lost: a coordinator restarting costs no job
   // an attempt. With `while_full`, also while it fails ResourceExhausted
   // (the coordinator's disk cannot take an upload), for up to
-  // kFullDiskRetry: the result is kept, not computed again.
+  // kFullDiskRetry unless the worker is stopping or draining: the result is
+  // kept, not computed again.
   absl::Status RetryUnavailable(const Active& active, bool while_full,
                                 const std::function<absl::Status()>& call) const;
   // Writes the job's package (a file patch or a tree package) to `out`.
