@@ -33,9 +33,9 @@ interrupt_when() {
   local sig="$1" pattern="$2"
   shift 2
   if [ -n "${BROKEN_STDERR:-}" ]; then
-    env --default-signal=INT "$@" > /dev/null 2> >(true) &
+    env --default-signal=INT,PIPE "$@" > /dev/null 2> >(true) &
   else
-    env --default-signal=INT "$@" > /dev/null 2> "$T/err" &
+    env --default-signal=INT,PIPE "$@" > /dev/null 2> "$T/err" &
   fi
   local pid=$! seen=""
   for _ in $(seq 1 3000); do

@@ -379,6 +379,10 @@ absl::Status ChainResolver::Run(FileOutputs* outputs) {
     }
   }
   for (size_t step = 0; step < chain_.size(); ++step) {
+    // A scratch file and a memory budget per version: a version's files keep
+    // theirs alive while the next step reads them, then let them go.
+    scratch_.reset();
+    memory_bytes_ = 0;
     VersionView next;
     PF_RETURN_IF_ERROR(VerifyOldEntries(step));
     PF_RETURN_IF_ERROR(BuildView(step, &next));

@@ -79,9 +79,10 @@ struct ChainOptions {
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
   // Files of the last version are streamed to FileOutputs; an intermediate
   // version's are held in memory, or, with scratch_dir set, in one anonymous
-  // scratch file (common/file.h ScratchFile) under it: those of
+  // scratch file per version (common/file.h ScratchFile) under it: those of
   // kScratchFileBytes or more, and every one once those in memory add up to
-  // kIntermediateMemoryBytes.
+  // kIntermediateMemoryBytes. A version's scratch file is gone once no later
+  // version holds one of its files (kept or copied).
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
   std::string scratch_dir;                            // Default: none.
   // ApplyOptions::threads for the payloads' patches: 2 only where every
@@ -127,8 +128,10 @@ class ChainResolver {
   VersionView view_;  // The version before the current step (after Run: the last).
   std::map<std::string, VersionEntry> base_entries_;  // Base lookups, cached.
   std::set<std::string> base_release_paths_;
-  std::shared_ptr<ScratchFile> scratch_;  // Intermediate files past the memory bound.
-  uint64_t memory_bytes_ = 0;  // Of intermediate files ever put in memory.
+  // The current step's intermediate files past the memory bound, and the
+  // bytes of those in memory.
+  std::shared_ptr<ScratchFile> scratch_;
+  uint64_t memory_bytes_ = 0;
 };
 
 }  // namespace patchfarm

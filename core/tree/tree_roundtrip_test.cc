@@ -272,7 +272,10 @@ TEST(TreeRoundTrip, ManySmallIntermediateFilesShareOneScratchFile) {
     std::string content = std::to_string(i) + std::string(20000, static_cast<char>('a' + i % 26));
     v2["assets/" + std::to_string(i)] = {EntryType::kFile, 0644, content};
   }
-  const std::string r1 = Write(v1, "s1"), r2 = Write(v2, "s2"), r3 = Write(v1, "s3");
+  TreeSpec v3 = v1;  // One of the last files written, edited: read back from scratch.
+  v3["assets/999"] = v2["assets/999"];
+  v3["assets/999"].content[100] = 'Z';
+  const std::string r1 = Write(v1, "s1"), r2 = Write(v2, "s2"), r3 = Write(v3, "s3");
   auto p12 = MakePackageFile(r1, r2);
   auto p23 = MakePackageFile(r2, r3);
   ChainOptions options;
