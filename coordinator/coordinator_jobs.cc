@@ -444,25 +444,21 @@ absl::Status Coordinator::Fail(const v1::FailRequest& request) {
   }
   worker->jobs.erase(request.job_id());
   v1::StoredJob& job = jobs_[request.job_id()];
-  if (request.hand_back()) {  // No attempt.
+  if (request.hand_back() && request.error().empty()) {  // No attempt.
     leases_.erase(lease);
-    if (request.error().empty()) {
-      RequeueLocked(&job);
-    } else {
-      // Handed back for a reason (no room here for its result): shown, and
-      // tried again after a delay, not at once by the next worker to ask.
-      v1::JobStatus* s = job.mutable_status();
-      s->set_state(v1::JOB_STATE_QUEUED);
-      s->clear_worker_id();
-      s->set_error(std::string(Utf8Prefix(
-          absl::StrCat(request.worker_id(), " (handed back): ", request.error()), kMaxJobErrorBytes)));
-      queue_.Remove(s->job_id());
-      retry_at_[s->job_id()] = clock_->Monotonic() + kHandOutRetryDelay;
-      LogLocked(absl::StrCat("event=job_handed_back job=", s->job_id(), " worker=",
-                             request.worker_id(), " error=\"", s->error(), "\""));
-    }
+    RequeueLocked(&job);
     PF_RETURN_IF_ERROR(PersistJobLocked(job, false));
     ChangedLocked();
+    return absl::OkStatus();
+  }
+  if (request.hand_back()) {
+    // Handed back for a reason (no room here for its result): an attempt,
+    // so that room never made fails the job, but tried again after a delay,
+    // not at once by the next worker to ask.
+    FailAttemptLocked(&job,
+                      absl::StrCat(request.worker_id(), " (handed back): ",
+                                   Utf8Prefix(request.error(), kMaxJobErrorBytes)),
+                      /*for_good=*/false, kHandOutRetryDelay);
     return absl::OkStatus();
   }
   FailAttemptLocked(&job, absl::StrCat(request.worker_id(), ": ",

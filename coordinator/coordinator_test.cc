@@ -225,9 +225,10 @@ TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
 }
 
 // A job handed back for a reason (the coordinator had no room for its
-// result) costs no attempt, shows the reason, and waits before it is handed
-// out again: the next worker would meet the same full disk.
-TEST_F(CoordinatorTest, AJobHandedBackForAReasonWaitsAndCostsNothing) {
+// result) shows the reason, counts an attempt (room never made fails it),
+// and waits before it is handed out again: the next worker would meet the
+// same full disk at once.
+TEST_F(CoordinatorTest, AJobHandedBackForAReasonWaitsBeforeItsNextAttempt) {
   ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
   ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
   v1::Job job = Acquire("w", 1).jobs(0);
@@ -241,7 +242,7 @@ TEST_F(CoordinatorTest, AJobHandedBackForAReasonWaitsAndCostsNothing) {
   EXPECT_EQ(Acquire("w2", 1).jobs_size(), 0);
   auto s = coordinator_->GetJobStatus(job.job_id());
   EXPECT_EQ(s->state(), v1::JOB_STATE_QUEUED);
-  EXPECT_EQ(s->attempts(), 0u);
+  EXPECT_EQ(s->attempts(), 1u);
   EXPECT_NE(s->error().find("no room"), std::string::npos);
   clock_.Advance(kHandOutRetryDelay + absl::Seconds(1));
   coordinator_->ExpireLeases();

@@ -82,7 +82,7 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     return grpc::Status::OK;
   }
   if (chunk.size() > kMaxBlobBytes) {  // For good: not a matter of room.
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("a blob of ", chunk.size(), " bytes is over the limit of ",
                                      kMaxBlobBytes));
   }
@@ -112,7 +112,7 @@ grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
   if (!disk.ok()) return ToGrpcStatus(disk.status());
   if (disk->capacity < min_free_bytes_ || disk->capacity - min_free_bytes_ < bytes) {
     return grpc::Status(  // For good: no room would ever be made for it.
-        grpc::StatusCode::FAILED_PRECONDITION,
+        grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("a blob of ", bytes, " bytes does not fit the coordinator's disk of ",
                      disk->capacity, " bytes beside the ", min_free_bytes_, " it keeps free"));
   }

@@ -49,7 +49,8 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   // written or the upload ends), if the disk has room for them beside the
   // bytes kept free and those promised to uploads under way; else
   // RESOURCE_EXHAUSTED naming the figures (room may be made later), or
-  // FAILED_PRECONDITION if the disk could never hold them.
+  // INVALID_ARGUMENT if the disk could never hold them (clients retry
+  // FAILED_PRECONDITION as a moved resume point).
   grpc::Status PromiseRoom(uint64_t bytes);
 
   BlobStore* blobs_;

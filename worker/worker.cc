@@ -405,8 +405,8 @@ void Worker::Execute(const v1::Job& job, Active* active) {
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
     request.set_error(std::string(Utf8Prefix(status.message(), 4000)));  // A string field.
-    // A coordinator without room for the result: another try later, not a
-    // failed attempt.
+    // A coordinator without room for the result: tried again after a delay,
+    // not at once by the next worker (coordinator_jobs.cc, Fail).
     request.set_hand_back(no_room);
     v1::FailResponse response;
     for (int attempt = 0; attempt < 5; ++attempt) {  // Else the lease runs out.

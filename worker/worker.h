@@ -40,8 +40,8 @@ namespace patchfarm {
 
 // How long a computed result waits for room on the coordinator's disk (its
 // uploads refused ResourceExhausted, --min-free-disk) before the job is
-// handed back: long enough for an operator to free space, and a hand-back
-// costs the job no attempt.
+// handed back (an attempt, tried again after a delay): long enough for an
+// operator to free space.
 inline constexpr absl::Duration kFullDiskRetry = absl::Minutes(30);
 
 struct WorkerOptions {

@@ -13,9 +13,10 @@ namespace patchfarm {
 namespace {
 
 // A file of an intermediate version, rebuilt into memory or, with a scratch
-// directory, into the chain's scratch file (ChainOptions), where such files
-// lie back to back: one descriptor and one write buffer however many there
-// are. Files are written one at a time, each from its first byte to its last.
+// directory, into a scratch file (ChainOptions): one of its own from
+// kScratchFileBytes, else its version's shared one, where small files lie
+// back to back (one descriptor and one write buffer however many there are).
+// Files are written one at a time, each from its first byte to its last.
 class RebuiltFile : public ByteSource {
  public:
   RebuiltFile() = default;
@@ -30,10 +31,14 @@ class RebuiltFile : public ByteSource {
     auto file = std::make_shared<RebuiltFile>();
     const bool fits = size < kScratchFileBytes && size <= kIntermediateMemoryBytes - *memory_bytes;
     if (!fits && !options.scratch_dir.empty()) {
-      if (*scratch == nullptr) {
-        PF_ASSIGN_OR_RETURN(*scratch, ScratchFile::Create(options.scratch_dir));
+      if (size >= kScratchFileBytes) {  // Its own: a later version may keep it alone.
+        PF_ASSIGN_OR_RETURN(file->scratch_, ScratchFile::Create(options.scratch_dir));
+      } else {
+        if (*scratch == nullptr) {
+          PF_ASSIGN_OR_RETURN(*scratch, ScratchFile::Create(options.scratch_dir));
+        }
+        file->scratch_ = *scratch;
       }
-      file->scratch_ = *scratch;
     } else {
       *memory_bytes += std::min(size, kIntermediateMemoryBytes - *memory_bytes);
       file->memory_.reserve(std::min<uint64_t>(size, uint64_t{1} << 20));
@@ -379,10 +384,9 @@ absl::Status ChainResolver::Run(FileOutputs* outputs) {
     }
   }
   for (size_t step = 0; step < chain_.size(); ++step) {
-    // A scratch file and a memory budget per version: a version's files keep
-    // theirs alive while the next step reads them, then let them go.
+    // A shared scratch file per version: a version's small files keep theirs
+    // alive while later versions hold one of them, then let it go.
     scratch_.reset();
-    memory_bytes_ = 0;
     VersionView next;
     PF_RETURN_IF_ERROR(VerifyOldEntries(step));
     PF_RETURN_IF_ERROR(BuildView(step, &next));

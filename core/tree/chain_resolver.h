@@ -78,11 +78,11 @@ struct PackageInput {
 struct ChainOptions {
   // Blocks rebuilding more are refused (ResourceExhausted) before any output.
   // Files of the last version are streamed to FileOutputs; an intermediate
-  // version's are held in memory, or, with scratch_dir set, in one anonymous
-  // scratch file per version (common/file.h ScratchFile) under it: those of
-  // kScratchFileBytes or more, and every one once those in memory add up to
-  // kIntermediateMemoryBytes. A version's scratch file is gone once no later
-  // version holds one of its files (kept or copied).
+  // version's are held in memory, or, with scratch_dir set, in anonymous
+  // scratch files (common/file.h ScratchFile) under it: those of
+  // kScratchFileBytes or more in one each, and, once those in memory add up
+  // to kIntermediateMemoryBytes over the chain, smaller ones back to back in
+  // one per version (gone once no later version holds one of its files).
   uint64_t max_block_new_bytes = uint64_t{1} << 40;  // Default: 1 TiB.
   std::string scratch_dir;                            // Default: none.
   // ApplyOptions::threads for the payloads' patches: 2 only where every
@@ -128,10 +128,8 @@ class ChainResolver {
   VersionView view_;  // The version before the current step (after Run: the last).
   std::map<std::string, VersionEntry> base_entries_;  // Base lookups, cached.
   std::set<std::string> base_release_paths_;
-  // The current step's intermediate files past the memory bound, and the
-  // bytes of those in memory.
-  std::shared_ptr<ScratchFile> scratch_;
-  uint64_t memory_bytes_ = 0;
+  std::shared_ptr<ScratchFile> scratch_;  // The current step's small files past the bound.
+  uint64_t memory_bytes_ = 0;  // Of intermediate files ever put in memory.
 };
 
 }  // namespace patchfarm
