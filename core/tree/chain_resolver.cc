@@ -23,7 +23,7 @@ class RebuiltFile : public ByteSource {
   RebuiltFile(const RebuiltFile&) = delete;  // Its sinks point at it.
   RebuiltFile& operator=(const RebuiltFile&) = delete;
 
-  // `scratch`: the chain's scratch file, made here when first needed.
+  // `scratch`: the version's shared scratch file, made here when first needed.
   // `memory_bytes`: what earlier files put in memory, counted up here.
   static absl::StatusOr<std::shared_ptr<RebuiltFile>> Create(
       uint64_t size, const ChainOptions& options, std::shared_ptr<ScratchFile>* scratch,
