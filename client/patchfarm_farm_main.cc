@@ -9,6 +9,7 @@
 #include "client/site_commands.h"
 #include "client/token_commands.h"
 #include "common/malloc_tuning.h"
+#include "common/open_file_limit.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   patchfarm::TuneMallocForStreaming();
+  patchfarm::RaiseOpenFileLimit();
   std::string verb = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (verb == "submit") return patchfarm::RunSubmitCommand(args);

@@ -18,6 +18,7 @@
 #include "client/delta_commands.h"
 #include "client/interrupt.h"
 #include "common/malloc_tuning.h"
+#include "common/open_file_limit.h"
 
 namespace {
 
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   std::string verb = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   patchfarm::TuneMallocForPhases();
+  patchfarm::RaiseOpenFileLimit();
   if (verb == "diff" || verb == "apply") patchfarm::RemoveTemporariesOnInterrupt("patchfarm");
   if (verb == "diff") return patchfarm::RunDiffCommand(args);
   if (verb == "apply") return patchfarm::RunApplyCommand(args);

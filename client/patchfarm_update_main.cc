@@ -6,6 +6,7 @@
 
 #include "client/update_command.h"
 #include "common/malloc_tuning.h"
+#include "common/open_file_limit.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) != "update") {
@@ -13,5 +14,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   patchfarm::TuneMallocForPhases();
+  patchfarm::RaiseOpenFileLimit();
   return patchfarm::RunUpdateCommand(std::vector<std::string>(argv + 2, argv + argc));
 }

@@ -17,6 +17,7 @@
 #include "common/flags.h"
 #include "common/log_writer.h"
 #include "common/malloc_tuning.h"
+#include "common/open_file_limit.h"
 #include "coordinator/auto_publisher.h"
 #include "coordinator/server.h"
 
@@ -75,6 +76,7 @@ const patchfarm::DaemonFlags kFlags{
 int main(int argc, char** argv) {
   if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
   patchfarm::TuneMallocForStreaming();
+  patchfarm::RaiseOpenFileLimit();
   patchfarm::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data);

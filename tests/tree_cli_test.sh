@@ -89,6 +89,27 @@ grep -q "both be files or both be directories" "$T/err" || fail "dir/file messag
 "$PF" apply "$T/v1/bin/game" "$T/f12" "$T/f23" "$T/game3" && cmp -s "$T/game3" "$T/v3/bin/game" || fail "file chain"
 "$PF" apply "$T/v1/bin/game" "$T/p12" "$T/gx" 2> "$T/err" && fail "package applied to a file"
 
+# A release that renames and edits 1,500 small files: a block reads them all
+# at once, past a soft limit of 1,024 open files (here 256), which diff and
+# apply raise to the hard limit.
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 4096 ]; then
+  python3 - "$T" <<'PY'
+import os, random, sys
+t, r = sys.argv[1], random.Random(5)
+for side in ("many-old", "many-new"):
+    os.makedirs(os.path.join(t, side))
+for i in range(1500):
+    body = r.randbytes(200)
+    open(os.path.join(t, "many-old", f"old_{i}"), "wb").write(body + b"o%d" % i)
+    open(os.path.join(t, "many-new", f"new_{i}"), "wb").write(body + b"n%d" % i)
+PY
+  (ulimit -Sn 256 && "$PF" diff "$T/many-old" "$T/many-new" "$T/many.pkg" > /dev/null) ||
+    fail "diff of 1,500 renamed files under a soft limit of 256 open files"
+  (ulimit -Sn 256 && "$PF" apply "$T/many-old" "$T/many.pkg" "$T/many-out" > /dev/null) ||
+    fail "apply of 1,500 renamed files under a soft limit of 256 open files"
+  diff -r "$T/many-out" "$T/many-new" > /dev/null || fail "1,500 renamed files not rebuilt"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

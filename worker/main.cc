@@ -18,6 +18,7 @@
 #include "common/flags.h"
 #include "common/log_writer.h"
 #include "common/malloc_tuning.h"
+#include "common/open_file_limit.h"
 #include "worker/worker.h"
 
 using Jobs = patchfarm::Count<1, 1024>;
@@ -71,6 +72,7 @@ const patchfarm::DaemonFlags kFlags{
 int main(int argc, char** argv) {
   if (std::optional<int> exit_code = kFlags.Parse(argc, argv)) return *exit_code;
   patchfarm::TuneMallocForStreaming();
+  patchfarm::RaiseOpenFileLimit();
   patchfarm::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.cache_dir = absl::GetFlag(FLAGS_cache);
