@@ -32,21 +32,13 @@ LogWriter::~LogWriter() {
 void LogWriter::Write(std::string line) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++queued_;
     if (waiting_.size() >= max_waiting_) {
       ++dropped_;
-      ++written_;
       return;
     }
     waiting_.push_back(std::move(line));
   }
   changed_.notify_all();
-}
-
-void LogWriter::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t target = queued_;
-  changed_.wait(lock, [&] { return written_ >= target; });
 }
 
 void LogWriter::Run() {
@@ -68,8 +60,6 @@ void LogWriter::Run() {
     }
     std::fflush(out_);
     lock.lock();
-    written_ += lines.size();
-    changed_.notify_all();
   }
 }
 

@@ -31,9 +31,6 @@ class LogWriter {
   // Queues `line` (without its newline) and returns; never waits on the
   // stream.
   void Write(std::string line);
-  // Returns once every line written before the call is on the stream (or
-  // dropped).
-  void Flush();
 
  private:
   void Run();
@@ -45,7 +42,6 @@ class LogWriter {
   std::condition_variable changed_;
   std::deque<std::string> waiting_;
   uint64_t dropped_ = 0;
-  uint64_t queued_ = 0, written_ = 0;  // Lines taken in and written (or dropped) so far.
   bool stopping_ = false;
   std::thread thread_;
 };

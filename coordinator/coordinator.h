@@ -264,7 +264,9 @@ class Coordinator {
                                        const v1::StoredManifest& old_manifest,
                                        const v1::StoredManifest& new_manifest,
                                        const Digest& package_digest) const;
-  void RequeueLocked(v1::StoredJob* job);
+  // Marks `job` queued and queues it, or, with a `delay`, holds it out of
+  // the queue until then (retry_at_, ExpireLeases).
+  void RequeueLocked(v1::StoredJob* job, absl::Duration delay = absl::ZeroDuration());
   // One-off pairs queued (not their split jobs, nor release jobs asked for).
   size_t QueuedOneOffsLocked() const;
   // Puts a queued job in the queue if RunnableLocked (coordinator_jobs.cc).

@@ -286,7 +286,9 @@ absl::StatusOr<uint64_t> Coordinator::CheckResult(const v1::StoredJob& job,
     PF_ASSIGN_OR_RETURN(auto files, SplitFilePair(old_entries, new_entries, ""));
     PF_RETURN_IF_ERROR(CheckFilePatchBinding(*package, files.first, files.second));
   } else {
-    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, new_entries));
+    Digest new_digest{};
+    PF_RETURN_IF_ERROR(ParseDigest(job.new_manifest_digest(), &new_digest));
+    PF_RETURN_IF_ERROR(CheckPackageBinding(*package, old_entries, new_entries, new_digest));
   }
   return package->size();
 }
@@ -370,10 +372,15 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   return absl::OkStatus();
 }
 
-void Coordinator::RequeueLocked(v1::StoredJob* job) {
+void Coordinator::RequeueLocked(v1::StoredJob* job, absl::Duration delay) {
   job->mutable_status()->set_state(v1::JOB_STATE_QUEUED);
   job->mutable_status()->clear_worker_id();
-  QueueLocked(*job);
+  if (delay <= absl::ZeroDuration()) {
+    QueueLocked(*job);
+    return;
+  }
+  queue_.Remove(job->status().job_id());
+  retry_at_[job->status().job_id()] = clock_->Monotonic() + delay;
 }
 
 v1::Job Coordinator::JobForWorkerLocked(const v1::StoredJob& job,
@@ -415,13 +422,8 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
   if (for_good || s->attempts() >= options_.max_attempts) {
     s->set_state(v1::JOB_STATE_FAILED);
     queue_.Remove(s->job_id());
-  } else if (retry_delay > absl::ZeroDuration()) {
-    s->set_state(v1::JOB_STATE_QUEUED);
-    s->clear_worker_id();
-    queue_.Remove(s->job_id());
-    retry_at_[s->job_id()] = clock_->Monotonic() + retry_delay;
   } else {
-    RequeueLocked(job);
+    RequeueLocked(job, retry_delay);
   }
   LogLocked(absl::StrCat("event=", s->state() == v1::JOB_STATE_FAILED ? "job_failed" : "job_retry",
                          " job=", s->job_id(), " from=", s->from_version(), " to=", s->to_version(),
@@ -480,6 +482,7 @@ void Coordinator::ExpireLeases() {
     FailAttemptLocked(&jobs_[id],
                       absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
   }
+  bool requeued = false;
   for (auto it = retry_at_.begin(); it != retry_at_.end();) {
     if (it->second > now) {
       ++it;
@@ -489,10 +492,11 @@ void Coordinator::ExpireLeases() {
     auto job = jobs_.find(it->first);
     if (job != jobs_.end() && job->second.status().state() == v1::JOB_STATE_QUEUED) {
       QueueLocked(job->second);
-      ChangedLocked();
+      requeued = true;
     }
     it = retry_at_.erase(it);
   }
+  if (requeued) ChangedLocked();
 }
 
 size_t Coordinator::QueueDepth(uint32_t priority) {

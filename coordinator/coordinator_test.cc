@@ -86,13 +86,15 @@ class CoordinatorTest : public ::testing::Test {
     return DigestBytes(*digest);
   }
 
-  // `worker` reports `job` failed with `error`.
-  absl::Status FailWith(const std::string& worker, const v1::Job& job, const std::string& error) {
+  // `worker` reports `job` failed with `error`, or hands it back.
+  absl::Status FailWith(const std::string& worker, const v1::Job& job, const std::string& error,
+                        bool hand_back = false) {
     v1::FailRequest request;
     request.set_worker_id(worker);
     request.set_job_id(job.job_id());
     request.set_lease_id(job.lease_id());
     request.set_error(error);
+    request.set_hand_back(hand_back);
     return coordinator_->Fail(request);
   }
 
@@ -202,21 +204,12 @@ TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
   ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
   ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
   v1::Job job = Acquire("w", 1).jobs(0);
-  v1::FailRequest back;
-  back.set_worker_id("w");
-  back.set_job_id(job.job_id());
-  back.set_lease_id(job.lease_id());
-  back.set_hand_back(true);
-  ASSERT_TRUE(coordinator_->Fail(back).ok());
-  EXPECT_EQ(coordinator_->Fail(back).code(), absl::StatusCode::kFailedPrecondition);  // Stale.
+  ASSERT_TRUE(FailWith("w", job, "", /*hand_back=*/true).ok());
+  EXPECT_EQ(FailWith("w", job, "", /*hand_back=*/true).code(),
+            absl::StatusCode::kFailedPrecondition);  // Stale.
   for (int i = 0; i < 3; ++i) {
     job = Acquire("w", 1).jobs(0);
-    v1::FailRequest fail;
-    fail.set_worker_id("w");
-    fail.set_job_id(job.job_id());
-    fail.set_lease_id(job.lease_id());
-    fail.set_error("engine said no");
-    ASSERT_TRUE(coordinator_->Fail(fail).ok());
+    ASSERT_TRUE(FailWith("w", job, "engine said no").ok());
   }
   auto s = coordinator_->GetJobStatus(job.job_id());
   EXPECT_EQ(s->state(), v1::JOB_STATE_FAILED);
@@ -232,13 +225,7 @@ TEST_F(CoordinatorTest, AJobHandedBackForAReasonWaitsBeforeItsNextAttempt) {
   ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
   ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
   v1::Job job = Acquire("w", 1).jobs(0);
-  v1::FailRequest back;
-  back.set_worker_id("w");
-  back.set_job_id(job.job_id());
-  back.set_lease_id(job.lease_id());
-  back.set_hand_back(true);
-  back.set_error("the coordinator's disk has no room");
-  ASSERT_TRUE(coordinator_->Fail(back).ok());
+  ASSERT_TRUE(FailWith("w", job, "the coordinator's disk has no room", /*hand_back=*/true).ok());
   EXPECT_EQ(Acquire("w2", 1).jobs_size(), 0);
   auto s = coordinator_->GetJobStatus(job.job_id());
   EXPECT_EQ(s->state(), v1::JOB_STATE_QUEUED);

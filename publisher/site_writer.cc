@@ -110,7 +110,7 @@ absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_di
   PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(path));
   PF_ASSIGN_OR_RETURN(const Manifest* from_manifest, ManifestOf(from));
   PF_ASSIGN_OR_RETURN(const Manifest* to_manifest, ManifestOf(to));
-  absl::Status bound = CheckPackageBinding(*package, *from_manifest, *to_manifest);
+  absl::Status bound = CheckPackageBinding(*package, *from_manifest, *to_manifest, to_digest);
   if (!bound.ok()) {
     return absl::Status(bound.code(), absl::StrCat("package ", from.release().version(), " -> ",
                                                    to.release().version(), " (job ", job.job_id(),

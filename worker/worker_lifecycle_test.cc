@@ -170,18 +170,8 @@ TEST_F(WorkerTest, AFailureDuringStopIsReported) {
 // retried (they resume): the job completes, not costing an attempt.
 TEST_F(WorkerTest, TransfersAreRetriedWhileTheCoordinatorRestarts) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
-  const std::string old_data = ReleaseBytes(31, 50000), new_data = NextVersion(32, old_data);
-  fake_.PutBlob(old_data);
-  fake_.PutBlob(new_data);
   fake_.RefuseTransfers(2);
-  fake_.ScriptJobs({FileJob("job-1", 8, old_data, new_data)});
-  fake_.ScriptDrain();
-  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
-  ASSERT_TRUE(RunResult().ok());
-  Record record = fake_.Snapshot();
-  EXPECT_TRUE(record.fails.empty()) << record.fails[0].error();
-  ASSERT_EQ(record.completes.size(), 1u);
-  EXPECT_EQ(record.completes[0].lease_id(), 8u);
+  ExpectOneFileJobCompletes(/*lease_id=*/8);
 }
 
 // A result the coordinator has no room for yet is kept and sent again, not
@@ -189,18 +179,8 @@ TEST_F(WorkerTest, TransfersAreRetriedWhileTheCoordinatorRestarts) {
 // three such failures failed the job for good.
 TEST_F(WorkerTest, AResultIsKeptWhileTheCoordinatorsDiskIsFull) {
   ASSERT_NO_FATAL_FAILURE(StartFake());
-  const std::string old_data = ReleaseBytes(33, 50000), new_data = NextVersion(34, old_data);
-  fake_.PutBlob(old_data);
-  fake_.PutBlob(new_data);
   fake_.RefuseUploadsForRoom(2);
-  fake_.ScriptJobs({FileJob("job-1", 9, old_data, new_data)});
-  fake_.ScriptDrain();
-  ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
-  ASSERT_TRUE(RunResult().ok());
-  Record record = fake_.Snapshot();
-  EXPECT_TRUE(record.fails.empty()) << record.fails[0].error();
-  ASSERT_EQ(record.completes.size(), 1u);
-  EXPECT_EQ(record.completes[0].lease_id(), 9u);
+  ExpectOneFileJobCompletes(/*lease_id=*/9);
 }
 
 // Without --id, each start is another worker (a drain is kept per id; in a

@@ -491,6 +491,24 @@ class WorkerTest : public ::testing::Test {
 
   void StartFake() { ASSERT_TRUE(fake_.Start("127.0.0.1:0")); }
 
+  // Runs one file job (lease `lease_id`) on a worker of one job, which then
+  // drains, with the refusals scripted on the fake before: the job must
+  // complete under its lease with no Fail (no attempt lost).
+  void ExpectOneFileJobCompletes(uint64_t lease_id) {
+    const std::string old_data = ReleaseBytes(lease_id, 50000);
+    const std::string new_data = NextVersion(lease_id + 1, old_data);
+    fake_.PutBlob(old_data);
+    fake_.PutBlob(new_data);
+    fake_.ScriptJobs({FileJob("job-1", lease_id, old_data, new_data)});
+    fake_.ScriptDrain();
+    ASSERT_NO_FATAL_FAILURE(StartWorker(/*jobs=*/1));
+    ASSERT_TRUE(RunResult().ok());
+    Record record = fake_.Snapshot();
+    EXPECT_TRUE(record.fails.empty()) << record.fails[0].error();
+    ASSERT_EQ(record.completes.size(), 1u);
+    EXPECT_EQ(record.completes[0].lease_id(), lease_id);
+  }
+
   // Runs a worker for `address` (default: the fake) on a thread.
   void StartWorker(int jobs, std::string address = "", uint64_t job_memory = 0,
                    uint64_t cache_bytes = 0, std::string worker_id = kWorkerId) {

@@ -26,20 +26,16 @@ absl::Status CheckNewEntries(const PackageTable& table, const Manifest& old_mani
     bool same = e.path == want.path && e.type == want.type;
     if (same && e.type == EntryType::kSymlink) same = e.target == want.target;
     if (same && e.type != EntryType::kSymlink) same = e.mode == want.mode;
-    if (same && e.type == EntryType::kFile) {
+    if (same && e.type == EntryType::kFile && n.source == ContentSource::kBlock) {
+      same = e.size == want.size;
+    } else if (same && e.type == EntryType::kFile) {
       // A kept or copied file has the old release's content; its size is
       // the old one's (a kept file's size is not in a version 2 table).
-      const ManifestEntry* from =
-          n.source == ContentSource::kKeep   ? FindEntry(old_manifest, e.path)
-          : n.source == ContentSource::kCopy ? FindEntry(old_manifest,
-                                                         table.old_entries[n.old_index].path)
-                                             : nullptr;
-      if (n.source == ContentSource::kBlock) {
-        same = e.size == want.size;
-      } else {
-        same = from != nullptr && from->type == EntryType::kFile && from->size == want.size &&
-               from->digest == want.digest;
-      }
+      const ManifestEntry* from = FindEntry(
+          old_manifest,
+          n.source == ContentSource::kKeep ? e.path : table.old_entries[n.old_index].path);
+      same = from != nullptr && from->type == EntryType::kFile && from->size == want.size &&
+             from->digest == want.digest;
     }
     if (!same) {
       return Differs(absl::StrCat("the package makes another ", QuotePath(want.path.substr(0, 200)),
@@ -64,9 +60,8 @@ absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry&
 }
 
 absl::Status CheckPackageBinding(const Package& package, const Manifest& old_manifest,
-                                 const Manifest& new_manifest) {
+                                 const Manifest& new_manifest, const Digest& new_manifest_digest) {
   const PackageTable& table = package.table;
-  const Digest new_manifest_digest = ManifestDigest(new_manifest);
   if (table.new_manifest_digest != new_manifest_digest) {
     return Differs(absl::StrCat("the package makes tree ",
                                 DigestToHex(table.new_manifest_digest), ", not ",
@@ -107,9 +102,9 @@ absl::Status CheckPackageBinding(const Package& package, const Manifest& old_man
 }
 
 absl::Status CheckPackageBinding(const ByteSource& package, const Manifest& old_manifest,
-                                 const Manifest& new_manifest) {
+                                 const Manifest& new_manifest, const Digest& new_manifest_digest) {
   PF_ASSIGN_OR_RETURN(Package parsed, ReadPackage(package));
-  return CheckPackageBinding(parsed, old_manifest, new_manifest);
+  return CheckPackageBinding(parsed, old_manifest, new_manifest, new_manifest_digest);
 }
 
 }  // namespace patchfarm

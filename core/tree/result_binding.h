@@ -25,7 +25,9 @@ namespace patchfarm {
 absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry& old_file,
                                    const ManifestEntry& new_file);
 
-// OK if `package`'s new manifest digest is `new_manifest`'s, every old entry
+// OK if `package`'s new manifest digest is `new_manifest_digest`, which is
+// ManifestDigest(new_manifest) (callers hold it: hashing a large manifest
+// again for every package is not free), every old entry
 // it reads, removes or overwrites is in `old_manifest` as the same type,
 // size, digest (files; version 1) and target (symlinks), (version 2) its
 // base digest is the one applying it to that tree computes, and its new
@@ -35,12 +37,12 @@ absl::Status CheckFilePatchBinding(const ByteSource& patch, const ManifestEntry&
 // against the manifest digest, and it writes no more than their sizes.
 // PermissionDenied naming the first difference.
 absl::Status CheckPackageBinding(const Package& package, const Manifest& old_manifest,
-                                 const Manifest& new_manifest);
+                                 const Manifest& new_manifest, const Digest& new_manifest_digest);
 
 // ReadPackage, then CheckPackageBinding. InvalidArgument or DataLoss if
 // `package` is not a readable tree package.
 absl::Status CheckPackageBinding(const ByteSource& package, const Manifest& old_manifest,
-                                 const Manifest& new_manifest);
+                                 const Manifest& new_manifest, const Digest& new_manifest_digest);
 
 }  // namespace patchfarm
 

@@ -65,30 +65,35 @@ class PackageBindingTest : public testing::Test {
     ASSERT_TRUE(MakePackage(old_dir_, new_dir_, options, &sink, nullptr).ok());
   }
 
+  // CheckPackageBinding of `package` read from `old_manifest` to the tree at `new_dir`.
+  static absl::Status Bind(const ByteSource& package, const Manifest& old_manifest,
+                           const std::string& new_dir) {
+    const Manifest new_manifest = ScanOrDie(new_dir);
+    return CheckPackageBinding(package, old_manifest, new_manifest, ManifestDigest(new_manifest));
+  }
+
   std::string old_dir_, new_dir_, other_dir_;
   std::string package_;
 };
 
 TEST_F(PackageBindingTest, AcceptsItsOwnPair) {
   StringSource source(package_);
-  EXPECT_TRUE(CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(new_dir_)).ok());
+  EXPECT_TRUE(Bind(source, ScanOrDie(old_dir_), new_dir_).ok());
 }
 
 TEST_F(PackageBindingTest, RefusesAnotherTarget) {
   StringSource source(package_);
-  absl::Status status =
-      CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(other_dir_));
+  absl::Status status = Bind(source, ScanOrDie(old_dir_), other_dir_);
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
 }
 
 TEST_F(PackageBindingTest, RefusesAnotherOldSide) {
   StringSource source(package_);
-  absl::Status status =
-      CheckPackageBinding(source, ScanOrDie(other_dir_), ScanOrDie(new_dir_));
+  absl::Status status = Bind(source, ScanOrDie(other_dir_), new_dir_);
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
   Manifest missing = ScanOrDie(old_dir_);
   missing.pop_back();  // No readme.
-  status = CheckPackageBinding(source, missing, ScanOrDie(new_dir_));
+  status = Bind(source, missing, new_dir_);
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
 }
 
@@ -100,7 +105,8 @@ TEST_F(PackageBindingTest, RefusesNewEntriesTheNewReleaseDoesNotHave) {
   absl::StatusOr<Package> package = ReadPackage(source);
   ASSERT_TRUE(package.ok()) << package.status();
   const Manifest old_manifest = ScanOrDie(old_dir_), new_manifest = ScanOrDie(new_dir_);
-  ASSERT_TRUE(CheckPackageBinding(*package, old_manifest, new_manifest).ok());
+  const Digest new_digest = ManifestDigest(new_manifest);
+  ASSERT_TRUE(CheckPackageBinding(*package, old_manifest, new_manifest, new_digest).ok());
   auto rebuilt = [](Package* p) -> NewEntry* {
     for (NewEntry& n : p->table.new_entries) {
       if (n.entry.path == "bin/game") return &n;
@@ -122,14 +128,14 @@ TEST_F(PackageBindingTest, RefusesNewEntriesTheNewReleaseDoesNotHave) {
   for (const auto& [what, forge] : forgeries) {
     Package forged = *package;
     forge(&forged);
-    absl::Status status = CheckPackageBinding(forged, old_manifest, new_manifest);
+    absl::Status status = CheckPackageBinding(forged, old_manifest, new_manifest, new_digest);
     EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << what << ": " << status;
   }
 }
 
 TEST_F(PackageBindingTest, RefusesWhatIsNotAPackage) {
   StringSource source("PFTR but not really a package");
-  EXPECT_FALSE(CheckPackageBinding(source, ScanOrDie(old_dir_), ScanOrDie(new_dir_)).ok());
+  EXPECT_FALSE(Bind(source, ScanOrDie(old_dir_), new_dir_).ok());
 }
 
 }  // namespace
