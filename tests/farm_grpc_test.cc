@@ -242,6 +242,22 @@ TEST_F(FarmGrpcTest, MalformedBlobRequests) {
   writer->Write(big);
   writer->WritesDone();
   EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A blob over the store's limit: refused for good (not a matter of room,
+  // which a worker would wait for), nothing stored.
+  grpc::ClientContext c4;
+  auto over = blobs_->Upload(&c4, &response);
+  v1::UploadChunk huge;
+  huge.set_digest(DigestBytes(Sha256Of("over the limit")));
+  huge.set_size(kMaxBlobBytes + 1);
+  huge.set_data("x");
+  over->Write(huge);
+  over->WritesDone();
+  grpc::Status refused = over->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("over the limit"), std::string::npos);
+  EXPECT_FALSE(server_->blobs()->Has(Sha256Of("over the limit")));
+  EXPECT_EQ(server_->blobs()->ReceivedBytes(Sha256Of("over the limit")), 0u);
 }
 
 TEST_F(FarmGrpcTest, MalformedAndUnknownCoordinatorRequests) {
