@@ -52,7 +52,14 @@ Sketch SketchBuilder::Finish() {
 }
 
 void SimilarityIndex::Add(uint32_t id, const Sketch& sketch) {
-  for (uint64_t value : sketch) files_by_value_[value].push_back(id);
+  for (uint64_t value : sketch) {
+    Files& files = files_by_value_[value];
+    if (files.ids.size() < kMaxFilesPerValue) {
+      files.ids.push_back(id);
+    } else {
+      files.common = true;
+    }
+  }
   sketches_[id] = sketch;
 }
 
@@ -75,16 +82,40 @@ uint32_t SimilarityIndex::Score(uint32_t id, const Sketch& sketch) const {
 }
 
 std::optional<SimilarityIndex::Match> SimilarityIndex::BestMatch(const Sketch& sketch) const {
-  std::unordered_map<uint32_t, uint32_t> votes;
+  std::vector<uint32_t> uncommon_votes, common_votes;  // One id per vote.
   for (uint64_t value : sketch) {
     auto it = files_by_value_.find(value);
     if (it == files_by_value_.end()) continue;
-    for (uint32_t id : it->second) ++votes[id];
+    std::vector<uint32_t>& votes = it->second.common ? common_votes : uncommon_votes;
+    votes.insert(votes.end(), it->second.ids.begin(), it->second.ids.end());
   }
+  struct Candidate {
+    uint32_t id, uncommon, common;
+  };
+  std::vector<Candidate> candidates;
+  std::sort(uncommon_votes.begin(), uncommon_votes.end());
+  std::sort(common_votes.begin(), common_votes.end());
+  auto u = uncommon_votes.begin(), c = common_votes.begin();
+  while (u != uncommon_votes.end() || c != common_votes.end()) {
+    uint32_t id = c == common_votes.end() || (u != uncommon_votes.end() && *u < *c) ? *u : *c;
+    Candidate candidate{id, 0, 0};
+    for (; u != uncommon_votes.end() && *u == id; ++u) ++candidate.uncommon;
+    for (; c != common_votes.end() && *c == id; ++c) ++candidate.common;
+    candidates.push_back(candidate);
+  }
+  auto ranks_before = [](const Candidate& a, const Candidate& b) {
+    if (a.uncommon != b.uncommon) return a.uncommon > b.uncommon;
+    if (a.common != b.common) return a.common > b.common;
+    return a.id < b.id;
+  };
+  size_t rescored = std::min(candidates.size(), kRescored);
+  std::partial_sort(candidates.begin(), candidates.begin() + rescored, candidates.end(),
+                    ranks_before);
   std::optional<Match> best;
-  for (const auto& [id, score] : votes) {
-    if (!best || score > best->score || (score == best->score && id < best->id)) {
-      best = Match{id, score};
+  for (size_t i = 0; i < rescored; ++i) {
+    Match match{candidates[i].id, Score(candidates[i].id, sketch)};
+    if (!best || match.score > best->score || (match.score == best->score && match.id < best->id)) {
+      best = match;
     }
   }
   return best;

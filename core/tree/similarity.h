@@ -5,6 +5,14 @@
 // (one position in 64 on average, so insertions shift samples with the
 // content), keeping the kSketchSize smallest distinct values. Two files score
 // the number of values their sketches share.
+//
+// A lookup costs at most kSketchSize x kMaxFilesPerValue votes, however many
+// files share content: a value is listed for the first kMaxFilesPerValue
+// files added with it, and beyond that it is common (licence headers,
+// boilerplate, copies) and votes only for those. Candidates are ranked by the
+// votes of their uncommon values first, so a renamed file still finds its old
+// self among thousands that share its boilerplate; the best few are then
+// scored exactly.
 // Not thread-safe for Add; Score and BestMatch may run concurrently.
 #ifndef PATCHFARM_CORE_TREE_SIMILARITY_H_
 #define PATCHFARM_CORE_TREE_SIMILARITY_H_
@@ -50,11 +58,22 @@ class SimilarityIndex {
   void Add(uint32_t id, const Sketch& sketch);
   // Shared sketch values between `sketch` and file `id` (0 if never added).
   uint32_t Score(uint32_t id, const Sketch& sketch) const;
-  // The added file sharing the most values (ties: the smallest id), if any shares one.
+  // A file sharing values with `sketch`, if any does: of the kRescored
+  // files with the most shared uncommon values (then common ones, then the
+  // smallest id), the one with the highest Score (ties: the smallest id).
+  // Without common values this is the added file with the highest Score.
   std::optional<Match> BestMatch(const Sketch& sketch) const;
 
+  static constexpr size_t kMaxFilesPerValue = 32;
+  static constexpr size_t kRescored = 8;
+
  private:
-  std::unordered_map<uint64_t, std::vector<uint32_t>> files_by_value_;
+  struct Files {
+    std::vector<uint32_t> ids;  // The first kMaxFilesPerValue added with the value.
+    bool common = false;        // More were added with it.
+  };
+
+  std::unordered_map<uint64_t, Files> files_by_value_;
   std::unordered_map<uint32_t, Sketch> sketches_;
 };
 
