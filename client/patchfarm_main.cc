@@ -58,6 +58,7 @@ constexpr char kHelp[] =
     "          [--motd TEXT] [--valid-days N] [--max-memory SIZE] [--dry-run]\n"
     "                            write the product's signed update site\n"
     "  update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
+    "         [--product P] [--channel C]\n"
     "                            update an install from a published site\n"
     "  hotfix --coordinator HOST:PORT --product P --platform X --version V [--channel C]\n"
     "         [--replace RELATIVE_PATH FILE]... [PATH...]\n"

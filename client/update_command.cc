@@ -11,9 +11,11 @@ namespace patchfarm {
 
 int RunUpdateCommand(const std::vector<std::string>& args) {
   static const char* kUsage =
-      "update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]";
+      "update --index URL --pubkey KEYFILE.pub --install DIR [--check] [--platform X]\n"
+      "       [--product P] [--channel C]";
   std::map<std::string, std::string> f;
-  if (!ParseArgs(args, {"--index", "--pubkey", "--install", "--platform"}, {"--check"}, &f) ||
+  if (!ParseArgs(args, {"--index", "--pubkey", "--install", "--platform", "--product", "--channel"},
+                 {"--check"}, &f) ||
       f["--index"].empty() || f["--pubkey"].empty() || f["--install"].empty()) {
     return Usage(kUsage);
   }
@@ -21,6 +23,8 @@ int RunUpdateCommand(const std::vector<std::string>& args) {
   options.index_url = f["--index"];
   options.install_dir = f["--install"];
   options.platform = f["--platform"];
+  options.product = f["--product"];
+  options.channel = f["--channel"];
   options.check_only = f.count("--check") != 0;
   options.log = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());

@@ -1,5 +1,6 @@
 #include "updater/replaced_files.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,35 @@ absl::Status ReplacedFiles::Validate(const v1::SiteHotfixReplacement& r) {
         absl::StrCat("the index names the digests of replaced ", QuotePath(r.path()), " badly"));
   }
   return absl::OkStatus();
+}
+
+void ReplacedFiles::RemoveTempCopies(const std::string& install_dir, const Marker& marker) {
+  for (const Entry& e : ReadList(marker)) {
+    if (!ValidateTreePath(e.path).ok()) continue;
+    std::vector<std::string> parts = absl::StrSplit(e.path, '/');
+    std::string dir = install_dir;
+    bool real = true;  // No symlink on the way: nothing outside the install is touched.
+    for (size_t i = 0; real && i + 1 < parts.size(); ++i) {
+      dir = JoinPath(dir, parts[i]);
+      struct stat st;
+      real = lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    DIR* listing = real ? opendir(dir.c_str()) : nullptr;
+    if (listing == nullptr) continue;
+    const std::string prefix = parts.back() + ".tmp-";
+    std::vector<std::string> left;
+    while (struct dirent* d = readdir(listing)) {
+      const std::string name = d->d_name;
+      if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0) {
+        left.push_back(JoinPath(dir, name));
+      }
+    }
+    closedir(listing);
+    for (const std::string& path : left) {
+      struct stat st;
+      if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) unlink(path.c_str());
+    }
+  }
 }
 
 absl::StatusOr<std::string> ReplacedFiles::InstalledFile(const std::string& path) const {

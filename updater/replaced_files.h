@@ -37,6 +37,12 @@ class ReplacedFiles {
         log_(std::move(log)),
         save_(std::move(save)) {}
 
+  // Removes the temporary copies (<file>.tmp-XXXXXX, CopyFileAtomically)
+  // that a run killed while it replaced or restored a file the marker lists
+  // left beside it in the install; errors are ignored, and nothing is
+  // removed through a symlink.
+  static void RemoveTempCopies(const std::string& install_dir, const Marker& marker);
+
   // DataLoss unless `r` names a valid tree path and hex digests.
   static absl::Status Validate(const v1::SiteHotfixReplacement& r);
 

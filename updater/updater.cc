@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/directory.h"
 #include "common/ed25519.h"
 #include "common/file.h"
@@ -139,6 +142,12 @@ class Updater {
   // pending_manifest, pending_package), so that a run after a crash between
   // the switch's commit and Record knows where the install is.
   absl::Status MarkPending(const PathEdge& step);
+  // FailedPrecondition if the index is for another product or channel than
+  // a non-empty `product` or `channel`.
+  absl::Status CheckProductAndChannel(const std::string& product, const std::string& channel);
+  // Removes the downloads (finished or partial) of files `index` does not
+  // name: what failed or cut runs left for packages no longer published.
+  void RemoveDownloadsNotNamed(const v1::UpdateIndex& index);
   void ClearPending();  // In memory: the caller saves the marker.
   // At the start of a run that may change the install: finishes or undoes
   // an interrupted switch (RecoverInstall) and, if the marker names a
@@ -165,13 +174,19 @@ class Updater {
 };
 
 absl::StatusOr<v1::UpdateIndex> Updater::FetchIndex() {
-  PF_ASSIGN_OR_RETURN(std::string json, FetchUrl(options_.index_url, kMaxIndexBytes));
-  PF_ASSIGN_OR_RETURN(std::string signature, FetchUrl(options_.index_url + ".sig", 1024));
-  absl::Status verified = VerifyEd25519(options_.public_key_pem, json, signature);
-  if (!verified.ok()) {
-    Log(absl::StrCat("index rejected: ", verified.message()));
-    return verified;
+  std::string json;
+  absl::Status verified;
+  // The index and its signature are two requests: a publish between them
+  // pairs one index with the next one's signature. Fetched again once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    PF_ASSIGN_OR_RETURN(json, FetchUrl(options_.index_url, kMaxIndexBytes));
+    PF_ASSIGN_OR_RETURN(std::string signature, FetchUrl(options_.index_url + ".sig", 1024));
+    verified = VerifyEd25519(options_.public_key_pem, json, signature);
+    if (verified.ok()) break;
+    Log(absl::StrCat("index rejected: ", verified.message(),
+                     attempt == 0 ? "; fetching the index and its signature again" : ""));
   }
+  if (!verified.ok()) return verified;
   v1::UpdateIndex index;
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;
@@ -298,6 +313,45 @@ void Updater::ClearPending() {
   }
 }
 
+absl::Status Updater::CheckProductAndChannel(const std::string& product,
+                                             const std::string& channel) {
+  for (const auto& [field, want, have] :
+       {std::make_tuple("product", product, index_.product()),
+        std::make_tuple("channel", channel, index_.channel())}) {
+    if (!want.empty() && want != have) {
+      Log(absl::StrCat("index rejected: it is for ", field, " ", have, ", this install is ", want));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the update index is for ", field, " '", have, "', not '", want, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Updater::RemoveDownloadsNotNamed(const v1::UpdateIndex& index) {
+  std::set<std::string> named;
+  for (const v1::SitePlatform& p : index.platforms()) {
+    for (const v1::SiteRelease& r : p.releases()) named.insert(r.full().sha256());
+    for (const v1::SitePatch& patch : p.patches()) named.insert(patch.file().sha256());
+    for (const v1::SiteHotfix& h : p.hotfixes()) {
+      for (const v1::SiteHotfixFile& f : h.files()) named.insert(f.file().sha256());
+      for (const v1::SiteHotfixReplacement& r : h.replacements()) named.insert(r.file().sha256());
+    }
+  }
+  const std::string dir = JoinPath(state_, "downloads");
+  auto real = DefaultFileSystem()->LStat(dir);
+  if (!real.ok() || real->type != FileType::kDirectory) return;
+  auto names = DefaultFileSystem()->ListDirectory(dir);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    if (named.count(std::string(absl::StripSuffix(name, ".part"))) != 0) continue;
+    const std::string path = JoinPath(dir, name);
+    auto info = DefaultFileSystem()->LStat(path);
+    if (info.ok() && info->type == FileType::kRegular) {
+      DefaultFileSystem()->Unlink(path).IgnoreError();
+    }
+  }
+}
+
 absl::Status Updater::MarkPending(const PathEdge& step) {
   marker_.fields["pending_version"] = step.to_version;
   marker_.fields["pending_manifest"] = step.to_manifest;
@@ -412,6 +466,21 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log("index rejected: expired");
     return absl::FailedPreconditionError("the update index has expired (a stale mirror?)");
   }
+  PF_RETURN_IF_ERROR(CheckProductAndChannel(options_.product, options_.channel));
+  if (!options_.check_only) {
+    // Taken before the marker is read: a run waiting for another must see
+    // what that one recorded, not write back what was there before it.
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
+    absl::StatusOr<std::unique_ptr<FileLock>> lock =
+        DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
+    if (!lock.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another update of ", QuotePath(options_.install_dir), " is running (",
+          lock.status().message(), ")"));
+    }
+    run_lock_ = *std::move(lock);
+  }
   PF_ASSIGN_OR_RETURN(marker_, ReadMarker(marker_path_));
   Marker& marker = marker_;
   uint64_t last_serial = 0;
@@ -420,15 +489,7 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     Log(absl::StrCat("index rejected: serial ", index.serial(), " is older than ", last_serial));
     return absl::FailedPreconditionError("the update index is older than one already accepted (replay)");
   }
-  for (const char* field : {"product", "channel"}) {
-    const std::string want = marker.Get(field);
-    const std::string& have = std::string(field) == "product" ? index.product() : index.channel();
-    if (!want.empty() && want != have) {
-      Log(absl::StrCat("index rejected: it is for ", field, " ", have, ", this install is ", want));
-      return absl::FailedPreconditionError(
-          absl::StrCat("the update index is for ", field, " '", have, "', not '", want, "'"));
-    }
-  }
+  PF_RETURN_IF_ERROR(CheckProductAndChannel(marker.Get("product"), marker.Get("channel")));
   if (marker.Get("self_update") == "false") {
     Log("self-update is disabled for this install (package-manager install)");
     return report;
@@ -457,22 +518,20 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     }
   }
   if (!options_.check_only) {
-    PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
-    PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
-    absl::StatusOr<std::unique_ptr<FileLock>> lock =
-        DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
-    if (!lock.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another update of ", QuotePath(options_.install_dir), " is running (",
-          lock.status().message(), ")"));
+    if (index.serial() > last_serial) {
+      // Accepted now, whatever this run achieves: a run whose downloads are
+      // cut must not leave the install taking an older index next.
+      marker_.fields["serial"] = std::to_string(index.serial());
+      PF_RETURN_IF_ERROR(SaveMarker(marker_));
     }
-    run_lock_ = *std::move(lock);
     PF_RETURN_IF_ERROR(Recover());
     // What a run killed while writing the marker, a hotfix or a replaced
     // file's copy left: a game loading every file of hotfix/ would load it.
     RemoveTempFiles(state_);
     RemoveTempFiles(JoinPath(options_.install_dir, "hotfix"));
     RemoveTempFiles(JoinPath(state_, "replaced"));
+    ReplacedFiles::RemoveTempCopies(options_.install_dir, marker_);
+    RemoveDownloadsNotNamed(index);
   } else if (!marker_.Get("pending_manifest").empty() &&
              PendingApplied(marker_.Get("pending_manifest"), marker_.Get("pending_package"))) {
     // Read only: the switch committed before a crash, which the next run

@@ -1,16 +1,21 @@
 // The updater: brings an install to the newest version a published site
 // offers (publisher/SITE.md), with the fewest bytes, or leaves it as it was.
 //   1. Fetch index.json and its signature (HTTP(S) or file://) and verify it
-//      against the pinned public key; refuse an expired index, one older
-//      (lower serial) than the last accepted, one for another product or
-//      channel than the marker's, and one naming a hotfix badly.
+//      against the pinned public key (both fetched again once if they do
+//      not verify: a publish may fall between the two requests); refuse an
+//      expired index, one older (lower serial) than the last accepted, one
+//      for another product or channel than the options' or the marker's,
+//      and one naming a hotfix badly. Unless only checking, take
+//      .patchfarm/update.lock first (FailedPrecondition if another run
+//      holds it), and record the index's serial as accepted once it passes.
 //   2. Read the installed version from the marker (updater/marker.h); an
 //      empty or unmarked install starts from a full package. A marker with
 //      self_update=false (package-manager installs) stops here. Unless only
-//      checking: take .patchfarm/update.lock (FailedPrecondition if another
-//      run holds it), finish or undo an interrupted switch, resolve a step
-//      the marker names as pending (step 4), and remove the temporary files
-//      a killed run left in .patchfarm, hotfix/ and .patchfarm/replaced.
+//      checking: finish or undo an interrupted switch, resolve a step the
+//      marker names as pending (step 4), remove the temporary files a
+//      killed run left in .patchfarm, hotfix/, .patchfarm/replaced and
+//      beside replaced files, and the downloads of files the index no
+//      longer names.
 //   3. Find the path of fewest bytes to the newest tree over every package
 //      the index publishes for the platform (updater/update_path.h): chain
 //      links, cumulative packages from any version, full packages from
@@ -56,6 +61,9 @@ struct UpdateOptions {
   std::string public_key_pem;   // The pinned key.
   std::string install_dir;
   std::string platform;         // Default: the marker's.
+  // If set, an index for another product or channel is refused, also on a
+  // fresh install (the marker's are checked once it has them).
+  std::string product, channel;
   bool check_only = false;      // Report, change nothing.
   std::function<void(const std::string&)> log;  // Gets each log line.
   const Clock* clock = &SystemClock();  // The index's expiry is checked against it.

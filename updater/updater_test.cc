@@ -98,6 +98,41 @@ TEST_F(UpdaterTest, WrongProductOrChannelRefused) {
   }
 }
 
+// The options name the product and channel: an index for others is refused
+// on a fresh install too, before anything is written.
+TEST_F(UpdaterTest, ProductAndChannelOfTheOptionsAreChecked) {
+  product_ = "game";
+  channel_ = "beta";
+  Sign(Index("1.0", 100));  // game, stable.
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition) << report.status();
+  EXPECT_NE(report.status().message().find("channel"), absl::string_view::npos) << report.status();
+  struct stat st;
+  EXPECT_NE(lstat(Install().c_str(), &st), 0) << "nothing was written";
+  channel_ = "stable";
+  report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  EXPECT_EQ(InstallTree("v1"), Hex("v1"));
+}
+
+// An index that passed its checks is accepted even when no package can be
+// downloaded: the older one can no longer be replayed to hide the release.
+TEST_F(UpdaterTest, AnAcceptedSerialIsKeptWhenTheDownloadsFail) {
+  InstallV1();
+  for (const v1::SiteFile& f : {from1_, full2_}) {
+    ASSERT_EQ(unlink((Dir("site") + "/" + f.url()).c_str()), 0);
+  }
+  Sign(Index("2.0", 200));
+  EXPECT_FALSE(Update().ok());
+  EXPECT_EQ(ReadInstallMarker().Get("serial"), "200");
+  EXPECT_EQ(ReadInstallMarker().Get("version"), "1.0");
+  Sign(Index("1.0", 150));
+  auto report = Update();
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(log_.find("serial 150 is older than 200"), std::string::npos) << log_;
+}
+
 TEST_F(UpdaterTest, BadSignatureRefused) {
   // Signed by another key.
   auto other = GenerateEd25519KeyPair();
@@ -108,6 +143,7 @@ TEST_F(UpdaterTest, BadSignatureRefused) {
   EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied)
       << report.status();
   EXPECT_NE(log_.find("index rejected"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("fetching the index and its signature again"), std::string::npos) << log_;
   // Signed by the right key, then changed by one byte.
   Sign(Index("1.0", 100));
   auto json = ReadFileToString(Dir("site") + "/index.json");
@@ -488,6 +524,40 @@ TEST_F(UpdaterTest, TemporaryFilesOfAKilledRunAreRemoved) {
   struct stat st;
   for (const std::string& path : left) EXPECT_NE(lstat(path.c_str(), &st), 0) << path;
   EXPECT_EQ(lstat((Install() + "/hotfix/mine.tmp-notours").c_str(), &st), 0);
+}
+
+// A run killed while it copied a replaced file into place (or its original
+// back) leaves the copy beside it; the next run removes it, and only it.
+TEST_F(UpdaterTest, TemporaryCopiesBesideReplacedFilesAreRemoved) {
+  InstallV1WithReadmeReplaced();
+  const std::string copy = Install() + "/readme.txt.tmp-Ab3dE9";
+  const std::string users = Install() + "/notes.txt.tmp-Ab3dE9";
+  for (const std::string& path : {copy, users}) ASSERT_TRUE(WriteFileAtomically(path, "x").ok());
+  Sign(Index("2.0", 200));
+  ASSERT_TRUE(Update().ok()) << log_;
+  struct stat st;
+  EXPECT_NE(lstat(copy.c_str(), &st), 0);
+  EXPECT_EQ(lstat(users.c_str(), &st), 0) << "not beside a replaced file: the user's";
+  EXPECT_EQ(InstallTree("v2"), Hex("v2"));
+}
+
+// Downloads of files the index no longer names (a cut download of a package
+// since dropped) are removed; those it names are kept for resuming.
+TEST_F(UpdaterTest, DownloadsOfFilesNoLongerNamedAreRemoved) {
+  InstallV1();
+  const std::string dir = Install() + "/.patchfarm/downloads";
+  ASSERT_TRUE(MakeDirectories(Install(), ".patchfarm/downloads").ok());
+  const std::string gone = dir + "/" + std::string(64, 'a') + ".part";
+  const std::string named = dir + "/" + from1_.sha256() + ".part";
+  for (const std::string& path : {gone, named}) ASSERT_TRUE(WriteFileAtomically(path, "x").ok());
+  v1::UpdateIndex index = Index("1.0", 150);
+  AddPatchEntry(&index, "1.0", "v1", "2.0", "v2", true, from1_);  // Named, not taken.
+  Sign(index);
+  auto report = Update();
+  ASSERT_TRUE(report.ok()) << report.status() << log_;
+  struct stat st;
+  EXPECT_NE(lstat(gone.c_str(), &st), 0);
+  EXPECT_EQ(lstat(named.c_str(), &st), 0);
 }
 
 }  // namespace

@@ -161,6 +161,8 @@ class UpdaterTest : public testing::Test {
     options.public_key_pem = keys_.public_pem;
     options.install_dir = Install();
     options.platform = "linux-x64";
+    options.product = product_;
+    options.channel = channel_;
     options.clock = &clock_;
     log_.clear();
     options.log = [this](const std::string& line) { log_ += line + "\n"; };
@@ -312,6 +314,7 @@ class UpdaterTest : public testing::Test {
   v1::SiteFile full1_, full2_, from1_, hotfix_;
   v1::SiteFile link12_, link23_, from2_, from3_, full4_;  // InstallFirstOfFourReleases.
   std::string log_;
+  std::string product_, channel_;  // Update()'s --product and --channel.
   FakeClock clock_{absl::Now()};
 };
 
