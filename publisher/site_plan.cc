@@ -90,7 +90,8 @@ absl::StatusOr<std::vector<PlatformPlan>> PlanSite(const v1::StatusResponse& sta
       auto offer = [&](const v1::ReleaseStatus* from, const v1::ReleaseStatus* to,
                        const v1::JobStatus* job, bool cumulative) -> absl::Status {
         PlannedPatch patch{from, to, job, cumulative,
-                           cumulative ? absl::StrCat("from_", platform, "_", from->release().version())
+                           cumulative ? absl::StrCat("from_", platform, "_", from->release().version(),
+                                                     "_to_", to->release().version())
                                       : absl::StrCat("chain_", platform, "_", from->release().version(),
                                                      "_to_", to->release().version())};
         auto known = full_sizes.find(to->release_id());

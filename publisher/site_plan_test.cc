@@ -83,7 +83,8 @@ TEST_F(SitePlanTest, OffersTheWindowAndTheChainOfTheNewestFinishedRelease) {
   ASSERT_EQ(plans.size(), 1u);
   const PlatformPlan& plan = plans[0];
   EXPECT_EQ(plan.newest->release().version(), "4.0");
-  EXPECT_EQ(Names(plan), (std::vector<std::string>{"from_linux-x64_3.0", "from_linux-x64_2.0",
+  EXPECT_EQ(Names(plan), (std::vector<std::string>{"from_linux-x64_3.0_to_4.0",
+                                                   "from_linux-x64_2.0_to_4.0",
                                                    "chain_linux-x64_2.0_to_3.0"}));
   ASSERT_EQ(plan.full.size(), 2u);  // 4.0 and the newer test build.
   EXPECT_EQ(plan.full[1]->release().version(), "5.0-rc1");
@@ -98,7 +99,7 @@ TEST_F(SitePlanTest, ChainLinksPlannedLaterAreOfferedToo) {
   Job(Add("3.0"), "2.0", 11);
   std::vector<PlatformPlan> plans = Plan();
   ASSERT_EQ(plans.size(), 1u);
-  EXPECT_EQ(Names(plans[0]), (std::vector<std::string>{"from_linux-x64_2.0", "chain_linux-x64_1.0_to_2.0"}));
+  EXPECT_EQ(Names(plans[0]), (std::vector<std::string>{"from_linux-x64_2.0_to_3.0", "chain_linux-x64_1.0_to_2.0"}));
 }
 
 TEST_F(SitePlanTest, TheGateComparesWithTheTargetsFullPackage) {
@@ -110,9 +111,9 @@ TEST_F(SitePlanTest, TheGateComparesWithTheTargetsFullPackage) {
   Job(v3, "1.0", 51);             // Gated.
   std::vector<PlatformPlan> plans = Plan({{"2.0", 100}, {"3.0", 100}});
   ASSERT_EQ(plans.size(), 1u);
-  EXPECT_EQ(Names(plans[0]), (std::vector<std::string>{"from_linux-x64_2.0"}));
+  EXPECT_EQ(Names(plans[0]), (std::vector<std::string>{"from_linux-x64_2.0_to_3.0"}));
   ASSERT_EQ(plans[0].gated.size(), 2u);
-  EXPECT_EQ(plans[0].gated[0].name, "from_linux-x64_1.0");
+  EXPECT_EQ(plans[0].gated[0].name, "from_linux-x64_1.0_to_3.0");
   EXPECT_EQ(plans[0].gated[0].full_bytes, 100u);
   EXPECT_EQ(plans[0].gated[1].name, "chain_linux-x64_1.0_to_2.0");
   EXPECT_EQ(plans[0].gated[1].bytes, 60u);

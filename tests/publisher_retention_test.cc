@@ -41,7 +41,9 @@ class PublisherRetentionTest : public PublisherTest {
   static std::string Chain(int from, int to) {
     return absl::StrCat("chain_linux-x64_", from, ".0_to_", to, ".0");
   }
-  static std::string From(int from) { return absl::StrCat("from_linux-x64_", from, ".0"); }
+  static std::string From(int from, int to) {
+    return absl::StrCat("from_linux-x64_", from, ".0_to_", to, ".0");
+  }
 
   // Every path under `dir` (not following symlinks) with its type and
   // content or target.
@@ -83,9 +85,9 @@ TEST_F(PublisherRetentionTest, ChainForTheLastKeepChainVersionsCumulativeForTheW
   auto report = Publish();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->gated.empty());
-  std::set<std::string> expected = {From(12), From(13), From(14), "full_linux-x64_15.0",
+  std::set<std::string> expected = {From(12, 15), From(13, 15), From(14, 15), "full_linux-x64_15.0",
                                     "full_linux-x64_15.0.1-test"};
-  for (int v = 5; v < 14; ++v) expected.insert(Chain(v, v + 1));  // 14 -> 15 is From(14).
+  for (int v = 5; v < 14; ++v) expected.insert(Chain(v, v + 1));  // 14 -> 15 is From(14, 15).
   EXPECT_EQ(Packages(), expected);
   v1::UpdateIndex index = LiveIndex();
   ASSERT_EQ(index.platforms_size(), 1);
@@ -112,7 +114,7 @@ TEST_F(PublisherRetentionTest, ChainForTheLastKeepChainVersionsCumulativeForTheW
   // 16.0: the chain moves on a version, the window too; the rest ages out.
   SubmitAndComplete("16.0");
   ASSERT_TRUE(Publish().ok());
-  expected = {From(13), From(14), From(15), "full_linux-x64_16.0"};
+  expected = {From(13, 16), From(14, 16), From(15, 16), "full_linux-x64_16.0"};
   for (int v = 6; v < 15; ++v) expected.insert(Chain(v, v + 1));
   EXPECT_EQ(Packages(), expected);
 
@@ -151,7 +153,7 @@ TEST_F(PublisherRetentionTest, PackagesTooLargeNextToTheFullPackageAreNotPublish
     EXPECT_EQ(g.to_version, "5.0");
     EXPECT_GT(static_cast<double>(g.bytes), 0.9 * static_cast<double>(g.full_bytes)) << g.name;
   }
-  EXPECT_EQ(gated, (std::set<std::string>{From(3), From(4)}));
+  EXPECT_EQ(gated, (std::set<std::string>{From(3, 5), From(4, 5)}));
   EXPECT_EQ(Packages(), (std::set<std::string>{Chain(3, 4), "full_linux-x64_5.0"}));
 
   // A stricter gate keeps the chain link off too: only the full package is left.
@@ -181,14 +183,16 @@ TEST_F(PublisherRetentionTest, DryRunReportsTheChangesAndLeavesTheSiteAlone) {
   auto names = [](const std::vector<std::string>& list) {
     return std::set<std::string>(list.begin(), list.end());
   };
-  // Window 2, chain 2: from 3.0 and 2.0 (whose package now leads to 4.0),
-  // the chain 2.0 -> 3.0.
-  EXPECT_EQ(names(dry->added), (std::set<std::string>{"stable/" + From(3), "stable/" + Chain(2, 3),
-                                                      "stable/full_linux-x64_4.0"}));
-  EXPECT_EQ(names(dry->replaced), (std::set<std::string>{"stable/" + From(2)}));
+  // Window 2, chain 2: from 3.0 and 2.0, the chain 2.0 -> 3.0. The
+  // packages to 3.0 go: a name never comes to hold other bytes.
+  EXPECT_EQ(names(dry->added),
+            (std::set<std::string>{"stable/" + From(3, 4), "stable/" + From(2, 4),
+                                   "stable/" + Chain(2, 3), "stable/full_linux-x64_4.0"}));
+  EXPECT_TRUE(dry->replaced.empty());
   EXPECT_TRUE(dry->kept.empty());
-  EXPECT_EQ(names(dry->removed), (std::set<std::string>{"stable/" + From(1), "stable/" + Chain(1, 2),
-                                                        "stable/full_linux-x64_3.0"}));
+  EXPECT_EQ(names(dry->removed),
+            (std::set<std::string>{"stable/" + From(1, 3), "stable/" + From(2, 3),
+                                   "stable/" + Chain(1, 2), "stable/full_linux-x64_3.0"}));
   ASSERT_EQ(dry->indexes.size(), 1u);
   ASSERT_EQ(dry->sizes.size(), 3u);
   EXPECT_EQ(dry->sizes[0].version, "1.0");

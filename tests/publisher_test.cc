@@ -88,10 +88,10 @@ TEST_F(PublisherTest, IndexVerifiesAndNamesEveryDigest) {
   std::map<std::string, const v1::SitePatch*> patches;
   for (const v1::SitePatch& patch : p.patches()) patches[patch.file().url()] = &patch;
   ASSERT_EQ(patches.size(), 3u);
-  ASSERT_EQ(patches.count("from_linux-x64_1.0"), 1u);
-  ASSERT_EQ(patches.count("from_linux-x64_2.0"), 1u);
+  ASSERT_EQ(patches.count("from_linux-x64_1.0_to_3.0"), 1u);
+  ASSERT_EQ(patches.count("from_linux-x64_2.0_to_3.0"), 1u);
   ASSERT_EQ(patches.count("chain_linux-x64_1.0_to_2.0"), 1u);
-  EXPECT_TRUE(patches["from_linux-x64_1.0"]->cumulative());
+  EXPECT_TRUE(patches["from_linux-x64_1.0_to_3.0"]->cumulative());
   EXPECT_FALSE(patches["chain_linux-x64_1.0_to_2.0"]->cumulative());
   for (const auto& [url, patch] : patches) {
     EXPECT_EQ(patch->from_manifest_sha256(), Hex(patch->from_version())) << url;
@@ -388,7 +388,7 @@ TEST_F(PublisherTest, FilesThatLeftTheWindowAreGone) {
   const std::set<std::string> meta = {"index.json", "index.json.sig", "version.ini",
                                       "download.html"};
   std::set<std::string> expected = meta;
-  expected.insert({"from_linux-x64_1.0", "from_linux-x64_2.0",
+  expected.insert({"from_linux-x64_1.0_to_3.0", "from_linux-x64_2.0_to_3.0",
                    "chain_linux-x64_1.0_to_2.0", "full_linux-x64_3.0"});
   EXPECT_EQ(List(Channel()), expected);
 
@@ -396,7 +396,7 @@ TEST_F(PublisherTest, FilesThatLeftTheWindowAreGone) {
   SubmitAndComplete("4.0");
   ASSERT_TRUE(Publish().ok());
   expected = meta;
-  expected.insert({"from_linux-x64_2.0", "from_linux-x64_3.0",
+  expected.insert({"from_linux-x64_2.0_to_4.0", "from_linux-x64_3.0_to_4.0",
                    "chain_linux-x64_2.0_to_3.0", "full_linux-x64_4.0"});
   EXPECT_EQ(List(Channel()), expected);
   v1::UpdateIndex index = LiveIndex();

@@ -79,7 +79,7 @@ grep -q "1.4: [0-9]* bytes by cumulative" "$T/s0" || fail "1.4 before publish: $
 "$PF" keygen --out "$T/key" > /dev/null || fail keygen
 "$PF" publish --coordinator "$addr" --product game --key "$T/key" --out "$T/site" > "$T/pub1" || fail "publish: $(cat "$T/pub1")"
 ls "$T/site/game/stable" > "$T/files1"
-for f in from_linux-x64_1.3 from_linux-x64_1.4 chain_linux-x64_1.3_to_1.4 full_linux-x64_1.5; do
+for f in from_linux-x64_1.3_to_1.5 from_linux-x64_1.4_to_1.5 chain_linux-x64_1.3_to_1.4 full_linux-x64_1.5; do
   grep -qx "$f" "$T/files1" || fail "publish lacks $f: $(cat "$T/files1")"
 done
 grep -q "chain_linux-x64_1.2_to_1.3\|from_linux-x64_1.2" "$T/files1" && fail "outside the policy: $(cat "$T/files1")"
@@ -90,7 +90,7 @@ full=$(stat -c %s "$T/site/game/stable/full_linux-x64_1.5")
 grep -q "stable linux-x64: updates to 1.5, full package $full bytes" "$T/s1" || fail "header: $(cat "$T/s1")"
 grep -q "^  1.1: $full bytes by full (full package $full bytes): 1.1 -> 1.5 (1 package, $full bytes)" "$T/s1" ||
   fail "1.1 is outside the policy: the full package: $(cat "$T/s1")"
-cum=$(stat -c %s "$T/site/game/stable/from_linux-x64_1.4")
+cum=$(stat -c %s "$T/site/game/stable/from_linux-x64_1.4_to_1.5")
 grep -q "^  1.4: $cum bytes by cumulative (full package $full bytes)" "$T/s1" || fail "1.4: $(cat "$T/s1")"
 grep -q "^  1.3: [0-9]* bytes by \(cumulative\|chain\)" "$T/s1" || fail "1.3: $(cat "$T/s1")"
 "$PF" status --coordinator "$addr" --product game --sizes --json > "$T/s1.json" || fail "status --sizes --json"
@@ -124,16 +124,17 @@ snapshot > "$T/before"
 snapshot > "$T/after"
 cmp -s "$T/before" "$T/after" || fail "the dry run changed the site: $(diff "$T/before" "$T/after" | head)"
 grep -q "^add stable/full_linux-x64_1.6$" "$T/dry" || fail "dry run add: $(cat "$T/dry")"
-grep -q "^add stable/from_linux-x64_1.5$" "$T/dry" || fail "dry run add: $(cat "$T/dry")"
-grep -q "^replace stable/from_linux-x64_1.4$" "$T/dry" || fail "dry run replace: $(cat "$T/dry")"
+grep -q "^add stable/from_linux-x64_1.5_to_1.6$" "$T/dry" || fail "dry run add: $(cat "$T/dry")"
+grep -q "^add stable/from_linux-x64_1.4_to_1.6$" "$T/dry" || fail "dry run add: $(cat "$T/dry")"
+grep -q "^remove stable/from_linux-x64_1.4_to_1.5$" "$T/dry" || fail "dry run remove: $(cat "$T/dry")"
 grep -q "^remove stable/full_linux-x64_1.5$" "$T/dry" || fail "dry run remove: $(cat "$T/dry")"
-grep -q "^remove stable/from_linux-x64_1.3$" "$T/dry" || fail "dry run remove: $(cat "$T/dry")"
+grep -q "^remove stable/from_linux-x64_1.3_to_1.5$" "$T/dry" || fail "dry run remove: $(cat "$T/dry")"
 grep -q "^add stable/chain_linux-x64_1.4_to_1.5$" "$T/dry" || fail "dry run chain: $(cat "$T/dry")"
 grep -q "^remove stable/chain_linux-x64_1.3_to_1.4$" "$T/dry" || fail "dry run chain: $(cat "$T/dry")"
 grep -q "^  1.1: [0-9]* bytes by full" "$T/dry" || fail "dry run sizes: $(cat "$T/dry")"
 grep -q "^dry run: nothing under $T/site was changed" "$T/dry" || fail "dry run last line: $(cat "$T/dry")"
 "$PF" publish --coordinator "$addr" --product game --key "$T/key" --out "$T/site" > /dev/null || fail "publish 2"
-ls "$T/site/game/stable" | grep -q "from_linux-x64_1.3" && fail "from 1.3 did not age out"
+ls "$T/site/game/stable" | grep -q "^from_linux-x64_1.3_" && fail "from 1.3 did not age out"
 [ -e "$T/site/game/stable/chain_linux-x64_1.4_to_1.5" ] || fail "the chain did not move on"
 
 if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi

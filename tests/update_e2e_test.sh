@@ -57,7 +57,7 @@ submit 3.0.5
 grep -q "Version=3.0.5" "$T/site/game/stable/version.ini" || fail "version.ini: $(cat "$T/site/game/stable/version.ini")"
 grep -q "MOTD=Welcome to 3.0.5" "$T/site/game/stable/version.ini" || fail "version.ini lacks the MOTD"
 grep -q 'href="full_linux-x64_3.0.5"' "$T/site/game/stable/download.html" || fail "download fragment"
-[ -e "$T/site/game/stable/from_linux-x64_3.0.2" ] && fail "a package outside the window was not aged out"
+ls "$T/site/game/stable" | grep -q '^from_linux-x64_3\.0\.2_' && fail "a package outside the window was not aged out"
 
 # nginx on a free loopback port, serving the site.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -139,7 +139,7 @@ same "$T/t" "$T/rel/3.0.3" || fail "a tampered index changed the install"
 cp "$T/good-index.json" "$T/site/game/stable/index.json"
 
 # A tampered package falls back to the next way; the result is still exact.
-pkg="$T/site/game/stable/from_linux-x64_3.0.3"
+pkg="$T/site/game/stable/from_linux-x64_3.0.3_to_3.0.5"
 cp "$pkg" "$T/good-pkg"
 printf 'X' | dd of="$pkg" bs=1 seek=100 conv=notrunc 2> /dev/null
 update --install "$T/t" > /dev/null 2> "$T/log-t" || fail "no fallback after a tampered package: $(cat "$T/log-t")"
@@ -163,13 +163,13 @@ grep -q "expired" "$T/err" || fail "expiry message: $(cat "$T/err")"
 
 # A download cut midway resumes with an HTTP Range request.
 install_at 3.0.4 "$T/r"
-sha=$(sha256sum "$T/site/game/stable/from_linux-x64_3.0.4" | cut -c1-64)
+sha=$(sha256sum "$T/site/game/stable/from_linux-x64_3.0.4_to_3.0.5" | cut -c1-64)
 mkdir -p "$T/r/.patchfarm/downloads"
-half=$(( $(stat -c %s "$T/site/game/stable/from_linux-x64_3.0.4") / 2 ))
-head -c "$half" "$T/site/game/stable/from_linux-x64_3.0.4" > "$T/r/.patchfarm/downloads/$sha.part"
+half=$(( $(stat -c %s "$T/site/game/stable/from_linux-x64_3.0.4_to_3.0.5") / 2 ))
+head -c "$half" "$T/site/game/stable/from_linux-x64_3.0.4_to_3.0.5" > "$T/r/.patchfarm/downloads/$sha.part"
 update --install "$T/r" > /dev/null 2> "$T/log-r" || fail "resumed update: $(cat "$T/log-r")"
-grep -q "resumed from_linux-x64_3.0.4 at byte $half" "$T/log-r" || fail "no resume: $(cat "$T/log-r")"
-grep -q '"GET /game/stable/from_linux-x64_3.0.4 HTTP/1.1" 206' "$T/nginx/access.log" || fail "no 206 in the access log"
+grep -q "resumed from_linux-x64_3.0.4_to_3.0.5 at byte $half" "$T/log-r" || fail "no resume: $(cat "$T/log-r")"
+grep -q '"GET /game/stable/from_linux-x64_3.0.4_to_3.0.5 HTTP/1.1" 206' "$T/nginx/access.log" || fail "no 206 in the access log"
 same "$T/r" "$T/rel/3.0.5" || fail "resumed update is not bit-exact"
 
 # Killed mid-apply: the next run finds the install whole, then finishes.
