@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace patchfarm {
@@ -63,8 +64,13 @@ absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from, l
   curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);     // dripping) transfer.
   // An error's body is not the document: nothing of it is written.
   curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https,file");
-  curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  // A redirect never leaves https for plain http: what an https index
+  // names would otherwise travel, and be told apart, in clear.
+  const char* redirects = absl::StartsWith(url, "https://") ? "https" : "http,https";
+  if (curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https,file") != CURLE_OK ||
+      curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, redirects) != CURLE_OK) {
+    return absl::InternalError("libcurl is too old to restrict protocols (7.85 or later needed)");
+  }
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   if (resume_from > 0) curl_easy_setopt(curl.get(), CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
   CURLcode code = curl_easy_perform(curl.get());

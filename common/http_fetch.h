@@ -14,7 +14,7 @@ namespace patchfarm {
 // The body at `url`, at most `max_bytes` (ResourceExhausted beyond), within
 // two minutes and a second per 16 KiB of `max_bytes`. NotFound for HTTP 404 or a missing file; Unavailable for
 // network errors and other HTTP errors (nothing of an error's body is kept).
-// Redirects go to http and https only, at most 5.
+// Redirects go to http and https only (https only from an https URL), at most 5.
 absl::StatusOr<std::string> FetchUrl(const std::string& url, uint64_t max_bytes);
 
 struct DownloadResult {
