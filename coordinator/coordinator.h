@@ -177,6 +177,8 @@ class Coordinator {
   absl::StatusOr<v1::AcquireResponse> Acquire(const v1::AcquireRequest& request);
   // Every worker call: InvalidArgument for a worker id that is not 1-128
   // bytes of [A-Za-z0-9._+-]; ResourceExhausted when max_workers are known.
+  // Heartbeat renews the leases it names by job and lease id (InvalidArgument
+  // unless each job has its lease id) and reports the others lost.
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Records a job's result. NotFound for an unknown job; FailedPrecondition
   // if this worker does not hold the job's live lease, or the package blob is

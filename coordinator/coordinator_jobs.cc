@@ -243,17 +243,27 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
     return absl::InvalidArgumentError(
         absl::StrCat("a heartbeat names at most ", kMaxHeldJobs, " jobs"));
   }
+  if (request.lease_ids_size() != request.job_ids_size()) {
+    return absl::InvalidArgumentError("a heartbeat names the lease of each of its jobs");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
   WorkerState& worker = *seen;
   v1::HeartbeatResponse response;
   response.set_drain(worker.draining);
   const absl::Duration now = clock_->Monotonic();
-  for (const std::string& id : request.job_ids()) {
+  for (int i = 0; i < request.job_ids_size(); ++i) {
+    const std::string& id = request.job_ids(i);
     auto it = leases_.find(id);
     if (it == leases_.end() || it->second.worker_id != request.worker_id()) {
       response.add_lost_job_ids(id);
       worker.jobs.erase(id);
+      continue;
+    }
+    // Only its holder knows the lease id: a worker id alone (which anyone
+    // with a worker token may send) keeps no job alive.
+    if (it->second.lease_id != request.lease_ids(i)) {
+      response.add_lost_job_ids(id);
       continue;
     }
     it->second.expiry = now + options_.lease;

@@ -547,8 +547,10 @@ TEST_F(SegmentsTest, ASplitAnewEndsTheLeasesOfTheJobsItReplaces) {
   EXPECT_EQ(Acquire("w2", 1).size(), 1u);
   v1::HeartbeatRequest beat;
   beat.set_worker_id("w1");
-  beat.add_job_ids(jobs[1].job_id());
-  beat.add_job_ids(jobs[2].job_id());
+  for (const v1::Job& job : {jobs[1], jobs[2]}) {
+    beat.add_job_ids(job.job_id());
+    beat.add_lease_ids(job.lease_id());
+  }
   auto heard = coordinator_->Heartbeat(beat);
   ASSERT_TRUE(heard.ok()) << heard.status();
   EXPECT_EQ(heard->lost_job_ids_size(), 2);

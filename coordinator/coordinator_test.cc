@@ -188,6 +188,7 @@ TEST_F(CoordinatorTest, LeasesExpireToAnotherWorkerThenFailAfterMaxAttempts) {
     v1::HeartbeatRequest hb;
     hb.set_worker_id("w" + std::to_string(attempt));
     hb.add_job_ids(got.jobs(0).job_id());
+    hb.add_lease_ids(got.jobs(0).lease_id());
     EXPECT_EQ(coordinator_->Heartbeat(hb)->lost_job_ids_size(), 0);
     clock_.Advance(absl::Seconds(11));  // Silent past the lease.
     coordinator_->ExpireLeases();
@@ -282,7 +283,10 @@ TEST_F(CoordinatorTest, ARecordWithAnErrorCutInsideACharacterLoads) {
 TEST_F(CoordinatorTest, AHeartbeatNamesABoundedNumberOfJobs) {
   v1::HeartbeatRequest beat;
   beat.set_worker_id("w");
-  for (int i = 0; i <= kMaxHeldJobs; ++i) beat.add_job_ids(absl::StrCat("job", i));
+  for (int i = 0; i <= kMaxHeldJobs; ++i) {
+    beat.add_job_ids(absl::StrCat("job", i));
+    beat.add_lease_ids(1);
+  }
   EXPECT_EQ(coordinator_->Heartbeat(beat).status().code(), absl::StatusCode::kInvalidArgument);
   v1::AcquireRequest acquire;
   acquire.set_worker_id("w");
@@ -435,6 +439,31 @@ TEST_F(CoordinatorTest, FailedJobCannotBeCompleted) {
   }
   EXPECT_EQ(Complete("w", job).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(coordinator_->GetJobStatus(job.job_id())->state(), v1::JOB_STATE_FAILED);
+}
+
+// A worker id is no secret (the status page shows it): a heartbeat under
+// it without the lease's id keeps nothing alive.
+TEST_F(CoordinatorTest, AHeartbeatWithoutTheLeaseIdRenewsNothing) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  v1::AcquireResponse got = Acquire("victim", 1);
+  ASSERT_EQ(got.jobs_size(), 1);
+  v1::HeartbeatRequest forged;
+  forged.set_worker_id("victim");
+  forged.add_job_ids(got.jobs(0).job_id());
+  EXPECT_EQ(coordinator_->Heartbeat(forged).status().code(), absl::StatusCode::kInvalidArgument);
+  forged.add_lease_ids(got.jobs(0).lease_id() + 1);
+  for (int beat = 0; beat < 4; ++beat) {
+    clock_.Advance(absl::Seconds(5));
+    auto heard = coordinator_->Heartbeat(forged);
+    ASSERT_TRUE(heard.ok()) << heard.status();
+    EXPECT_EQ(heard->lost_job_ids_size(), 1);
+  }
+  v1::ListWorkersResponse listed = coordinator_->ListWorkers();
+  ASSERT_EQ(listed.workers_size(), 1);
+  EXPECT_EQ(listed.workers(0).job_ids_size(), 1) << "the forger does not change the victim's list";
+  coordinator_->ExpireLeases();  // 20 s into a 10 s lease: gone, though beaten for.
+  EXPECT_EQ(Acquire("other", 1).jobs_size(), 1);
 }
 
 TEST_F(CoordinatorTest, WorkerIdsAreValidatedOnEveryCall) {

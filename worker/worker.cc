@@ -437,6 +437,7 @@ void Worker::HeartbeatLoop() {
       for (const auto& [id, a] : active_) {
         if (a->finished) continue;
         request.add_job_ids(id);
+        request.add_lease_ids(a->lease_id);
         named[id] = a.get();
       }
     }
@@ -545,6 +546,7 @@ absl::Status Worker::Run() {
         active_.erase(running_before);
       }
       auto active = std::make_unique<Active>();
+      active->lease_id = job.lease_id();
       Active* raw = active.get();
       active->thread = std::thread([this, job, raw] { Execute(job, raw); });
       active_[job.job_id()] = std::move(active);

@@ -84,6 +84,7 @@ class Worker {
     std::thread thread;
     std::set<Digest> blobs;  // Its files: kept in the cache while it runs,
     std::vector<BlobStore::Pin> pins;  // by these pins (and its result, if cached).
+    uint64_t lease_id = 0;  // Named in heartbeats.
     std::atomic<bool> finished{false};
     std::atomic<bool> lost{false};
   };
