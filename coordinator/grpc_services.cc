@@ -70,14 +70,27 @@ grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1
 grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadChunk>* reader,
                                      v1::UploadResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kWorker}); !allowed.ok()) return allowed;
+  StallWatch::Call watched(&stalls_, [context] { context->TryCancel(); });
+  uint64_t since_progress = 0;
+  auto received = [&](size_t bytes) {
+    since_progress += bytes;
+    if (since_progress >= kBlobChunkBytes) {
+      watched.Progress();
+      since_progress = 0;
+    }
+  };
+  auto stalled = [&] {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the upload stalled: less than a MiB arrived in the stall patience");
+  };
   v1::UploadChunk chunk;
-  if (!reader->Read(&chunk)) return Invalid("empty upload");
+  if (!reader->Read(&chunk)) return watched.stalled() ? stalled() : Invalid("empty upload");
   Digest digest;
   if (!ParseDigest(chunk.digest(), &digest).ok()) return Invalid("the first chunk must carry a 32-byte digest");
   if (blobs_->Has(digest)) {  // Someone uploaded it meanwhile: drain and accept.
     blobs_->Touch(digest);
-    while (reader->Read(&chunk)) {
-    }
+    while (reader->Read(&chunk)) received(chunk.data().size());
+    if (watched.stalled()) return stalled();
     response->set_committed_size(chunk.size());
     return grpc::Status::OK;
   }
@@ -97,8 +110,10 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     if (!status.ok()) return ToGrpcStatus(status);
     bytes_received_ += chunk.data().size();
     promise.Written(chunk.data().size());
-    if (upload_rate_ > 0) Pace(context->peer(), chunk.data().size());
+    received(chunk.data().size());
+    if (upload_rate_ > 0) watched.Extend(Pace(context->peer(), chunk.data().size()));
   } while (reader->Read(&chunk));
+  if (watched.stalled()) return stalled();  // Its partial stays for a resume.
   absl::Status status = (*upload)->Commit();
   if (!status.ok()) return ToGrpcStatus(status);
   response->set_committed_size(chunk.size());
@@ -129,7 +144,7 @@ grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
   return grpc::Status::OK;
 }
 
-void BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
+absl::Duration BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
   // The client's address without the port: one budget per machine.
   const std::string client = peer.substr(0, peer.rfind(':'));
   const Clock& clock = SystemClock();
@@ -142,7 +157,9 @@ void BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
            absl::Seconds(static_cast<double>(bytes) / static_cast<double>(upload_rate_));
     wait = next - now;
   }
-  if (wait > absl::ZeroDuration()) clock.SleepFor(wait);
+  if (wait <= absl::ZeroDuration()) return absl::ZeroDuration();
+  clock.SleepFor(wait);
+  return wait;
 }
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,
@@ -159,6 +176,7 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
   const uint64_t end = request->length() == 0 || request->length() > size - request->offset()
                            ? size
                            : request->offset() + request->length();
+  StallWatch::Call watched(&stalls_, [context] { context->TryCancel(); });
   std::string buffer(kBlobChunkBytes, '\0');
   uint64_t offset = request->offset();
   bool first = true;
@@ -170,6 +188,7 @@ grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::D
     if (first) chunk.set_size(size);
     chunk.set_data(buffer.data(), *n);
     if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    watched.Progress();
     bytes_sent_ += *n;
     offset += *n;
     first = false;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/stall_watch.h"
 #include "coordinator/token_auth.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
 #include "storage/blob_store.h"
@@ -21,18 +22,28 @@ inline constexpr size_t kBlobChunkBytes = 1 << 20;
 inline constexpr int kMaxMessageBytes = 64 << 20;  // farm.proto's documented limit.
 inline constexpr int kMaxDigestsPerFindMissing = 100000;
 
+struct BlobServiceOptions {
+  // Paces each client address's uploads; 0: unlimited.
+  uint64_t upload_bytes_per_second = 0;
+  // An upload that would leave less than this free on the store's disk is
+  // refused (ResourceExhausted) before it starts: a full disk would fail the
+  // coordinator's own writes. 0: no check.
+  uint64_t min_free_bytes = 0;
+  // An upload that receives less than a MiB (or the rest of its blob), or a
+  // download whose client takes less than a chunk, in this long (not
+  // counting the pacing's own waits) is cancelled: a stalled client would
+  // hold its room promise and a thread for good.
+  absl::Duration stall_patience = absl::Minutes(2);
+};
+
 class BlobServiceImpl final : public v1::BlobService::Service {
  public:
-  // `upload_bytes_per_second` (0: unlimited) paces each client address's
-  // uploads. An upload that would leave less than `min_free_bytes` free on the
-  // store's disk is refused (ResourceExhausted) before it starts: a full disk
-  // would fail the coordinator's own writes.
-  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth, uint64_t upload_bytes_per_second = 0,
-                  uint64_t min_free_bytes = 0)
+  BlobServiceImpl(BlobStore* blobs, const TokenAuth* auth, const BlobServiceOptions& options = {})
       : blobs_(blobs),
         auth_(auth),
-        upload_rate_(upload_bytes_per_second),
-        min_free_bytes_(min_free_bytes) {}
+        upload_rate_(options.upload_bytes_per_second),
+        min_free_bytes_(options.min_free_bytes),
+        stalls_(options.stall_patience) {}
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
   grpc::Status FindMissing(grpc::ServerContext*, const v1::FindMissingRequest* request,
@@ -43,8 +54,8 @@ class BlobServiceImpl final : public v1::BlobService::Service {
                         grpc::ServerWriter<v1::DownloadChunk>* writer) override;
 
  private:
-  // Sleeps as needed so that `peer`'s uploads stay within the rate.
-  void Pace(const std::string& peer, size_t bytes);
+  // Sleeps as needed so that `peer`'s uploads stay within the rate; how long.
+  absl::Duration Pace(const std::string& peer, size_t bytes);
   // OK, counting `bytes` as promised (RoomPromise gives them back as they are
   // written or the upload ends), if the disk has room for them beside the
   // bytes kept free and those promised to uploads under way; else
@@ -63,6 +74,7 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   std::map<std::string, absl::Duration> next_free_;  // Client address -> when (Monotonic) its budget frees up.
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> bytes_sent_{0};
+  StallWatch stalls_;
 };
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {

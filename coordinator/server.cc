@@ -154,8 +154,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   PF_ASSIGN_OR_RETURN(s->coordinator_,
                       Coordinator::Create(s->store_.get(), s->blobs_.get(), &SystemClock(),
                                           options.coordinator));
-  s->blob_service_ = std::make_unique<BlobServiceImpl>(
-      s->blobs_.get(), s->auth_.get(), options.upload_bytes_per_second, options.min_free_disk_bytes);
+  BlobServiceOptions blob_options;
+  blob_options.upload_bytes_per_second = options.upload_bytes_per_second;
+  blob_options.min_free_bytes = options.min_free_disk_bytes;
+  blob_options.stall_patience = options.stall_patience;
+  s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(), blob_options);
   s->coordinator_service_ =
       std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
   s->worker_service_ =

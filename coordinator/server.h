@@ -50,6 +50,10 @@ struct ServerOptions {
   // job's retry as Aborted). Clients may ping every kMinPingInterval
   // (common/grpc_channel.h) while no data flows.
   absl::Duration keepalive = absl::Seconds(60);
+  // Uploads and downloads that stall this long are cancelled
+  // (BlobServiceOptions::stall_patience): a live client that sends nothing
+  // answers every keepalive ping.
+  absl::Duration stall_patience = absl::Minutes(2);
 };
 
 // Whether `listen` ("host:port") binds to loopback only: an IPv4 address in

@@ -174,31 +174,45 @@ TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
   }
 }
 
-// Uploads under way count for what they have yet to write: two at once
-// cannot each take the room only one of them has.
-TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-promised";
-  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+// A coordinator (in TEST_TMPDIR/`name`) whose disk has room for one 1 GiB
+// upload, not two; null if the disk has under 4 GiB free.
+std::unique_ptr<CoordinatorServer> StartWithRoomForOneGiB(
+    const std::string& name, absl::Duration stall_patience = absl::Minutes(2)) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  EXPECT_EQ(mkdir(dir.c_str(), 0755), 0);
   struct statvfs st;
-  ASSERT_EQ(statvfs(dir.c_str(), &st), 0);
+  EXPECT_EQ(statvfs(dir.c_str(), &st), 0);
   const uint64_t free = uint64_t{st.f_bavail} * st.f_frsize;
-  const uint64_t gib = uint64_t{1} << 30;
-  if (free < 4 * gib) GTEST_SKIP() << "needs 4 GiB free";
+  if (free < 4 * kGiB) return nullptr;
   ServerOptions options;
   options.plaintext = true;
   options.data_dir = dir;
-  options.min_free_disk_bytes = free - 3 * gib / 2;  // Room for one 1 GiB upload, not two.
+  options.min_free_disk_bytes = free - 3 * kGiB / 2;
+  options.stall_patience = stall_patience;
   auto server = CoordinatorServer::Start(options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+// The first chunk (one byte) of an upload of a 1 GiB blob.
+v1::UploadChunk FirstChunkOfAGiB(const std::string& name) {
+  v1::UploadChunk chunk;
+  chunk.set_digest(DigestBytes(Sha256Of(name)));
+  chunk.set_size(kGiB);
+  chunk.set_data("x");
+  return chunk;
+}
+
+// Uploads under way count for what they have yet to write: two at once
+// cannot each take the room only one of them has.
+TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
+  std::unique_ptr<CoordinatorServer> server = StartWithRoomForOneGiB("farm-promised");
+  if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto blobs = v1::BlobService::NewStub(channel);
-  auto first_chunk = [&](const std::string& name) {
-    v1::UploadChunk chunk;
-    chunk.set_digest(DigestBytes(Sha256Of(name)));
-    chunk.set_size(gib);
-    chunk.set_data("x");
-    return chunk;
-  };
+  auto first_chunk = FirstChunkOfAGiB;
   grpc::ClientContext first_context;
   v1::UploadResponse first_response;
   auto first = blobs->Upload(&first_context, &first_response);
@@ -214,6 +228,65 @@ TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
   EXPECT_NE(refused.error_message().find("promised"), std::string::npos) << refused.error_message();
   first->WritesDone();
   EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::DATA_LOSS);  // Cut short.
+}
+
+// A client that opens an upload and stops sending answers every keepalive
+// ping: its call is cancelled after the stall patience, and the room it was
+// promised goes back.
+TEST(FarmGrpcDiskTest, AStalledUploadIsCancelledAndGivesBackItsRoom) {
+  std::unique_ptr<CoordinatorServer> server =
+      StartWithRoomForOneGiB("farm-stalled", /*stall_patience=*/absl::Seconds(1));
+  if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
+  auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
+  auto blobs = v1::BlobService::NewStub(channel);
+  auto first_chunk = FirstChunkOfAGiB;
+  auto upload_one_chunk = [&](const std::string& name) {
+    grpc::ClientContext context;
+    v1::UploadResponse response;
+    auto upload = blobs->Upload(&context, &response);
+    upload->Write(first_chunk(name));
+    upload->WritesDone();
+    return upload->Finish();
+  };
+  grpc::ClientContext stalled_context;  // Its own deadline would end it as DEADLINE_EXCEEDED.
+  stalled_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::UploadResponse stalled_response;
+  auto stalled = blobs->Upload(&stalled_context, &stalled_response);
+  ASSERT_TRUE(stalled->Write(first_chunk("stalled")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Its room promised.
+  EXPECT_EQ(upload_one_chunk("second").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const grpc::Status ended = stalled->Finish();  // Without WritesDone: the server ends it.
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
+  EXPECT_EQ(upload_one_chunk("third").error_code(), grpc::StatusCode::DATA_LOSS)
+      << "room given back: accepted, then cut short";
+}
+
+// A client that stops reading a download is cut off after the patience.
+TEST(FarmGrpcStallTest, AStalledDownloadIsCancelled) {
+  ServerOptions options;
+  options.plaintext = true;
+  options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/farm-stalled-download";
+  options.stall_patience = absl::Seconds(1);
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto blobs = v1::BlobService::NewStub(channel);
+  std::string bytes(48 << 20, '\0');  // More than gRPC's windows buffer.
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 2654435761u >> 24);
+  const Digest digest = Sha256Of(bytes);
+  ASSERT_TRUE(UploadSourceIfMissing(blobs.get(), digest, StringSource(bytes)).ok());
+  grpc::ClientContext context;  // Its own deadline would end it as DEADLINE_EXCEEDED.
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::DownloadRequest request;
+  request.set_digest(DigestBytes(digest));
+  auto download = blobs->Download(&context, request);
+  v1::DownloadChunk chunk;
+  ASSERT_TRUE(download->Read(&chunk));
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // Stops reading.
+  uint64_t got = chunk.data().size();
+  while (download->Read(&chunk)) got += chunk.data().size();
+  EXPECT_LT(got, bytes.size());
+  EXPECT_EQ(download->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(FarmGrpcTest, MalformedBlobRequests) {
