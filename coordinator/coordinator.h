@@ -85,6 +85,11 @@ inline constexpr size_t kMaxJobErrorBytes = 2000;
 // names at most as many jobs as a worker may run (its --jobs).
 inline constexpr size_t kMaxCachedManifests = 1024;
 inline constexpr int kMaxHeldJobs = 1024;
+// Results (Complete) checked at once. Each reads its package's tables, up
+// to the format's limits for a hostile one: more at once would only share
+// the cores, and multiply that memory. Each result is checked by one call at
+// a time; another call for it meanwhile gets Aborted.
+inline constexpr int kConcurrentResultChecks = 2;
 // One-off patches queued at once (they run ahead of release jobs): a new one
 // past this is refused, so that requests cannot hold the releases back.
 inline constexpr size_t kMaxQueuedOneOffs = 256;
@@ -184,7 +189,8 @@ class Coordinator {
   // if this worker does not hold the job's live lease, or the package blob is
   // missing; PermissionDenied if the package is not this job's result
   // (another old or new side); DataLoss or InvalidArgument if it is not a
-  // readable package. On error the job is unchanged. Completing a done job
+  // readable package; Aborted while another call's result for the job is
+  // being checked. On error the job is unchanged. Completing a done job
   // again with the same package is OK.
   absl::Status Complete(const v1::CompleteRequest& request);
   // FailedPrecondition if the worker no longer holds the lease.
@@ -235,6 +241,7 @@ class Coordinator {
     std::string worker_id;
     uint64_t lease_id = 0;
     absl::Duration expiry;  // Clock::Monotonic() when it ends.
+    bool checking = false;  // A Complete is checking its result (one at a time).
   };
   struct WorkerState {
     absl::Duration last_seen;  // Clock::Monotonic() at its last call.
@@ -393,6 +400,11 @@ class Coordinator {
   JobQueue queue_;
   BlobDropper dropper_;
   std::atomic<uint64_t> blob_removals_{0};  // Passes that removed blobs; read without the lock.
+  // Results checked at once (CheckResult, without mu_): a hostile package
+  // may take up to its format's limits to read (core/tree/package.h).
+  std::mutex checks_mu_;
+  std::condition_variable check_ended_;
+  int checks_running_ = 0;
   // Jobs finished (Complete, and those done at Load): kept when retention
   // drops the jobs.
   Histogram job_seconds_{{0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800}};

@@ -331,14 +331,34 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
       return refuse(absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " is not leased to this worker")));
     }
+    if (lease->second.checking) {  // Each check may cost up to a package's limits.
+      return absl::AbortedError(absl::StrCat("a result of job ", job_id, " is being checked"));
+    }
     job = it->second;
     PF_ASSIGN_OR_RETURN(old_manifest, ManifestLocked(job.old_manifest_digest()));
     PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
+    lease->second.checking = true;
   }
-  // 2. The package must be this job's result (read without the lock).
+  // 2. The package must be this job's result (read without the lock, by
+  // kConcurrentResultChecks calls at most).
   const uint64_t removals_seen = blob_removals_;
-  absl::StatusOr<uint64_t> size = CheckResult(job, *old_manifest, *new_manifest, digest);
+  absl::StatusOr<uint64_t> size;
+  {
+    std::unique_lock<std::mutex> slots(checks_mu_);
+    check_ended_.wait(slots, [this] { return checks_running_ < kConcurrentResultChecks; });
+    ++checks_running_;
+  }
+  size = CheckResult(job, *old_manifest, *new_manifest, digest);
+  {
+    std::lock_guard<std::mutex> slots(checks_mu_);
+    --checks_running_;
+  }
+  check_ended_.notify_one();
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto checked = leases_.find(job_id);
+      checked != leases_.end() && checked->second.lease_id == request.lease_id()) {
+    checked->second.checking = false;
+  }
   if (absl::Status stored = CheckStillStoredLocked(removals_seen, {digest}); size.ok() && !stored.ok()) {
     size = stored;
   }
