@@ -13,7 +13,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/file.h"
 #include "common/status_macros.h"
 #include "proto/patchfarm/v1/policy_proto_convert.h"
@@ -170,15 +169,7 @@ absl::Status Coordinator::Load() {
 
 void Coordinator::LogLocked(const std::string& line) {
   if (!options_.log) return;
-  std::string out;
-  for (unsigned char c : line) {
-    if (c < 0x20 || c == 0x7f) {
-      absl::StrAppendFormat(&out, "\\x%02x", c);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  options_.log(out);
+  options_.log(EscapeControls(line));
 }
 
 void Coordinator::ChangedLocked() {

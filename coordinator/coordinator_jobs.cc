@@ -226,8 +226,8 @@ absl::StatusOr<v1::AcquireResponse> Coordinator::Acquire(const v1::AcquireReques
     leases_[id] = Lease{request.worker_id(), job.lease_id(), now + options_.lease};
     worker.jobs.insert(id);
     LogLocked(absl::StrCat("event=job_leased job=", id, " from=", job.status().from_version(),
-                           " to=", job.status().to_version(), " worker=", request.worker_id(),
-                           " lease=", job.lease_id()));
+                           " to=", job.status().to_version(), " worker=", request.worker_id()));
+    // Not the lease id: with the worker id it completes or fails the job.
     // If this write fails the job is still leased in memory; an unfinished
     // lease runs out and the job is queued again.
     PersistJobLocked(job, false).IgnoreError();
@@ -446,8 +446,9 @@ void Coordinator::FailAttemptLocked(v1::StoredJob* job, const std::string& error
                                     bool for_good, absl::Duration retry_delay) {
   v1::JobStatus* s = job->mutable_status();
   s->set_attempts(s->attempts() + 1);
-  // Cut whole: a cut inside a character makes a record Load cannot parse.
-  s->set_error(std::string(Utf8Prefix(error, kMaxJobErrorBytes)));
+  // Escaped (a worker's text is shown by status, submit --wait and request)
+  // and cut whole: a cut inside a character makes a record Load cannot parse.
+  s->set_error(std::string(Utf8Prefix(EscapeControls(error), kMaxJobErrorBytes)));
   leases_.erase(s->job_id());
   if (for_good || s->attempts() >= options_.max_attempts) {
     s->set_state(v1::JOB_STATE_FAILED);

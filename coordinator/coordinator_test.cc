@@ -218,6 +218,17 @@ TEST_F(CoordinatorTest, FailuresRetryThenFailAndHandBackCostsNothing) {
   EXPECT_NE(s->error().find("engine said no"), std::string::npos);
 }
 
+// A worker's error text is shown by status, submit --wait and request: what
+// a terminal would obey in it is stored escaped.
+TEST_F(CoordinatorTest, AWorkersErrorIsStoredWithItsControlsEscaped) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("2", "b")).ok());
+  v1::Job job = Acquire("w", 1).jobs(0);
+  ASSERT_TRUE(FailWith("w", job, "no\x1b]0;owned\x07 \xc2\x9b" "2J").ok());
+  auto s = coordinator_->GetJobStatus(job.job_id());
+  EXPECT_EQ(s->error(), "w: no\\x1b]0;owned\\x07 \\xc2\\x9b2J");
+}
+
 // A job handed back for a reason (the coordinator had no room for its
 // result) shows the reason, counts an attempt (room never made fails it),
 // and waits before it is handed out again: the next worker would meet the

@@ -106,6 +106,25 @@ std::string ShortPath(absl::string_view text) {
   return absl::StrCat(QuotePath(text.substr(0, shown)), "... (", text.size(), " bytes)");
 }
 
+std::string EscapeControls(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xc2 && i + 1 < text.size() &&
+                    static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9f;
+    if (c1) {
+      absl::StrAppend(&out, "\\xc2\\x", absl::Hex(static_cast<unsigned char>(text[++i]), absl::kZeroPad2));
+    } else if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes) {
   size_t at = 0;
   while (at < text.size()) {

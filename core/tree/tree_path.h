@@ -54,6 +54,12 @@ std::string QuotePath(absl::string_view path);
 // whatever the field holds.
 std::string ShortPath(absl::string_view text);
 
+// `text` with the bytes a terminal would obey escaped as \xNN: control bytes,
+// DEL, and the C1 controls U+0080-U+009F (in UTF-8, 0xc2 0x80-0x9f, which
+// some terminals take as ESC sequences). For text from the network that is
+// logged or shown to operators.
+std::string EscapeControls(absl::string_view text);
+
 // The longest prefix of `text` of at most `max_bytes` that is valid UTF-8
 // (it ends before the first invalid byte, and never inside a character): what
 // may go into a protobuf string field, whose parser refuses anything else.

@@ -41,6 +41,13 @@ TEST(TreePath, Helpers) {
   EXPECT_EQ(QuotePath("a\nb'"), "'a\\x0ab\\x27'");
 }
 
+TEST(TreePath, EscapeControlsLeavesTextButNotWhatATerminalObeys) {
+  EXPECT_EQ(EscapeControls("plain, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93"), "plain, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
+  EXPECT_EQ(EscapeControls("a\x1b[2Jb\r\n\x7f"), "a\\x1b[2Jb\\x0d\\x0a\\x7f");
+  EXPECT_EQ(EscapeControls("\xc2\x9b" "31m \xc2\xa0"), "\\xc2\\x9b31m \xc2\xa0");  // CSI; NBSP stays.
+  EXPECT_EQ(EscapeControls("\xc2"), "\xc2");
+}
+
 TEST(TreePath, Utf8PrefixCutsBeforeACharacterOrAnInvalidByte) {
   EXPECT_EQ(Utf8Prefix("abc", 10), "abc");
   EXPECT_EQ(Utf8Prefix("abc", 2), "ab");
