@@ -76,7 +76,7 @@ for _ in $(seq 2000); do
       killed="$worker"
       break
     fi
-  done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\) .* worker=\(w[0-9]\) .*/\1 \2/p' \
+  done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\) .* worker=\(w[0-9]\)\( .*\)*$/\1 \2/p' \
              "$T/coordinator.log")
   if [ -n "$killed" ]; then
     kill -9 "${worker_pid[$killed]}"

@@ -71,7 +71,7 @@ run() {
           killed="$worker"
         fi
         break
-      done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\.[si][0-9]*\) .* worker=\(w[0-9]\) .*/\1 \2/p' \
+      done < <(sed -n 's/.*event=job_leased job=\([0-9a-f]*\.[si][0-9]*\) .* worker=\(w[0-9]\)\( .*\)*$/\1 \2/p' \
                  "$data/coordinator.log")
       [ -n "$killed" ] || [ "${#wpid[@]}" -le 1 ] && break
       sleep 0.01
