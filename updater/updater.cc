@@ -142,6 +142,11 @@ class Updater {
   // pending_manifest, pending_package), so that a run after a crash between
   // the switch's commit and Record knows where the install is.
   absl::Status MarkPending(const PathEdge& step);
+  // The serial the marker records as accepted (0 for none).
+  uint64_t MarkerSerial() const;
+  // FailedPrecondition if index_ is older than the marker's serial, or for
+  // another product or channel than the marker's.
+  absl::Status CheckIndexAgainstMarker();
   // FailedPrecondition if the index is for another product or channel than
   // a non-empty `product` or `channel`.
   absl::Status CheckProductAndChannel(const std::string& product, const std::string& channel);
@@ -313,6 +318,20 @@ void Updater::ClearPending() {
   }
 }
 
+uint64_t Updater::MarkerSerial() const {
+  uint64_t serial = 0;
+  return absl::SimpleAtoi(marker_.Get("serial"), &serial) ? serial : 0;
+}
+
+absl::Status Updater::CheckIndexAgainstMarker() {
+  const uint64_t last_serial = MarkerSerial();
+  if (index_.serial() < last_serial) {
+    Log(absl::StrCat("index rejected: serial ", index_.serial(), " is older than ", last_serial));
+    return absl::FailedPreconditionError("the update index is older than one already accepted (replay)");
+  }
+  return CheckProductAndChannel(marker_.Get("product"), marker_.Get("channel"));
+}
+
 absl::Status Updater::CheckProductAndChannel(const std::string& product,
                                              const std::string& channel) {
   for (const auto& [field, want, have] :
@@ -467,29 +486,9 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     return absl::FailedPreconditionError("the update index has expired (a stale mirror?)");
   }
   PF_RETURN_IF_ERROR(CheckProductAndChannel(options_.product, options_.channel));
-  if (!options_.check_only) {
-    // Taken before the marker is read: a run waiting for another must see
-    // what that one recorded, not write back what was there before it.
-    PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
-    PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
-    absl::StatusOr<std::unique_ptr<FileLock>> lock =
-        DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
-    if (!lock.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another update of ", QuotePath(options_.install_dir), " is running (",
-          lock.status().message(), ")"));
-    }
-    run_lock_ = *std::move(lock);
-  }
   PF_ASSIGN_OR_RETURN(marker_, ReadMarker(marker_path_));
   Marker& marker = marker_;
-  uint64_t last_serial = 0;
-  absl::SimpleAtoi(marker.Get("serial"), &last_serial);
-  if (index.serial() < last_serial) {
-    Log(absl::StrCat("index rejected: serial ", index.serial(), " is older than ", last_serial));
-    return absl::FailedPreconditionError("the update index is older than one already accepted (replay)");
-  }
-  PF_RETURN_IF_ERROR(CheckProductAndChannel(marker.Get("product"), marker.Get("channel")));
+  PF_RETURN_IF_ERROR(CheckIndexAgainstMarker());
   if (marker.Get("self_update") == "false") {
     Log("self-update is disabled for this install (package-manager install)");
     return report;
@@ -518,11 +517,26 @@ absl::StatusOr<UpdateReport> Updater::Run() {
     }
   }
   if (!options_.check_only) {
-    if (index.serial() > last_serial) {
-      // Accepted now, whatever this run achieves: a run whose downloads are
-      // cut must not leave the install taking an older index next.
-      marker_.fields["serial"] = std::to_string(index.serial());
-      PF_RETURN_IF_ERROR(SaveMarker(marker_));
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(options_.install_dir));
+    PF_RETURN_IF_ERROR(EnsureRealDirectory(state_));
+    absl::StatusOr<std::unique_ptr<FileLock>> lock =
+        DefaultFileSystem()->LockFile(JoinPath(state_, "update.lock"));
+    if (!lock.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another update of ", QuotePath(options_.install_dir), " is running (",
+          lock.status().message(), ")"));
+    }
+    run_lock_ = *std::move(lock);
+    // Read again under the lock: a run that held it meanwhile may have
+    // recorded a version or a newer serial, which this run must see and
+    // not write back over.
+    PF_ASSIGN_OR_RETURN(marker_, ReadMarker(marker_path_));
+    PF_RETURN_IF_ERROR(CheckIndexAgainstMarker());
+    if (!marker.Get("version").empty() && index.serial() > MarkerSerial()) {
+      // Accepted now, whatever this run achieves: an install whose
+      // downloads are cut must not take an older index next.
+      marker.fields["serial"] = std::to_string(index.serial());
+      PF_RETURN_IF_ERROR(SaveMarker(marker));
     }
     PF_RETURN_IF_ERROR(Recover());
     // What a run killed while writing the marker, a hotfix or a replaced

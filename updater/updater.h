@@ -5,17 +5,18 @@
 //      not verify: a publish may fall between the two requests); refuse an
 //      expired index, one older (lower serial) than the last accepted, one
 //      for another product or channel than the options' or the marker's,
-//      and one naming a hotfix badly. Unless only checking, take
-//      .patchfarm/update.lock first (FailedPrecondition if another run
-//      holds it), and record the index's serial as accepted once it passes.
+//      and one naming a hotfix badly.
 //   2. Read the installed version from the marker (updater/marker.h); an
 //      empty or unmarked install starts from a full package. A marker with
 //      self_update=false (package-manager installs) stops here. Unless only
-//      checking: finish or undo an interrupted switch, resolve a step the
-//      marker names as pending (step 4), remove the temporary files a
-//      killed run left in .patchfarm, hotfix/, .patchfarm/replaced and
-//      beside replaced files, and the downloads of files the index no
-//      longer names.
+//      checking: take .patchfarm/update.lock (FailedPrecondition if another
+//      run holds it), read the marker again and check the index against it
+//      again (a run that held the lock may have moved on), record the
+//      index's serial as accepted when the marker names a version, finish
+//      or undo an interrupted switch, resolve a step the marker names as
+//      pending (step 4), remove the temporary files a killed run left in
+//      .patchfarm, hotfix/, .patchfarm/replaced and beside replaced files,
+//      and the downloads of files the index no longer names.
 //   3. Find the path of fewest bytes to the newest tree over every package
 //      the index publishes for the platform (updater/update_path.h): chain
 //      links, cumulative packages from any version, full packages from
