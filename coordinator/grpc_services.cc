@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -25,14 +26,16 @@ bool Finished(const v1::ReleaseStatus& s) {
   return true;
 }
 
-// An upload's share of BlobServiceImpl::promised_: given back as its bytes
-// are written, and the rest when it ends.
+// An upload's share of BlobServiceImpl::promised_ (PromiseRoom adds to
+// both): given back as its bytes are written, and the rest when it ends.
 class RoomPromise {
  public:
-  RoomPromise(std::atomic<uint64_t>* promised, uint64_t bytes) : promised_(promised), left_(bytes) {}
+  explicit RoomPromise(std::atomic<uint64_t>* promised) : promised_(promised) {}
   ~RoomPromise() { *promised_ -= left_; }
   RoomPromise(const RoomPromise&) = delete;
   RoomPromise& operator=(const RoomPromise&) = delete;
+  uint64_t left() const { return left_; }
+  void Add(uint64_t bytes) { left_ += bytes; }
   void Written(uint64_t bytes) {
     bytes = std::min(bytes, left_);
     left_ -= bytes;
@@ -41,7 +44,7 @@ class RoomPromise {
 
  private:
   std::atomic<uint64_t>* promised_;
-  uint64_t left_;
+  uint64_t left_ = 0;
 };
 
 }  // namespace
@@ -70,12 +73,15 @@ grpc::Status BlobServiceImpl::FindMissing(grpc::ServerContext* context, const v1
 grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerReader<v1::UploadChunk>* reader,
                                      v1::UploadResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kWorker}); !allowed.ok()) return allowed;
-  StallWatch::Call watched(&stalls_, [context] { context->TryCancel(); });
+  // Watched while bytes arrive (not while the blob is committed: hashing
+  // up to 64 GiB is the server's time).
+  std::optional<StallWatch::Call> watched;
+  watched.emplace(&stalls_, [context] { context->TryCancel(); });
   uint64_t since_progress = 0;
   auto received = [&](size_t bytes) {
     since_progress += bytes;
     if (since_progress >= kBlobChunkBytes) {
-      watched.Progress();
+      watched->Progress();
       since_progress = 0;
     }
   };
@@ -84,13 +90,13 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
                         "the upload stalled: less than a MiB arrived in the stall patience");
   };
   v1::UploadChunk chunk;
-  if (!reader->Read(&chunk)) return watched.stalled() ? stalled() : Invalid("empty upload");
+  if (!reader->Read(&chunk)) return watched->stalled() ? stalled() : Invalid("empty upload");
   Digest digest;
   if (!ParseDigest(chunk.digest(), &digest).ok()) return Invalid("the first chunk must carry a 32-byte digest");
   if (blobs_->Has(digest)) {  // Someone uploaded it meanwhile: drain and accept.
     blobs_->Touch(digest);
     while (reader->Read(&chunk)) received(chunk.data().size());
-    if (watched.stalled()) return stalled();
+    if (watched->stalled()) return stalled();
     response->set_committed_size(chunk.size());
     return grpc::Status::OK;
   }
@@ -99,28 +105,45 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
                         absl::StrCat("a blob of ", chunk.size(), " bytes is over the limit of ",
                                      kMaxBlobBytes));
   }
+  // The whole upload must fit now, but room is promised a window at a
+  // time: a client that declares a size and stalls holds no more.
   const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
-  if (grpc::Status room = PromiseRoom(needed); !room.ok()) return room;
-  RoomPromise promise(&promised_, min_free_bytes_ > 0 ? needed : 0);
+  RoomPromise promise(&promised_);
+  const uint64_t window = std::min(needed, kRoomWindow);
+  if (grpc::Status room = PromiseRoom(needed, window); !room.ok()) return room;
+  if (min_free_bytes_ > 0) promise.Add(window);
+  uint64_t written = 0;
   auto upload = blobs_->StartUpload(digest, chunk.size(), chunk.offset());
   if (!upload.ok()) return ToGrpcStatus(upload.status());
   do {
     if (chunk.data().size() > kBlobChunkBytes) return Invalid("chunks are at most 1 MiB");
+    const uint64_t unpromised = needed - std::min(needed, written + promise.left());
+    if (min_free_bytes_ > 0 && promise.left() < chunk.data().size() && unpromised > 0) {
+      const uint64_t next = std::min(unpromised, kRoomWindow);
+      if (grpc::Status room = PromiseRoom(next, next); !room.ok()) return room;  // Partial kept.
+      promise.Add(next);
+    }
     absl::Status status = (*upload)->Append(chunk.data());
     if (!status.ok()) return ToGrpcStatus(status);
     bytes_received_ += chunk.data().size();
+    written += chunk.data().size();
     promise.Written(chunk.data().size());
     received(chunk.data().size());
-    if (upload_rate_ > 0) watched.Extend(Pace(context->peer(), chunk.data().size()));
+    if (upload_rate_ > 0) {
+      const absl::Duration wait = PaceWait(context->peer(), chunk.data().size());
+      watched->Extend(wait);  // Before the wait: the server's time, not the client's.
+      SystemClock().SleepFor(wait);
+    }
   } while (reader->Read(&chunk));
-  if (watched.stalled()) return stalled();  // Its partial stays for a resume.
+  if (watched->stalled()) return stalled();  // Its partial stays for a resume.
+  watched.reset();
   absl::Status status = (*upload)->Commit();
   if (!status.ok()) return ToGrpcStatus(status);
   response->set_committed_size(chunk.size());
   return grpc::Status::OK;
 }
 
-grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
+grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes, uint64_t promise) {
   if (min_free_bytes_ == 0) return grpc::Status::OK;
   std::lock_guard<std::mutex> lock(room_mu_);
   absl::StatusOr<BlobStore::DiskSpace> disk = blobs_->Space();
@@ -140,11 +163,11 @@ grpc::Status BlobServiceImpl::PromiseRoom(uint64_t bytes) {
                                      min_free_bytes_, " of them free and has promised ", promised,
                                      " to uploads under way; this upload needs ", bytes, " more"));
   }
-  promised_ += bytes;
+  promised_ += promise;
   return grpc::Status::OK;
 }
 
-absl::Duration BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
+absl::Duration BlobServiceImpl::PaceWait(const std::string& peer, size_t bytes) {
   // The client's address without the port: one budget per machine.
   const std::string client = peer.substr(0, peer.rfind(':'));
   const Clock& clock = SystemClock();
@@ -157,9 +180,7 @@ absl::Duration BlobServiceImpl::Pace(const std::string& peer, size_t bytes) {
            absl::Seconds(static_cast<double>(bytes) / static_cast<double>(upload_rate_));
     wait = next - now;
   }
-  if (wait <= absl::ZeroDuration()) return absl::ZeroDuration();
-  clock.SleepFor(wait);
-  return wait;
+  return std::max(wait, absl::ZeroDuration());
 }
 
 grpc::Status BlobServiceImpl::Download(grpc::ServerContext* context, const v1::DownloadRequest* request,

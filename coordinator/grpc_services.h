@@ -21,13 +21,18 @@ namespace patchfarm {
 inline constexpr size_t kBlobChunkBytes = 1 << 20;
 inline constexpr int kMaxMessageBytes = 64 << 20;  // farm.proto's documented limit.
 inline constexpr int kMaxDigestsPerFindMissing = 100000;
+// An upload is promised room this much at a time (BlobServiceOptions).
+inline constexpr uint64_t kRoomWindow = uint64_t{64} << 20;
 
 struct BlobServiceOptions {
   // Paces each client address's uploads; 0: unlimited.
   uint64_t upload_bytes_per_second = 0;
-  // An upload that would leave less than this free on the store's disk is
-  // refused (ResourceExhausted) before it starts: a full disk would fail the
-  // coordinator's own writes. 0: no check.
+  // Room kept free on the store's disk: a full disk would fail the
+  // coordinator's own writes. An upload is refused (ResourceExhausted)
+  // before it starts unless all of it fits beside this and the room
+  // promised to uploads under way; it is promised room kRoomWindow at a
+  // time, and refused mid-way if its next window does not fit (its partial
+  // stays for a resume). 0: no check.
   uint64_t min_free_bytes = 0;
   // An upload that receives less than a MiB (or the rest of its blob), or a
   // download whose client takes less than a chunk, in this long (not
@@ -54,15 +59,16 @@ class BlobServiceImpl final : public v1::BlobService::Service {
                         grpc::ServerWriter<v1::DownloadChunk>* writer) override;
 
  private:
-  // Sleeps as needed so that `peer`'s uploads stay within the rate; how long.
-  absl::Duration Pace(const std::string& peer, size_t bytes);
-  // OK, counting `bytes` as promised (RoomPromise gives them back as they are
-  // written or the upload ends), if the disk has room for them beside the
-  // bytes kept free and those promised to uploads under way; else
+  // How long `peer` must wait before sending on, for its uploads to stay
+  // within the rate (`bytes` counted as sent).
+  absl::Duration PaceWait(const std::string& peer, size_t bytes);
+  // OK, counting `promise` bytes as promised (RoomPromise gives them back as
+  // they are written or the upload ends), if the disk has room for `bytes`
+  // beside the bytes kept free and those promised to uploads under way; else
   // RESOURCE_EXHAUSTED naming the figures (room may be made later), or
   // INVALID_ARGUMENT if the disk could never hold them (clients retry
   // FAILED_PRECONDITION as a moved resume point).
-  grpc::Status PromiseRoom(uint64_t bytes);
+  grpc::Status PromiseRoom(uint64_t bytes, uint64_t promise);
 
   BlobStore* blobs_;
   const TokenAuth* auth_;  // Null: no tokens required.

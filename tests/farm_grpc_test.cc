@@ -177,7 +177,8 @@ TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 // A coordinator (in TEST_TMPDIR/`name`) whose disk has room for one 1 GiB
-// upload, not two; null if the disk has under 4 GiB free.
+// upload and 32 MiB, so not for another 1 GiB beside the first's window of
+// promised room (kRoomWindow); null if the disk has under 4 GiB free.
 std::unique_ptr<CoordinatorServer> StartWithRoomForOneGiB(
     const std::string& name, absl::Duration stall_patience = absl::Minutes(2)) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
@@ -189,18 +190,18 @@ std::unique_ptr<CoordinatorServer> StartWithRoomForOneGiB(
   ServerOptions options;
   options.plaintext = true;
   options.data_dir = dir;
-  options.min_free_disk_bytes = free - 3 * kGiB / 2;
+  options.min_free_disk_bytes = free - kGiB - kGiB / 32;
   options.stall_patience = stall_patience;
   auto server = CoordinatorServer::Start(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
 }
 
-// The first chunk (one byte) of an upload of a 1 GiB blob.
-v1::UploadChunk FirstChunkOfAGiB(const std::string& name) {
+// The first chunk (one byte) of an upload of a blob of `size` (1 GiB).
+v1::UploadChunk FirstChunkOfAGiB(const std::string& name, uint64_t size = kGiB) {
   v1::UploadChunk chunk;
   chunk.set_digest(DigestBytes(Sha256Of(name)));
-  chunk.set_size(kGiB);
+  chunk.set_size(size);
   chunk.set_data("x");
   return chunk;
 }
@@ -212,7 +213,7 @@ TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
   if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto blobs = v1::BlobService::NewStub(channel);
-  auto first_chunk = FirstChunkOfAGiB;
+  auto first_chunk = [](const std::string& name) { return FirstChunkOfAGiB(name); };
   grpc::ClientContext first_context;
   v1::UploadResponse first_response;
   auto first = blobs->Upload(&first_context, &first_response);
@@ -231,20 +232,19 @@ TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
 }
 
 // A client that opens an upload and stops sending answers every keepalive
-// ping: its call is cancelled after the stall patience, and the room it was
-// promised goes back.
+// ping: it holds a window of room, not all it declared, its call is
+// cancelled after the stall patience, and that room goes back.
 TEST(FarmGrpcDiskTest, AStalledUploadIsCancelledAndGivesBackItsRoom) {
   std::unique_ptr<CoordinatorServer> server =
       StartWithRoomForOneGiB("farm-stalled", /*stall_patience=*/absl::Seconds(1));
   if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto blobs = v1::BlobService::NewStub(channel);
-  auto first_chunk = FirstChunkOfAGiB;
-  auto upload_one_chunk = [&](const std::string& name) {
+  auto upload_one_chunk = [&](const std::string& name, uint64_t size = kGiB) {
     grpc::ClientContext context;
     v1::UploadResponse response;
     auto upload = blobs->Upload(&context, &response);
-    upload->Write(first_chunk(name));
+    upload->Write(FirstChunkOfAGiB(name, size));
     upload->WritesDone();
     return upload->Finish();
   };
@@ -252,13 +252,21 @@ TEST(FarmGrpcDiskTest, AStalledUploadIsCancelledAndGivesBackItsRoom) {
   stalled_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::UploadResponse stalled_response;
   auto stalled = blobs->Upload(&stalled_context, &stalled_response);
-  ASSERT_TRUE(stalled->Write(first_chunk("stalled")));
+  ASSERT_TRUE(stalled->Write(FirstChunkOfAGiB("stalled")));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Its room promised.
   EXPECT_EQ(upload_one_chunk("second").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // It holds a window of room, not all it declared: 900 MiB fit beside it.
+  EXPECT_EQ(upload_one_chunk("smaller", 900 << 20).error_code(), grpc::StatusCode::DATA_LOSS);
   const grpc::Status ended = stalled->Finish();  // Without WritesDone: the server ends it.
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
-  EXPECT_EQ(upload_one_chunk("third").error_code(), grpc::StatusCode::DATA_LOSS)
-      << "room given back: accepted, then cut short";
+  // Its handler ends just after: its room comes back within moments.
+  grpc::Status third;
+  for (int tries = 0; tries < 50; ++tries) {
+    third = upload_one_chunk("third");
+    if (third.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::DATA_LOSS) << "room given back: accepted, then cut short";
 }
 
 // A client that stops reading a download is cut off after the patience.
