@@ -90,6 +90,9 @@ inline constexpr int kMaxHeldJobs = 1024;
 // the cores, and multiply that memory. Each result is checked by one call at
 // a time; another call for it meanwhile gets Aborted.
 inline constexpr int kConcurrentResultChecks = 2;
+// How long a Complete waits for a check to end before it answers Unavailable
+// (which workers retry, keeping their lease): well within their deadline.
+inline constexpr absl::Duration kResultCheckWait = absl::Seconds(20);
 // One-off patches queued at once (they run ahead of release jobs): a new one
 // past this is refused, so that requests cannot hold the releases back.
 inline constexpr size_t kMaxQueuedOneOffs = 256;
@@ -190,7 +193,7 @@ class Coordinator {
   // missing; PermissionDenied if the package is not this job's result
   // (another old or new side); DataLoss or InvalidArgument if it is not a
   // readable package; Aborted while another call's result for the job is
-  // being checked. On error the job is unchanged. Completing a done job
+  // being checked; Unavailable if no check ended within kResultCheckWait. On error the job is unchanged. Completing a done job
   // again with the same package is OK.
   absl::Status Complete(const v1::CompleteRequest& request);
   // FailedPrecondition if the worker no longer holds the lease.

@@ -243,11 +243,11 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
     return absl::InvalidArgumentError(
         absl::StrCat("a heartbeat names at most ", kMaxHeldJobs, " jobs"));
   }
-  if (request.lease_ids_size() != request.job_ids_size()) {
-    return absl::InvalidArgumentError("a heartbeat names the lease of each of its jobs");
-  }
   std::lock_guard<std::mutex> lock(mu_);
   PF_ASSIGN_OR_RETURN(WorkerState * seen, SeenLocked(request.worker_id()));
+  if (request.lease_ids_size() != request.job_ids_size()) {  // A worker from before lease ids.
+    return absl::InvalidArgumentError("a heartbeat names the lease of each of its jobs");
+  }
   WorkerState& worker = *seen;
   v1::HeartbeatResponse response;
   response.set_drain(worker.draining);
@@ -343,21 +343,29 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   // kConcurrentResultChecks calls at most).
   const uint64_t removals_seen = blob_removals_;
   absl::StatusOr<uint64_t> size;
+  bool slot = false;
   {
     std::unique_lock<std::mutex> slots(checks_mu_);
-    check_ended_.wait(slots, [this] { return checks_running_ < kConcurrentResultChecks; });
-    ++checks_running_;
+    slot = check_ended_.wait_for(slots, absl::ToChronoMilliseconds(kResultCheckWait), [this] {
+      return checks_running_ < kConcurrentResultChecks;
+    });
+    if (slot) ++checks_running_;
   }
-  size = CheckResult(job, *old_manifest, *new_manifest, digest);
-  {
-    std::lock_guard<std::mutex> slots(checks_mu_);
-    --checks_running_;
+  if (slot) {
+    size = CheckResult(job, *old_manifest, *new_manifest, digest);
+    {
+      std::lock_guard<std::mutex> slots(checks_mu_);
+      --checks_running_;
+    }
+    check_ended_.notify_one();
   }
-  check_ended_.notify_one();
   std::lock_guard<std::mutex> lock(mu_);
   if (auto checked = leases_.find(job_id);
       checked != leases_.end() && checked->second.lease_id == request.lease_id()) {
     checked->second.checking = false;
+  }
+  if (!slot) {  // The worker sends it again (it retries Unavailable) and keeps its lease.
+    return absl::UnavailableError(absl::StrCat("job ", job_id, ": results are being checked; try again"));
   }
   if (absl::Status stored = CheckStillStoredLocked(removals_seen, {digest}); size.ok() && !stored.ok()) {
     size = stored;

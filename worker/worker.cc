@@ -386,7 +386,10 @@ void Worker::Execute(const v1::Job& job, Active* active) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
       sent = FromGrpcStatus(workers_->Complete(&context, request, &response));
-      if (sent.code() != absl::StatusCode::kUnavailable || (stop_ && ++tries >= 15)) break;
+      // Aborted: an earlier try is still being checked (its answer was lost).
+      const bool again = sent.code() == absl::StatusCode::kUnavailable ||
+                         sent.code() == absl::StatusCode::kAborted;
+      if (!again || (stop_ && ++tries >= 15)) break;
       options_.clock->SleepFor(absl::Seconds(backoff));
     }
     ++(sent.ok() ? jobs_done_ : jobs_failed_);
