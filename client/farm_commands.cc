@@ -164,7 +164,7 @@ absl::Status WaitForRelease(v1::CoordinatorService::Stub* stub, const std::strin
   for (const v1::JobStatus& j : last.jobs()) {
     if (j.state() == v1::JOB_STATE_FAILED) {
       absl::StrAppend(&failures, "\n  job ", j.job_id(), " (", j.from_version(), " -> ",
-                      j.to_version(), "): ", j.error());
+                      j.to_version(), "): ", EscapeControls(j.error()));
     }
   }
   if (!failures.empty()) return absl::AbortedError(absl::StrCat("failed jobs:", failures));
@@ -247,10 +247,13 @@ absl::Status PrintStatus(const Flags& f) {
     for (const v1::JobStatus& j : r.jobs()) {
       const std::string split = j.split_jobs() == 0 ? "" : absl::StrCat(
           " (split: ", j.split_jobs_done(), "/", j.split_jobs(), " done)");
+      // Versions and worker ids are checked by the coordinator; an error is
+      // any worker's text, escaped again here for a coordinator from before.
       std::printf("  %s -> %s  %s%s  %llu bytes  %.2f s  %s%s%s\n", j.from_version().c_str(),
                   j.to_version().c_str(), StateName(j.state()), split.c_str(),
                   static_cast<unsigned long long>(j.package_size()), j.seconds(),
-                  j.worker_id().c_str(), j.error().empty() ? "" : "  ", j.error().c_str());
+                  j.worker_id().c_str(), j.error().empty() ? "" : "  ",
+                  EscapeControls(j.error()).c_str());
     }
   }
   return absl::OkStatus();
@@ -270,7 +273,8 @@ absl::Status Request(const Flags& f) {
       "request", FromGrpcStatus(coordinator->RequestPatch(Context(0).get(), request, &response))));
   const v1::JobStatus& job = response.job();
   if (job.state() != v1::JOB_STATE_DONE) {
-    return absl::AbortedError(absl::StrCat("job ", job.job_id(), " failed: ", job.error()));
+    return absl::AbortedError(
+        absl::StrCat("job ", job.job_id(), " failed: ", EscapeControls(job.error())));
   }
   Digest digest;
   PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));

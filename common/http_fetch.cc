@@ -66,7 +66,7 @@ absl::Status Perform(const std::string& url, Sink* sink, uint64_t resume_from, l
   curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
   // A redirect never leaves https for plain http: what an https index
   // names would otherwise travel, and be told apart, in clear.
-  const char* redirects = absl::StartsWith(url, "https://") ? "https" : "http,https";
+  const char* redirects = absl::StartsWithIgnoreCase(url, "https://") ? "https" : "http,https";
   if (curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https,file") != CURLE_OK ||
       curl_easy_setopt(curl.get(), CURLOPT_REDIR_PROTOCOLS_STR, redirects) != CURLE_OK) {
     return absl::InternalError("libcurl is too old to restrict protocols (7.85 or later needed)");

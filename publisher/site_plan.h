@@ -32,7 +32,7 @@ struct PlannedPatch {
   const v1::ReleaseStatus* to = nullptr;
   const v1::JobStatus* job = nullptr;  // Done; its package is the file.
   bool cumulative = false;             // from -> newest; else a chain link.
-  std::string name;  // File name: from_<platform>_<from> or chain_<platform>_<from>_to_<to>.
+  std::string name;  // File name: from_<platform>_<from>_to_<to> or chain_<platform>_<from>_to_<to>.
 };
 
 struct PlatformPlan {
