@@ -109,7 +109,7 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
   // time: a client that declares a size and stalls holds no more.
   const uint64_t needed = chunk.size() > chunk.offset() ? chunk.size() - chunk.offset() : 0;
   RoomPromise promise(&promised_);
-  const uint64_t window = std::min(needed, kRoomWindow);
+  const uint64_t window = std::min(needed, room_window_);
   if (grpc::Status room = PromiseRoom(needed, window); !room.ok()) return room;
   if (min_free_bytes_ > 0) promise.Add(window);
   uint64_t written = 0;
@@ -119,7 +119,7 @@ grpc::Status BlobServiceImpl::Upload(grpc::ServerContext* context, grpc::ServerR
     if (chunk.data().size() > kBlobChunkBytes) return Invalid("chunks are at most 1 MiB");
     const uint64_t unpromised = needed - std::min(needed, written + promise.left());
     if (min_free_bytes_ > 0 && promise.left() < chunk.data().size() && unpromised > 0) {
-      const uint64_t next = std::min(unpromised, kRoomWindow);
+      const uint64_t next = std::min(unpromised, room_window_);
       if (grpc::Status room = PromiseRoom(next, next); !room.ok()) return room;  // Partial kept.
       promise.Add(next);
     }

@@ -21,8 +21,6 @@ namespace patchfarm {
 inline constexpr size_t kBlobChunkBytes = 1 << 20;
 inline constexpr int kMaxMessageBytes = 64 << 20;  // farm.proto's documented limit.
 inline constexpr int kMaxDigestsPerFindMissing = 100000;
-// An upload is promised room this much at a time (BlobServiceOptions).
-inline constexpr uint64_t kRoomWindow = uint64_t{64} << 20;
 
 struct BlobServiceOptions {
   // Paces each client address's uploads; 0: unlimited.
@@ -30,10 +28,11 @@ struct BlobServiceOptions {
   // Room kept free on the store's disk: a full disk would fail the
   // coordinator's own writes. An upload is refused (ResourceExhausted)
   // before it starts unless all of it fits beside this and the room
-  // promised to uploads under way; it is promised room kRoomWindow at a
+  // promised to uploads under way; it is promised room `room_window` at a
   // time, and refused mid-way if its next window does not fit (its partial
   // stays for a resume). 0: no check.
   uint64_t min_free_bytes = 0;
+  uint64_t room_window = uint64_t{64} << 20;
   // An upload that receives less than a MiB (or the rest of its blob), or a
   // download whose client takes less than a chunk, in this long (not
   // counting the pacing's own waits) is cancelled: a stalled client would
@@ -48,6 +47,7 @@ class BlobServiceImpl final : public v1::BlobService::Service {
         auth_(auth),
         upload_rate_(options.upload_bytes_per_second),
         min_free_bytes_(options.min_free_bytes),
+        room_window_(options.room_window),
         stalls_(options.stall_patience) {}
   uint64_t bytes_received() const { return bytes_received_; }
   uint64_t bytes_sent() const { return bytes_sent_; }
@@ -74,6 +74,7 @@ class BlobServiceImpl final : public v1::BlobService::Service {
   const TokenAuth* auth_;  // Null: no tokens required.
   uint64_t upload_rate_;
   uint64_t min_free_bytes_;
+  uint64_t room_window_;
   std::mutex room_mu_;                  // Checks and promises room one upload at a time.
   std::atomic<uint64_t> promised_{0};   // Bytes uploads under way have yet to write.
   std::mutex pace_mu_;

@@ -157,6 +157,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   BlobServiceOptions blob_options;
   blob_options.upload_bytes_per_second = options.upload_bytes_per_second;
   blob_options.min_free_bytes = options.min_free_disk_bytes;
+  blob_options.room_window = options.upload_room_window;
   blob_options.stall_patience = options.stall_patience;
   s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(), blob_options);
   s->coordinator_service_ =

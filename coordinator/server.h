@@ -44,6 +44,7 @@ struct ServerOptions {
   // Uploads that would leave less free on the data directory's disk are
   // refused (BlobServiceImpl).
   uint64_t min_free_disk_bytes = uint64_t{1} << 30;
+  uint64_t upload_room_window = uint64_t{64} << 20;  // BlobServiceOptions::room_window.
   // Clients are pinged every `keepalive`; one that leaves a ping unanswered
   // for `keepalive` (a CI job frozen or cut off mid-upload) loses its calls,
   // and with them what they hold (an upload's slot, which would refuse the

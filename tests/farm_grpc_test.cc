@@ -176,29 +176,31 @@ TEST(FarmGrpcDiskTest, UploadsThatWouldFillTheDiskAreRefused) {
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-// A coordinator (in TEST_TMPDIR/`name`) whose disk has room for one 1 GiB
-// upload and 32 MiB, so not for another 1 GiB beside the first's window of
-// promised room (kRoomWindow); null if the disk has under 4 GiB free.
-std::unique_ptr<CoordinatorServer> StartWithRoomForOneGiB(
+// A coordinator (in TEST_TMPDIR/`name`) whose disk has room for 3 GiB of
+// uploads, promised 1 GiB at a time; null if the disk has under 6 GiB free.
+// Sizes in the tests leave half a GiB either way: other tests write to this
+// disk meanwhile.
+std::unique_ptr<CoordinatorServer> StartWithRoomFor3GiB(
     const std::string& name, absl::Duration stall_patience = absl::Minutes(2)) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
   EXPECT_EQ(mkdir(dir.c_str(), 0755), 0);
   struct statvfs st;
   EXPECT_EQ(statvfs(dir.c_str(), &st), 0);
   const uint64_t free = uint64_t{st.f_bavail} * st.f_frsize;
-  if (free < 4 * kGiB) return nullptr;
+  if (free < 6 * kGiB) return nullptr;
   ServerOptions options;
   options.plaintext = true;
   options.data_dir = dir;
-  options.min_free_disk_bytes = free - kGiB - kGiB / 32;
+  options.min_free_disk_bytes = free - 3 * kGiB;
+  options.upload_room_window = kGiB;
   options.stall_patience = stall_patience;
   auto server = CoordinatorServer::Start(options);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
 }
 
-// The first chunk (one byte) of an upload of a blob of `size` (1 GiB).
-v1::UploadChunk FirstChunkOfAGiB(const std::string& name, uint64_t size = kGiB) {
+// The first chunk (one byte) of an upload of a blob of `size`.
+v1::UploadChunk FirstChunk(const std::string& name, uint64_t size) {
   v1::UploadChunk chunk;
   chunk.set_digest(DigestBytes(Sha256Of(name)));
   chunk.set_size(size);
@@ -206,25 +208,31 @@ v1::UploadChunk FirstChunkOfAGiB(const std::string& name, uint64_t size = kGiB) 
   return chunk;
 }
 
-// Uploads under way count for what they have yet to write: two at once
-// cannot each take the room only one of them has.
+// An upload of a blob of `size` that sends its first byte and ends: the
+// status says whether it was refused for room, or accepted and cut short
+// (DATA_LOSS).
+grpc::Status UploadOneByte(v1::BlobService::Stub* blobs, const std::string& name, uint64_t size) {
+  grpc::ClientContext context;
+  v1::UploadResponse response;
+  auto upload = blobs->Upload(&context, &response);
+  upload->Write(FirstChunk(name, size));
+  upload->WritesDone();
+  return upload->Finish();
+}
+
+// Uploads under way count for the room promised to them: two at once cannot
+// each take the room only one of them has.
 TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
-  std::unique_ptr<CoordinatorServer> server = StartWithRoomForOneGiB("farm-promised");
-  if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
+  std::unique_ptr<CoordinatorServer> server = StartWithRoomFor3GiB("farm-promised");
+  if (server == nullptr) GTEST_SKIP() << "needs 6 GiB free";
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto blobs = v1::BlobService::NewStub(channel);
-  auto first_chunk = [](const std::string& name) { return FirstChunkOfAGiB(name); };
   grpc::ClientContext first_context;
   v1::UploadResponse first_response;
   auto first = blobs->Upload(&first_context, &first_response);
-  ASSERT_TRUE(first->Write(first_chunk("first")));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Its room promised.
-  grpc::ClientContext second_context;
-  v1::UploadResponse second_response;
-  auto second = blobs->Upload(&second_context, &second_response);
-  second->Write(first_chunk("second"));
-  second->WritesDone();
-  grpc::Status refused = second->Finish();
+  ASSERT_TRUE(first->Write(FirstChunk("first", 2 * kGiB)));  // Promised its first GiB.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const grpc::Status refused = UploadOneByte(blobs.get(), "second", 5 * kGiB / 2);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_NE(refused.error_message().find("promised"), std::string::npos) << refused.error_message();
   first->WritesDone();
@@ -236,33 +244,27 @@ TEST(FarmGrpcDiskTest, UploadsUnderWayCountAgainstTheRoom) {
 // cancelled after the stall patience, and that room goes back.
 TEST(FarmGrpcDiskTest, AStalledUploadIsCancelledAndGivesBackItsRoom) {
   std::unique_ptr<CoordinatorServer> server =
-      StartWithRoomForOneGiB("farm-stalled", /*stall_patience=*/absl::Seconds(1));
-  if (server == nullptr) GTEST_SKIP() << "needs 4 GiB free";
+      StartWithRoomFor3GiB("farm-stalled", /*stall_patience=*/absl::Seconds(1));
+  if (server == nullptr) GTEST_SKIP() << "needs 6 GiB free";
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   auto blobs = v1::BlobService::NewStub(channel);
-  auto upload_one_chunk = [&](const std::string& name, uint64_t size = kGiB) {
-    grpc::ClientContext context;
-    v1::UploadResponse response;
-    auto upload = blobs->Upload(&context, &response);
-    upload->Write(FirstChunkOfAGiB(name, size));
-    upload->WritesDone();
-    return upload->Finish();
-  };
   grpc::ClientContext stalled_context;  // Its own deadline would end it as DEADLINE_EXCEEDED.
   stalled_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::UploadResponse stalled_response;
   auto stalled = blobs->Upload(&stalled_context, &stalled_response);
-  ASSERT_TRUE(stalled->Write(FirstChunkOfAGiB("stalled")));
+  ASSERT_TRUE(stalled->Write(FirstChunk("stalled", 2 * kGiB)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Its room promised.
-  EXPECT_EQ(upload_one_chunk("second").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  // It holds a window of room, not all it declared: 900 MiB fit beside it.
-  EXPECT_EQ(upload_one_chunk("smaller", 900 << 20).error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(UploadOneByte(blobs.get(), "second", 5 * kGiB / 2).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // It holds a window (1 GiB), not all it declared: 1.5 GiB fit beside it.
+  EXPECT_EQ(UploadOneByte(blobs.get(), "smaller", 3 * kGiB / 2).error_code(),
+            grpc::StatusCode::DATA_LOSS);
   const grpc::Status ended = stalled->Finish();  // Without WritesDone: the server ends it.
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
   // Its handler ends just after: its room comes back within moments.
   grpc::Status third;
   for (int tries = 0; tries < 50; ++tries) {
-    third = upload_one_chunk("third");
+    third = UploadOneByte(blobs.get(), "third", 5 * kGiB / 2);
     if (third.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
