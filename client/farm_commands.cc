@@ -325,7 +325,7 @@ absl::Status Hotfix(const Flags& f, const std::vector<Replacement>& replacements
   Manifest manifest;
   for (const std::string& path : f.positional) {
     PF_ASSIGN_OR_RETURN(ManifestEntry e, FileEntry(path));
-    PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
+    PF_RETURN_IF_ERROR(ValidateNewHotfixName(e.path));
     files[e.digest] = path;
     manifest.push_back(std::move(e));
   }

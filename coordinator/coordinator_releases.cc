@@ -200,7 +200,7 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   const uint64_t removals_seen = blob_removals_;
   std::vector<Digest> named;
   for (const ManifestEntry& e : files) {
-    PF_RETURN_IF_ERROR(ValidateHotfixName(e.path));
+    PF_RETURN_IF_ERROR(ValidateNewHotfixName(e.path));
     // Published as hotfix_<platform>_<version>_<name> (publisher/site_plan.h),
     // one file name of at most 255 bytes.
     const size_t site_name = 9 + key.platform().size() + key.version().size() + e.path.size();

@@ -72,8 +72,7 @@ void RemoveTempFiles(const std::string& dir) {
   auto names = DefaultFileSystem()->ListDirectory(dir);
   if (!names.ok()) return;
   for (const std::string& name : *names) {
-    const size_t at = name.rfind(".tmp-");
-    if (at == std::string::npos || at == 0 || name.size() - at != 11) continue;
+    if (!IsTemporaryFileName(name)) continue;
     const std::string path = JoinPath(dir, name);
     auto info = DefaultFileSystem()->LStat(path);
     if (info.ok() && info->type == FileType::kRegular) {

@@ -98,6 +98,21 @@ absl::Status ValidateHotfixName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+bool IsTemporaryFileName(absl::string_view name) {
+  const size_t at = name.rfind(".tmp-");
+  return at != absl::string_view::npos && at != 0 && name.size() - at == 11;
+}
+
+absl::Status ValidateNewHotfixName(absl::string_view name) {
+  if (absl::Status valid = ValidateHotfixName(name); !valid.ok()) return valid;
+  if (IsTemporaryFileName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hotfix name ", ShortPath(name),
+                     ": ends like a temporary file (.tmp-XXXXXX), which updaters remove"));
+  }
+  return absl::OkStatus();
+}
+
 std::string ShortPath(absl::string_view text) {
   constexpr size_t kShown = 64;
   if (text.size() <= kShown) return QuotePath(text);

@@ -35,6 +35,16 @@ absl::Status ValidateSymlinkTarget(absl::string_view link_path, absl::string_vie
 // hotfixes as "name:sha256,...").
 absl::Status ValidateHotfixName(absl::string_view name);
 
+// Whether the file name `name` is named as AtomicFileWriter (common/file.h)
+// names its temporary files: <name>.tmp-XXXXXX. The updater removes such
+// files from hotfix/ and its state as a killed run's leftovers.
+bool IsTemporaryFileName(absl::string_view name);
+
+// ValidateHotfixName, and InvalidArgument for a name IsTemporaryFileName (the
+// updater would remove the file on every run): for hotfixes being submitted.
+// Published indexes are read with ValidateHotfixName alone.
+absl::Status ValidateNewHotfixName(absl::string_view name);
+
 // "a/b/c" -> "a/b"; "a" -> "".
 absl::string_view ParentPath(absl::string_view path);
 

@@ -41,6 +41,18 @@ TEST(TreePath, Helpers) {
   EXPECT_EQ(QuotePath("a\nb'"), "'a\\x0ab\\x27'");
 }
 
+TEST(TreePath, NewHotfixesMayNotBeNamedAsTemporaryFiles) {
+  EXPECT_TRUE(IsTemporaryFileName("fix.txt.tmp-x1Y2z3"));
+  EXPECT_FALSE(IsTemporaryFileName("fix.txt.tmp-x1Y2z"));
+  EXPECT_FALSE(IsTemporaryFileName(".tmp-x1Y2z3"));
+  EXPECT_FALSE(IsTemporaryFileName("mine.tmp-notours"));
+  EXPECT_TRUE(ValidateHotfixName("fix.txt.tmp-x1Y2z3").ok());  // Indexes that name one still read.
+  absl::Status refused = ValidateNewHotfixName("fix.txt.tmp-x1Y2z3");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("temporary"), absl::string_view::npos) << refused;
+  EXPECT_TRUE(ValidateNewHotfixName("fix.txt").ok());
+}
+
 TEST(TreePath, EscapeControlsLeavesTextButNotWhatATerminalObeys) {
   EXPECT_EQ(EscapeControls("plain, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93"), "plain, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
   EXPECT_EQ(EscapeControls("a\x1b[2Jb\r\n\x7f"), "a\\x1b[2Jb\\x0d\\x0a\\x7f");
