@@ -86,4 +86,39 @@ absl::StatusOr<Digest> BaseTree::FileDigest(const std::string& path) {
   return digest;
 }
 
+ManifestTree::ManifestTree(const Manifest& manifest, Locator locate) : locate_(std::move(locate)) {
+  for (const ManifestEntry& e : manifest) entries_[e.path] = &e;
+}
+
+absl::StatusOr<TreeSource::Entry> ManifestTree::Lookup(const std::string& path) {
+  Entry entry;
+  for (size_t slash = path.find('/'); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    auto parent = entries_.find(path.substr(0, slash));
+    if (parent == entries_.end() || parent->second->type != EntryType::kDirectory) return entry;
+  }
+  auto it = entries_.find(path);
+  if (it == entries_.end()) return entry;
+  const ManifestEntry& e = *it->second;
+  entry.exists = true;
+  entry.type = e.type;
+  entry.mode = e.mode;
+  entry.size = e.size;
+  entry.target = e.target;
+  return entry;
+}
+
+absl::StatusOr<Digest> ManifestTree::FileDigest(const std::string& path) {
+  auto it = entries_.find(path);
+  if (it == entries_.end() || it->second->type != EntryType::kFile) {
+    return absl::NotFoundError(absl::StrCat(QuotePath(path), " is not a file of the tree"));
+  }
+  return it->second->digest;
+}
+
+std::string ManifestTree::FullPath(const std::string& path) const {
+  auto it = entries_.find(path);
+  return it != entries_.end() ? locate_(*it->second) : std::string("/nonexistent/entry");
+}
+
 }  // namespace patchfarm

@@ -151,7 +151,7 @@ absl::Status Mismatch(const std::string& where, const std::string& path, absl::s
 
 }  // namespace
 
-ChainResolver::ChainResolver(BaseTree* base, std::vector<PackageInput> chain, ChainOptions options)
+ChainResolver::ChainResolver(TreeSource* base, std::vector<PackageInput> chain, ChainOptions options)
     : base_(base), chain_(std::move(chain)), options_(options) {}
 
 std::string ChainResolver::Where(size_t step) const {
@@ -166,7 +166,7 @@ absl::StatusOr<const VersionEntry*> ChainResolver::Previous(size_t step, const s
   }
   auto cached = base_entries_.find(path);
   if (cached != base_entries_.end()) return &cached->second;
-  PF_ASSIGN_OR_RETURN(BaseTree::Entry found, base_->Lookup(path));
+  PF_ASSIGN_OR_RETURN(TreeSource::Entry found, base_->Lookup(path));
   if (!found.exists) return nullptr;
   VersionEntry entry;
   entry.type = found.type;
@@ -378,7 +378,7 @@ absl::Status ChainResolver::Run(FileOutputs* outputs) {
       if (n.source == ContentSource::kKeep) base_release_paths_.insert(e.path);
       continue;
     }
-    absl::StatusOr<BaseTree::Entry> have = base_->Lookup(e.path);
+    absl::StatusOr<TreeSource::Entry> have = base_->Lookup(e.path);
     if (have.ok() && have->exists && have->type == e.type && have->target == e.target) {
       base_release_paths_.insert(e.path);
     }

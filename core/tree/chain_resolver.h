@@ -95,12 +95,12 @@ inline constexpr uint64_t kIntermediateMemoryBytes = uint64_t{32} << 20;
 
 class ChainResolver {
  public:
-  ChainResolver(BaseTree* base, std::vector<PackageInput> chain, ChainOptions options = {});
+  ChainResolver(TreeSource* base, std::vector<PackageInput> chain, ChainOptions options = {});
 
   // Runs the whole chain. FailedPrecondition if the base tree is not the
   // version the first package updates from (naming the first differing path)
   // or packages do not follow each other; DataLoss for a corrupt payload;
-  // errors of BaseTree and `outputs`. On error, `outputs` may hold partial files.
+  // errors of the base tree and `outputs`. On error, `outputs` may hold partial files.
   absl::Status Run(FileOutputs* outputs);
 
   // After Run: every entry of the final version.
@@ -122,7 +122,7 @@ class ChainResolver {
   absl::Status ApplyBlocks(size_t step, VersionView* next, FileOutputs* outputs);
   std::string Where(size_t step) const;
 
-  BaseTree* base_;
+  TreeSource* base_;
   std::vector<PackageInput> chain_;
   ChainOptions options_;
   VersionView view_;  // The version before the current step (after Run: the last).

@@ -90,7 +90,28 @@ absl::Status LayOut(ChainResolver* resolver, BaseTree* base, const std::string& 
   return absl::OkStatus();
 }
 
+// Rebuilt files are hashed (by the resolver) and dropped.
+class DiscardedOutputs : public FileOutputs {
+ public:
+  absl::StatusOr<ByteSink*> Open(const std::string&) override { return &sink_; }
+  absl::Status Close(const std::string&) override { return absl::OkStatus(); }
+
+ private:
+  class Discard : public ByteSink {
+   public:
+    absl::Status Append(absl::string_view) override { return absl::OkStatus(); }
+  };
+  Discard sink_;
+};
+
 }  // namespace
+
+absl::Status CheckPackageRebuilds(TreeSource* old_tree, const PackageInput& package,
+                                  const ChainOptions& options) {
+  ChainResolver resolver(old_tree, {package}, options);
+  DiscardedOutputs outputs;
+  return resolver.Run(&outputs);
+}
 
 absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
                             const std::string& out_root, const ChainOptions& options) {

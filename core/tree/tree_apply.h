@@ -22,6 +22,15 @@ namespace patchfarm {
 absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
                             const std::string& out_root, const ChainOptions& options = {});
 
+// Whether `package` rebuilds from `old_tree` exactly the tree its new
+// manifest digest names: the whole apply, its rebuilt files hashed and
+// dropped (what a publisher checks before it signs a package a worker made).
+// OK if so; else ChainResolver::Run's error: DataLoss for a corrupt payload,
+// FailedPrecondition if `old_tree` is not the tree the package updates from
+// or the result is not the tree it names.
+absl::Status CheckPackageRebuilds(TreeSource* old_tree, const PackageInput& package,
+                                  const ChainOptions& options = {});
+
 }  // namespace patchfarm
 
 #endif  // PATCHFARM_CORE_TREE_TREE_APPLY_H_

@@ -10,6 +10,7 @@
 #include "common/file.h"
 #include "core/delta/bounded_diff.h"
 #include "core/delta/segments.h"
+#include "core/tree/base_tree.h"
 #include "core/tree/in_place.h"
 #include "core/tree/package.h"
 #include "core/tree/tree_apply.h"
@@ -139,6 +140,49 @@ TEST(TreeRoundTrip, GeneratedReleasesOutOfPlaceInPlaceAndChained) {
 // chained (an intermediate version's files are a block's sources) and in place.
 // A package written in format version 1 (by the build before version 2, from
 // the trees below) still applies, alone and followed by a version 2 package.
+// A package checked against a release named by its manifest, whose files
+// are read elsewhere (as a publisher reads a coordinator's blobs): the one
+// made from it passes; one with a byte of a block's payload changed (its
+// tables, which binding checks, intact) does not, nor does the right one
+// checked against another release.
+TEST(TreeRoundTrip, PackagesAreCheckedAgainstAManifestsFiles) {
+  std::mt19937_64 rng(41);
+  const TreeSpec v1 = RandomTree(rng, 40);
+  const TreeSpec v2 = NextRelease(rng, v1);
+  const std::string old_dir = Write(v1, "check-old"), new_dir = Write(v2, "check-new");
+  const std::string blobs = NewTempPath("check-blobs");
+  ASSERT_EQ(mkdir(blobs.c_str(), 0755), 0);
+  const Manifest old_manifest = ScanOrDie(old_dir);
+  for (const ManifestEntry& e : old_manifest) {
+    if (e.type != EntryType::kFile) continue;
+    auto bytes = ReadFileToString(JoinPath(old_dir, e.path));
+    ASSERT_TRUE(bytes.ok());
+    ASSERT_TRUE(WriteFileAtomically(JoinPath(blobs, DigestToHex(e.digest)), *bytes).ok());
+  }
+  ManifestTree old_tree(old_manifest,
+                        [&](const ManifestEntry& e) { return JoinPath(blobs, DigestToHex(e.digest)); });
+  std::string bytes;
+  StringSink sink(&bytes);
+  ASSERT_TRUE(MakePackage(old_dir, new_dir, FastOptions(), &sink).ok());
+  auto good = PackageFileOf(bytes);
+  ASSERT_FALSE(good->package.blocks.empty());
+  absl::Status checked = CheckPackageRebuilds(&old_tree, Chain({good.get()})[0]);
+  EXPECT_TRUE(checked.ok()) << checked;
+
+  const PackageBlock& block = good->package.blocks.back();
+  std::string changed = bytes;
+  changed[block.payload_offset + block.payload_size / 2] ^= 0x40;
+  auto corrupt = PackageFileOf(changed);
+  checked = CheckPackageRebuilds(&old_tree, Chain({corrupt.get()})[0]);
+  EXPECT_FALSE(checked.ok());
+
+  const Manifest new_manifest = ScanOrDie(new_dir);
+  ManifestTree new_tree(new_manifest,
+                        [&](const ManifestEntry& e) { return JoinPath(new_dir, e.path); });
+  checked = CheckPackageRebuilds(&new_tree, Chain({good.get()})[0]);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kFailedPrecondition) << checked;
+}
+
 TEST(TreeRoundTrip, VersionOnePackagesStillApply) {
   std::string tool;
   for (int i = 0; i < 60; ++i) {
