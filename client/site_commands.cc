@@ -15,6 +15,7 @@
 #include "common/flags.h"
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
+#include "core/tree/tree_path.h"
 #include "client/cli_args.h"
 #include "client/retention_commands.h"
 #include "publisher/publisher.h"
@@ -113,6 +114,11 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       std::printf("not published: %s/%s (%llu bytes; the full package of %s is %llu bytes)\n",
                   g.channel.c_str(), g.name.c_str(), static_cast<unsigned long long>(g.bytes),
                   g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
+    }
+    for (const RefusedPackage& r : report->refused) {
+      std::printf("refused: %s/%s (job %s) does not rebuild %s from %s: %s\n", r.channel.c_str(),
+                  r.name.c_str(), r.job_id.c_str(), r.to_version.c_str(), r.from_version.c_str(),
+                  EscapeControls(r.reason).c_str());
     }
   }
   return 0;

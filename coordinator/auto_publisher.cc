@@ -126,6 +126,10 @@ void AutoPublisher::PublishIfDue(const std::string& product, const std::string& 
     Log(absl::StrCat("not published ", g.channel, "/", g.name, ": ", g.bytes,
                      " bytes, the full package of ", g.to_version, " is ", g.full_bytes, " bytes"));
   }
+  for (const RefusedPackage& r : report->refused) {
+    Log(absl::StrCat("refused ", r.channel, "/", r.name, " (job ", r.job_id, "): it does not rebuild ",
+                     r.to_version, " from ", r.from_version, ": ", r.reason));
+  }
   for (const std::string& note : report->notes) {
     Log(absl::StrCat("publishing ", product, ": ", note));
   }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -97,7 +98,8 @@ void AddSizes(const PlatformPlan& plan, const v1::SitePlatform& site, PublishRep
 // Writes one platform's packages, full packages and hotfix files into
 // `channel_dir` and returns its index entry.
 absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const PlatformPlan& plan,
-                                               const std::string& channel_dir) {
+                                               const std::string& channel_dir,
+                                               std::vector<RefusedPackage>* refused) {
   v1::SitePlatform p;
   p.set_platform(plan.platform);
   p.set_newest(plan.newest->release().version());
@@ -105,10 +107,18 @@ absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const Platfor
   PF_RETURN_IF_ERROR(ParseDigest(plan.newest->manifest_digest(), &newest_digest));
   p.set_newest_manifest_sha256(DigestToHex(newest_digest));
   for (const PlannedPatch& planned : plan.patches) {
-    v1::SitePatch* patch = p.add_patches();
-    PF_ASSIGN_OR_RETURN(*patch, writer->AddPatch(channel_dir, planned.name, *planned.job,
-                                                 *planned.from, *planned.to));
+    std::string why;
+    PF_ASSIGN_OR_RETURN(std::optional<v1::SitePatch> patch,
+                        writer->AddPatch(channel_dir, planned.name, *planned.job, *planned.from,
+                                         *planned.to, &why));
+    if (!patch) {
+      refused->push_back({plan.channel, plan.platform, planned.name,
+                          planned.from->release().version(), planned.to->release().version(),
+                          planned.job->job_id(), why});
+      continue;
+    }
     patch->set_cumulative(planned.cumulative);
+    *p.add_patches() = *std::move(patch);
   }
   for (const v1::ReleaseStatus* r : plan.releases) {  // Hotfixes: for installs at exactly r.
     if (r->hotfix_files_size() == 0 && r->hotfix_replacements_size() == 0) continue;
@@ -276,7 +286,7 @@ absl::Status WriteChannel(const PublishOptions& options, const std::string& chan
                                   " ", HtmlEscape(channel), " -->\n<ul class=\"patchfarm-downloads\">\n");
   for (const PlatformPlan* plan : platforms) {
     v1::SitePlatform* p = index.add_platforms();
-    PF_ASSIGN_OR_RETURN(*p, WritePlatform(writer, *plan, channel_dir));
+    PF_ASSIGN_OR_RETURN(*p, WritePlatform(writer, *plan, channel_dir, &report->refused));
     if (newest_overall.empty() || CompareVersions(p->newest(), newest_overall) > 0) {
       newest_overall = p->newest();
     }
@@ -414,6 +424,9 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
 
   SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
+  std::set<std::string> live_sha256s;  // Checked by the publish that placed them.
+  for (const auto& [name, sha] : LiveFiles(site)) live_sha256s.insert(sha);
+  writer.TrustPublished(std::move(live_sha256s));
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
   // The full packages a failed publish built are recorded too: the next
   // publish's size gate needs no rebuild of those the cache then drops.

@@ -6,7 +6,8 @@
 // files no longer referenced go away with the old site. Which packages it
 // offers is the product's policy (publisher/site_plan.h): chain links and
 // cumulative packages the policy keeps, less those larger than
-// max_patch_ratio of their target's full package (the size gate).
+// max_patch_ratio of their target's full package (the size gate), and less
+// those that do not rebuild their target (SiteWriter::AddPatch: refused).
 #ifndef PATCHFARM_PUBLISHER_PUBLISHER_H_
 #define PATCHFARM_PUBLISHER_PUBLISHER_H_
 
@@ -65,6 +66,13 @@ struct GatedPackage {
   uint64_t full_bytes = 0;  // The full package of to_version.
 };
 
+// A package a publish refused because it does not rebuild its target from
+// its source (SiteWriter::AddPatch): a worker's broken or hostile result.
+struct RefusedPackage {
+  std::string channel, platform, name, from_version, to_version, job_id;
+  std::string reason;
+};
+
 // What an update from an older version to the newest downloads over the
 // packages a site offers (publisher/update_sizes.h).
 struct UpdateSize {
@@ -87,6 +95,7 @@ struct PublishReport {
   uint64_t bytes = 0;
   std::string site;     // OUT_DIR/<product>
   std::vector<GatedPackage> gated;
+  std::vector<RefusedPackage> refused;  // Not published (a dry run checks none).
   std::vector<UpdateSize> sizes;  // Per channel, platform and older version.
   std::vector<std::string> notes;  // Things worth a line that did not fail the publish.
   // The index of each channel as written (a dry run: as it would be, unsigned).

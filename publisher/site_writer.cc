@@ -10,7 +10,10 @@
 #include "common/byte_size.h"
 #include "common/file.h"
 #include "common/status_macros.h"
+#include "core/tree/base_tree.h"
+#include "core/tree/package.h"
 #include "core/tree/result_binding.h"
+#include "core/tree/tree_apply.h"
 #include "core/tree/tree_diff.h"
 #include "core/tree/tree_path.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
@@ -98,10 +101,9 @@ absl::StatusOr<v1::SiteHotfixReplacement> SiteWriter::AddReplacement(
   return entry;
 }
 
-absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_dir,
-                                                   const std::string& name, const v1::JobStatus& job,
-                                                   const v1::ReleaseStatus& from,
-                                                   const v1::ReleaseStatus& to) {
+absl::StatusOr<std::optional<v1::SitePatch>> SiteWriter::AddPatch(
+    const std::string& channel_dir, const std::string& name, const v1::JobStatus& job,
+    const v1::ReleaseStatus& from, const v1::ReleaseStatus& to, std::string* refused) {
   Digest digest, from_digest, to_digest;
   PF_RETURN_IF_ERROR(ParseDigest(job.package_digest(), &digest));
   PF_RETURN_IF_ERROR(ParseDigest(from.manifest_digest(), &from_digest));
@@ -115,6 +117,27 @@ absl::StatusOr<v1::SitePatch> SiteWriter::AddPatch(const std::string& channel_di
     return absl::Status(bound.code(), absl::StrCat("package ", from.release().version(), " -> ",
                                                    to.release().version(), " (job ", job.job_id(),
                                                    "): ", bound.message()));
+  }
+  if (published_.count(DigestToHex(digest)) == 0) {
+    PF_ASSIGN_OR_RETURN(Package table, ReadPackage(*package));
+    absl::Status fetched;  // A file of `from` the farm could not give: the publish's error.
+    ManifestTree from_tree(*from_manifest, [&](const ManifestEntry& e) -> std::string {
+      absl::StatusOr<std::string> path = BlobPath(e.digest);
+      if (path.ok()) return *path;
+      if (fetched.ok()) fetched = path.status();
+      return "/nonexistent/blob";
+    });
+    ChainOptions apply;
+    apply.scratch_dir = cache_dir_;
+    absl::Status rebuilt =
+        CheckPackageRebuilds(&from_tree, {name, package.get(), &table}, apply);
+    PF_RETURN_IF_ERROR(fetched);
+    if (absl::IsDataLoss(rebuilt) || absl::IsFailedPrecondition(rebuilt) ||
+        absl::IsResourceExhausted(rebuilt) || absl::IsInvalidArgument(rebuilt)) {
+      *refused = std::string(rebuilt.message());
+      return std::nullopt;
+    }
+    PF_RETURN_IF_ERROR(rebuilt);
   }
   v1::SitePatch patch;
   patch.set_from_version(from.release().version());

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -46,10 +47,23 @@ class SiteWriter {
   // Copies job `job`'s package into `channel_dir` as `name` after checking
   // that it leads from release `from` to release `to`: what the index signs
   // is checked here, whatever the coordinator accepted. The code of
-  // result_binding.h, naming the package, if it does not.
-  absl::StatusOr<v1::SitePatch> AddPatch(const std::string& channel_dir, const std::string& name,
-                                         const v1::JobStatus& job, const v1::ReleaseStatus& from,
-                                         const v1::ReleaseStatus& to);
+  // result_binding.h, naming the package, if its tables do not. Unless the
+  // live site published it already (TrustPublished), the package is also
+  // applied to `from`'s files, reading only those it rebuilds from, and its
+  // result hashed (CheckPackageRebuilds): a worker's broken or hostile
+  // blocks would cost every updater the package and then the full one.
+  // One that does not rebuild `to` is nullopt, nothing placed, with
+  // *refused saying why.
+  absl::StatusOr<std::optional<v1::SitePatch>> AddPatch(const std::string& channel_dir,
+                                                        const std::string& name,
+                                                        const v1::JobStatus& job,
+                                                        const v1::ReleaseStatus& from,
+                                                        const v1::ReleaseStatus& to,
+                                                        std::string* refused);
+
+  // Packages (by SHA-256, hex) that AddPatch need not apply: the live site's,
+  // which a publish checked before.
+  void TrustPublished(std::set<std::string> sha256s) { published_ = std::move(sha256s); }
 
   // Copies the new content of a replaced file of `release` (hotfix
   // --replace) into `channel_dir` and returns its index entry, naming the
@@ -106,6 +120,7 @@ class SiteWriter {
   std::map<std::string, Manifest> manifests_;          // By release id.
   std::map<std::string, FullPackage> full_packages_;   // By release id.
   std::map<std::string, v1::SiteFile> placed_;          // By path in the new tree.
+  std::set<std::string> published_;                     // TrustPublished.
   int files_ = 0;
   uint64_t bytes_ = 0;
 };

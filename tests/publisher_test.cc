@@ -116,6 +116,41 @@ TEST_F(PublisherTest, IndexVerifiesAndNamesEveryDigest) {
   EXPECT_NE(html->find("(test build)"), std::string::npos) << *html;
 }
 
+// A worker's package whose tables bind it to its releases but whose blocks
+// do not rebuild the new one is not published: every updater would download
+// it, fail, and download the full package too. The rest is.
+TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
+  tamper_ = [](const std::string& from, const std::string& to, std::string* bytes) {
+    if (from != "1.0" || to != "3.0") return;
+    StringSource source(*bytes);
+    auto package = ReadPackage(source);
+    ASSERT_TRUE(package.ok()) << package.status();
+    ASSERT_FALSE(package->blocks.empty());
+    const PackageBlock& block = package->blocks.back();
+    (*bytes)[block.payload_offset + block.payload_size / 2] ^= 0x40;
+  };
+  SubmitAndComplete("1.0");
+  SubmitAndComplete("2.0");
+  SubmitAndComplete("3.0");
+  auto report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->refused.size(), 1u);
+  EXPECT_EQ(report->refused[0].name, "from_linux-x64_1.0_to_3.0");
+  EXPECT_EQ(report->refused[0].from_version, "1.0");
+  EXPECT_FALSE(report->refused[0].reason.empty());
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_1.0_to_3.0"), 0u);
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_2.0_to_3.0"), 1u);
+  v1::UpdateIndex index = LiveIndex();
+  ASSERT_EQ(index.platforms_size(), 1);
+  for (const v1::SitePatch& patch : index.platforms(0).patches()) {
+    EXPECT_NE(patch.file().url(), "from_linux-x64_1.0_to_3.0");
+  }
+  // Published packages are not checked again; the refused one is.
+  report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->refused.size(), 1u);
+}
+
 TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {
   SubmitAndComplete("1.0");
   SubmitAndComplete("2.0");

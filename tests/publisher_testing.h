@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -135,6 +136,7 @@ class PublisherTest : public testing::Test {
         TreeDiffOptions options;
         options.delta.level = 3;
         ASSERT_TRUE(MakePackage(Dir(from), Dir(to), options, &sink).ok());
+        if (tamper_) tamper_(from, to, &bytes);
         const std::string path = Dir(from + "-to-" + to + ".pkg");
         ASSERT_TRUE(WriteFileAtomically(path, bytes).ok());
         const Digest digest = Sha256Of(bytes);
@@ -227,6 +229,10 @@ class PublisherTest : public testing::Test {
   KeyPair keys_;
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;
+  // If set, CompleteJobs hands in what it makes of each package instead (a
+  // broken or hostile worker's result).
+  std::function<void(const std::string& from, const std::string& to, std::string* package)>
+      tamper_;
   std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
   std::unique_ptr<v1::WorkerService::Stub> workers_;
 };
