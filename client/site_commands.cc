@@ -101,9 +101,11 @@ int RunPublishCommand(const std::vector<std::string>& args) {
       for (const std::string& name : *names) std::printf("%s %s\n", what, name.c_str());
     }
   } else {
-    std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes\n",
+    std::printf("published %s: serial %llu, %d channel(s), %d files, %llu bytes, %d package(s) "
+                "checked by applying them\n",
                 report->site.c_str(), static_cast<unsigned long long>(report->serial),
-                report->channels, report->files, static_cast<unsigned long long>(report->bytes));
+                report->channels, report->files, static_cast<unsigned long long>(report->bytes),
+                report->checked);
   }
   for (const std::string& note : report->notes) std::printf("note: %s\n", note.c_str());
   if (options.dry_run) {

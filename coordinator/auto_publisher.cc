@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/tree/tree_path.h"
 
 namespace patchfarm {
 namespace {
@@ -128,7 +129,7 @@ void AutoPublisher::PublishIfDue(const std::string& product, const std::string& 
   }
   for (const RefusedPackage& r : report->refused) {
     Log(absl::StrCat("refused ", r.channel, "/", r.name, " (job ", r.job_id, "): it does not rebuild ",
-                     r.to_version, " from ", r.from_version, ": ", r.reason));
+                     r.to_version, " from ", r.from_version, ": ", EscapeControls(r.reason)));
   }
   for (const std::string& note : report->notes) {
     Log(absl::StrCat("publishing ", product, ": ", note));

@@ -154,18 +154,23 @@ absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const Platfor
   return p;
 }
 
-// The live site's files of each channel, "<channel>/<name>" -> SHA-256 (hex),
-// from its index (hashing files it does not name).
-std::map<std::string, std::string> LiveFiles(const std::string& site) {
-  std::map<std::string, std::string> files;
-  DIR* d = opendir(site.c_str());
-  if (d == nullptr) return files;
+// The channel directories of the live site `site` (none if it is missing).
+std::vector<std::string> ChannelsOf(const std::string& site) {
   std::vector<std::string> channels;
+  DIR* d = opendir(site.c_str());
+  if (d == nullptr) return channels;
   while (struct dirent* e = readdir(d)) {
     if (e->d_name[0] != '.') channels.push_back(e->d_name);
   }
   closedir(d);
-  for (const std::string& channel : channels) {
+  return channels;
+}
+
+// The live site's files of each channel, "<channel>/<name>" -> SHA-256 (hex),
+// from its index (hashing files it does not name).
+std::map<std::string, std::string> LiveFiles(const std::string& site) {
+  std::map<std::string, std::string> files;
+  for (const std::string& channel : ChannelsOf(site)) {
     const std::string dir = JoinPath(site, channel);
     std::map<std::string, std::string> named;
     if (absl::StatusOr<v1::UpdateIndex> index = ParseIndexFile(JoinPath(dir, "index.json")); index.ok()) {
@@ -193,6 +198,28 @@ std::map<std::string, std::string> LiveFiles(const std::string& site) {
     closedir(c);
   }
   return files;
+}
+
+// The SHA-256 (hex) of every package the live site's indexes name that this
+// key signed (Ed25519 signs deterministically: signing an index again gives
+// its signature): what a publish checked before it signed them, or one
+// before package checks. Files and indexes otherwise there are not trusted.
+std::set<std::string> SignedPatchDigests(const std::string& site, const std::string& private_pem) {
+  std::set<std::string> digests;
+  for (const std::string& channel : ChannelsOf(site)) {
+    const std::string index_path = JoinPath(JoinPath(site, channel), "index.json");
+    absl::StatusOr<std::string> json = ReadFileToString(index_path);
+    absl::StatusOr<std::string> signature = ReadFileToString(index_path + ".sig");
+    if (!json.ok() || !signature.ok()) continue;
+    absl::StatusOr<std::string> ours = SignEd25519(private_pem, *json);
+    if (!ours.ok() || *ours != *signature) continue;
+    absl::StatusOr<v1::UpdateIndex> index = ParseIndexFile(index_path);
+    if (!index.ok()) continue;
+    for (const v1::SitePlatform& p : index->platforms()) {
+      for (const v1::SitePatch& patch : p.patches()) digests.insert(patch.file().sha256());
+    }
+  }
+  return digests;
 }
 
 // Publish without writing under options.out_dir: see PublishOptions::dry_run.
@@ -424,9 +451,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
 
   SiteWriter writer(options, farm, JoinPath(options.out_dir, ".cache"));
   PF_RETURN_IF_ERROR(writer.Open());
-  std::set<std::string> live_sha256s;  // Checked by the publish that placed them.
-  for (const auto& [name, sha] : LiveFiles(site)) live_sha256s.insert(sha);
-  writer.TrustPublished(std::move(live_sha256s));
+  writer.TrustPublished(SignedPatchDigests(site, options.private_key_pem));
   PF_ASSIGN_OR_RETURN(v1::StatusResponse status, writer.Status());
   // The full packages a failed publish built are recorded too: the next
   // publish's size gate needs no rebuild of those the cache then drops.
@@ -473,6 +498,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
   report.site = site;
   report.files = writer.files();
   report.bytes = writer.bytes();
+  report.checked = writer.checked();
   return report;
 }
 

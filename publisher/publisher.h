@@ -95,6 +95,7 @@ struct PublishReport {
   uint64_t bytes = 0;
   std::string site;     // OUT_DIR/<product>
   std::vector<GatedPackage> gated;
+  int checked = 0;  // Packages applied before signing (not those the live site signed).
   std::vector<RefusedPackage> refused;  // Not published (a dry run checks none).
   std::vector<UpdateSize> sizes;  // Per channel, platform and older version.
   std::vector<std::string> notes;  // Things worth a line that did not fail the publish.

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/byte_io.h"
 #include "common/sha256.h"
 #include "core/tree/manifest.h"
 #include "proto/patchfarm/v1/farm.grpc.pb.h"
@@ -24,6 +25,11 @@
 #include "storage/blob_store.h"
 
 namespace patchfarm {
+
+// A package whose blocks read more than this many times the bytes of its two
+// releases (plus the slack) is refused unchecked (SiteWriter::AddPatch).
+inline constexpr uint64_t kMaxCheckReadFactor = 4;
+inline constexpr uint64_t kCheckReadSlack = uint64_t{1} << 30;
 
 class SiteWriter {
  public:
@@ -52,8 +58,9 @@ class SiteWriter {
   // applied to `from`'s files, reading only those it rebuilds from, and its
   // result hashed (CheckPackageRebuilds): a worker's broken or hostile
   // blocks would cost every updater the package and then the full one.
-  // One that does not rebuild `to` is nullopt, nothing placed, with
-  // *refused saying why.
+  // One that does not rebuild `to`, or whose blocks read more than
+  // kMaxCheckReadFactor times both releases, is nullopt, nothing placed,
+  // with *refused saying why.
   absl::StatusOr<std::optional<v1::SitePatch>> AddPatch(const std::string& channel_dir,
                                                         const std::string& name,
                                                         const v1::JobStatus& job,
@@ -99,9 +106,15 @@ class SiteWriter {
 
   int files() const { return files_; }
   uint64_t bytes() const { return bytes_; }
+  int checked() const { return checked_; }  // Packages AddPatch applied.
 
  private:
   absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release);
+  // Why `package` (named `name`) does not rebuild `to` from `from`'s files,
+  // or "" if it does (AddPatch). Errors are the publish's: a blob the farm
+  // cannot give, or one of `from`'s files it read that is not the release's.
+  absl::StatusOr<std::string> WhyNotRebuilt(const std::string& name, const ByteSource& package,
+                                            const Manifest& from, const Manifest& to);
   // The path of blob `digest`, downloading it into the cache if no cache has it.
   absl::StatusOr<std::string> BlobPath(const Digest& digest);
   // Places `path` (whose content is `digest`) in `channel_dir` as `name`,
@@ -120,8 +133,9 @@ class SiteWriter {
   std::map<std::string, Manifest> manifests_;          // By release id.
   std::map<std::string, FullPackage> full_packages_;   // By release id.
   std::map<std::string, v1::SiteFile> placed_;          // By path in the new tree.
-  std::set<std::string> published_;                     // TrustPublished.
+  std::set<std::string> published_;                     // TrustPublished, and those checked.
   int files_ = 0;
+  int checked_ = 0;
   uint64_t bytes_ = 0;
 };
 

@@ -134,6 +134,7 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   SubmitAndComplete("3.0");
   auto report = Publish();
   ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->checked, 3);  // 1.0 -> 3.0, 2.0 -> 3.0 and the chain 1.0 -> 2.0.
   ASSERT_EQ(report->refused.size(), 1u);
   EXPECT_EQ(report->refused[0].name, "from_linux-x64_1.0_to_3.0");
   EXPECT_EQ(report->refused[0].from_version, "1.0");
@@ -145,10 +146,19 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   for (const v1::SitePatch& patch : index.platforms(0).patches()) {
     EXPECT_NE(patch.file().url(), "from_linux-x64_1.0_to_3.0");
   }
-  // Published packages are not checked again; the refused one is.
+  // Packages the live site signed are not checked again; the refused one is.
   report = Publish();
   ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->checked, 1);
   EXPECT_EQ(report->refused.size(), 1u);
+  // An index this key did not sign (changed on the server) vouches for none.
+  const std::string json = Channel() + "/index.json";
+  auto text = ReadFileToString(json);
+  ASSERT_TRUE(text.ok());
+  ASSERT_TRUE(WriteFileAtomically(json, *text + " ").ok());
+  report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->checked, 3);
 }
 
 TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -86,20 +87,22 @@ absl::StatusOr<Digest> BaseTree::FileDigest(const std::string& path) {
   return digest;
 }
 
-ManifestTree::ManifestTree(const Manifest& manifest, Locator locate) : locate_(std::move(locate)) {
-  for (const ManifestEntry& e : manifest) entries_[e.path] = &e;
+const ManifestEntry* ManifestTree::Find(absl::string_view path) const {
+  auto it = std::lower_bound(manifest_.begin(), manifest_.end(), path,
+                             [](const ManifestEntry& e, absl::string_view p) { return e.path < p; });
+  return it != manifest_.end() && it->path == path ? &*it : nullptr;
 }
 
 absl::StatusOr<TreeSource::Entry> ManifestTree::Lookup(const std::string& path) {
   Entry entry;
   for (size_t slash = path.find('/'); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
-    auto parent = entries_.find(path.substr(0, slash));
-    if (parent == entries_.end() || parent->second->type != EntryType::kDirectory) return entry;
+    const ManifestEntry* parent = Find(absl::string_view(path).substr(0, slash));
+    if (parent == nullptr || parent->type != EntryType::kDirectory) return entry;
   }
-  auto it = entries_.find(path);
-  if (it == entries_.end()) return entry;
-  const ManifestEntry& e = *it->second;
+  const ManifestEntry* found = Find(path);
+  if (found == nullptr) return entry;
+  const ManifestEntry& e = *found;
   entry.exists = true;
   entry.type = e.type;
   entry.mode = e.mode;
@@ -109,16 +112,16 @@ absl::StatusOr<TreeSource::Entry> ManifestTree::Lookup(const std::string& path) 
 }
 
 absl::StatusOr<Digest> ManifestTree::FileDigest(const std::string& path) {
-  auto it = entries_.find(path);
-  if (it == entries_.end() || it->second->type != EntryType::kFile) {
+  const ManifestEntry* e = Find(path);
+  if (e == nullptr || e->type != EntryType::kFile) {
     return absl::NotFoundError(absl::StrCat(QuotePath(path), " is not a file of the tree"));
   }
-  return it->second->digest;
+  return e->digest;
 }
 
 std::string ManifestTree::FullPath(const std::string& path) const {
-  auto it = entries_.find(path);
-  return it != entries_.end() ? locate_(*it->second) : std::string("/nonexistent/entry");
+  const ManifestEntry* e = Find(path);
+  return e != nullptr ? locate_(*e) : std::string("/nonexistent/entry");
 }
 
 }  // namespace patchfarm

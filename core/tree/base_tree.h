@@ -62,20 +62,24 @@ class BaseTree : public TreeSource {
   std::map<std::string, Digest> digests_;
 };
 
-// The tree `manifest` names, its files read at `locate(entry)` (whose bytes
-// are taken to be the digest the manifest gives: content-addressed blobs,
-// checked when stored). `manifest` must outlive this.
+// The tree `manifest` (sorted, as manifests are) names, its files read at
+// `locate(entry)` (whose bytes are taken to be the digest the manifest
+// gives: content-addressed blobs, checked when stored). `manifest` must
+// outlive this.
 class ManifestTree : public TreeSource {
  public:
   using Locator = std::function<std::string(const ManifestEntry& entry)>;
-  ManifestTree(const Manifest& manifest, Locator locate);
+  ManifestTree(const Manifest& manifest, Locator locate)
+      : manifest_(manifest), locate_(std::move(locate)) {}
 
   absl::StatusOr<Entry> Lookup(const std::string& path) override;
   absl::StatusOr<Digest> FileDigest(const std::string& path) override;
   std::string FullPath(const std::string& path) const override;
 
  private:
-  std::map<std::string, const ManifestEntry*> entries_;
+  const ManifestEntry* Find(absl::string_view path) const;  // Null if not listed.
+
+  const Manifest& manifest_;
   Locator locate_;
 };
 

@@ -27,7 +27,8 @@ absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<Packa
 // dropped (what a publisher checks before it signs a package a worker made).
 // OK if so; else ChainResolver::Run's error: DataLoss for a corrupt payload,
 // FailedPrecondition if `old_tree` is not the tree the package updates from
-// or the result is not the tree it names.
+// or the result is not the tree it names, InvalidArgument or
+// ResourceExhausted for what the apply refuses, and `old_tree`'s errors.
 absl::Status CheckPackageRebuilds(TreeSource* old_tree, const PackageInput& package,
                                   const ChainOptions& options = {});
 
