@@ -120,7 +120,8 @@ absl::StatusOr<std::optional<v1::SitePatch>> SiteWriter::AddPatch(
   }
   if (published_.count(DigestToHex(digest)) == 0) {
     ++checked_;
-    PF_ASSIGN_OR_RETURN(*refused, WhyNotRebuilt(name, *package, *from_manifest, *to_manifest));
+    PF_ASSIGN_OR_RETURN(*refused, WhyNotRebuilt(name, path, digest, *package, *from_manifest,
+                                                *to_manifest));
     if (!refused->empty()) return std::nullopt;
     published_.insert(DigestToHex(digest));  // Another channel's copy is this one.
   }
@@ -134,6 +135,8 @@ absl::StatusOr<std::optional<v1::SitePatch>> SiteWriter::AddPatch(
 }
 
 absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
+                                                      const std::string& path,
+                                                      const Digest& digest,
                                                       const ByteSource& package,
                                                       const Manifest& from, const Manifest& to) {
   PF_ASSIGN_OR_RETURN(Package read, ReadPackage(package));
@@ -162,9 +165,15 @@ absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
   const absl::Status rebuilt = CheckPackageRebuilds(&from_tree, {name, &package, &read});
   PF_RETURN_IF_ERROR(fetched);
   if (rebuilt.ok()) return std::string();
-  // Not the package's fault if a file it read is not the release's (a
-  // cached blob changed on disk): that fails the publish instead.
-  std::set<Digest> read_digests;  // By `from`: version 2 tables carry no old digests.
+  // What the package can cause; anything else (an I/O error) fails the
+  // publish, which the next one tries again.
+  if (!absl::IsDataLoss(rebuilt) && !absl::IsFailedPrecondition(rebuilt) &&
+      !absl::IsResourceExhausted(rebuilt) && !absl::IsInvalidArgument(rebuilt)) {
+    return rebuilt;
+  }
+  // Not the package's fault either if it, or a file it read, is not what
+  // its digest says (a cached blob changed on disk): that fails the publish.
+  std::set<Digest> read_digests = {digest};  // Old files by `from`: version 2 tables carry none.
   for (const PackageBlock& block : read.blocks) {
     for (uint32_t s : block.sources) {
       const std::string& path = read.table.old_entries[s].path;
@@ -174,13 +183,14 @@ absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
       if (it != from.end() && it->path == path) read_digests.insert(it->digest);
     }
   }
-  for (const Digest& digest : read_digests) {
-    PF_ASSIGN_OR_RETURN(std::string path, BlobPath(digest));
+  for (const Digest& blob : read_digests) {
+    PF_ASSIGN_OR_RETURN(std::string blob_path, blob == digest ? path : BlobPath(blob));
     uint64_t size = 0;
-    PF_ASSIGN_OR_RETURN(Digest have, HashFile(path, &size));
-    if (have != digest) {
-      return absl::DataLossError(absl::StrCat("checking ", name, ": ", path, " should hold blob ",
-                                              DigestToHex(digest), " and does not"));
+    PF_ASSIGN_OR_RETURN(Digest have, HashFile(blob_path, &size));
+    if (have != blob) {
+      return absl::DataLossError(absl::StrCat("checking ", name, ": ", blob_path,
+                                              " should hold blob ", DigestToHex(blob),
+                                              " and does not"));
     }
   }
   return std::string(rebuilt.message());

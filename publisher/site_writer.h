@@ -28,7 +28,7 @@ namespace patchfarm {
 
 // A package whose blocks read more than this many times the bytes of its two
 // releases (plus the slack) is refused unchecked (SiteWriter::AddPatch).
-inline constexpr uint64_t kMaxCheckReadFactor = 4;
+inline constexpr uint64_t kMaxCheckReadFactor = 32;
 inline constexpr uint64_t kCheckReadSlack = uint64_t{1} << 30;
 
 class SiteWriter {
@@ -110,10 +110,12 @@ class SiteWriter {
 
  private:
   absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release);
-  // Why `package` (named `name`) does not rebuild `to` from `from`'s files,
-  // or "" if it does (AddPatch). Errors are the publish's: a blob the farm
-  // cannot give, or one of `from`'s files it read that is not the release's.
-  absl::StatusOr<std::string> WhyNotRebuilt(const std::string& name, const ByteSource& package,
+  // Why `package` (named `name`, blob `digest` at `path`) does not rebuild
+  // `to` from `from`'s files, or "" if it does (AddPatch). Errors are the
+  // publish's: a blob the farm cannot give, an I/O error, or the package or
+  // one of `from`'s files it read not being what its digest says.
+  absl::StatusOr<std::string> WhyNotRebuilt(const std::string& name, const std::string& path,
+                                            const Digest& digest, const ByteSource& package,
                                             const Manifest& from, const Manifest& to);
   // The path of blob `digest`, downloading it into the cache if no cache has it.
   absl::StatusOr<std::string> BlobPath(const Digest& digest);
