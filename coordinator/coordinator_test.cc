@@ -514,6 +514,21 @@ TEST_F(CoordinatorTest, SubmitChecksEntrySizesAgainstTheBlobs) {
   EXPECT_EQ(coordinator_->Status("").releases_size(), 0);
 }
 
+// A product or channel names a directory of the published site, beside its
+// .cache and .published: a leading dot is refused.
+TEST_F(CoordinatorTest, NamesStartingWithADotAreRefused) {
+  for (const char* product : {".cache", ".published", ".", ".."}) {
+    v1::SubmitRequest r = FileRelease("1.0", "a");
+    r.mutable_release()->set_product(product);
+    absl::Status status = coordinator_->Submit(r).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << product;
+  }
+  v1::SubmitRequest r = FileRelease("1.0", "a");
+  r.mutable_release()->set_channel(".beta");
+  EXPECT_EQ(coordinator_->Submit(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->Status("").releases_size(), 0);
+}
+
 TEST_F(CoordinatorTest, FailedWritesLeaveNoLeasableJob) {
   ASSERT_TRUE(coordinator_->Submit(FileRelease("1", "a")).ok());
   store_.FailWrites(true);

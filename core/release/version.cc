@@ -69,8 +69,9 @@ absl::Status ValidateName(absl::string_view what, absl::string_view value) {
           absl::StrCat(what, " ", ShortPath(value), " may hold only letters, digits and . _ + -"));
     }
   }
-  if (value == "." || value == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(what, " '", value, "' is reserved"));
+  if (value.front() == '.') {  // ".", "..", and a site's .cache or .published.
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", ShortPath(value), " may not start with '.'"));
   }
   return absl::OkStatus();
 }

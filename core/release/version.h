@@ -12,8 +12,9 @@ namespace patchfarm {
 // <0, 0 or >0 as a is older than, the same as, or newer than b.
 int CompareVersions(absl::string_view a, absl::string_view b);
 
-// InvalidArgument unless `value` is 1-128 bytes of [A-Za-z0-9._+-] (`what`
-// names the field in the message).
+// InvalidArgument unless `value` is 1-128 bytes of [A-Za-z0-9._+-], not
+// starting with '.' (a product or channel names a directory of the site,
+// beside its .cache and .published; `what` names the field in the message).
 absl::Status ValidateName(absl::string_view what, absl::string_view value);
 
 }  // namespace patchfarm
