@@ -54,6 +54,12 @@ absl::Status CheckOldDigest(const Digest& digest, const Digest& want) {
 // twice), or at once.
 class OldCheck {
  public:
+  // Old's digest `known` already (ApplyOptions::old_digest): nothing to hash.
+  static OldCheck Known(const Digest& known, const Digest& want) {
+    OldCheck check;
+    check.verdict_ = CheckOldDigest(known, want);
+    return check;
+  }
   OldCheck(const ByteSource* old, const Digest& want, bool concurrent) {
     auto check = [old, want]() -> absl::Status {
       OldReader reader(old);
@@ -81,6 +87,8 @@ class OldCheck {
   }
 
  private:
+  OldCheck() = default;
+
   absl::Status verdict_;
   std::future<absl::Status> running_;
 };
@@ -313,7 +321,10 @@ absl::Status ApplyFrom(const ByteSource& old, const absl::string_view* old_in_me
     status = ApplyPrefix(copy_old ? absl::string_view(old_copy) : *old_in_memory, patch,
                          header, &output);
   } else {
-    OldCheck old_check(&old, header.old_digest, /*concurrent=*/options.threads > 1);
+    OldCheck old_check =
+        options.old_digest.has_value()
+            ? OldCheck::Known(*options.old_digest, header.old_digest)
+            : OldCheck(&old, header.old_digest, /*concurrent=*/options.threads > 1);
     PF_RETURN_IF_ERROR(old_check.Poll());  // Without threads, known before any output.
     status = ApplyStreams(old, &old_reader, patch, header, options.threads, &old_check,
                           &output);

@@ -52,6 +52,7 @@
 #define PATCHFARM_CORE_DELTA_APPLY_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -69,6 +70,13 @@ struct ApplyOptions {
   // (core/delta/model_parts.h): old and patch are then read from two threads
   // at once, so their ReadAt must allow that. 1: one thread.
   int threads = 1;
+  // Old's SHA-256, if the caller hashed it already (a tree apply reads one
+  // base file in many blocks): old is then not hashed again, only the bytes
+  // the patch copies are read. Other than the patch's old digest:
+  // FailedPrecondition before any output. If old changed since it was
+  // hashed, the output's digest still fails (DataLoss). The zstd-prefix
+  // method, which holds old whole, hashes it anyway.
+  std::optional<Digest> old_digest;
 };
 
 // Verifies `old` against the patch's old size and SHA-256 (see above for

@@ -273,6 +273,42 @@ TEST_F(ApplySourceTest, OldChangedAfterHashingIsDataLoss) {
   }
 }
 
+// A caller that hashed old already says so: old is not hashed again (fewer
+// bytes read than old holds twice), a digest that is not the patch's is
+// refused before any output, and old changed since still fails the output.
+TEST_F(ApplySourceTest, AnOldDigestKnownIsNotHashedAgain) {
+  const Digest digest = Sha256Of(inputs_->old_data);
+  for (const std::string* patch : {&inputs_->modeled_patch, &inputs_->streams_patch}) {
+    StringSource patch_source(*patch);
+    ApplyOptions known;
+    known.old_digest = digest;
+    TestOldSource hashed(inputs_->old_data), trusted(inputs_->old_data);
+    std::string out, trusted_out;
+    StringSink sink(&out), trusted_sink(&trusted_out);
+    ASSERT_TRUE(Apply(hashed, patch_source, &sink).ok());
+    absl::Status status = Apply(trusted, patch_source, &trusted_sink, known);
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_TRUE(trusted_out == inputs_->new_data);
+    EXPECT_LT(trusted.bytes_read(), hashed.bytes_read());
+
+    known.old_digest = Sha256Of("another file");
+    TestOldSource other(inputs_->old_data);
+    std::string refused_out;
+    StringSink refused_sink(&refused_out);
+    status = Apply(other, patch_source, &refused_sink, known);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_TRUE(refused_out.empty());
+
+    known.old_digest = digest;
+    TestOldSource changed(inputs_->old_data);
+    changed.ChangeAt(0, 100);
+    std::string changed_out;
+    StringSink changed_sink(&changed_out);
+    EXPECT_EQ(Apply(changed, patch_source, &changed_sink, known).code(),
+              absl::StatusCode::kDataLoss);
+  }
+}
+
 TEST_F(ApplySourceTest, WrongOldSizeIsRefusedBeforeAnyRead) {
   TestOldSource old = TestOldSource::Unreadable(inputs_->old_data.size() + 1);
   std::string out;

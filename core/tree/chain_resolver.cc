@@ -342,6 +342,14 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     ApplyOptions apply_options;
     apply_options.max_output_bytes = block.new_bytes;
     apply_options.threads = options_.apply_threads;
+    if (block.sources.size() == 1) {
+      // One file, hashed once for all the blocks that read it (the base
+      // digest's check hashed it already): a pack unpacked into loose files
+      // was hashed again for every block of them.
+      PF_ASSIGN_OR_RETURN(const VersionEntry* source,
+                          Previous(step, table.old_entries[block.sources[0]].path));
+      PF_ASSIGN_OR_RETURN(apply_options.old_digest, DigestOf(source->content));
+    }
     absl::Status status = Apply(old_data, payload, &split, apply_options);
     if (status.ok()) status = split.Finish();
     if (!status.ok()) {
