@@ -140,10 +140,10 @@ absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
                                                       const ByteSource& package,
                                                       const Manifest& from, const Manifest& to) {
   PF_ASSIGN_OR_RETURN(Package read, ReadPackage(package));
-  // Each block reads (and hashes) its sources whole: a package may name one
-  // big file in many blocks and cost its checker, and every updater, that
-  // many reads. Those reading far more than both releases hold are refused
-  // unchecked.
+  // Blocks read their sources for what each copies (a source is hashed
+  // once): a package may name one big file in many blocks and cost its
+  // checker, and every updater, that many reads. Those naming far more
+  // than both releases hold are refused unchecked.
   uint64_t reads = 0, releases = 0;
   for (const PackageBlock& block : read.blocks) {
     for (uint32_t s : block.sources) reads += read.table.old_entries[s].size;

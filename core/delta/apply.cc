@@ -310,6 +310,9 @@ absl::Status ApplyFrom(const ByteSource& old, const absl::string_view* old_in_me
   OldReader old_reader(&old);
   HashingOutput output(out);
   absl::Status status;
+  if (options.old_digest) {  // Whatever the method: refused before output.
+    PF_RETURN_IF_ERROR(CheckOldDigest(*options.old_digest, header.old_digest));
+  }
   if (prefix) {
     // kZstdPrefix references all of old: in place if the caller has it in
     // memory, else copied while hashing (bounded by the check above).

@@ -40,7 +40,8 @@
 // The sink's own buffering is the caller's (AtomicFileWriter holds 1 MiB).
 //
 // Old must not change during the call: it is verified by size before any
-// output, and by SHA-256 before any output (threads = 1, and kZstdPrefix
+// output, and (unless the caller gives its digest, ApplyOptions::old_digest)
+// by SHA-256 before any output (threads = 1, and kZstdPrefix
 // patches) or while new is written (threads = 2, kZstdPrefix aside: old is
 // then read once from the disk for both, not twice; a wrong old ends the call
 // at the next control entry after its hash, with the same error, which also
@@ -80,7 +81,7 @@ struct ApplyOptions {
 };
 
 // Verifies `old` against the patch's old size and SHA-256 (see above for
-// when), writes the new file to `out` and verifies its SHA-256. Reads `old` with ReadAt only, in
+// when, and ApplyOptions::old_digest), writes the new file to `out` and verifies its SHA-256. Reads `old` with ReadAt only, in
 // bounded pieces (see the memory contract above), and never past old.size().
 // FailedPrecondition if old is not the file the patch was made from, if a read
 // of old comes back short (old shrank during the call) or the patch's format
