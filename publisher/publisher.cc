@@ -213,11 +213,10 @@ std::set<std::string> SignedPatchDigests(const std::string& site, const std::str
     if (!json.ok() || !signature.ok()) continue;
     absl::StatusOr<std::string> ours = SignEd25519(private_pem, *json);
     if (!ours.ok() || *ours != *signature) continue;
-    v1::UpdateIndex index;  // The bytes checked, not the file read again.
-    google::protobuf::util::JsonParseOptions parse;
-    parse.ignore_unknown_fields = true;
-    if (!google::protobuf::util::JsonStringToMessage(*json, &index, parse).ok()) continue;
-    for (const v1::SitePlatform& p : index.platforms()) {
+    // The bytes checked, not the file read again.
+    absl::StatusOr<v1::UpdateIndex> index = ParseIndex(*json, index_path);
+    if (!index.ok()) continue;
+    for (const v1::SitePlatform& p : index->platforms()) {
       for (const v1::SitePatch& patch : p.patches()) digests.insert(patch.file().sha256());
     }
   }

@@ -77,15 +77,19 @@ std::string FullPackageCacheName(absl::string_view manifest_digest) {
   return absl::StrCat(kFullPrefix, DigestToHex(Sha256Of(manifest_digest)));
 }
 
-absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path) {
-  PF_ASSIGN_OR_RETURN(std::string json, ReadFileToString(path));
+absl::StatusOr<v1::UpdateIndex> ParseIndex(const std::string& json, absl::string_view what) {
   v1::UpdateIndex parsed;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
   if (!google::protobuf::util::JsonStringToMessage(json, &parsed, options).ok()) {
-    return absl::DataLossError(absl::StrCat(path, ": not an update index"));
+    return absl::DataLossError(absl::StrCat(what, ": not an update index"));
   }
   return parsed;
+}
+
+absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path) {
+  PF_ASSIGN_OR_RETURN(std::string json, ReadFileToString(path));
+  return ParseIndex(json, path);
 }
 
 absl::StatusOr<std::unique_ptr<SiteCacheLock>> SiteCacheLock::Shared(const std::string& out_dir,

@@ -26,6 +26,8 @@ std::string FullPackageCacheName(absl::string_view manifest_digest);
 // Reads an update index (index.json; unknown fields ignored). DataLoss if it
 // is not one.
 absl::StatusOr<v1::UpdateIndex> ParseIndexFile(const std::string& path);
+// The same of the index's bytes `json` (`what` names it in the error).
+absl::StatusOr<v1::UpdateIndex> ParseIndex(const std::string& json, absl::string_view what);
 
 // The site's cache lock (<out_dir>/.cache.lock, flock): publishes hold it
 // shared while they read and link the cache, and prune only holding it alone.

@@ -176,11 +176,8 @@ absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
   std::set<Digest> read_digests = {digest};  // Old files by `from`: version 2 tables carry none.
   for (const PackageBlock& block : read.blocks) {
     for (uint32_t s : block.sources) {
-      const std::string& path = read.table.old_entries[s].path;
-      auto it = std::lower_bound(
-          from.begin(), from.end(), path,
-          [](const ManifestEntry& e, const std::string& p) { return e.path < p; });
-      if (it != from.end() && it->path == path) read_digests.insert(it->digest);
+      absl::StatusOr<Digest> old = from_tree.FileDigest(read.table.old_entries[s].path);
+      if (old.ok()) read_digests.insert(*old);
     }
   }
   for (const Digest& blob : read_digests) {

@@ -103,11 +103,13 @@ void ReplacedFiles::RemoveTempCopies(const std::string& install_dir, const Marke
     }
     DIR* listing = real ? opendir(dir.c_str()) : nullptr;
     if (listing == nullptr) continue;
-    const std::string prefix = parts.back() + ".tmp-";
+    const std::string& base = parts.back();
     std::vector<std::string> left;
     while (struct dirent* d = readdir(listing)) {
       const std::string name = d->d_name;
-      if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0) {
+      // <base>.tmp-XXXXXX: the copy CopyFileAtomically was writing.
+      if (IsTemporaryFileName(name) && name.size() == base.size() + 11 &&
+          name.compare(0, base.size(), base) == 0) {
         left.push_back(JoinPath(dir, name));
       }
     }

@@ -305,9 +305,18 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     // mapped or loaded whole), concatenated if there are several.
     std::vector<std::unique_ptr<ByteSource>> sources;
     std::vector<const ByteSource*> parts;
+    ApplyOptions apply_options;
+    apply_options.max_output_bytes = block.new_bytes;
+    apply_options.threads = options_.apply_threads;
     for (uint32_t s : block.sources) {
       PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, table.old_entries[s].path));
       const FileContent& c = have->content;
+      if (block.sources.size() == 1) {
+        // One file, hashed once for all the blocks that read it (the base
+        // digest's check hashed it already): a pack unpacked into loose
+        // files was hashed again for every block of them.
+        PF_ASSIGN_OR_RETURN(apply_options.old_digest, DigestOf(c));
+      }
       if (c.kind == FileContent::Kind::kRebuilt) {
         sources.push_back(std::make_unique<SliceSource>(c.data.get(), 0, c.data->size()));
       } else {
@@ -339,17 +348,6 @@ absl::Status ChainResolver::ApplyBlocks(size_t step, VersionView* next, FileOutp
     }
     SplitSink split(std::move(targets));
     SliceSource payload(input.source, block.payload_offset, block.payload_size);
-    ApplyOptions apply_options;
-    apply_options.max_output_bytes = block.new_bytes;
-    apply_options.threads = options_.apply_threads;
-    if (block.sources.size() == 1) {
-      // One file, hashed once for all the blocks that read it (the base
-      // digest's check hashed it already): a pack unpacked into loose files
-      // was hashed again for every block of them.
-      PF_ASSIGN_OR_RETURN(const VersionEntry* source,
-                          Previous(step, table.old_entries[block.sources[0]].path));
-      PF_ASSIGN_OR_RETURN(apply_options.old_digest, DigestOf(source->content));
-    }
     absl::Status status = Apply(old_data, payload, &split, apply_options);
     if (status.ok()) status = split.Finish();
     if (!status.ok()) {
