@@ -98,7 +98,10 @@ void MappedFile::ReleasePages() const {
 
 PageReleaser::PageReleaser(std::vector<const MappedFile*> files,
                            std::chrono::milliseconds interval)
-    : files_(std::move(files)), interval_(interval), thread_([this] { Run(); }) {}
+    : files_(std::move(files)),
+      interval_(interval),
+      held_(files_.size(), false),
+      thread_([this] { Run(); }) {}
 
 PageReleaser::~PageReleaser() {
   {
@@ -109,10 +112,19 @@ PageReleaser::~PageReleaser() {
   thread_.join();
 }
 
+void PageReleaser::Hold(const MappedFile& file, bool held) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < files_.size(); ++i) {
+    if (files_[i] == &file) held_[i] = held;
+  }
+}
+
 void PageReleaser::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
-    for (const MappedFile* file : files_) file->ReleasePages();
+    for (size_t i = 0; i < files_.size(); ++i) {
+      if (!held_[i]) files_[i]->ReleasePages();
+    }
   }
 }
 

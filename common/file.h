@@ -65,13 +65,18 @@ class MappedFile {
 // resident set every `interval` (MappedFile::ReleasePages), so that passes
 // over big mappings keep resident about what they read in the last interval,
 // not all they have read: the page cache keeps the pages, and reading them
-// again costs minor faults. The files must outlive it.
+// again costs minor faults. The files must outlive it. Thread-safe.
 class PageReleaser {
  public:
   PageReleaser(std::vector<const MappedFile*> files, std::chrono::milliseconds interval);
   ~PageReleaser();  // Stops the thread and waits for it.
   PageReleaser(const PageReleaser&) = delete;
   PageReleaser& operator=(const PageReleaser&) = delete;
+
+  // While `file` (one of `files`) is held, its pages are not dropped: for
+  // passes that read it all over and again (a suffix sort), which would
+  // fault them back in as fast as they went.
+  void Hold(const MappedFile& file, bool held);
 
  private:
   void Run();
@@ -81,6 +86,7 @@ class PageReleaser {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;  // Guarded by mu_.
+  std::vector<bool> held_;  // Per file. Guarded by mu_.
   std::thread thread_;
 };
 

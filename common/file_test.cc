@@ -202,6 +202,36 @@ TEST_F(FileTest, PageReleaserDropsWhatPassesReadWhileItLives) {
   EXPECT_GE(MappingRssKb(addr), 12000);  // Stopped: what is read stays again.
 }
 
+TEST_F(FileTest, PageReleaserKeepsAHeldFilesPages) {
+  const std::string data = Pattern(16 << 20, 7);
+  ASSERT_TRUE(WriteFileAtomically(Path("held"), data).ok());
+  ASSERT_TRUE(WriteFileAtomically(Path("dropped"), data).ok());
+  absl::StatusOr<std::unique_ptr<MappedFile>> held = MappedFile::Open(Path("held"));
+  absl::StatusOr<std::unique_ptr<MappedFile>> dropped = MappedFile::Open(Path("dropped"));
+  ASSERT_TRUE(held.ok() && dropped.ok());
+  const void* held_addr = (*held)->data().data();
+  const void* dropped_addr = (*dropped)->data().data();
+  const uint64_t sum = ReadAll(**held);
+  PageReleaser releaser({held->get(), dropped->get()}, std::chrono::milliseconds(1));
+  releaser.Hold(**held, true);
+  int64_t rss = MappingRssKb(dropped_addr);
+  for (int pass = 0; pass < 200 && rss >= 4000; ++pass) {
+    EXPECT_EQ(ReadAll(**held), sum);
+    EXPECT_EQ(ReadAll(**dropped), sum);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    rss = MappingRssKb(dropped_addr);
+  }
+  EXPECT_LT(rss, 4000);
+  EXPECT_GE(MappingRssKb(held_addr), 12000);  // Read as often, and kept.
+  releaser.Hold(**held, false);
+  rss = MappingRssKb(held_addr);
+  for (int wait = 0; wait < 200 && rss >= 4000; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    rss = MappingRssKb(held_addr);
+  }
+  EXPECT_LT(rss, 4000);
+}
+
 TEST_F(FileTest, CopyFileAtomicallyReplacesTheTargetWithTheSourcesBytes) {
   const std::string data = Pattern((3 << 20) + 777, 8);  // Past the 1 MiB pieces.
   ASSERT_TRUE(WriteFileAtomically(Path("from"), data).ok());

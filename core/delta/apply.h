@@ -34,9 +34,10 @@
 // - kZstdPrefix only (new files of at most kMaxPrefixMethodNewBytes = 48 MiB):
 //   zstd references the whole of old as a prefix, so old must be in memory.
 //   The ByteSource overload reads it into a buffer of old's size, which the
-//   format bounds by old + new <= 2 GiB (2^kMaxPrefixWindowLog); the
+//   format bounds by old + new <= 2 GiB (2^kMaxPrefixWindowLog), and Diff
+//   by 48 MiB since stop 36 (diff.h DiffOptions::try_zstd_prefix); the
 //   string_view overload uses the caller's bytes in place. Plus a decoder
-//   buffer of at most the new size (48 MiB).
+//   buffer of at most the new size.
 // The sink's own buffering is the caller's (AtomicFileWriter holds 1 MiB).
 //
 // Old must not change during the call: it is verified by size before any

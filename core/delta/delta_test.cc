@@ -206,6 +206,44 @@ TEST(DeltaTest, KeepsTheSmallerMethod) {
   ExpectRoundTrip(old_data, new_data, options);
 }
 
+// Apply of a prefix patch holds old and a window of new: diff tries the
+// method only where both together are at most 48 MiB, whatever the gain.
+TEST(DeltaTest, TriesThePrefixMethodOnlyForPairsUpTo48MiB) {
+  const DiffOptions options;
+  const uint64_t mib = uint64_t{1} << 20;
+  EXPECT_TRUE(TriesPrefixMethod(47 * mib, mib, mib, options));
+  EXPECT_TRUE(TriesPrefixMethod(16 * mib, 32 * mib, 32 * mib, options));
+  EXPECT_FALSE(TriesPrefixMethod(47 * mib, mib + 1, mib, options));
+  EXPECT_FALSE(TriesPrefixMethod(300 * mib, 7 * mib, 3 * mib, options));
+  EXPECT_FALSE(TriesPrefixMethod(mib, 48 * mib, 48 * mib, options));
+  EXPECT_FALSE(TriesPrefixMethod(0, 1000, 1000, options));
+}
+
+// A caller that drops old's pages periodically (DiffMapped) is told when
+// old is sorted whole, so as to hold them; not when the sort reads a copy.
+TEST(DeltaTest, SaysWhenItReadsOldAllOver) {
+  std::mt19937_64 rng(12);
+  const std::string old_data = RandomBytes(rng, 200000);
+  std::vector<bool> calls;
+  DiffOptions options;
+  options.level = 3;
+  options.reading_old_all_over = [&calls](bool all_over) { calls.push_back(all_over); };
+  DiffStats stats;
+  // New draws on a tenth of old: its anchors leave old to be sorted whole.
+  const std::string drawing = old_data.substr(0, 10000) + RandomBytes(rng, 30000) +
+                              old_data.substr(190000);
+  absl::StatusOr<std::string> patch = Diff(old_data, drawing, options, &stats);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  ASSERT_FALSE(stats.anchored);
+  EXPECT_EQ(calls, (std::vector<bool>{true, false}));
+  // An edited copy: anchors cover most of old, and only the rest is sorted.
+  calls.clear();
+  patch = Diff(old_data, Edit(rng, old_data, 30), options, &stats);
+  ASSERT_TRUE(patch.ok()) << patch.status();
+  ASSERT_TRUE(stats.anchored);
+  EXPECT_TRUE(calls.empty());
+}
+
 TEST(DeltaTest, FastApplyUsesZstdForTheDiffStream) {
   std::mt19937_64 rng(8);
   std::string old_data = CodeLike(rng, 200000);

@@ -44,8 +44,9 @@ struct DiffOptions {
   int level = 19;    // zstd level of the streams. Default: 19.
   int threads = 2;   // Matching and compression threads. Default: 2.
   // Also try one zstd frame with old as a referenced prefix and keep whichever
-  // patch is smaller: for new files up to 1 MiB, and for larger ones (up to
-  // kMaxPrefixMethodNewBytes) when the three-stream patch exceeds 10% of new.
+  // patch is smaller, where old and new together are at most 48 MiB (so that
+  // its apply stays within 64 MiB): for new files up to 1 MiB, and for larger
+  // ones when the three-stream patch exceeds 10% of new.
   bool try_zstd_prefix = true;  // Default: true.
   // Code the diff stream with zstd (kStreams) rather than the diff model
   // (kModeledStreams): on release builds, patches 1.2-2 times larger that
@@ -97,6 +98,12 @@ struct DiffOptions {
   // their pages there (MappedFile::ReleasePages), which coding then reads
   // back: the copies and the originals are not resident together.
   std::function<void()> release_inputs;  // Default: none.
+  // If set, Diff calls it with true before it sorts and searches old_data
+  // itself (not a masked copy, not old without its anchors), which reads its
+  // bytes all over and again, and with false when that is done. Callers that
+  // drop a mapping's pages as passes go by (PageReleaser) hold old's
+  // meanwhile.
+  std::function<void(bool)> reading_old_all_over;  // Default: none.
 };
 
 // What Diff did, for logs and benchmarks.

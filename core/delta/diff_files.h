@@ -30,7 +30,8 @@ bool FitsWholeFileDiff(uint64_t old_size, uint64_t new_size, absl::string_view o
 // Diff of two mapped files: the same patch as Diff of their bytes. Their
 // pages are released while executables are matched on masked copies
 // (DiffOptions::release_inputs), and for a pair of 128 MiB or more, every
-// 10 ms while it runs (PageReleaser).
+// 10 ms while it runs (PageReleaser), except while old is sorted whole
+// (DiffOptions::reading_old_all_over).
 absl::StatusOr<std::string> DiffMapped(const MappedFile& old_file, const MappedFile& new_file,
                                        const DiffOptions& options, DiffStats* stats = nullptr);
 
