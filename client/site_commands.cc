@@ -118,9 +118,10 @@ int RunPublishCommand(const std::vector<std::string>& args) {
                   g.to_version.c_str(), static_cast<unsigned long long>(g.full_bytes));
     }
     for (const RefusedPackage& r : report->refused) {
-      std::printf("refused: %s/%s (job %s) does not rebuild %s from %s: %s\n", r.channel.c_str(),
-                  r.name.c_str(), r.job_id.c_str(), r.to_version.c_str(), r.from_version.c_str(),
-                  EscapeControls(r.reason).c_str());
+      std::printf("refused: %s/%s (job %s) does not rebuild %s from %s: %s; the job: %s\n",
+                  r.channel.c_str(), r.name.c_str(), r.job_id.c_str(), r.to_version.c_str(),
+                  r.from_version.c_str(), EscapeControls(r.reason).c_str(),
+                  EscapeControls(r.rerun).c_str());
     }
   }
   return 0;

@@ -27,6 +27,10 @@ class InProcessFarmSource : public FarmSource {
   absl::Status RecordFullPackage(const v1::RecordFullPackageRequest& request) override {
     return coordinator_->RecordFullPackage(request);
   }
+  absl::StatusOr<v1::RejectResultResponse> RejectResult(
+      const v1::RejectResultRequest& request) override {
+    return coordinator_->RejectResult(request);
+  }
 
  private:
   Coordinator* coordinator_;
@@ -129,7 +133,8 @@ void AutoPublisher::PublishIfDue(const std::string& product, const std::string& 
   }
   for (const RefusedPackage& r : report->refused) {
     Log(absl::StrCat("refused ", r.channel, "/", r.name, " (job ", r.job_id, "): it does not rebuild ",
-                     r.to_version, " from ", r.from_version, ": ", EscapeControls(r.reason)));
+                     r.to_version, " from ", r.from_version, ": ", EscapeControls(r.reason),
+                     "; the job: ", EscapeControls(r.rerun)));
   }
   for (const std::string& note : report->notes) {
     Log(absl::StrCat("publishing ", product, ": ", note));

@@ -198,6 +198,17 @@ class Coordinator {
   absl::Status Complete(const v1::CompleteRequest& request);
   // FailedPrecondition if the worker no longer holds the lease.
   absl::Status Fail(const v1::FailRequest& request);
+  // Publishers: runs a done tree job again, counted as a failed attempt (so
+  // failed for good after max_attempts), if its package, the one `request`
+  // names, does not rebuild its new release from its old one's files
+  // (core/tree/tree_apply.h WhyNotRebuilt, in a check slot as Complete's),
+  // and logs event=result_rejected; a job split into segments is split
+  // again. NotFound for an unknown job; InvalidArgument for a file job or
+  // a digest that is not 32 bytes; FailedPrecondition if the job's result
+  // is not that package (any more) or if the package rebuilds its target
+  // (the job stays done); Unavailable as Complete; the check's errors (a
+  // missing blob, I/O) leave the job as it was.
+  absl::StatusOr<v1::RejectResultResponse> RejectResult(const v1::RejectResultRequest& request);
   // Requeues (or fails, after max_attempts) jobs whose lease ran out, and
   // the jobs held out of the queue whose retry delay has passed.
   void ExpireLeases();
@@ -405,6 +416,10 @@ class Coordinator {
   std::atomic<uint64_t> blob_removals_{0};  // Passes that removed blobs; read without the lock.
   // Results checked at once (CheckResult, without mu_): a hostile package
   // may take up to its format's limits to read (core/tree/package.h).
+  // One of kConcurrentResultChecks slots, waiting up to kResultCheckWait:
+  // false if none freed meanwhile. Each taken slot is returned once.
+  bool TakeCheckSlot();
+  void ReturnCheckSlot();
   std::mutex checks_mu_;
   std::condition_variable check_ended_;
   int checks_running_ = 0;

@@ -11,6 +11,7 @@
 #include "core/release/version.h"
 #include "core/tree/manifest.h"
 #include "core/tree/result_binding.h"
+#include "core/tree/tree_apply.h"
 #include "core/tree/tree_path.h"
 #include "proto/patchfarm/v1/manifest_convert.h"
 
@@ -343,21 +344,10 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   // kConcurrentResultChecks calls at most).
   const uint64_t removals_seen = blob_removals_;
   absl::StatusOr<uint64_t> size;
-  bool slot = false;
-  {
-    std::unique_lock<std::mutex> slots(checks_mu_);
-    slot = check_ended_.wait_for(slots, absl::ToChronoMilliseconds(kResultCheckWait), [this] {
-      return checks_running_ < kConcurrentResultChecks;
-    });
-    if (slot) ++checks_running_;
-  }
+  const bool slot = TakeCheckSlot();
   if (slot) {
     size = CheckResult(job, *old_manifest, *new_manifest, digest);
-    {
-      std::lock_guard<std::mutex> slots(checks_mu_);
-      --checks_running_;
-    }
-    check_ended_.notify_one();
+    ReturnCheckSlot();
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (auto checked = leases_.find(job_id);
@@ -408,6 +398,97 @@ absl::Status Coordinator::Complete(const v1::CompleteRequest& request) {
   if (done.segment_job_ids_size() > 0) DropExpiredLocked();  // The segments' results.
   ChangedLocked();
   return absl::OkStatus();
+}
+
+bool Coordinator::TakeCheckSlot() {
+  std::unique_lock<std::mutex> slots(checks_mu_);
+  const bool slot = check_ended_.wait_for(
+      slots, absl::ToChronoMilliseconds(kResultCheckWait),
+      [this] { return checks_running_ < kConcurrentResultChecks; });
+  if (slot) ++checks_running_;
+  return slot;
+}
+
+void Coordinator::ReturnCheckSlot() {
+  {
+    std::lock_guard<std::mutex> slots(checks_mu_);
+    --checks_running_;
+  }
+  check_ended_.notify_one();
+}
+
+absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
+    const v1::RejectResultRequest& request) {
+  Digest digest{};
+  PF_RETURN_IF_ERROR(ParseDigest(request.package_digest(), &digest));
+  const std::string& job_id = request.job_id();
+  auto same_result = [&](const v1::StoredJob& job) -> absl::Status {
+    if (job.status().state() != v1::JOB_STATE_DONE ||
+        job.status().package_digest() != request.package_digest()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", ShortPath(job_id), "'s result is not package ", DigestToHex(digest),
+          " (any more)"));
+    }
+    return absl::OkStatus();
+  };
+  v1::StoredJob job;
+  std::shared_ptr<const v1::StoredManifest> old_manifest, new_manifest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
+    job = it->second;
+    if (job.kind() != v1::RELEASE_KIND_TREE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", ShortPath(job_id), " is not a tree job: only packages are checked"));
+    }
+    PF_RETURN_IF_ERROR(same_result(job));
+    PF_ASSIGN_OR_RETURN(old_manifest, ManifestLocked(job.old_manifest_digest()));
+    PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
+  }
+  // The check reads blobs without the lock, as Complete's does; a blob
+  // dropped meanwhile is an error (CheckStillStoredLocked).
+  const uint64_t removals_seen = blob_removals_;
+  if (!TakeCheckSlot()) {
+    return absl::UnavailableError(
+        absl::StrCat("job ", ShortPath(job_id), ": results are being checked; try again"));
+  }
+  absl::StatusOr<std::string> reason = [&]() -> absl::StatusOr<std::string> {
+    PF_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(digest));
+    PF_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> package, FileSource::Open(path));
+    PF_ASSIGN_OR_RETURN(Manifest from, FromProto(old_manifest->entries()));
+    PF_ASSIGN_OR_RETURN(Manifest to, FromProto(new_manifest->entries()));
+    return WhyNotRebuilt(ShortPath(job_id), path, digest, *package, from, to,
+                         [this](const Digest& d) { return blobs_->PathOf(d); });
+  }();
+  ReturnCheckSlot();
+  std::lock_guard<std::mutex> lock(mu_);
+  PF_RETURN_IF_ERROR(reason.status());
+  PF_RETURN_IF_ERROR(CheckStillStoredLocked(removals_seen, {digest}));
+  if (reason->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", ShortPath(job_id), "'s package rebuilds its target here: the job stays done"));
+  }
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
+  PF_RETURN_IF_ERROR(same_result(it->second));
+  v1::StoredJob& rejected = it->second;
+  LogLocked(absl::StrCat("event=result_rejected job=", job_id, " worker=",
+                         rejected.status().worker_id(), " error=\"",
+                         EscapeControls(*reason), "\""));
+  v1::JobStatus* s = rejected.mutable_status();
+  s->clear_package_digest();
+  s->clear_package_size();
+  s->clear_seconds();
+  rejected.clear_segment_job_ids();  // Their results went with the join.
+  rejected.clear_index_job_ids();
+  FailAttemptLocked(&rejected,
+                    absl::StrCat("its package did not rebuild its target: ", *reason),
+                    /*for_good=*/false);
+  v1::RejectResultResponse response;
+  *response.mutable_job() = JobStatusLocked(rejected);
+  response.set_reason(*std::move(reason));
+  return response;
 }
 
 void Coordinator::RequeueLocked(v1::StoredJob* job, absl::Duration delay) {

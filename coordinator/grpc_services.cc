@@ -307,6 +307,18 @@ grpc::Status CoordinatorServiceImpl::RecordFullPackage(grpc::ServerContext* cont
   return ToGrpcStatus(c_->RecordFullPackage(*request));
 }
 
+grpc::Status CoordinatorServiceImpl::RejectResult(grpc::ServerContext* context,
+                                                  const v1::RejectResultRequest* request,
+                                                  v1::RejectResultResponse* response) {
+  // The publish's role, as RecordFullPackage; the coordinator checks the
+  // package itself before it runs anything again.
+  if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit}); !allowed.ok()) return allowed;
+  auto result = c_->RejectResult(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kAdmin}); !allowed.ok()) return allowed;

@@ -103,6 +103,8 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                          v1::HotfixResponse* response) override;
   grpc::Status RecordFullPackage(grpc::ServerContext*, const v1::RecordFullPackageRequest* request,
                                  v1::RecordFullPackageResponse* response) override;
+  grpc::Status RejectResult(grpc::ServerContext*, const v1::RejectResultRequest* request,
+                            v1::RejectResultResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersResponse* response) override;
   grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest* request,

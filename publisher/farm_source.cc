@@ -53,6 +53,14 @@ class GrpcFarmSource : public FarmSource {
     return FromGrpcStatus(coordinator_->RecordFullPackage(&context, request, &response));
   }
 
+  absl::StatusOr<v1::RejectResultResponse> RejectResult(
+      const v1::RejectResultRequest& request) override {
+    v1::RejectResultResponse response;
+    grpc::ClientContext context;
+    PF_RETURN_IF_ERROR(FromGrpcStatus(coordinator_->RejectResult(&context, request, &response)));
+    return response;
+  }
+
  private:
   std::unique_ptr<v1::CoordinatorService::Stub> coordinator_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;

@@ -1,6 +1,6 @@
 // FarmSource: what a publish reads from the farm (its coordinator's status of
-// a product, release manifests and blobs) and the one thing it writes back
-// (the sizes of the full packages it built). The CLI's `publish` reaches a
+// a product, release manifests and blobs) and the two things it writes back
+// (the sizes of the full packages it built, and the packages it refused). The CLI's `publish` reaches a
 // coordinator over gRPC (GrpcFarmSource, below); the coordinator's own
 // auto-publisher serves it in process (coordinator/auto_publisher.cc), with
 // no channel, token or certificate of its own. Implementations need not be
@@ -31,6 +31,10 @@ class FarmSource {
   // does not hold it.
   virtual absl::StatusOr<std::string> BlobPath(const Digest& digest, BlobStore* cache) = 0;
   virtual absl::Status RecordFullPackage(const v1::RecordFullPackageRequest& request) = 0;
+  // Asks the coordinator to run a refused package's job again
+  // (Coordinator::RejectResult).
+  virtual absl::StatusOr<v1::RejectResultResponse> RejectResult(
+      const v1::RejectResultRequest& request) = 0;
 };
 
 // A FarmSource over gRPC to the coordinator at `address` ("host:port").

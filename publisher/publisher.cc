@@ -95,6 +95,29 @@ void AddSizes(const PlatformPlan& plan, const v1::SitePlatform& site, PublishRep
   for (UpdateSize& row : UpdateSizes(plan, site)) report->sizes.push_back(std::move(row));
 }
 
+// Asks the coordinator to run the jobs of `refused` packages again, once per
+// job (channels share packages), and says in each what it did.
+void AskForReruns(FarmSource* farm, std::vector<RefusedPackage>* refused) {
+  std::map<std::string, std::string> asked;  // Job id -> what the coordinator did.
+  for (RefusedPackage& r : *refused) {
+    auto [it, first] = asked.try_emplace(r.job_id);
+    if (first) {
+      v1::RejectResultRequest request;
+      request.set_job_id(r.job_id);
+      request.set_package_digest(r.package_digest);
+      absl::StatusOr<v1::RejectResultResponse> rejected = farm->RejectResult(request);
+      if (!rejected.ok()) {
+        it->second = absl::StrCat("not run again: ", rejected.status().message());
+      } else if (rejected->job().state() == v1::JOB_STATE_FAILED) {
+        it->second = absl::StrCat("failed for good after ", rejected->job().attempts(), " attempts");
+      } else {
+        it->second = absl::StrCat("queued again (attempt ", rejected->job().attempts() + 1, ")");
+      }
+    }
+    r.rerun = it->second;
+  }
+}
+
 // Writes one platform's packages, full packages and hotfix files into
 // `channel_dir` and returns its index entry.
 absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const PlatformPlan& plan,
@@ -114,7 +137,7 @@ absl::StatusOr<v1::SitePlatform> WritePlatform(SiteWriter* writer, const Platfor
     if (!patch) {
       refused->push_back({plan.channel, plan.platform, planned.name,
                           planned.from->release().version(), planned.to->release().version(),
-                          planned.job->job_id(), why});
+                          planned.job->job_id(), why, planned.job->package_digest(), ""});
       continue;
     }
     patch->set_cumulative(planned.cumulative);
@@ -495,6 +518,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     report.notes.push_back(absl::StrCat("full package sizes not recorded with the coordinator: ",
                                         recorded.message()));
   }
+  AskForReruns(farm, &report.refused);
   report.serial = serial;
   report.site = site;
   report.files = writer.files();

@@ -68,9 +68,15 @@ struct GatedPackage {
 
 // A package a publish refused because it does not rebuild its target from
 // its source (SiteWriter::AddPatch): a worker's broken or hostile result.
+// Once the site is switched in, the publish asks the coordinator to run its
+// job again (FarmSource::RejectResult), which checks the package itself.
 struct RefusedPackage {
   std::string channel, platform, name, from_version, to_version, job_id;
   std::string reason;
+  std::string package_digest;  // 32 bytes.
+  // What the coordinator did: "queued again (attempt 2)", "failed for good
+  // after 3 attempts", or why it did nothing.
+  std::string rerun;
 };
 
 // What an update from an older version to the newest downloads over the

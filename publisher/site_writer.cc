@@ -10,7 +10,6 @@
 #include "common/byte_size.h"
 #include "common/file.h"
 #include "common/status_macros.h"
-#include "core/tree/base_tree.h"
 #include "core/tree/package.h"
 #include "core/tree/result_binding.h"
 #include "core/tree/tree_apply.h"
@@ -120,8 +119,10 @@ absl::StatusOr<std::optional<v1::SitePatch>> SiteWriter::AddPatch(
   }
   if (published_.count(DigestToHex(digest)) == 0) {
     ++checked_;
-    PF_ASSIGN_OR_RETURN(*refused, WhyNotRebuilt(name, path, digest, *package, *from_manifest,
-                                                *to_manifest));
+    // A blob the farm cannot give, or an I/O error, fails the publish.
+    PF_ASSIGN_OR_RETURN(*refused,
+                        WhyNotRebuilt(name, path, digest, *package, *from_manifest, *to_manifest,
+                                      [this](const Digest& d) { return BlobPath(d); }));
     if (!refused->empty()) return std::nullopt;
     published_.insert(DigestToHex(digest));  // Another channel's copy is this one.
   }
@@ -132,65 +133,6 @@ absl::StatusOr<std::optional<v1::SitePatch>> SiteWriter::AddPatch(
   patch.set_to_manifest_sha256(DigestToHex(to_digest));
   PF_ASSIGN_OR_RETURN(*patch.mutable_file(), AddFile(channel_dir, name, path, digest));
   return patch;
-}
-
-absl::StatusOr<std::string> SiteWriter::WhyNotRebuilt(const std::string& name,
-                                                      const std::string& path,
-                                                      const Digest& digest,
-                                                      const ByteSource& package,
-                                                      const Manifest& from, const Manifest& to) {
-  PF_ASSIGN_OR_RETURN(Package read, ReadPackage(package));
-  // Blocks read their sources for what each copies (a source is hashed
-  // once): a package may name one big file in many blocks and cost its
-  // checker, and every updater, that many reads. Those naming far more
-  // than both releases hold are refused unchecked.
-  uint64_t reads = 0, releases = 0;
-  for (const PackageBlock& block : read.blocks) {
-    for (uint32_t s : block.sources) reads += read.table.old_entries[s].size;
-  }
-  for (const Manifest* tree : {&from, &to}) {
-    for (const ManifestEntry& e : *tree) releases += e.size;
-  }
-  if (reads > kMaxCheckReadFactor * releases + kCheckReadSlack) {
-    return absl::StrCat("its blocks read ", reads, " bytes of old files, over ",
-                        kMaxCheckReadFactor, " times both releases' ", releases, " bytes");
-  }
-  absl::Status fetched;  // A file of `from` the farm could not give: the publish's error.
-  ManifestTree from_tree(from, [&](const ManifestEntry& e) -> std::string {
-    absl::StatusOr<std::string> path = BlobPath(e.digest);
-    if (path.ok()) return *path;
-    if (fetched.ok()) fetched = path.status();
-    return "/nonexistent/blob";
-  });
-  const absl::Status rebuilt = CheckPackageRebuilds(&from_tree, {name, &package, &read});
-  PF_RETURN_IF_ERROR(fetched);
-  if (rebuilt.ok()) return std::string();
-  // What the package can cause; anything else (an I/O error) fails the
-  // publish, which the next one tries again.
-  if (!absl::IsDataLoss(rebuilt) && !absl::IsFailedPrecondition(rebuilt) &&
-      !absl::IsResourceExhausted(rebuilt) && !absl::IsInvalidArgument(rebuilt)) {
-    return rebuilt;
-  }
-  // Not the package's fault either if it, or a file it read, is not what
-  // its digest says (a cached blob changed on disk): that fails the publish.
-  std::set<Digest> read_digests = {digest};  // Old files by `from`: version 2 tables carry none.
-  for (const PackageBlock& block : read.blocks) {
-    for (uint32_t s : block.sources) {
-      absl::StatusOr<Digest> old = from_tree.FileDigest(read.table.old_entries[s].path);
-      if (old.ok()) read_digests.insert(*old);
-    }
-  }
-  for (const Digest& blob : read_digests) {
-    PF_ASSIGN_OR_RETURN(std::string blob_path, blob == digest ? path : BlobPath(blob));
-    uint64_t size = 0;
-    PF_ASSIGN_OR_RETURN(Digest have, HashFile(blob_path, &size));
-    if (have != blob) {
-      return absl::DataLossError(absl::StrCat("checking ", name, ": ", blob_path,
-                                              " should hold blob ", DigestToHex(blob),
-                                              " and does not"));
-    }
-  }
-  return std::string(rebuilt.message());
 }
 
 absl::StatusOr<const Manifest*> SiteWriter::ManifestOf(const v1::ReleaseStatus& release) {

@@ -26,11 +26,6 @@
 
 namespace patchfarm {
 
-// A package whose blocks read more than this many times the bytes of its two
-// releases (plus the slack) is refused unchecked (SiteWriter::AddPatch).
-inline constexpr uint64_t kMaxCheckReadFactor = 32;
-inline constexpr uint64_t kCheckReadSlack = uint64_t{1} << 30;
-
 class SiteWriter {
  public:
   // Reads from `farm`, which must outlive this. Blobs and full packages are
@@ -56,11 +51,11 @@ class SiteWriter {
   // result_binding.h, naming the package, if its tables do not. Unless the
   // live site published it already (TrustPublished), the package is also
   // applied to `from`'s files, reading only those it rebuilds from, and its
-  // result hashed (CheckPackageRebuilds): a worker's broken or hostile
-  // blocks would cost every updater the package and then the full one.
-  // One that does not rebuild `to`, or whose blocks read more than
-  // kMaxCheckReadFactor times both releases, is nullopt, nothing placed,
-  // with *refused saying why.
+  // result hashed (core/tree/tree_apply.h WhyNotRebuilt): a worker's
+  // broken or hostile blocks would cost every updater the package and then
+  // the full one. One that does not rebuild `to`, or whose blocks read more
+  // than kMaxCheckReadFactor times both releases, is nullopt, nothing
+  // placed, with *refused saying why.
   absl::StatusOr<std::optional<v1::SitePatch>> AddPatch(const std::string& channel_dir,
                                                         const std::string& name,
                                                         const v1::JobStatus& job,
@@ -110,13 +105,6 @@ class SiteWriter {
 
  private:
   absl::StatusOr<const Manifest*> ManifestOf(const v1::ReleaseStatus& release);
-  // Why `package` (named `name`, blob `digest` at `path`) does not rebuild
-  // `to` from `from`'s files, or "" if it does (AddPatch). Errors are the
-  // publish's: a blob the farm cannot give, an I/O error, or the package or
-  // one of `from`'s files it read not being what its digest says.
-  absl::StatusOr<std::string> WhyNotRebuilt(const std::string& name, const std::string& path,
-                                            const Digest& digest, const ByteSource& package,
-                                            const Manifest& from, const Manifest& to);
   // The path of blob `digest`, downloading it into the cache if no cache has it.
   absl::StatusOr<std::string> BlobPath(const Digest& digest);
   // Places `path` (whose content is `digest`) in `channel_dir` as `name`,

@@ -484,6 +484,16 @@ TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
                   .error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
   }
+  for (const char* token : {"dev-token-0123456789abcdef", "worker-token-0123456789abcd"}) {
+    grpc::ClientContext c;  // Nor have a done job run again.
+    v1::RejectResultRequest reject;
+    reject.set_job_id("some-job");
+    reject.set_package_digest(std::string(32, 'x'));
+    v1::RejectResultResponse rejected;
+    EXPECT_EQ(stub(token)->RejectResult(&c, reject, &rejected).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << token;
+  }
   {
     grpc::ClientContext c;  // Nothing was registered by the refused calls.
     v1::StatusResponse status;

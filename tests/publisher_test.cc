@@ -146,11 +146,63 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   for (const v1::SitePatch& patch : index.platforms(0).patches()) {
     EXPECT_NE(patch.file().url(), "from_linux-x64_1.0_to_3.0");
   }
-  // Packages the live site signed are not checked again; the refused one is.
+  // Its job runs again: the coordinator checked the package too.
+  EXPECT_EQ(report->refused[0].rerun, "queued again (attempt 2)");
+  v1::StatusRequest status_request;
+  status_request.set_product("game");
+  auto job_of = [&](const std::string& id) {
+    grpc::ClientContext context;
+    v1::StatusResponse status;
+    EXPECT_TRUE(coordinator_->Status(&context, status_request, &status).ok());
+    for (const v1::ReleaseStatus& r : status.releases()) {
+      for (const v1::JobStatus& job : r.jobs()) {
+        if (job.job_id() == id) return job;
+      }
+    }
+    return v1::JobStatus();
+  };
+  const std::string job_id = report->refused[0].job_id;
+  v1::JobStatus job = job_of(job_id);
+  EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job.attempts(), 1u);
+  EXPECT_NE(job.error().find("did not rebuild"), std::string::npos) << job.error();
+  EXPECT_TRUE(job.package_digest().empty());
+  // The same broken package again: packages the live site signed are not
+  // checked again; this one is, and refused again.
+  CompleteJobs();
   report = Publish();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->checked, 1);
-  EXPECT_EQ(report->refused.size(), 1u);
+  ASSERT_EQ(report->refused.size(), 1u);
+  EXPECT_EQ(report->refused[0].rerun, "queued again (attempt 3)");
+  // A good package is published, and stays done when rejected.
+  tamper_ = nullptr;
+  CompleteJobs();
+  report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->checked, 1);
+  EXPECT_TRUE(report->refused.empty());
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_1.0_to_3.0"), 1u);
+  job = job_of(job_id);
+  ASSERT_EQ(job.state(), v1::JOB_STATE_DONE);
+  v1::RejectResultRequest reject;
+  reject.set_job_id(job_id);
+  reject.set_package_digest(job.package_digest());
+  {
+    grpc::ClientContext context;
+    v1::RejectResultResponse response;
+    grpc::Status status = coordinator_->RejectResult(&context, reject, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    EXPECT_NE(status.error_message().find("rebuilds its target"), std::string::npos);
+  }
+  reject.set_package_digest(std::string(32, 'x'));  // Not its result.
+  {
+    grpc::ClientContext context;
+    v1::RejectResultResponse response;
+    grpc::Status status = coordinator_->RejectResult(&context, reject, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  }
+  EXPECT_EQ(job_of(job_id).state(), v1::JOB_STATE_DONE);
   // An index this key did not sign (changed on the server) vouches for none.
   const std::string json = Channel() + "/index.json";
   auto text = ReadFileToString(json);
@@ -159,6 +211,34 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   report = Publish();
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->checked, 3);
+}
+
+// A package refused three times fails its job for good: publishes stop
+// checking it, and updaters from 1.0 take the full package.
+TEST_F(PublisherTest, ARefusedPackagesJobFailsAfterItsAttempts) {
+  tamper_ = [](const std::string& from, const std::string& to, std::string* bytes) {
+    if (from != "1.0" || to != "2.0") return;
+    StringSource source(*bytes);
+    auto package = ReadPackage(source);
+    ASSERT_TRUE(package.ok()) << package.status();
+    const PackageBlock& block = package->blocks.back();
+    (*bytes)[block.payload_offset + block.payload_size / 2] ^= 0x40;
+  };
+  SubmitAndComplete("1.0");
+  SubmitAndComplete("2.0");
+  for (const char* rerun : {"queued again (attempt 2)", "queued again (attempt 3)",
+                            "failed for good after 3 attempts"}) {
+    auto report = Publish();
+    ASSERT_TRUE(report.ok()) << report.status();
+    ASSERT_EQ(report->refused.size(), 1u);
+    EXPECT_EQ(report->refused[0].rerun, rerun);
+    CompleteJobs();
+  }
+  auto report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->refused.empty());
+  EXPECT_EQ(report->checked, 0);
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_1.0_to_2.0"), 0u);
 }
 
 TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {

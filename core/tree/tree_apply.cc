@@ -15,6 +15,8 @@
 #include "common/file.h"
 #include "common/interrupt_paths.h"
 #include "common/status_macros.h"
+#include "core/tree/base_tree.h"
+#include "core/tree/package.h"
 #include "core/tree/tree_path.h"
 
 namespace patchfarm {
@@ -111,6 +113,66 @@ absl::Status CheckPackageRebuilds(TreeSource* old_tree, const PackageInput& pack
   ChainResolver resolver(old_tree, {package}, options);
   DiscardedOutputs outputs;
   return resolver.Run(&outputs);
+}
+
+absl::StatusOr<std::string> WhyNotRebuilt(const std::string& name,
+                                          const std::string& package_path,
+                                          const Digest& package_digest,
+                                          const ByteSource& package, const Manifest& from,
+                                          const Manifest& to, const BlobLocator& locate) {
+  PF_ASSIGN_OR_RETURN(Package read, ReadPackage(package));
+  // Blocks read their sources for what each copies (a source is hashed
+  // once): a package may name one big file in many blocks and cost its
+  // checker, and every updater, that many reads. Those naming far more
+  // than both releases hold are refused unchecked.
+  uint64_t reads = 0, releases = 0;
+  for (const PackageBlock& block : read.blocks) {
+    for (uint32_t s : block.sources) reads += read.table.old_entries[s].size;
+  }
+  for (const Manifest* tree : {&from, &to}) {
+    for (const ManifestEntry& e : *tree) releases += e.size;
+  }
+  if (reads > kMaxCheckReadFactor * releases + kCheckReadSlack) {
+    return absl::StrCat("its blocks read ", reads, " bytes of old files, over ",
+                        kMaxCheckReadFactor, " times both releases' ", releases, " bytes");
+  }
+  absl::Status fetched;  // A file of `from` the caller could not give: its error.
+  ManifestTree from_tree(from, [&](const ManifestEntry& e) -> std::string {
+    absl::StatusOr<std::string> path = locate(e.digest);
+    if (path.ok()) return *path;
+    if (fetched.ok()) fetched = path.status();
+    return "/nonexistent/blob";
+  });
+  const absl::Status rebuilt = CheckPackageRebuilds(&from_tree, {name, &package, &read});
+  PF_RETURN_IF_ERROR(fetched);
+  if (rebuilt.ok()) return std::string();
+  // What the package can cause; anything else (an I/O error) is the
+  // caller's error, which it tries again.
+  if (!absl::IsDataLoss(rebuilt) && !absl::IsFailedPrecondition(rebuilt) &&
+      !absl::IsResourceExhausted(rebuilt) && !absl::IsInvalidArgument(rebuilt)) {
+    return rebuilt;
+  }
+  // Not the package's fault either if it, or a file it read, is not what
+  // its digest says (a cached blob changed on disk).
+  std::set<Digest> read_digests = {package_digest};  // Old files by `from`: version 2 tables carry none.
+  for (const PackageBlock& block : read.blocks) {
+    for (uint32_t s : block.sources) {
+      absl::StatusOr<Digest> old = from_tree.FileDigest(read.table.old_entries[s].path);
+      if (old.ok()) read_digests.insert(*old);
+    }
+  }
+  for (const Digest& blob : read_digests) {
+    PF_ASSIGN_OR_RETURN(std::string blob_path,
+                        blob == package_digest ? package_path : locate(blob));
+    uint64_t size = 0;
+    PF_ASSIGN_OR_RETURN(Digest have, HashFile(blob_path, &size));
+    if (have != blob) {
+      return absl::DataLossError(absl::StrCat("checking ", name, ": ", blob_path,
+                                              " should hold blob ", DigestToHex(blob),
+                                              " and does not"));
+    }
+  }
+  return std::string(rebuilt.message());
 }
 
 absl::Status ApplyToNewTree(const std::string& old_root, const std::vector<PackageInput>& chain,
