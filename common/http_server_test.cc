@@ -147,6 +147,18 @@ TEST(HttpServerTest, KeepsConnectionsAliveUpToTheLimit) {
   EXPECT_NE(all.find("Connection: close\r\n"), std::string::npos) << all;
 }
 
+TEST(HttpServerTest, AnswersRangesWithTheWholeBodyOnce) {
+  auto server = HttpServer::Start("127.0.0.1:0", MetricsRoutes());
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::string ranges = "bytes=0-";
+  for (int i = 0; i < 500; ++i) ranges += ",0-";
+  std::string response = Send((*server)->address(),
+                              "GET / HTTP/1.1\r\nRange: " + ranges + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusLine(response), "HTTP/1.1 200 OK");
+  EXPECT_NE(response.find("Content-Length: 13\r\n"), std::string::npos) << response.substr(0, 400);
+  EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "<p>status</p>");
+}
+
 TEST(HttpServerTest, RefusesAnOversizedRequest) {
   HttpServerOptions options;
   options.max_request_bytes = 1024;
