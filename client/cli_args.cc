@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/tree/tree_path.h"
+
 namespace patchfarm {
 
 int Usage(const char* usage) {
@@ -10,7 +12,8 @@ int Usage(const char* usage) {
 }
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
+  // Escaped: messages name paths from packages and text from servers.
+  std::fprintf(stderr, "patchfarm: %s\n", EscapeControls(status.message()).c_str());
   return 1;
 }
 

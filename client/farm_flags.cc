@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_channel.h"
 #include "common/status_macros.h"
+#include "core/tree/tree_path.h"
 
 namespace patchfarm {
 namespace farm_cli {
@@ -44,7 +45,8 @@ int Usage(const char* usage) {
 }
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm: %s\n", std::string(status.message()).c_str());
+  // Escaped: messages name paths from packages and text from servers.
+  std::fprintf(stderr, "patchfarm: %s\n", EscapeControls(status.message()).c_str());
   return 1;
 }
 

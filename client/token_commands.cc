@@ -19,6 +19,7 @@
 #include "common/secret_file.h"
 #include "common/status_macros.h"
 #include "coordinator/token_auth.h"
+#include "core/tree/tree_path.h"
 
 namespace patchfarm {
 namespace {
@@ -42,7 +43,8 @@ int Usage() {
 }
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "patchfarm token: %s\n", std::string(status.message()).c_str());
+  // Escaped: messages name paths from packages and text from servers.
+  std::fprintf(stderr, "patchfarm token: %s\n", EscapeControls(status.message()).c_str());
   return 1;
 }
 

@@ -149,7 +149,8 @@ class PosixFileSystem : public FileSystem {
 
   absl::Status CopyFile(const std::string& from, const std::string& to,
                         uint32_t permissions) override {
-    int in = open(from.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // A FIFO must not hang.
+    // A FIFO must not hang; a symlink is not followed.
+    int in = open(from.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0) return FsError(errno, "open", from);
     struct stat st;
     if (fstat(in, &st) != 0) {
@@ -249,8 +250,24 @@ class PosixFileSystem : public FileSystem {
   }
 
   absl::Status Chmod(const std::string& path, uint32_t mode) override {
-    if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) return FsError(errno, "chmod", path);
-    return absl::OkStatus();
+    // Not through a symlink put at `path` since the caller looked (a local
+    // user's, in an install a root updater changes): it changed the mode of
+    // any file. glibc does it by an O_PATH descriptor, through /proc.
+    if (fchmodat(AT_FDCWD, path.c_str(), static_cast<mode_t>(mode), AT_SYMLINK_NOFOLLOW) == 0) {
+      return absl::OkStatus();
+    }
+    int err = errno;
+    if (err == EOPNOTSUPP) {  // A symlink, or no /proc mounted.
+      struct stat st;
+      if (lstat(path.c_str(), &st) != 0) return FsError(errno, "chmod", path);
+      if (S_ISLNK(st.st_mode)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("chmod ", path, ": a symlink is there now"));
+      }
+      if (chmod(path.c_str(), static_cast<mode_t>(mode)) == 0) return absl::OkStatus();
+      err = errno;
+    }
+    return FsError(err, "chmod", path);
   }
 
   absl::Status Touch(const std::string& path) override {

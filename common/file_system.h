@@ -92,8 +92,9 @@ class FileSystem {
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> CreateTemporary(const std::string& prefix,
                                                                         uint32_t permissions,
                                                                         std::string* path) = 0;
-  // Copies the regular file `from` to the new file `to` (as kCreateNew),
-  // without fsync. DataLoss if `from` shrinks meanwhile.
+  // Copies the regular file `from` (not through a symlink there) to the new
+  // file `to` (as kCreateNew), without fsync. DataLoss if `from` shrinks
+  // meanwhile.
   virtual absl::Status CopyFile(const std::string& from, const std::string& to,
                                 uint32_t permissions) = 0;
   // Reads a regular file (InvalidArgument if `path` is something else).
@@ -111,7 +112,7 @@ class FileSystem {
   virtual absl::Status RemoveDirectory(const std::string& path) = 0;
   virtual absl::Status Symlink(const std::string& target, const std::string& path) = 0;
   virtual absl::StatusOr<std::string> ReadLink(const std::string& path) = 0;
-  // Follows a symlink at `path`.
+  // Never through a symlink at `path` (FailedPrecondition).
   virtual absl::Status Chmod(const std::string& path, uint32_t mode) = 0;
   // Sets the modification time to now.
   virtual absl::Status Touch(const std::string& path) = 0;

@@ -232,6 +232,21 @@ TEST_F(FileTest, PageReleaserKeepsAHeldFilesPages) {
   EXPECT_LT(rss, 4000);
 }
 
+// An install a root updater changes may hold a local user's symlinks, put
+// in place of a file after the updater looked: neither chmod nor a copy
+// goes through them.
+TEST_F(FileTest, ChmodAndCopyFileDoNotFollowASymlink) {
+  ASSERT_TRUE(WriteFileAtomically(Path("victim"), "secret", 0600).ok());
+  ASSERT_EQ(symlink(Path("victim").c_str(), Path("link").c_str()), 0);
+  absl::Status chmod = DefaultFileSystem()->Chmod(Path("link"), 0777);
+  EXPECT_EQ(chmod.code(), absl::StatusCode::kFailedPrecondition) << chmod;
+  EXPECT_EQ(ModeOf("victim"), 0600u);
+  EXPECT_FALSE(DefaultFileSystem()->CopyFile(Path("link"), Path("copy"), 0644).ok());
+  EXPECT_EQ(access(Path("copy").c_str(), F_OK), -1);
+  ASSERT_TRUE(DefaultFileSystem()->Chmod(Path("victim"), 0640).ok());  // Files still change.
+  EXPECT_EQ(ModeOf("victim"), 0640u);
+}
+
 TEST_F(FileTest, CopyFileAtomicallyReplacesTheTargetWithTheSourcesBytes) {
   const std::string data = Pattern((3 << 20) + 777, 8);  // Past the 1 MiB pieces.
   ASSERT_TRUE(WriteFileAtomically(Path("from"), data).ok());

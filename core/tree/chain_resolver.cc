@@ -185,6 +185,20 @@ absl::StatusOr<Digest> ChainResolver::DigestOf(const FileContent& content) {
   return absl::InternalError("output file without a digest");
 }
 
+absl::Status ChainResolver::CopyBaseFile(const FileContent& content, const std::string& to,
+                                         uint32_t mode, FileSystem* fs) {
+  PF_ASSIGN_OR_RETURN(Digest expected, DigestOf(content));
+  PF_RETURN_IF_ERROR(CopyFile(base_->FullPath(content.base_path), to, static_cast<int>(mode), fs));
+  uint64_t size = 0;
+  PF_ASSIGN_OR_RETURN(Digest copied, HashFile(to, &size));
+  if (copied != expected) {
+    return absl::DataLossError(absl::StrCat(
+        QuotePath(content.base_path), " changed while the update ran (its copy's SHA-256 is ",
+        DigestToHex(copied), ", ", DigestToHex(expected), " when it was checked)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ChainResolver::VerifyOldEntries(size_t step) {
   for (const ManifestEntry& old : chain_[step].package->table.old_entries) {
     PF_ASSIGN_OR_RETURN(const VersionEntry* have, Previous(step, old.path));

@@ -113,6 +113,15 @@ class ChainResolver {
   // SHA-256 of `content`, hashing a base file if needed.
   absl::StatusOr<Digest> DigestOf(const FileContent& content);
 
+  // Copies the base file of kBase `content` to the new file `to` (with
+  // `mode`, through `fs`) and checks the copy against DigestOf(content):
+  // DataLoss if the file changed since it was hashed (a program writing it
+  // during the update; a local user's symlink put in its place, whose
+  // target is refused or shows as other bytes), which would make a tree
+  // that is not the release. `to` is left for the caller to remove.
+  absl::Status CopyBaseFile(const FileContent& content, const std::string& to, uint32_t mode,
+                            FileSystem* fs);
+
  private:
   absl::StatusOr<const VersionEntry*> Previous(size_t step, const std::string& path);
   absl::Status VerifyOldEntries(size_t step);

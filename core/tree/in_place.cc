@@ -190,8 +190,7 @@ class SwitchPlanner {
     } else {
       op.id = (*next_id_)++;
       if (c.kind == FileContent::Kind::kBase) {
-        PF_RETURN_IF_ERROR(
-            CopyFile(base_->FullPath(c.base_path), dir_.Staged(op.id), v.mode, dir_.fs));
+        PF_RETURN_IF_ERROR(resolver_->CopyBaseFile(c, dir_.Staged(op.id), v.mode, dir_.fs));
       } else {
         PF_ASSIGN_OR_RETURN(std::unique_ptr<FileWriter> writer,
                             FileWriter::Create(dir_.Staged(op.id), v.mode, dir_.fs));

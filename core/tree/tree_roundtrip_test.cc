@@ -178,6 +178,57 @@ TEST(TreeRoundTrip, PackagesAreCheckedAgainstAManifestsFiles) {
   EXPECT_EQ(checked.code(), absl::StatusCode::kFailedPrecondition) << checked;
 }
 
+// Files the new version keeps or copies are copied from the old tree after
+// they were hashed: a copy that differs from what was checked (the file
+// changed since, or a symlink was put in its place) fails the apply.
+TEST(TreeRoundTrip, AKeptFileThatChangedAfterItsCheckIsNotCopied) {
+  std::mt19937_64 rng(43);
+  const TreeSpec v1 = RandomTree(rng, 30);
+  const TreeSpec v2 = NextRelease(rng, v1);
+  const std::string old_dir = Write(v1, "kept-old"), new_dir = Write(v2, "kept-new");
+  const Manifest old_manifest = ScanOrDie(old_dir);
+  ManifestTree old_tree(old_manifest, [&](const ManifestEntry& e) { return JoinPath(old_dir, e.path); });
+  std::string bytes;
+  StringSink sink(&bytes);
+  ASSERT_TRUE(MakePackage(old_dir, new_dir, FastOptions(), &sink).ok());
+  auto package = PackageFileOf(bytes);
+  ChainResolver resolver(&old_tree, Chain({package.get()}));
+  class Discarded : public FileOutputs {
+   public:
+    absl::StatusOr<ByteSink*> Open(const std::string&) override { return &sink_; }
+    absl::Status Close(const std::string&) override { return absl::OkStatus(); }
+
+   private:
+    std::string bytes_;
+    StringSink sink_{&bytes_};
+  } outputs;
+  ASSERT_TRUE(resolver.Run(&outputs).ok());
+  const FileContent* kept = nullptr;
+  for (const auto& [path, v] : resolver.final_view()) {
+    if (v.type == EntryType::kFile && v.content.kind == FileContent::Kind::kBase &&
+        v.content.size > 0) {
+      kept = &v.content;
+      break;
+    }
+  }
+  ASSERT_NE(kept, nullptr);
+  const std::string copies = NewTempPath("kept-copies");
+  ASSERT_EQ(mkdir(copies.c_str(), 0755), 0);
+  ASSERT_TRUE(resolver.CopyBaseFile(*kept, copies + "/a", 0644, DefaultFileSystem()).ok());
+  const std::string file = JoinPath(old_dir, kept->base_path);
+  auto content = ReadFileToString(file);
+  ASSERT_TRUE(content.ok());
+  std::string changed = *content;
+  changed[0] ^= 1;
+  ASSERT_TRUE(WriteFileAtomically(file, changed).ok());
+  absl::Status copied = resolver.CopyBaseFile(*kept, copies + "/b", 0644, DefaultFileSystem());
+  EXPECT_EQ(copied.code(), absl::StatusCode::kDataLoss) << copied;
+  ASSERT_TRUE(WriteFileAtomically(copies + "/secret", *content).ok());  // The right bytes,
+  ASSERT_EQ(unlink(file.c_str()), 0);
+  ASSERT_EQ(symlink((copies + "/secret").c_str(), file.c_str()), 0);  // behind a symlink.
+  EXPECT_FALSE(resolver.CopyBaseFile(*kept, copies + "/c", 0644, DefaultFileSystem()).ok());
+}
+
 // A package written in format version 1 (by the build before version 2, from
 // the trees below) still applies, alone and followed by a version 2 package.
 TEST(TreeRoundTrip, VersionOnePackagesStillApply) {
