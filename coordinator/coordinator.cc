@@ -69,6 +69,7 @@ Coordinator::Coordinator(Store* store, BlobStore* blobs, const Clock* clock,
       blobs_(blobs),
       clock_(clock),
       options_(std::move(options)),
+      manifests_(options_.cached_manifest_entries),
       dropper_(blobs, blobs->file_system(), [this](const std::string& line) { LogLocked(line); }) {
 }
 
@@ -185,15 +186,14 @@ void Coordinator::WaitForChange(uint64_t* generation, double timeout_seconds) {
 }
 
 absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> Coordinator::ManifestLocked(
-    const std::string& digest) {
-  auto it = manifests_.find(digest);
-  if (it != manifests_.end()) return it->second;
+    const std::string& digest, bool cache) {
+  if (std::shared_ptr<const v1::StoredManifest> cached = manifests_.Find(digest)) return cached;
   PF_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->Get(kManifestPrefix + Hex(digest)));
   auto m = std::make_shared<v1::StoredManifest>();
   if (!value || !m->ParseFromString(*value)) {
     return absl::DataLossError(absl::StrCat("manifest ", Hex(digest), " missing or unreadable"));
   }
-  manifests_[digest] = m;
+  if (cache) manifests_.Insert(digest, m);
   return std::shared_ptr<const v1::StoredManifest>(m);
 }
 

@@ -61,6 +61,7 @@
 #include "coordinator/blob_dropper.h"
 #include "coordinator/histogram.h"
 #include "coordinator/job_queue.h"
+#include "coordinator/manifest_cache.h"
 #include "coordinator/planner.h"
 #include "core/release/retention.h"
 #include "core/tree/manifest.h"
@@ -119,6 +120,10 @@ struct CoordinatorOptions {
   // jobs are forgotten to make room. Default: 10,000.
   size_t max_workers = 10000;
   uint32_t max_attempts = 3;  // Failures (or lost leases) before a job fails.
+  // Parsed release manifests kept in memory, in entries (about 300 bytes
+  // each); the others are read from the store when needed
+  // (coordinator/manifest_cache.h). Default: 1M (about 300 MB).
+  uint64_t cached_manifest_entries = uint64_t{1} << 20;
   // File pairs whose new file is larger (a file release's, or a tree
   // release's file at the same path in both trees) are split into segment
   // jobs of about this many bytes of new (at most kMaxSegments: larger
@@ -270,7 +275,11 @@ class Coordinator {
   // engine format (coordinator_keys::JobId).
   static std::string JobIdOf(const std::string& old_digest, const std::string& new_digest);
   absl::Status Load();
-  absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(const std::string& digest);
+  // The manifest stored under `digest`, from the cache or the store; one
+  // read from the store is cached if `cache` (a pass over every release's
+  // manifest would push out the ones jobs use).
+  absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(
+      const std::string& digest, bool cache = true);
   absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);
   // `job`'s status as clients see it: with its split jobs counted.
   v1::JobStatus JobStatusLocked(const v1::StoredJob& job) const;
@@ -406,7 +415,7 @@ class Coordinator {
   std::map<std::string, v1::StoredRelease> releases_;
   std::map<std::string, Policy> policies_;  // By product; others use options_.policy.
   std::map<std::string, v1::StoredJob> jobs_;
-  std::map<std::string, std::shared_ptr<const v1::StoredManifest>> manifests_;
+  ManifestCache manifests_;
   std::map<std::string, Lease> leases_;  // By job id.
   // Queued jobs held out of the queue until then (kHandOutRetryDelay).
   std::map<std::string, absl::Duration> retry_at_;

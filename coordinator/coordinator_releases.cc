@@ -58,6 +58,17 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   PF_RETURN_IF_ERROR(ValidateName("platform", key.platform()));
   PF_RETURN_IF_ERROR(ValidateName("channel", key.channel()));
   PF_RETURN_IF_ERROR(ValidateName("version", key.version()));
+  // Each site file is one name of at most 255 bytes (publisher/site_plan.h):
+  // the longest hold two versions (from_<platform>_<old>_to_<new>) or one
+  // and 33 bytes more (a hotfix's replacement). A release whose names would
+  // not fit failed every publish of its product.
+  const size_t longest_site_name = std::max(10 + key.platform().size() + 2 * key.version().size(),
+                                            33 + key.platform().size() + key.version().size());
+  if (longest_site_name > 255) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "platform and version too long together: the site's file names of this release would "
+        "take up to ", longest_site_name, " bytes, at most 255 (10 + platform + 2 x version)"));
+  }
   if (request.kind() != v1::RELEASE_KIND_FILE && request.kind() != v1::RELEASE_KIND_TREE) {
     return absl::InvalidArgumentError("release kind must be file or tree");
   }
@@ -107,6 +118,16 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
     for (const std::string& job : r.job_ids()) response.add_job_ids(job);
     return response;
   }
+  const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
+  for (auto it = releases_.lower_bound(prefix);
+       it != releases_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    // 1.0, 1.0.0 and 1.0+build order the same: which is newest is no one's guess.
+    if (CompareVersions(it->second.release().version(), key.version()) == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "release ", id, ": version ", key.version(), " orders the same as ",
+          it->second.release().version(), ", submitted already; use a new version"));
+    }
+  }
   v1::StoredRelease release;
   *release.mutable_release() = key;
   release.set_intermediate(request.intermediate());
@@ -123,7 +144,6 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   ToProto(manifest, stored->mutable_entries());  // As parsed: no field the digest does not name.
   writes.push_back({kManifestPrefix + Hex(raw_digest), stored->SerializeAsString()});
   std::vector<PlannedRelease> candidates;
-  const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
   for (auto it = releases_.lower_bound(prefix);
        it != releases_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     if (it->second.kind() != request.kind()) continue;
@@ -149,7 +169,7 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   // Stored: now the jobs may be leased.
   next_seq_ = seq;
   for (v1::StoredJob& job : new_jobs) AdoptJobLocked(std::move(job));
-  manifests_[raw_digest] = stored;
+  manifests_.Insert(raw_digest, stored);
   LogLocked(absl::StrCat("event=release_submitted release=", id, " jobs=", response.job_ids_size(),
                          " intermediate=", request.intermediate()));
   releases_[id] = std::move(release);

@@ -274,7 +274,7 @@ absl::StatusOr<std::set<Digest>> Coordinator::NamedLocked(
     for (const v1::ManifestEntry& e : r.hotfix_replacements()) note(e.digest());
     note(r.full_package_digest());
     absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> manifest =
-        ManifestLocked(r.manifest_digest());
+        ManifestLocked(r.manifest_digest(), /*cache=*/false);
     if (!manifest.ok()) {
       LogLocked(absl::StrCat("event=blob_drop_failed release=", id, " error=\"",
                              manifest.status().message(), "\""));

@@ -2,16 +2,20 @@
 #include "coordinator/coordinator.h"
 
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/fake_clock.h"
 #include "common/file.h"
 #include "coordinator/store_keys.h"
 #include "core/delta/diff.h"
+#include "core/tree/manifest.h"
 #include "core/tree/tree_path.h"
 #include "gtest/gtest.h"
+#include "proto/patchfarm/v1/manifest_convert.h"
 #include "storage/memory_store.h"
 
 namespace patchfarm {
@@ -26,9 +30,10 @@ class CoordinatorTest : public ::testing::Test {
     Reopen();
   }
 
-  void Reopen() {
+  void Reopen(uint64_t cached_manifest_entries = uint64_t{1} << 20) {
     coordinator_.reset();
     CoordinatorOptions options;
+    options.cached_manifest_entries = cached_manifest_entries;
     options.lease = absl::Seconds(10);
     options.policy.cumulative_window = 3;
     options.log = [this](const std::string& line) { events_ += line + "\n"; };
@@ -555,6 +560,29 @@ TEST_F(CoordinatorTest, FailedWritesLeaveNoLeasableJob) {
   EXPECT_EQ(coordinator_->QueueDepth(0), 1u);
 }
 
+// Manifests past the cache's bound are read back from the store: jobs
+// still carry each side's own manifest.
+TEST_F(CoordinatorTest, JobsGetTheirManifestsWhenTheCacheHoldsOne) {
+  Reopen(/*cached_manifest_entries=*/1);
+  std::map<std::string, std::string> content_of;  // Manifest digest -> file content.
+  for (const std::string v : {"1", "2", "3"}) {
+    const std::string content = "content of " + v;
+    ASSERT_TRUE(coordinator_->Submit(FileRelease(v, content)).ok());
+    const Digest digest = ManifestDigest(*FromProto(FileRelease(v, content).manifest()));
+    content_of[std::string(reinterpret_cast<const char*>(digest.data()), digest.size())] = content;
+  }
+  v1::AcquireResponse leased = Acquire("w", 8);
+  ASSERT_EQ(leased.jobs_size(), 3);  // 1 -> 2, 1 -> 3, 2 -> 3.
+  for (const v1::Job& job : leased.jobs()) {
+    for (const auto& [digest, manifest] : {std::pair(job.old_manifest_digest(), job.old_manifest()),
+                                           std::pair(job.new_manifest_digest(), job.new_manifest())}) {
+      ASSERT_EQ(manifest.size(), 1);
+      ASSERT_EQ(content_of.count(digest), 1u);
+      EXPECT_EQ(BlobContent(manifest.Get(0).digest()), content_of[digest]);
+    }
+  }
+}
+
 // A hotfix is published as hotfix_<platform>_<version>_<name>: a name that
 // would make that longer than a file name may be is refused when it is set,
 // not at every publish after.
@@ -577,6 +605,37 @@ TEST_F(CoordinatorTest, AHotfixNameTooLongForTheSiteIsRefused) {
   auto refused = coordinator_->AddHotfix(hotfix);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
   EXPECT_NE(refused.status().message().find("at most 255"), std::string::npos);
+  file->set_path("replace-0123456789abcdef");  // A replacement's site file.
+  refused = coordinator_->AddHotfix(hotfix);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+}
+
+// Two releases' versions make one site file name (from_<platform>_<old>_to_
+// <new>): a version too long for that is refused when submitted; it failed
+// every publish of the product after.
+TEST_F(CoordinatorTest, AVersionTooLongForTheSitesNamesIsRefused) {
+  // 10 + 9 ("linux-x64") + 2 x 118 = 255.
+  EXPECT_TRUE(coordinator_->Submit(FileRelease(std::string(118, '1'), "a")).ok());
+  absl::Status status = coordinator_->Submit(FileRelease(std::string(119, '2'), "b")).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("at most 255"), std::string::npos) << status;
+  EXPECT_EQ(coordinator_->Status("").releases_size(), 1);
+}
+
+// 1.0, 1.0.0 and 1.0+b7 order the same: the line's newest would be no one's
+// guess (the coordinator and the publisher guessed differently).
+TEST_F(CoordinatorTest, AVersionOrderingLikeAnotherIsRefused) {
+  ASSERT_TRUE(coordinator_->Submit(FileRelease("1.0", "a")).ok());
+  for (const char* same : {"1.0.0", "01.0", "1.0+b7"}) {
+    absl::Status status = coordinator_->Submit(FileRelease(same, "b")).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists) << same << ": " << status;
+  }
+  EXPECT_TRUE(coordinator_->Submit(FileRelease("1.0", "a")).ok());  // The same again.
+  EXPECT_TRUE(coordinator_->Submit(FileRelease("1.0.1", "c")).ok());
+  v1::SubmitRequest beta = FileRelease("1.0.0", "d");
+  beta.mutable_release()->set_channel("beta");  // Another line.
+  EXPECT_TRUE(coordinator_->Submit(beta).ok());
+  EXPECT_EQ(coordinator_->Status("").releases_size(), 3);
 }
 
 }  // namespace

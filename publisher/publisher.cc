@@ -246,9 +246,30 @@ std::set<std::string> SignedPatchDigests(const std::string& site, const std::str
   return digests;
 }
 
+// A product's site is the symlink <out>/<product>, which a publish replaces:
+// FailedPrecondition if that name holds anything else (an operator's
+// index.html, when a product was submitted under that name).
+absl::Status CheckSiteLink(const std::string& site, const std::string& product) {
+  struct stat st;
+  if (lstat(site.c_str(), &st) != 0) {
+    return errno == ENOENT ? absl::OkStatus() : ErrnoToStatus(errno, "lstat", site);
+  }
+  char link[4096];
+  const ssize_t n = S_ISLNK(st.st_mode) ? readlink(site.c_str(), link, sizeof(link)) : -1;
+  const std::string ours = absl::StrCat(".published/", product, ".");
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(link) ||
+      absl::string_view(link, static_cast<size_t>(n)).substr(0, ours.size()) != ours) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        site, " is not the link to a published site of ", product,
+        ": a publish would replace it (move it away, or name the product otherwise)"));
+  }
+  return absl::OkStatus();
+}
+
 // Publish without writing under options.out_dir: see PublishOptions::dry_run.
 absl::StatusOr<PublishReport> DryRun(const PublishOptions& options, FarmSource* farm) {
   const std::string site = JoinPath(options.out_dir, options.product);
+  PF_RETURN_IF_ERROR(CheckSiteLink(site, options.product));
   const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(options.clock->Now()));
   std::string scratch_root = options.scratch_dir;
   if (scratch_root.empty()) scratch_root = getenv("TMPDIR") != nullptr ? getenv("TMPDIR") : "/tmp";
@@ -385,7 +406,9 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
     previous = std::string(link, static_cast<size_t>(link_size));
     previous = previous.substr(previous.rfind('/') + 1);
   }
-  const std::string link_tmp = site + ".switch";
+  // A dot-file: product names cannot start with a dot, so it is no other
+  // product's site.
+  const std::string link_tmp = JoinPath(options.out_dir, absl::StrCat(".switch-", options.product));
   unlink(link_tmp.c_str());
   std::string relative = absl::StrCat(".published/", options.product, ".", serial);
   if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
@@ -454,6 +477,7 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
   PF_ASSIGN_OR_RETURN(std::unique_ptr<SiteCacheLock> cache_lock,
                       SiteCacheLock::Shared(options.out_dir, /*create=*/true));
   const std::string site = JoinPath(options.out_dir, options.product);
+  PF_RETURN_IF_ERROR(CheckSiteLink(site, options.product));
   const uint64_t now = static_cast<uint64_t>(absl::ToUnixSeconds(options.clock->Now()));
   const uint64_t serial = std::max(CurrentSerial(site) + 1, now);
   const std::string published = JoinPath(options.out_dir, ".published");

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -653,6 +654,26 @@ TEST_F(PublisherTest, FailedPublishLeavesTheLiveSiteAndNoTree) {
     if (r.release().version() == "2.0") recorded = r.full_package_size() > 0;
   }
   EXPECT_TRUE(recorded);
+}
+
+// A product's site is the symlink <site>/<product>: a publish never
+// replaces anything else under that name (an operator's index.html, when a
+// product was submitted as "index.html"), nor a link to another site.
+TEST_F(PublisherTest, APublishReplacesOnlyItsOwnSiteLink) {
+  SubmitAndComplete("1.0");
+  ASSERT_TRUE(mkdir(Site().c_str(), 0755) == 0 || errno == EEXIST);
+  ASSERT_TRUE(WriteFileAtomically(Site() + "/game", "the operator's page").ok());
+  auto refused = Publish();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(*ReadFileToString(Site() + "/game"), "the operator's page");
+  ASSERT_EQ(unlink((Site() + "/game").c_str()), 0);
+  ASSERT_EQ(symlink(".published/other.7", (Site() + "/game").c_str()), 0);
+  EXPECT_EQ(Publish().status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_EQ(unlink((Site() + "/game").c_str()), 0);
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_TRUE(Publish().ok());  // Its own link, replaced.
 }
 
 // Full packages are built within PublishOptions::max_memory: past it (a

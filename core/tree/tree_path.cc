@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -109,6 +110,11 @@ absl::Status ValidateNewHotfixName(absl::string_view name) {
     return absl::InvalidArgumentError(
         absl::StrCat("hotfix name ", ShortPath(name),
                      ": ends like a temporary file (.tmp-XXXXXX), which updaters remove"));
+  }
+  if (absl::StartsWith(name, "replace-")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hotfix name ", ShortPath(name),
+                     ": starts like the site file of a replacement (replace-)"));
   }
   return absl::OkStatus();
 }
