@@ -107,7 +107,9 @@ int RunPublishCommand(const std::vector<std::string>& args) {
                 report->channels, report->files, static_cast<unsigned long long>(report->bytes),
                 report->checked);
   }
-  for (const std::string& note : report->notes) std::printf("note: %s\n", note.c_str());
+  for (const std::string& note : report->notes) {
+    std::printf("note: %s\n", EscapeControls(note).c_str());
+  }
   if (options.dry_run) {
     std::printf("%s", SizesText(report->sizes, report->gated).c_str());
     std::printf("dry run: nothing under %s was changed\n", options.out_dir.c_str());

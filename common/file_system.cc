@@ -257,17 +257,17 @@ class PosixFileSystem : public FileSystem {
       return absl::OkStatus();
     }
     int err = errno;
-    if (err == EOPNOTSUPP) {  // A symlink, or no /proc mounted.
-      struct stat st;
-      if (lstat(path.c_str(), &st) != 0) return FsError(errno, "chmod", path);
-      if (S_ISLNK(st.st_mode)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("chmod ", path, ": a symlink is there now"));
-      }
-      if (chmod(path.c_str(), static_cast<mode_t>(mode)) == 0) return absl::OkStatus();
-      err = errno;
+    if (err != EOPNOTSUPP) return FsError(err, "chmod", path);
+    // A symlink, or a glibc before 2.32 or no /proc: by a descriptor of the
+    // file itself, opened without following a symlink.
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP) {
+      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
     }
-    return FsError(err, "chmod", path);
+    if (fd < 0) return FsError(errno, "chmod", path);  // Unreadable: left as it is.
+    err = fchmod(fd, static_cast<mode_t>(mode)) == 0 ? 0 : errno;
+    close(fd);
+    return err == 0 ? absl::OkStatus() : FsError(err, "chmod", path);
   }
 
   absl::Status Touch(const std::string& path) override {

@@ -187,7 +187,10 @@ void Coordinator::WaitForChange(uint64_t* generation, double timeout_seconds) {
 
 absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> Coordinator::ManifestLocked(
     const std::string& digest, bool cache) {
-  if (std::shared_ptr<const v1::StoredManifest> cached = manifests_.Find(digest)) return cached;
+  if (std::shared_ptr<const v1::StoredManifest> cached =
+          cache ? manifests_.Find(digest) : manifests_.Peek(digest)) {
+    return cached;
+  }
   PF_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->Get(kManifestPrefix + Hex(digest)));
   auto m = std::make_shared<v1::StoredManifest>();
   if (!value || !m->ParseFromString(*value)) {

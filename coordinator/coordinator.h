@@ -208,11 +208,14 @@ class Coordinator {
   // names, does not rebuild its new release from its old one's files
   // (core/tree/tree_apply.h WhyNotRebuilt, in a check slot as Complete's),
   // and logs event=result_rejected; a job split into segments is split
-  // again. NotFound for an unknown job; InvalidArgument for a file job or
+  // again (its split jobs and their results are dropped). The job's status
+  // says `rerun`: its release counts as finished for publishing meanwhile,
+  // as it did. NotFound for an unknown job; InvalidArgument for a file job or
   // a digest that is not 32 bytes; FailedPrecondition if the job's result
   // is not that package (any more) or if the package rebuilds its target
-  // (the job stays done); Unavailable as Complete; the check's errors (a
-  // missing blob, I/O) leave the job as it was.
+  // (the job stays done; such a package is not checked again); Unavailable
+  // as Complete; the check's errors (a missing blob, I/O) and a failed
+  // write leave the job as it was.
   absl::StatusOr<v1::RejectResultResponse> RejectResult(const v1::RejectResultRequest& request);
   // Requeues (or fails, after max_attempts) jobs whose lease ran out, and
   // the jobs held out of the queue whose retry delay has passed.
@@ -275,9 +278,10 @@ class Coordinator {
   // engine format (coordinator_keys::JobId).
   static std::string JobIdOf(const std::string& old_digest, const std::string& new_digest);
   absl::Status Load();
-  // The manifest stored under `digest`, from the cache or the store; one
-  // read from the store is cached if `cache` (a pass over every release's
-  // manifest would push out the ones jobs use).
+  // The manifest stored under `digest`, from the cache or the store; with
+  // `cache`, one read from the store is cached and a cached one becomes the
+  // most recently used (a pass over every release's manifest does neither:
+  // it would push out the ones jobs use).
   absl::StatusOr<std::shared_ptr<const v1::StoredManifest>> ManifestLocked(
       const std::string& digest, bool cache = true);
   absl::Status PersistJobLocked(const v1::StoredJob& job, bool sync);
@@ -416,6 +420,8 @@ class Coordinator {
   std::map<std::string, Policy> policies_;  // By product; others use options_.policy.
   std::map<std::string, v1::StoredJob> jobs_;
   ManifestCache manifests_;
+  // Packages RejectResult found to rebuild their targets: not checked again.
+  std::set<std::string> rebuilt_here_;
   std::map<std::string, Lease> leases_;  // By job id.
   // Queued jobs held out of the queue until then (kHandOutRetryDelay).
   std::map<std::string, absl::Duration> retry_at_;

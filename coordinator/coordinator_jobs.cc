@@ -443,6 +443,10 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
           absl::StrCat("job ", ShortPath(job_id), " is not a tree job: only packages are checked"));
     }
     PF_RETURN_IF_ERROR(same_result(job));
+    if (rebuilt_here_.count(request.package_digest()) != 0) {  // Checked once is enough.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", ShortPath(job_id), "'s package rebuilds its target here: the job stays done"));
+    }
     PF_ASSIGN_OR_RETURN(old_manifest, ManifestLocked(job.old_manifest_digest()));
     PF_ASSIGN_OR_RETURN(new_manifest, ManifestLocked(job.new_manifest_digest()));
   }
@@ -466,27 +470,54 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
   PF_RETURN_IF_ERROR(reason.status());
   PF_RETURN_IF_ERROR(CheckStillStoredLocked(removals_seen, {digest}));
   if (reason->empty()) {
+    rebuilt_here_.insert(request.package_digest());
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", ShortPath(job_id), "'s package rebuilds its target here: the job stays done"));
   }
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
   PF_RETURN_IF_ERROR(same_result(it->second));
-  v1::StoredJob& rejected = it->second;
-  LogLocked(absl::StrCat("event=result_rejected job=", job_id, " worker=",
-                         rejected.status().worker_id(), " error=\"",
-                         EscapeControls(*reason), "\""));
-  v1::JobStatus* s = rejected.mutable_status();
+  // The job as it runs again: an attempt counted, its split jobs gone (a
+  // re-split must not join their results again), written before memory
+  // changes.
+  v1::StoredJob redo = it->second;
+  v1::JobStatus* s = redo.mutable_status();
+  LogLocked(absl::StrCat("event=result_rejected job=", job_id, " worker=", s->worker_id(),
+                         " error=\"", EscapeControls(*reason), "\""));
   s->clear_package_digest();
   s->clear_package_size();
   s->clear_seconds();
-  rejected.clear_segment_job_ids();  // Their results went with the join.
-  rejected.clear_index_job_ids();
-  FailAttemptLocked(&rejected,
-                    absl::StrCat("its package did not rebuild its target: ", *reason),
-                    /*for_good=*/false);
+  s->clear_worker_id();
+  s->set_rerun(true);
+  s->set_attempts(s->attempts() + 1);
+  s->set_error(std::string(Utf8Prefix(
+      EscapeControls(absl::StrCat("its package did not rebuild its target: ", *reason)),
+      kMaxJobErrorBytes)));
+  s->set_state(s->attempts() >= options_.max_attempts ? v1::JOB_STATE_FAILED
+                                                      : v1::JOB_STATE_QUEUED);
+  std::vector<std::string> children(redo.index_job_ids().begin(), redo.index_job_ids().end());
+  children.insert(children.end(), redo.segment_job_ids().begin(), redo.segment_job_ids().end());
+  redo.clear_index_job_ids();
+  redo.clear_segment_job_ids();
+  std::vector<StoreWrite> writes = {{kJobPrefix + job_id, redo.SerializeAsString()}};
+  for (const std::string& child : children) {
+    if (jobs_.count(child) != 0) writes.push_back({kJobPrefix + child, std::nullopt});
+  }
+  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/false));
+  for (const std::string& child : children) {  // Their blobs go as orphans.
+    queue_.Remove(child);
+    EndLeaseLocked(child);
+    retry_at_.erase(child);
+    jobs_.erase(child);
+  }
+  jobs_[job_id] = redo;
+  if (s->state() == v1::JOB_STATE_QUEUED) QueueLocked(redo);
+  LogLocked(absl::StrCat("event=", s->state() == v1::JOB_STATE_FAILED ? "job_failed" : "job_retry",
+                         " job=", job_id, " from=", s->from_version(), " to=", s->to_version(),
+                         " attempts=", s->attempts(), " error=\"", s->error(), "\""));
+  ChangedLocked();
   v1::RejectResultResponse response;
-  *response.mutable_job() = JobStatusLocked(rejected);
+  *response.mutable_job() = JobStatusLocked(redo);
   response.set_reason(*std::move(reason));
   return response;
 }

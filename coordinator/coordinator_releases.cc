@@ -58,17 +58,6 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
   PF_RETURN_IF_ERROR(ValidateName("platform", key.platform()));
   PF_RETURN_IF_ERROR(ValidateName("channel", key.channel()));
   PF_RETURN_IF_ERROR(ValidateName("version", key.version()));
-  // Each site file is one name of at most 255 bytes (publisher/site_plan.h):
-  // the longest hold two versions (from_<platform>_<old>_to_<new>) or one
-  // and 33 bytes more (a hotfix's replacement). A release whose names would
-  // not fit failed every publish of its product.
-  const size_t longest_site_name = std::max(10 + key.platform().size() + 2 * key.version().size(),
-                                            33 + key.platform().size() + key.version().size());
-  if (longest_site_name > 255) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "platform and version too long together: the site's file names of this release would "
-        "take up to ", longest_site_name, " bytes, at most 255 (10 + platform + 2 x version)"));
-  }
   if (request.kind() != v1::RELEASE_KIND_FILE && request.kind() != v1::RELEASE_KIND_TREE) {
     return absl::InvalidArgumentError("release kind must be file or tree");
   }
@@ -117,6 +106,17 @@ absl::StatusOr<v1::SubmitResponse> Coordinator::Submit(const v1::SubmitRequest& 
     response.set_already_submitted(true);
     for (const std::string& job : r.job_ids()) response.add_job_ids(job);
     return response;
+  }
+  // Each site file is one name of at most 255 bytes (publisher/site_plan.h):
+  // the longest hold two versions (chain_<platform>_<old>_to_<new>) or one
+  // and 33 bytes more (a hotfix's replacement). A tree release whose names
+  // would not fit failed every publish of its product.
+  const size_t longest_site_name = std::max(11 + key.platform().size() + 2 * key.version().size(),
+                                            33 + key.platform().size() + key.version().size());
+  if (request.kind() == v1::RELEASE_KIND_TREE && longest_site_name > 255) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "platform and version too long together: the site's file names of this release would "
+        "take up to ", longest_site_name, " bytes, at most 255 (11 + platform + 2 x version)"));
   }
   const std::string prefix = absl::StrCat(key.product(), "/", key.platform(), "/", key.channel(), "/");
   for (auto it = releases_.lower_bound(prefix);

@@ -71,10 +71,13 @@ std::vector<LineRelease> Coordinator::LineReleasesLocked(
     lr.version = r->release().version();
     lr.intermediate = r->intermediate();
     lr.submitted_unix_seconds = r->submitted_unix_seconds();
-    // As ReleaseStatus shows it: dropped jobs are not listed (and were done).
+    // As ReleaseStatus shows it: dropped jobs are not listed (and were done);
+    // and as the publisher sees it: a job run again after its package was
+    // refused leaves its release published (site_plan.cc).
     lr.finished = std::all_of(r->job_ids().begin(), r->job_ids().end(), [&](const std::string& id) {
       auto it = jobs_.find(id);
-      return it == jobs_.end() || it->second.status().state() == v1::JOB_STATE_DONE;
+      return it == jobs_.end() || it->second.status().state() == v1::JOB_STATE_DONE ||
+             it->second.status().rerun();
     });
     releases.push_back(std::move(lr));
   }

@@ -608,18 +608,27 @@ TEST_F(CoordinatorTest, AHotfixNameTooLongForTheSiteIsRefused) {
   file->set_path("replace-0123456789abcdef");  // A replacement's site file.
   refused = coordinator_->AddHotfix(hotfix);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  file->set_path("replace-notes.txt");  // Named like none.
+  EXPECT_TRUE(coordinator_->AddHotfix(hotfix).ok());
 }
 
 // Two releases' versions make one site file name (from_<platform>_<old>_to_
 // <new>): a version too long for that is refused when submitted; it failed
 // every publish of the product after.
 TEST_F(CoordinatorTest, AVersionTooLongForTheSitesNamesIsRefused) {
-  // 10 + 9 ("linux-x64") + 2 x 118 = 255.
-  EXPECT_TRUE(coordinator_->Submit(FileRelease(std::string(118, '1'), "a")).ok());
-  absl::Status status = coordinator_->Submit(FileRelease(std::string(119, '2'), "b")).status();
+  auto tree = [&](const std::string& version, const std::string& content) {
+    v1::SubmitRequest r = FileRelease(version, content);
+    r.set_kind(v1::RELEASE_KIND_TREE);
+    return r;
+  };
+  // 11 + 9 ("linux-x64") + 2 x 117 = 254: chain_linux-x64_<a>_to_<b> fits.
+  EXPECT_TRUE(coordinator_->Submit(tree(std::string(117, '1'), "a")).ok());
+  absl::Status status = coordinator_->Submit(tree(std::string(118, '2'), "b")).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("at most 255"), std::string::npos) << status;
   EXPECT_EQ(coordinator_->Status("").releases_size(), 1);
+  // File releases are not published: their names make no site files.
+  EXPECT_TRUE(coordinator_->Submit(FileRelease(std::string(118, '2'), "b")).ok());
 }
 
 // 1.0, 1.0.0 and 1.0+b7 order the same: the line's newest would be no one's

@@ -11,6 +11,11 @@ std::shared_ptr<const v1::StoredManifest> ManifestCache::Find(const std::string&
   return it->second.manifest;
 }
 
+std::shared_ptr<const v1::StoredManifest> ManifestCache::Peek(const std::string& digest) const {
+  auto it = cached_.find(digest);
+  return it == cached_.end() ? nullptr : it->second.manifest;
+}
+
 void ManifestCache::Insert(const std::string& digest,
                            std::shared_ptr<const v1::StoredManifest> manifest) {
   auto it = cached_.find(digest);

@@ -24,6 +24,8 @@ class ManifestCache {
   // The manifest cached under `digest`, now the most recently used; null if
   // none.
   std::shared_ptr<const v1::StoredManifest> Find(const std::string& digest);
+  // The same without making it the most recently used (a pass over all).
+  std::shared_ptr<const v1::StoredManifest> Peek(const std::string& digest) const;
   // Caches `manifest` under `digest` (replacing one cached there), then drops
   // the least recently used others while the entries exceed the bound.
   void Insert(const std::string& digest, std::shared_ptr<const v1::StoredManifest> manifest);

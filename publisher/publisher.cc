@@ -387,6 +387,23 @@ absl::Status WriteChannel(const PublishOptions& options, const std::string& chan
   return absl::OkStatus();
 }
 
+// Publishes before stop 36 switched through <out>/<product>.switch, which a
+// kill could leave: removed if it is such a link of this product (a product
+// named <product>.switch links to .published/<product>.switch.<serial>).
+void RemoveOldSwitchLink(const std::string& site, const std::string& product) {
+  const std::string old = site + ".switch";
+  char link[4096];
+  const ssize_t n = readlink(old.c_str(), link, sizeof(link));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(link)) return;
+  const std::string ours = absl::StrCat(".published/", product, ".");
+  const absl::string_view target(link, static_cast<size_t>(n));
+  uint64_t serial = 0;
+  if (target.substr(0, ours.size()) == ours &&
+      absl::SimpleAtoi(target.substr(ours.size()), &serial)) {
+    unlink(old.c_str());
+  }
+}
+
 // Switches the site in: syncs `partial`, renames it to `target` and replaces
 // the <out>/<product> symlink with one rename (`*switched` set once it is);
 // then removes older published trees, except the one live until now (readers
@@ -409,6 +426,7 @@ absl::Status SwitchIn(const PublishOptions& options, const std::string& partial,
   // A dot-file: product names cannot start with a dot, so it is no other
   // product's site.
   const std::string link_tmp = JoinPath(options.out_dir, absl::StrCat(".switch-", options.product));
+  RemoveOldSwitchLink(site, options.product);
   unlink(link_tmp.c_str());
   std::string relative = absl::StrCat(".published/", options.product, ".", serial);
   if (symlink(relative.c_str(), link_tmp.c_str()) != 0) return ErrnoToStatus(errno, "symlink", link_tmp);
@@ -542,7 +560,6 @@ absl::StatusOr<PublishReport> WriteSite(const PublishOptions& options, FarmSourc
     report.notes.push_back(absl::StrCat("full package sizes not recorded with the coordinator: ",
                                         recorded.message()));
   }
-  AskForReruns(farm, &report.refused);
   report.serial = serial;
   report.site = site;
   report.files = writer.files();
@@ -567,7 +584,10 @@ absl::StatusOr<PublishReport> Publish(const PublishOptions& options) {
     connected = ConnectFarmSource(grpc);
     farm = connected.get();
   }
-  return options.dry_run ? DryRun(options, farm) : WriteSite(options, farm);
+  if (options.dry_run) return DryRun(options, farm);
+  PF_ASSIGN_OR_RETURN(PublishReport report, WriteSite(options, farm));
+  AskForReruns(farm, &report.refused);  // The site's locks are released: each is a check.
+  return report;
 }
 
 }  // namespace patchfarm

@@ -73,8 +73,11 @@ absl::StatusOr<std::vector<PlatformPlan>> PlanSite(const v1::StatusResponse& sta
       std::vector<LineRelease> line;
       std::map<std::string, const v1::ReleaseStatus*> by_version;
       for (const v1::ReleaseStatus* r : releases) {
+        // A job run again after its package was refused leaves its release
+        // published as it was: the pair is not offered meanwhile.
         line.push_back({r->release().version(), r->intermediate(), r->submitted_unix_seconds(),
-                        std::all_of(r->jobs().begin(), r->jobs().end(), Done)});
+                        std::all_of(r->jobs().begin(), r->jobs().end(),
+                                    [](const v1::JobStatus& j) { return Done(j) || j.rerun(); })});
         by_version[r->release().version()] = r;
       }
       const std::optional<std::string> newest_version = PublishedNewest(line);

@@ -147,8 +147,16 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   for (const v1::SitePatch& patch : index.platforms(0).patches()) {
     EXPECT_NE(patch.file().url(), "from_linux-x64_1.0_to_3.0");
   }
-  // Its job runs again: the coordinator checked the package too.
+  // Its job runs again: the coordinator checked the package too. 3.0 stays
+  // the newest meanwhile, its other packages published.
   EXPECT_EQ(report->refused[0].rerun, "queued again (attempt 2)");
+  const std::string job_id = report->refused[0].job_id;
+  report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->refused.empty());
+  EXPECT_EQ(LiveIndex().platforms(0).newest(), "3.0");
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_2.0_to_3.0"), 1u);
+  EXPECT_EQ(List(Channel()).count("from_linux-x64_1.0_to_3.0"), 0u);
   v1::StatusRequest status_request;
   status_request.set_product("game");
   auto job_of = [&](const std::string& id) {
@@ -162,7 +170,6 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
     }
     return v1::JobStatus();
   };
-  const std::string job_id = report->refused[0].job_id;
   v1::JobStatus job = job_of(job_id);
   EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(job.attempts(), 1u);
@@ -215,7 +222,8 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
 }
 
 // A package refused three times fails its job for good: publishes stop
-// checking it, and updaters from 1.0 take the full package.
+// checking it, 2.0 stays the newest, and updaters from 1.0 take its full
+// package.
 TEST_F(PublisherTest, ARefusedPackagesJobFailsAfterItsAttempts) {
   tamper_ = [](const std::string& from, const std::string& to, std::string* bytes) {
     if (from != "1.0" || to != "2.0") return;
@@ -240,6 +248,8 @@ TEST_F(PublisherTest, ARefusedPackagesJobFailsAfterItsAttempts) {
   EXPECT_TRUE(report->refused.empty());
   EXPECT_EQ(report->checked, 0);
   EXPECT_EQ(List(Channel()).count("from_linux-x64_1.0_to_2.0"), 0u);
+  EXPECT_EQ(LiveIndex().platforms(0).newest(), "2.0");
+  EXPECT_EQ(List(Channel()).count("full_linux-x64_2.0"), 1u);
 }
 
 TEST_F(PublisherTest, SecondPublishSwitchesTheSymlinkAndKeepsOnlyThePrevious) {

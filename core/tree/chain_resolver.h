@@ -116,9 +116,9 @@ class ChainResolver {
   // Copies the base file of kBase `content` to the new file `to` (with
   // `mode`, through `fs`) and checks the copy against DigestOf(content):
   // DataLoss if the file changed since it was hashed (a program writing it
-  // during the update; a local user's symlink put in its place, whose
-  // target is refused or shows as other bytes), which would make a tree
-  // that is not the release. `to` is left for the caller to remove.
+  // during the update), which would make a tree that is not the release;
+  // CopyFile's error if a symlink was put in its place (not followed). `to`
+  // is left for the caller to remove.
   absl::Status CopyBaseFile(const FileContent& content, const std::string& to, uint32_t mode,
                             FileSystem* fs);
 

@@ -111,10 +111,11 @@ absl::Status ValidateNewHotfixName(absl::string_view name) {
         absl::StrCat("hotfix name ", ShortPath(name),
                      ": ends like a temporary file (.tmp-XXXXXX), which updaters remove"));
   }
-  if (absl::StartsWith(name, "replace-")) {
+  if (name.size() == 24 && absl::StartsWith(name, "replace-") &&
+      name.find_first_not_of("0123456789abcdef", 8) == absl::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("hotfix name ", ShortPath(name),
-                     ": starts like the site file of a replacement (replace-)"));
+                     ": named like the site file of a replacement (replace-<16 hex digits>)"));
   }
   return absl::OkStatus();
 }

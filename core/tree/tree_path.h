@@ -41,9 +41,9 @@ absl::Status ValidateHotfixName(absl::string_view name);
 bool IsTemporaryFileName(absl::string_view name);
 
 // ValidateHotfixName, and InvalidArgument for a name IsTemporaryFileName (the
-// updater would remove the file on every run) or starting with "replace-"
-// (the site's name for a replacement's file, publisher/site_plan.h): for
-// hotfixes being submitted.
+// updater would remove the file on every run) or "replace-" and 16 hex
+// digits (the site's name for a replacement's file, publisher/site_plan.h):
+// for hotfixes being submitted.
 // Published indexes are read with ValidateHotfixName alone.
 absl::Status ValidateNewHotfixName(absl::string_view name);
 
