@@ -94,6 +94,11 @@ inline constexpr int kConcurrentResultChecks = 2;
 // How long a Complete waits for a check to end before it answers Unavailable
 // (which workers retry, keeping their lease): well within their deadline.
 inline constexpr absl::Duration kResultCheckWait = absl::Seconds(20);
+// Hotfix files, and replacements, a release may have (each list): a release's
+// record, and every status answer naming it, carries them, and each is a
+// file of every publish. A million (the manifest limit) made 60 MB records
+// and status answers past gRPC's message limit.
+inline constexpr int kMaxHotfixFiles = 4096;
 // One-off patches queued at once (they run ahead of release jobs): a new one
 // past this is refused, so that requests cannot hold the releases back.
 inline constexpr size_t kMaxQueuedOneOffs = 256;

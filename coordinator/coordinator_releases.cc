@@ -216,6 +216,10 @@ absl::Status Coordinator::CheckHotfixBlob(const ManifestEntry& e) {
 absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixRequest& request) {
   v1::ReleaseKey key = request.release();
   if (key.channel().empty()) key.set_channel("stable");
+  if (request.files_size() > kMaxHotfixFiles || request.replacements_size() > kMaxHotfixFiles) {
+    return absl::InvalidArgumentError(absl::StrCat("hotfix: at most ", kMaxHotfixFiles,
+                                                   " files and as many replacements"));
+  }
   PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
   const uint64_t removals_seen = blob_removals_;
   std::vector<Digest> named;
@@ -231,9 +235,6 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
     }
     PF_RETURN_IF_ERROR(CheckHotfixBlob(e));
     named.push_back(e.digest);
-  }
-  if (request.replacements_size() > kMaxManifestEntries) {
-    return absl::InvalidArgumentError("hotfix: too many replacements");
   }
   Manifest replacements;  // Tree paths, not a tree: each entry is checked alone.
   std::set<std::string> replaced_paths;

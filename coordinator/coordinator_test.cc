@@ -1,6 +1,7 @@
 // The coordinator's logic with a fake clock and an in-memory store.
 #include "coordinator/coordinator.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -610,6 +611,18 @@ TEST_F(CoordinatorTest, AHotfixNameTooLongForTheSiteIsRefused) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
   file->set_path("replace-notes.txt");  // Named like none.
   EXPECT_TRUE(coordinator_->AddHotfix(hotfix).ok());
+  for (int i = 1; i <= kMaxHotfixFiles; ++i) {  // One file too many.
+    v1::ManifestEntry* more = hotfix.add_files();
+    *more = *file;
+    char name[16];
+    std::snprintf(name, sizeof(name), "zfix%05d", i);  // Sorted after the first.
+    more->set_path(name);
+  }
+  refused = coordinator_->AddHotfix(hotfix);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  hotfix.mutable_files()->RemoveLast();
+  auto taken = coordinator_->AddHotfix(hotfix);
+  EXPECT_TRUE(taken.ok()) << taken.status();
 }
 
 // Two releases' versions make one site file name (from_<platform>_<old>_to_
