@@ -264,7 +264,17 @@ class PosixFileSystem : public FileSystem {
     if (fd < 0 && errno == ELOOP) {
       return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
     }
-    if (fd < 0) return FsError(errno, "chmod", path);  // Unreadable: left as it is.
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+      // Unreadable to us (not root, whom a swap could harm): by name.
+      struct stat st;
+      if (lstat(path.c_str(), &st) != 0) return FsError(errno, "chmod", path);
+      if (S_ISLNK(st.st_mode)) {
+        return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
+      }
+      if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) return FsError(errno, "chmod", path);
+      return absl::OkStatus();
+    }
+    if (fd < 0) return FsError(errno, "chmod", path);
     err = fchmod(fd, static_cast<mode_t>(mode)) == 0 ? 0 : errno;
     close(fd);
     return err == 0 ? absl::OkStatus() : FsError(err, "chmod", path);

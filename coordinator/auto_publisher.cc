@@ -74,8 +74,15 @@ void AutoPublisher::Run() {
         absl::StrAppend(&state, ";");
       }
       for (const v1::JobStatus& j : r.jobs()) {
+        // A job run again after its package was refused leaves its release
+        // published: not waited for, and its passing states change nothing.
+        const bool settled = j.state() == v1::JOB_STATE_DONE || j.state() == v1::JOB_STATE_FAILED;
+        if (!settled && j.rerun()) {
+          absl::StrAppend(&state, "r,");
+          continue;
+        }
         absl::StrAppend(&state, j.state(), ",");
-        if (j.state() != v1::JOB_STATE_DONE && j.state() != v1::JOB_STATE_FAILED) finished = false;
+        if (!settled) finished = false;
       }
       // Chained patches planned later: published when done, never waited for.
       for (const v1::JobStatus& j : r.chain_jobs()) absl::StrAppend(&state, "c", j.state(), ",");

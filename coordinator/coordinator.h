@@ -99,6 +99,8 @@ inline constexpr absl::Duration kResultCheckWait = absl::Seconds(20);
 // file of every publish. A million (the manifest limit) made 60 MB records
 // and status answers past gRPC's message limit.
 inline constexpr int kMaxHotfixFiles = 4096;
+// And the bytes of their paths together (a replaced path may be 4 KiB long).
+inline constexpr size_t kMaxHotfixPathBytes = size_t{1} << 20;
 // One-off patches queued at once (they run ahead of release jobs): a new one
 // past this is refused, so that requests cannot hold the releases back.
 inline constexpr size_t kMaxQueuedOneOffs = 256;
@@ -213,9 +215,10 @@ class Coordinator {
   // names, does not rebuild its new release from its old one's files
   // (core/tree/tree_apply.h WhyNotRebuilt, in a check slot as Complete's),
   // and logs event=result_rejected; a job split into segments is split
-  // again (its split jobs and their results are dropped). The job's status
-  // says `rerun`: its release counts as finished for publishing meanwhile,
-  // as it did. NotFound for an unknown job; InvalidArgument for a file job or
+  // again (its split jobs and their results are dropped). The releases
+  // listing it that were finished keep counting as finished for
+  // publishing (StoredRelease.rerun_job_ids; JobStatus.rerun in their
+  // status). InvalidArgument for an index or segment job. NotFound for an unknown job; InvalidArgument for a file job or
   // a digest that is not 32 bytes; FailedPrecondition if the job's result
   // is not that package (any more) or if the package rebuilds its target
   // (the job stays done; such a package is not checked again); Unavailable
@@ -283,6 +286,10 @@ class Coordinator {
   // engine format (coordinator_keys::JobId).
   static std::string JobIdOf(const std::string& old_digest, const std::string& new_digest);
   absl::Status Load();
+  // Whether every job of `r` is done, dropped (done before), or run again
+  // after its package was refused while `r` was finished (rerun_job_ids):
+  // as publishing sees it.
+  bool FinishedLocked(const v1::StoredRelease& r) const;
   // The manifest stored under `digest`, from the cache or the store; with
   // `cache`, one read from the store is cached and a cached one becomes the
   // most recently used (a pass over every release's manifest does neither:

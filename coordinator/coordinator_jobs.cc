@@ -2,6 +2,8 @@
 // queued, one-off requests, leases acquired and kept alive by heartbeats,
 // results checked and recorded, failures, retries and expired leases.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
@@ -20,6 +22,7 @@ namespace {
 
 using coordinator_keys::kJobPrefix;
 using coordinator_keys::kNextSeqKey;
+using coordinator_keys::kReleasePrefix;
 
 // The entry of `manifest` at `path` and the directories above it (which a
 // manifest must hold), in order.
@@ -438,6 +441,10 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", ShortPath(job_id)));
     job = it->second;
+    if (!job.parent_job_id().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", ShortPath(job_id), " is part of a pair's job: reject that one"));
+    }
     if (job.kind() != v1::RELEASE_KIND_TREE) {
       return absl::InvalidArgumentError(
           absl::StrCat("job ", ShortPath(job_id), " is not a tree job: only packages are checked"));
@@ -482,13 +489,11 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
   // changes.
   v1::StoredJob redo = it->second;
   v1::JobStatus* s = redo.mutable_status();
-  LogLocked(absl::StrCat("event=result_rejected job=", job_id, " worker=", s->worker_id(),
-                         " error=\"", EscapeControls(*reason), "\""));
+  const std::string worker_id = s->worker_id();
   s->clear_package_digest();
   s->clear_package_size();
   s->clear_seconds();
   s->clear_worker_id();
-  s->set_rerun(true);
   s->set_attempts(s->attempts() + 1);
   s->set_error(std::string(Utf8Prefix(
       EscapeControls(absl::StrCat("its package did not rebuild its target: ", *reason)),
@@ -503,7 +508,22 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
   for (const std::string& child : children) {
     if (jobs_.count(child) != 0) writes.push_back({kJobPrefix + child, std::nullopt});
   }
-  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/false));
+  // The releases it made finished stay so (not others sharing the job).
+  std::map<std::string, v1::StoredRelease> still_finished;
+  for (const auto& [id, r] : releases_) {
+    const bool lists = std::find(r.job_ids().begin(), r.job_ids().end(), job_id) != r.job_ids().end();
+    const bool marked = std::find(r.rerun_job_ids().begin(), r.rerun_job_ids().end(), job_id) !=
+                        r.rerun_job_ids().end();
+    if (!lists || marked || !FinishedLocked(r)) continue;
+    v1::StoredRelease copy = r;
+    copy.add_rerun_job_ids(job_id);
+    writes.push_back({kReleasePrefix + id, copy.SerializeAsString()});
+    still_finished.emplace(id, std::move(copy));
+  }
+  PF_RETURN_IF_ERROR(store_->Write(writes, /*sync=*/true));
+  LogLocked(absl::StrCat("event=result_rejected job=", job_id, " worker=", worker_id,
+                         " error=\"", EscapeControls(*reason), "\""));
+  for (auto& [id, r] : still_finished) releases_[id] = std::move(r);
   for (const std::string& child : children) {  // Their blobs go as orphans.
     queue_.Remove(child);
     EndLeaseLocked(child);

@@ -37,9 +37,13 @@ v1::ReleaseStatus Coordinator::ReleaseStatusLocked(const v1::StoredRelease& r) c
   s.set_total_size(r.total_size());
   *s.mutable_hotfix_files() = r.hotfix_files();
   *s.mutable_hotfix_replacements() = r.hotfix_replacements();
+  const std::set<std::string> rerun(r.rerun_job_ids().begin(), r.rerun_job_ids().end());
   for (const std::string& id : r.job_ids()) {
     auto it = jobs_.find(id);
-    if (it != jobs_.end()) *s.add_jobs() = JobStatusLocked(it->second);
+    if (it == jobs_.end()) continue;
+    v1::JobStatus* job = s.add_jobs();
+    *job = JobStatusLocked(it->second);
+    job->set_rerun(rerun.count(id) != 0);
   }
   s.set_submitted_unix_seconds(r.submitted_unix_seconds());
   for (const std::string& id : r.chain_job_ids()) {
@@ -219,6 +223,14 @@ absl::StatusOr<v1::HotfixResponse> Coordinator::AddHotfix(const v1::HotfixReques
   if (request.files_size() > kMaxHotfixFiles || request.replacements_size() > kMaxHotfixFiles) {
     return absl::InvalidArgumentError(absl::StrCat("hotfix: at most ", kMaxHotfixFiles,
                                                    " files and as many replacements"));
+  }
+  size_t path_bytes = 0;
+  for (const auto* list : {&request.files(), &request.replacements()}) {
+    for (const v1::ManifestEntry& e : *list) path_bytes += e.path().size();
+  }
+  if (path_bytes > kMaxHotfixPathBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hotfix: its paths take ", path_bytes, " bytes, at most ", kMaxHotfixPathBytes));
   }
   PF_ASSIGN_OR_RETURN(Manifest files, FromProto(request.files()));
   const uint64_t removals_seen = blob_removals_;

@@ -71,17 +71,22 @@ std::vector<LineRelease> Coordinator::LineReleasesLocked(
     lr.version = r->release().version();
     lr.intermediate = r->intermediate();
     lr.submitted_unix_seconds = r->submitted_unix_seconds();
-    // As ReleaseStatus shows it: dropped jobs are not listed (and were done);
-    // and as the publisher sees it: a job run again after its package was
-    // refused leaves its release published (site_plan.cc).
-    lr.finished = std::all_of(r->job_ids().begin(), r->job_ids().end(), [&](const std::string& id) {
-      auto it = jobs_.find(id);
-      return it == jobs_.end() || it->second.status().state() == v1::JOB_STATE_DONE ||
-             it->second.status().rerun();
-    });
+    lr.finished = FinishedLocked(*r);
     releases.push_back(std::move(lr));
   }
   return releases;
+}
+
+bool Coordinator::FinishedLocked(const v1::StoredRelease& r) const {
+  // As ReleaseStatus shows it: dropped jobs are not listed (and were done);
+  // and as the publisher sees it: a job run again after its package was
+  // refused leaves its release published (site_plan.cc).
+  return std::all_of(r.job_ids().begin(), r.job_ids().end(), [&](const std::string& id) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() || it->second.status().state() == v1::JOB_STATE_DONE ||
+           std::find(r.rerun_job_ids().begin(), r.rerun_job_ids().end(), id) !=
+               r.rerun_job_ids().end();
+  });
 }
 
 absl::Status Coordinator::PlanChainLocked(const std::string& product) {

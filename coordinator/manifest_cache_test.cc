@@ -16,16 +16,21 @@ TEST(ManifestCache, DropsTheLeastRecentlyUsedPastItsEntries) {
   cache.Insert("a", Manifest(4));
   cache.Insert("b", Manifest(4));
   EXPECT_EQ(cache.entries(), 8u);
-  ASSERT_NE(cache.Peek("b"), nullptr);  // Still the least recently used,
-  ASSERT_NE(cache.Find("a"), nullptr);  // with a found.
+  ASSERT_NE(cache.Peek("a"), nullptr);  // Peeked at, a stays the least recently used.
   cache.Insert("c", Manifest(4));
-  EXPECT_EQ(cache.Find("b"), nullptr);
-  EXPECT_NE(cache.Find("a"), nullptr);
-  EXPECT_NE(cache.Find("c"), nullptr);
-  EXPECT_EQ(cache.entries(), 8u);
-  cache.Insert("c", Manifest(2));  // Replaced, counted once.
-  EXPECT_EQ(cache.entries(), 6u);
-  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Peek("a"), nullptr);
+  ASSERT_NE(cache.Find("b"), nullptr);  // Found, b is used after c.
+  cache.Insert("d", Manifest(2));
+  EXPECT_EQ(cache.entries(), 10u);  // At the bound: none dropped.
+  cache.Insert("e", Manifest(4));
+  EXPECT_EQ(cache.Peek("c"), nullptr);
+  EXPECT_NE(cache.Peek("b"), nullptr);
+  EXPECT_NE(cache.Peek("d"), nullptr);
+  EXPECT_NE(cache.Peek("e"), nullptr);
+  EXPECT_EQ(cache.entries(), 10u);
+  cache.Insert("e", Manifest(1));  // Replaced, counted once.
+  EXPECT_EQ(cache.entries(), 7u);
+  EXPECT_EQ(cache.size(), 3u);
 }
 
 TEST(ManifestCache, KeepsAManifestLargerThanTheBoundAlone) {

@@ -29,6 +29,23 @@
 namespace patchfarm {
 namespace {
 
+// A tamper_ that flips a byte of the last block's payload of the package
+// from `from_version` to `to_version`: its tables still bind it, its blocks
+// no longer rebuild the release.
+std::function<void(const std::string&, const std::string&, std::string*)> BreakPackage(
+    const std::string& from_version, const std::string& to_version) {
+  return [from_version, to_version](const std::string& from, const std::string& to,
+                                    std::string* bytes) {
+    if (from != from_version || to != to_version) return;
+    StringSource source(*bytes);
+    auto package = ReadPackage(source);
+    ASSERT_TRUE(package.ok()) << package.status();
+    ASSERT_FALSE(package->blocks.empty());
+    const PackageBlock& block = package->blocks.back();
+    (*bytes)[block.payload_offset + block.payload_size / 2] ^= 0x40;
+  };
+}
+
 TEST_F(PublisherTest, IndexVerifiesAndNamesEveryDigest) {
   SubmitAndComplete("1.0");
   SubmitAndComplete("2.0");
@@ -121,15 +138,7 @@ TEST_F(PublisherTest, IndexVerifiesAndNamesEveryDigest) {
 // do not rebuild the new one is not published: every updater would download
 // it, fail, and download the full package too. The rest is.
 TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
-  tamper_ = [](const std::string& from, const std::string& to, std::string* bytes) {
-    if (from != "1.0" || to != "3.0") return;
-    StringSource source(*bytes);
-    auto package = ReadPackage(source);
-    ASSERT_TRUE(package.ok()) << package.status();
-    ASSERT_FALSE(package->blocks.empty());
-    const PackageBlock& block = package->blocks.back();
-    (*bytes)[block.payload_offset + block.payload_size / 2] ^= 0x40;
-  };
+  tamper_ = BreakPackage("1.0", "3.0");
   SubmitAndComplete("1.0");
   SubmitAndComplete("2.0");
   SubmitAndComplete("3.0");
@@ -221,18 +230,54 @@ TEST_F(PublisherTest, APackageThatDoesNotRebuildItsReleaseIsRefused) {
   EXPECT_EQ(report->checked, 3);
 }
 
+// Releases with the same trees share a job: a rejected one keeps only the
+// releases it had finished published (another line's release of the same
+// trees, submitted later, waits for it).
+TEST_F(PublisherTest, ARejectedJobKeepsOnlyItsFinishedReleasesPublished) {
+  tamper_ = BreakPackage("1.0", "2.0");
+  SubmitAndComplete("1.0");
+  SubmitAndComplete("2.0");
+  auto report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->refused.size(), 1u);
+  for (const char* version : {"1.0", "2.0"}) {  // The same trees on beta.
+    v1::SubmitRequest request;
+    request.mutable_release()->set_product("game");
+    request.mutable_release()->set_platform("linux-x64");
+    request.mutable_release()->set_channel("beta");
+    request.mutable_release()->set_version(version);
+    request.set_kind(v1::RELEASE_KIND_TREE);
+    ToProto(ScanOrDie(Dir(version)), request.mutable_manifest());
+    grpc::ClientContext context;
+    v1::SubmitResponse response;
+    ASSERT_TRUE(coordinator_->Submit(&context, request, &response).ok());
+  }
+  std::map<std::string, bool> rerun;  // By channel: 2.0's job.
+  const v1::StatusResponse status = server_->coordinator()->Status("game");
+  for (const v1::ReleaseStatus& r : status.releases()) {
+    if (r.release().version() != "2.0") continue;
+    ASSERT_EQ(r.jobs_size(), 1);
+    EXPECT_EQ(r.jobs(0).state(), v1::JOB_STATE_QUEUED);
+    rerun[r.release().channel()] = r.jobs(0).rerun();
+  }
+  EXPECT_EQ(rerun, (std::map<std::string, bool>{{"beta", false}, {"stable", true}}));
+  report = Publish();
+  ASSERT_TRUE(report.ok()) << report.status();
+  v1::UpdateIndex stable = LiveIndex();
+  EXPECT_EQ(stable.platforms(0).newest(), "2.0");
+  auto json = ReadFileToString(Site() + "/game/beta/index.json");
+  ASSERT_TRUE(json.ok());
+  v1::UpdateIndex beta;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &beta).ok());
+  ASSERT_EQ(beta.platforms_size(), 1);
+  EXPECT_EQ(beta.platforms(0).newest(), "1.0");  // Its 2.0 waits for the job.
+}
+
 // A package refused three times fails its job for good: publishes stop
 // checking it, 2.0 stays the newest, and updaters from 1.0 take its full
 // package.
 TEST_F(PublisherTest, ARefusedPackagesJobFailsAfterItsAttempts) {
-  tamper_ = [](const std::string& from, const std::string& to, std::string* bytes) {
-    if (from != "1.0" || to != "2.0") return;
-    StringSource source(*bytes);
-    auto package = ReadPackage(source);
-    ASSERT_TRUE(package.ok()) << package.status();
-    const PackageBlock& block = package->blocks.back();
-    (*bytes)[block.payload_offset + block.payload_size / 2] ^= 0x40;
-  };
+  tamper_ = BreakPackage("1.0", "2.0");
   SubmitAndComplete("1.0");
   SubmitAndComplete("2.0");
   for (const char* rerun : {"queued again (attempt 2)", "queued again (attempt 3)",
