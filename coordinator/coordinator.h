@@ -218,8 +218,9 @@ class Coordinator {
   // again (its split jobs and their results are dropped). The releases
   // listing it that were finished keep counting as finished for
   // publishing (StoredRelease.rerun_job_ids; JobStatus.rerun in their
-  // status). InvalidArgument for an index or segment job. NotFound for an unknown job; InvalidArgument for a file job or
-  // a digest that is not 32 bytes; FailedPrecondition if the job's result
+  // status). NotFound for an unknown job; InvalidArgument for an index or
+  // segment job, a file job or a digest that is not 32 bytes;
+  // FailedPrecondition if the job's result
   // is not that package (any more) or if the package rebuilds its target
   // (the job stays done; such a package is not checked again); Unavailable
   // as Complete; the check's errors (a missing blob, I/O) and a failed

@@ -511,7 +511,8 @@ absl::StatusOr<v1::RejectResultResponse> Coordinator::RejectResult(
   // The releases it made finished stay so (not others sharing the job).
   std::map<std::string, v1::StoredRelease> still_finished;
   for (const auto& [id, r] : releases_) {
-    const bool lists = std::find(r.job_ids().begin(), r.job_ids().end(), job_id) != r.job_ids().end();
+    const bool lists =
+        std::find(r.job_ids().begin(), r.job_ids().end(), job_id) != r.job_ids().end();
     const bool marked = std::find(r.rerun_job_ids().begin(), r.rerun_job_ids().end(), job_id) !=
                         r.rerun_job_ids().end();
     if (!lists || marked || !FinishedLocked(r)) continue;
