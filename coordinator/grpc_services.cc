@@ -227,10 +227,31 @@ grpc::Status CoordinatorServiceImpl::Submit(grpc::ServerContext* context, const 
   return grpc::Status::OK;
 }
 
+CoordinatorServiceImpl::WaitingCall::WaitingCall(CoordinatorServiceImpl* service)
+    : service_(service) {
+  taken_ = service_->waiting_calls_.fetch_add(1) < service_->max_waiting_calls_;
+  if (!taken_) service_->waiting_calls_.fetch_sub(1);
+}
+
+CoordinatorServiceImpl::WaitingCall::~WaitingCall() {
+  if (taken_) service_->waiting_calls_.fetch_sub(1);
+}
+
+namespace {
+
+grpc::Status TooManyWaiting(int max) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat(max, " calls wait for releases and patches already; try again later"));
+}
+
+}  // namespace
+
 grpc::Status CoordinatorServiceImpl::Watch(grpc::ServerContext* context,
                                            const v1::WatchRequest* request,
                                            grpc::ServerWriter<v1::WatchResponse>* writer) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kSubmit, Role::kRequest}); !allowed.ok()) return allowed;
+  WaitingCall waiting(this);
+  if (!waiting.taken()) return TooManyWaiting(max_waiting_calls_);
   uint64_t generation = 0;
   while (!context->IsCancelled()) {
     auto status = c_->GetReleaseStatus(request->release_id());
@@ -266,6 +287,8 @@ grpc::Status CoordinatorServiceImpl::RequestPatch(grpc::ServerContext* context,
                                                   const v1::OneOffRequest* request,
                                                   v1::OneOffResponse* response) {
   if (grpc::Status allowed = Authorize(auth_, context, {Role::kRequest}); !allowed.ok()) return allowed;
+  WaitingCall waiting(this);
+  if (!waiting.taken()) return TooManyWaiting(max_waiting_calls_);
   auto job = c_->RequestOneOff(*request);
   if (!job.ok()) return ToGrpcStatus(job.status());
   uint64_t generation = 0;

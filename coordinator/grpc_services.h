@@ -86,7 +86,11 @@ class BlobServiceImpl final : public v1::BlobService::Service {
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
  public:
-  CoordinatorServiceImpl(Coordinator* coordinator, const TokenAuth* auth) : c_(coordinator), auth_(auth) {}
+  // At most `max_waiting_calls` Watch and RequestPatch calls wait at once;
+  // more are refused RESOURCE_EXHAUSTED (with tokens, any submit or request
+  // token could hold every server thread).
+  CoordinatorServiceImpl(Coordinator* coordinator, const TokenAuth* auth, int max_waiting_calls)
+      : c_(coordinator), auth_(auth), max_waiting_calls_(max_waiting_calls) {}
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* request,
                       v1::SubmitResponse* response) override;
   grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
@@ -111,8 +115,22 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                      v1::DrainResponse* response) override;
 
  private:
+  // Takes a waiting call's place while it lives, if one is free.
+  class WaitingCall {
+   public:
+    explicit WaitingCall(CoordinatorServiceImpl* service);
+    ~WaitingCall();
+    bool taken() const { return taken_; }
+
+   private:
+    CoordinatorServiceImpl* service_;
+    bool taken_;
+  };
+
   Coordinator* c_;
   const TokenAuth* auth_;  // Null: no tokens required.
+  const int max_waiting_calls_;
+  std::atomic<int> waiting_calls_{0};
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {

@@ -161,7 +161,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   blob_options.stall_patience = options.stall_patience;
   s->blob_service_ = std::make_unique<BlobServiceImpl>(s->blobs_.get(), s->auth_.get(), blob_options);
   s->coordinator_service_ =
-      std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get());
+      std::make_unique<CoordinatorServiceImpl>(s->coordinator_.get(), s->auth_.get(),
+                                               options.max_waiting_calls);
   s->worker_service_ =
       std::make_unique<WorkerServiceImpl>(s->coordinator_.get(), s->auth_.get());
   grpc::ServerBuilder builder;

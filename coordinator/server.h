@@ -40,6 +40,9 @@ struct ServerOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   int max_streams_per_client = 64;      // Concurrent calls per connection.
+  // Watch and RequestPatch calls open at once (CoordinatorServiceImpl): each
+  // holds a server thread until its release or job ends, which may be never.
+  int max_waiting_calls = 256;
   uint64_t upload_bytes_per_second = 0;  // Per client address; 0: unlimited.
   // Uploads that would leave less free on the data directory's disk are
   // refused (BlobServiceImpl).

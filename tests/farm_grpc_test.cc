@@ -419,6 +419,67 @@ TEST_F(FarmGrpcTest, OversizedMessageIsRefused) {
 namespace patchfarm {
 namespace {
 
+// Watch and RequestPatch calls wait until their release or job ends, each
+// on a server thread: past max_waiting_calls they are refused, and a place
+// is free again once one ends.
+TEST(FarmWaitingCalls, AreBoundedAndFreedWhenTheyEnd) {
+  ServerOptions options;
+  options.plaintext = true;
+  options.data_dir = std::string(std::getenv("TEST_TMPDIR")) + "/waiting";
+  options.max_waiting_calls = 1;
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const char* version : {"1.0", "2.0"}) {  // 2.0's job waits: no worker runs.
+    const std::string content = std::string("content of ") + version;
+    auto digest = (*server)->blobs()->Put(content);
+    ASSERT_TRUE(digest.ok());
+    v1::SubmitRequest r;
+    r.mutable_release()->set_product("game");
+    r.mutable_release()->set_platform("linux-x64");
+    r.mutable_release()->set_version(version);
+    r.set_kind(v1::RELEASE_KIND_FILE);
+    v1::ManifestEntry* e = r.add_manifest();
+    e->set_path("game");
+    e->set_type(1);
+    e->set_size(content.size());
+    e->set_digest(DigestBytes(*digest));
+    auto submitted = (*server)->coordinator()->Submit(r);
+    ASSERT_TRUE(submitted.ok()) << submitted.status();
+  }
+  auto stub = v1::CoordinatorService::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  v1::WatchRequest watch;
+  watch.set_release_id("game/linux-x64/stable/2.0");
+  v1::WatchResponse progress;
+  grpc::ClientContext first;
+  auto waiting = stub->Watch(&first, watch);
+  ASSERT_TRUE(waiting->Read(&progress));  // Holds the one place.
+  EXPECT_FALSE(progress.finished());
+  {
+    grpc::ClientContext second;
+    auto refused = stub->Watch(&second, watch);
+    while (refused->Read(&progress)) {
+    }
+    EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  first.TryCancel();
+  while (waiting->Read(&progress)) {
+  }
+  waiting->Finish().IgnoreError();
+  bool served = false;  // The server sees the cancel at its next wake (1 s).
+  for (int i = 0; i < 50 && !served; ++i) {
+    grpc::ClientContext third;
+    auto again = stub->Watch(&third, watch);
+    served = again->Read(&progress);
+    third.TryCancel();
+    while (again->Read(&progress)) {
+    }
+    again->Finish().IgnoreError();
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(served);
+}
+
 // With a tokens file, every call needs a token holding a role that allows it.
 TEST(FarmTokens, MissingWrongOrUnderprivilegedTokensChangeNothing) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tokens";
