@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -174,6 +176,42 @@ void AssignBlocks(const Manifest& old_tree, const TreeDiffOptions& options, Plan
   *block_count = open ? block + 1 : block;
 }
 
+// Without a store of its own (the CLI's diff), a package's blocks share the
+// last suffix array they built: a pack unpacked into loose files names the
+// whole pack as the source of each file's block, and each block sorted it
+// again (a 70 MiB pack in 20 files: 3.2 s a block). One array at a time, of
+// at most a quarter of the memory budget (a second copy is loaded beside it
+// for the block that uses it).
+class LastIndexStore : public IndexStore {
+ public:
+  explicit LastIndexStore(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+  std::optional<std::string> Load(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (key != key_) return std::nullopt;
+    ++hits_;
+    return bytes_;
+  }
+  void Save(const std::string& key, absl::string_view bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    key_.clear();
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+    if (bytes.size() > max_bytes_) return;
+    key_ = key;
+    bytes_.assign(bytes.data(), bytes.size());
+  }
+  uint64_t hits() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return hits_;
+  }
+
+ private:
+  const uint64_t max_bytes_;
+  std::mutex mu_;
+  std::string key_, bytes_;  // Guarded by mu_.
+  uint64_t hits_ = 0;        // Guarded by mu_.
+};
+
 // Reads the files at `paths` whole, concatenated.
 absl::StatusOr<std::string> ReadConcatenated(const std::vector<std::string>& paths) {
   std::string data;
@@ -274,6 +312,8 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
 
   PackageWriter writer(out);
   PF_RETURN_IF_ERROR(writer.Start());
+  const uint64_t budget = options.delta.max_memory == 0 ? uint64_t{16} << 30 : options.delta.max_memory;
+  LastIndexStore last_index(budget / 4);
   for (uint32_t block = 0; block < block_count; ++block) {
     std::vector<std::string> new_paths, old_paths;
     std::vector<uint32_t> sources;  // Old manifest indexes.
@@ -308,9 +348,11 @@ absl::Status MakePackageFromManifests(const Manifest& old_tree, const FileLocato
     }
     TreeDiffOptions block_options = options;
     if (sources.size() == 1) block_options.delta.old_digest = old_tree[sources[0]].digest;
+    if (block_options.delta.index_store == nullptr) block_options.delta.index_store = &last_index;
     PF_RETURN_IF_ERROR(AddBlock(old_paths, old_bytes, new_paths, new_bytes, block_options,
                                 &writer, stats));
   }
+  stats->reused_indexes = last_index.hits();
   for (NewEntry& n : plan.entries) {
     if (n.old_index != kNoOldEntry) n.old_index = table_index[n.old_index];
     table.new_entries.push_back(std::move(n));

@@ -57,6 +57,9 @@ struct TreeDiffStats {
   uint64_t bounded_blocks = 0;  // Of those, diffed in bounded memory.
   uint64_t given_blocks = 0;    // Of those, given (TreeDiffOptions::given_patches).
   uint64_t block_new_bytes = 0;  // Bytes rebuilt by blocks.
+  // Blocks that took the suffix array an earlier block of the package built
+  // (the same single source, without a DiffOptions::index_store).
+  uint64_t reused_indexes = 0;
 };
 
 // Writes to `out` the package turning the tree at `old_root` into the tree at

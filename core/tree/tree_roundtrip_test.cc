@@ -178,6 +178,35 @@ TEST(TreeRoundTrip, PackagesAreCheckedAgainstAManifestsFiles) {
   EXPECT_EQ(checked.code(), absl::StatusCode::kFailedPrecondition) << checked;
 }
 
+// A pack unpacked into loose files names the whole pack as each file's
+// source, one block per file: the blocks share one suffix array of it.
+TEST(TreeRoundTrip, BlocksOfOneSourceShareItsSuffixArray) {
+  std::mt19937_64 rng(47);
+  std::string pack(1 << 20, '\0');
+  for (char& c : pack) c = static_cast<char>(rng());
+  TreeSpec old_spec, new_spec;
+  old_spec["data.pak"].content = pack;
+  for (int i = 0; i < 8; ++i) {
+    std::string slice = pack.substr(i << 17, 1 << 17);
+    slice[1000] ^= 0x5a;
+    new_spec["data/chunk" + std::to_string(i) + ".bin"].content = slice;
+  }
+  const std::string old_dir = Write(old_spec, "unpacked-old");
+  const std::string new_dir = Write(new_spec, "unpacked-new");
+  TreeDiffOptions options = FastOptions();
+  options.block_new_bytes = 100 << 10;  // A block per file.
+  std::string bytes;
+  StringSink sink(&bytes);
+  TreeDiffStats stats;
+  ASSERT_TRUE(MakePackage(old_dir, new_dir, options, &sink, &stats).ok());
+  EXPECT_EQ(stats.blocks, 8u);
+  EXPECT_EQ(stats.reused_indexes, 7u);
+  const std::string out = NewTempPath("unpacked-out");
+  auto package = PackageFileOf(bytes);
+  ASSERT_TRUE(ApplyToNewTree(old_dir, Chain({package.get()}), out).ok());
+  ExpectSameTree(new_dir, out);
+}
+
 // Files the new version keeps or copies are copied from the old tree after
 // they were hashed: a copy that differs from what was checked (the file
 // changed since, or a symlink was put in its place) fails the apply.
