@@ -246,6 +246,19 @@ std::set<std::string> SignedPatchDigests(const std::string& site, const std::str
   return digests;
 }
 
+// Whether `path` is a symlink to one of `product`'s published trees
+// (.published/<product>.<serial>), as publishes make them.
+bool IsSiteLinkOf(const std::string& path, const std::string& product) {
+  char link[4096];
+  const ssize_t n = readlink(path.c_str(), link, sizeof(link));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(link)) return false;
+  const std::string ours = absl::StrCat(".published/", product, ".");
+  const absl::string_view target(link, static_cast<size_t>(n));
+  uint64_t serial = 0;
+  return target.substr(0, ours.size()) == ours &&
+         absl::SimpleAtoi(target.substr(ours.size()), &serial);
+}
+
 // A product's site is the symlink <out>/<product>, which a publish replaces:
 // FailedPrecondition if that name holds anything else (an operator's
 // index.html, when a product was submitted under that name).
@@ -254,11 +267,7 @@ absl::Status CheckSiteLink(const std::string& site, const std::string& product) 
   if (lstat(site.c_str(), &st) != 0) {
     return errno == ENOENT ? absl::OkStatus() : ErrnoToStatus(errno, "lstat", site);
   }
-  char link[4096];
-  const ssize_t n = S_ISLNK(st.st_mode) ? readlink(site.c_str(), link, sizeof(link)) : -1;
-  const std::string ours = absl::StrCat(".published/", product, ".");
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(link) ||
-      absl::string_view(link, static_cast<size_t>(n)).substr(0, ours.size()) != ours) {
+  if (!IsSiteLinkOf(site, product)) {
     return absl::FailedPreconditionError(absl::StrCat(
         site, " is not the link to a published site of ", product,
         ": a publish would replace it (move it away, or name the product otherwise)"));
@@ -392,16 +401,7 @@ absl::Status WriteChannel(const PublishOptions& options, const std::string& chan
 // named <product>.switch links to .published/<product>.switch.<serial>).
 void RemoveOldSwitchLink(const std::string& site, const std::string& product) {
   const std::string old = site + ".switch";
-  char link[4096];
-  const ssize_t n = readlink(old.c_str(), link, sizeof(link));
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof(link)) return;
-  const std::string ours = absl::StrCat(".published/", product, ".");
-  const absl::string_view target(link, static_cast<size_t>(n));
-  uint64_t serial = 0;
-  if (target.substr(0, ours.size()) == ours &&
-      absl::SimpleAtoi(target.substr(ours.size()), &serial)) {
-    unlink(old.c_str());
-  }
+  if (IsSiteLinkOf(old, product)) unlink(old.c_str());
 }
 
 // Switches the site in: syncs `partial`, renames it to `target` and replaces

@@ -25,6 +25,22 @@
 namespace patchfarm {
 namespace {
 
+// A file release of one file, `game`, whose blob is `digest` (32 bytes).
+v1::SubmitRequest FileRelease(const std::string& version, const std::string& digest,
+                              uint64_t size) {
+  v1::SubmitRequest r;
+  r.mutable_release()->set_product("game");
+  r.mutable_release()->set_platform("linux-x64");
+  r.mutable_release()->set_version(version);
+  r.set_kind(v1::RELEASE_KIND_FILE);
+  v1::ManifestEntry* e = r.add_manifest();
+  e->set_path("game");
+  e->set_type(1);
+  e->set_size(size);
+  e->set_digest(digest);
+  return r;
+}
+
 class FarmGrpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,19 +59,7 @@ class FarmGrpcTest : public ::testing::Test {
     workers_ = v1::WorkerService::NewStub(channel);
   }
 
-  v1::SubmitRequest Release(const std::string& digest) {
-    v1::SubmitRequest r;
-    r.mutable_release()->set_product("game");
-    r.mutable_release()->set_platform("linux-x64");
-    r.mutable_release()->set_version("1.0");
-    r.set_kind(v1::RELEASE_KIND_FILE);
-    v1::ManifestEntry* e = r.add_manifest();
-    e->set_path("game");
-    e->set_type(1);
-    e->set_size(5);
-    e->set_digest(digest);
-    return r;
-  }
+  v1::SubmitRequest Release(const std::string& digest) { return FileRelease("1.0", digest, 5); }
 
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<v1::BlobService::Stub> blobs_;
@@ -433,17 +437,8 @@ TEST(FarmWaitingCalls, AreBoundedAndFreedWhenTheyEnd) {
     const std::string content = std::string("content of ") + version;
     auto digest = (*server)->blobs()->Put(content);
     ASSERT_TRUE(digest.ok());
-    v1::SubmitRequest r;
-    r.mutable_release()->set_product("game");
-    r.mutable_release()->set_platform("linux-x64");
-    r.mutable_release()->set_version(version);
-    r.set_kind(v1::RELEASE_KIND_FILE);
-    v1::ManifestEntry* e = r.add_manifest();
-    e->set_path("game");
-    e->set_type(1);
-    e->set_size(content.size());
-    e->set_digest(DigestBytes(*digest));
-    auto submitted = (*server)->coordinator()->Submit(r);
+    auto submitted =
+        (*server)->coordinator()->Submit(FileRelease(version, DigestBytes(*digest), content.size()));
     ASSERT_TRUE(submitted.ok()) << submitted.status();
   }
   auto stub = v1::CoordinatorService::NewStub(
