@@ -258,19 +258,17 @@ class PosixFileSystem : public FileSystem {
     }
     int err = errno;
     if (err != EOPNOTSUPP) return FsError(err, "chmod", path);
+    const absl::Status symlink_there =
+        absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
     // A symlink, or a glibc before 2.32 or no /proc: by a descriptor of the
     // file itself, opened without following a symlink.
     int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ELOOP) {
-      return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
-    }
+    if (fd < 0 && errno == ELOOP) return symlink_there;
     if (fd < 0 && (errno == EACCES || errno == EPERM)) {
       // Unreadable to us (not root, whom a swap could harm): by name.
       struct stat st;
       if (lstat(path.c_str(), &st) != 0) return FsError(errno, "chmod", path);
-      if (S_ISLNK(st.st_mode)) {
-        return absl::FailedPreconditionError(absl::StrCat("chmod ", path, ": a symlink is there now"));
-      }
+      if (S_ISLNK(st.st_mode)) return symlink_there;
       if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) return FsError(errno, "chmod", path);
       return absl::OkStatus();
     }
